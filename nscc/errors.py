@@ -1,0 +1,32 @@
+"""The one error type users see: a message naming the file, node or op, and a hint."""
+
+from __future__ import annotations
+
+
+class NsccError(Exception):
+    """An error caused by the user's input, reported as one line and a non-zero exit.
+
+    `lines` holds extra lines for errors that are naturally several (all the
+    unsupported ops of a model, reported at once).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None, *, lines: list[str] | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.lines = lines or []
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def render(self) -> str:
+        out = [f"nscc: error: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")]
+        out += [f"nscc: error: {line}" for line in self.lines]
+        return "\n".join(out)
+
+
+class UnsupportedError(NsccError):
+    """The model uses something nscc cannot lower (exit code 2)."""
+
+    exit_code = 2

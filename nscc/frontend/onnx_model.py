@@ -1,0 +1,127 @@
+"""Loading and checking an ONNX file before lowering: every failure is one clear line.
+
+Dynamic dimensions are bound here (`--dim NAME=VALUE`), so everything after
+import sees static shapes; ONNX's own shape inference then runs on a
+weight-free skeleton of the graph to catch inconsistent models early.
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import helper, shape_inference
+
+from nscc.errors import NsccError
+
+MIN_OPSET, MAX_OPSET = 13, 21
+# Newer opsets keep the semantics of the ops we lower (they add types or
+# whole new ops), so they are accepted; anything older is upgraded first.
+ACCEPTED_MAX_OPSET = 25
+
+
+def load(path: str) -> onnx.ModelProto:
+    if not os.path.exists(path):
+        raise NsccError(f"{path}: no such file", "check the model path")
+    if os.path.isdir(path):
+        raise NsccError(f"{path}: is a directory, not an ONNX file", "pass the .onnx file itself")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise NsccError(f"{path}: not a valid ONNX model ({type(e).__name__})", "is the file complete and really .onnx? re-export it") from None
+    if not model.graph.node and not model.graph.output:
+        raise NsccError(f"{path}: not a valid ONNX model (no graph)", "is the file complete and really .onnx? re-export it")
+    try:
+        from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+        if any(uses_external_data(t) for t in model.graph.initializer):
+            load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
+    except (FileNotFoundError, OSError) as e:
+        raise NsccError(f"{path}: external weight data missing ({e.strerror or e})", "keep the .onnx.data file next to the model") from None
+    return _upgrade(model, path)
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return o.version
+    return 1
+
+
+def _upgrade(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    opset = opset_of(model)
+    if opset > ACCEPTED_MAX_OPSET:
+        raise NsccError(f"{path}: opset {opset} is newer than nscc knows ({MIN_OPSET}-{ACCEPTED_MAX_OPSET})", f"export with opset_version between {MIN_OPSET} and {MAX_OPSET}")
+    if opset >= MIN_OPSET:
+        return model
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as e:  # the converter raises bare RuntimeErrors of many kinds
+        raise NsccError(
+            f"{path}: opset {opset} model could not be upgraded to opset {MIN_OPSET} ({str(e).splitlines()[0][:120]})",
+            f"export with opset_version between {MIN_OPSET} and {MAX_OPSET}",
+        ) from None
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    inits = {t.name for t in model.graph.initializer}
+    return [vi for vi in model.graph.input if vi.name not in inits]
+
+
+def bind_dims(model: onnx.ModelProto, dims: dict[str, int], path: str) -> dict[str, tuple[int, ...]]:
+    """Static shape of every graph input; dynamic ones from `dims`."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for vi in graph_inputs(model):
+        t = vi.type
+        if not t.HasField("tensor_type"):
+            raise NsccError(f"{path}: input '{vi.name}' is not a tensor", "nscc compiles tensor-in, tensor-out models")
+        shape = []
+        for axis, d in enumerate(t.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                shape.append(d.dim_value)
+                continue
+            key = d.dim_param if d.HasField("dim_param") and d.dim_param else f"{vi.name}.{axis}"
+            if key not in dims:
+                raise NsccError(
+                    f"{path}: input '{vi.name}' has dynamic dimension {axis} ('{key}') with no value",
+                    f"bind it with --dim {key}=VALUE",
+                )
+            shape.append(int(dims[key]))
+        shapes[vi.name] = tuple(shape)
+    return shapes
+
+
+def check_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], path: str) -> None:
+    """ONNX shape inference in strict mode on a skeleton: weights become typed inputs."""
+    g = model.graph
+    small = [t for t in g.initializer if _numel(t.dims) <= 64]
+    big = [t for t in g.initializer if _numel(t.dims) > 64]
+    inputs = [helper.make_tensor_value_info(n, _elem(model, n), s) for n, s in input_shapes.items()]
+    inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big]
+    skel_graph = helper.make_graph(list(g.node), g.name or "main", inputs, list(g.output), initializer=small)
+    skel = helper.make_model(skel_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    skel.functions.extend(model.functions)
+    try:
+        shape_inference.infer_shapes(skel, check_type=True, strict_mode=True, data_prop=True)
+    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
+        msg = " ".join(str(e).split())
+        if "Unsupported op" in msg or "No Op registered" in msg or "is not a registered function" in msg:
+            return  # unknown ops are reported, all at once, by the importer
+        raise NsccError(f"{path}: the model's shapes are inconsistent: {msg[:300]}", "check the input shapes and --dim values") from None
+
+
+def _numel(dims) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def _elem(model: onnx.ModelProto, name: str) -> int:
+    for vi in model.graph.input:
+        if vi.name == name:
+            return vi.type.tensor_type.elem_type
+    return onnx.TensorProto.FLOAT

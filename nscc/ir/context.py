@@ -1,0 +1,37 @@
+"""The xDSL context nscc works in: our dialects, plus the module's weight store.
+
+Passes receive only `(ctx, module)`, so the weight store travels on the
+context: a pass reads and adds weights through `weights_of(ctx)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects.arith import Arith
+from xdsl.dialects.builtin import Builtin
+from xdsl.dialects.func import Func
+
+from nscc.errors import NsccError
+from nscc.ir.nn import NN
+from nscc.ir.snn import SNN
+from nscc.ir.weights import WeightStore
+
+
+@dataclass
+class NsccContext(Context):
+    weights: WeightStore = field(default_factory=WeightStore)
+
+
+def make_context() -> NsccContext:
+    ctx = NsccContext()
+    for dialect in (Builtin, Func, Arith, NN, SNN):
+        ctx.load_dialect(dialect)
+    return ctx
+
+
+def weights_of(ctx: Context) -> WeightStore:
+    if not isinstance(ctx, NsccContext):
+        raise NsccError("this pass needs nscc's context (weights live there)", "run it through `nscc opt`, or build the context with nscc.ir.make_context()")
+    return ctx.weights

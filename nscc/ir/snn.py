@@ -1,0 +1,396 @@
+"""The `snn` dialect: spiking, MatMul-free operations with exact integer semantics.
+
+Values in this dialect are integers. Spike counts (`!snn.counts`) are what a
+neuron emits over a window of D timesteps, as one integer in [0, D] (or
+[-D, D] when signed); binary trains (`!snn.spikes`) spell a count out as slots
+of 0/1 (or -1/0/+1) spikes. Synaptic accumulation adds integer weights for
+spikes and never multiplies two activations: that is the MatMul-free core.
+Weights are builtin integer tensors whose element width is the weight bit
+width (`tensor<64x128xi4>`); their scales are ordinary f32 weights consumed by
+`snn.decode`, and their integer requantization constants by `snn.requant`.
+
+`docs/semantics.md` is the normative definition of every op; the reference
+interpreter (`nscc.targets.interpreter.snn_kernels`) implements it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    IntAttr,
+    IntegerAttr,
+    IntegerType,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+CODINGS = ("thermometer", "bitplane", "rate")
+
+
+def _dims(shape: Sequence[int]) -> ArrayAttr[IntAttr]:
+    return ArrayAttr([IntAttr(int(d)) for d in shape])
+
+
+@irdl_attr_definition
+class CountsType(ParametrizedAttribute, TypeAttribute):
+    """Integer spike counts: `!snn.counts<4x8, 15>` holds values in [0, 15];
+    `!snn.counts<4x8, 15, signed>` holds values in [-15, 15]."""
+
+    name = "snn.counts"
+    shape: ArrayAttr[IntAttr]
+    levels: IntAttr
+    signed: IntAttr
+
+    def __init__(self, shape: Sequence[int], levels: int, signed: bool = False):
+        super().__init__(_dims(shape), IntAttr(levels), IntAttr(int(signed)))
+
+    def get_shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.shape.data)
+
+    @property
+    def lo(self) -> int:
+        return -self.levels.data if self.signed.data else 0
+
+    @property
+    def hi(self) -> int:
+        return self.levels.data
+
+    def verify(self) -> None:
+        if not 1 <= self.levels.data <= 2**15 - 1:
+            raise VerifyException("snn.counts: levels must be in [1, 32767]")
+        if self.signed.data not in (0, 1):
+            raise VerifyException("snn.counts: signed is 0 or 1")
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_dimension_list(self.get_shape())
+            printer.print_string(f", {self.levels.data}")
+            if self.signed.data:
+                printer.print_string(", signed")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            dims = parser.parse_dimension_list()
+            parser.parse_punctuation(",")
+            levels = parser.parse_integer(allow_negative=False, allow_boolean=False)
+            signed = parser.parse_optional_punctuation(",") is not None
+            if signed:
+                parser.parse_keyword("signed")
+        return [_dims(dims), IntAttr(levels), IntAttr(int(signed))]
+
+
+@irdl_attr_definition
+class SpikesType(ParametrizedAttribute, TypeAttribute):
+    """Binary spike trains with a leading slot axis: `!snn.spikes<15x4x8, thermometer>`.
+
+    Slot t carries weight 1 (thermometer, rate) or 2^t (bitplane) when the
+    train is summed back into a count; signed trains hold -1/0/+1.
+    """
+
+    name = "snn.spikes"
+    shape: ArrayAttr[IntAttr]
+    coding: StringAttr
+    signed: IntAttr
+
+    def __init__(self, shape: Sequence[int], coding: str, signed: bool = False):
+        super().__init__(_dims(shape), StringAttr(coding), IntAttr(int(signed)))
+
+    def get_shape(self) -> tuple[int, ...]:
+        return tuple(d.data for d in self.shape.data)
+
+    @property
+    def slots(self) -> int:
+        return self.get_shape()[0]
+
+    def slot_weights(self) -> list[int]:
+        return [1 << t for t in range(self.slots)] if self.coding.data == "bitplane" else [1] * self.slots
+
+    def verify(self) -> None:
+        if self.coding.data not in CODINGS:
+            raise VerifyException(f"snn.spikes: coding must be one of {', '.join(CODINGS)}")
+        if len(self.shape.data) < 1 or self.shape.data[0].data < 1:
+            raise VerifyException("snn.spikes: the leading slot axis must be at least 1")
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_dimension_list(self.get_shape())
+            printer.print_string(f", {self.coding.data}")
+            if self.signed.data:
+                printer.print_string(", signed")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            dims = parser.parse_dimension_list()
+            parser.parse_punctuation(",")
+            coding = parser.parse_identifier()
+            signed = parser.parse_optional_punctuation(",") is not None
+            if signed:
+                parser.parse_keyword("signed")
+        return [_dims(dims), StringAttr(coding), IntAttr(int(signed))]
+
+
+def slots_for(levels: int, coding: str) -> int:
+    """Slots needed to spell counts up to `levels` in a coding."""
+    return levels if coding in ("thermometer", "rate") else max(1, levels.bit_length())
+
+
+def _int_width(t: Attribute) -> int:
+    if isinstance(t, TensorType) and isinstance(t.element_type, IntegerType):
+        return t.element_type.width.data
+    raise VerifyException(f"expected an integer tensor, got {t}")
+
+
+def _activation_bound(t: Attribute) -> tuple[int, int]:
+    """(largest |value| of one input element, how many slots it spans)."""
+    if isinstance(t, CountsType):
+        return t.levels.data, 1
+    if isinstance(t, SpikesType):
+        return max(t.slot_weights()), t.slots
+    raise VerifyException(f"expected !snn.counts or !snn.spikes, got {t}")
+
+
+def check_accumulator(op_name: str, fan_in: int, act_type: Attribute, weight_bits: int, acc_bits: int) -> None:
+    """Static overflow check: the worst-case |sum| must fit the signed accumulator."""
+    act_max, _ = _activation_bound(act_type)
+    if isinstance(act_type, SpikesType):
+        act_max = sum(act_type.slot_weights())  # all slots firing spell the largest count
+    worst = fan_in * act_max * (1 << (weight_bits - 1))
+    if worst > (1 << (acc_bits - 1)) - 1:
+        raise VerifyException(
+            f"{op_name}: accumulator of {acc_bits} bits can overflow "
+            f"(fan-in {fan_in} x activation {act_max} x weight {1 << (weight_bits - 1)} = {worst}); "
+            "use fewer levels, fewer weight bits or a wider accumulator"
+        )
+
+
+class SNNOp(IRDLOperation):
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "operands attr-dict `:` functional-type(operands, results)"
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class EncodeOp(SNNOp):
+    """Real values to spike counts: n = clip(round_even(x / theta), lo, D).
+
+    theta broadcasts against x (a scalar, or one threshold per channel of the
+    last axis)."""
+
+    name = "snn.encode"
+    input = operand_def(TensorType)
+    theta = operand_def(TensorType)
+    res = result_def(CountsType)
+
+    def verify_(self) -> None:
+        if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
+            raise VerifyException("snn.encode: result shape must equal input shape")
+
+
+@irdl_op_definition
+class ExpandOp(SNNOp):
+    """Spike counts to binary trains (thermometer or bit planes); lossless."""
+
+    name = "snn.expand"
+    input = operand_def(CountsType)
+    res = result_def(SpikesType)
+
+    def verify_(self) -> None:
+        ct, st = self.input.type, self.res.type
+        if st.get_shape()[1:] != ct.get_shape():
+            raise VerifyException("snn.expand: result shape must be [slots] + input shape")
+        if st.coding.data == "rate":
+            raise VerifyException("snn.expand: coding must be thermometer or bitplane")
+        if st.slots != slots_for(ct.levels.data, st.coding.data):
+            raise VerifyException(
+                f"snn.expand: {st.coding.data} coding of {ct.levels.data} levels needs "
+                f"{slots_for(ct.levels.data, st.coding.data)} slots, not {st.slots}"
+            )
+        if st.signed.data != ct.signed.data:
+            raise VerifyException("snn.expand: signedness of counts and spikes must agree")
+
+
+@irdl_op_definition
+class SynapseOp(SNNOp):
+    """Synaptic accumulation, acc[..., j] = sum_k n[..., k] * W[k, j].
+
+    Over binary trains the sum also runs over slots with their weights. Only
+    additions of weights for spikes: the MatMul-free operation."""
+
+    name = "snn.synapse"
+    input = operand_def(CountsType | SpikesType)
+    weight = operand_def(TensorType)
+    res = result_def(TensorType)
+    acc_bits = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        it = self.input.type
+        xs = it.get_shape()[1:] if isinstance(it, SpikesType) else it.get_shape()
+        ws = tuple(self.weight.type.get_shape())
+        if len(ws) != 2 or xs[-1] != ws[0]:
+            raise VerifyException(f"snn.synapse: input {xs} does not contract with weight {ws}")
+        if tuple(self.res.type.get_shape()) != xs[:-1] + (ws[1],):
+            raise VerifyException("snn.synapse: result shape must be input[:-1] + [weight columns]")
+        if _int_width(self.res.type) != self.acc_bits.value.data:
+            raise VerifyException("snn.synapse: result element width must equal acc_bits")
+        check_accumulator(self.name, ws[0], it, _int_width(self.weight.type), self.acc_bits.value.data)
+
+
+@irdl_op_definition
+class ConvSynapseOp(SNNOp):
+    """Synaptic accumulation of a convolution (NCHW counts, OIHW integer weights)."""
+
+    name = "snn.conv_synapse"
+    input = operand_def(CountsType | SpikesType)
+    weight = operand_def(TensorType)
+    res = result_def(TensorType)
+    strides = prop_def(DenseArrayBase)
+    pads = prop_def(DenseArrayBase)
+    dilations = prop_def(DenseArrayBase)
+    group = prop_def(IntegerAttr)
+    acc_bits = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        ws = tuple(self.weight.type.get_shape())
+        if _int_width(self.res.type) != self.acc_bits.value.data:
+            raise VerifyException("snn.conv_synapse: result element width must equal acc_bits")
+        check_accumulator(self.name, math.prod(ws[1:]), self.input.type, _int_width(self.weight.type), self.acc_bits.value.data)
+
+
+@irdl_op_definition
+class DecodeOp(SNNOp):
+    """Accumulator back to real values: y = f32(acc) * scale + bias, per channel on `axis`."""
+
+    name = "snn.decode"
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    res = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+
+
+@irdl_op_definition
+class RequantOp(SNNOp):
+    """Accumulator to the next layer's counts, integers only:
+    n = clip(((acc + bias) * multiplier + 2^(shift-1)) >> shift, lo, D)."""
+
+    name = "snn.requant"
+    input = operand_def(TensorType)
+    multiplier = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    res = result_def(CountsType)
+    shift = prop_def(IntegerAttr)
+    axis = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
+            raise VerifyException("snn.requant: result shape must equal input shape")
+        if not 0 <= self.shift.value.data <= 62:
+            raise VerifyException("snn.requant: shift must be in [0, 62]")
+
+
+@irdl_op_definition
+class NeuronOp(SNNOp):
+    """Stateful integer IF/LIF neuron with soft reset, over the leading time axis.
+
+    v <- v - (v >> leak_shift) + I_t   (no leak when leak_shift = 0)
+    s_t = [v >= threshold] (- [v <= -threshold] when signed);  v <- v - s_t * threshold"""
+
+    name = "snn.neuron"
+    input = operand_def(TensorType)
+    res = result_def(SpikesType)
+    threshold = prop_def(IntegerAttr)
+    leak_shift = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
+            raise VerifyException("snn.neuron: spikes must have the input's shape (time first)")
+        if self.res.type.coding.data != "rate":
+            raise VerifyException("snn.neuron: a neuron emits rate-coded trains")
+        if self.threshold.value.data <= 0:
+            raise VerifyException("snn.neuron: threshold must be positive")
+
+
+class _LinearAttention(SNNOp):
+    def _check(self, q, k, v, num, den, state_shape=None) -> None:
+        qs, ks, vs = (tuple(x.type.get_shape()) for x in (q, k, v))
+        if qs != ks or qs[:-1] != vs[:-1]:
+            raise VerifyException(f"{self.name}: q {qs}, k {ks} and v {vs} disagree")
+        if tuple(num.type.get_shape()) != vs or tuple(den.type.get_shape()) != vs[:-1]:
+            raise VerifyException(f"{self.name}: outputs must be v's shape and v's shape without its last axis")
+        if self.decay_shift.value.data < 0:
+            raise VerifyException(f"{self.name}: decay_shift must be >= 0")
+
+
+@irdl_op_definition
+class LinearAttentionOp(_LinearAttention):
+    """Causal linear attention over a whole sequence (axis -2), integers only.
+
+    S_t = S_{t-1} - (S_{t-1} >> s) + k_t^T v_t,  z_t = z_{t-1} - (z_{t-1} >> s) + k_t
+    num_t = q_t S_t,  den_t = q_t . z_t   (no decay when s = 0)"""
+
+    name = "snn.linear_attention"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    num = result_def(TensorType)
+    den = result_def(TensorType)
+    decay_shift = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        self._check(self.q, self.k, self.v, self.num, self.den)
+
+
+@irdl_op_definition
+class LinearAttentionStepOp(_LinearAttention):
+    """One decoding step of `snn.linear_attention` on a constant-size state (S, z)."""
+
+    name = "snn.linear_attention_step"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    state = operand_def(TensorType)
+    norm = operand_def(TensorType)
+    num = result_def(TensorType)
+    den = result_def(TensorType)
+    new_state = result_def(TensorType)
+    new_norm = result_def(TensorType)
+    decay_shift = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        self._check(self.q, self.k, self.v, self.num, self.den)
+        qs, vs = tuple(self.q.type.get_shape()), tuple(self.v.type.get_shape())
+        if tuple(self.state.type.get_shape()) != qs[:-2] + (qs[-1], vs[-1]):
+            raise VerifyException("snn.linear_attention_step: state must be [..., dk, dv]")
+        if tuple(self.norm.type.get_shape()) != qs[:-2] + (qs[-1],):
+            raise VerifyException("snn.linear_attention_step: norm must be [..., dk]")
+        if self.state.type != self.new_state.type or self.norm.type != self.new_norm.type:
+            raise VerifyException("snn.linear_attention_step: new state types must equal the old")
+
+
+SNN = Dialect(
+    "snn",
+    [EncodeOp, ExpandOp, SynapseOp, ConvSynapseOp, DecodeOp, RequantOp, NeuronOp, LinearAttentionOp, LinearAttentionStepOp],
+    [CountsType, SpikesType],
+)

@@ -1,0 +1,93 @@
+"""Printing and parsing modules; dumps keep weights in a side `.npz`.
+
+`write_module` writes `NAME.mlir` and `NAME.weights.npz` and records the
+weight file's relative path in the module attribute `nscc.weights`, so that
+`read_module` gives back an equal module with the same weights.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError, VerifyException
+
+from nscc.errors import NsccError
+from nscc.ir.context import NsccContext, make_context
+from nscc.ir.nn import WeightOp
+from nscc.ir.weights import relpath_from, weight_file_for
+
+WEIGHTS_ATTR = "nscc.weights"
+
+
+def module_text(module: ModuleOp, generic: bool = False) -> str:
+    """The module as text. Weights are names only, so nothing needs eliding."""
+    from io import StringIO
+
+    out = StringIO()
+    Printer(stream=out, print_generic_format=generic).print_op(module)
+    out.write("\n")
+    return out.getvalue()
+
+
+def weight_names(module: ModuleOp) -> list[str]:
+    return sorted({op.sym.data for op in module.walk() if isinstance(op, WeightOp)})
+
+
+def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
+    """Writes the dump and its weights, each atomically (temporary file, then rename)."""
+    wpath = weight_file_for(path)
+    module.attributes[WEIGHTS_ATTR] = StringAttr(relpath_from(path, wpath))
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp_w = tempfile.mkstemp(suffix=".npz", dir=directory)
+        os.close(fd)
+        ctx.weights.save(tmp_w, weight_names(module))
+        fd, tmp_m = tempfile.mkstemp(suffix=".mlir", dir=directory)
+        with os.fdopen(fd, "w") as f:
+            f.write(module_text(module))
+        os.replace(tmp_w, wpath)
+        os.replace(tmp_m, path)
+    except OSError as e:
+        raise NsccError(f"{path}: cannot write ({e.strerror})", "choose a writable output path with -o") from None
+    finally:
+        for tmp in ("tmp_w", "tmp_m"):
+            p = locals().get(tmp)
+            if p and os.path.exists(p):
+                os.unlink(p)
+
+
+def parse_module(text: str, ctx: NsccContext | None = None, source: str = "<string>") -> tuple[NsccContext, ModuleOp]:
+    ctx = ctx or make_context()
+    try:
+        module = Parser(ctx, text, source).parse_module()
+        module.verify()
+    except ParseError as e:
+        first = str(e).strip().splitlines()
+        raise NsccError(f"{source}: cannot parse IR: {first[-1] if first else e}", "is this an nscc IR dump?") from None
+    except VerifyException as e:
+        raise NsccError(f"{source}: IR does not verify: {str(e).splitlines()[0]}", "a pass or an edit left the module inconsistent") from None
+    return ctx, module
+
+
+def read_module(path: str) -> tuple[NsccContext, ModuleOp]:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise NsccError(f"{path}: cannot read ({e.strerror})", "check the path") from None
+    ctx, module = parse_module(text, source=path)
+    ref = module.attributes.get(WEIGHTS_ATTR)
+    names = weight_names(module)
+    if isinstance(ref, StringAttr):
+        ctx.weights.attach_npz(os.path.join(os.path.dirname(os.path.abspath(path)), ref.data))
+    missing = [n for n in names if n not in ctx.weights]
+    if missing:
+        raise NsccError(
+            f"{path}: {len(missing)} weight(s) not found, first {missing[0]!r}",
+            "dumps printed to the terminal carry no weights; write them with -o FILE.mlir",
+        )
+    return ctx, module

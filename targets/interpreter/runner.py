@@ -1,0 +1,122 @@
+"""The reference interpreter: xDSL's Interpreter with numpy implementations.
+
+Every op of every IR level runs as one vectorized numpy kernel; the kernels
+are the golden semantics that the C++ simulator and the HLS kernel must
+reproduce (docs/semantics.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, StringAttr
+from xdsl.dialects.func import FuncOp
+from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
+from xdsl.interpreters.func import FuncFunctions
+
+from nscc.errors import NsccError
+from nscc.frontend.importer import NAME_ATTR
+from nscc.ir import nn
+from nscc.ir.types import np_dtype
+from nscc.ir.weights import WeightStore
+from nscc.targets.interpreter.nn_kernels import KERNELS
+from nscc.targets.interpreter.snn_kernels import SNN_KERNELS
+
+
+def _kernel_functions() -> type[InterpreterFunctions]:
+    """One InterpreterFunctions class with an @impl for every kernel."""
+    namespace = {}
+    for op_type, kern in {**KERNELS, **SNN_KERNELS}.items():
+
+        def run(self, interpreter, op, args, kern=kern):
+            return kern(op, args)
+
+        namespace[f"run_{op_type.__name__}"] = impl(op_type)(run)
+    return register_impls(type("KernelFunctions", (InterpreterFunctions,), namespace))
+
+
+KernelFunctions = _kernel_functions()
+
+
+@register_impls
+@dataclass
+class StorageFunctions(InterpreterFunctions):
+    """Weights from the store; inline constants from their dense bytes."""
+
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @impl(nn.WeightOp)
+    def run_weight(self, interpreter, op: nn.WeightOp, args):
+        return (self.weights[op.sym.data],)
+
+    @impl(ConstantOp)
+    def run_constant(self, interpreter, op: ConstantOp, args):
+        value = op.value
+        if not isinstance(value, DenseIntOrFPElementsAttr):
+            raise NsccError(f"arith.constant of {value} is not supported by the interpreter")
+        shape = value.get_type().get_shape()
+        return (np.frombuffer(value.data.data, np_dtype(value.get_type())).reshape(shape),)
+
+
+@dataclass
+class Signature:
+    inputs: list[tuple[str, tuple[int, ...], np.dtype]]
+    outputs: list[tuple[str, tuple[int, ...], np.dtype]]
+
+
+def main_function(module: ModuleOp) -> FuncOp:
+    for op in module.body.block.ops:
+        if isinstance(op, FuncOp) and op.sym_name.data == "main":
+            return op
+    raise NsccError("the module has no func.func @main", "nscc modules come from the ONNX frontend")
+
+
+def signature(module: ModuleOp) -> Signature:
+    fn = main_function(module)
+
+    def names(attrs, n, prefix):
+        if attrs is None:
+            return [f"{prefix}{i}" for i in range(n)]
+        out = []
+        for i, d in enumerate(attrs.data):
+            name = d.data.get(NAME_ATTR)
+            out.append(name.data if isinstance(name, StringAttr) else f"{prefix}{i}")
+        return out
+
+    ft = fn.function_type
+    ins = names(fn.arg_attrs, len(ft.inputs.data), "input")
+    outs = names(fn.res_attrs, len(ft.outputs.data), "output")
+    return Signature(
+        [(n, tuple(t.get_shape()), np_dtype(t)) for n, t in zip(ins, ft.inputs.data)],
+        [(n, tuple(t.get_shape()), np_dtype(t)) for n, t in zip(outs, ft.outputs.data)],
+    )
+
+
+def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Runs @main on named inputs (checked against the signature); returns named outputs."""
+    sig = signature(module)
+    args = []
+    for name, shape, dtype in sig.inputs:
+        if name not in inputs:
+            raise NsccError(f"missing input '{name}' (shape {list(shape)}, {dtype})", f"pass it with --input {name}=FILE.npy")
+        a = np.asarray(inputs[name])
+        if tuple(a.shape) != shape:
+            raise NsccError(f"input '{name}' has shape {list(a.shape)}, the model expects {list(shape)}", "bind dynamic dimensions with --dim NAME=VALUE")
+        if a.dtype != dtype:
+            if not np.can_cast(a.dtype, dtype, "same_kind"):
+                raise NsccError(f"input '{name}' has dtype {a.dtype}, the model expects {dtype}", "convert the array before saving it")
+            a = a.astype(dtype)
+        args.append(a)
+    extra = set(inputs) - {n for n, _, _ in sig.inputs}
+    if extra:
+        raise NsccError(f"unknown input '{sorted(extra)[0]}'", "the model's inputs are " + ", ".join(n for n, _, _ in sig.inputs))
+    interp = Interpreter(module)
+    interp.register_implementations(FuncFunctions())
+    interp.register_implementations(KernelFunctions())
+    interp.register_implementations(StorageFunctions(weights))
+    with np.errstate(all="ignore"):
+        results = interp.call_op("main", tuple(args))
+    return {name: np.asarray(r) for (name, _, _), r in zip(sig.outputs, results)}
