@@ -149,9 +149,10 @@ class Importer:
         key = id(v)
         if key in self.materialized:
             return self.materialized[key]
-        if v.dtype == np.float64 or v.dtype.kind not in "fiub":
-            raise NsccError(f"{self.path}: constant '{name_hint}' has unsupported type {v.dtype}", "nscc lowers float32/16, integer and bool tensors")
-        ttype = tensor_type(v.dtype, v.shape)
+        try:
+            ttype = tensor_type(v.dtype, v.shape)
+        except ValueError:
+            raise NsccError(f"{self.path}: constant '{name_hint}' has unsupported type {v.dtype}", "nscc lowers float16/32/64, integer and bool tensors") from None
         if _inline_ok(v):
             attr = DenseIntOrFPElementsAttr(ttype, BytesAttr(np.ascontiguousarray(v).tobytes()))
             op: Operation = ConstantOp(attr, ttype)
@@ -167,21 +168,23 @@ class Importer:
         outs = [outs] if single else list(outs)
         result_types = [tensor_type(dt, shape) for dt, shape in outs]
         properties = {k: _prop_attr(v) for k, v in props.items() if v is not None}
-        if all(isinstance(o, np.ndarray) for o in operands) and op_cls in KERNELS:
+        # None stands for an absent optional operand
+        present = [o for o in operands if o is not None]
+        if all(isinstance(o, np.ndarray) for o in present) and op_cls in KERNELS:
             out_elems = sum(math.prod(s) for _, s in outs)
-            in_elems = max([o.size for o in operands] + [0])
+            in_elems = max([o.size for o in present] + [0])
             if out_elems <= max(FOLD_LIMIT, in_elems):
                 return self._fold(op_cls, operands, result_types, properties, label)
-        ssa = [self.materialize(o, f"{label}.const") for o in operands]
+        ssa = [[] if o is None else self.materialize(o, f"{label}.const") for o in operands]
         op = op_cls.build(operands=[ssa] if op_cls is nn.ConcatOp else ssa, result_types=[result_types] if op_cls is nn.SplitOp else result_types, properties=properties)
         self.builder.insert(op)
         return list(op.results)
 
     def _fold(self, op_cls, operands, result_types, properties, label) -> list[Value]:
-        stand_ins = [nn.WeightOp.build(properties={"sym": StringAttr("fold")}, result_types=[tensor_type(o.dtype, o.shape)]).res for o in operands]
+        stand_ins = [[] if o is None else nn.WeightOp.build(properties={"sym": StringAttr("fold")}, result_types=[tensor_type(o.dtype, o.shape)]).res for o in operands]
         op = op_cls.build(operands=[stand_ins] if op_cls is nn.ConcatOp else stand_ins, result_types=[result_types] if op_cls is nn.SplitOp else result_types, properties=properties)
         with np.errstate(all="ignore"):
-            outs = KERNELS[op_cls](op, tuple(operands))
+            outs = KERNELS[op_cls](op, tuple(o for o in operands if o is not None))
         op.drop_all_references()
         return [np.asarray(o) for o in outs]
 
@@ -311,9 +314,12 @@ def _sorted(nodes, g) -> bool:
     return True
 
 
-def import_onnx(path: str, dims: dict[str, int] | None = None) -> tuple[NsccContext, ModuleOp]:
-    """Loads, checks and lowers an ONNX file. Raises NsccError on bad input."""
-    model = onnx_model.load(path)
+def import_onnx(source: str | onnx.ModelProto, dims: dict[str, int] | None = None, name: str = "<model>") -> tuple[NsccContext, ModuleOp]:
+    """Loads, checks and lowers an ONNX file (or an in-memory model). Raises NsccError on bad input."""
+    if isinstance(source, onnx.ModelProto):
+        path, model = name, onnx_model.upgrade(source, name)
+    else:
+        path, model = source, onnx_model.load(source)
     shapes = onnx_model.bind_dims(model, dims or {}, path)
     onnx_model.check_shapes(model, shapes, path)
     imp = Importer(model, path, shapes)

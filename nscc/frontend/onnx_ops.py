@@ -226,7 +226,7 @@ def _gemm(n: Node):
     k2, nn_ = (b[1], b[0]) if tb else b
     if k != k2:
         raise n.error(f"cannot multiply shapes {a} and {b} (transA={ta}, transB={tb})")
-    ops = [n.input(0), n.input(1)] + ([n.input(2)] if n.has_input(2) else [])
+    ops = [n.input(0), n.input(1), n.input(2) if n.has_input(2) else None]
     if n.has_input(2):
         _broadcast(n, n.shape(2), (m, nn_))
     return n.emit(nn.GemmOp, ops, (n.dtype(0), (m, nn_)), alpha=n.attr("alpha", 1.0), beta=n.attr("beta", 1.0), trans_a=ta, trans_b=tb)
@@ -266,7 +266,7 @@ def _conv(n: Node):
         raise n.error(f"input has {x[1]} channels, weight expects {w[1]} x group {group}")
     pads = _auto_pads(n, x[2:], kernel, strides, dilations)
     out = tuple((x[2 + i] + pads[i] + pads[i + nd] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1 for i in range(nd))
-    ops = [n.input(0), n.input(1)] + ([n.input(2)] if n.has_input(2) else [])
+    ops = [n.input(0), n.input(1), n.input(2) if n.has_input(2) else None]
     return n.emit(nn.ConvOp, ops, (n.dtype(0), (x[0], w[0]) + out), strides=strides, pads=tuple(pads), dilations=dilations, group=group)
 
 
@@ -310,8 +310,23 @@ def _global_pool(n: Node):
 @lowers("LayerNormalization")
 def _layer_norm(n: Node):
     axis = _axis(n.attr("axis", -1), len(n.shape(0)), n)
-    ops = [n.input(0), n.input(1)] + ([n.input(2)] if n.has_input(2) else [])
-    return n.emit(nn.LayerNormOp, ops, (n.dtype(0), n.shape(0)), axis=axis, epsilon=n.attr("epsilon", 1e-5)) + [None, None]
+    eps = n.attr("epsilon", 1e-5)
+    ops = [n.input(0), n.input(1), n.input(2) if n.has_input(2) else None]
+    (y,) = n.emit(nn.LayerNormOp, ops, (n.dtype(0), n.shape(0)), axis=axis, epsilon=eps)
+    if len(n.proto.output) < 2 or not any(n.proto.output[1:]):
+        return [y]
+    # The statistics outputs (used when training) are spelled out in plain ops.
+    x, dt, shape = n.input(0), n.dtype(0), n.shape(0)
+    axes = tuple(range(axis, len(shape)))
+    stat = shape[:axis] + (1,) * len(axes)
+    (mean,) = n.emit(nn.ReduceMeanOp, [x], (dt, stat), axes=axes, keepdims=1)
+    (d,) = n.emit(nn.SubOp, [x, mean], (dt, shape))
+    (d2,) = n.emit(nn.MulOp, [d, d], (dt, shape))
+    (var,) = n.emit(nn.ReduceMeanOp, [d2], (dt, stat), axes=axes, keepdims=1)
+    (ve,) = n.emit(nn.AddOp, [var, np.asarray(eps, dt)], (dt, stat))
+    (sd,) = n.emit(nn.SqrtOp, [ve], (dt, stat))
+    (inv,) = n.emit(nn.ReciprocalOp, [sd], (dt, stat))
+    return [y, mean, inv]
 
 
 @lowers("RMSNormalization")

@@ -336,11 +336,11 @@ def _reduce_with(fn, empty_value=None):
 
 
 def _lowest(dt):
-    return -np.inf if dt.kind == "f" else np.iinfo(dt).min
+    return -np.inf if dt.kind == "f" else False if dt.kind == "b" else np.iinfo(dt).min
 
 
 def _highest(dt):
-    return np.inf if dt.kind == "f" else np.iinfo(dt).max
+    return np.inf if dt.kind == "f" else True if dt.kind == "b" else np.iinfo(dt).max
 
 
 KERNELS[nn.ReduceMeanOp] = _reduce_with(np.mean)
