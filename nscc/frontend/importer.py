@@ -166,7 +166,10 @@ class Importer:
     def emit(self, op_cls, operands: Sequence[Value], outs, props: dict, label: str) -> list[Value]:
         single = isinstance(outs, tuple) and len(outs) == 2 and isinstance(outs[1], tuple | list) and not isinstance(outs[0], tuple)
         outs = [outs] if single else list(outs)
-        result_types = [tensor_type(dt, shape) for dt, shape in outs]
+        try:
+            result_types = [tensor_type(dt, shape) for dt, shape in outs]
+        except ValueError as e:
+            raise NsccError(f"{self.path}: node '{label}': {e}", "nscc lowers float16/32/64, integer and bool tensors") from None
         properties = {k: _prop_attr(v) for k, v in props.items() if v is not None}
         # None stands for an absent optional operand
         present = [o for o in operands if o is not None]
