@@ -49,6 +49,9 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
         fd, tmp_m = tempfile.mkstemp(suffix=".mlir", dir=directory)
         with os.fdopen(fd, "w") as f:
             f.write(module_text(module))
+        mode = 0o666 & ~_umask()
+        os.chmod(tmp_w, mode)
+        os.chmod(tmp_m, mode)
         os.replace(tmp_w, wpath)
         os.replace(tmp_m, path)
     except OSError as e:
@@ -58,6 +61,12 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
             p = locals().get(tmp)
             if p and os.path.exists(p):
                 os.unlink(p)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def parse_module(text: str, ctx: NsccContext | None = None, source: str = "<string>") -> tuple[NsccContext, ModuleOp]:

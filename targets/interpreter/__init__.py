@@ -1,0 +1,36 @@
+"""The reference interpreter target.
+
+`nscc compile --target interpreter -o OUT/` writes the compiled IR
+(`OUT/model.mlir`), its weights (`OUT/model.weights.npz`) and a manifest of
+the inputs and outputs (`OUT/manifest.json`); `nscc run OUT/` executes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from xdsl.dialects.builtin import ModuleOp
+
+from nscc.ir.context import NsccContext
+from nscc.ir.textio import write_module
+from nscc.targets.interpreter.runner import run, signature
+
+MODULE_FILE = "model.mlir"
+MANIFEST_FILE = "manifest.json"
+
+__all__ = ["emit", "run", "signature", "MODULE_FILE"]
+
+
+def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[str]:
+    write_module(ctx, module, os.path.join(out_dir, MODULE_FILE))
+    sig = signature(module)
+    manifest = {
+        "target": "interpreter",
+        "source": os.path.basename(source),
+        "inputs": [{"name": n, "shape": list(s), "dtype": str(d)} for n, s, d in sig.inputs],
+        "outputs": [{"name": n, "shape": list(s), "dtype": str(d)} for n, s, d in sig.outputs],
+    }
+    with open(os.path.join(out_dir, MANIFEST_FILE), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return sorted(os.listdir(out_dir))

@@ -1,0 +1,5 @@
+import sys
+
+from nscc.cli import main
+
+sys.exit(main())

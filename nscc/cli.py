@@ -1,0 +1,187 @@
+"""The `nscc` command line. Errors caused by input end in one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+
+from nscc import __version__
+from nscc.errors import NsccError
+
+
+def _dim(spec: str) -> tuple[str, int]:
+    name, sep, value = spec.rpartition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"'{spec}' is not NAME=VALUE")
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{spec}': VALUE must be a positive integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"'{spec}': VALUE must be a positive integer")
+    return name, v
+
+
+def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
+    p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
+    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass")
+    if pipeline:
+        p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="passes to run, e.g. 'cse,my-pass{opt=1}'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nscc.targets import TARGETS
+
+    parser = argparse.ArgumentParser(prog="nscc", description="Compile ONNX networks into spiking, MatMul-free programs.")
+    parser.add_argument("--version", action="version", version=f"nscc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="compile a model for a target")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model or an .mlir dump")
+    p.add_argument("--target", "-t", default="interpreter", choices=list(TARGETS), help="where the program runs")
+    p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output directory (replaced atomically)")
+    _common(p)
+
+    p = sub.add_parser("opt", help="run passes and print the IR")
+    p.add_argument("model", metavar="FILE", help="an .onnx model or an .mlir dump")
+    p.add_argument("-o", "--output", metavar="FILE.mlir", help="write the IR (and FILE.weights.npz) instead of printing")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
+    p.add_argument("--dump-ir-dir", metavar="DIR", help="write the IR after each pass to DIR/NN-pass.mlir")
+    p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
+    _common(p)
+
+    p = sub.add_parser("run", help="run a model on the reference interpreter")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump or a compiled interpreter directory")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)")
+    p.add_argument("--output", metavar="OUT.npz", help="save the outputs")
+    _common(p)
+
+    p = sub.add_parser("passes", help="list the passes and their options")
+    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
+    sub.add_parser("ops", help="list the ONNX operators nscc lowers")
+    return parser
+
+
+def cmd_compile(a) -> int:
+    from nscc.driver import compile_model
+
+    files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim))
+    print(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})")
+    return 0
+
+
+def cmd_opt(a) -> int:
+    from nscc.driver import apply_pipeline, ir_printer, load
+    from nscc.ir.textio import module_text, write_module
+
+    ctx, module = load(a.model, dict(a.dim))
+    hook = ir_printer(ctx, sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
+    apply_pipeline(ctx, module, a.pipeline, hook)
+    if a.output:
+        write_module(ctx, module, a.output)
+    elif not (a.print_ir_after_all or a.print_ir_after):
+        sys.stdout.write(module_text(module, generic=a.generic))
+    return 0
+
+
+def cmd_run(a) -> int:
+    import numpy as np
+
+    from nscc.driver import apply_pipeline, load, load_inputs, summarize
+    from nscc.targets.interpreter import run, signature
+
+    dims = dict(a.dim)
+    if a.model.endswith(".onnx") and a.input:
+        dims = {**_dims_from_inputs(a.model, a.input), **dims}
+    ctx, module = load(a.model, dims)
+    apply_pipeline(ctx, module, a.pipeline)
+    names = [n for n, _, _ in signature(module).inputs]
+    inputs = load_inputs(a.input, names)
+    outputs = run(module, ctx.weights, inputs)
+    summarize(outputs)
+    if a.output:
+        try:
+            np.savez(a.output, **outputs)
+        except OSError as e:
+            raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    return 0
+
+
+def _dims_from_inputs(model: str, specs: list[str]) -> dict[str, int]:
+    """Dynamic dimensions take their values from the input arrays given to `run`."""
+    from nscc.driver import load_inputs
+    from nscc.frontend import onnx_model
+
+    m = onnx_model.load(model)
+    graph_inputs = onnx_model.graph_inputs(m)
+    arrays = load_inputs(specs, [vi.name for vi in graph_inputs])
+    dims = {}
+    for vi in graph_inputs:
+        a = arrays.get(vi.name)
+        if a is None:
+            continue
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not d.dim_value and axis < a.ndim:
+                dims[d.dim_param or f"{vi.name}.{axis}"] = a.shape[axis]
+    return dims
+
+
+def cmd_passes(a) -> int:
+    import dataclasses
+
+    from nscc.registry import user_passes
+
+    passes = user_passes()
+    for name in sorted(passes):
+        cls = passes[name]
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name}: {doc[0] if doc else ''}")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            print(f"    {f.name.replace('_', '-')}: {getattr(f.type, '__name__', f.type)} = {default!r}")
+    print("\nAlso accepted in -p: xDSL's generic passes (cse, dce, canonicalize, ...).")
+    return 0
+
+
+def cmd_ops(a) -> int:
+    from nscc.frontend.onnx_ops import LOWERINGS
+
+    print(textwrap.fill(" ".join(sorted(LOWERINGS)), width=100))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from nscc.registry import load_plugin
+
+        for path in getattr(args, "load_pass_plugin", []):
+            load_plugin(path)
+        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "passes": cmd_passes, "ops": cmd_ops}[args.command](args)
+    except NsccError as e:
+        if os.environ.get("NSCC_DEBUG"):
+            raise
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:  # `nscc opt ... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("nscc: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("nscc: error: out of memory (hint: bind smaller dimensions with --dim, or use a machine with more memory)", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 -- never show users a traceback
+        if os.environ.get("NSCC_DEBUG"):
+            raise
+        print(f"nscc: internal error: {type(e).__name__}: {e} (hint: this is a bug in nscc; rerun with NSCC_DEBUG=1 and report the traceback)", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""What the commands do, independent of argument parsing: load, transform, emit, run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.exceptions import VerifyException
+
+from nscc.errors import NsccError
+from nscc.ir.context import NsccContext
+from nscc.ir.textio import module_text, read_module, write_module
+from nscc.registry import available_passes
+
+
+def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext, ModuleOp]:
+    """An ONNX model, an IR dump (.mlir) or a directory compiled for the interpreter."""
+    from nscc.targets.interpreter import MODULE_FILE
+
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, MODULE_FILE)):
+        return read_module(os.path.join(path, MODULE_FILE))
+    if path.endswith(".mlir"):
+        return read_module(path)
+    from nscc.frontend.importer import import_onnx
+
+    return import_onnx(path, dict(dims or {}))
+
+
+def parse_pipeline(spec: str, callback=None) -> PassPipeline:
+    try:
+        return PassPipeline.parse_spec(available_passes(), spec, callback)
+    except ValueError as e:
+        msg = str(e).splitlines()[0]
+        raise NsccError(f"bad pass pipeline '{spec}': {msg}", "`nscc passes` lists the passes and their options") from None
+    except Exception as e:  # xDSL's spec parser raises its own error types
+        raise NsccError(f"bad pass pipeline '{spec}': {str(e).splitlines()[0]}", "write it as 'pass-a,pass-b{opt=value}'") from None
+
+
+def apply_pipeline(
+    ctx: NsccContext,
+    module: ModuleOp,
+    spec: str | None,
+    after_pass: Callable[[int, ModulePass, ModuleOp], None] | None = None,
+) -> None:
+    """Runs the pipeline, verifying after every pass; `after_pass(i, pass, module)` sees each result."""
+    if not spec:
+        return
+    counter = iter(range(1, 1_000_000))
+
+    def between(prev: ModulePass | None, m: ModuleOp, _next) -> None:
+        if prev is None:
+            return
+        try:
+            m.verify()
+        except VerifyException as e:
+            raise NsccError(f"pass '{prev.name}' produced IR that does not verify: {str(e).splitlines()[0]}", "the pass has a bug; --print-ir-after-all shows its input") from None
+        if after_pass:
+            after_pass(next(counter), prev, m)
+
+    pipeline = parse_pipeline(spec, between)
+    try:
+        pipeline.apply(ctx, module)
+    except (NsccError, BrokenPipeError):
+        raise
+    except Exception as e:  # a pass crashing is reported with its name, not a traceback
+        raise NsccError(f"a pass in '{spec}' failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", "set NSCC_DEBUG=1 for the traceback") from e
+
+
+def ir_printer(
+    ctx: NsccContext,
+    stream: TextIO,
+    print_after_all: bool,
+    print_after: list[str],
+    dump_dir: str | None,
+) -> Callable[[int, ModulePass, ModuleOp], None] | None:
+    """The `after_pass` hook behind --print-ir-after-all, --print-ir-after and --dump-ir-dir."""
+    if not (print_after_all or print_after or dump_dir):
+        return None
+    if dump_dir:
+        try:
+            os.makedirs(dump_dir, exist_ok=True)
+        except OSError as e:
+            raise NsccError(f"{dump_dir}: cannot create the dump directory ({e.strerror})", "choose a writable --dump-ir-dir") from None
+
+    def after(i: int, p: ModulePass, m: ModuleOp) -> None:
+        if print_after_all or p.name in print_after:
+            stream.write(f"// -----// IR Dump After {p.name} ({i}) //----- //\n")
+            stream.write(module_text(m))
+        if dump_dir:
+            write_module(ctx, m.clone(), os.path.join(dump_dir, f"{i:02d}-{p.name}.mlir"))
+
+    return after
+
+
+def atomic_output_dir(out_dir: str, fill: Callable[[str], object]) -> object:
+    """Fills a temporary sibling of `out_dir`, then renames it into place.
+
+    A failure at any point leaves no half-written `out_dir` behind (and an
+    existing one untouched)."""
+    out_dir = os.path.abspath(out_dir)
+    parent = os.path.dirname(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NsccError(f"{out_dir}: exists and is not a directory", "choose another -o")
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".tmp-", dir=parent)
+        os.chmod(tmp, 0o777 & ~_umask())
+    except OSError as e:
+        raise NsccError(f"{out_dir}: cannot write the output directory ({e.strerror})", "choose a writable -o path") from None
+    try:
+        result = fill(tmp)
+        old = None
+        if os.path.exists(out_dir):
+            old = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".old-", dir=parent)
+            os.rename(out_dir, os.path.join(old, "x"))
+        os.rename(tmp, out_dir)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return result
+    except OSError as e:
+        raise NsccError(f"{out_dir}: cannot write the output directory ({e.strerror})", "choose a writable -o path") from None
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def compile_model(model: str, target: str, out_dir: str, pipeline: str | None, dims: Mapping[str, int]) -> list[str]:
+    from nscc.targets import get_target
+
+    tgt = get_target(target)
+    ctx, module = load(model, dims)
+    apply_pipeline(ctx, module, pipeline)
+    return atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model))
+
+
+def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
+    """`NAME=FILE.npy` (or just `FILE.npy` for a one-input model; `.npz` gives several)."""
+    out: dict[str, np.ndarray] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = "", spec
+        try:
+            data = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise NsccError(f"{path}: input file not found", "pass inputs as --input NAME=FILE.npy") from None
+        except (ValueError, OSError) as e:
+            raise NsccError(f"{path}: not a readable .npy/.npz file ({e})", "save inputs with numpy.save") from None
+        if isinstance(data, np.lib.npyio.NpzFile):
+            out.update({k: data[k] for k in data.files})
+            continue
+        if not name:
+            if len(names) != 1:
+                raise NsccError(f"{path}: the model has {len(names)} inputs; say which this is", f"use --input NAME={path} with NAME one of {', '.join(names)}")
+            name = names[0]
+        out[name] = data
+    return out
+
+
+def summarize(outputs: Mapping[str, np.ndarray], stream: TextIO = sys.stdout) -> None:
+    for name, a in outputs.items():
+        line = f"{name}: {a.dtype}{list(a.shape)}"
+        if a.size and a.dtype.kind in "fiub":
+            f = a.astype(np.float64)
+            line += f"  min {f.min():.6g}  max {f.max():.6g}  mean {f.mean():.6g}"
+            if a.ndim >= 1 and a.shape[-1] > 1 and a.dtype.kind == "f":
+                top = np.argmax(a.reshape(-1, a.shape[-1])[0])
+                line += f"  argmax[0] {int(top)}"
+        stream.write(line + "\n")

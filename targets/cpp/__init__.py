@@ -1,0 +1,1 @@
+"""C++/OpenMP simulator target (to be built: see the project's issues)."""
