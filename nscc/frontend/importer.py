@@ -38,11 +38,11 @@ from nscc.errors import NsccError, UnsupportedError
 from nscc.frontend import onnx_model
 from nscc.ir import nn
 from nscc.ir.context import NsccContext, make_context
+from nscc.ir.signature import NAME_ATTR
 from nscc.ir.types import np_dtype, onnx_elem_to_xdsl, tensor_type
 from nscc.targets.interpreter.nn_kernels import KERNELS
 
 Value = np.ndarray | SSAValue
-NAME_ATTR = "nscc.name"
 
 # Folding a node that turns small constants into a big one (an Expand of a
 # mask to [B, H, S, S]) would bloat the weight store; beyond this many

@@ -14,7 +14,8 @@ from xdsl.dialects.builtin import ModuleOp
 
 from nscc.ir.context import NsccContext
 from nscc.ir.textio import write_module
-from nscc.targets.interpreter.runner import run, signature
+from nscc.ir.signature import signature
+from nscc.targets.interpreter.runner import run
 
 MODULE_FILE = "model.mlir"
 MANIFEST_FILE = "manifest.json"

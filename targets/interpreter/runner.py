@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.arith import ConstantOp
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, StringAttr
-from xdsl.dialects.func import FuncOp
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
 from xdsl.interpreters.func import FuncFunctions
 
 from nscc.errors import NsccError
-from nscc.frontend.importer import NAME_ATTR
 from nscc.ir import nn
+from nscc.ir.signature import signature
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.targets.interpreter.nn_kernels import KERNELS
@@ -59,40 +58,6 @@ class StorageFunctions(InterpreterFunctions):
             raise NsccError(f"arith.constant of {value} is not supported by the interpreter")
         shape = value.get_type().get_shape()
         return (np.frombuffer(value.data.data, np_dtype(value.get_type())).reshape(shape),)
-
-
-@dataclass
-class Signature:
-    inputs: list[tuple[str, tuple[int, ...], np.dtype]]
-    outputs: list[tuple[str, tuple[int, ...], np.dtype]]
-
-
-def main_function(module: ModuleOp) -> FuncOp:
-    for op in module.body.block.ops:
-        if isinstance(op, FuncOp) and op.sym_name.data == "main":
-            return op
-    raise NsccError("the module has no func.func @main", "nscc modules come from the ONNX frontend")
-
-
-def signature(module: ModuleOp) -> Signature:
-    fn = main_function(module)
-
-    def names(attrs, n, prefix):
-        if attrs is None:
-            return [f"{prefix}{i}" for i in range(n)]
-        out = []
-        for i, d in enumerate(attrs.data):
-            name = d.data.get(NAME_ATTR)
-            out.append(name.data if isinstance(name, StringAttr) else f"{prefix}{i}")
-        return out
-
-    ft = fn.function_type
-    ins = names(fn.arg_attrs, len(ft.inputs.data), "input")
-    outs = names(fn.res_attrs, len(ft.outputs.data), "output")
-    return Signature(
-        [(n, tuple(t.get_shape()), np_dtype(t)) for n, t in zip(ins, ft.inputs.data)],
-        [(n, tuple(t.get_shape()), np_dtype(t)) for n, t in zip(outs, ft.outputs.data)],
-    )
 
 
 def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
