@@ -49,7 +49,16 @@ def onnx_elem_to_xdsl(elem: int) -> Attribute | None:
 
 
 def np_dtype(t: Attribute) -> np.dtype:
-    """numpy storage for an element type; integers narrower than 8 bits use int8."""
+    """numpy storage for an element or tensor type; integers narrower than 8 bits use int8.
+
+    Spike counts use the narrowest signed integer holding [-D, D]; binary
+    trains use int8 (they hold -1, 0 or 1)."""
+    from nscc.ir.snn import CountsType, SpikesType
+
+    if isinstance(t, CountsType):
+        return np.dtype(np.int8 if t.levels.data <= 127 else np.int16)
+    if isinstance(t, SpikesType):
+        return np.dtype(np.int8)
     if isinstance(t, TensorType):
         t = t.element_type
     if t in _NP:

@@ -1,0 +1,218 @@
+"""The snn dialect: round trip, verifiers, and the interpreter against docs/semantics.md.
+
+The references below are written from the document with plain Python
+integers and loops, independently of the vectorized kernels they check.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from nscc.ir.textio import module_text, parse_module, read_module, write_module
+from nscc.targets.interpreter.runner import run
+
+SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
+
+
+def load():
+    with open(SNIPPET) as f:
+        return parse_module(f.read(), source=SNIPPET)
+
+
+def rne(v: float) -> int:
+    """Round half to even, on a Python float (exact for float32 values)."""
+    return int(np.rint(v))
+
+
+def ref_encode(x, theta, lo, hi):
+    return [[min(max(rne(float(np.float32(v) / np.float32(theta))), lo), hi) for v in row] for row in x]
+
+
+def ref_matmul(a, w):
+    return [[sum(int(a[i][k]) * int(w[k][j]) for k in range(len(w))) for j in range(len(w[0]))] for i in range(len(a))]
+
+
+def ref_requant(acc, mult, bias, shift, lo, hi):
+    out = []
+    for row in acc:
+        r = []
+        for j, v in enumerate(row):
+            t = (int(v) + int(bias[j])) * int(mult[j]) + (1 << (shift - 1))
+            r.append(min(max(t >> shift, lo), hi))  # Python >> on ints is floor: arithmetic shift
+        out.append(r)
+    return out
+
+
+def ref_neuron(current, theta, leak):
+    T = len(current)
+    flat = [c.reshape(-1).tolist() for c in current]
+    v = [0] * len(flat[0])
+    out = []
+    for t in range(T):
+        s = []
+        for i in range(len(v)):
+            v[i] = v[i] - (v[i] >> leak) + flat[t][i]
+            fire = 1 if v[i] >= theta else (-1 if v[i] <= -theta else 0)
+            v[i] -= fire * theta
+            s.append(fire)
+        out.append(s)
+    return np.array(out).reshape(current.shape)
+
+
+def ref_linear_attention(q, k, v, s, state=None, norm=None):
+    n, dk, dv = len(q), len(q[0]), len(v[0])
+    S = [[0] * dv for _ in range(dk)] if state is None else [list(map(int, r)) for r in state]
+    z = [0] * dk if norm is None else list(map(int, norm))
+    num, den = [], []
+    for t in range(n):
+        for a in range(dk):
+            z[a] = z[a] - (z[a] >> s) + int(k[t][a]) if s else z[a] + int(k[t][a])
+            for b in range(dv):
+                S[a][b] = (S[a][b] - (S[a][b] >> s) if s else S[a][b]) + int(k[t][a]) * int(v[t][b])
+        num.append([sum(int(q[t][a]) * S[a][b] for a in range(dk)) for b in range(dv)])
+        den.append(sum(int(q[t][a]) * z[a] for a in range(dk)))
+    return num, den, S, z
+
+
+@pytest.fixture
+def program():
+    ctx, module = load()
+    rng = np.random.default_rng(7)
+    ctx.weights.add("w", rng.integers(-8, 8, (8, 4)).astype(np.int8))
+    ctx.weights.add("scale", rng.random(4).astype(np.float32) * 0.1)
+    ctx.weights.add("bias", rng.standard_normal(4).astype(np.float32))
+    ctx.weights.add("mult", rng.integers(1, 300, 4).astype(np.int32))
+    ctx.weights.add("ibias", rng.integers(-50, 50, 4).astype(np.int32))
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    ctx.weights.add("cw", rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8))
+    inputs = {
+        "input0": (rng.standard_normal((2, 8)) * 3).astype(np.float32),
+        "input1": np.array(0.37, np.float32),
+        "input2": rng.integers(-4, 6, (5, 2, 4)).astype(np.int32),
+        "input3": (rng.random((1, 2, 5, 5)) * 3.4).astype(np.float32),
+        "input4": (rng.random((2, 6, 4)) * 3.4).astype(np.float32),
+        "input5": rng.integers(-100, 100, (2, 4, 4)).astype(np.int32),
+        "input6": rng.integers(0, 100, (2, 4)).astype(np.int32),
+    }
+    return ctx, module, inputs
+
+
+def test_every_snn_op_round_trips_with_weights(tmp_path, program):
+    ctx, module, _ = program
+    from nscc.ir.snn import SNN
+
+    text = module_text(module)
+    _, again = parse_module(text)
+    assert module_text(again) == text and again.is_structurally_equivalent(module)
+    assert {op.name for op in module.walk() if op.name.startswith("snn.")} == {o.name for o in SNN.operations}
+    path = str(tmp_path / "snn.mlir")
+    write_module(ctx, module, path)
+    ctx2, back = read_module(path)
+    assert back.is_structurally_equivalent(module)
+    for name in ("w", "cw", "mult", "scale"):
+        np.testing.assert_array_equal(ctx2.weights[name], ctx.weights[name])
+        assert ctx2.weights[name].dtype == ctx.weights[name].dtype
+
+
+def test_interpreter_matches_the_written_semantics(program):
+    ctx, module, inp = program
+    w = ctx.weights
+    out = run(module, w, inp)
+    y, acc_t, acc_b, r, spikes, cacc, num, den, snum, sden, state2, norm2 = (out[f"output{i}"] for i in range(12))
+
+    n = ref_encode(inp["input0"], inp["input1"], 0, 15)
+    acc = ref_matmul(n, w["w"])
+    # counts, thermometer and bit-plane forms: the same integers
+    np.testing.assert_array_equal(acc_t, acc)
+    np.testing.assert_array_equal(acc_b, acc)
+    # decode: f32(acc) * scale + bias, each step rounded to float32
+    ref_y = np.array(acc, np.float32) * w["scale"] + w["bias"]
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(r, ref_requant(acc, w["mult"], w["ibias"], 8, -7, 7))
+    np.testing.assert_array_equal(spikes, ref_neuron(inp["input2"], 3, 2))
+
+    ic = np.clip(np.rint(inp["input3"]), 0, 3).astype(int)
+    cw = w["cw"].astype(int)
+    ref_c = np.zeros((1, 4, 3, 3), int)
+    for o in range(4):
+        for i in range(3):
+            for j in range(3):
+                ref_c[0, o, i, j] = sum(int(ic[0, c, i + a, j + b]) * int(cw[o, c, a, b]) for c in range(2) for a in range(3) for b in range(3))
+    np.testing.assert_array_equal(cacc, ref_c)
+
+    c = np.clip(np.rint(inp["input4"]), 0, 3).astype(int)
+    for h in range(2):
+        rn, rd, _, _ = ref_linear_attention(c[h], c[h], c[h], 0)
+        np.testing.assert_array_equal(num[h], rn)
+        np.testing.assert_array_equal(den[h], rd)
+
+    tok = ref_encode(inp["input0"][:, :4], inp["input1"], 0, 3)
+    for h in range(2):
+        rn, rd, S, z = ref_linear_attention([tok[h]], [tok[h]], [tok[h]], 3, inp["input5"][h], inp["input6"][h])
+        np.testing.assert_array_equal(snum[h], rn)
+        np.testing.assert_array_equal(sden[h], rd)
+        np.testing.assert_array_equal(state2[h], S)
+        np.testing.assert_array_equal(norm2[h], z)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_counts_and_binary_forms_agree_on_random_inputs(seed):
+    """Random shapes, levels and signedness: synapse over counts == over thermometer == over bit planes."""
+    rng = np.random.default_rng(seed)
+    levels = int(rng.choice([1, 3, 7, 15, 31]))
+    signed = bool(rng.integers(0, 2))
+    m, k, nout = (int(v) for v in rng.integers(1, 9, 3))
+    bits = int(rng.choice([2, 4, 8]))
+    sig = ", signed" if signed else ""
+    tb = max(1, levels.bit_length())
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>) -> (tensor<{m}x{nout}xi32>, tensor<{m}x{nout}xi32>, tensor<{m}x{nout}xi32>) {{
+    %t = nn.weight "t" : tensor<f32>
+    %n = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> !snn.counts<{m}x{k}, {levels}{sig}>
+    %a = snn.expand %n : (!snn.counts<{m}x{k}, {levels}{sig}>) -> !snn.spikes<{levels}x{m}x{k}, thermometer{sig}>
+    %b = snn.expand %n : (!snn.counts<{m}x{k}, {levels}{sig}>) -> !snn.spikes<{tb}x{m}x{k}, bitplane{sig}>
+    %w = nn.weight "w" : tensor<{k}x{nout}xi{bits}>
+    %0 = snn.synapse %n, %w {{acc_bits = 32 : i64}} : (!snn.counts<{m}x{k}, {levels}{sig}>, tensor<{k}x{nout}xi{bits}>) -> tensor<{m}x{nout}xi32>
+    %1 = snn.synapse %a, %w {{acc_bits = 32 : i64}} : (!snn.spikes<{levels}x{m}x{k}, thermometer{sig}>, tensor<{k}x{nout}xi{bits}>) -> tensor<{m}x{nout}xi32>
+    %2 = snn.synapse %b, %w {{acc_bits = 32 : i64}} : (!snn.spikes<{tb}x{m}x{k}, bitplane{sig}>, tensor<{k}x{nout}xi{bits}>) -> tensor<{m}x{nout}xi32>
+    func.return %0, %1, %2 : tensor<{m}x{nout}xi32>, tensor<{m}x{nout}xi32>, tensor<{m}x{nout}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("t", np.array(0.25, np.float32))
+    half = 1 << (bits - 1)
+    ctx.weights.add("w", rng.integers(-half, half, (k, nout)).astype(np.int8))
+    x = (rng.standard_normal((m, k)) * levels * 0.3).astype(np.float32)
+    out = run(module, ctx.weights, {"input0": x})
+    n = ref_encode(x, 0.25, -levels if signed else 0, levels)
+    ref = ref_matmul(n, ctx.weights["w"])
+    for i in range(3):
+        np.testing.assert_array_equal(out[f"output{i}"], ref)
+
+
+def test_verifier_rejects_an_accumulator_that_can_overflow():
+    text = """builtin.module {
+  func.func @main(%x: !snn.counts<1x4096, 255>) -> tensor<1x8xi16> {
+    %w = nn.weight "w" : tensor<4096x8xi8>
+    %0 = snn.synapse %x, %w {acc_bits = 16 : i64} : (!snn.counts<1x4096, 255>, tensor<4096x8xi8>) -> tensor<1x8xi16>
+    func.return %0 : tensor<1x8xi16>
+  }
+}"""
+    from nscc.errors import NsccError
+
+    with pytest.raises(NsccError, match="can overflow"):
+        parse_module(text)
+
+
+def test_verifier_rejects_wrong_slot_count():
+    text = """builtin.module {
+  func.func @main(%x: !snn.counts<4, 15>) -> !snn.spikes<3x4, bitplane> {
+    %0 = snn.expand %x : (!snn.counts<4, 15>) -> !snn.spikes<3x4, bitplane>
+    func.return %0 : !snn.spikes<3x4, bitplane>
+  }
+}"""
+    from nscc.errors import NsccError
+
+    with pytest.raises(NsccError, match="needs 4 slots"):
+        parse_module(text)
