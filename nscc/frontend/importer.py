@@ -126,7 +126,9 @@ def _inline_ok(arr: np.ndarray) -> bool:
     if arr.size > 8 or arr.dtype not in (np.float32, np.int64, np.int32):
         return False
     if arr.dtype == np.float32:
-        return all(np.float32(float(f"{x:.6e}")) == x for x in arr.reshape(-1).tolist())
+        # xDSL prints non-finite floats as hex bit patterns that it cannot parse back
+        vals = arr.reshape(-1).tolist()
+        return bool(np.isfinite(arr).all()) and all(np.float32(float(f"{x:.6e}")) == x for x in vals)
     return True
 
 
@@ -239,8 +241,8 @@ class Importer:
             results.append(self.materialize(self.values[vi.name], vi.name))
         self.builder.insert(ReturnOp(*results))
 
-        def names(ns):
-            return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(x)}) for x in ns])
+        def names(ns):  # None when empty: that is how the parser reads `()` back
+            return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(x)}) for x in ns]) if ns else None
 
         fn = FuncOp(
             "main",
