@@ -115,7 +115,7 @@ def _dims_from_inputs(model: str, specs: list[str]) -> dict[str, int]:
     from nscc.driver import load_inputs
     from nscc.frontend import onnx_model
 
-    m = onnx_model.load(model)
+    m, _ = onnx_model.load(model, with_weights=False)
     graph_inputs = onnx_model.graph_inputs(m)
     arrays = load_inputs(specs, [vi.name for vi in graph_inputs])
     dims = {}

@@ -44,9 +44,9 @@ from nscc.targets.interpreter.nn_kernels import KERNELS
 
 Value = np.ndarray | SSAValue
 
-# Folding a node that turns small constants into a big one (an Expand of a
-# mask to [B, H, S, S]) would bloat the weight store; beyond this many
-# elements, and more than the inputs hold, the op stays in the IR.
+# Folding is for shape subgraphs and small constants. Folding an op on a big
+# constant (a Transpose of the embedding, an Expand of a mask to [B, H, S, S])
+# would add a second copy to the weight store; those ops stay in the IR.
 FOLD_LIMIT = 1 << 16
 
 
@@ -133,8 +133,9 @@ def _inline_ok(arr: np.ndarray) -> bool:
 
 
 class Importer:
-    def __init__(self, model: onnx.ModelProto, path: str, input_shapes: dict[str, tuple[int, ...]]):
+    def __init__(self, model: onnx.ModelProto, arrays: dict[str, np.ndarray], path: str, input_shapes: dict[str, tuple[int, ...]]):
         self.model = model
+        self.arrays = arrays
         self.path = path
         self.opset = onnx_model.opset_of(model)
         self.input_shapes = input_shapes
@@ -176,9 +177,7 @@ class Importer:
         # None stands for an absent optional operand
         present = [o for o in operands if o is not None]
         if all(isinstance(o, np.ndarray) for o in present) and op_cls in KERNELS:
-            out_elems = sum(math.prod(s) for _, s in outs)
-            in_elems = max([o.size for o in present] + [0])
-            if out_elems <= max(FOLD_LIMIT, in_elems):
+            if sum(math.prod(s) for _, s in outs) <= FOLD_LIMIT:
                 return self._fold(op_cls, operands, result_types, properties, label)
         ssa = [[] if o is None else self.materialize(o, f"{label}.const") for o in operands]
         op = op_cls.build(operands=[ssa] if op_cls is nn.ConcatOp else ssa, result_types=[result_types] if op_cls is nn.SplitOp else result_types, properties=properties)
@@ -215,7 +214,7 @@ class Importer:
             arg.name_hint = _ssa_name(vi.name)
 
         for t in g.initializer:
-            arr = _to_array(t, self.path)
+            arr = self.arrays[t.name]
             self.values[t.name] = arr
             self.const_names[id(arr)] = t.name
 
@@ -275,15 +274,6 @@ def _ssa_name(name: str) -> str | None:
     return s if s and (s[0].isalpha() or s[0] == "_") else None
 
 
-def _to_array(t: onnx.TensorProto, path: str) -> np.ndarray:
-    if t.data_type == onnx.TensorProto.FLOAT and t.raw_data:
-        return np.frombuffer(t.raw_data, np.float32).reshape(tuple(t.dims))
-    try:
-        return numpy_helper.to_array(t)
-    except Exception as e:  # onnx raises many kinds for bad tensors
-        raise NsccError(f"{path}: initializer '{t.name}' cannot be read ({e})", "the model file may be truncated") from None
-
-
 def _toposort(g: onnx.GraphProto, path: str) -> list[onnx.NodeProto]:
     nodes = list(g.node)
     if _sorted(nodes, g):
@@ -319,15 +309,24 @@ def _sorted(nodes, g) -> bool:
     return True
 
 
+def _to_array(t: onnx.TensorProto, path: str) -> np.ndarray:
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # onnx raises many kinds for bad tensors
+        raise NsccError(f"{path}: initializer '{t.name}' cannot be read ({e})", "the model may be truncated") from None
+
+
 def import_onnx(source: str | onnx.ModelProto, dims: dict[str, int] | None = None, name: str = "<model>") -> tuple[NsccContext, ModuleOp]:
     """Loads, checks and lowers an ONNX file (or an in-memory model). Raises NsccError on bad input."""
     if isinstance(source, onnx.ModelProto):
         path, model = name, onnx_model.upgrade(source, name)
+        arrays = {t.name: _to_array(t, path) for t in model.graph.initializer}
     else:
-        path, model = source, onnx_model.load(source)
+        path = source
+        model, arrays = onnx_model.load(source)
     shapes = onnx_model.bind_dims(model, dims or {}, path)
     onnx_model.check_shapes(model, shapes, path)
-    imp = Importer(model, path, shapes)
+    imp = Importer(model, arrays, path, shapes)
     module = imp.run()
     try:
         module.verify()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
 from nscc.errors import NsccError
+from nscc.frontend.onnx_file import WireError, read_onnx
 
 MIN_OPSET, MAX_OPSET = 13, 21
 # Newer opsets keep the semantics of the ops we lower (they add types or
@@ -22,25 +24,23 @@ MIN_OPSET, MAX_OPSET = 13, 21
 ACCEPTED_MAX_OPSET = onnx.defs.onnx_opset_version()
 
 
-def load(path: str) -> onnx.ModelProto:
+def load(path: str, with_weights: bool = True) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The graph (weights stripped) and the initializers as arrays, each read once."""
     if not os.path.exists(path):
         raise NsccError(f"{path}: no such file", "check the model path")
     if os.path.isdir(path):
         raise NsccError(f"{path}: is a directory, not an ONNX file", "pass the .onnx file itself")
     try:
-        model = onnx.load(path, load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError) as e:
-        raise NsccError(f"{path}: not a valid ONNX model ({type(e).__name__})", "is the file complete and really .onnx? re-export it") from None
+        model, arrays = read_onnx(path, with_weights)
+    except (WireError, DecodeError, RuntimeError, ValueError) as e:
+        raise NsccError(f"{path}: not a valid ONNX model ({e})", "is the file complete and really .onnx? re-export it") from None
+    except FileNotFoundError as e:
+        raise NsccError(f"{path}: external weight data missing ({e.filename})", "keep the .onnx.data file next to the model") from None
+    except KeyError as e:
+        raise NsccError(f"{path}: an external tensor lacks its {e} entry", "re-export the model") from None
     if not model.graph.node and not model.graph.output:
         raise NsccError(f"{path}: not a valid ONNX model (no graph)", "is the file complete and really .onnx? re-export it")
-    try:
-        from onnx.external_data_helper import load_external_data_for_model, uses_external_data
-
-        if any(uses_external_data(t) for t in model.graph.initializer):
-            load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
-    except (FileNotFoundError, OSError) as e:
-        raise NsccError(f"{path}: external weight data missing ({e.strerror or e})", "keep the .onnx.data file next to the model") from None
-    return upgrade(model, path)
+    return upgrade(model, path), arrays
 
 
 def opset_of(model: onnx.ModelProto) -> int:

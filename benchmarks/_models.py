@@ -1,0 +1,30 @@
+"""Benchmark models, exported once and cached under benchmarks/.cache/."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.path.join(HERE, ".cache")
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+
+def gpt2_small(seq: int = 128) -> str:
+    """A GPT-2-small-sized decoder (12 layers, hidden 768, 12 heads, vocab 50257,
+    about 124M parameters), random weights, dynamo export at opset 18, static shape."""
+    path = os.path.join(CACHE, f"gpt2_small_s{seq}.onnx")
+    if os.path.exists(path):
+        return path
+    import torch
+
+    import models as M
+
+    os.makedirs(CACHE, exist_ok=True)
+    torch.manual_seed(0)
+    model = M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=1024)
+    ids = torch.randint(0, 50257, (1, seq))
+    print(f"exporting a GPT-2-small-sized model to {path} (once; about 30 s)", file=sys.stderr)
+    M.export(model, (ids,), path + ".tmp", ["input_ids"], ["logits"])
+    os.replace(path + ".tmp", path)
+    return path
