@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("opt", help="run passes and print the IR")
-    p.add_argument("model", metavar="FILE", help="an .onnx model or an .mlir dump")
+    p.add_argument("model", metavar="FILE", help="an .onnx model or an .mlir dump ('-' reads IR from stdin)")
     p.add_argument("-o", "--output", metavar="FILE.mlir", help="write the IR (and FILE.weights.npz) instead of printing")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")

@@ -24,6 +24,10 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
     """An ONNX model, an IR dump (.mlir) or a directory compiled for the interpreter."""
     from nscc.targets.interpreter import MODULE_FILE
 
+    if path == "-":
+        from nscc.ir.textio import parse_module
+
+        return parse_module(sys.stdin.read(), source="<stdin>")
     if os.path.isdir(path) and os.path.exists(os.path.join(path, MODULE_FILE)):
         return read_module(os.path.join(path, MODULE_FILE))
     if path.endswith(".mlir"):

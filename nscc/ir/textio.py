@@ -90,13 +90,10 @@ def read_module(path: str) -> tuple[NsccContext, ModuleOp]:
         raise NsccError(f"{path}: cannot read ({e.strerror})", "check the path") from None
     ctx, module = parse_module(text, source=path)
     ref = module.attributes.get(WEIGHTS_ATTR)
-    names = weight_names(module)
-    if isinstance(ref, StringAttr):
-        ctx.weights.attach_npz(os.path.join(os.path.dirname(os.path.abspath(path)), ref.data))
-    missing = [n for n in names if n not in ctx.weights]
+    if not isinstance(ref, StringAttr):
+        return ctx, module  # a terminal dump: weights are names only, needed only to run
+    ctx.weights.attach_npz(os.path.join(os.path.dirname(os.path.abspath(path)), ref.data))
+    missing = [n for n in weight_names(module) if n not in ctx.weights]
     if missing:
-        raise NsccError(
-            f"{path}: {len(missing)} weight(s) not found, first {missing[0]!r}",
-            "dumps printed to the terminal carry no weights; write them with -o FILE.mlir",
-        )
+        raise NsccError(f"{path}: {len(missing)} weight(s) missing from {ref.data}, first {missing[0]!r}", "re-create the dump with -o FILE.mlir")
     return ctx, module

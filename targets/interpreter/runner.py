@@ -19,6 +19,7 @@ from xdsl.interpreters.func import FuncFunctions
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.signature import signature
+from nscc.ir.textio import weight_names
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.targets.interpreter.nn_kernels import KERNELS
@@ -78,6 +79,12 @@ def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray]
     extra = set(inputs) - {n for n, _, _ in sig.inputs}
     if extra:
         raise NsccError(f"unknown input '{sorted(extra)[0]}'", "the model's inputs are " + ", ".join(n for n, _, _ in sig.inputs))
+    missing = [n for n in weight_names(module) if n not in weights]
+    if missing:
+        raise NsccError(
+            f"weight '{missing[0]}' has no data ({len(missing)} missing)",
+            "IR printed to the terminal names its weights only; write dumps with `nscc opt -o FILE.mlir` to keep them",
+        )
     interp = Interpreter(module)
     interp.register_implementations(FuncFunctions())
     interp.register_implementations(KernelFunctions())
