@@ -16,7 +16,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
-from nscc.ir.textio import module_text, read_module, write_module
+from nscc.ir.textio import module_text, read_module, umask, write_module
 from nscc.registry import available_passes
 
 
@@ -115,7 +115,7 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object]) -> object:
     try:
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".tmp-", dir=parent)
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
     except OSError as e:
         raise NsccError(f"{out_dir}: cannot write the output directory ({e.strerror})", "choose a writable -o path") from None
     try:
@@ -133,12 +133,6 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object]) -> object:
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def compile_model(model: str, target: str, out_dir: str, pipeline: str | None, dims: Mapping[str, int]) -> list[str]:
@@ -175,12 +169,14 @@ def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
 
 
 def summarize(outputs: Mapping[str, np.ndarray], stream: TextIO = sys.stdout) -> None:
+    """One line per output: type, shape, range; for a small batch of scores, the top class per row."""
     for name, a in outputs.items():
         line = f"{name}: {a.dtype}{list(a.shape)}"
         if a.size and a.dtype.kind in "fiub":
             f = a.astype(np.float64)
             line += f"  min {f.min():.6g}  max {f.max():.6g}  mean {f.mean():.6g}"
-            if a.ndim >= 1 and a.shape[-1] > 1 and a.dtype.kind == "f":
-                top = np.argmax(a.reshape(-1, a.shape[-1])[0])
-                line += f"  argmax[0] {int(top)}"
+            if a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] > 1:
+                rows = a.reshape(-1, a.shape[-1])
+                if len(rows) <= 32:
+                    line += f"  argmax {np.argmax(rows, axis=-1).tolist()}"
         stream.write(line + "\n")

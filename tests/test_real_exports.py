@@ -1,5 +1,7 @@
 """Real torch exports through `nscc run` against onnxruntime (1e-4)."""
 
+import os
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -67,3 +69,29 @@ def test_dynamic_sequence_length_is_bound_from_inputs_and_dim(tmp_path, dynamo):
     ids = torch.randint(0, 256, (1, 7)).numpy()
     got = _run_cli(tmp_path, path, {"ids": ids}, extra=["--dim", f"{dim_name}=7"])
     np.testing.assert_allclose(got["logits"], sess.run(None, {"ids": ids})[0], rtol=1e-4, atol=1e-4)
+
+
+def test_external_data_model(tmp_path):
+    """torch's default writes weights to MODEL.onnx.data; nscc reads them from there."""
+    import warnings
+
+    model = M.MLP().eval()
+    x = torch.randn(8, 64)
+    path = str(tmp_path / "ext.onnx")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), path, dynamo=True, opset_version=18, input_names=["x"], output_names=["y"], external_data=True)
+    assert os.path.exists(path + ".data") and os.path.getsize(path) < os.path.getsize(path + ".data")
+    got = _run_cli(tmp_path, path, {"x": x.numpy()})
+    np.testing.assert_allclose(got["y"], ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-4, atol=1e-4)
+    os.unlink(path + ".data")
+    assert main(["run", path, "--input", f"x={tmp_path / 'x.npy'}"]) == 1
+
+
+def test_old_opset_model_is_upgraded(tmp_path):
+    """Opset 11 (from an older exporter) is converted to opset 13 on import."""
+    model = M.randomize_norms(M.CNN()).eval()
+    x = torch.randn(2, 1, 8, 8)
+    path = M.export(model, (x,), str(tmp_path / "old.onnx"), ["x"], ["y"], dynamo=False, opset=11)
+    got = _run_cli(tmp_path, path, {"x": x.numpy()})
+    np.testing.assert_allclose(got["y"], ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-4, atol=1e-4)

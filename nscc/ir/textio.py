@@ -49,7 +49,7 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
         fd, tmp_m = tempfile.mkstemp(suffix=".mlir", dir=directory)
         with os.fdopen(fd, "w") as f:
             f.write(module_text(module))
-        mode = 0o666 & ~_umask()
+        mode = 0o666 & ~umask()
         os.chmod(tmp_w, mode)
         os.chmod(tmp_m, mode)
         os.replace(tmp_w, wpath)
@@ -63,7 +63,8 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
                 os.unlink(p)
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process umask (files we rename into place get the usual permissions)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
