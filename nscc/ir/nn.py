@@ -97,13 +97,14 @@ class WeightOp(IRDLOperation):
 # --- elementwise -----------------------------------------------------------------
 
 
+def _declare(base: type[NNOp], op_name: str, doc: str | None = None) -> type[NNOp]:
+    """Declares `nn.foo_bar` as class FooBarOp(base) with the given docstring."""
+    cls_name = "".join(p.title() for p in op_name.split(".")[1].split("_")) + "Op"
+    return irdl_op_definition(type(cls_name, (base,), {"name": op_name, "__doc__": doc or base.__doc__}))
+
+
 def _unary(op_name: str, doc: str) -> type[UnaryOp]:
-    cls = type(
-        "".join(p.title() for p in op_name.split(".")[1].split("_")) + "Op",
-        (UnaryOp,),
-        {"name": op_name, "__doc__": doc},
-    )
-    return irdl_op_definition(cls)
+    return _declare(UnaryOp, op_name, doc)
 
 
 NegOp = _unary("nn.neg", "-x")
@@ -194,12 +195,7 @@ class TriluOp(UnaryOp):
 
 
 def _binary(op_name: str, doc: str) -> type[BinaryOp]:
-    cls = type(
-        "".join(p.title() for p in op_name.split(".")[1].split("_")) + "Op",
-        (BinaryOp,),
-        {"name": op_name, "__doc__": doc},
-    )
-    return irdl_op_definition(cls)
+    return _declare(BinaryOp, op_name, doc)
 
 
 AddOp = _binary("nn.add", "a + b")
@@ -341,12 +337,7 @@ class ReduceOp(NNOp):
 
 
 def _reduce(op_name: str) -> type[ReduceOp]:
-    cls = type(
-        "".join(p.title() for p in op_name.split(".")[1].split("_")) + "Op",
-        (ReduceOp,),
-        {"name": op_name, "__doc__": ReduceOp.__doc__},
-    )
-    return irdl_op_definition(cls)
+    return _declare(ReduceOp, op_name)
 
 
 ReduceMeanOp = _reduce("nn.reduce_mean")
