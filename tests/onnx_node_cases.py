@@ -36,16 +36,23 @@ def op_types(case) -> set[str]:
     return {n.op_type for n in case.model.graph.node}
 
 
+@functools.cache
+def _schema_names() -> dict[str, str]:
+    return {sch.name.lower(): sch.name for sch in onnx.defs.get_all_schemas()}
+
+
 def target_op(case) -> str:
-    """The op a case is about: the single node's type, or the expanded function's name."""
+    """The op a case is about, from its name; `Op (expanded)` for a function body spelled out."""
     nodes = case.model.graph.node
     if len(nodes) == 1:
         return nodes[0].op_type
-    name = case.name.removeprefix("test_").split("_expanded")[0]
-    for op in LOWERINGS:
-        if name.replace("_", "").startswith(op.lower()):
-            return op
-    return nodes[-1].op_type
+    base = case.name.removeprefix("test_").split("_expanded")[0]
+    parts = base.split("_")
+    for k in range(len(parts), 0, -1):
+        op = _schema_names().get("".join(parts[:k]).lower())
+        if op:
+            return f"{op} (expanded)" if "_expanded" in case.name else op
+    return f"{base} (graph)"
 
 
 def our_cases():

@@ -29,7 +29,7 @@ def test_no_case_crashes_or_mismatches(results):
 
 @pytest.mark.parametrize("op", REQUIRED)
 def test_required_op_passes_its_cases(results, op):
-    cases = results.get(op, [])
+    cases = results.get(op, []) + results.get(f"{op} (expanded)", [])
     passed = [c for c in cases if c[1] == "pass"]
     assert passed, f"no conformance case of {op} passes: {cases[:3]}"
     # Unsupported cases of a required op must be for a reason we accept: an
