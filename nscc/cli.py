@@ -28,7 +28,8 @@ def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass")
     if pipeline:
-        p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="passes to run, e.g. 'cse,my-pass{opt=1}'")
+        p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="passes to run, e.g. 'spike-conversion{levels=15},binary-expand'")
+        p.add_argument("--calib", metavar="FILE.npz|DIR", help="calibration inputs: one array per model input, batch first")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="an .onnx model or an .mlir dump")
     p.add_argument("--target", "-t", default="interpreter", choices=list(TARGETS), help="where the program runs")
     p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output directory (replaced atomically)")
+    p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
     _common(p)
 
     p = sub.add_parser("opt", help="run passes and print the IR")
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump or a compiled interpreter directory")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)")
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs")
+    p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
     _common(p)
 
     p = sub.add_parser("passes", help="list the passes and their options")
@@ -68,18 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_compile(a) -> int:
     from nscc.driver import compile_model
 
-    files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim))
+    files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report)
     print(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})")
     return 0
 
 
 def cmd_opt(a) -> int:
-    from nscc.driver import apply_pipeline, ir_printer, load
+    from nscc.driver import ir_printer, prepare
     from nscc.ir.textio import module_text, write_module
 
-    ctx, module = load(a.model, dict(a.dim))
-    hook = ir_printer(ctx, sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
-    apply_pipeline(ctx, module, a.pipeline, hook)
+    hook = ir_printer(sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
+    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, hook)
     if a.output:
         write_module(ctx, module, a.output)
     elif not (a.print_ir_after_all or a.print_ir_after):
@@ -90,18 +92,19 @@ def cmd_opt(a) -> int:
 def cmd_run(a) -> int:
     import numpy as np
 
-    from nscc.driver import apply_pipeline, load, load_inputs, summarize
+    from nscc.driver import load_inputs, prepare, spike_report, summarize
     from nscc.targets.interpreter import run, signature
 
     dims = dict(a.dim)
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
-    ctx, module = load(a.model, dims)
-    apply_pipeline(ctx, module, a.pipeline)
+    ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
     names = [n for n, _, _ in signature(module).inputs]
     inputs = load_inputs(a.input, names)
     outputs = run(module, ctx.weights, inputs)
     summarize(outputs)
+    if a.report:
+        spike_report(ctx, module, a.report)
     if a.output:
         try:
             np.savez(a.output, **outputs)

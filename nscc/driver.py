@@ -40,6 +40,8 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
 def parse_pipeline(spec: str, callback=None) -> PassPipeline:
     try:
         return PassPipeline.parse_spec(available_passes(), spec, callback)
+    except NsccError:
+        raise
     except ValueError as e:
         msg = str(e).splitlines()[0]
         raise NsccError(f"bad pass pipeline '{spec}': {msg}", "`nscc passes` lists the passes and their options") from None
@@ -51,9 +53,9 @@ def apply_pipeline(
     ctx: NsccContext,
     module: ModuleOp,
     spec: str | None,
-    after_pass: Callable[[int, ModulePass, ModuleOp], None] | None = None,
+    after_pass: Callable[[int, ModulePass, NsccContext, ModuleOp], None] | None = None,
 ) -> None:
-    """Runs the pipeline, verifying after every pass; `after_pass(i, pass, module)` sees each result."""
+    """Runs the pipeline, verifying after every pass; `after_pass(i, pass, ctx, module)` sees each result."""
     if not spec:
         return
     counter = iter(range(1, 1_000_000))
@@ -66,7 +68,7 @@ def apply_pipeline(
         except VerifyException as e:
             raise NsccError(f"pass '{prev.name}' produced IR that does not verify: {str(e).splitlines()[0]}", "the pass has a bug; --print-ir-after-all shows its input") from None
         if after_pass:
-            after_pass(next(counter), prev, m)
+            after_pass(next(counter), prev, ctx, m)
 
     pipeline = parse_pipeline(spec, between)
     try:
@@ -78,12 +80,11 @@ def apply_pipeline(
 
 
 def ir_printer(
-    ctx: NsccContext,
     stream: TextIO,
     print_after_all: bool,
     print_after: list[str],
     dump_dir: str | None,
-) -> Callable[[int, ModulePass, ModuleOp], None] | None:
+) -> Callable[[int, ModulePass, NsccContext, ModuleOp], None] | None:
     """The `after_pass` hook behind --print-ir-after-all, --print-ir-after and --dump-ir-dir."""
     if not (print_after_all or print_after or dump_dir):
         return None
@@ -93,7 +94,7 @@ def ir_printer(
         except OSError as e:
             raise NsccError(f"{dump_dir}: cannot create the dump directory ({e.strerror})", "choose a writable --dump-ir-dir") from None
 
-    def after(i: int, p: ModulePass, m: ModuleOp) -> None:
+    def after(i: int, p: ModulePass, ctx: NsccContext, m: ModuleOp) -> None:
         if print_after_all or p.name in print_after:
             stream.write(f"// -----// IR Dump After {p.name} ({i}) //----- //\n")
             stream.write(module_text(m))
@@ -135,13 +136,47 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object]) -> object:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def compile_model(model: str, target: str, out_dir: str, pipeline: str | None, dims: Mapping[str, int]) -> list[str]:
+def prepare(model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None) -> tuple[NsccContext, ModuleOp]:
+    """Load, attach calibration data, run the pipeline: what every command starts with."""
+    ctx, module = load(model, dims)
+    if calib:
+        from nscc.calibration import load_calibration
+
+        ctx.calibration = load_calibration(calib, module)
+    apply_pipeline(ctx, module, pipeline, after_pass)
+    return ctx, module
+
+
+def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO = sys.stdout) -> dict | None:
+    """Measures and prints the spike report when the module has spiking layers."""
+    from nscc.ir import snn
+    from nscc.report import print_table, spike_report as measure, write_json
+
+    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in module.walk()):
+        if json_path:
+            raise NsccError("--report: the module has no spiking layers", "add -p spike-conversion")
+        return None
+    if ctx.calibration is None:
+        from nscc.calibration import default_calibration
+
+        ctx.calibration = default_calibration(module)
+    report = measure(module, ctx.weights, ctx.calibration)
+    print_table(report, stream)
+    if json_path:
+        write_json(report, json_path)
+    return report
+
+
+def compile_model(
+    model: str, target: str, out_dir: str, pipeline: str | None, dims: Mapping[str, int], calib: str | None = None, report: str | None = None
+) -> list[str]:
     from nscc.targets import get_target
 
     tgt = get_target(target)
-    ctx, module = load(model, dims)
-    apply_pipeline(ctx, module, pipeline)
-    return atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model))
+    ctx, module = prepare(model, dims, calib, pipeline)
+    files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model))
+    spike_report(ctx, module, report)
+    return files
 
 
 def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:

@@ -2,4 +2,7 @@
 
 from xdsl.passes import ModulePass
 
-ALL_PASSES: list[type[ModulePass]] = []
+from nscc.passes.binary_expand import BinaryExpandPass
+from nscc.passes.spike_conversion import SpikeConversionPass
+
+ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, BinaryExpandPass]

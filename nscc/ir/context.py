@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from xdsl.context import Context
 from xdsl.dialects.arith import Arith
 from xdsl.dialects.builtin import Builtin
@@ -22,6 +24,9 @@ from nscc.ir.weights import WeightStore
 @dataclass
 class NsccContext(Context):
     weights: WeightStore = field(default_factory=WeightStore)
+    # Calibration batches given with --calib (model input name -> array), or None:
+    # passes that need statistics then fall back to nscc.calibration's default.
+    calibration: list[dict[str, np.ndarray]] | None = None
 
 
 def make_context() -> NsccContext:

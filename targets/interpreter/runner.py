@@ -61,8 +61,11 @@ class StorageFunctions(InterpreterFunctions):
         return (np.frombuffer(value.data.data, np_dtype(value.get_type())).reshape(shape),)
 
 
-def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Runs @main on named inputs (checked against the signature); returns named outputs."""
+def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray], listeners: tuple = ()) -> dict[str, np.ndarray]:
+    """Runs @main on named inputs (checked against the signature); returns named outputs.
+
+    `listeners` are xDSL `Interpreter.Listener`s that watch every op (calibration
+    and the spike report use them)."""
     sig = signature(module)
     args = []
     for name, shape, dtype in sig.inputs:
@@ -85,7 +88,7 @@ def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray]
             f"weight '{missing[0]}' has no data ({len(missing)} missing)",
             "IR printed to the terminal names its weights only; write dumps with `nscc opt -o FILE.mlir` to keep them",
         )
-    interp = Interpreter(module)
+    interp = Interpreter(module, listeners=tuple(listeners))
     interp.register_implementations(FuncFunctions())
     interp.register_implementations(KernelFunctions())
     interp.register_implementations(StorageFunctions(weights))

@@ -1,0 +1,180 @@
+"""The spike report: per layer the levels D, theta, firing rate, synaptic
+operations against dense MACs, and estimated energy, with whole-model totals.
+
+Everything is measured by running the compiled module on the calibration
+inputs and counting, for each synapse, the events its input carries:
+|n| per element for thermometer counts or trains, popcount(|n|) for bit
+planes. A synaptic operation (SOP) is one addition of a weight, so a layer's
+SOPs are its events times the outputs each event reaches. Energy follows the
+45 nm convention of the SNN literature (Horowitz, ISSCC 2014): a dense layer
+costs MACs x E_MAC, a spiking one SOPs x E_AC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Mapping
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.interpreter import Interpreter
+from xdsl.ir import Operation
+
+from nscc.ir import nn, snn
+
+# pJ per operation, 45 nm
+ENERGY = {"fp32": {"mac": 4.6, "ac": 0.9}, "int8": {"mac": 0.23, "ac": 0.03}}
+CODING_ATTR = "nscc.spike_coding"
+LAYER_ATTR = "nscc.layer"
+
+
+def _popcount(a: np.ndarray) -> np.ndarray:
+    a = np.abs(a.astype(np.int64))
+    out = np.zeros_like(a)
+    while a.any():
+        out += a & 1
+        a >>= 1
+    return out
+
+
+class _Events(Interpreter.Listener):
+    def __init__(self, coding: str, layers: dict):
+        self.coding, self.layers = coding, layers
+
+    def will_interpret_op(self, op: Operation, args) -> None:
+        if not isinstance(op, snn.SynapseOp | snn.ConvSynapseOp):
+            return
+        x, w = args[0], args[1]
+        t = op.input.type
+        if isinstance(t, snn.SpikesType):
+            per_elem = np.abs(x).sum(axis=0)  # events per input element, over slots
+            elems = x[0].size
+        else:
+            per_elem = _popcount(x) if self.coding == "bitplane" else np.abs(x.astype(np.int64))
+            elems = x.size
+        events = int(per_elem.sum())
+        if isinstance(op, snn.SynapseOp):
+            fan_out = w.shape[1]
+            sops = events * fan_out
+            macs = elems * fan_out
+        else:
+            from nscc.targets.interpreter.nn_kernels import conv_nd, prop
+
+            ones = np.ones(w.shape, np.float64)
+            sops = int(round(conv_nd(per_elem.astype(np.float64), ones, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group")).sum()))
+            out_elems = math.prod(op.res.type.get_shape())
+            macs = out_elems * math.prod(w.shape[1:])
+        rec = self.layers[op]
+        rec["events"] += events
+        rec["elements"] += elems
+        rec["sops"] += sops
+        rec["macs"] += macs
+        rec["nonzero"] += int(np.count_nonzero(per_elem))
+
+
+def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> dict:
+    """Runs the module on `batches` and measures every spiking layer."""
+    from nscc.progress import progress_bar
+    from nscc.targets.interpreter.runner import run
+
+    chosen = module.attributes.get(CODING_ATTR)
+    coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
+    synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp)]
+    layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0} for op in synapses}
+    for feed in progress_bar(batches, "measuring spikes", enabled=progress):
+        run(module, weights, feed, listeners=(_Events(coding, layers),))
+    rows = []
+    for op in synapses:
+        rec = layers[op]
+        enc = _encoder(op)
+        ct = enc.res.type if enc is not None else None
+        theta = weights[enc.theta.owner.sym.data] if enc is not None and isinstance(enc.theta.owner, nn.WeightOp) else None
+        name = op.attributes.get(LAYER_ATTR)
+        rows.append(
+            {
+                "layer": name.data if isinstance(name, StringAttr) else op.name,
+                "op": op.name,
+                "levels": ct.levels.data if ct else None,
+                "signed": bool(ct.signed.data) if ct else None,
+                "theta": None if theta is None else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
+                "weight_bits": op.weight.type.element_type.width.data,
+                "firing_rate": rec["events"] / rec["elements"] if rec["elements"] else 0.0,
+                "active_fraction": rec["nonzero"] / rec["elements"] if rec["elements"] else 0.0,
+                "sops": rec["sops"],
+                "dense_macs": rec["macs"],
+                "energy_pj": {k: {"dense": rec["macs"] * e["mac"], "spiking": rec["sops"] * e["ac"]} for k, e in ENERGY.items()},
+            }
+        )
+    islands = Counter(op.name for op in module.walk() if op.name.startswith("nn.") and op.name != "nn.weight")
+    tot_sops = sum(r["sops"] for r in rows)
+    tot_macs = sum(r["dense_macs"] for r in rows)
+    return {
+        "coding": coding,
+        "batches": len(batches),
+        "energy_convention": "45 nm, Horowitz ISSCC 2014: fp32 MAC 4.6 pJ / AC 0.9 pJ; int8 MAC 0.23 pJ / AC 0.03 pJ; per inference batch",
+        "layers": rows,
+        "totals": {
+            "sops": tot_sops,
+            "dense_macs": tot_macs,
+            "sops_per_mac": tot_sops / tot_macs if tot_macs else 0.0,
+            "mean_firing_rate": (sum(r["firing_rate"] * r["dense_macs"] for r in rows) / tot_macs) if tot_macs else 0.0,
+            "energy_pj": {k: {"dense": tot_macs * e["mac"], "spiking": tot_sops * e["ac"]} for k, e in ENERGY.items()},
+        },
+        "non_spiking_ops": dict(sorted(islands.items())),
+    }
+
+
+def _encoder(op: Operation) -> snn.EncodeOp | None:
+    v = op.operands[0]
+    while v is not None:
+        owner = v.owner
+        if isinstance(owner, snn.EncodeOp):
+            return owner
+        if isinstance(owner, snn.ExpandOp):
+            v = owner.input
+            continue
+        return None
+    return None
+
+
+def _per_batch(x: float, batches: int) -> float:
+    return x / max(batches, 1)
+
+
+def print_table(report: Mapping, stream=sys.stdout) -> None:
+    n = report["batches"]
+    stream.write(f"spiking layers (coding {report['coding']}; per inference, mean over {n} calibration batches)\n")
+    head = f"{'layer':32} {'D':>4} {'theta':>10} {'rate':>6} {'SOPs':>12} {'dense MACs':>12} {'SOP/MAC':>8} {'E fp32 (uJ)':>14}"
+    stream.write(head + "\n" + "-" * len(head) + "\n")
+    for r in report["layers"]:
+        th = r["theta"]
+        ths = "-" if th is None else (f"{th:.4g}" if isinstance(th, float) else f"{th['min']:.2g}..{th['max']:.2g}")
+        d = f"{'±' if r['signed'] else ''}{r['levels']}"
+        e = r["energy_pj"]["fp32"]
+        stream.write(
+            f"{r['layer'][:32]:32} {d:>4} {ths:>10} {r['firing_rate']:6.3f} {_per_batch(r['sops'], n):12.4g} "
+            f"{_per_batch(r['dense_macs'], n):12.4g} {r['sops'] / max(r['dense_macs'], 1):8.3f} "
+            f"{_per_batch(e['spiking'], n) / 1e6:6.3g} / {_per_batch(e['dense'], n) / 1e6:<6.3g}\n"
+        )
+    t = report["totals"]
+    e32, e8 = t["energy_pj"]["fp32"], t["energy_pj"]["int8"]
+    stream.write(
+        f"total: {_per_batch(t['sops'], n):.4g} SOPs vs {_per_batch(t['dense_macs'], n):.4g} dense MACs ({t['sops_per_mac']:.3f} SOP/MAC); "
+        f"energy fp32 {_per_batch(e32['spiking'], n) / 1e6:.4g} uJ vs {_per_batch(e32['dense'], n) / 1e6:.4g} uJ dense "
+        f"({e32['dense'] / max(e32['spiking'], 1e-30):.1f}x), int8 {_per_batch(e8['spiking'], n) / 1e6:.4g} vs {_per_batch(e8['dense'], n) / 1e6:.4g} uJ\n"
+    )
+    if report["non_spiking_ops"]:
+        stream.write("non-spiking ops: " + ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items()) + "\n")
+
+
+def write_json(report: Mapping, path: str) -> None:
+    from nscc.errors import NsccError
+
+    try:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+    except OSError as e:
+        raise NsccError(f"{path}: cannot write the report ({e.strerror})", "choose a writable --report path") from None

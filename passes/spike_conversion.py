@@ -1,0 +1,293 @@
+"""Pass `spike-conversion`: linear layers become integer spike counting.
+
+Every linear op whose weights are constant (`nn.matmul` by a weight,
+`nn.gemm`, `nn.conv`) is rewritten into
+
+    x --snn.encode--> counts n = clip(round(x / theta), lo, D)
+      --snn.synapse--> acc = sum_k n_k * Wq[k, j]          (integers, additions only)
+      --snn.decode--> y = acc * s[j] + bias[j]            (the bias once, at decoding)
+
+the I-LIF / QCFS form of "integer training, binary inference": a neuron
+that fires up to D spikes per window, encoded by their count. theta comes
+from calibration (`--calib`): the largest magnitude, a percentile of it, or
+the clipping value of least squared error, per tensor or per input channel.
+The input threshold is folded into the weights before they are quantized per
+output channel (`weight-bits`, 8 by default), so the accumulator is exact
+and one scale per output channel decodes it. Inputs that calibration shows
+negative (after LayerNorm, say) get signed counts in [-D, D].
+
+What stays real-valued: products of two activations (attention scores,
+`linear-attention` rewrites those), normalisation, softmax, activation
+functions and residual adds. The report lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
+
+from nscc.calibration import TensorStats, collect, default_calibration
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.constants import constant_value, source_weight
+from nscc.ir.context import weights_of
+from nscc.ir.weights import WeightStore
+
+CODING_ATTR = "nscc.spike_coding"
+LAYER_ATTR = "nscc.layer"
+CODINGS = ("thermometer", "bitplane", "ternary")
+THRESHOLDS = ("max", "percentile", "mse")
+GRANULARITIES = ("per-tensor", "per-channel")
+
+
+@dataclass
+class LinearPlan:
+    """What one linear op becomes: its activation operand, float weight [K, N] (or OIHW), bias."""
+
+    op: Operation
+    x: SSAValue
+    weight: np.ndarray
+    bias: np.ndarray | None
+    full_bias: np.ndarray | None  # a Gemm C that is not a per-column vector
+    name: str
+    conv: bool = False
+
+
+def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan | None:
+    """The plan for a linear op with constant weights, or None if it is not one."""
+    memo: dict = {}
+    if isinstance(op, nn.MatMulOp):
+        w = constant_value(op.rhs, weights, memo)
+        if w is None or w.ndim != 2 or constant_value(op.lhs, weights, memo) is not None:
+            return None
+        name = source_weight(op.rhs) or f"linear{index}"
+        return LinearPlan(op, op.lhs, w.astype(np.float32), None, None, name)
+    if isinstance(op, nn.GemmOp):
+        if op.trans_a.value.data or constant_value(op.a, weights, memo) is not None:
+            return None
+        w = constant_value(op.b, weights, memo)
+        if w is None:
+            return None
+        w = (w.T if op.trans_b.value.data else w).astype(np.float32) * np.float32(op.alpha.value.data)
+        bias = full = None
+        if op.c is not None:
+            c = constant_value(op.c, weights, memo)
+            if c is None:
+                return None
+            c = c.astype(np.float32) * np.float32(op.beta.value.data)
+            n = w.shape[1]
+            if c.size == 1 or c.shape in ((n,), (1, n)):
+                bias = np.broadcast_to(c.reshape(-1), (n,)).copy()
+            else:
+                full = c
+        name = source_weight(op.b) or f"linear{index}"
+        return LinearPlan(op, op.a, w, bias, full, name)
+    if isinstance(op, nn.ConvOp):
+        w = constant_value(op.weight, weights, memo)
+        if w is None or constant_value(op.input, weights, memo) is not None:
+            return None
+        bias = None
+        if op.bias is not None:
+            bias = constant_value(op.bias, weights, memo)
+            if bias is None:
+                return None
+            bias = bias.astype(np.float32)
+        name = source_weight(op.weight) or f"conv{index}"
+        return LinearPlan(op, op.input, w.astype(np.float32), bias, None, name, conv=True)
+    return None
+
+
+def _layer_name(weight_name: str) -> str:
+    return weight_name.removesuffix(".weight")
+
+
+def choose_clip(stats: TensorStats, method: str, percentile: float, per_channel: bool, levels: int, signed: bool) -> np.ndarray:
+    """The clipping magnitude c (theta = c / D), a scalar array or one per channel."""
+    if method == "max":
+        c = stats.absmax if per_channel else np.float32(stats.absmax_tensor())
+    elif method == "percentile":
+        c = stats.percentile(percentile, per_channel)
+    else:
+        c = _mse_clip(stats, per_channel, levels, signed)
+    c = np.asarray(c, np.float32)
+    fallback = np.float32(stats.absmax_tensor() or 1.0)
+    return np.where(c > 0, c, fallback).astype(np.float32)
+
+
+def _mse_clip(stats: TensorStats, per_channel: bool, levels: int, signed: bool) -> np.ndarray:
+    x = stats.sample  # rows x channels
+    top = stats.absmax if per_channel else np.float32(stats.absmax_tensor())
+    lo = -levels if signed else 0
+    best_err, best = None, None
+    for frac in np.linspace(0.05, 1.0, 40):
+        c = np.maximum(top * frac, 1e-12)
+        theta = c / levels
+        q = np.clip(np.rint(x / theta), lo, levels) * theta
+        err = ((x - q) ** 2).mean(axis=0) if per_channel else np.float32(((x - q) ** 2).mean())
+        if best is None:
+            best_err, best = err, np.broadcast_to(c, np.shape(err)).copy()
+        else:
+            better = err < best_err
+            best = np.where(better, c, best)
+            best_err = np.where(better, err, best_err)
+    return best
+
+
+def quantize_per_output(w: np.ndarray, bits: int, out_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric integer weights per output channel: (q, scale) with w ~ q * scale."""
+    qmax = (1 << (bits - 1)) - 1
+    axes = tuple(i for i in range(w.ndim) if i != out_axis)
+    scale = np.abs(w).max(axis=axes) / qmax
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[out_axis] = -1
+    q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax)
+    return q.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32), scale
+
+
+@dataclass
+class ConvertLinear(RewritePattern):
+    """Applies the precomputed plans; encodes each activation once for all its consumers."""
+
+    plans: dict[Operation, LinearPlan]
+    thetas: dict[SSAValue, tuple[np.ndarray, bool]]
+    options: "SpikeConversionPass"
+    store: WeightStore
+    encoded: dict[SSAValue, SSAValue] = field(default_factory=dict)
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MatMulOp | nn.GemmOp | nn.ConvOp, rewriter: PatternRewriter) -> None:
+        plan = self.plans.pop(op, None)
+        if plan is None:
+            return
+        o = self.options
+        theta, signed = self.thetas[plan.x]
+        new_ops: list[Operation] = []
+
+        def weight(name: str, array: np.ndarray, elem) -> SSAValue:
+            key = self.store.add(name, array)
+            w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(elem, list(array.shape))])
+            new_ops.append(w)
+            return w.res
+
+        counts = self.encoded.get(plan.x)
+        if counts is None:
+            x_shape = tuple(plan.x.type.get_shape())
+            theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim else theta
+            th = weight(f"{_layer_name(plan.name)}.theta", theta_arr, f32)
+            enc = snn.EncodeOp.build(operands=[plan.x, th], result_types=[snn.CountsType(x_shape, o.levels, signed)])
+            new_ops.append(enc)
+            counts = self.encoded[plan.x] = enc.res
+
+        wq, scale, axis = self._weights(plan, theta)
+        qw = weight(f"{plan.name}.q{o.weight_bits}", wq, IntegerType(o.weight_bits))
+        acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
+        acc_bits = IntegerAttr(o.acc_bits, i64)
+        if plan.conv:
+            syn = snn.ConvSynapseOp.build(
+                operands=[counts, qw], result_types=[acc_type],
+                properties={"strides": op.strides, "pads": op.pads, "dilations": op.dilations, "group": op.group, "acc_bits": acc_bits},
+            )  # fmt: skip
+        else:
+            syn = snn.SynapseOp.build(operands=[counts, qw], result_types=[acc_type], properties={"acc_bits": acc_bits})
+        syn.attributes[LAYER_ATTR] = StringAttr(_layer_name(plan.name))
+        new_ops.append(syn)
+        sc = weight(f"{_layer_name(plan.name)}.scale", scale, f32)
+        bias = weight(f"{_layer_name(plan.name)}.bias", plan.bias, f32) if plan.bias is not None else None
+        dec = snn.DecodeOp.build(
+            operands=[syn.res, sc, [] if bias is None else bias],
+            result_types=[op.results[0].type],
+            properties={"axis": IntegerAttr(axis, i64)},
+        )
+        new_ops.append(dec)
+        if plan.full_bias is not None:
+            fb = weight(f"{_layer_name(plan.name)}.bias", plan.full_bias, f32)
+            new_ops.append(nn.AddOp.build(operands=[dec.res, fb], result_types=[op.results[0].type]))
+        rewriter.replace(op, new_ops)
+
+    def _weights(self, plan: LinearPlan, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        bits = self.options.weight_bits
+        if plan.conv:
+            w = plan.weight  # M, C/g, kh, kw
+            if theta.ndim:
+                m, cg = w.shape[:2]
+                group = plan.op.group.value.data
+                per_out = theta.reshape(group, cg)[np.arange(m) // (m // group)]  # M, C/g
+                w = w * per_out[:, :, None, None]
+            else:
+                w = w * theta
+            q, scale = quantize_per_output(w, bits, 0)
+            return q, scale, 1
+        w = plan.weight * (theta[:, None] if theta.ndim else theta)
+        q, scale = quantize_per_output(w, bits, 1)
+        return q, scale, len(plan.op.results[0].type.get_shape()) - 1
+
+
+@dataclass(frozen=True)
+class SpikeConversionPass(ModulePass):
+    """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode."""
+
+    name = "spike-conversion"
+    levels: int = 15
+    coding: str = "thermometer"
+    threshold: str = "percentile"
+    percentile: float = 99.99
+    granularity: str = "per-tensor"
+    weight_bits: int = 8
+    acc_bits: int = 32
+    calib_batches: int = 8
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.levels <= 32767, "levels must be in [1, 32767]"),
+            (self.coding in CODINGS, f"coding must be one of {', '.join(CODINGS)}"),
+            (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
+            (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
+            (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
+            (2 <= self.weight_bits <= 16, "weight-bits must be in [2, 16]"),
+            (self.acc_bits in (16, 32, 64), "acc-bits must be 16, 32 or 64"),
+            (self.calib_batches >= 1, "calib-batches must be at least 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise NsccError(f"spike-conversion: {msg}", "`nscc passes` lists the options")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = weights_of(ctx)
+        linear = [o for o in op.walk() if isinstance(o, nn.MatMulOp | nn.GemmOp | nn.ConvOp)]
+        plans = {}
+        for i, o in enumerate(linear):
+            plan = linear_plan(o, store, i)
+            if plan is not None:
+                plans[o] = plan
+        op.attributes[CODING_ATTR] = StringAttr(self.coding)
+        if not plans:
+            return
+        if ctx.calibration is None:  # the documented default, kept for the report to reuse
+            ctx.calibration = default_calibration(op, self.calib_batches)
+        batches = ctx.calibration
+        targets = {o: (0, 1 if p.conv else len(p.x.type.get_shape()) - 1) for o, p in plans.items()}
+        stats = collect(op, store, batches, targets)
+        per_channel = self.granularity == "per-channel"
+        thetas = {}
+        for p in plans.values():
+            if p.x in thetas:
+                continue
+            s = stats[p.x]
+            signed = self.coding == "ternary" or s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
+            clip = choose_clip(s, self.threshold, self.percentile, per_channel, self.levels, signed)
+            thetas[p.x] = ((clip / self.levels).astype(np.float32), signed)
+        PatternRewriteWalker(GreedyRewritePatternApplier([ConvertLinear(plans, thetas, self, store)])).rewrite_module(op)
