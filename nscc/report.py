@@ -24,11 +24,11 @@ from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation
 
 from nscc.ir import nn, snn
+from nscc.ir.signature import LAYER_ATTR
 
 # pJ per operation, 45 nm
 ENERGY = {"fp32": {"mac": 4.6, "ac": 0.9}, "int8": {"mac": 0.23, "ac": 0.03}}
 CODING_ATTR = "nscc.spike_coding"
-LAYER_ATTR = "nscc.layer"
 
 
 def _popcount(a: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ class ExpandSynapseInput(RewritePattern):
             ct = counts.type
             st = snn.SpikesType((snn.slots_for(ct.levels.data, self.coding),) + ct.get_shape(), self.coding, bool(ct.signed.data))
             exp = snn.ExpandOp.build(operands=[counts], result_types=[st])
-            rewriter.insert_op(exp, InsertPoint.before(op))
+            rewriter.insert(exp, InsertPoint.before(op))
             spikes = self.expanded[counts] = exp.res
         op.operands = [spikes, *op.operands[1:]]
         rewriter.notify_op_modified(op)

@@ -44,10 +44,10 @@ from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value, source_weight
 from nscc.ir.context import weights_of
+from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 
 CODING_ATTR = "nscc.spike_coding"
-LAYER_ATTR = "nscc.layer"
 CODINGS = ("thermometer", "bitplane", "ternary")
 THRESHOLDS = ("max", "percentile", "mse")
 GRANULARITIES = ("per-tensor", "per-channel")
@@ -66,6 +66,14 @@ class LinearPlan:
     conv: bool = False
 
 
+def _name(op: Operation, weight: SSAValue, fallback: str) -> str:
+    """`layer.weight`: from the exporter's layer name, else the stored weight's name."""
+    layer = op.attributes.get(LAYER_ATTR)
+    if isinstance(layer, StringAttr):
+        return layer.data + ".weight"
+    return source_weight(weight) or fallback
+
+
 def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan | None:
     """The plan for a linear op with constant weights, or None if it is not one."""
     memo: dict = {}
@@ -73,7 +81,7 @@ def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan |
         w = constant_value(op.rhs, weights, memo)
         if w is None or w.ndim != 2 or constant_value(op.lhs, weights, memo) is not None:
             return None
-        name = source_weight(op.rhs) or f"linear{index}"
+        name = _name(op, op.rhs, f"linear{index}")
         return LinearPlan(op, op.lhs, w.astype(np.float32), None, None, name)
     if isinstance(op, nn.GemmOp):
         if op.trans_a.value.data or constant_value(op.a, weights, memo) is not None:
@@ -93,7 +101,7 @@ def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan |
                 bias = np.broadcast_to(c.reshape(-1), (n,)).copy()
             else:
                 full = c
-        name = source_weight(op.b) or f"linear{index}"
+        name = _name(op, op.b, f"linear{index}")
         return LinearPlan(op, op.a, w, bias, full, name)
     if isinstance(op, nn.ConvOp):
         w = constant_value(op.weight, weights, memo)
@@ -105,7 +113,7 @@ def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan |
             if bias is None:
                 return None
             bias = bias.astype(np.float32)
-        name = source_weight(op.weight) or f"conv{index}"
+        name = _name(op, op.weight, f"conv{index}")
         return LinearPlan(op, op.input, w.astype(np.float32), bias, None, name, conv=True)
     return None
 

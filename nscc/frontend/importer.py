@@ -38,7 +38,7 @@ from nscc.errors import NsccError, UnsupportedError
 from nscc.frontend import onnx_model
 from nscc.ir import nn
 from nscc.ir.context import NsccContext, make_context
-from nscc.ir.signature import NAME_ATTR
+from nscc.ir.signature import LAYER_ATTR, NAME_ATTR
 from nscc.ir.types import np_dtype, onnx_elem_to_xdsl, tensor_type
 from nscc.targets.interpreter.nn_kernels import KERNELS
 
@@ -97,6 +97,22 @@ class Node:
 
     def emit(self, op_cls: type[Operation], operands: Sequence[Value], outs, **props) -> list[Value]:
         return self.imp.emit(op_cls, operands, outs, props, self.label)
+
+    def layer_name(self) -> str | None:
+        """The model's own name for the layer this node belongs to (for reports and weight names).
+
+        torch's dynamo exporter records the module path in the `namespace`
+        metadata; the legacy exporter encodes it in the node name."""
+        for p in self.proto.metadata_props:
+            if p.key == "namespace" and p.value:
+                # ": models.GPT2/blocks.0: Block/blocks.0.fc: torch.nn.Linear/linear: aten.linear.default"
+                scopes = [part.split(":", 1) for part in p.value.split("/") if ":" in part]
+                modules = [path.strip() for path, kind in scopes if path.strip() and not kind.strip().startswith("aten.")]
+                return modules[-1] if modules else None
+        name = self.proto.name
+        if name.startswith("/") and name.count("/") > 1:
+            return ".".join(part for part in name.strip("/").split("/")[:-1] if part)
+        return name or None
 
 
 def shape_of(v: Value) -> tuple[int, ...]:
@@ -224,6 +240,10 @@ class Importer:
             if missing:
                 raise NsccError(f"{self.path}: node '{n.label}' ({n.op_type}) reads '{missing[0]}', which nothing defines", "the graph is malformed; re-export it")
             outs = LOWERINGS[node.op_type](n)
+            if node.op_type in ("MatMul", "Gemm", "Conv") and outs and not isinstance(outs[0], np.ndarray):
+                layer = n.layer_name()
+                if layer and outs[0].owner is not None:
+                    outs[0].owner.attributes[LAYER_ATTR] = StringAttr(layer)
             for name, v in zip(node.output, outs):
                 if not name:
                     continue

@@ -16,6 +16,8 @@ from nscc.errors import NsccError
 from nscc.ir.types import np_dtype
 
 NAME_ATTR = "nscc.name"
+# The model's name for the layer an op implements (from the exporter), kept for reports.
+LAYER_ATTR = "nscc.layer"
 
 
 @dataclass

@@ -1,0 +1,179 @@
+"""spike-conversion and binary-expand on real, trained models."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import digits
+import models as M
+from nscc.driver import apply_pipeline
+from nscc.errors import NsccError
+from nscc.frontend.importer import import_onnx
+from nscc.ir import nn, snn
+from nscc.report import spike_report
+from nscc.targets.interpreter.runner import run
+
+BATCH = 50
+
+
+def accuracy(ctx, module, image: bool) -> float:
+    _, xte, _, yte = digits.data()
+    feeds = digits.batches(xte, BATCH, image)
+    pred = np.concatenate([run(module, ctx.weights, f)["logits"].argmax(1) for f in feeds])
+    return float((pred == yte[: len(pred)]).mean())
+
+
+@pytest.fixture(scope="module", params=["mlp", "cnn"])
+def trained(request, tmp_path_factory):
+    image = request.param == "cnn"
+    model = digits.cnn() if image else digits.mlp()
+    path = digits.export(model, str(tmp_path_factory.mktemp("digits") / f"{request.param}.onnx"), image, BATCH)
+    return request.param, path, image
+
+
+def convert(path, image, pipeline):
+    xtr = digits.data()[0]
+    ctx, module = import_onnx(path)
+    float_acc = accuracy(ctx, module, image)
+    ctx.calibration = digits.batches(xtr[:500], BATCH, image)
+    apply_pipeline(ctx, module, pipeline)
+    return ctx, module, float_acc
+
+
+def test_spiking_accuracy_within_one_point_at_d15(trained):
+    name, path, image = trained
+    ctx, module, float_acc = convert(path, image, "spike-conversion{levels=15}")
+    linear = [op for op in module.walk() if isinstance(op, nn.MatMulOp | nn.GemmOp | nn.ConvOp)]
+    assert not linear, f"{name}: linear ops left: {[o.name for o in linear]}"
+    assert any(isinstance(op, snn.ConvSynapseOp) for op in module.walk()) == image
+    spike_acc = accuracy(ctx, module, image)
+    assert float_acc > 0.95
+    assert spike_acc >= float_acc - 0.01, (name, float_acc, spike_acc)
+
+
+def test_coarser_levels_cost_accuracy_monotonically_enough(trained):
+    """D = 3 is a 2-bit activation: it must still classify, and not beat D = 15 by much."""
+    name, path, image = trained
+    acc = {}
+    for d in (3, 15):
+        ctx, module, _ = convert(path, image, f"spike-conversion{{levels={d}}}")
+        acc[d] = accuracy(ctx, module, image)
+    assert acc[3] > 0.5 and acc[15] >= acc[3] - 0.02, acc
+
+
+@pytest.mark.parametrize("coding", ["thermometer", "bitplane", "ternary"])
+def test_counts_and_binary_forms_are_bit_identical_on_a_trained_model(trained, coding):
+    name, path, image = trained
+    ctx, module, _ = convert(path, image, f"spike-conversion{{levels=7 coding={coding}}}")
+    feeds = digits.batches(digits.data()[1], BATCH, image)[:2]
+    counts_out = [run(module, ctx.weights, f)["logits"] for f in feeds]
+    apply_pipeline(ctx, module, "binary-expand")
+    assert any(isinstance(op, snn.ExpandOp) for op in module.walk())
+    for f, ref in zip(feeds, counts_out):
+        np.testing.assert_array_equal(run(module, ctx.weights, f)["logits"], ref)
+
+
+def test_gpt2_export_converts_and_binary_form_is_identical(tmp_path):
+    """A transformer: signed inputs after LayerNorm, Gemm/MatMul weights, the tied head through a transpose."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, 256, (1, 16))
+    path = M.export(M.GPT2(), (ids,), str(tmp_path / "gpt2.onnx"), ["ids"], ["logits"])
+    ctx, module = import_onnx(path)
+    rng = np.random.default_rng(0)
+    ctx.calibration = [{"ids": rng.integers(0, 256, (1, 16))} for _ in range(4)]
+    feed = {"ids": ids.numpy()}
+    ref = run(module, ctx.weights, feed)["logits"]
+    apply_pipeline(ctx, module, "spike-conversion{levels=15 granularity=per-channel}")
+    encodes = [op for op in module.walk() if isinstance(op, snn.EncodeOp)]
+    assert any(op.res.type.signed.data for op in encodes), "LayerNorm outputs are signed"
+    layers = {op.attributes["nscc.layer"].data for op in module.walk() if isinstance(op, snn.SynapseOp)}
+    assert {"blocks.0.attn.qkv", "blocks.1.out", "head"} <= layers, layers  # head: the tied, transposed embedding
+    left = [op for op in module.walk() if isinstance(op, nn.MatMulOp)]
+    assert all(op.rhs.owner is not None and not isinstance(op.rhs.owner, nn.WeightOp) for op in left)  # only activation x activation
+    got = run(module, ctx.weights, feed)["logits"]
+    assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.99
+    apply_pipeline(ctx, module, "binary-expand{coding=bitplane}")
+    np.testing.assert_array_equal(run(module, ctx.weights, feed)["logits"], got)
+
+
+@pytest.mark.parametrize("options", ["threshold=max", "threshold=mse", "granularity=per-channel", "threshold=mse granularity=per-channel"])
+def test_threshold_methods_keep_accuracy(trained, options):
+    name, path, image = trained
+    ctx, module, float_acc = convert(path, image, f"spike-conversion{{levels=15 {options}}}")
+    assert accuracy(ctx, module, image) >= float_acc - 0.03
+
+
+def test_report_counts_events_independently(trained):
+    name, path, image = trained
+    ctx, module, _ = convert(path, image, "spike-conversion{levels=15}")
+    feeds = ctx.calibration[:2]
+    report = spike_report(module, ctx.weights, feeds, progress=False)
+    first = module.body.block.ops.first.body.block.ops
+    enc = next(op for op in module.walk() if isinstance(op, snn.EncodeOp))
+    theta = float(ctx.weights[enc.theta.owner.sym.data])
+    x = np.concatenate([f["image"] for f in feeds])
+    counts = np.clip(np.rint(x.astype(np.float32) / np.float32(theta)), 0, 15)
+    row = report["layers"][0]
+    assert row["firing_rate"] == pytest.approx(counts.mean())
+    assert row["levels"] == 15 and row["theta"] == pytest.approx(theta)
+    assert report["totals"]["sops"] == sum(r["sops"] for r in report["layers"])
+    if not image:
+        assert row["sops"] == int(counts.sum()) * 128 and row["dense_macs"] == x.size * 128
+    assert first is not None
+
+
+def test_bad_options_are_clear_errors(trained):
+    _, path, image = trained
+    ctx, module = import_onnx(path)
+    for spec, msg in [("spike-conversion{levels=0}", "levels"), ("spike-conversion{coding=morse}", "coding"), ("binary-expand{coding=x}", "coding")]:
+        with pytest.raises(NsccError, match=msg):
+            apply_pipeline(ctx, module, spec)
+
+
+def nscc(*args):
+    r = subprocess.run([sys.executable, "-m", "nscc", *map(str, args)], capture_output=True, text=True)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+def test_cli_compile_with_calibration_and_report(trained, tmp_path):
+    name, path, image = trained
+    xtr = digits.data()[0][:200]
+    np.savez(tmp_path / "calib.npz", image=xtr.reshape(-1, 1, 8, 8) if image else xtr)
+    r = nscc("compile", path, "-o", tmp_path / "out", "-p", "spike-conversion,binary-expand", "--calib", tmp_path / "calib.npz", "--report", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    assert "SOPs" in r.stdout and "non-spiking ops" in r.stdout
+    import json
+
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["layers"] and all(0 < layer["firing_rate"] for layer in rep["layers"])
+    assert "warning" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"pixels": np.zeros((4, 64), np.float32)}, "'pixels' is not a model input"),
+        ({"image": np.zeros((4, 63), np.float32)}, "needs [N, "),
+        ({"image": np.zeros((4, 64), np.int64)}, "dtype int64"),
+        ({"image": np.zeros((0, 64), np.float32)}, "holds no samples"),
+    ],
+)
+def test_bad_calibration_data(tmp_path, arrays, message):
+    path = digits.export(digits.mlp(), str(tmp_path / "m.onnx"), False, BATCH)
+    np.savez(tmp_path / "c.npz", **arrays)
+    r = nscc("opt", path, "-p", "spike-conversion", "--calib", tmp_path / "c.npz")
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("nscc: error")]
+    assert r.returncode == 1 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_missing_calibration_warns_and_uses_documented_default(tmp_path):
+    path = digits.export(digits.mlp(), str(tmp_path / "m.onnx"), False, BATCH)
+    r = nscc("opt", path, "-p", "spike-conversion")
+    assert r.returncode == 0
+    assert "warning: no --calib data" in r.stderr and "snn.synapse" in r.stdout
+    assert os.path.exists(path)
