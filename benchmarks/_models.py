@@ -7,7 +7,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.path.join(HERE, ".cache")
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 
 def gpt2_small(seq: int = 128) -> str:
@@ -18,7 +18,7 @@ def gpt2_small(seq: int = 128) -> str:
         return path
     import torch
 
-    import models as M
+    import torch_models as M
 
     os.makedirs(CACHE, exist_ok=True)
     torch.manual_seed(0)

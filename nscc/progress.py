@@ -1,9 +1,10 @@
 """Progress bars for long work (calibration, reports, builds), on stderr via tqdm.
 
-Set TQDM_DISABLE=1 to silence them."""
+Shown on a terminal only; set TQDM_DISABLE=1 to silence them there too."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -15,4 +16,5 @@ def progress_bar(items: Iterable[T], desc: str, enabled: bool = True) -> Iterato
     from tqdm import tqdm
 
     items = list(items)
-    yield from tqdm(items, desc=f"nscc: {desc}", disable=not enabled or len(items) < 2, file=sys.stderr, leave=False, unit="batch")
+    quiet = not enabled or len(items) < 2 or not sys.stderr.isatty() or os.environ.get("TQDM_DISABLE")
+    yield from tqdm(items, desc=f"nscc: {desc}", disable=bool(quiet), file=sys.stderr, leave=False, unit="batch")

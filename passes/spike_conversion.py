@@ -24,6 +24,7 @@ functions and residual adds. The report lists them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
@@ -118,6 +119,40 @@ def linear_plan(op: Operation, weights: WeightStore, index: int) -> LinearPlan |
     return None
 
 
+def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.ndarray, int, bool] | None:
+    """Recognises an activation quantizer the model was trained with ("integer training"):
+
+        y = mul(round(clip(div(x, theta), lo, D)), theta),  lo = 0 or -D,
+
+    the I-LIF / QCFS function in the form torch exports it. Returns (x, theta,
+    D, signed): encoding x with that theta and D gives exactly the counts the
+    trained model computes, so the spiking model needs no calibration there.
+    Asked for other levels than the model was trained with, the pass keeps
+    the trained clipping range D * theta and divides it into the new levels."""
+    mul = x.owner
+    if not isinstance(mul, nn.MulOp):
+        return None
+    for rounded, scale in ((mul.lhs, mul.rhs), (mul.rhs, mul.lhs)):
+        rnd = rounded.owner
+        theta = constant_value(scale, weights)
+        if not isinstance(rnd, nn.RoundOp) or theta is None:
+            continue
+        clip = rnd.input.owner
+        if not isinstance(clip, nn.ClipOp) or clip.max is None or clip.min is None:
+            continue
+        hi, lo = clip.max.value.data, clip.min.value.data
+        if hi != int(hi) or hi < 1 or lo not in (0.0, -hi):
+            continue
+        div = clip.input.owner
+        if not isinstance(div, nn.DivOp):
+            continue
+        divisor = constant_value(div.rhs, weights)
+        if divisor is None or divisor.shape != theta.shape or not np.array_equal(divisor, theta):
+            continue
+        return div.lhs, theta.astype(np.float32), int(hi), lo < 0
+    return None
+
+
 def _layer_name(weight_name: str) -> str:
     return weight_name.removesuffix(".weight")
 
@@ -171,7 +206,8 @@ class ConvertLinear(RewritePattern):
     """Applies the precomputed plans; encodes each activation once for all its consumers."""
 
     plans: dict[Operation, LinearPlan]
-    thetas: dict[SSAValue, tuple[np.ndarray, bool]]
+    thetas: dict[SSAValue, tuple[np.ndarray, bool, TensorStats | None]]
+    trained: dict[SSAValue, tuple[SSAValue, np.ndarray, int, bool]]
     options: "SpikeConversionPass"
     store: WeightStore
     encoded: dict[SSAValue, SSAValue] = field(default_factory=dict)
@@ -182,8 +218,15 @@ class ConvertLinear(RewritePattern):
         if plan is None:
             return
         o = self.options
-        theta, signed = self.thetas[plan.x]
         new_ops: list[Operation] = []
+        source, levels = plan.x, o.levels
+        if plan.x in self.trained:
+            source, theta, trained_levels, signed = self.trained[plan.x]
+            stats = None
+            if trained_levels != o.levels:  # keep the trained clipping range, spend fewer (or more) levels on it
+                theta = (theta * np.float32(trained_levels / o.levels)).astype(np.float32)
+        else:
+            theta, signed, stats = self.thetas[plan.x]
 
         def weight(name: str, array: np.ndarray, elem) -> SSAValue:
             key = self.store.add(name, array)
@@ -193,14 +236,18 @@ class ConvertLinear(RewritePattern):
 
         counts = self.encoded.get(plan.x)
         if counts is None:
-            x_shape = tuple(plan.x.type.get_shape())
-            theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim else theta
+            x_shape = tuple(source.type.get_shape())
+            theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim == 1 else theta
             th = weight(f"{_layer_name(plan.name)}.theta", theta_arr, f32)
-            enc = snn.EncodeOp.build(operands=[plan.x, th], result_types=[snn.CountsType(x_shape, o.levels, signed)])
+            enc = snn.EncodeOp.build(operands=[source, th], result_types=[snn.CountsType(x_shape, levels, signed)])
             new_ops.append(enc)
             counts = self.encoded[plan.x] = enc.res
+        theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
 
         wq, scale, axis = self._weights(plan, theta)
+        bias = plan.bias
+        if o.bias_correction and stats is not None:
+            bias = self._corrected_bias(plan, theta, signed, stats, wq, scale)
         qw = weight(f"{plan.name}.q{o.weight_bits}", wq, IntegerType(o.weight_bits))
         acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
         acc_bits = IntegerAttr(o.acc_bits, i64)
@@ -214,7 +261,7 @@ class ConvertLinear(RewritePattern):
         syn.attributes[LAYER_ATTR] = StringAttr(_layer_name(plan.name))
         new_ops.append(syn)
         sc = weight(f"{_layer_name(plan.name)}.scale", scale, f32)
-        bias = weight(f"{_layer_name(plan.name)}.bias", plan.bias, f32) if plan.bias is not None else None
+        bias = weight(f"{_layer_name(plan.name)}.bias", bias, f32) if bias is not None else None
         dec = snn.DecodeOp.build(
             operands=[syn.res, sc, [] if bias is None else bias],
             result_types=[op.results[0].type],
@@ -225,6 +272,27 @@ class ConvertLinear(RewritePattern):
             fb = weight(f"{_layer_name(plan.name)}.bias", plan.full_bias, f32)
             new_ops.append(nn.AddOp.build(operands=[dec.res, fb], result_types=[op.results[0].type]))
         rewriter.replace(op, new_ops)
+
+    def _corrected_bias(self, plan: LinearPlan, theta, signed: bool, stats: TensorStats, wq, scale) -> np.ndarray:
+        """Folds the mean output error of quantization into the bias (bias correction).
+
+        The layer is linear, so its mean output error is the weights applied to
+        the mean input, float minus quantized: mean(x) W - s * mean(n) Wq, with
+        both means over the calibration sample."""
+        x = stats.sample
+        lo = -self.options.levels if signed else 0
+        th = theta if theta.ndim else np.full(x.shape[1], theta, np.float32)
+        n = np.clip(np.rint(x / th), lo, self.options.levels)
+        mx, mn = x.mean(axis=0, dtype=np.float64), n.mean(axis=0, dtype=np.float64)
+        if plan.conv:
+            m, cg = plan.weight.shape[:2]
+            group = plan.op.group.value.data
+            chan = (np.arange(m) // (m // group))[:, None] * cg + np.arange(cg)[None, :]  # M, C/g input channel
+            err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - scale * (wq.sum(axis=(2, 3)) * mn[chan]).sum(1)
+        else:
+            err = mx @ plan.weight - scale * (mn @ wq.astype(np.float64))
+        base = plan.bias if plan.bias is not None else np.zeros(len(scale), np.float32)
+        return (base + err).astype(np.float32)
 
     def _weights(self, plan: LinearPlan, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         bits = self.options.weight_bits
@@ -246,7 +314,17 @@ class ConvertLinear(RewritePattern):
 
 @dataclass(frozen=True)
 class SpikeConversionPass(ModulePass):
-    """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode."""
+    """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode.
+
+    Options: `levels` D (counts in [0, D], or [-D, D] for inputs that go negative);
+    `coding` thermometer | bitplane | ternary (ternary forces signed counts; the
+    binary form itself is chosen by `binary-expand`); `threshold` max | percentile |
+    mse, with `percentile`; `granularity` per-tensor | per-channel (thresholds per
+    input channel, folded into the weights); `weight-bits`; `acc-bits`;
+    `bias-correction` (fold the mean quantization error into the bias);
+    `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`);
+    `calib-batches` (random batches when no --calib data is given).
+    """
 
     name = "spike-conversion"
     levels: int = 15
@@ -257,6 +335,8 @@ class SpikeConversionPass(ModulePass):
     weight_bits: int = 8
     acc_bits: int = 32
     calib_batches: int = 8
+    bias_correction: bool = True
+    keep_dense: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         checks = [
@@ -279,23 +359,23 @@ class SpikeConversionPass(ModulePass):
         plans = {}
         for i, o in enumerate(linear):
             plan = linear_plan(o, store, i)
-            if plan is not None:
+            if plan is not None and not any(fnmatch(_layer_name(plan.name), pat) for pat in self.keep_dense):
                 plans[o] = plan
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
-        if not plans:
-            return
-        if ctx.calibration is None:  # the documented default, kept for the report to reuse
-            ctx.calibration = default_calibration(op, self.calib_batches)
-        batches = ctx.calibration
-        targets = {o: (0, 1 if p.conv else len(p.x.type.get_shape()) - 1) for o, p in plans.items()}
-        stats = collect(op, store, batches, targets)
+        trained = {p.x: q for p in plans.values() if (q := trained_quantizer(p.x, store)) is not None}
+        targets = {o: (0, 1 if p.conv else len(p.x.type.get_shape()) - 1) for o, p in plans.items() if p.x not in trained}
+        stats = {}
+        if targets:
+            if ctx.calibration is None:  # the documented default, kept for the report to reuse
+                ctx.calibration = default_calibration(op, self.calib_batches)
+            stats = collect(op, store, ctx.calibration, targets)
         per_channel = self.granularity == "per-channel"
         thetas = {}
         for p in plans.values():
-            if p.x in thetas:
+            if p.x in thetas or p.x in trained:
                 continue
             s = stats[p.x]
             signed = self.coding == "ternary" or s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
             clip = choose_clip(s, self.threshold, self.percentile, per_channel, self.levels, signed)
-            thetas[p.x] = ((clip / self.levels).astype(np.float32), signed)
-        PatternRewriteWalker(GreedyRewritePatternApplier([ConvertLinear(plans, thetas, self, store)])).rewrite_module(op)
+            thetas[p.x] = ((clip / self.levels).astype(np.float32), signed, s)
+        PatternRewriteWalker(GreedyRewritePatternApplier([ConvertLinear(plans, thetas, trained, self, store)])).rewrite_module(op)

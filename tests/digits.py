@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-import models as M
+import torch_models as M
 
 
 @functools.cache

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-import models as M
+import torch_models as M
 
 
 def nscc(*args, cwd=None):

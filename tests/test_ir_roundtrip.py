@@ -50,7 +50,7 @@ def test_every_nn_op_round_trips():
 def test_dump_with_weights_parses_back_to_the_same_program(tmp_path):
     import torch
 
-    import models as M
+    import torch_models as M
 
     path = M.export(M.randomize_norms(M.Llama()), (torch.randint(0, 256, (1, 8)),), str(tmp_path / "llama.onnx"), ["ids"], ["logits"])
     ctx, module = import_onnx(path)
@@ -71,7 +71,7 @@ def test_dump_without_its_weight_file_is_a_clear_error(tmp_path):
 
     import torch
 
-    import models as M
+    import torch_models as M
 
     path = M.export(M.MLP(), (torch.randn(2, 64),), str(tmp_path / "mlp.onnx"), ["x"], ["y"], dynamo=False)
     ctx, module = import_onnx(path)

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import models as M
+import torch_models as M
 from nscc.cli import main
 
 torch.manual_seed(0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import digits
-import models as M
+import torch_models as M
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx

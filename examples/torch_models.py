@@ -1,4 +1,4 @@
-"""Small real architectures, written in torch and exported to ONNX by the tests.
+"""Small real architectures in torch, used by the examples, the tests and the benchmarks.
 
 They follow the published designs closely enough that their exports contain
 what real exports contain: GPT-2 (learned positions, LayerNorm, tanh GELU,
