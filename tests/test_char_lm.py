@@ -1,0 +1,76 @@
+"""The example decoder LM (examples/char_lm), trained for integer spikes at D = 15."""
+
+import os
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from nscc.calibration import load_calibration
+from nscc.driver import apply_pipeline
+from nscc.frontend.importer import import_onnx
+from nscc.ir import nn, snn
+from nscc.targets.interpreter.runner import run
+
+HERE = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
+MODEL = os.path.join(HERE, "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def data():
+    ev = np.load(os.path.join(HERE, "eval.npz"))
+    return ev["ids"], ev["targets"]
+
+
+def logits(ctx, module, ids):
+    return np.concatenate([run(module, ctx.weights, {"ids": ids[i : i + 8]})["logits"] for i in range(0, len(ids), 8)])
+
+
+def perplexity(lg, targets):
+    lg = lg.astype(np.float64)
+    lg = lg - lg.max(-1, keepdims=True)
+    logp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+    return float(np.exp(-np.take_along_axis(logp, targets[..., None], -1).mean()))
+
+
+def test_float_path_matches_onnxruntime(data):
+    """The model rounds (its trained spike quantizers), so a value within an ulp of
+    a rounding boundary can land on either side in two correct implementations
+    (onnxruntime divides differently from IEEE x / theta): most positions match
+    to 1e-4, and the predictions agree."""
+    ids, _ = data
+    ctx, module = import_onnx(MODEL)
+    sess = ort.InferenceSession(MODEL)
+    ours = logits(ctx, module, ids)
+    theirs = np.concatenate([sess.run(None, {"ids": ids[i : i + 8]})[0] for i in range(0, len(ids), 8)])
+    close = np.abs(ours - theirs).max(-1) <= 1e-4 + 1e-4 * np.abs(theirs).max(-1)
+    assert close.mean() >= 0.95, close.mean()
+    assert (ours.argmax(-1) == theirs.argmax(-1)).mean() >= 0.99
+
+
+def test_spiking_lm_agrees_with_float_at_d15(data):
+    ids, targets = data
+    ctx, module = import_onnx(MODEL)
+    ref = logits(ctx, module, ids)
+    ctx.calibration = load_calibration(os.path.join(HERE, "calib.npz"), module)
+    apply_pipeline(ctx, module, "spike-conversion{levels=15}")
+    assert not [op for op in module.walk() if isinstance(op, nn.GemmOp)]
+    synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp)]
+    assert len(synapses) == 9  # 4 per block x 2 + the head
+    got = logits(ctx, module, ids)
+    agreement = float((got.argmax(-1) == ref.argmax(-1)).mean())
+    assert agreement >= 0.95, agreement
+    assert perplexity(got, targets) <= 1.05 * perplexity(ref, targets)
+    apply_pipeline(ctx, module, "binary-expand")
+    np.testing.assert_array_equal(logits(ctx, module, ids[:8]), got[:8])
+
+
+def test_fewer_levels_than_trained_keep_the_clipping_range(data):
+    ids, targets = data
+    ctx, module = import_onnx(MODEL)
+    ref = logits(ctx, module, ids[:16])
+    apply_pipeline(ctx, module, "spike-conversion{levels=7}")
+    enc = [op for op in module.walk() if isinstance(op, snn.EncodeOp)]
+    assert enc and all(op.res.type.levels.data == 7 for op in enc)
+    got = logits(ctx, module, ids[:16])
+    assert 0.6 < float((got.argmax(-1) == ref.argmax(-1)).mean()) < 0.999
