@@ -3,6 +3,7 @@
 from xdsl.passes import ModulePass
 
 from nscc.passes.binary_expand import BinaryExpandPass
+from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
 
-ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, BinaryExpandPass]
+ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, BinaryExpandPass, RequantFusionPass]

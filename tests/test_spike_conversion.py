@@ -177,3 +177,51 @@ def test_missing_calibration_warns_and_uses_documented_default(tmp_path):
     assert r.returncode == 0
     assert "warning: no --calib data" in r.stderr and "snn.synapse" in r.stdout
     assert os.path.exists(path)
+
+
+def test_requant_fusion_makes_the_mlp_integer_between_input_and_output(trained):
+    name, path, image = trained
+    ctx, module, _ = convert(path, image, "spike-conversion{levels=15}")
+    feeds = digits.batches(digits.data()[1], BATCH, image)
+    before = [run(module, ctx.weights, f)["logits"] for f in feeds]
+    acc_before = accuracy(ctx, module, image)
+    apply_pipeline(ctx, module, "requant-fusion")
+    requants = [op for op in module.walk() if isinstance(op, snn.RequantOp)]
+    assert requants
+    decodes = [op for op in module.walk() if isinstance(op, snn.DecodeOp)]
+    if not image:  # MLP: one encode in, one decode out, integers between
+        assert len(decodes) == 1 and len(requants) == 2
+        assert {op.name for op in module.walk() if op.name.startswith("nn.")} == {"nn.weight"}
+    after = [run(module, ctx.weights, f)["logits"] for f in feeds]
+    assert abs(accuracy(ctx, module, image) - acc_before) <= 0.005
+    same = np.mean([np.allclose(a, b, atol=1e-4) for x, y in zip(before, after) for a, b in zip(x, y)])
+    assert same >= 0.95, same
+
+
+def test_requant_equals_encode_of_decode_almost_everywhere():
+    """The fixed-point requantization against the float path it replaces, on random accumulators."""
+    from nscc.ir.textio import parse_module
+
+    text = """builtin.module {
+  func.func @main(%acc: tensor<64x32xi32>) -> (!snn.counts<64x32, 15>) {
+    %s = nn.weight "s" : tensor<32xf32>
+    %b = nn.weight "b" : tensor<32xf32>
+    %t = nn.weight "t" : tensor<f32>
+    %y = snn.decode %acc, %s, %b {axis = 1 : i64} : (tensor<64x32xi32>, tensor<32xf32>, tensor<32xf32>) -> tensor<64x32xf32>
+    %r = nn.relu %y : (tensor<64x32xf32>) -> tensor<64x32xf32>
+    %n = snn.encode %r, %t : (tensor<64x32xf32>, tensor<f32>) -> !snn.counts<64x32, 15>
+    func.return %n : !snn.counts<64x32, 15>
+  }
+}"""
+    rng = np.random.default_rng(3)
+    ctx, module = parse_module(text)
+    ctx.weights.add("s", (rng.random(32) * 1e-3 + 1e-4).astype(np.float32))
+    ctx.weights.add("b", rng.standard_normal(32).astype(np.float32))
+    ctx.weights.add("t", np.array(0.05, np.float32))
+    acc = rng.integers(-20000, 20000, (64, 32)).astype(np.int32)
+    ref = run(module, ctx.weights, {"input0": acc})["output0"]
+    apply_pipeline(ctx, module, "requant-fusion")
+    assert [op.name for op in module.walk() if op.name.startswith("snn.")] == ["snn.requant"]
+    got = run(module, ctx.weights, {"input0": acc})["output0"]
+    diff = np.abs(got.astype(int) - ref.astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() >= 0.99
