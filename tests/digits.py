@@ -10,34 +10,11 @@ import torch
 from torch import nn
 
 import torch_models as M
+from digits_mlp import train as _example
 
 
-@functools.cache
-def data():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype(np.float32)
-    return train_test_split(x, y, test_size=0.25, stratify=y, random_state=0)
-
-
-def train(model: nn.Module, epochs: int, image: bool) -> nn.Module:
-    xtr, _, ytr, _ = data()
-    torch.manual_seed(0)
-    xt = torch.from_numpy(xtr.reshape(-1, 1, 8, 8) if image else xtr)
-    yt = torch.from_numpy(ytr)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(xt))
-        for i in range(0, len(xt), 64):
-            idx = perm[i : i + 64]
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+data = functools.cache(_example.data)
+train = _example.train
 
 
 def mlp() -> nn.Module:
