@@ -3,7 +3,8 @@
 from xdsl.passes import ModulePass
 
 from nscc.passes.binary_expand import BinaryExpandPass
+from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
 
-ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, BinaryExpandPass, RequantFusionPass]
+ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, RequantFusionPass, IntegerIslandsPass, BinaryExpandPass]

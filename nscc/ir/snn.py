@@ -292,14 +292,15 @@ class DecodeOp(SNNOp):
 
 @irdl_op_definition
 class RequantOp(SNNOp):
-    """Accumulator to the next layer's counts, integers only:
-    n = clip(((acc + bias) * multiplier + 2^(shift-1)) >> shift, lo, D)."""
+    """Accumulator to the next layer's counts, or to a fixed-point tensor, integers only:
+    clip(((acc + bias) * multiplier + 2^(shift-1)) >> shift, lo, hi), with [lo, hi]
+    the count range, or the integer range of the result's element type."""
 
     name = "snn.requant"
     input = operand_def(TensorType)
     multiplier = operand_def(TensorType)
     bias = opt_operand_def(TensorType)
-    res = result_def(CountsType)
+    res = result_def(CountsType | TensorType)
     shift = prop_def(IntegerAttr)
     axis = prop_def(IntegerAttr)
 
@@ -330,6 +331,92 @@ class NeuronOp(SNNOp):
             raise VerifyException("snn.neuron: a neuron emits rate-coded trains")
         if self.threshold.value.data <= 0:
             raise VerifyException("snn.neuron: threshold must be positive")
+
+
+# --- fixed point: the integer form of non-spiking islands -------------------------
+# A fixed-point value is a tensor<...xi32> v standing for v * 2^-frac_bits.
+
+
+def ln_var_shift(n: int) -> int:
+    """The smallest shift r with n * (2^(32 - r))^2 <= 2^63: deviations of int32 values are below 2^32."""
+    return max(0, math.ceil((math.log2(max(n, 1)) + 1) / 2))
+
+
+class _FixedUnary(SNNOp):
+    input = operand_def(TensorType)
+    res = result_def(TensorType)
+    frac_bits = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if tuple(self.input.type.get_shape()) != tuple(self.res.type.get_shape()):
+            raise VerifyException(f"{self.name}: result shape must equal input shape")
+        if not 0 <= self.frac_bits.value.data <= 30:
+            raise VerifyException(f"{self.name}: frac_bits must be in [0, 30]")
+
+
+@irdl_op_definition
+class FixedEncodeOp(_FixedUnary):
+    """Real to fixed point: v = sat32(round_even(x * 2^F))."""
+
+    name = "snn.fixed_encode"
+
+
+@irdl_op_definition
+class FixedDecodeOp(_FixedUnary):
+    """Fixed point to real: y = f32(v * 2^-F)."""
+
+    name = "snn.fixed_decode"
+
+
+@irdl_op_definition
+class FixedAddOp(SNNOp):
+    """Saturating addition of two fixed-point tensors of the same F (broadcasting)."""
+
+    name = "snn.fixed_add"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    res = result_def(TensorType)
+
+
+@irdl_op_definition
+class FixedLayerNormOp(SNNOp):
+    """Integer LayerNorm over the axes from `axis` on (see docs/semantics.md): mean,
+    variance of the deviations shifted right by `var_shift` (chosen so that the
+    int64 sum of squares cannot overflow), integer square root, rounding
+    division, then gamma (16 fraction bits) and beta (F fraction bits)."""
+
+    name = "snn.fixed_layer_norm"
+    input = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    beta = operand_def(TensorType)
+    res = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    var_shift = prop_def(IntegerAttr)
+    epsilon = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        shape = tuple(self.input.type.get_shape())
+        n = math.prod(shape[self.axis.value.data :])
+        r = self.var_shift.value.data
+        if not 0 <= r <= self.frac_bits.value.data or n * (1 << (2 * (32 - r))) > (1 << 63):
+            raise VerifyException(f"snn.fixed_layer_norm: var_shift {r} lets the sum of {n} squares overflow 64 bits (needs >= {ln_var_shift(n)})")
+
+
+@irdl_op_definition
+class FixedSoftmaxOp(_FixedUnary):
+    """Integer softmax: base-2 exponent split into integer and fraction, a quadratic
+    for 2^-f, a shift for the integer part, a rounding division by the sum."""
+
+    name = "snn.fixed_softmax"
+    axis = prop_def(IntegerAttr)
+
+
+@irdl_op_definition
+class FixedGeluOp(_FixedUnary):
+    """Integer GELU with the I-BERT polynomial for erf."""
+
+    name = "snn.fixed_gelu"
 
 
 class _LinearAttention(SNNOp):
@@ -391,6 +478,9 @@ class LinearAttentionStepOp(_LinearAttention):
 
 SNN = Dialect(
     "snn",
-    [EncodeOp, ExpandOp, SynapseOp, ConvSynapseOp, DecodeOp, RequantOp, NeuronOp, LinearAttentionOp, LinearAttentionStepOp],
+    [
+        EncodeOp, ExpandOp, SynapseOp, ConvSynapseOp, DecodeOp, RequantOp, NeuronOp, LinearAttentionOp, LinearAttentionStepOp,
+        FixedEncodeOp, FixedDecodeOp, FixedAddOp, FixedLayerNormOp, FixedSoftmaxOp, FixedGeluOp,
+    ],  # fmt: skip
     [CountsType, SpikesType],
 )

@@ -127,13 +127,82 @@ def _decode(op, args):
 def _requant(op, args):
     acc, mult = args[0].astype(np.int64), args[1].astype(np.int64)
     axis, shift = prop(op, "axis"), prop(op, "shift")
-    t: snn.CountsType = op.res.type
+    t = op.res.type
     if len(args) > 2:
         acc = acc + _channel(args[2].astype(np.int64), axis, acc.ndim)
     y = acc * _channel(mult, axis, acc.ndim)
-    if shift:
-        y = (y + (1 << (shift - 1))) >> shift
-    return (np.clip(y, t.lo, t.hi).astype(np_dtype(t)),)
+    y = _round_shift(y, shift)
+    if isinstance(t, snn.CountsType):
+        return (np.clip(y, t.lo, t.hi).astype(np_dtype(t)),)
+    return (_saturate(y, np_dtype(t)),)
+
+
+# --- fixed point ----------------------------------------------------------------
+
+I32 = np.iinfo(np.int32)
+
+
+def _round_shift(a: np.ndarray, k: int) -> np.ndarray:
+    """(a + 2^(k-1)) >> k: division by 2^k rounding half up (arithmetic shift)."""
+    return (a + (1 << (k - 1))) >> k if k > 0 else a
+
+
+def _round_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """floor((2a + b) / 2b) for b > 0: division rounding half up."""
+    return (2 * a + b) // (2 * b)
+
+
+def _saturate(a: np.ndarray, dtype=np.int32) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.clip(a, info.min, info.max).astype(dtype)
+
+
+def isqrt(n: np.ndarray) -> np.ndarray:
+    """Exact floor square root of non-negative int64 values below 2^62."""
+    s = np.floor(np.sqrt(n.astype(np.float64))).astype(np.int64)
+    for _ in range(2):  # float64 is off by at most one here; two corrections settle it
+        s = np.where(s * s > n, s - 1, s)
+        s = np.where((s + 1) * (s + 1) <= n, s + 1, s)
+    return s
+
+
+@kernel(snn.FixedEncodeOp)
+def _fixed_encode(op, args):
+    f = prop(op, "frac_bits")
+    v = np.rint(args[0].astype(np.float64) * float(1 << f))
+    return (_saturate(np.nan_to_num(v, nan=0.0, posinf=I32.max, neginf=I32.min)),)
+
+
+@kernel(snn.FixedDecodeOp)
+def _fixed_decode(op, args):
+    f = prop(op, "frac_bits")
+    return ((args[0].astype(np.float64) * 2.0**-f).astype(np.float32),)
+
+
+@kernel(snn.FixedAddOp)
+def _fixed_add(op, args):
+    return (_saturate(args[0].astype(np.int64) + args[1].astype(np.int64)),)
+
+
+GAMMA_BITS = 16
+
+
+@kernel(snn.FixedLayerNormOp)
+def _fixed_layer_norm(op, args):
+    x, gamma, beta = (a.astype(np.int64) for a in args)
+    f, axis = prop(op, "frac_bits"), prop(op, "axis") % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    n = int(np.prod([x.shape[a] for a in axes]))
+    mu = _round_div(x.sum(axis=axes, keepdims=True), np.int64(n))
+    d = x - mu
+    r = prop(op, "var_shift")
+    e = _round_shift(d, r)
+    var = _round_div((e * e).sum(axis=axes, keepdims=True), np.int64(n)) + prop(op, "epsilon")
+    sigma = np.maximum(isqrt(var), 1)
+    y = _round_div(d << (f - r), sigma)  # (F + F - r) - (F - r) = F fraction bits
+    out = _round_shift(y * gamma, GAMMA_BITS) + beta
+    return (_saturate(out),)
+
 
 
 @kernel(snn.NeuronOp)
@@ -202,6 +271,44 @@ def _linear_attention_step(op, args):
         state.astype(np_dtype(op.new_state.type)),
         norm.astype(np_dtype(op.new_norm.type)),
     )
+
+
+# 2^-f on [0, 1), least squares with p(0) = 1: max error 0.26%
+EXP2_C1, EXP2_C2 = 0.67567624, 0.17824901
+LOG2E_BITS = 30
+SOFTMAX_MIN = 32  # exponents below -32 (in base 2) give 0
+
+
+@kernel(snn.FixedSoftmaxOp)
+def _fixed_softmax(op, args):
+    x = args[0].astype(np.int64)
+    f, axis = prop(op, "frac_bits"), prop(op, "axis")
+    t = x - x.max(axis=axis, keepdims=True)
+    t = np.maximum(t, -(SOFTMAX_MIN << f))
+    u = _round_shift(t * int(round(math.log2(math.e) * 2**LOG2E_BITS)), LOG2E_BITS)  # t * log2(e), <= 0
+    z = (-u) >> f
+    fr = (-u) & ((1 << f) - 1)
+    c1, c2 = int(round(EXP2_C1 * 2**f)), int(round(EXP2_C2 * 2**f))
+    p = (1 << f) - _round_shift(fr * c1, f) + _round_shift(_round_shift(fr * fr, f) * c2, f)
+    e = p >> np.minimum(z, 62)
+    total = e.sum(axis=axis, keepdims=True)
+    return (_saturate(_round_div(e << f, np.maximum(total, 1))),)
+
+
+# I-BERT's erf: sign(x) * (A * (min(|x|, -B) + B)^2 + 1)
+GELU_A, GELU_B = -0.2888, -1.769
+
+
+@kernel(snn.FixedGeluOp)
+def _fixed_gelu(op, args):
+    x = args[0].astype(np.int64)
+    f = prop(op, "frac_bits")
+    xs = _round_shift(x * int(round(2**30 / math.sqrt(2))), 30)  # x / sqrt(2)
+    b = int(round(-GELU_B * 2**f))
+    w = np.minimum(np.abs(xs), b) - b
+    erf = _round_shift(_round_shift(w * w, f) * int(round(GELU_A * 2**f)), f) + (1 << f)
+    erf = np.sign(xs) * erf
+    return (_saturate(_round_shift(x * ((1 << f) + erf), f + 1)),)
 
 
 def run_snn(op: Operation, *args):

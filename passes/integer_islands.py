@@ -1,0 +1,199 @@
+"""Pass `integer-islands`: the non-spiking islands in fixed point, integers only.
+
+After `spike-conversion` the ops between spiking layers (LayerNorm, softmax,
+GELU, residual adds, ReLU, and the reshapes around them) still compute in
+float. This pass carries them over to fixed point, a tensor<...xi32> `v`
+standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
+
+* `snn.decode` of an accumulator becomes `snn.requant` to fixed point;
+* `nn.layer_norm`, `nn.softmax`, `nn.gelu` become `snn.fixed_layer_norm`,
+  `snn.fixed_softmax`, `snn.fixed_gelu` (integer mean, variance and square
+  root; a base-2 exponential from a quadratic and a shift; I-BERT's erf);
+* `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu` and data
+  movement ops work on the integers unchanged;
+* `snn.encode` of a fixed-point value becomes `snn.requant` to counts.
+
+Where a float op still needs a converted value (the products of two
+activations, until `linear-attention` removes them) a `snn.fixed_decode`
+hands it over; a float value entering an island gets a `snn.fixed_encode`.
+The fixed-point functions approximate the float ones (LayerNorm within
+about 3e-3, softmax 6e-4, GELU 2e-2 on unit-scale inputs); their integer
+semantics are exact and written in docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, i32, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+from xdsl.rewriter import InsertPoint
+from xdsl.transforms.dead_code_elimination import region_dce
+
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.constants import constant_value
+from nscc.ir.context import weights_of
+from nscc.ir.weights import WeightStore
+from nscc.passes.requant_fusion import fixed_point
+from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
+
+MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp)
+
+
+def _i32(value: SSAValue) -> TensorType:
+    return TensorType(i32, list(value.type.get_shape()))
+
+
+@dataclass
+class ToFixed(RewritePattern):
+    store: WeightStore
+    frac_bits: int
+    fixed: dict[SSAValue, SSAValue] = field(default_factory=dict)
+    converted: set[Operation] = field(default_factory=set)
+
+    def _props(self, **extra) -> dict:
+        return {"frac_bits": IntegerAttr(self.frac_bits, i64), **{k: IntegerAttr(v, i64) for k, v in extra.items()}}
+
+    def _weight(self, rewriter, op, name: str, arr: np.ndarray) -> SSAValue:
+        key = self.store.add(name, arr)
+        w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(IntegerType(32), list(arr.shape))])
+        rewriter.insert_op(w, InsertPoint.before(op))
+        return w.res
+
+    def _as_fixed(self, rewriter, op, value: SSAValue) -> SSAValue:
+        """The fixed-point version of a float operand, made at the boundary if need be."""
+        if value in self.fixed:
+            return self.fixed[value]
+        const = constant_value(value, self.store)
+        if const is not None:
+            arr = np.clip(np.rint(const.astype(np.float64) * 2.0**self.frac_bits), -(2**31), 2**31 - 1).astype(np.int32)
+            v = self._weight(rewriter, op, "fixed_const", arr)
+        else:
+            enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self._props())
+            rewriter.insert_op(enc, InsertPoint.before(op))
+            v = enc.res
+        self.fixed[value] = v
+        return v
+
+    def _emit(self, rewriter, op, new: Operation) -> None:
+        rewriter.insert_op(new, InsertPoint.before(op))
+        for old, res in zip(op.results, new.results):
+            self.fixed[old] = res
+        self.converted.add(op)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op in self.converted:
+            return
+        f = self.frac_bits
+        if isinstance(op, snn.DecodeOp):
+            scale = constant_value(op.scale, self.store)
+            bias = constant_value(op.bias, self.store) if op.bias is not None else None
+            if scale is None or (op.bias is not None and bias is None):
+                return
+            rank = len(op.input.type.get_shape())
+            axis = op.axis.value.data % rank
+            channels = op.input.type.get_shape()[axis]
+            s = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
+            mult, shift = fixed_point(s * 2.0**f, 24)
+            ops = [self._weight(rewriter, op, "fixed.multiplier", mult.astype(np.int32))]
+            if bias is not None:
+                b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / s)
+                ops.append(self._weight(rewriter, op, "fixed.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
+            else:
+                ops.append([])
+            req = snn.RequantOp.build(
+                operands=[op.input, *ops], result_types=[_i32(op.res)], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)}
+            )
+            self._emit(rewriter, op, req)
+        elif isinstance(op, nn.LayerNormOp):
+            gamma = constant_value(op.scale, self.store)
+            beta = constant_value(op.bias, self.store) if op.bias is not None else np.zeros(1, np.float32)
+            if gamma is None or beta is None:
+                return
+            norm_shape = tuple(op.input.type.get_shape())[op.axis.value.data :]
+            g = np.rint(np.broadcast_to(gamma.astype(np.float64), norm_shape) * 2.0**GAMMA_BITS).astype(np.int32)
+            b = np.clip(np.rint(np.broadcast_to(beta.astype(np.float64), norm_shape) * 2.0**f), -(2**31), 2**31 - 1).astype(np.int32)
+            r = snn.ln_var_shift(int(np.prod(norm_shape)))
+            eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
+            x = self._as_fixed(rewriter, op, op.input)
+            ln = snn.FixedLayerNormOp.build(
+                operands=[x, self._weight(rewriter, op, "fixed.gamma", g), self._weight(rewriter, op, "fixed.beta", b)],
+                result_types=[_i32(op.res)],
+                properties=self._props(axis=op.axis.value.data, var_shift=r, epsilon=eps),
+            )
+            self._emit(rewriter, op, ln)
+        elif isinstance(op, nn.SoftmaxOp):
+            x = self._as_fixed(rewriter, op, op.input)
+            self._emit(rewriter, op, snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props(axis=op.axis.value.data)))
+        elif isinstance(op, nn.GeluOp):
+            x = self._as_fixed(rewriter, op, op.input)
+            self._emit(rewriter, op, snn.FixedGeluOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props()))
+        elif isinstance(op, nn.AddOp) and (op.lhs in self.fixed or op.rhs in self.fixed):
+            a, b = self._as_fixed(rewriter, op, op.lhs), self._as_fixed(rewriter, op, op.rhs)
+            self._emit(rewriter, op, snn.FixedAddOp.build(operands=[a, b], result_types=[_i32(op.res)]))
+        elif isinstance(op, nn.ReluOp) and op.input in self.fixed:
+            self._emit(rewriter, op, nn.ReluOp.build(operands=[self.fixed[op.input]], result_types=[_i32(op.res)]))
+        elif isinstance(op, MOVEMENT) and op.operands and all(v in self.fixed for v in op.operands):
+            operands = [self.fixed[v] for v in op.operands]
+            results = [_i32(r) for r in op.results]
+            new = type(op).build(
+                operands=[operands] if isinstance(op, nn.ConcatOp) else operands,
+                result_types=[results] if isinstance(op, nn.SplitOp) else results,
+                properties=dict(op.properties),
+            )
+            self._emit(rewriter, op, new)
+        elif isinstance(op, snn.EncodeOp) and op.input in self.fixed:
+            theta = constant_value(op.theta, self.store)
+            if theta is None:
+                return
+            shape = tuple(op.input.type.get_shape())
+            t = np.asarray(theta, np.float64)
+            if t.size == 1:
+                axis, per = len(shape) - 1, np.full(shape[-1], float(t.reshape(-1)[0]))
+            elif t.ndim == 1 and t.shape[0] == shape[-1]:
+                axis, per = len(shape) - 1, t
+            else:
+                return
+            mult, shift = fixed_point(2.0**-f / per, 24)
+            m = self._weight(rewriter, op, "fixed.encode_multiplier", mult.astype(np.int32))
+            req = snn.RequantOp.build(
+                operands=[self.fixed[op.input], m, []], result_types=[op.res.type], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)}
+            )
+            rewriter.insert_op(req, InsertPoint.before(op))
+            rewriter.replace_all_uses_with(op.res, req.res)
+            self.converted.add(op)
+
+
+@dataclass(frozen=True)
+class IntegerIslandsPass(ModulePass):
+    """Carries LayerNorm, softmax, GELU, adds and ReLU over to fixed point (I-BERT style integers)."""
+
+    name = "integer-islands"
+    frac_bits: int = 16
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.frac_bits <= 24:
+            raise NsccError("integer-islands: frac-bits must be in [8, 24]", "16 keeps residual streams up to 2^15 in int32")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        pattern = ToFixed(weights_of(ctx), self.frac_bits)
+        PatternRewriteWalker(pattern, apply_recursively=False).rewrite_module(op)
+        # Float ops that still read a converted result get it back through a decode.
+        for old, new in pattern.fixed.items():
+            if old.owner not in pattern.converted:
+                continue  # an input or a constant: its float form is still there
+            float_uses = [u for u in list(old.uses) if u.operation not in pattern.converted]
+            if not float_uses:
+                continue
+            dec = snn.FixedDecodeOp.build(operands=[new], result_types=[old.type], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)})
+            new.owner.parent_block().insert_op_after(dec, new.owner)
+            for u in float_uses:
+                u.operation.operands[u.index] = dec.res
+        for fn in op.body.block.ops:
+            for region in fn.regions:
+                region_dce(region)
