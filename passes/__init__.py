@@ -3,8 +3,9 @@
 from xdsl.passes import ModulePass
 
 from nscc.passes.binary_expand import BinaryExpandPass
+from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
 
-ALL_PASSES: list[type[ModulePass]] = [SpikeConversionPass, RequantFusionPass, IntegerIslandsPass, BinaryExpandPass]
+ALL_PASSES: list[type[ModulePass]] = [FuseGeluPass, SpikeConversionPass, RequantFusionPass, IntegerIslandsPass, BinaryExpandPass]

@@ -74,3 +74,20 @@ def test_fewer_levels_than_trained_keep_the_clipping_range(data):
     assert enc and all(op.res.type.levels.data == 7 for op in enc)
     got = logits(ctx, module, ids[:16])
     assert 0.6 < float((got.argmax(-1) == ref.argmax(-1)).mean()) < 0.999
+
+
+def test_integer_islands_keep_agreement_and_leave_only_attention_in_float(data):
+    """fuse-gelu, spike conversion, then LayerNorm, softmax, GELU and residual adds in fixed point."""
+    ids, targets = data
+    ctx, module = import_onnx(MODEL)
+    ref = logits(ctx, module, ids)
+    apply_pipeline(ctx, module, "fuse-gelu,spike-conversion{levels=15},integer-islands{frac-bits=20}")
+    names = {op.name for op in module.walk()}
+    assert {"snn.fixed_layer_norm", "snn.fixed_softmax", "snn.fixed_gelu", "snn.fixed_add"} <= names
+    assert not names & {"nn.layer_norm", "nn.softmax", "nn.gelu", "nn.tanh", "nn.pow"}
+    # what stays real-valued: the attention products (linear-attention's job) and their plumbing
+    floats = {op.name for op in module.walk() if op.name.startswith("nn.") and op.name != "nn.weight"}
+    assert floats <= {"nn.matmul", "nn.mul", "nn.where", "nn.add", "nn.reshape", "nn.transpose", "nn.split", "nn.gather"}, floats
+    got = logits(ctx, module, ids)
+    assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= 0.95
+    assert perplexity(got, targets) <= 1.05 * perplexity(ref, targets)

@@ -13,6 +13,7 @@ from nscc.ir.textio import module_text, parse_module, read_module, write_module
 from nscc.targets.interpreter.runner import run
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
+FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")
 
 
 def load():
@@ -102,10 +103,13 @@ def test_every_snn_op_round_trips_with_weights(tmp_path, program):
     ctx, module, _ = program
     from nscc.ir.snn import SNN
 
-    text = module_text(module)
-    _, again = parse_module(text)
-    assert module_text(again) == text and again.is_structurally_equivalent(module)
-    assert {op.name for op in module.walk() if op.name.startswith("snn.")} == {o.name for o in SNN.operations}
+    seen = set()
+    for m in (module, parse_module(open(FIXED).read(), source=FIXED)[1]):
+        text = module_text(m)
+        _, again = parse_module(text)
+        assert module_text(again) == text and again.is_structurally_equivalent(m)
+        seen |= {op.name for op in m.walk() if op.name.startswith("snn.")}
+    assert seen == {o.name for o in SNN.operations}
     path = str(tmp_path / "snn.mlir")
     write_module(ctx, module, path)
     ctx2, back = read_module(path)
@@ -216,3 +220,108 @@ def test_verifier_rejects_wrong_slot_count():
 
     with pytest.raises(NsccError, match="needs 4 slots"):
         parse_module(text)
+
+
+# --- fixed point, from docs/semantics.md with Python integers ---------------------------
+
+
+def rshift(a: int, k: int) -> int:
+    return (a + (1 << (k - 1))) >> k if k else a
+
+
+def rdiv(a: int, b: int) -> int:
+    return (2 * a + b) // (2 * b)
+
+
+def sat(a: int) -> int:
+    return max(-(2**31), min(2**31 - 1, a))
+
+
+def ref_layer_norm(row, gamma, beta, f, r, eps):
+    import math
+
+    n = len(row)
+    mu = rdiv(sum(row), n)
+    d = [x - mu for x in row]
+    var = rdiv(sum(rshift(v, r) ** 2 for v in d), n) + eps
+    sigma = max(math.isqrt(var), 1)
+    return [sat(rshift(rdiv(v << (f - r), sigma) * g, 16) + b) for v, g, b in zip(d, gamma, beta)]
+
+
+def ref_softmax(row, f):
+    import math
+
+    m = max(row)
+    c1, c2, lg = round(0.67567624 * 2**f), round(0.17824901 * 2**f), round(math.log2(math.e) * 2**30)
+    es = []
+    for x in row:
+        t = max(x - m, -(32 << f))
+        u = rshift(t * lg, 30)
+        z, fr = (-u) >> f, (-u) & ((1 << f) - 1)
+        p = (1 << f) - rshift(fr * c1, f) + rshift(rshift(fr * fr, f) * c2, f)
+        es.append(p >> min(z, 62))
+    total = max(sum(es), 1)
+    return [sat(rdiv(e << f, total)) for e in es]
+
+
+def ref_gelu(x, f):
+    import math
+
+    xs = rshift(x * round(2**30 / math.sqrt(2)), 30)
+    b = round(1.769 * 2**f)
+    w = min(abs(xs), b) - b
+    erf = rshift(rshift(w * w, f) * round(-0.2888 * 2**f), f) + (1 << f)
+    erf = erf if xs > 0 else -erf if xs < 0 else 0
+    return sat(rshift(x * ((1 << f) + erf), f + 1))
+
+
+def test_fixed_point_ops_match_the_written_semantics():
+    ctx, module = parse_module(open(FIXED).read(), source=FIXED)
+    rng = np.random.default_rng(11)
+    gamma = rng.integers(40000, 90000, 16).astype(np.int32)
+    beta = rng.integers(-3000, 3000, 16).astype(np.int32)
+    mult = rng.integers(100, 5000, 16).astype(np.int32)
+    ctx.weights.add("gamma", gamma)
+    ctx.weights.add("beta", beta)
+    ctx.weights.add("mult", mult)
+    x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
+    x[0, 0] = np.float32(3.0000002)  # a value whose encoding rounds
+    acc = rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)
+    out = run(module, ctx.weights, {"input0": x, "input1": acc})
+    ln, sm, ge, s, y, fx = (out[f"output{i}"] for i in range(6))
+    f = 12
+    v = [[sat(int(np.rint(float(a) * 2**f))) for a in row] for row in x]
+    for i in range(3):
+        assert ln[i].tolist() == ref_layer_norm(v[i], gamma.tolist(), beta.tolist(), f, 3, 1)
+        assert sm[i].tolist() == ref_softmax(v[i], f)
+        assert ge[i].tolist() == [ref_gelu(a, f) for a in v[i]]
+        assert fx[i].tolist() == [sat(rshift(int(a) * int(m), 10)) for a, m in zip(acc[i], mult)]
+        assert s[i].tolist() == [sat(a + b) for a, b in zip(fx[i].tolist(), v[i])]
+    np.testing.assert_array_equal(y, (ge.astype(np.float64) * 2.0**-f).astype(np.float32))
+    # and they approximate the float functions they replace
+    from scipy.special import erf
+
+    xf = np.array(v, np.float64) * 2.0**-f
+    mu, var = xf.mean(1, keepdims=True), xf.var(1, keepdims=True)
+    ref = (xf - mu) / np.sqrt(var + 2.0 ** -(2 * (f - 3))) * (gamma / 2**16) + beta / 2**f
+    assert np.abs(ln / 2**f - ref).max() < 2e-2
+    e = np.exp(xf - xf.max(1, keepdims=True))
+    assert np.abs(sm / 2**f - e / e.sum(1, keepdims=True)).max() < 2e-3
+    assert np.abs(ge / 2**f - 0.5 * xf * (1 + erf(xf / np.sqrt(2)))).max() < 3e-2
+
+
+def test_layer_norm_var_shift_is_checked():
+    from nscc.errors import NsccError
+
+    text = open(FIXED).read().replace("var_shift = 3", "var_shift = 1")
+    with pytest.raises(NsccError, match="var_shift 1 lets the sum of 16 squares overflow"):
+        parse_module(text)
+
+
+def test_isqrt_is_exact():
+    from nscc.targets.interpreter.snn_kernels import isqrt
+    import math
+
+    rng = np.random.default_rng(0)
+    n = np.concatenate([rng.integers(0, 2**62, 2000), np.array([0, 1, 2, 3, 4, 2**62 - 1, (2**31 - 1) ** 2, (2**31 - 1) ** 2 - 1])])
+    assert isqrt(n).tolist() == [math.isqrt(int(v)) for v in n]
