@@ -62,7 +62,7 @@ class ToFixed(RewritePattern):
     def _weight(self, rewriter, op, name: str, arr: np.ndarray) -> SSAValue:
         key = self.store.add(name, arr)
         w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(IntegerType(32), list(arr.shape))])
-        rewriter.insert_op(w, InsertPoint.before(op))
+        rewriter.insert(w, InsertPoint.before(op))
         return w.res
 
     def _as_fixed(self, rewriter, op, value: SSAValue) -> SSAValue:
@@ -75,13 +75,13 @@ class ToFixed(RewritePattern):
             v = self._weight(rewriter, op, "fixed_const", arr)
         else:
             enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self._props())
-            rewriter.insert_op(enc, InsertPoint.before(op))
+            rewriter.insert(enc, InsertPoint.before(op))
             v = enc.res
         self.fixed[value] = v
         return v
 
     def _emit(self, rewriter, op, new: Operation) -> None:
-        rewriter.insert_op(new, InsertPoint.before(op))
+        rewriter.insert(new, InsertPoint.before(op))
         for old, res in zip(op.results, new.results):
             self.fixed[old] = res
         self.converted.add(op)
@@ -164,7 +164,7 @@ class ToFixed(RewritePattern):
             req = snn.RequantOp.build(
                 operands=[self.fixed[op.input], m, []], result_types=[op.res.type], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)}
             )
-            rewriter.insert_op(req, InsertPoint.before(op))
+            rewriter.insert(req, InsertPoint.before(op))
             rewriter.replace_all_uses_with(op.res, req.res)
             self.converted.add(op)
 
