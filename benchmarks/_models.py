@@ -17,7 +17,6 @@ def gpt2_small(seq: int = 128) -> str:
     if os.path.exists(path):
         return path
     import torch
-
     import torch_models as M
 
     os.makedirs(CACHE, exist_ok=True)

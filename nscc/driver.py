@@ -150,7 +150,8 @@ def prepare(model: str, dims: Mapping[str, int], calib: str | None, pipeline: st
 def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO = sys.stdout) -> dict | None:
     """Measures and prints the spike report when the module has spiking layers."""
     from nscc.ir import snn
-    from nscc.report import print_table, spike_report as measure, write_json
+    from nscc.report import print_table, write_json
+    from nscc.report import spike_report as measure
 
     if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in module.walk()):
         if json_path:

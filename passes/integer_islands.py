@@ -26,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from nscc.passes.requant_fusion import fixed_point
+from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, i32, i64
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
@@ -36,11 +38,9 @@ from xdsl.transforms.dead_code_elimination import region_dce
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value
+from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
-from nscc.passes.requant_fusion import fixed_point
-from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp)
 
@@ -60,8 +60,7 @@ class ToFixed(RewritePattern):
         return {"frac_bits": IntegerAttr(self.frac_bits, i64), **{k: IntegerAttr(v, i64) for k, v in extra.items()}}
 
     def _weight(self, rewriter, op, name: str, arr: np.ndarray) -> SSAValue:
-        key = self.store.add(name, arr)
-        w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(IntegerType(32), list(arr.shape))])
+        w = new_weight(self.store, name, arr)
         rewriter.insert(w, InsertPoint.before(op))
         return w.res
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, i64
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -35,7 +35,7 @@ from xdsl.pattern_rewriter import (
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value
+from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
 
@@ -88,18 +88,17 @@ class FuseRequant(RewritePattern):
         mult, shift = fixed_point(scale_c / theta_c, self.multiplier_bits)
         new = []
 
-        def weight(name, arr, width):
-            key = self.store.add(name, arr)
-            w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(IntegerType(width), list(arr.shape))])
+        def weight(name, arr):
+            w = new_weight(self.store, name, arr)
             new.append(w)
             return w.res
 
         base = dec.scale.owner.sym.data.removesuffix(".scale") if isinstance(dec.scale.owner, nn.WeightOp) else "requant"
-        m = weight(f"{base}.multiplier", mult.astype(np.int32), 32)
+        m = weight(f"{base}.multiplier", mult.astype(np.int32))
         operands = [dec.input, m]
         if bias is not None:
             b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / scale_c)
-            operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32), 32))
+            operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
         else:
             operands.append([])
         req = snn.RequantOp.build(operands=operands, result_types=[ct], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)})

@@ -38,12 +38,11 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-from xdsl.rewriter import InsertPoint
 
 from nscc.calibration import TensorStats, collect, default_calibration
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value, source_weight
+from nscc.ir.constants import constant_value, new_weight, source_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
@@ -228,9 +227,8 @@ class ConvertLinear(RewritePattern):
         else:
             theta, signed, stats = self.thetas[plan.x]
 
-        def weight(name: str, array: np.ndarray, elem) -> SSAValue:
-            key = self.store.add(name, array)
-            w = nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(elem, list(array.shape))])
+        def weight(name: str, array: np.ndarray, elem=None) -> SSAValue:
+            w = new_weight(self.store, name, array, elem)
             new_ops.append(w)
             return w.res
 

@@ -7,11 +7,9 @@ import functools
 
 import numpy as np
 import torch
-from torch import nn
-
 import torch_models as M
 from digits_mlp import train as _example
-
+from torch import nn
 
 data = functools.cache(_example.data)
 train = _example.train

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
-
 import torch_models as M
+from onnx import TensorProto, helper
 
 
 def nscc(*args, cwd=None):
@@ -151,6 +150,7 @@ def test_bad_pipeline(tmp_path, mlp):
 def test_failed_emit_leaves_no_output_directory(tmp_path, mlp, monkeypatch):
     """A target that fails half-way leaves neither OUT/ nor temporary directories."""
     import nscc.targets.interpreter as tgt
+
     from nscc.driver import compile_model
     from nscc.errors import NsccError
 

@@ -1,9 +1,9 @@
 """Every op prints and parses back to an equal module, weights included."""
 
 import numpy as np
+import onnx_node_cases as oc
 import pytest
 
-import onnx_node_cases as oc
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir.nn import NN
@@ -49,7 +49,6 @@ def test_every_nn_op_round_trips():
 
 def test_dump_with_weights_parses_back_to_the_same_program(tmp_path):
     import torch
-
     import torch_models as M
 
     path = M.export(M.randomize_norms(M.Llama()), (torch.randint(0, 256, (1, 8)),), str(tmp_path / "llama.onnx"), ["ids"], ["logits"])
@@ -70,7 +69,6 @@ def test_dump_without_its_weight_file_is_a_clear_error(tmp_path):
     import os
 
     import torch
-
     import torch_models as M
 
     path = M.export(M.MLP(), (torch.randn(2, 64),), str(tmp_path / "mlp.onnx"), ["x"], ["y"], dynamo=False)

@@ -2,9 +2,8 @@
 
 import collections
 
-import pytest
-
 import onnx_node_cases as oc
+import pytest
 
 # The ops the foundation issue names; each must pass at least one case.
 REQUIRED = """MatMul Gemm Add Sub Mul Div Pow Sqrt Reciprocal Neg Exp Erf Tanh Sigmoid Relu Gelu Softmax

@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 import torch_models as M
+
 from nscc.cli import main
 
 torch.manual_seed(0)

@@ -4,18 +4,18 @@ import os
 import subprocess
 import sys
 
+import digits
 import numpy as np
 import pytest
 import torch
-
-import digits
 import torch_models as M
+from nscc.targets.interpreter.runner import run
+
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
 from nscc.report import spike_report
-from nscc.targets.interpreter.runner import run
 
 BATCH = 50
 

@@ -56,3 +56,17 @@ def source_weight(value: SSAValue) -> str | None:
         value = owner.operands[0]
         seen += 1
     return None
+
+
+def new_weight(store, name: str, array: np.ndarray, element_type=None) -> nn.WeightOp:
+    """Stores `array` (under `name`, made unique) and returns the op that names it.
+
+    The element type defaults to the array's; pass e.g. IntegerType(4) when the
+    values are narrower than their numpy storage."""
+    from xdsl.dialects.builtin import StringAttr, TensorType
+
+    from nscc.ir.types import xdsl_elem
+
+    key = store.add(name, array)
+    elem = element_type if element_type is not None else xdsl_elem(array.dtype)
+    return nn.WeightOp.build(properties={"sym": StringAttr(key)}, result_types=[TensorType(elem, list(array.shape))])

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from nscc.targets.interpreter.nn_kernels import conv_nd, prop
 from xdsl.ir import Operation
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
-from nscc.targets.interpreter.nn_kernels import conv_nd, prop
 
 SNN_KERNELS: dict = {}
 EXACT_F64 = 1 << 53
