@@ -25,12 +25,12 @@ def main() -> None:
     a = ap.parse_args()
 
     import onnxruntime as ort
-    from nscc.targets.interpreter.runner import run
 
     from nscc.calibration import collect
     from nscc.driver import apply_pipeline
     from nscc.frontend.importer import import_onnx
     from nscc.ir import nn, snn
+    from nscc.targets.interpreter.runner import run
 
     path = gpt2_small(a.seq)
     rng = np.random.default_rng(0)

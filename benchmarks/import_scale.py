@@ -67,9 +67,9 @@ def main() -> None:
     print(f"peak memory growth {float(peak):.0f} MB = {float(peak) / size_mb:.2f}x the ONNX file   (goal <= 2x)")
 
     import onnxruntime as ort
-    from nscc.targets.interpreter.runner import run
 
     from nscc.frontend.importer import import_onnx
+    from nscc.targets.interpreter.runner import run
 
     ids = np.random.default_rng(0).integers(0, 50257, (1, a.seq)).astype(np.int64)
     opts = ort.SessionOptions()

@@ -22,12 +22,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "tests"), os.path.join(HERE, "..", "examples")]
 
-from nscc.targets.interpreter.runner import run  # noqa: E402
-
 from nscc.calibration import load_calibration  # noqa: E402
 from nscc.driver import apply_pipeline  # noqa: E402
 from nscc.frontend.importer import import_onnx  # noqa: E402
 from nscc.report import print_table, spike_report  # noqa: E402
+from nscc.targets.interpreter.runner import run  # noqa: E402
 
 LEVELS = (3, 7, 15)
 OUT = os.path.join(HERE, "out")

@@ -1,10 +1,11 @@
 """nscc's passes, one per file. Each is an xDSL ModulePass with a `name`."""
 
+from xdsl.passes import ModulePass
+
 from nscc.passes.binary_expand import BinaryExpandPass
 from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
-from xdsl.passes import ModulePass
 
 ALL_PASSES: list[type[ModulePass]] = [FuseGeluPass, SpikeConversionPass, RequantFusionPass, IntegerIslandsPass, BinaryExpandPass]

@@ -65,4 +65,4 @@ class BinaryExpandPass(ModulePass):
             coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
             coding = "thermometer" if coding == "ternary" else coding  # ternary: signed thermometer slots
         PatternRewriteWalker(ExpandSynapseInput(coding), apply_recursively=False).rewrite_module(op)
-        op.attributes[CODING_ATTR] = StringAttr(coding if self.coding != "auto" else op.attributes.get(CODING_ATTR, StringAttr(coding)).data)
+        op.attributes[CODING_ATTR] = StringAttr(coding)

@@ -26,8 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from nscc.passes.requant_fusion import fixed_point
-from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i32, i64
 from xdsl.ir import Operation, SSAValue
@@ -41,6 +39,8 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
+from nscc.passes.requant_fusion import fixed_point
+from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp)
 

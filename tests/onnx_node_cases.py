@@ -14,11 +14,11 @@ import warnings
 
 import numpy as np
 import onnx
-from nscc.targets.interpreter.runner import run
 
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.frontend.onnx_ops import LOWERINGS
+from nscc.targets.interpreter.runner import run
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -5,12 +5,12 @@ import os
 import numpy as np
 import onnxruntime as ort
 import pytest
-from nscc.targets.interpreter.runner import run
 
 from nscc.calibration import load_calibration
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
+from nscc.targets.interpreter.runner import run
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 MODEL = os.path.join(HERE, "model.onnx")

@@ -150,7 +150,6 @@ def test_bad_pipeline(tmp_path, mlp):
 def test_failed_emit_leaves_no_output_directory(tmp_path, mlp, monkeypatch):
     """A target that fails half-way leaves neither OUT/ nor temporary directories."""
     import nscc.targets.interpreter as tgt
-
     from nscc.driver import compile_model
     from nscc.errors import NsccError
 

@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 import pytest
-from nscc.targets.interpreter.runner import run
 
 from nscc.ir.textio import module_text, parse_module, read_module, write_module
+from nscc.targets.interpreter.runner import run
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
 FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")

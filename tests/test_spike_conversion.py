@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch_models as M
-from nscc.targets.interpreter.runner import run
 
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
 from nscc.report import spike_report
+from nscc.targets.interpreter.runner import run
 
 BATCH = 50
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 
-from nscc.targets.interpreter.runner import run
 from xdsl.dialects.builtin import ModuleOp
 
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
 from nscc.ir.textio import write_module
+from nscc.targets.interpreter.runner import run
 
 MODULE_FILE = "model.mlir"
 MANIFEST_FILE = "manifest.json"

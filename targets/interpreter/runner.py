@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from nscc.targets.interpreter.nn_kernels import KERNELS
-from nscc.targets.interpreter.snn_kernels import SNN_KERNELS
 from xdsl.dialects.arith import ConstantOp
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
@@ -24,6 +22,8 @@ from nscc.ir.signature import signature
 from nscc.ir.textio import weight_names
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
+from nscc.targets.interpreter.nn_kernels import KERNELS
+from nscc.targets.interpreter.snn_kernels import SNN_KERNELS
 
 
 def _kernel_functions() -> type[InterpreterFunctions]:

@@ -8,13 +8,14 @@ below 2^53 (so float64 represents it exactly); otherwise through int64.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
-from nscc.targets.interpreter.nn_kernels import conv_nd, prop
 from xdsl.ir import Operation
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
+from nscc.targets.interpreter.nn_kernels import conv_nd, prop
 
 SNN_KERNELS: dict = {}
 EXACT_F64 = 1 << 53
@@ -28,10 +29,32 @@ def kernel(op_type):
     return reg
 
 
+EXACT_F32 = 1 << 24
+_converted: dict[int, tuple] = {}
+
+
+def _as(w: np.ndarray, dtype) -> np.ndarray:
+    """`w` in `dtype`, converted once per stored weight (weights are immutable)."""
+    if w.flags.writeable or w.dtype == dtype:  # not a frozen store array: no caching
+        return w.astype(dtype, copy=False)
+    key = (id(w), np.dtype(dtype).str)
+    hit = _converted.get(key)
+    if hit is not None and hit[0]() is w:
+        return hit[1]
+    out = w.astype(dtype)
+    _converted[key] = (weakref.ref(w), out)
+    return out
+
+
 def _int_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
-    """a @ b over integers, exact; `bound` is a proven bound on every |partial sum|."""
+    """a @ b over integers, exact; `bound` is a proven bound on every |partial sum|.
+
+    BLAS in float32 (or float64) represents every partial sum exactly below
+    2^24 (2^53), so the result is the exact integer product."""
+    if bound < EXACT_F32:
+        return np.matmul(a.astype(np.float32), _as(b, np.float32)).astype(np.int64)
     if bound < EXACT_F64:
-        return np.rint(np.matmul(a.astype(np.float64), b.astype(np.float64))).astype(np.int64)
+        return np.matmul(a.astype(np.float64), _as(b, np.float64)).astype(np.int64)
     return np.matmul(a.astype(np.int64), b.astype(np.int64))
 
 
