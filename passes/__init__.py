@@ -7,5 +7,13 @@ from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
+from nscc.passes.stateful_neurons import StatefulNeuronsPass
 
-ALL_PASSES: list[type[ModulePass]] = [FuseGeluPass, SpikeConversionPass, RequantFusionPass, IntegerIslandsPass, BinaryExpandPass]
+ALL_PASSES: list[type[ModulePass]] = [
+    FuseGeluPass,
+    SpikeConversionPass,
+    StatefulNeuronsPass,
+    RequantFusionPass,
+    IntegerIslandsPass,
+    BinaryExpandPass,
+]

@@ -225,3 +225,29 @@ def test_requant_equals_encode_of_decode_almost_everywhere():
     got = run(module, ctx.weights, {"input0": acc})["output0"]
     diff = np.abs(got.astype(int) - ref.astype(int))
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.99
+
+
+def test_stateful_neurons_stream_a_static_input_and_converge():
+    """Rate-coded streaming: the image repeated for T steps through IF neurons with soft
+    reset; the time-averaged logits classify like the float model once T is large enough."""
+    model = digits.mlp()
+    xtr, xte, _, yte = digits.data()
+    n = 150
+    accs = {}
+    for steps in (4, 32):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = digits.export(model, os.path.join(tmp, "m.onnx"), False, steps)
+            ctx, module = import_onnx(path)
+            float_pred = np.array([run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"][0].argmax() for i in range(n)])
+            ctx.calibration = digits.batches(xtr[:512], steps, False)
+            apply_pipeline(ctx, module, "spike-conversion{levels=15},stateful-neurons")
+        neurons = [op for op in module.walk() if isinstance(op, snn.NeuronOp)]
+        assert len(neurons) == 3 and not any(isinstance(op, snn.EncodeOp) for op in module.walk())
+        assert all(op.res.type.levels.data == 1 for op in neurons)
+        pred = np.array([run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"].mean(0).argmax() for i in range(n)])
+        accs[steps] = float((pred == yte[:n]).mean())
+        float_acc = float((float_pred == yte[:n]).mean())
+    assert accs[32] >= float_acc - 0.02, (accs, float_acc)
+    assert accs[4] < accs[32]  # fewer steps, coarser rates: the latency-accuracy trade-off

@@ -316,19 +316,26 @@ class NeuronOp(SNNOp):
     """Stateful integer IF/LIF neuron with soft reset, over the leading time axis.
 
     v <- v - (v >> leak_shift) + I_t   (no leak when leak_shift = 0)
-    s_t = [v >= threshold] (- [v <= -threshold] when signed);  v <- v - s_t * threshold"""
+    s_t = [v >= threshold] (- [v <= -threshold] when signed);  v <- v - s_t * threshold
+
+    The result is a rate-coded train (`!snn.spikes<T x S, rate>`, slots summed
+    by a synapse) or, for a model that streams in time, one spike per step as
+    counts of level 1 (`!snn.counts<T x S, 1>`, the time axis kept)."""
 
     name = "snn.neuron"
     input = operand_def(TensorType)
-    res = result_def(SpikesType)
+    res = result_def(SpikesType | CountsType)
     threshold = prop_def(IntegerAttr)
     leak_shift = prop_def(IntegerAttr)
 
     def verify_(self) -> None:
-        if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
+        t = self.res.type
+        if tuple(self.input.type.get_shape()) != t.get_shape():
             raise VerifyException("snn.neuron: spikes must have the input's shape (time first)")
-        if self.res.type.coding.data != "rate":
+        if isinstance(t, SpikesType) and t.coding.data != "rate":
             raise VerifyException("snn.neuron: a neuron emits rate-coded trains")
+        if isinstance(t, CountsType) and t.levels.data != 1:
+            raise VerifyException("snn.neuron: a neuron emits at most one spike per step (levels 1)")
         if self.threshold.value.data <= 0:
             raise VerifyException("snn.neuron: threshold must be positive")
 
