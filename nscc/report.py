@@ -41,10 +41,17 @@ def _popcount(a: np.ndarray) -> np.ndarray:
 
 
 class _Events(Interpreter.Listener):
-    def __init__(self, coding: str, layers: dict):
-        self.coding, self.layers = coding, layers
+    def __init__(self, coding: str, layers: dict, inputs: dict):
+        self.coding, self.layers, self.inputs = coding, layers, inputs
 
     def will_interpret_op(self, op: Operation, args) -> None:
+        if isinstance(op, snn.EncodeOp):  # the real values a spiking layer receives
+            x = np.asarray(args[0], np.float64)
+            rec = self.inputs.setdefault(op, {"min": np.inf, "max": -np.inf, "sample": []})
+            rec["min"], rec["max"] = min(rec["min"], float(x.min())), max(rec["max"], float(x.max()))
+            flat = x.reshape(-1)
+            rec["sample"].append(flat[:: max(1, flat.size // 4096)])
+            return
         if not isinstance(op, snn.SynapseOp | snn.ConvSynapseOp):
             return
         x, w = args[0], args[1]
@@ -68,6 +75,11 @@ class _Events(Interpreter.Listener):
             out_elems = math.prod(op.res.type.get_shape())
             macs = out_elems * math.prod(w.shape[1:])
         rec = self.layers[op]
+        counts = x if not isinstance(t, snn.SpikesType) else None
+        if counts is not None:
+            values, freq = np.unique(counts, return_counts=True)
+            for v, c in zip(values.tolist(), freq.tolist()):
+                rec["histogram"][int(v)] = rec["histogram"].get(int(v), 0) + int(c)
         rec["events"] += events
         rec["elements"] += elems
         rec["sops"] += sops
@@ -83,9 +95,10 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
     chosen = module.attributes.get(CODING_ATTR)
     coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
     synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp)]
-    layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0} for op in synapses}
+    layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0, "histogram": {}} for op in synapses}
+    inputs: dict = {}
     for feed in progress_bar(batches, "measuring spikes", enabled=progress):
-        run(module, weights, feed, listeners=(_Events(coding, layers),))
+        run(module, weights, feed, listeners=(_Events(coding, layers, inputs),))
     rows = []
     for op in synapses:
         rec = layers[op]
@@ -106,6 +119,8 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
                 "sops": rec["sops"],
                 "dense_macs": rec["macs"],
                 "energy_pj": {k: {"dense": rec["macs"] * e["mac"], "spiking": rec["sops"] * e["ac"]} for k, e in ENERGY.items()},
+                "count_histogram": dict(sorted(rec["histogram"].items())),
+                "input": _input_stats(inputs.get(enc)),
             }
         )
     islands = Counter(op.name for op in module.walk() if op.name.startswith("nn.") and op.name != "nn.weight")
@@ -124,6 +139,21 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
             "energy_pj": {k: {"dense": tot_macs * e["mac"], "spiking": tot_sops * e["ac"]} for k, e in ENERGY.items()},
         },
         "non_spiking_ops": dict(sorted(islands.items())),
+    }
+
+
+def _input_stats(rec: dict | None) -> dict | None:
+    """min, max, percentiles and a histogram of what the layer's encoder received."""
+    if rec is None:
+        return None
+    x = np.concatenate(rec["sample"])
+    counts, edges = np.histogram(x, bins=32)
+    return {
+        "min": rec["min"],
+        "max": rec["max"],
+        "abs_p99": float(np.percentile(np.abs(x), 99)),
+        "abs_p99.9": float(np.percentile(np.abs(x), 99.9)),
+        "histogram": {"counts": counts.tolist(), "edges": [float(e) for e in edges]},
     }
 
 
