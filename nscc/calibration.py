@@ -75,21 +75,6 @@ class TensorStats:
         a = np.abs(self.sample)
         return np.percentile(a, p, axis=0) if per_channel else float(np.percentile(a, p))
 
-    def histogram(self, bins: int = 64) -> dict:
-        counts, edges = np.histogram(self.sample, bins=bins)
-        return {"counts": counts.tolist(), "edges": [float(e) for e in edges]}
-
-    def summary(self) -> dict:
-        return {
-            "min": self.min,
-            "max": self.max,
-            "p99": self.percentile(99.0),
-            "p99.9": self.percentile(99.9),
-            "p99.99": self.percentile(99.99),
-            "channels": int(0 if self.absmax is None else len(self.absmax)),
-            "elements_seen": self.elements,
-        }
-
 
 # --- calibration data -----------------------------------------------------------------
 

@@ -80,10 +80,6 @@ class WeightStore(Mapping[str, np.ndarray]):
         for key in npz.files:
             self._lazy[key] = (npz, key)
 
-    def nbytes(self, names: Iterable[str] | None = None) -> int:
-        names = self if names is None else names
-        return int(sum(self[n].nbytes for n in names))
-
 
 def weight_file_for(mlir_path: str) -> str:
     base = mlir_path[:-5] if mlir_path.endswith(".mlir") else mlir_path

@@ -11,7 +11,6 @@ import math
 import weakref
 
 import numpy as np
-from xdsl.ir import Operation
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
@@ -332,8 +331,3 @@ def _fixed_gelu(op, args):
     erf = _round_shift(_round_shift(w * w, f) * int(round(GELU_A * 2**f)), f) + (1 << f)
     erf = np.sign(xs) * erf
     return (_saturate(_round_shift(x * ((1 << f) + erf), f + 1)),)
-
-
-def run_snn(op: Operation, *args):
-    """Runs one snn op on numpy values (for tests and passes)."""
-    return SNN_KERNELS[type(op)](op, args)
