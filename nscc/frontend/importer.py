@@ -240,7 +240,7 @@ class Importer:
             if missing:
                 raise NsccError(f"{self.path}: node '{n.label}' ({n.op_type}) reads '{missing[0]}', which nothing defines", "the graph is malformed; re-export it")
             outs = LOWERINGS[node.op_type](n)
-            if node.op_type in ("MatMul", "Gemm", "Conv") and outs and not isinstance(outs[0], np.ndarray):
+            if node.op_type in ("MatMul", "Gemm", "Conv", "Softmax") and outs and not isinstance(outs[0], np.ndarray):
                 layer = n.layer_name()
                 if layer and outs[0].owner is not None:
                     outs[0].owner.attributes[LAYER_ATTR] = StringAttr(layer)

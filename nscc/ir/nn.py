@@ -282,6 +282,33 @@ class ConvOp(NNOp):
     group = prop_def(IntegerAttr)
 
 
+@irdl_op_definition
+class AttentionOp(NNOp):
+    """Scaled dot-product attention, raised from its spelled-out form:
+
+        s = scale * q @ k^T (+ mask);  s[..., i, j] = -inf for j > i if causal;
+        out = softmax(s, axis=-1) @ v
+
+    q, k: [..., S, Dh], v: [..., S, Dv]; the leading axes (batch, heads) broadcast.
+    `mask` is additive, broadcastable to the scores (padding masks)."""
+
+    name = "nn.attention"
+    q = operand_def(TensorType)
+    k = operand_def(TensorType)
+    v = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
+    res = result_def(TensorType)
+    scale = prop_def(FloatAttr)
+    causal = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        q, k, v = _shape(self.q), _shape(self.k), _shape(self.v)
+        if len(q) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
+            raise VerifyException(f"nn.attention: q {q}, k {k}, v {v} do not fit")
+        if _shape(self.res)[-2:] != (q[-2], v[-1]):
+            raise VerifyException("nn.attention: result must be [..., S_q, Dv]")
+
+
 # --- normalisation ---------------------------------------------------------------
 
 
@@ -542,7 +569,7 @@ NN = Dialect(
         GeluOp, LeakyReluOp, EluOp, HardSigmoidOp, ClipOp, SoftmaxOp, LogSoftmaxOp, CumSumOp, TriluOp,
         AddOp, SubOp, MulOp, DivOp, PowOp, ModOp, MinOp, MaxOp, EqualOp, LessOp, LessEqualOp,
         GreaterOp, GreaterEqualOp, AndOp, OrOp, XorOp, WhereOp,
-        MatMulOp, GemmOp, ConvOp,
+        MatMulOp, GemmOp, ConvOp, AttentionOp,
         LayerNormOp, RMSNormOp, BatchNormOp,
         ReduceMeanOp, ReduceSumOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp, ReduceSumSquareOp, ReduceL2Op,
         ArgMaxOp, ArgMinOp, MaxPoolOp, AvgPoolOp,

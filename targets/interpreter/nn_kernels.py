@@ -298,6 +298,19 @@ def _conv(op, args):
     return _typed(op, y)
 
 
+@kernel(nn.AttentionOp)
+def _attention(op, args):
+    q, k, v = args[0], args[1], args[2]
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(prop(op, "scale"), q.dtype)
+    if len(args) > 3:
+        s = s + args[3]
+    if prop(op, "causal"):
+        n, m = s.shape[-2:]
+        s = np.where(np.triu(np.ones((n, m), bool), 1 + (m - n)), np.asarray(-np.inf, s.dtype), s)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return _typed(op, np.matmul(e / e.sum(axis=-1, keepdims=True), v))
+
+
 # --- normalisation -------------------------------------------------------------------
 
 

@@ -1,0 +1,178 @@
+"""Pass `raise-attention`: spelled-out softmax attention becomes one `nn.attention`.
+
+Exporters write attention as its arithmetic, in their own orders:
+
+    scores = matmul(q, kT)             kT a transpose of the keys
+    scores = scores * c | scores / c   the 1/sqrt(d) scale (or none)
+    scores = where(mask, -inf, scores) | scores + M | scores + padding_mask
+    out    = matmul(softmax(scores, axis=-1), v)
+
+with the causal mask built from Trilu, Where, Equal or Range and folded to a
+constant at import. The pass anchors on each softmax, peels scale and masks
+off its input back to the product of two activations, checks that a constant
+mask is exactly causal (-inf, or at most -1e4, strictly above the diagonal,
+0 elsewhere), and replaces the block by `nn.attention` with its scale,
+causality and any remaining additive (padding) mask. Head count and the
+multi-head reshapes stay visible around it: q, k, v are [batch, heads, S, d].
+
+A softmax it cannot match (another use of softmax, or an attention form it
+does not know) is reported on stderr by layer name, never skipped silently;
+`linear-attention` works on what this pass raised.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
+from xdsl.ir import SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
+
+from nscc.ir import nn
+from nscc.ir.constants import constant_value
+from nscc.ir.context import weights_of
+from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.weights import WeightStore
+
+MASKED = -1e4  # additive values at or below this mean "masked"
+
+
+def _causal(masked: np.ndarray, n: int, m: int) -> bool:
+    """Whether a boolean `masked` pattern (broadcast over leading axes) is exactly j > i."""
+    want = np.triu(np.ones((n, m), bool), 1 + (m - n))
+    flat = np.broadcast_to(masked, masked.shape[:-2] + (n, m)).reshape(-1, n, m)
+    return bool(np.all(flat == want))
+
+
+@dataclass
+class RaiseAttention(RewritePattern):
+    store: WeightStore
+    unmatched: list[str] = field(default_factory=list)
+
+    def _reject(self, op, why: str) -> None:
+        layer = op.attributes.get(LAYER_ATTR)
+        name = layer.data if isinstance(layer, StringAttr) else "?"
+        self.unmatched.append(f"softmax in '{name}': {why}")
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.SoftmaxOp, rewriter: PatternRewriter) -> None:
+        shape = tuple(op.input.type.get_shape())
+        if op.axis.value.data % len(shape) != len(shape) - 1:
+            return self._reject(op, "not over the last axis")
+        users = [u.operation for u in op.res.uses]
+        if len(users) != 1 or not isinstance(users[0], nn.MatMulOp) or users[0].lhs is not op.res:
+            return self._reject(op, "its result is not only multiplied by values")
+        pv = users[0]
+        n, m = shape[-2:]
+        scale, causal, mask = 1.0, False, None
+        value = op.input
+        while True:
+            owner = value.owner
+            if isinstance(owner, nn.MulOp | nn.DivOp):
+                c = next((constant_value(x, self.store) for x in (owner.rhs, owner.lhs) if constant_value(x, self.store) is not None), None)
+                other = owner.lhs if constant_value(owner.rhs, self.store) is not None else owner.rhs
+                if c is None or c.size != 1 or (isinstance(owner, nn.DivOp) and other is not owner.lhs):
+                    return self._reject(op, "scores scaled by a non-constant")
+                c = float(c.reshape(-1)[0])
+                scale *= c if isinstance(owner, nn.MulOp) else 1.0 / c
+                value = other
+            elif isinstance(owner, nn.WhereOp):
+                cond = constant_value(owner.cond, self.store)
+                a, b = constant_value(owner.lhs, self.store), constant_value(owner.rhs, self.store)
+                if cond is None or (a is None) == (b is None):
+                    return self._reject(op, "a data-dependent where() on the scores")
+                fill, value, masked = (a, owner.rhs, cond) if a is not None else (b, owner.lhs, ~cond)
+                if fill.size != 1 or float(fill.reshape(-1)[0]) > MASKED or not _causal(masked, n, m) or causal:
+                    return self._reject(op, "a where() mask that is not causal")
+                causal = True
+            elif isinstance(owner, nn.AddOp):
+                for mval, rest in ((owner.rhs, owner.lhs), (owner.lhs, owner.rhs)):
+                    c = constant_value(mval, self.store)
+                    if c is not None:
+                        masked = c <= MASKED
+                        if causal or not _causal(masked, n, m) or np.any(c[~masked] != 0):
+                            return self._reject(op, "an additive constant mask that is not causal")
+                        causal, value = True, rest
+                        break
+                else:  # a padding mask computed from the inputs: keep it, additively
+                    if mask is not None:
+                        return self._reject(op, "two data-dependent masks")
+                    if self._leads_to_scores(owner.lhs):
+                        value, mask = owner.lhs, owner.rhs
+                    elif self._leads_to_scores(owner.rhs):
+                        value, mask = owner.rhs, owner.lhs
+                    else:
+                        return self._reject(op, "neither side of an add leads to q @ k^T")
+            elif isinstance(owner, nn.MatMulOp):
+                break
+            else:
+                return self._reject(op, f"scores come from {owner.name if owner else 'an input'}, not q @ k^T")
+        qk = value.owner
+        q, kt = qk.lhs, qk.rhs
+        if constant_value(q, self.store) is not None or constant_value(kt, self.store) is not None:
+            return self._reject(op, "the scores multiply by a constant: not attention")
+        k = self._keys(kt, rewriter, qk)
+        props = {"scale": FloatAttr(scale, f64), "causal": IntegerAttr(int(causal), i64)}
+        att = nn.AttentionOp.build(operands=[q, k, pv.rhs, [] if mask is None else mask], result_types=[pv.res.type], properties=props)
+        if LAYER_ATTR in pv.attributes:
+            att.attributes[LAYER_ATTR] = pv.attributes[LAYER_ATTR]
+        rewriter.replace(pv, att)
+
+    def _leads_to_scores(self, value: SSAValue, depth: int = 6) -> bool:
+        """Whether `value` is q @ k^T, possibly scaled or masked on the way."""
+        for _ in range(depth):
+            owner = value.owner
+            if isinstance(owner, nn.MatMulOp):
+                return constant_value(owner.rhs, self.store) is None and constant_value(owner.lhs, self.store) is None
+            if isinstance(owner, nn.MulOp | nn.DivOp | nn.AddOp):
+                value = owner.lhs if constant_value(owner.lhs, self.store) is None else owner.rhs
+            elif isinstance(owner, nn.WhereOp):
+                value = owner.rhs if constant_value(owner.lhs, self.store) is not None else owner.lhs
+            else:
+                return False
+        return False
+
+    def _keys(self, kt: SSAValue, rewriter: PatternRewriter, before) -> SSAValue:
+        """k from k^T: undo the transpose that made it, or add one."""
+        rank = len(kt.type.get_shape())
+        owner = kt.owner
+        if isinstance(owner, nn.TransposeOp):
+            perm = list(owner.perm.get_values())
+            perm[-1], perm[-2] = perm[-2], perm[-1]
+            src = owner.input
+            if perm == list(range(rank)):
+                return src
+        else:
+            perm, src = list(range(rank - 2)) + [rank - 1, rank - 2], kt
+        shape = tuple(src.type.get_shape())
+        t = nn.TransposeOp.build(
+            operands=[src],
+            result_types=[type(kt.type)(kt.type.element_type, [shape[p] for p in perm])],
+            properties={"perm": DenseArrayBase.from_list(i64, perm)},
+        )
+        rewriter.insert(t, InsertPoint.before(before))
+        return t.res
+
+
+@dataclass(frozen=True)
+class RaiseAttentionPass(ModulePass):
+    """Finds softmax attention blocks and raises each to one nn.attention op."""
+
+    name = "raise-attention"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        pattern = RaiseAttention(weights_of(ctx))
+        PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
+        for line in dict.fromkeys(pattern.unmatched):
+            print(f"nscc: note: raise-attention left a {line}", file=sys.stderr)
