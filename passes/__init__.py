@@ -5,6 +5,7 @@ from xdsl.passes import ModulePass
 from nscc.passes.binary_expand import BinaryExpandPass
 from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
+from nscc.passes.linear_attention import LinearAttentionPass
 from nscc.passes.raise_attention import RaiseAttentionPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.spike_conversion import SpikeConversionPass
@@ -13,6 +14,7 @@ from nscc.passes.stateful_neurons import StatefulNeuronsPass
 ALL_PASSES: list[type[ModulePass]] = [
     FuseGeluPass,
     RaiseAttentionPass,
+    LinearAttentionPass,
     SpikeConversionPass,
     StatefulNeuronsPass,
     RequantFusionPass,

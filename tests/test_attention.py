@@ -57,3 +57,54 @@ def test_dynamic_length_export_raises_too(tmp_path):
     apply_pipeline(ctx, module, "raise-attention")
     assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 2
     np.testing.assert_allclose(run(module, ctx.weights, {"ids": IDS.numpy()})["logits"], ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("feature, decay, normalize", [("relu", 1.0, 1), ("elu1", 0.9, 1), ("relu", 0.75, 0)])
+def test_linear_attention_parallel_form_equals_the_recurrence(feature, decay, normalize):
+    """The interpreter's parallel (masked) form against the recurrence S_t = l S + phi(k)^T v."""
+    from nscc.ir.textio import parse_module
+
+    text = f"""builtin.module {{
+  func.func @main(%q: tensor<2x7x4xf32>, %k: tensor<2x7x4xf32>, %v: tensor<2x7x3xf32>) -> tensor<2x7x3xf32> {{
+    %0 = nn.linear_attention %q, %k, %v {{feature = "{feature}", decay = {decay} : f64, normalize = {normalize} : i64, causal = 1 : i64}} : (tensor<2x7x4xf32>, tensor<2x7x4xf32>, tensor<2x7x3xf32>) -> tensor<2x7x3xf32>
+    func.return %0 : tensor<2x7x3xf32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((2, 7, 4), (2, 7, 4), (2, 7, 3)))
+    got = run(module, ctx.weights, {"input0": q, "input1": k, "input2": v})["output0"]
+
+    def phi(x):
+        x = x.astype(np.float64)
+        return np.maximum(x, 0) if feature == "relu" else np.where(x > 0, x + 1, np.exp(x))
+
+    for b in range(2):
+        S, z = np.zeros((4, 3)), np.zeros(4)
+        for t in range(7):
+            S = decay * S + np.outer(phi(k[b, t]), v[b, t])
+            z = decay * z + phi(k[b, t])
+            o = phi(q[b, t]) @ S
+            if normalize:
+                o = o / (phi(q[b, t]) @ z + 1e-6)
+            np.testing.assert_allclose(got[b, t], o, rtol=1e-4, atol=1e-5)
+
+
+def test_linear_attention_pass_reports_what_it_changed(tmp_path, capfd):
+    path = M.export(M.GPT2(), (IDS,), str(tmp_path / "g.onnx"), ["ids"], ["logits"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, "linear-attention{feature=elu1 decay=0.9}")
+    lin = [op for op in module.walk() if isinstance(op, nn.LinearAttentionOp)]
+    assert len(lin) == 2 and all(op.causal.value.data == 1 and op.decay.value.data == 0.9 for op in lin)
+    assert not any(isinstance(op, nn.AttentionOp | nn.SoftmaxOp) for op in module.walk())
+    err = capfd.readouterr().err
+    assert "linear-attention changed the model's function: relative output error" in err and "top-1 agreement" in err
+    run(module, ctx.weights, {"ids": IDS.numpy()})
+
+
+def test_linear_attention_leaves_padding_masks_and_says_so(tmp_path, capfd):
+    path = M.export(M.Bert(), (IDS, MASK), str(tmp_path / "b.onnx"), ["ids", "attention_mask"], ["hidden", "pooled"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, "linear-attention")
+    assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 2
+    assert capfd.readouterr().err.count("left attention with a padding mask") == 2

@@ -309,6 +309,34 @@ class AttentionOp(NNOp):
             raise VerifyException("nn.attention: result must be [..., S_q, Dv]")
 
 
+@irdl_op_definition
+class LinearAttentionOp(NNOp):
+    """Linear attention with feature map phi (relu, or elu(x) + 1), decay lambda:
+
+        S_t = lambda S_{t-1} + phi(k_t)^T v_t,  z_t = lambda z_{t-1} + phi(k_t)
+        out_t = phi(q_t) S_t / (phi(q_t) . z_t + 1e-6)   (without the division if normalize = 0)
+
+    causal = 0 sums over the whole sequence instead (lambda unused). The
+    recurrent form costs O(1) per token; whole sequences may be computed in
+    the equivalent parallel form phi(q) phi(k)^T (masked, decayed) v."""
+
+    name = "nn.linear_attention"
+    q = operand_def(TensorType)
+    k = operand_def(TensorType)
+    v = operand_def(TensorType)
+    res = result_def(TensorType)
+    feature = prop_def(StringAttr)
+    decay = prop_def(FloatAttr)
+    normalize = prop_def(IntegerAttr)
+    causal = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if self.feature.data not in ("relu", "elu1"):
+            raise VerifyException("nn.linear_attention: feature must be relu or elu1")
+        if not 0.0 < self.decay.value.data <= 1.0:
+            raise VerifyException("nn.linear_attention: decay must be in (0, 1]")
+
+
 # --- normalisation ---------------------------------------------------------------
 
 
@@ -569,7 +597,7 @@ NN = Dialect(
         GeluOp, LeakyReluOp, EluOp, HardSigmoidOp, ClipOp, SoftmaxOp, LogSoftmaxOp, CumSumOp, TriluOp,
         AddOp, SubOp, MulOp, DivOp, PowOp, ModOp, MinOp, MaxOp, EqualOp, LessOp, LessEqualOp,
         GreaterOp, GreaterEqualOp, AndOp, OrOp, XorOp, WhereOp,
-        MatMulOp, GemmOp, ConvOp, AttentionOp,
+        MatMulOp, GemmOp, ConvOp, AttentionOp, LinearAttentionOp,
         LayerNormOp, RMSNormOp, BatchNormOp,
         ReduceMeanOp, ReduceSumOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp, ReduceSumSquareOp, ReduceL2Op,
         ArgMaxOp, ArgMinOp, MaxPoolOp, AvgPoolOp,

@@ -311,6 +311,37 @@ def _attention(op, args):
     return _typed(op, np.matmul(e / e.sum(axis=-1, keepdims=True), v))
 
 
+def feature_map(x: np.ndarray, feature: str) -> np.ndarray:
+    if feature == "relu":
+        return np.maximum(x, np.zeros((), x.dtype))
+    return np.where(x > 0, x + 1, np.exp(x)).astype(x.dtype)  # elu(x) + 1
+
+
+def linear_attention_weights(n: int, m: int, decay: float, causal: bool, dtype) -> np.ndarray | None:
+    """The [n, m] mask of the parallel form: decay^(t-s) for s <= t (aligned at the end), else 0."""
+    if not causal:
+        return None
+    t = np.arange(n)[:, None] + (m - n)
+    s = np.arange(m)[None, :]
+    gap = t - s
+    return np.where(gap >= 0, np.power(decay, np.maximum(gap, 0)), 0).astype(dtype)
+
+
+@kernel(nn.LinearAttentionOp)
+def _linear_attention(op, args):
+    q, k, v = args
+    f = prop(op, "feature")
+    pq, pk = feature_map(q, f), feature_map(k, f)
+    scores = np.matmul(pq, np.swapaxes(pk, -1, -2))
+    w = linear_attention_weights(scores.shape[-2], scores.shape[-1], prop(op, "decay"), bool(prop(op, "causal")), scores.dtype)
+    if w is not None:
+        scores = scores * w
+    out = np.matmul(scores, v)
+    if prop(op, "normalize"):
+        out = out / (scores.sum(axis=-1, keepdims=True) + np.asarray(1e-6, out.dtype))
+    return _typed(op, out)
+
+
 # --- normalisation -------------------------------------------------------------------
 
 

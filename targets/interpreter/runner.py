@@ -34,7 +34,7 @@ def _kernel_functions() -> type[InterpreterFunctions]:
         def run(self, interpreter, op, args, kern=kern):
             return kern(op, args)
 
-        namespace[f"run_{op_type.__name__}"] = impl(op_type)(run)
+        namespace["run_" + op_type.name.replace(".", "_")] = impl(op_type)(run)  # op names are unique, class names need not be
     return register_impls(type("KernelFunctions", (InterpreterFunctions,), namespace))
 
 

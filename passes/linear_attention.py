@@ -1,0 +1,119 @@
+"""Pass `linear-attention`: softmax attention becomes linear attention, O(N) in the sequence.
+
+Each `nn.attention` (from `raise-attention`) becomes `nn.linear_attention`:
+softmax(q k^T) is replaced by a feature map phi (relu, or elu + 1) on q and
+k, so that the causal form is a recurrence on a constant-size state,
+
+    S_t = lambda S_{t-1} + phi(k_t)^T v_t,  z_t = lambda z_{t-1} + phi(k_t),
+    o_t = phi(q_t) S_t / (phi(q_t) . z_t)
+
+and decoding needs O(1) work and memory per token instead of a growing KV
+cache. After spike conversion phi(q), phi(k) and v are spike counts and the
+update and readout are accumulations (`snn.linear_attention`).
+
+A model trained with softmax computes a different function once rewritten.
+The pass measures what it changed, on the calibration inputs (or the
+documented random default), and prints it: relative output error and, for a
+vector of scores per position, top-1 agreement. A model trained with linear
+attention (examples) loses nothing. Attention with a padding mask is left
+alone and reported.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from nscc.errors import NsccError
+from nscc.ir import nn
+from nscc.ir.signature import LAYER_ATTR
+
+
+@dataclass
+class ToLinear(RewritePattern):
+    options: "LinearAttentionPass"
+    skipped: list[str] = field(default_factory=list)
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.AttentionOp, rewriter: PatternRewriter) -> None:
+        if op.mask is not None:
+            layer = op.attributes.get(LAYER_ATTR)
+            self.skipped.append(layer.data if isinstance(layer, StringAttr) else "?")
+            return
+        o = self.options
+        new = nn.LinearAttentionOp.build(
+            operands=[op.q, op.k, op.v],
+            result_types=[op.res.type],
+            properties={
+                "feature": StringAttr(o.feature),
+                "decay": FloatAttr(o.decay, f64),
+                "normalize": IntegerAttr(int(o.normalize), i64),
+                "causal": IntegerAttr(op.causal.value.data, i64),
+            },
+        )
+        new.attributes.update(op.attributes)
+        rewriter.replace(op, new)
+
+
+@dataclass(frozen=True)
+class LinearAttentionPass(ModulePass):
+    """Rewrites softmax attention (nn.attention) into linear attention with a recurrent state."""
+
+    name = "linear-attention"
+    feature: str = "relu"
+    decay: float = 1.0
+    normalize: bool = True
+    measure: bool = True
+
+    def __post_init__(self) -> None:
+        if self.feature not in ("relu", "elu1"):
+            raise NsccError("linear-attention: feature must be relu or elu1", "relu keeps phi(q), phi(k) spikeable (non-negative)")
+        if not 0.0 < self.decay <= 1.0:
+            raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if not any(isinstance(o, nn.AttentionOp) for o in op.walk()):
+            from nscc.passes.raise_attention import RaiseAttentionPass
+
+            RaiseAttentionPass().apply(ctx, op)
+        before = op.clone() if self.measure else None
+        pattern = ToLinear(self)
+        PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
+        for layer in pattern.skipped:
+            print(f"nscc: note: linear-attention left attention with a padding mask in '{layer}'", file=sys.stderr)
+        if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
+            print(f"nscc: note: linear-attention changed the model's function: {fidelity(ctx, before, op)}", file=sys.stderr)
+
+
+def fidelity(ctx, before: ModuleOp, after: ModuleOp) -> str:
+    """How far the outputs moved: relative L2 error, and top-1 agreement of score vectors."""
+    from nscc.calibration import default_calibration
+    from nscc.targets.interpreter.runner import run
+
+    if ctx.calibration is None:
+        ctx.calibration = default_calibration(after)
+    errs, agree, total = [], 0, 0
+    for feed in ctx.calibration[:8]:
+        a, b = run(before, ctx.weights, feed), run(after, ctx.weights, feed)
+        for name in a:
+            x, y = a[name].astype(np.float64), b[name].astype(np.float64)
+            errs.append(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30))
+            if x.ndim >= 2 and x.shape[-1] > 1:
+                agree += int((x.argmax(-1) == y.argmax(-1)).sum())
+                total += x[..., 0].size
+    text = f"relative output error {np.mean(errs):.3g}"
+    if total:
+        text += f", top-1 agreement {100 * agree / total:.1f}% with softmax attention"
+    return text + f" (on {min(len(ctx.calibration), 8)} calibration batches)"
