@@ -40,7 +40,7 @@ def main() -> None:
     ctx, module = import_onnx(path)
     t_import = time.perf_counter() - t
 
-    targets = {op: (0, len(op.operands[0].type.get_shape()) - 1) for op in module.walk() if isinstance(op, nn.MatMulOp | nn.GemmOp)}
+    targets = {op: [(0, len(op.operands[0].type.get_shape()) - 1)] for op in module.walk() if isinstance(op, nn.MatMulOp | nn.GemmOp)}
     t = time.perf_counter()
     stats = collect(module, ctx.weights, batches, targets)
     t_cal = time.perf_counter() - t

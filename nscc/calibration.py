@@ -176,32 +176,29 @@ def _index_ranges(module: ModuleOp) -> dict[str, int]:
 
 
 class _Watch(Interpreter.Listener):
-    def __init__(self, targets: Mapping[Operation, tuple[int, int]], stats: dict[SSAValue, TensorStats], rng):
+    def __init__(self, targets: Mapping[Operation, list[tuple[int, int]]], stats: dict[SSAValue, TensorStats], rng):
         self.targets, self.stats, self.rng = targets, stats, rng
         self.seen: set[SSAValue] = set()
 
     def will_interpret_op(self, op: Operation, args) -> None:
-        spec = self.targets.get(op)
-        if spec is None:
-            return
-        operand, axis = spec
-        value = op.operands[operand]
-        if value in self.seen:
-            return
-        self.seen.add(value)
-        self.stats.setdefault(value, TensorStats()).update(args[operand], axis, self.rng)
+        for operand, axis in self.targets.get(op, ()):
+            value = op.operands[operand]
+            if value in self.seen:
+                continue
+            self.seen.add(value)
+            self.stats.setdefault(value, TensorStats()).update(args[operand], axis, self.rng)
 
 
 def collect(
     module: ModuleOp,
     weights,
     batches: Iterable[Mapping[str, np.ndarray]],
-    targets: Mapping[Operation, tuple[int, int]],
+    targets: Mapping[Operation, list[tuple[int, int]]],
     progress: bool = True,
 ) -> dict[SSAValue, TensorStats]:
-    """Statistics of operand `i` of each target op (channel axis `axis`), over all batches.
+    """Statistics of the listed operands of each target op, over all batches.
 
-    `targets` maps an op to (operand index, channel axis)."""
+    `targets` maps an op to [(operand index, channel axis), ...]."""
     from nscc.progress import progress_bar
     from nscc.targets.interpreter.runner import run
 

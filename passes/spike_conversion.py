@@ -310,6 +310,58 @@ class ConvertLinear(RewritePattern):
         return q, scale, len(plan.op.results[0].type.get_shape()) - 1
 
 
+def decay_shift(decay: float) -> int:
+    """s with 1 - 2^-s closest to the decay (0 for no decay)."""
+    return 0 if decay >= 1.0 else max(1, int(round(-np.log2(1.0 - decay))))
+
+
+@dataclass
+class ConvertLinearAttention(RewritePattern):
+    """nn.linear_attention (relu features) -> encoded q, k, v -> snn.linear_attention -> rescale."""
+
+    thetas: dict
+    levels: int
+    store: WeightStore
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.LinearAttentionOp, rewriter: PatternRewriter) -> None:
+        if (op, 0) not in self.thetas or not op.causal.value.data:
+            return
+        new: list[Operation] = []
+        counts, th = [], []
+        for i, value in enumerate(op.operands):
+            theta, signed = self.thetas[(op, i)]
+            w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
+            enc = snn.EncodeOp.build(operands=[value, w.res], result_types=[snn.CountsType(value.type.get_shape(), self.levels, signed)])
+            new += [w, enc]
+            counts.append(enc.res)
+            th.append(theta)
+        vshape = list(op.v.type.get_shape())
+        la = snn.LinearAttentionOp.build(
+            operands=counts,
+            result_types=[TensorType(i64, vshape), TensorType(i64, vshape[:-1])],
+            properties={"decay_shift": IntegerAttr(decay_shift(op.decay.value.data), i64)},
+        )
+        new.append(la)
+        f32_out = op.res.type
+        num = nn.CastOp.build(operands=[la.num], result_types=[f32_out])
+        new.append(num)
+        if op.normalize.value.data:
+            den_in = nn.ReshapeOp.build(operands=[la.den], result_types=[TensorType(i64, vshape[:-1] + [1])])
+            den = nn.CastOp.build(operands=[den_in.res], result_types=[TensorType(f32, vshape[:-1] + [1])])
+            eps = new_weight(self.store, "attention.eps", np.array(1e-6 / (th[0] * th[1]), np.float32))
+            den_eps = nn.AddOp.build(operands=[den.res, eps.res], result_types=[den.res.type])
+            ratio = nn.DivOp.build(operands=[num.res, den_eps.res], result_types=[f32_out])
+            scale = new_weight(self.store, "attention.scale", np.array(th[2], np.float32))
+            out = nn.MulOp.build(operands=[ratio.res, scale.res], result_types=[f32_out])
+            new += [den_in, den, eps, den_eps, ratio, scale, out]
+        else:
+            scale = new_weight(self.store, "attention.scale", np.array(th[0] * th[1] * th[2], np.float32))
+            out = nn.MulOp.build(operands=[num.res, scale.res], result_types=[f32_out])
+            new += [scale, out]
+        rewriter.replace(op, new)
+
+
 @dataclass(frozen=True)
 class SpikeConversionPass(ModulePass):
     """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode.
@@ -361,7 +413,7 @@ class SpikeConversionPass(ModulePass):
                 plans[o] = plan
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
         trained = {p.x: q for p in plans.values() if (q := trained_quantizer(p.x, store)) is not None}
-        targets = {o: (0, 1 if p.conv else len(p.x.type.get_shape()) - 1) for o, p in plans.items() if p.x not in trained}
+        targets = {o: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for o, p in plans.items() if p.x not in trained}
         stats = {}
         if targets:
             if ctx.calibration is None:  # the documented default, kept for the report to reuse
@@ -376,4 +428,21 @@ class SpikeConversionPass(ModulePass):
             signed = self.coding == "ternary" or s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
             clip = choose_clip(s, self.threshold, self.percentile, per_channel, self.levels, signed)
             thetas[p.x] = ((clip / self.levels).astype(np.float32), signed, s)
-        PatternRewriteWalker(GreedyRewritePatternApplier([ConvertLinear(plans, thetas, trained, self, store)])).rewrite_module(op)
+        # Linear attention: phi(q) = relu(q) and phi(k) are unsigned counts (the clip at
+        # 0 is the relu), v signed where it goes negative; one threshold per tensor,
+        # since per-feature thresholds of q and k would not factor out of q . k.
+        attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
+        la_targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in attention}
+        if la_targets:
+            if ctx.calibration is None:
+                ctx.calibration = default_calibration(op, self.calib_batches)
+            stats.update(collect(op, store, ctx.calibration, la_targets))
+        la_thetas = {}
+        for o in attention:
+            for i, value in enumerate(o.operands):
+                s = stats[value]
+                signed = i == 2 and s.min < 0
+                clip = choose_clip(s, self.threshold, self.percentile, False, self.levels, signed)
+                la_thetas[(o, i)] = (float(clip / self.levels), signed)
+        patterns = [ConvertLinear(plans, thetas, trained, self, store), ConvertLinearAttention(la_thetas, self.levels, store)]
+        PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)

@@ -108,3 +108,24 @@ def test_linear_attention_leaves_padding_masks_and_says_so(tmp_path, capfd):
     apply_pipeline(ctx, module, "linear-attention")
     assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 2
     assert capfd.readouterr().err.count("left attention with a padding mask") == 2
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.875])
+def test_spiking_linear_attention_makes_gpt2_matmul_free(tmp_path, decay):
+    """linear-attention then spike-conversion: q, k, v become counts, attention becomes
+    snn.linear_attention, and no matrix product of any kind is left."""
+    from nscc.ir import snn
+
+    path = M.export(M.GPT2(), (IDS,), str(tmp_path / "g.onnx"), ["ids"], ["logits"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, f"linear-attention{{decay={decay} measure=false}}")
+    ref = run(module, ctx.weights, {"ids": IDS.numpy()})["logits"]
+    rng = np.random.default_rng(0)
+    ctx.calibration = [{"ids": rng.integers(0, 256, (1, 16))} for _ in range(4)]
+    apply_pipeline(ctx, module, "spike-conversion{granularity=per-channel},binary-expand")
+    la = [op for op in module.walk() if isinstance(op, snn.LinearAttentionOp)]
+    assert len(la) == 2 and all(op.decay_shift.value.data == (0 if decay == 1.0 else 3) for op in la)
+    assert all(not op.q.type.signed.data and not op.k.type.signed.data for op in la)  # relu features are unsigned counts
+    assert not any(isinstance(op, nn.MatMulOp | nn.GemmOp | nn.LinearAttentionOp) for op in module.walk())
+    got = run(module, ctx.weights, {"ids": IDS.numpy()})["logits"]
+    assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.99
