@@ -37,11 +37,38 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
 
 
+class LinearSelfAttention(nn.Module):
+    """Causal linear attention, as nscc's `linear-attention` pass defines it:
+    phi = relu, decay lambda, normalised; written in the parallel form
+    (phi(q) phi(k)^T masked by lambda^(t-s) for s <= t) for training and export.
+    `features` is the hook where integer-spike training quantizes phi(q), phi(k), v."""
+
+    def __init__(self, d: int, heads: int, ctx: int, decay: float = 1.0):
+        super().__init__()
+        self.h, self.d = heads, d
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        t = torch.arange(ctx)
+        gap = (t[:, None] - t[None, :]).float()
+        mask = torch.where(gap >= 0, decay ** gap.clamp_min(0), torch.zeros(()))
+        self.register_buffer("decay_mask", mask, persistent=False)
+        self.features = nn.Identity()
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(self.d, dim=2)
+        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
+        q, k, v = self.features((F.relu(q), F.relu(k), v))
+        att = (q @ k.transpose(-2, -1)) * self.decay_mask[:t, :t]
+        y = (att @ v) / (att.sum(-1, keepdim=True) + 1e-6)
+        return self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
+
+
 class GPT2Block(nn.Module):
-    def __init__(self, d, heads, ctx):
+    def __init__(self, d, heads, ctx, attention: str = "softmax", decay: float = 1.0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = CausalSelfAttention(d, heads, ctx)
+        self.attn = CausalSelfAttention(d, heads, ctx) if attention == "softmax" else LinearSelfAttention(d, heads, ctx, decay)
         self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
 
     def forward(self, x):
@@ -50,10 +77,10 @@ class GPT2Block(nn.Module):
 
 
 class GPT2(nn.Module):
-    def __init__(self, vocab=256, d=64, layers=2, heads=4, ctx=64):
+    def __init__(self, vocab=256, d=64, layers=2, heads=4, ctx=64, attention: str = "softmax", decay: float = 1.0):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
-        self.blocks = nn.ModuleList(GPT2Block(d, heads, ctx) for _ in range(layers))
+        self.blocks = nn.ModuleList(GPT2Block(d, heads, ctx, attention, decay) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab, bias=False)
         self.head.weight = self.wte.weight

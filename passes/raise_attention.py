@@ -165,14 +165,83 @@ class RaiseAttention(RewritePattern):
         return t.res
 
 
+def _nonnegative(value: SSAValue, store: WeightStore) -> bool:
+    """Structurally >= 0: a relu, or a trained spike quantizer that clips at 0."""
+    from nscc.passes.spike_conversion import trained_quantizer
+
+    if isinstance(value.owner, nn.ReluOp):
+        return True
+    q = trained_quantizer(value, store)
+    return q is not None and not q[3] and bool(np.all(q[1] > 0))
+
+
+@dataclass
+class RaiseLinearAttention(RewritePattern):
+    """Linear attention written out, as a model trained for it exports it:
+
+        A = (phi_q @ phi_k^T) * M,  out = (A @ v) / (rowsum(A) + 1e-6)
+
+    with phi_q, phi_k non-negative (relu, or spike quantizers clipping at 0) and M the
+    causal decay mask lambda^(t-s); raised to nn.linear_attention."""
+
+    store: WeightStore
+    keys: RaiseAttention
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.DivOp, rewriter: PatternRewriter) -> None:
+        num, den = op.lhs.owner, op.rhs.owner
+        if not isinstance(num, nn.MatMulOp) or not isinstance(den, nn.AddOp):
+            return
+        eps_sum = [(constant_value(x, self.store), y) for x, y in ((den.lhs, den.rhs), (den.rhs, den.lhs))]
+        eps, rowsum = next(((c, y) for c, y in eps_sum if c is not None and c.size == 1), (None, None))
+        if eps is None or abs(float(eps.reshape(-1)[0]) - 1e-6) > 1e-9 or not isinstance(rowsum.owner, nn.ReduceSumOp):
+            return
+        a = num.lhs
+        rs = rowsum.owner
+        rank = len(a.type.get_shape())
+        if rs.input is not a or rs.axes is None or list(rs.axes.get_values()) != [rank - 1] or not rs.keepdims.value.data:
+            return
+        masked = a.owner
+        if not isinstance(masked, nn.MulOp):
+            return
+        for scores, mval in ((masked.lhs, masked.rhs), (masked.rhs, masked.lhs)):
+            mask = constant_value(mval, self.store)
+            if mask is not None and isinstance(scores.owner, nn.MatMulOp):
+                break
+        else:
+            return
+        n, m = a.type.get_shape()[-2:]
+        mask = np.broadcast_to(mask, mask.shape[:-2] + (n, m)).reshape(-1, n, m)[0].astype(np.float64)
+        decay = float(mask[1, 0]) if n > 1 else 1.0
+        from nscc.targets.interpreter.nn_kernels import linear_attention_weights
+
+        if not 0 < decay <= 1 or not np.allclose(mask, linear_attention_weights(n, m, decay, True, np.float64), rtol=1e-5, atol=1e-7):
+            return
+        qk = scores.owner
+        if not _nonnegative(qk.lhs, self.store):
+            return
+        k_value = self.keys._keys(qk.rhs, rewriter, qk)
+        if not _nonnegative(k_value, self.store) and not (isinstance(qk.rhs.owner, nn.TransposeOp) and _nonnegative(qk.rhs.owner.input, self.store)):
+            return
+        la = nn.LinearAttentionOp.build(
+            operands=[qk.lhs, k_value, num.rhs],
+            result_types=[op.res.type],
+            properties={"feature": StringAttr("relu"), "decay": FloatAttr(decay, f64), "normalize": IntegerAttr(1, i64), "causal": IntegerAttr(1, i64)},
+        )
+        if LAYER_ATTR in num.attributes:
+            la.attributes[LAYER_ATTR] = num.attributes[LAYER_ATTR]
+        rewriter.replace(op, la)
+
+
 @dataclass(frozen=True)
 class RaiseAttentionPass(ModulePass):
-    """Finds softmax attention blocks and raises each to one nn.attention op."""
+    """Finds attention blocks (softmax, or linear as trained) and raises each to one op."""
 
     name = "raise-attention"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         pattern = RaiseAttention(weights_of(ctx))
-        PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
+        linear = RaiseLinearAttention(weights_of(ctx), pattern)
+        PatternRewriteWalker(GreedyRewritePatternApplier([pattern, linear])).rewrite_module(op)
         for line in dict.fromkeys(pattern.unmatched):
             print(f"nscc: note: raise-attention left a {line}", file=sys.stderr)

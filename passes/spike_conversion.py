@@ -329,10 +329,10 @@ class ConvertLinearAttention(RewritePattern):
             return
         new: list[Operation] = []
         counts, th = [], []
-        for i, value in enumerate(op.operands):
-            theta, signed = self.thetas[(op, i)]
+        for i in range(3):
+            theta, signed, source = self.thetas[(op, i)]
             w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
-            enc = snn.EncodeOp.build(operands=[value, w.res], result_types=[snn.CountsType(value.type.get_shape(), self.levels, signed)])
+            enc = snn.EncodeOp.build(operands=[source, w.res], result_types=[snn.CountsType(source.type.get_shape(), self.levels, signed)])
             new += [w, enc]
             counts.append(enc.res)
             th.append(theta)
@@ -432,17 +432,28 @@ class SpikeConversionPass(ModulePass):
         # 0 is the relu), v signed where it goes negative; one threshold per tensor,
         # since per-feature thresholds of q and k would not factor out of q . k.
         attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
-        la_targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in attention}
+        la_thetas = {}
+        for o in attention:  # operands the model was trained to quantize keep their trained thresholds
+            for i, value in enumerate(o.operands):
+                tq = trained_quantizer(value, store)
+                if tq is not None and tq[1].size == 1 and (i == 2 or not tq[3]):
+                    src, theta, levels, signed = tq
+                    la_thetas[(o, i)] = (float(theta.reshape(-1)[0]) * levels / self.levels, signed, src)
+        la_targets = {
+            o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3) if (o, i) not in la_thetas] for o in attention
+        }
+        la_targets = {o: t for o, t in la_targets.items() if t}
         if la_targets:
             if ctx.calibration is None:
                 ctx.calibration = default_calibration(op, self.calib_batches)
             stats.update(collect(op, store, ctx.calibration, la_targets))
-        la_thetas = {}
         for o in attention:
             for i, value in enumerate(o.operands):
+                if (o, i) in la_thetas:
+                    continue
                 s = stats[value]
                 signed = i == 2 and s.min < 0
                 clip = choose_clip(s, self.threshold, self.percentile, False, self.levels, signed)
-                la_thetas[(o, i)] = (float(clip / self.levels), signed)
+                la_thetas[(o, i)] = (float(clip / self.levels), signed, value)
         patterns = [ConvertLinear(plans, thetas, trained, self, store), ConvertLinearAttention(la_thetas, self.levels, store)]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)

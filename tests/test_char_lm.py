@@ -91,3 +91,29 @@ def test_integer_islands_keep_agreement_and_leave_only_attention_in_float(data):
     got = logits(ctx, module, ids)
     assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= 0.95
     assert perplexity(got, targets) <= 1.05 * perplexity(ref, targets)
+
+
+LINEAR = os.path.join(HERE, "linear")
+
+
+def test_linear_attention_lm_is_raised_and_its_spiking_form_is_matmul_free():
+    """The variant trained with nscc's linear attention and integer spikes:
+    raise-attention finds both blocks, and the spiking model agrees with the
+    float one and has no matrix product left."""
+    ev = np.load(os.path.join(LINEAR, "eval.npz"))
+    ids, targets = ev["ids"], ev["targets"]
+    path = os.path.join(LINEAR, "model.onnx")
+    ctx, module = import_onnx(path)
+    ref = logits(ctx, module, ids)
+    sess = ort.InferenceSession(path)
+    theirs = np.concatenate([sess.run(None, {"ids": ids[i : i + 8]})[0] for i in range(0, len(ids), 8)])
+    assert (np.abs(ref - theirs).max(-1) <= 1e-4).mean() >= 0.95  # rounding ties aside (see above)
+    apply_pipeline(ctx, module, "raise-attention")
+    assert sum(isinstance(op, nn.LinearAttentionOp) for op in module.walk()) == 2
+    np.testing.assert_allclose(logits(ctx, module, ids[:8]), ref[:8], rtol=1e-5, atol=1e-5)
+    apply_pipeline(ctx, module, "spike-conversion{levels=15},binary-expand")
+    assert sum(isinstance(op, snn.LinearAttentionOp) for op in module.walk()) == 2
+    assert not any(isinstance(op, nn.MatMulOp | nn.GemmOp | nn.LinearAttentionOp) for op in module.walk())
+    got = logits(ctx, module, ids)
+    assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= 0.95
+    assert perplexity(got, targets) <= 1.05 * perplexity(ref, targets)
