@@ -196,8 +196,8 @@ def print_table(report: Mapping, stream=sys.stdout) -> None:
         f"energy fp32 {_per_batch(e32['spiking'], n) / 1e6:.4g} uJ vs {_per_batch(e32['dense'], n) / 1e6:.4g} uJ dense "
         f"({e32['dense'] / max(e32['spiking'], 1e-30):.1f}x), int8 {_per_batch(e8['spiking'], n) / 1e6:.4g} vs {_per_batch(e8['dense'], n) / 1e6:.4g} uJ\n"
     )
-    if report["non_spiking_ops"]:
-        stream.write("non-spiking ops: " + ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items()) + "\n")
+    islands = ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items())
+    stream.write(f"non-spiking ops: {islands or 'none'}\n")
 
 
 def write_json(report: Mapping, path: str) -> None:

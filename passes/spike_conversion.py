@@ -152,6 +152,12 @@ def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.n
     return None
 
 
+def encoder_input(x: SSAValue, signed: bool) -> SSAValue:
+    """What an encoder should read: clip(., 0, D) already is a relu, so an unsigned
+    encoder reads through one (the relu then stays float only if something else uses it)."""
+    return x.owner.input if not signed and isinstance(x.owner, nn.ReluOp) else x
+
+
 def _layer_name(weight_name: str) -> str:
     return weight_name.removesuffix(".weight")
 
@@ -237,7 +243,7 @@ class ConvertLinear(RewritePattern):
             x_shape = tuple(source.type.get_shape())
             theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim == 1 else theta
             th = weight(f"{_layer_name(plan.name)}.theta", theta_arr, f32)
-            enc = snn.EncodeOp.build(operands=[source, th], result_types=[snn.CountsType(x_shape, levels, signed)])
+            enc = snn.EncodeOp.build(operands=[encoder_input(source, signed), th], result_types=[snn.CountsType(x_shape, levels, signed)])
             new_ops.append(enc)
             counts = self.encoded[plan.x] = enc.res
         theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
@@ -332,7 +338,9 @@ class ConvertLinearAttention(RewritePattern):
         for i in range(3):
             theta, signed, source = self.thetas[(op, i)]
             w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
-            enc = snn.EncodeOp.build(operands=[source, w.res], result_types=[snn.CountsType(source.type.get_shape(), self.levels, signed)])
+            enc = snn.EncodeOp.build(
+                operands=[encoder_input(source, signed), w.res], result_types=[snn.CountsType(source.type.get_shape(), self.levels, signed)]
+            )
             new += [w, enc]
             counts.append(enc.res)
             th.append(theta)
