@@ -52,6 +52,9 @@ class _Events(Interpreter.Listener):
             flat = x.reshape(-1)
             rec["sample"].append(flat[:: max(1, flat.size // 4096)])
             return
+        if isinstance(op, snn.LinearAttentionOp | snn.LinearAttentionStepOp):
+            self._attention(op, args)
+            return
         if not isinstance(op, snn.SynapseOp | snn.ConvSynapseOp):
             return
         x, w = args[0], args[1]
@@ -87,6 +90,28 @@ class _Events(Interpreter.Listener):
         rec["nonzero"] += int(np.count_nonzero(per_elem))
 
 
+    def _attention(self, op, args) -> None:
+        """Linear attention on counts: each spike of k adds a v row to the state (and 1 to
+        the normaliser), each spike of q adds a state row to the output; a decay adds a
+        shift-and-subtract per state element and token. Dense: 2 dk dv MACs per token."""
+        q, k = (np.abs(a.astype(np.int64)) for a in args[:2])
+        if self.coding == "bitplane":
+            q, k = _popcount(q), _popcount(k)
+        dv = args[2].shape[-1]
+        n, dk = q.shape[-2], q.shape[-1]
+        heads = int(np.prod(q.shape[:-2]))
+        rec = self.layers[op]
+        rec["events"] += int(q.sum() + k.sum())
+        rec["elements"] += q.size + k.size
+        rec["nonzero"] += int(np.count_nonzero(q) + np.count_nonzero(k))
+        rec["sops"] += int(k.sum() * (dv + 1) + q.sum() * (dv + 1)) + (heads * n * dk * (dv + 1) if op.decay_shift.value.data else 0)
+        rec["macs"] += 2 * heads * n * dk * dv
+        for a in (args[0], args[1]):
+            values, freq = np.unique(a, return_counts=True)
+            for v, c in zip(values.tolist(), freq.tolist()):
+                rec["histogram"][int(v)] = rec["histogram"].get(int(v), 0) + int(c)
+
+
 def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> dict:
     """Runs the module on `batches` and measures every spiking layer."""
     from nscc.progress import progress_bar
@@ -94,7 +119,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
 
     chosen = module.attributes.get(CODING_ATTR)
     coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
-    synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp)]
+    synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp)]
     layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0, "histogram": {}} for op in synapses}
     inputs: dict = {}
     for feed in progress_bar(batches, "measuring spikes", enabled=progress):
@@ -113,7 +138,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
                 "levels": ct.levels.data if ct else None,
                 "signed": bool(ct.signed.data) if ct else None,
                 "theta": None if theta is None else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
-                "weight_bits": op.weight.type.element_type.width.data,
+                "weight_bits": op.weight.type.element_type.width.data if hasattr(op, "weight") else None,
                 "firing_rate": rec["events"] / rec["elements"] if rec["elements"] else 0.0,
                 "active_fraction": rec["nonzero"] / rec["elements"] if rec["elements"] else 0.0,
                 "sops": rec["sops"],

@@ -350,6 +350,8 @@ class ConvertLinearAttention(RewritePattern):
             result_types=[TensorType(i64, vshape), TensorType(i64, vshape[:-1])],
             properties={"decay_shift": IntegerAttr(decay_shift(op.decay.value.data), i64)},
         )
+        if LAYER_ATTR in op.attributes:
+            la.attributes[LAYER_ATTR] = op.attributes[LAYER_ATTR]
         new.append(la)
         f32_out = op.res.type
         num = nn.CastOp.build(operands=[la.num], result_types=[f32_out])

@@ -10,6 +10,7 @@ from nscc.calibration import load_calibration
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
+from nscc.report import spike_report
 from nscc.targets.interpreter.runner import run
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
@@ -117,3 +118,7 @@ def test_linear_attention_lm_is_raised_and_its_spiking_form_is_matmul_free():
     got = logits(ctx, module, ids)
     assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= 0.95
     assert perplexity(got, targets) <= 1.05 * perplexity(ref, targets)
+    report = spike_report(module, ctx.weights, [{"ids": ids[:8]}], progress=False)
+    att = [r for r in report["layers"] if r["op"] == "snn.linear_attention"]
+    assert [r["layer"] for r in att] == ["blocks.0.attn", "blocks.1.attn"]
+    assert all(r["sops"] > 0 and r["dense_macs"] == 2 * 8 * 4 * 64 * 32 * 32 for r in att)  # batch x heads x tokens x dk x dv
