@@ -80,10 +80,12 @@ class RaiseAttention(RewritePattern):
         while True:
             owner = value.owner
             if isinstance(owner, nn.MulOp | nn.DivOp):
-                c = next((constant_value(x, self.store) for x in (owner.rhs, owner.lhs) if constant_value(x, self.store) is not None), None)
-                other = owner.lhs if constant_value(owner.rhs, self.store) is not None else owner.rhs
+                rhs, lhs = constant_value(owner.rhs, self.store), constant_value(owner.lhs, self.store)
+                c, other = (rhs, owner.lhs) if rhs is not None else (lhs, owner.rhs)
                 if c is None or c.size != 1 or (isinstance(owner, nn.DivOp) and other is not owner.lhs):
                     return self._reject(op, "scores scaled by a non-constant")
+                if mask is not None:  # nn.attention adds its mask after scaling
+                    return self._reject(op, "a padding mask added before the scale")
                 c = float(c.reshape(-1)[0])
                 scale *= c if isinstance(owner, nn.MulOp) else 1.0 / c
                 value = other
