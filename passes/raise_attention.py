@@ -75,7 +75,7 @@ class RaiseAttention(RewritePattern):
             return self._reject(op, "its result is not only multiplied by values")
         pv = users[0]
         n, m = shape[-2:]
-        scale, causal, mask = 1.0, False, None
+        scale, causal, mask, scaled = 1.0, False, None, False
         value = op.input
         while True:
             owner = value.owner
@@ -84,8 +84,7 @@ class RaiseAttention(RewritePattern):
                 c, other = (rhs, owner.lhs) if rhs is not None else (lhs, owner.rhs)
                 if c is None or c.size != 1 or (isinstance(owner, nn.DivOp) and other is not owner.lhs):
                     return self._reject(op, "scores scaled by a non-constant")
-                if mask is not None:  # nn.attention adds its mask after scaling
-                    return self._reject(op, "a padding mask added before the scale")
+                scaled = True
                 c = float(c.reshape(-1)[0])
                 scale *= c if isinstance(owner, nn.MulOp) else 1.0 / c
                 value = other
@@ -110,6 +109,8 @@ class RaiseAttention(RewritePattern):
                 else:  # a padding mask computed from the inputs: keep it, additively
                     if mask is not None:
                         return self._reject(op, "two data-dependent masks")
+                    if scaled:  # peeled backwards: this add came before the scale, nn.attention adds after
+                        return self._reject(op, "a padding mask added before the scale")
                     if self._leads_to_scores(owner.lhs):
                         value, mask = owner.lhs, owner.rhs
                     elif self._leads_to_scores(owner.rhs):
