@@ -50,7 +50,7 @@ MASKED = -1e4  # additive values at or below this mean "masked"
 
 def _causal(masked: np.ndarray, n: int, m: int) -> bool:
     """Whether a boolean `masked` pattern (broadcast over leading axes) is exactly j > i."""
-    want = np.triu(np.ones((n, m), bool), 1 + (m - n))
+    want = np.triu(np.ones((n, m), bool), 1)
     flat = np.broadcast_to(masked, masked.shape[:-2] + (n, m)).reshape(-1, n, m)
     return bool(np.all(flat == want))
 

@@ -129,3 +129,30 @@ def test_spiking_linear_attention_makes_gpt2_matmul_free(tmp_path, decay):
     assert not any(isinstance(op, nn.MatMulOp | nn.GemmOp | nn.LinearAttentionOp) for op in module.walk())
     got = run(module, ctx.weights, {"ids": IDS.numpy()})["logits"]
     assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.99
+
+
+def test_onnx_attention_op_from_an_sdpa_export(tmp_path):
+    """torch's scaled_dot_product_attention exported at opset 23 is one ONNX Attention node;
+    it imports as nn.attention and matches onnxruntime."""
+    import onnx
+    import onnxruntime as ort
+
+    class SDPA(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(32, 96)
+
+        def forward(self, x):
+            b, t, _ = x.shape
+            q, k, v = (z.view(b, t, 4, 8).transpose(1, 2) for z in self.qkv(x).split(32, -1))
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, 32)
+
+    x = torch.randn(2, 10, 32)
+    path = M.export(SDPA(), (x,), str(tmp_path / "sdpa.onnx"), ["x"], ["y"], opset=23)
+    if "Attention" not in {n.op_type for n in onnx.load(path).graph.node}:
+        pytest.skip("this torch exports sdpa without the Attention op")
+    ctx, module = import_onnx(path)
+    att = [op for op in module.walk() if isinstance(op, nn.AttentionOp)]
+    assert len(att) == 1 and att[0].causal.value.data == 1
+    got = run(module, ctx.weights, {"x": x.numpy()})["y"]
+    np.testing.assert_allclose(got, ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-4, atol=1e-5)

@@ -596,3 +596,59 @@ def _constant(n: Node):
     if "value_ints" in a:
         return [np.array(a["value_ints"], np.int64)]
     raise n.error("only tensor, float(s) and int(s) constants are supported")
+
+
+@lowers("Attention")
+def _attention(n: Node):
+    """ONNX Attention (opset 23): 4-D [B, heads, S, d] or 3-D [B, S, heads * d] inputs,
+    grouped-query heads, causal or mask; no KV cache inputs, softcap or extra outputs."""
+    if any(n.has_input(i) for i in range(4, n.n_inputs)) or any(n.proto.output[1:]):
+        raise n.error("past key/value, padding-length inputs and the present/qk outputs are not supported", "export without a KV cache")
+    unknown = set(n.attrs) - {"is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode", "scale", "softcap", "softmax_precision"}
+    if unknown:
+        raise n.error(f"attribute {sorted(unknown)[0]} is not supported")
+    if n.attr("softcap", 0.0) or n.attr("qk_matmul_output_mode", 0):
+        raise n.error("softcap and qk_matmul_output_mode are not supported")
+    q, k, v = n.input(0), n.input(1), n.input(2)
+    dt = n.dtype(0)
+    three_d = len(n.shape(0)) == 3
+    if three_d:
+        qh, kvh = n.attr("q_num_heads"), n.attr("kv_num_heads")
+        if not qh or not kvh:
+            raise n.error("3-D inputs need q_num_heads and kv_num_heads")
+        q, k, v = (_split_heads(n, x, h) for x, h in ((q, qh), (k, kvh), (v, kvh)))
+    qs, ks = shape_of(q), shape_of(k)
+    if len(qs) != 4 or qs[1] % ks[1]:
+        raise n.error(f"heads of q {qs} and k {ks} do not group")
+    rep = qs[1] // ks[1]
+    if rep > 1:  # grouped-query attention: repeat each key/value head
+        k, v = (_repeat_heads(n, x, rep) for x in (k, v))
+    scale = n.attr("scale", None)
+    scale = 1.0 / math.sqrt(qs[-1]) if scale is None else scale
+    mask = None
+    if n.has_input(3):
+        mask = n.input(3)
+        if dtype_of(mask) == BOOL:  # True attends: an additive 0 / -inf mask
+            (mask,) = n.emit(nn.WhereOp, [mask, np.zeros((), dt), np.array(-np.inf, dt)], (dt, shape_of(mask)))
+        _broadcast(n, shape_of(mask), qs[:-1] + (shape_of(k)[-2],))
+    out_shape = qs[:-1] + (shape_of(v)[-1],)
+    (y,) = n.emit(nn.AttentionOp, [q, k, v, mask], (dt, out_shape), scale=float(scale), causal=n.attr("is_causal", 0))
+    if three_d:
+        (t,) = n.emit(nn.TransposeOp, [y], (dt, (out_shape[0], out_shape[2], out_shape[1], out_shape[3])), perm=(0, 2, 1, 3))
+        (y,) = n.emit(nn.ReshapeOp, [t], (dt, (out_shape[0], out_shape[2], out_shape[1] * out_shape[3])))
+    return [y]
+
+
+def _split_heads(n: Node, x: Value, heads: int) -> Value:
+    b, s, hd = shape_of(x)
+    (r,) = n.emit(nn.ReshapeOp, [x], (dtype_of(x), (b, s, heads, hd // heads)))
+    (t,) = n.emit(nn.TransposeOp, [r], (dtype_of(x), (b, heads, s, hd // heads)), perm=(0, 2, 1, 3))
+    return t
+
+
+def _repeat_heads(n: Node, x: Value, rep: int) -> Value:
+    b, h, s, d = shape_of(x)
+    (r,) = n.emit(nn.ReshapeOp, [x], (dtype_of(x), (b, h, 1, s, d)))
+    (e,) = n.emit(nn.BroadcastOp, [r], (dtype_of(x), (b, h, rep, s, d)))
+    (o,) = n.emit(nn.ReshapeOp, [e], (dtype_of(x), (b, h * rep, s, d)))
+    return o

@@ -300,15 +300,20 @@ def _conv(op, args):
 
 @kernel(nn.AttentionOp)
 def _attention(op, args):
-    q, k, v = args[0], args[1], args[2]
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(prop(op, "scale"), q.dtype)
+    # at least float32 inside, as onnxruntime does for float16 attention
+    ct = np.promote_types(args[0].dtype, np.float32)
+    q, k, v = (a.astype(ct, copy=False) for a in args[:3])
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(prop(op, "scale"), ct)
     if len(args) > 3:
-        s = s + args[3]
+        s = s + args[3].astype(ct, copy=False)
     if prop(op, "causal"):
         n, m = s.shape[-2:]
-        s = np.where(np.triu(np.ones((n, m), bool), 1 + (m - n)), np.asarray(-np.inf, s.dtype), s)
-    e = np.exp(s - s.max(axis=-1, keepdims=True))
-    return _typed(op, np.matmul(e / e.sum(axis=-1, keepdims=True), v))
+        s = np.where(np.triu(np.ones((n, m), bool), 1), np.asarray(-np.inf, ct), s)  # upper-left aligned, as ONNX
+    top = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(top), top, 0))
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.where(total > 0, e / np.where(total > 0, total, 1), 0)  # a row with nothing to attend gives 0
+    return _typed(op, np.matmul(p, v))
 
 
 def feature_map(x: np.ndarray, feature: str) -> np.ndarray:
