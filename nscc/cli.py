@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)")
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs")
     p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
+    p.add_argument("--generate", type=int, metavar="N", help="decode N tokens greedily, one at a time (needs linear attention)")
+    p.add_argument("--prompt-ids", metavar="ID,ID,...", help="the prompt for --generate, as token ids")
+    p.add_argument("--prompt", metavar="TEXT", help="the prompt for --generate, as text (needs vocab.json beside the model)")
     _common(p)
 
     p = sub.add_parser("passes", help="list the passes and their options")
@@ -99,6 +102,8 @@ def cmd_run(a) -> int:
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
     ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
+    if a.generate is not None:
+        return _generate(a, ctx, module)
     names = [n for n, _, _ in signature(module).inputs]
     inputs = load_inputs(a.input, names)
     outputs = run(module, ctx.weights, inputs)
@@ -110,6 +115,51 @@ def cmd_run(a) -> int:
             np.savez(a.output, **outputs)
         except OSError as e:
             raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    return 0
+
+
+def _vocab(model: str) -> list[str] | None:
+    import json
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model)) if not os.path.isdir(model) else model, "vocab.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _generate(a, ctx, module) -> int:
+    from nscc.decoding import Decoder
+
+    vocab = _vocab(a.model)
+    if a.prompt is not None:
+        if vocab is None:
+            raise NsccError(f"--prompt needs a vocab.json beside {a.model}", "give token ids with --prompt-ids")
+        unknown = sorted({c for c in a.prompt if c not in vocab})
+        if unknown:
+            raise NsccError(f"--prompt: character {unknown[0]!r} is not in the vocabulary", "use characters the model was trained on")
+        prompt = [vocab.index(c) for c in a.prompt]
+    elif a.prompt_ids:
+        try:
+            prompt = [int(t) for t in a.prompt_ids.split(",") if t.strip()]
+        except ValueError:
+            raise NsccError(f"--prompt-ids '{a.prompt_ids}' is not a comma-separated list of integers", "e.g. --prompt-ids 12,5,40") from None
+    else:
+        raise NsccError("--generate needs a prompt", "give --prompt-ids or --prompt")
+    if not prompt or a.generate < 0:
+        raise NsccError("--generate needs a non-empty prompt and N >= 0", "e.g. --generate 20 --prompt-ids 12,5")
+    dec = Decoder(ctx, module)
+    if len(prompt) + a.generate > dec.length:
+        raise NsccError(f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for", "bind a longer sequence with --dim")
+    import time
+
+    t = time.perf_counter()
+    out = dec.generate(prompt, a.generate)
+    dt = time.perf_counter() - t
+    print("generated ids: " + ",".join(map(str, out)))
+    if vocab is not None:
+        print("text: " + repr("".join(vocab[i] for i in prompt + out)))
+    print(f"{len(prompt) + a.generate} tokens in {dt:.3f} s ({1e3 * dt / max(len(prompt) + a.generate, 1):.2f} ms per token), attention state {dec.attention.state_bytes()} bytes")
     return 0
 
 
