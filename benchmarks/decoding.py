@@ -32,8 +32,8 @@ def main() -> None:
     a = ap.parse_args()
     import onnxruntime as ort
     import torch
-
     import torch_models as M
+
     from nscc.decoding import Decoder
     from nscc.driver import apply_pipeline
     from nscc.frontend.importer import import_onnx

@@ -149,6 +149,9 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
             }
         )
     islands = Counter(op.name for op in module.walk() if op.name.startswith("nn.") and op.name != "nn.weight")
+    spiking_weights = {op.weight for op in synapses if hasattr(op, "weight")}
+    elements = [math.prod(w.type.get_shape()) for w in spiking_weights]
+    packed = sum((n * w.type.element_type.width.data + 7) // 8 for n, w in zip(elements, spiking_weights))
     tot_sops = sum(r["sops"] for r in rows)
     tot_macs = sum(r["dense_macs"] for r in rows)
     return {
@@ -164,6 +167,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
             "energy_pj": {k: {"dense": tot_macs * e["mac"], "spiking": tot_sops * e["ac"]} for k, e in ENERGY.items()},
         },
         "non_spiking_ops": dict(sorted(islands.items())),
+        "weight_bytes": {"packed": packed, "fp16": 2 * sum(elements), "fp32": 4 * sum(elements), "fp16_over_packed": 2 * sum(elements) / packed if packed else 0.0},
     }
 
 
@@ -221,6 +225,9 @@ def print_table(report: Mapping, stream=sys.stdout) -> None:
         f"energy fp32 {_per_batch(e32['spiking'], n) / 1e6:.4g} uJ vs {_per_batch(e32['dense'], n) / 1e6:.4g} uJ dense "
         f"({e32['dense'] / max(e32['spiking'], 1e-30):.1f}x), int8 {_per_batch(e8['spiking'], n) / 1e6:.4g} vs {_per_batch(e8['dense'], n) / 1e6:.4g} uJ\n"
     )
+    wb = report["weight_bytes"]
+    if wb["packed"]:
+        stream.write(f"spiking-layer weights: {wb['packed']} bytes packed vs {wb['fp16']} in fp16 ({wb['fp16_over_packed']:.1f}x smaller)\n")
     islands = ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items())
     stream.write(f"non-spiking ops: {islands or 'none'}\n")
 

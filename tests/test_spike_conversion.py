@@ -251,3 +251,30 @@ def test_stateful_neurons_stream_a_static_input_and_converge():
         float_acc = float((float_pred == yte[:n]).mean())
     assert accs[32] >= float_acc - 0.02, (accs, float_acc)
     assert accs[4] < accs[32]  # fewer steps, coarser rates: the latency-accuracy trade-off
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_low_bit_weights_are_packed_in_dumps_and_run_exactly(trained, bits, tmp_path):
+    """i2/i3/i4 weights: the .npz holds them packed (bits per weight), they load back
+    equal, the program computes the same, and the report counts the packed bytes."""
+    from nscc.ir.textio import read_module, write_module
+
+    name, path, image = trained
+    ctx, module, _ = convert(path, image, f"spike-conversion{{levels=15 weight-bits={bits}}}")
+    feed = digits.batches(digits.data()[1], BATCH, image)[0]
+    before = run(module, ctx.weights, feed)["logits"]
+    dump = str(tmp_path / "m.mlir")
+    write_module(ctx, module, dump)
+    ctx2, back = read_module(dump)
+    qnames = [op.sym.data for op in back.walk() if isinstance(op, nn.WeightOp) and op.sym.data.endswith(f".q{bits}")]
+    assert qnames
+    for q in qnames:
+        np.testing.assert_array_equal(ctx2.weights[q], ctx.weights[q])
+        assert np.abs(ctx.weights[q]).max() < 2 ** (bits - 1)
+    np.testing.assert_array_equal(run(back, ctx2.weights, feed)["logits"], before)
+    total = sum(ctx.weights[q].size for q in qnames)
+    raw = np.load(tmp_path / "m.weights.npz")
+    assert sum(raw[q].nbytes for q in qnames) == sum((ctx.weights[q].size * bits + 7) // 8 for q in qnames)
+    report = spike_report(module, ctx.weights, [feed], progress=False)
+    assert report["weight_bytes"]["fp16_over_packed"] == pytest.approx(2 * total / sum((ctx.weights[q].size * bits + 7) // 8 for q in qnames))
+    assert report["weight_bytes"]["fp16_over_packed"] >= 16 / bits - 0.01

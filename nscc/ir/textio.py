@@ -37,6 +37,17 @@ def weight_names(module: ModuleOp) -> list[str]:
     return sorted({op.sym.data for op in module.walk() if isinstance(op, WeightOp)})
 
 
+def weight_bits(module: ModuleOp) -> dict[str, int]:
+    """Bit width of each integer weight, from its IR element type (i4 -> 4)."""
+    from xdsl.dialects.builtin import IntegerType
+
+    out = {}
+    for op in module.walk():
+        if isinstance(op, WeightOp) and isinstance(op.res.type.element_type, IntegerType):
+            out[op.sym.data] = op.res.type.element_type.width.data
+    return out
+
+
 def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
     """Writes the dump and its weights, each atomically (temporary file, then rename)."""
     wpath = weight_file_for(path)
@@ -45,7 +56,7 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
     try:
         fd, tmp_w = tempfile.mkstemp(suffix=".npz", dir=directory)
         os.close(fd)
-        ctx.weights.save(tmp_w, weight_names(module))
+        ctx.weights.save(tmp_w, weight_names(module), weight_bits(module))
         fd, tmp_m = tempfile.mkstemp(suffix=".mlir", dir=directory)
         with os.fdopen(fd, "w") as f:
             f.write(module_text(module))

@@ -10,6 +10,7 @@ loading a dump does not touch weights that a command never uses.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -64,11 +65,24 @@ class WeightStore(Mapping[str, np.ndarray]):
         return key
 
     # -- files ------------------------------------------------------------------------
-    def save(self, path: str, names: Iterable[str]) -> None:
-        """Writes the named arrays to one uncompressed `.npz`."""
-        # zip members of any name survive, but "x.npy"-style suffixes are added
-        # and stripped by numpy; a name with a NUL cannot be a member name.
-        np.savez(path, **{n: self[n] for n in names})
+    def save(self, path: str, names: Iterable[str], bits: dict[str, int] | None = None) -> None:
+        """Writes the named arrays to one uncompressed `.npz`.
+
+        Integer weights narrower than 8 bits (`bits[name]`, from their IR type)
+        are stored packed, little-endian within each byte, and unpacked on load."""
+        bits = bits or {}
+        arrays, packed = {}, {}
+        for n in names:
+            a = self[n]
+            b = bits.get(n, 0)
+            if 1 < b < 8 and a.dtype.kind == "i":
+                arrays[n] = pack(a, b)
+                packed[n] = {"bits": b, "shape": list(a.shape)}
+            else:
+                arrays[n] = a
+        if packed:
+            arrays[PACKED_KEY] = np.frombuffer(json.dumps(packed).encode(), np.uint8)
+        np.savez(path, **arrays)
 
     def attach_npz(self, path: str) -> None:
         try:
@@ -77,8 +91,39 @@ class WeightStore(Mapping[str, np.ndarray]):
             raise NsccError(f"{path}: weight file not found", "the .npz written beside the .mlir dump must stay next to it") from None
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise NsccError(f"{path}: not a readable weight file ({e})", "re-create the dump with `nscc opt ... -o FILE.mlir`") from None
+        meta = json.loads(bytes(npz[PACKED_KEY]).decode()) if PACKED_KEY in npz.files else {}
         for key in npz.files:
-            self._lazy[key] = (npz, key)
+            if key == PACKED_KEY:
+                continue
+            if key in meta:  # unpacked now: the interpreter computes on whole integers
+                self._arrays[key] = unpack(npz[key], meta[key]["bits"], tuple(meta[key]["shape"]))
+                self._arrays[key].flags.writeable = False
+            else:
+                self._lazy[key] = (npz, key)
+
+
+PACKED_KEY = "__nscc_packed__"
+
+
+def pack(a: np.ndarray, bits: int) -> np.ndarray:
+    """Signed integers of `bits` bits, two's complement, packed densely into bytes."""
+    u = (a.reshape(-1).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint64)
+    pos = np.arange(u.size, dtype=np.uint64) * np.uint64(bits)
+    out = np.zeros((u.size * bits + 7) // 8 + 1, np.uint64)
+    np.bitwise_or.at(out, (pos >> np.uint64(3)).astype(np.int64), u << (pos & np.uint64(7)))
+    hi = (pos >> np.uint64(3)).astype(np.int64) + 1  # a value may spill into the next byte
+    np.bitwise_or.at(out, hi, u >> (np.uint64(8) - (pos & np.uint64(7))))
+    return (out & np.uint64(0xFF)).astype(np.uint8)[: (u.size * bits + 7) // 8]
+
+
+def unpack(p: np.ndarray, bits: int, shape: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(shape))
+    padded = np.concatenate([p.astype(np.uint16), np.zeros(2, np.uint16)])
+    pos = np.arange(n, dtype=np.int64) * bits
+    word = padded[pos >> 3] | (padded[(pos >> 3) + 1] << 8)
+    u = (word >> (pos & 7).astype(np.uint16)).astype(np.int64) & ((1 << bits) - 1)
+    signed = np.where(u >= 1 << (bits - 1), u - (1 << bits), u)
+    return signed.astype(np.int8).reshape(shape)
 
 
 def weight_file_for(mlir_path: str) -> str:
