@@ -85,11 +85,18 @@ class ToFixed(RewritePattern):
             self.fixed[old] = res
         self.converted.add(op)
 
+    @staticmethod
+    def _island(op: Operation) -> bool:
+        """The ops this pass carries over to fixed point."""
+        return isinstance(op, (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, snn.EncodeOp, *MOVEMENT))
+
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if op in self.converted:
             return
         f = self.frac_bits
         if isinstance(op, snn.DecodeOp):
+            if not any(self._island(u.operation) for u in op.res.uses):
+                return  # only decodes that feed an island go to fixed point; the output stays float
             scale = constant_value(op.scale, self.store)
             bias = constant_value(op.bias, self.store) if op.bias is not None else None
             if scale is None or (op.bias is not None and bias is None):

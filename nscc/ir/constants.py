@@ -12,10 +12,22 @@ from collections.abc import Mapping
 
 import numpy as np
 from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
 from xdsl.ir import BlockArgument, SSAValue
 
 from nscc.ir import nn
 from nscc.ir.types import np_dtype
+
+
+def dense_value(op: ConstantOp) -> np.ndarray:
+    """The array of an inline `arith.constant` (a read-only view of its bytes)."""
+    from nscc.errors import NsccError
+
+    value = op.value
+    if not isinstance(value, DenseIntOrFPElementsAttr):
+        raise NsccError(f"arith.constant of {value} is not supported", "nscc holds tensors inline only as dense elements")
+    t = value.get_type()
+    return np.frombuffer(value.data.data, np_dtype(t)).reshape(t.get_shape())
 
 
 def constant_value(value: SSAValue, weights: Mapping[str, np.ndarray], _memo: dict | None = None) -> np.ndarray | None:
@@ -30,8 +42,7 @@ def constant_value(value: SSAValue, weights: Mapping[str, np.ndarray], _memo: di
     elif isinstance(owner, nn.WeightOp):
         result = weights.get(owner.sym.data)
     elif isinstance(owner, ConstantOp):
-        t = owner.value.get_type()
-        result = np.frombuffer(owner.value.data.data, np_dtype(t)).reshape(t.get_shape())
+        result = dense_value(owner)
     else:
         from nscc.targets.interpreter.nn_kernels import KERNELS
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.arith import ConstantOp
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
 from xdsl.interpreters.func import FuncFunctions
 
 from nscc.errors import NsccError
 from nscc.ir import nn
+from nscc.ir.constants import dense_value
 from nscc.ir.signature import signature
 from nscc.ir.textio import weight_names
-from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.targets.interpreter.nn_kernels import KERNELS
 from nscc.targets.interpreter.snn_kernels import SNN_KERNELS
@@ -54,11 +54,7 @@ class StorageFunctions(InterpreterFunctions):
 
     @impl(ConstantOp)
     def run_constant(self, interpreter, op: ConstantOp, args):
-        value = op.value
-        if not isinstance(value, DenseIntOrFPElementsAttr):
-            raise NsccError(f"arith.constant of {value} is not supported by the interpreter")
-        shape = value.get_type().get_shape()
-        return (np.frombuffer(value.data.data, np_dtype(value.get_type())).reshape(shape),)
+        return (dense_value(op),)
 
 
 def run(module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray], listeners: tuple = ()) -> dict[str, np.ndarray]:
