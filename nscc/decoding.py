@@ -198,6 +198,11 @@ class Decoder:
         self.weights = ctx.weights
         self.attention = _StatefulAttention()
         self.position = 0
+        # one interpreter for all steps: the per-token path does no setup
+        self.interpreter = Interpreter(self.step_module)
+        for functions in (FuncFunctions(), KernelFunctions(), StorageFunctions(self.weights)):
+            self.interpreter.register_implementations(functions)
+        self.interpreter.register_implementations(self.attention, override=True)
 
     def reset(self) -> None:
         self.attention.state.clear()
@@ -208,13 +213,8 @@ class Decoder:
         if self.position >= self.length:
             raise NsccError(f"decoding: the model was compiled for {self.length} positions", "bind a longer sequence with --dim")
         ids = np.broadcast_to(np.asarray(tokens, np.int64).reshape(-1, 1), (self.batch, 1))
-        interp = Interpreter(self.step_module)
-        interp.register_implementations(FuncFunctions())
-        interp.register_implementations(KernelFunctions())
-        interp.register_implementations(StorageFunctions(self.weights))
-        interp.register_implementations(self.attention, override=True)
         with np.errstate(all="ignore"):
-            (out,) = interp.call_op("main", (np.ascontiguousarray(ids), np.array([self.position], np.int64)))
+            (out,) = self.interpreter.call_op("main", (np.ascontiguousarray(ids), np.array([self.position], np.int64)))
         self.position += 1
         return np.asarray(out)[:, 0]
 
