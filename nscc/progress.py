@@ -12,9 +12,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress_bar(items: Iterable[T], desc: str, enabled: bool = True) -> Iterator[T]:
+def progress_bar(items: Iterable[T], desc: str, enabled: bool = True, unit: str = "batch") -> Iterator[T]:
     from tqdm import tqdm
 
     items = list(items)
     quiet = not enabled or len(items) < 2 or not sys.stderr.isatty() or os.environ.get("TQDM_DISABLE")
-    yield from tqdm(items, desc=f"nscc: {desc}", disable=bool(quiet), file=sys.stderr, leave=False, unit="batch")
+    yield from tqdm(items, desc=f"nscc: {desc}", disable=bool(quiet), file=sys.stderr, leave=False, unit=unit)

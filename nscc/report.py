@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr
 from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation
 
@@ -138,7 +138,8 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
                 "levels": ct.levels.data if ct else None,
                 "signed": bool(ct.signed.data) if ct else None,
                 "theta": None if theta is None else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
-                "weight_bits": op.weight.type.element_type.width.data if hasattr(op, "weight") else None,
+                "weight_bits": _weight_bits(op),
+                "weight_sparsity": _sparsity(op, weights),
                 "firing_rate": rec["events"] / rec["elements"] if rec["elements"] else 0.0,
                 "active_fraction": rec["nonzero"] / rec["elements"] if rec["elements"] else 0.0,
                 "sops": rec["sops"],
@@ -151,7 +152,8 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
     islands = Counter(op.name for op in module.walk() if op.name.startswith("nn.") and op.name != "nn.weight")
     spiking_weights = {op.weight for op in synapses if hasattr(op, "weight")}
     elements = [math.prod(w.type.get_shape()) for w in spiking_weights]
-    packed = sum((n * w.type.element_type.width.data + 7) // 8 for n, w in zip(elements, spiking_weights))
+    packed = sum(_stored_bytes(w, weights) for w in spiking_weights)
+    packed += sum(_stored_bytes(op.group_scale, weights) for op in synapses if getattr(op, "group_scale", None) is not None)
     tot_sops = sum(r["sops"] for r in rows)
     tot_macs = sum(r["dense_macs"] for r in rows)
     return {
@@ -169,6 +171,32 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
         "non_spiking_ops": dict(sorted(islands.items())),
         "weight_bytes": {"packed": packed, "fp16": 2 * sum(elements), "fp32": 4 * sum(elements), "fp16_over_packed": 2 * sum(elements) / packed if packed else 0.0},
     }
+
+
+def _weight_bits(op: Operation) -> float | None:
+    if not hasattr(op, "weight"):
+        return None
+    bits = op.attributes.get("nscc.weight_bits")  # 1.58 for ternary, where spike-conversion said so
+    return float(bits.value.data) if isinstance(bits, FloatAttr) else float(op.weight.type.element_type.width.data)
+
+
+def _sparsity(op: Operation, weights) -> float | None:
+    w = op.weight.owner if hasattr(op, "weight") else None
+    if not isinstance(w, nn.WeightOp):
+        return None
+    a = weights[w.sym.data]
+    return 1.0 - np.count_nonzero(a) / max(a.size, 1)
+
+
+def _stored_bytes(value, weights) -> int:
+    """Bytes of a weight in the packed weight file (dense, ternary or bitmask form, the smallest)."""
+    from nscc.ir.weights import packed_size
+
+    bits = value.type.element_type.width.data
+    owner = value.owner
+    if isinstance(owner, nn.WeightOp) and 1 < bits < 8:
+        return packed_size(weights[owner.sym.data], bits)
+    return (math.prod(value.type.get_shape()) * bits + 7) // 8
 
 
 def _input_stats(rec: dict | None) -> dict | None:

@@ -3,6 +3,7 @@
 from xdsl.passes import ModulePass
 
 from nscc.passes.binary_expand import BinaryExpandPass
+from nscc.passes.bit_allocation import BitAllocationPass
 from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.linear_attention import LinearAttentionPass
@@ -15,6 +16,7 @@ ALL_PASSES: list[type[ModulePass]] = [
     FuseGeluPass,
     RaiseAttentionPass,
     LinearAttentionPass,
+    BitAllocationPass,
     SpikeConversionPass,
     StatefulNeuronsPass,
     RequantFusionPass,

@@ -28,7 +28,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, i64
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, f64, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -46,8 +46,12 @@ from nscc.ir.constants import constant_value, new_weight, source_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
+from nscc.quantize import Quantized, quantize, storage_bits, valid_width
 
 CODING_ATTR = "nscc.spike_coding"
+BITS_ATTR = "nscc.weight_bits"  # per-layer choices, set by `bit-allocation`
+LEVELS_ATTR = "nscc.levels"
+GROUP_ATTR = "nscc.group_size"
 CODINGS = ("thermometer", "bitplane", "ternary")
 THRESHOLDS = ("max", "percentile", "mse")
 GRANULARITIES = ("per-tensor", "per-channel")
@@ -194,28 +198,27 @@ def _mse_clip(stats: TensorStats, per_channel: bool, levels: int, signed: bool) 
     return best
 
 
-def quantize_per_output(w: np.ndarray, bits: int, out_axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric integer weights per output channel: (q, scale) with w ~ q * scale."""
-    qmax = (1 << (bits - 1)) - 1
-    axes = tuple(i for i in range(w.ndim) if i != out_axis)
-    scale = np.abs(w).max(axis=axes) / qmax
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    shape = [1] * w.ndim
-    shape[out_axis] = -1
-    q = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax)
-    return q.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32), scale
+def layer_choice(op: Operation, options: "SpikeConversionPass") -> tuple[float, int, int]:
+    """(weight bits, levels D, group size) for one layer: what `bit-allocation`
+    annotated on it, else the pass options."""
+    bits, levels, group = (op.attributes.get(a) for a in (BITS_ATTR, LEVELS_ATTR, GROUP_ATTR))
+    return (
+        float(bits.value.data) if isinstance(bits, FloatAttr) else options.weight_bits,
+        levels.value.data if isinstance(levels, IntegerAttr) else options.levels,
+        group.value.data if isinstance(group, IntegerAttr) else options.group_size,
+    )
 
 
 @dataclass
 class ConvertLinear(RewritePattern):
-    """Applies the precomputed plans; encodes each activation once for all its consumers."""
+    """Applies the precomputed plans; encodes each activation once per level count for all its consumers."""
 
     plans: dict[Operation, LinearPlan]
-    thetas: dict[SSAValue, tuple[np.ndarray, bool, TensorStats | None]]
+    thetas: dict[tuple[SSAValue, int], tuple[np.ndarray, bool, TensorStats | None]]
     trained: dict[SSAValue, tuple[SSAValue, np.ndarray, int, bool]]
     options: "SpikeConversionPass"
     store: WeightStore
-    encoded: dict[SSAValue, SSAValue] = field(default_factory=dict)
+    encoded: dict[tuple[SSAValue, int], SSAValue] = field(default_factory=dict)
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.MatMulOp | nn.GemmOp | nn.ConvOp, rewriter: PatternRewriter) -> None:
@@ -223,36 +226,36 @@ class ConvertLinear(RewritePattern):
         if plan is None:
             return
         o = self.options
+        bits, levels, group = layer_choice(op, o)
         new_ops: list[Operation] = []
-        source, levels = plan.x, o.levels
+        source = plan.x
         if plan.x in self.trained:
             source, theta, trained_levels, signed = self.trained[plan.x]
             stats = None
-            if trained_levels != o.levels:  # keep the trained clipping range, spend fewer (or more) levels on it
-                theta = (theta * np.float32(trained_levels / o.levels)).astype(np.float32)
+            if trained_levels != levels:  # keep the trained clipping range, spend fewer (or more) levels on it
+                theta = (theta * np.float32(trained_levels / levels)).astype(np.float32)
         else:
-            theta, signed, stats = self.thetas[plan.x]
+            theta, signed, stats = self.thetas[(plan.x, levels)]
 
         def weight(name: str, array: np.ndarray, elem=None) -> SSAValue:
             w = new_weight(self.store, name, array, elem)
             new_ops.append(w)
             return w.res
 
-        counts = self.encoded.get(plan.x)
+        counts = self.encoded.get((plan.x, levels))
         if counts is None:
             x_shape = tuple(source.type.get_shape())
             theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim == 1 else theta
             th = weight(f"{_layer_name(plan.name)}.theta", theta_arr, f32)
             enc = snn.EncodeOp.build(operands=[encoder_input(source, signed), th], result_types=[snn.CountsType(x_shape, levels, signed)])
             new_ops.append(enc)
-            counts = self.encoded[plan.x] = enc.res
+            counts = self.encoded[(plan.x, levels)] = enc.res
         theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
 
-        wq, scale, axis = self._weights(plan, theta)
-        bias = plan.bias
-        if o.bias_correction and stats is not None:
-            bias = self._corrected_bias(plan, theta, signed, stats, wq, scale)
-        qw = weight(f"{plan.name}.q{o.weight_bits}", wq, IntegerType(o.weight_bits))
+        sample = stats.sample if stats is not None else None
+        quant, bias, axis = quantize_layer(plan, theta, signed, levels, bits, group, sample, o.bias_correction)
+        wq = quant.q if not plan.conv else quant.q.T.reshape(plan.weight.shape)
+        qw = weight(f"{plan.name}.q{storage_bits(bits)}", wq, IntegerType(storage_bits(bits)))
         acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
         acc_bits = IntegerAttr(o.acc_bits, i64)
         if plan.conv:
@@ -261,10 +264,12 @@ class ConvertLinear(RewritePattern):
                 properties={"strides": op.strides, "pads": op.pads, "dilations": op.dilations, "group": op.group, "acc_bits": acc_bits},
             )  # fmt: skip
         else:
-            syn = snn.SynapseOp.build(operands=[counts, qw], result_types=[acc_type], properties={"acc_bits": acc_bits})
+            gs = [] if quant.group_scale is None else [weight(f"{_layer_name(plan.name)}.group_scale", quant.group_scale, IntegerType(8))]
+            syn = snn.SynapseOp.build(operands=[counts, qw, gs], result_types=[acc_type], properties={"acc_bits": acc_bits})
         syn.attributes[LAYER_ATTR] = StringAttr(_layer_name(plan.name))
+        syn.attributes[BITS_ATTR] = FloatAttr(float(bits), f64)
         new_ops.append(syn)
-        sc = weight(f"{_layer_name(plan.name)}.scale", scale, f32)
+        sc = weight(f"{_layer_name(plan.name)}.scale", quant.scale, f32)
         bias = weight(f"{_layer_name(plan.name)}.bias", bias, f32) if bias is not None else None
         dec = snn.DecodeOp.build(
             operands=[syn.res, sc, [] if bias is None else bias],
@@ -277,43 +282,64 @@ class ConvertLinear(RewritePattern):
             new_ops.append(nn.AddOp.build(operands=[dec.res, fb], result_types=[op.results[0].type]))
         rewriter.replace(op, new_ops)
 
-    def _corrected_bias(self, plan: LinearPlan, theta, signed: bool, stats: TensorStats, wq, scale) -> np.ndarray:
-        """Folds the mean output error of quantization into the bias (bias correction).
 
-        The layer is linear, so its mean output error is the weights applied to
-        the mean input, float minus quantized: mean(x) W - s * mean(n) Wq, with
-        both means over the calibration sample."""
-        x = stats.sample
-        lo = -self.options.levels if signed else 0
-        th = theta if theta.ndim else np.full(x.shape[1], theta, np.float32)
-        n = np.clip(np.rint(x / th), lo, self.options.levels)
-        mx, mn = x.mean(axis=0, dtype=np.float64), n.mean(axis=0, dtype=np.float64)
-        if plan.conv:
-            m, cg = plan.weight.shape[:2]
+def folded_weight(plan: LinearPlan, theta: np.ndarray) -> np.ndarray:
+    """The weight with the input threshold folded in, as [K, N] (a conv's OIHW as [C/g*kh*kw, M])."""
+    if plan.conv:
+        w = plan.weight  # M, C/g, kh, kw
+        if theta.ndim:
+            m, cg = w.shape[:2]
             group = plan.op.group.value.data
-            chan = (np.arange(m) // (m // group))[:, None] * cg + np.arange(cg)[None, :]  # M, C/g input channel
-            err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - scale * (wq.sum(axis=(2, 3)) * mn[chan]).sum(1)
+            per_out = theta.reshape(group, cg)[np.arange(m) // (m // group)]  # M, C/g
+            w = w * per_out[:, :, None, None]
         else:
-            err = mx @ plan.weight - scale * (mn @ wq.astype(np.float64))
-        base = plan.bias if plan.bias is not None else np.zeros(len(scale), np.float32)
-        return (base + err).astype(np.float32)
+            w = w * theta
+        return w.reshape(len(w), -1).T
+    return plan.weight * (theta[:, None] if theta.ndim else theta)
 
-    def _weights(self, plan: LinearPlan, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        bits = self.options.weight_bits
-        if plan.conv:
-            w = plan.weight  # M, C/g, kh, kw
-            if theta.ndim:
-                m, cg = w.shape[:2]
-                group = plan.op.group.value.data
-                per_out = theta.reshape(group, cg)[np.arange(m) // (m // group)]  # M, C/g
-                w = w * per_out[:, :, None, None]
-            else:
-                w = w * theta
-            q, scale = quantize_per_output(w, bits, 0)
-            return q, scale, 1
-        w = plan.weight * (theta[:, None] if theta.ndim else theta)
-        q, scale = quantize_per_output(w, bits, 1)
-        return q, scale, len(plan.op.results[0].type.get_shape()) - 1
+
+def quantize_layer(
+    plan: LinearPlan, theta: np.ndarray, signed: bool, levels: int, bits: float, group: int, sample: np.ndarray | None, bias_correction: bool
+) -> tuple[Quantized, np.ndarray | None, int]:
+    """What a layer's weights become: integer weights [K, N] (a conv's to be
+    transposed back to OIHW), the bias to decode with, and the decode axis.
+
+    With a calibration `sample` of the layer's input (rows x channels), weight
+    rows are weighted by E[n_k^2] in the clip search and the bias is corrected.
+    `bit-allocation` calls this too, so that what it measures is what is built."""
+    importance = None
+    if sample is not None and not plan.conv:
+        th = theta if theta.ndim else np.full(sample.shape[1], theta, np.float32)
+        importance = (np.clip(np.rint(sample / th), -levels, levels) ** 2).mean(axis=0) + 1e-6
+    quant = quantize(folded_weight(plan, theta), bits, 0 if plan.conv else group, importance)
+    bias = plan.bias
+    if bias_correction and sample is not None:
+        bias = corrected_bias(plan, theta, signed, levels, sample, quant)
+    axis = 1 if plan.conv else len(plan.op.results[0].type.get_shape()) - 1
+    return quant, bias, axis
+
+
+def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.ndarray, quant: Quantized) -> np.ndarray:
+    """Folds the mean output error of quantization into the bias (bias correction).
+
+    The layer is linear, so its mean output error is the weights applied to
+    the mean input, float minus quantized: mean(x) W - mean(n) Wq s, with
+    both means over the calibration sample `x` (rows x input channels)."""
+    lo = -levels if signed else 0
+    th = theta if theta.ndim else np.full(x.shape[1], theta, np.float32)
+    n = np.clip(np.rint(x / th), lo, levels)
+    mx, mn = x.mean(axis=0, dtype=np.float64), n.mean(axis=0, dtype=np.float64)
+    wdq = quant.dequantize().astype(np.float64)  # [K, N], theta folded in
+    if plan.conv:
+        m, cg = plan.weight.shape[:2]
+        group = plan.op.group.value.data
+        chan = (np.arange(m) // (m // group))[:, None] * cg + np.arange(cg)[None, :]  # M, C/g input channel
+        wd = wdq.T.reshape(plan.weight.shape)
+        err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - (wd.sum(axis=(2, 3)) * mn[chan]).sum(1)
+    else:
+        err = mx @ plan.weight - mn @ wdq
+    base = plan.bias if plan.bias is not None else np.zeros(wdq.shape[1], np.float32)
+    return (base + err).astype(np.float32)
 
 
 def decay_shift(decay: float) -> int:
@@ -380,10 +406,14 @@ class SpikeConversionPass(ModulePass):
     `coding` thermometer | bitplane | ternary (ternary forces signed counts; the
     binary form itself is chosen by `binary-expand`); `threshold` max | percentile |
     mse, with `percentile`; `granularity` per-tensor | per-channel (thresholds per
-    input channel, folded into the weights); `weight-bits`; `acc-bits`;
+    input channel, folded into the weights); `weight-bits` 1.58 (ternary) or 2..16;
+    `group-size` (0: one scale per output channel; g: per g input rows, integer
+    group multipliers, linear layers only); `acc-bits`;
     `bias-correction` (fold the mean quantization error into the bias);
     `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`);
     `calib-batches` (random batches when no --calib data is given).
+    Layers annotated by `bit-allocation` (`nscc.weight_bits`, `nscc.levels`)
+    keep their own width and D.
     """
 
     name = "spike-conversion"
@@ -392,7 +422,8 @@ class SpikeConversionPass(ModulePass):
     threshold: str = "percentile"
     percentile: float = 99.99
     granularity: str = "per-tensor"
-    weight_bits: int = 8
+    weight_bits: int | float = 8
+    group_size: int = 0
     acc_bits: int = 32
     calib_batches: int = 8
     bias_correction: bool = True
@@ -405,7 +436,8 @@ class SpikeConversionPass(ModulePass):
             (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
             (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
             (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
-            (2 <= self.weight_bits <= 16, "weight-bits must be in [2, 16]"),
+            (valid_width(self.weight_bits), "weight-bits must be 1.58 (ternary) or an integer in [2, 16]"),
+            (self.group_size >= 0, "group-size must be 0 (per output channel) or a positive row count"),
             (self.acc_bits in (16, 32, 64), "acc-bits must be 16, 32 or 64"),
             (self.calib_batches >= 1, "calib-batches must be at least 1"),
         ]
@@ -431,13 +463,21 @@ class SpikeConversionPass(ModulePass):
             stats = collect(op, store, ctx.calibration, targets)
         per_channel = self.granularity == "per-channel"
         thetas = {}
-        for p in plans.values():
-            if p.x in thetas or p.x in trained:
+        for o, p in plans.items():
+            levels = layer_choice(o, self)[1]
+            if (p.x, levels) in thetas or p.x in trained:
                 continue
             s = stats[p.x]
             signed = self.coding == "ternary" or s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
-            clip = choose_clip(s, self.threshold, self.percentile, per_channel, self.levels, signed)
-            thetas[p.x] = ((clip / self.levels).astype(np.float32), signed, s)
+            clip = choose_clip(s, self.threshold, self.percentile, per_channel, levels, signed)
+            thetas[(p.x, levels)] = ((clip / levels).astype(np.float32), signed, s)
+        for o, p in plans.items():
+            group = layer_choice(o, self)[2]
+            if not p.conv and group and p.weight.shape[0] % group:
+                raise NsccError(
+                    f"spike-conversion: group-size {group} does not divide the {p.weight.shape[0]} inputs of layer '{_layer_name(p.name)}'",
+                    "pick a group size that divides every layer's input width, or group-size=0",
+                )
         # Linear attention: phi(q) = relu(q) and phi(k) are unsigned counts (the clip at
         # 0 is the relu), v signed where it goes negative; one threshold per tensor,
         # since per-feature thresholds of q and k would not factor out of q . k.

@@ -195,6 +195,50 @@ def test_counts_and_binary_forms_agree_on_random_inputs(seed):
         np.testing.assert_array_equal(out[f"output{i}"], ref)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_grouped_synapse_sums_each_group_apart(seed):
+    """Per-group weights: sum_G m[G, j] * sum_{k in G} n_k W[k, j], written out group by group."""
+    rng = np.random.default_rng(seed)
+    groups, g, m, nout = (int(v) for v in rng.integers(1, 5, 4))
+    k = groups * g
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>) -> tensor<{m}x{nout}xi32> {{
+    %t = nn.weight "t" : tensor<f32>
+    %n = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> !snn.counts<{m}x{k}, 15, signed>
+    %w = nn.weight "w" : tensor<{k}x{nout}xi3>
+    %gs = nn.weight "gs" : tensor<{groups}x{nout}xi8>
+    %0 = snn.synapse %n, %w, %gs {{acc_bits = 32 : i64}} : (!snn.counts<{m}x{k}, 15, signed>, tensor<{k}x{nout}xi3>, tensor<{groups}x{nout}xi8>) -> tensor<{m}x{nout}xi32>
+    func.return %0 : tensor<{m}x{nout}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("t", np.array(0.5, np.float32))
+    w = rng.integers(-4, 4, (k, nout)).astype(np.int8)
+    gs = rng.integers(1, 128, (groups, nout)).astype(np.int8)
+    ctx.weights.add("w", w)
+    ctx.weights.add("gs", gs)
+    x = (rng.standard_normal((m, k)) * 4).astype(np.float32)
+    out = run(module, ctx.weights, {"input0": x})["output0"]
+    n = ref_encode(x, 0.5, -15, 15)
+    ref = [[sum(int(gs[G][j]) * sum(n[i][kk] * int(w[kk][j]) for kk in range(G * g, (G + 1) * g)) for G in range(groups)) for j in range(nout)] for i in range(m)]
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_verifier_rejects_a_group_scale_that_does_not_divide():
+    text = """builtin.module {
+  func.func @main(%n: !snn.counts<1x6, 3>) -> tensor<1x2xi32> {
+    %w = nn.weight "w" : tensor<6x2xi4>
+    %gs = nn.weight "gs" : tensor<4x2xi8>
+    %0 = snn.synapse %n, %w, %gs {acc_bits = 32 : i64} : (!snn.counts<1x6, 3>, tensor<6x2xi4>, tensor<4x2xi8>) -> tensor<1x2xi32>
+    func.return %0 : tensor<1x2xi32>
+  }
+}"""
+    from nscc.errors import NsccError
+
+    with pytest.raises(NsccError, match="group scale"):
+        parse_module(text)
+
+
 def test_verifier_rejects_an_accumulator_that_can_overflow():
     text = """builtin.module {
   func.func @main(%x: !snn.counts<1x4096, 255>) -> tensor<1x8xi16> {

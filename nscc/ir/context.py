@@ -26,6 +26,9 @@ class NsccContext(Context):
     # Calibration batches given with --calib (model input name -> array), or None:
     # passes that need statistics then fall back to nscc.calibration's default.
     calibration: list[dict[str, np.ndarray]] | None = None
+    # What analysis passes found (bit-allocation's table, sparsity-pruning's
+    # before/after), by pass name; `--report` writes it beside the spike report.
+    pass_reports: dict[str, dict] = field(default_factory=dict)
 
 
 def make_context() -> NsccContext:

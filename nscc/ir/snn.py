@@ -171,12 +171,12 @@ def _activation_bound(t: Attribute) -> tuple[int, int]:
     raise VerifyException(f"expected !snn.counts or !snn.spikes, got {t}")
 
 
-def check_accumulator(op_name: str, fan_in: int, act_type: Attribute, weight_bits: int, acc_bits: int) -> None:
+def check_accumulator(op_name: str, fan_in: int, act_type: Attribute, weight_bits: int, acc_bits: int, group_max: int = 1) -> None:
     """Static overflow check: the worst-case |sum| must fit the signed accumulator."""
     act_max, _ = _activation_bound(act_type)
     if isinstance(act_type, SpikesType):
         act_max = sum(act_type.slot_weights())  # all slots firing spell the largest count
-    worst = fan_in * act_max * (1 << (weight_bits - 1))
+    worst = fan_in * act_max * (1 << (weight_bits - 1)) * group_max
     if worst > (1 << (acc_bits - 1)) - 1:
         raise VerifyException(
             f"{op_name}: accumulator of {acc_bits} bits can overflow "
@@ -236,11 +236,15 @@ class SynapseOp(SNNOp):
     """Synaptic accumulation, acc[..., j] = sum_k n[..., k] * W[k, j].
 
     Over binary trains the sum also runs over slots with their weights. Only
-    additions of weights for spikes: the MatMul-free operation."""
+    additions of weights for spikes: the MatMul-free operation. With a
+    group-scale operand m [K/g, N] (integers in [1, 127]) each group of g
+    input rows is summed apart and weighted: acc[..., j] = sum_G m[G, j] *
+    sum_{k in G} n[..., k] * W[k, j]."""
 
     name = "snn.synapse"
     input = operand_def(CountsType | SpikesType)
     weight = operand_def(TensorType)
+    group_scale = opt_operand_def(TensorType)
     res = result_def(TensorType)
     acc_bits = prop_def(IntegerAttr)
 
@@ -254,7 +258,13 @@ class SynapseOp(SNNOp):
             raise VerifyException("snn.synapse: result shape must be input[:-1] + [weight columns]")
         if _int_width(self.res.type) != self.acc_bits.value.data:
             raise VerifyException("snn.synapse: result element width must equal acc_bits")
-        check_accumulator(self.name, ws[0], it, _int_width(self.weight.type), self.acc_bits.value.data)
+        group_max = 1
+        if self.group_scale is not None:
+            gs = tuple(self.group_scale.type.get_shape())
+            if _int_width(self.group_scale.type) != 8 or len(gs) != 2 or gs[1] != ws[1] or gs[0] < 1 or ws[0] % gs[0]:
+                raise VerifyException(f"snn.synapse: group scale must be i8 of shape [groups dividing {ws[0]}, {ws[1]}], got {gs}")
+            group_max = 127
+        check_accumulator(self.name, ws[0], it, _int_width(self.weight.type), self.acc_bits.value.data, group_max)
 
 
 @irdl_op_definition

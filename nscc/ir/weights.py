@@ -76,8 +76,8 @@ class WeightStore(Mapping[str, np.ndarray]):
             a = self[n]
             b = bits.get(n, 0)
             if 1 < b < 8 and a.dtype.kind == "i":
-                arrays[n] = pack(a, b)
-                packed[n] = {"bits": b, "shape": list(a.shape)}
+                arrays[n], fmt = encode_packed(a, b)
+                packed[n] = {"bits": b, "shape": list(a.shape), "format": fmt}
             else:
                 arrays[n] = a
         if packed:
@@ -96,13 +96,60 @@ class WeightStore(Mapping[str, np.ndarray]):
             if key == PACKED_KEY:
                 continue
             if key in meta:  # unpacked now: the interpreter computes on whole integers
-                self._arrays[key] = unpack(npz[key], meta[key]["bits"], tuple(meta[key]["shape"]))
+                m = meta[key]
+                self._arrays[key] = decode_packed(npz[key], m["bits"], tuple(m["shape"]), m.get("format", "dense"))
                 self._arrays[key].flags.writeable = False
             else:
                 self._lazy[key] = (npz, key)
 
 
 PACKED_KEY = "__nscc_packed__"
+
+
+def packed_formats(a: np.ndarray, bits: int) -> dict[str, int]:
+    """Bytes of each storage format that can hold `a` (signed `bits`-bit integers).
+
+    dense: bits per weight; ternary: five weights in {-1, 0, 1} per byte
+    (3^5 = 243 <= 256), 1.6 bits; bitmask: one bit per weight for "non-zero"
+    plus the non-zero weights packed, the sparse form pruned layers take."""
+    n = a.size
+    nnz = int(np.count_nonzero(a))
+    sizes = {"dense": (n * bits + 7) // 8, "bitmask": (n + 7) // 8 + (nnz * bits + 7) // 8}
+    if bits == 2 and n and a.min() >= -1 and a.max() <= 1:
+        sizes["ternary"] = (n + 4) // 5
+    return sizes
+
+
+def packed_size(a: np.ndarray, bits: int) -> int:
+    return min(packed_formats(a, bits).values())
+
+
+def encode_packed(a: np.ndarray, bits: int) -> tuple[np.ndarray, str]:
+    """`a` in its smallest storage format: (bytes, format name)."""
+    sizes = packed_formats(a, bits)
+    fmt = min(sizes, key=lambda k: (sizes[k], k != "dense"))
+    flat = a.reshape(-1)
+    if fmt == "ternary":
+        t = np.concatenate([flat.astype(np.int64) + 1, np.zeros((-flat.size) % 5, np.int64)]).reshape(-1, 5)
+        return (t @ (3 ** np.arange(5))).astype(np.uint8), fmt
+    if fmt == "bitmask":
+        nz = flat != 0
+        return np.concatenate([np.packbits(nz, bitorder="little"), pack(flat[nz], bits)]), fmt
+    return pack(a, bits), fmt
+
+
+def decode_packed(p: np.ndarray, bits: int, shape: tuple[int, ...], fmt: str) -> np.ndarray:
+    n = int(np.prod(shape))
+    if fmt == "ternary":
+        digits = (p.astype(np.int64)[:, None] // (3 ** np.arange(5))) % 3
+        return (digits.reshape(-1)[:n] - 1).astype(np.int8).reshape(shape)
+    if fmt == "bitmask":
+        mask_bytes = (n + 7) // 8
+        nz = np.unpackbits(p[:mask_bytes], count=n, bitorder="little").astype(bool)
+        out = np.zeros(n, np.int8)
+        out[nz] = unpack(p[mask_bytes:], bits, (int(nz.sum()),))
+        return out.reshape(shape)
+    return unpack(p, bits, shape)
 
 
 def pack(a: np.ndarray, bits: int) -> np.ndarray:

@@ -107,12 +107,28 @@ def _weighted_slots(op_input_type, x: np.ndarray):
         yield 1, x
 
 
+def group_weighted(w: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """W[k, j] * m[group of k, j]: summing groups apart and weighting each by its
+    multiplier equals one sum over these integer weights (distributivity)."""
+    key = (id(w), id(m), "grouped")
+    hit = _converted.get(key)
+    if hit is not None and hit[0]() is w:
+        return hit[1]
+    out = (w.reshape(len(m), -1, w.shape[1]).astype(np.int32) * m[:, None, :].astype(np.int32)).reshape(w.shape)
+    if not w.flags.writeable:
+        _converted[key] = (weakref.ref(w), out)
+    return out
+
+
 @kernel(snn.SynapseOp)
 def _synapse(op, args):
-    x, w = args
+    x, w = args[:2]
     it = op.input.type
     k = w.shape[0]
     bound = k * _max_abs(it) * _max_abs(op.weight.type)
+    if len(args) > 2:
+        w = group_weighted(w, args[2])
+        bound *= 127
     acc = None
     for weight, s in _weighted_slots(it, x):
         part = _int_matmul(s, w, bound)

@@ -1,0 +1,121 @@
+"""Integer weight quantizers: ternary (1.58-bit) and 2..16-bit, per output channel or per group.
+
+A weight matrix w [K, N] (input rows, output columns) becomes integers q and
+one float scale per column, w ~ q * s. At b bits q takes the whole two's
+complement range [-2^(b-1), 2^(b-1) - 1]; "1.58 bits" is ternary, q in
+{-1, 0, 1} (BitNet b1.58), stored as i2.
+
+Per group (`group` input rows share a scale), the group scales are integer
+multiples m[g, j] in [1, 127] of the column scale, so the synaptic sum stays
+one integer per column: acc_j = sum_g m[g, j] * sum_{k in g} n_k q[k, j]
+(`snn.synapse` with a group-scale operand, docs/semantics.md).
+
+Below 8 bits the clipping value is searched per column (or group) for the
+least squared error, weighted by the input's mean square when the caller
+knows it (the diagonal of the calibration Gram matrix, as AWQ/OWQ weight
+columns by activation size); at 8 bits and above the absolute maximum is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TERNARY = 1.58
+GROUP_SCALE_MAX = 127
+_SEARCH_ROWS = 256  # rows sampled for the clip search; the quantization itself uses all
+
+
+def valid_width(bits: float) -> bool:
+    return bits == TERNARY or (float(bits).is_integer() and 2 <= bits <= 16)
+
+
+def storage_bits(bits: float) -> int:
+    """Bits of the integer type that holds the weight (ternary: i2)."""
+    return 2 if bits == TERNARY else int(bits)
+
+
+def stored_bits(bits: float) -> float:
+    """Bits per weight in the packed weight file: ternary packs five to a byte."""
+    return 1.6 if bits == TERNARY else float(bits)
+
+
+def q_range(bits: float) -> tuple[int, int]:
+    if bits == TERNARY:
+        return -1, 1
+    b = int(bits)
+    return -(1 << (b - 1)), (1 << (b - 1)) - 1
+
+
+@dataclass
+class Quantized:
+    q: np.ndarray  # [K, N] integers (int8 up to 8 bits, else int16/int32)
+    scale: np.ndarray  # [N] float32
+    group_scale: np.ndarray | None = None  # [K / group, N] int8 in [1, 127]
+    bits: float = 8
+
+    def dequantize(self) -> np.ndarray:
+        w = self.q.astype(np.float32)
+        if self.group_scale is not None:
+            g = len(self.q) // len(self.group_scale)
+            w = w * np.repeat(self.group_scale.astype(np.float32), g, axis=0)
+        return w * self.scale
+
+
+def _int_dtype(bits: float):
+    b = storage_bits(bits)
+    return np.int8 if b <= 8 else np.int16 if b <= 16 else np.int32
+
+
+def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Per-column scale of least (importance-weighted) squared error; w is [K, N]."""
+    lo, hi = q_range(bits)
+    top = np.abs(w).max(axis=0)
+    if storage_bits(bits) >= 8:
+        return top / hi
+    rows = rng.choice(len(w), _SEARCH_ROWS, replace=False) if len(w) > _SEARCH_ROWS else slice(None)
+    ws = w[rows]
+    imp = None if importance is None else importance[rows][:, None]
+    best_err = best = None
+    for frac in np.geomspace(0.08, 1.0, 20):
+        s = np.maximum(top * frac, 1e-30) / hi
+        e = (ws - np.clip(np.rint(ws / s), lo, hi) * s) ** 2
+        err = (e if imp is None else e * imp).sum(axis=0)
+        if best is None:
+            best_err, best = err, s
+        else:
+            better = err < best_err
+            best, best_err = np.where(better, s, best), np.where(better, err, best_err)
+    return best
+
+
+def quantize(w: np.ndarray, bits: float, group: int = 0, importance: np.ndarray | None = None, seed: int = 0) -> Quantized:
+    """Quantizes w [K, N] per output column (group=0) or per `group` input rows."""
+    if not valid_width(bits):
+        raise ValueError(f"weight width {bits}: use 1.58 (ternary) or an integer in [2, 16]")
+    w = np.asarray(w, np.float32)
+    rng = np.random.default_rng(seed)
+    lo, hi = q_range(bits)
+    k, n = w.shape
+    if group and group < k:
+        if k % group:
+            raise ValueError(f"group size {group} does not divide the {k} input rows")
+        gw = w.reshape(k // group, group, n)
+        gs = _clip_scale(gw.transpose(1, 0, 2).reshape(group, -1), bits, None, rng).reshape(k // group, n)  # per (group, column)
+        col = np.maximum(gs.max(axis=0), 1e-30) / GROUP_SCALE_MAX
+        m = np.clip(np.rint(gs / col), 1, GROUP_SCALE_MAX)
+        eff = np.repeat(m * col, group, axis=0)
+        q = np.clip(np.rint(w / eff), lo, hi).astype(_int_dtype(bits))
+        return Quantized(q, col.astype(np.float32), m.astype(np.int8), bits)
+    s = _clip_scale(w, bits, importance, rng)
+    s = np.where(s > 0, s, 1.0).astype(np.float32)
+    q = np.clip(np.rint(w / s), lo, hi).astype(_int_dtype(bits))
+    return Quantized(q, s, None, bits)
+
+
+def gram_error(w: np.ndarray, wq: np.ndarray, gram: np.ndarray) -> float:
+    """Mean squared output error of replacing w by wq for inputs with second moment `gram`:
+    E||x (w - wq)||^2 = tr(E^T G E) / N, G = E[x^T x] (the GPTQ/OWQ layer objective)."""
+    e = (w - wq).astype(np.float32)
+    return float(np.einsum("kn,kn->", e, gram.astype(np.float32) @ e)) / e.shape[1]

@@ -1,0 +1,394 @@
+"""Pass `bit-allocation`: a weight width and a spike level count D per layer, under a budget.
+
+Layers differ in how much quantization hurts the model: the last layers of
+an LM, or a projection whose inputs have a few large channels, lose more at
+3 bits than others lose at 2. The pass measures that and spends the bits
+where they matter (HAWQ's mixed precision, with GPTQ/OWQ's layer objective
+as the cheap proxy, as NSLLM and SpikeLLM allocate precision and timesteps).
+
+Sensitivity is hierarchical:
+  * proxy, per layer and candidate (width b, levels D): the mean squared
+    output error of that layer alone on its calibration inputs,
+    E||x W - (n_D Wq_b s + bias')||^2, summed over output channels; the
+    GPTQ/OWQ objective, which weights each channel's error by the inputs it
+    meets (their Gram matrix), with the encoder's rounding to D levels in it.
+  * measured: the change of the model's final output (KL divergence of its
+    scores, or relative MSE) when only that layer is quantized, on a few
+    calibration batches. When every candidate fits in `max-probes` forward
+    runs all are measured; otherwise the widest-error candidate of each layer
+    is, and its measured/proxy ratio scales the layer's other proxies.
+Errors of different layers are taken to add up (HAWQ), which turns the choice
+into a multiple-choice knapsack, solved exactly by `scipy.optimize.milp`:
+minimise the sum of predicted errors subject to the average bits per weight
+(and, optionally, a budget of synaptic operations). Pinned layers (the LM
+head and embeddings by default) keep `pin-bits` and the largest D.
+
+The pass only annotates each linear op (`nscc.weight_bits`, `nscc.levels`);
+`spike-conversion` builds them so. It prints its table on stderr and keeps it
+for `--report`, with the error it predicted for the whole allocation against
+the error measured with every layer quantized at once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+
+from nscc.calibration import TensorStats, collect, default_calibration
+from nscc.errors import NsccError
+from nscc.ir import nn
+from nscc.ir.context import weights_of
+from nscc.ir.signature import main_function
+from nscc.passes.spike_conversion import (
+    BITS_ATTR,
+    GRANULARITIES,
+    GROUP_ATTR,
+    LEVELS_ATTR,
+    THRESHOLDS,
+    LinearPlan,
+    _layer_name,
+    choose_clip,
+    linear_plan,
+    quantize_layer,
+    trained_quantizer,
+)
+from nscc.progress import progress_bar
+from nscc.quantize import stored_bits, valid_width
+
+METRICS = ("auto", "kl", "mse")
+
+
+@dataclass
+class Layer:
+    op: Operation
+    plan: LinearPlan
+    name: str
+    params: int
+    macs: int
+    trained: tuple | None
+    stats: TensorStats | None
+    pinned: bool = False
+    proxy: dict = field(default_factory=dict)  # (bits, D) -> float
+    measured: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)
+    firing: dict = field(default_factory=dict)  # D -> mean |count|
+    cands: list = field(default_factory=list)  # (bits, group, D) this layer can take
+
+    def theta(self, levels: int, options: "BitAllocationPass") -> tuple[np.ndarray, bool]:
+        if self.trained is not None:
+            _, theta, trained_levels, signed = self.trained
+            return (theta * np.float32(trained_levels / levels)).astype(np.float32), signed
+        s = self.stats
+        signed = s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
+        clip = choose_clip(s, options.threshold, options.percentile, options.granularity == "per-channel", levels, signed)
+        return (clip / levels).astype(np.float32), signed
+
+
+def _output_error(ref: np.ndarray, out: np.ndarray, metric: str) -> float:
+    if metric == "kl":
+        a = ref.astype(np.float64).reshape(-1, ref.shape[-1])
+        b = out.astype(np.float64).reshape(-1, ref.shape[-1])
+        la = a - a.max(-1, keepdims=True)
+        la -= np.log(np.exp(la).sum(-1, keepdims=True))
+        lb = b - b.max(-1, keepdims=True)
+        lb -= np.log(np.exp(lb).sum(-1, keepdims=True))
+        return float((np.exp(la) * (la - lb)).sum(-1).mean())
+    r = ref.astype(np.float64)
+    return float(((out - r) ** 2).mean() / max((r**2).mean(), 1e-30))
+
+
+class _Candidate:
+    """What one layer computes at one (bits, D): an override of its kernel."""
+
+    def __init__(self, layer: Layer, bits: float, group: int, levels: int, options: "BitAllocationPass"):
+        p = layer.plan
+        theta, signed = layer.theta(levels, options)
+        theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
+        sample = layer.stats.sample if layer.trained is None else None  # as spike-conversion: no correction for trained quantizers
+        quant, bias, _ = quantize_layer(p, theta, signed, levels, bits, group, sample, options.bias_correction)
+        self.plan, self.levels, self.signed = p, levels, signed
+        self.theta = theta.reshape((-1, 1, 1)) if p.conv and theta.ndim else theta
+        self.w = quant.dequantize()  # [K, N], theta folded in
+        self.bias = bias
+
+    def counts(self, x: np.ndarray) -> np.ndarray:
+        lo = -self.levels if self.signed else 0
+        return np.clip(np.rint(np.asarray(x, np.float32) / self.theta), lo, self.levels)
+
+    def __call__(self, args) -> tuple:
+        from nscc.targets.interpreter.nn_kernels import conv_nd, prop
+
+        p, n = self.plan, self.counts(args[0])
+        if p.conv:
+            op = p.op
+            w = self.w.T.reshape(p.weight.shape)
+            y = conv_nd(n, w, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group"))
+            if self.bias is not None:
+                y = y + self.bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+        else:
+            y = np.matmul(n, self.w)
+            if self.bias is not None:
+                y = y + self.bias
+            if p.full_bias is not None:
+                y = y + p.full_bias
+        return (y.astype(np.float32),)
+
+    def proxy(self, x: np.ndarray) -> float:
+        """Mean squared output error of this layer alone on its sample rows (linear layers)."""
+        p = self.plan
+        ref = x @ p.weight + (p.bias if p.bias is not None else 0)
+        got = self.counts(x) @ self.w + (self.bias if self.bias is not None else 0)
+        return float(((ref - got) ** 2).sum(axis=1).mean())
+
+
+@dataclass(frozen=True)
+class BitAllocationPass(ModulePass):
+    """Chooses a weight width and a level count D per linear layer under an average-bits budget.
+
+    Options: `bits` the budget, average bits per weight over all allocated layers
+    (group scales count: 8 bits per group, ternary 1.6: five per byte);
+    `widths` candidate widths (1.58 is ternary); `groups` candidate group sizes
+    (0: one scale per output channel; linear layers whose inputs they divide);
+    `levels` candidate D; `sops` a budget of synaptic operations as a
+    fraction of those at the largest D (0: none); `pin` layer names or globs kept
+    at `pin-bits` and the largest D; `metric` kl | mse | auto (KL when the model
+    ends in a linear layer, its scores);
+    `threshold`, `percentile`, `granularity`, `bias-correction` as given to
+    spike-conversion (they decide what a layer becomes); `probe-batches`
+    calibration batches per measurement; `max-probes` forward runs allowed for
+    measuring every candidate (beyond it, one per layer calibrates the proxy).
+    """
+
+    name = "bit-allocation"
+    bits: int | float = 4
+    widths: tuple[int | float, ...] = (1.58, 2, 3, 4, 5, 6, 8)
+    levels: tuple[int, ...] = (15,)
+    sops: float = 0.0
+    pin: tuple[str, ...] = ("*head*", "*embed*", "*wte*", "*classifier*")
+    pin_bits: int | float = 8
+    metric: str = "auto"
+    groups: tuple[int, ...] = (0,)
+    threshold: str = "percentile"
+    percentile: float = 99.99
+    granularity: str = "per-tensor"
+    bias_correction: bool = True
+    probe_batches: int = 2
+    max_probes: int = 64
+    calib_batches: int = 8
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.bits > 0, "bits must be positive"),
+            (len(self.widths) >= 1 and all(valid_width(b) for b in self.widths), "widths must be 1.58 (ternary) or integers in [2, 16]"),
+            (len(self.levels) >= 1 and all(1 <= d <= 32767 for d in self.levels), "levels must be in [1, 32767]"),
+            (valid_width(self.pin_bits), "pin-bits must be 1.58 or an integer in [2, 16]"),
+            (0 <= self.sops, "sops must be a fraction >= 0 (0: no budget)"),
+            (self.metric in METRICS, f"metric must be one of {', '.join(METRICS)}"),
+            (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
+            (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
+            (all(g >= 0 for g in self.groups) and len(self.groups) >= 1, "groups must be sizes >= 0 (0: per output channel)"),
+            (self.probe_batches >= 1 and self.max_probes >= 0, "probe-batches must be >= 1 and max-probes >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise NsccError(f"bit-allocation: {msg}", "`nscc passes` lists the options")
+
+    @staticmethod
+    def weight_bits(b: float, group: int = 0) -> float:
+        """Stored bits per weight, with the group scales' share."""
+        return stored_bits(b) + (8.0 / group if group else 0.0)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from nscc.targets.interpreter.runner import run
+
+        store = weights_of(ctx)
+        layers = self._layers(op, store)
+        if not layers:
+            raise NsccError("bit-allocation: the module has no linear layers with constant weights", "run it on the model before spike-conversion")
+        if ctx.calibration is None:
+            ctx.calibration = default_calibration(op, self.calib_batches)
+        stats = collect(op, store, ctx.calibration, {L.op: [(0, 1 if L.plan.conv else len(L.plan.x.type.get_shape()) - 1)] for L in layers})
+        for L in layers:
+            L.stats = stats[L.plan.x]
+        metric = self._metric(op)
+        probes = ctx.calibration[: self.probe_batches]
+        refs = [run(op, store, feed) for feed in probes]
+        out_name = next(iter(refs[0]))
+
+        def measure(overrides) -> float:
+            return float(np.mean([_output_error(ref[out_name], run(op, store, feed, overrides=overrides)[out_name], metric) for feed, ref in zip(probes, refs)]))
+
+        dmax = max(self.levels)
+        cands = [(float(b), int(g), int(d)) for b in sorted(set(self.widths)) for g in sorted(set(self.groups)) for d in sorted(set(self.levels))]
+        free = [L for L in layers if not L.pinned]
+        for L in free:
+            k = L.plan.weight.shape[0]
+            L.cands = [c for c in cands if c[1] == 0 or (not L.plan.conv and c[1] < k and k % c[1] == 0)]
+        for L in progress_bar(free, "bit allocation: proxies", unit="layer"):
+            for d in sorted(set(self.levels)):
+                theta, signed = L.theta(d, self)
+                L.firing[d] = float(np.abs(np.clip(np.rint(L.stats.sample / theta.reshape(-1)), -d if signed else 0, d)).mean())
+            if not L.plan.conv:
+                for c in L.cands:
+                    L.proxy[c] = _Candidate(L, *c, self).proxy(L.stats.sample)
+        measure_all = sum(len(L.cands) for L in free) <= self.max_probes
+        jobs = [(L, c) for L in free for c in (L.cands if measure_all or L.plan.conv else [min(L.cands)])]
+        for L, c in progress_bar(jobs, "bit allocation: measuring layers", unit="probe"):
+            L.measured[c] = measure({L.op: _Candidate(L, *c, self)})
+        for L in free:
+            if len(L.measured) == len(L.cands):
+                L.predicted = dict(L.measured)
+                continue
+            probe = min(L.cands)  # the narrowest: the largest, least noisy error
+            alpha = L.measured[probe] / L.proxy[probe] if L.proxy[probe] > 0 else 0.0
+            L.predicted = {c: alpha * L.proxy[c] for c in L.cands}
+        choice, solver = self._solve(layers, free, dmax)
+        for L in layers:
+            b, g, d = choice[L.name]
+            L.op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
+            L.op.attributes[GROUP_ATTR] = IntegerAttr(int(g), i64)
+            L.op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
+        allocation = {L.op: _Candidate(L, *choice[L.name], self) for L in layers}
+        measured_total = measure(allocation)
+        report = self._report(layers, choice, solver, metric, measure_all, measured_total)
+        ctx.pass_reports[self.name] = report
+        _print(report)
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _layers(self, op: ModuleOp, store) -> list[Layer]:
+        out = []
+        linear = [o for o in op.walk() if isinstance(o, nn.MatMulOp | nn.GemmOp | nn.ConvOp)]
+        for i, o in enumerate(linear):
+            plan = linear_plan(o, store, i)
+            if plan is None:
+                continue
+            name = _layer_name(plan.name)
+            params = int(plan.weight.size)
+            out_elems = math.prod(o.results[0].type.get_shape())
+            macs = out_elems * (int(np.prod(plan.weight.shape[1:])) if plan.conv else plan.weight.shape[0])
+            pinned = any(fnmatch(name, pat) for pat in self.pin)
+            out.append(Layer(o, plan, name, params, macs, trained_quantizer(plan.x, store), None, pinned))
+        return out
+
+    def _metric(self, op: ModuleOp) -> str:
+        if self.metric != "auto":
+            return self.metric
+        ret = main_function(op).body.block.last_op
+        first = ret.operands[0].owner if ret.operands else None
+        while isinstance(first, nn.ReshapeOp | nn.TransposeOp | nn.AddOp) and first.operands:
+            if isinstance(first, nn.AddOp) and not isinstance(first.operands[0].owner, nn.MatMulOp):
+                break
+            first = first.operands[0].owner
+        return "kl" if isinstance(first, nn.MatMulOp | nn.GemmOp) else "mse"
+
+    def _solve(self, layers: list[Layer], free: list[Layer], dmax: int):
+        """Multiple-choice knapsack: one candidate per free layer, least predicted error."""
+        total = sum(L.params for L in layers)
+        pinned_bits = sum(L.params * self.weight_bits(self.pin_bits) for L in layers if L.pinned)
+        budget = self.bits * total - pinned_bits
+        least = sum(L.params * min(self.weight_bits(b, g) for b, g, _ in L.cands) for L in free)
+        if budget < least - 1e-6:
+            raise NsccError(
+                f"bit-allocation: a budget of {self.bits} bits per weight is below the least possible {(pinned_bits + least) / total:.3f} (pinned layers at {self.pin_bits} bits)",
+                "raise bits=, lower pin-bits=, or add a narrower width to widths=",
+            )
+        choice = {L.name: (float(self.pin_bits), 0, dmax) for L in layers if L.pinned}
+        if not free:
+            return choice, "none (all layers pinned)"
+        index = [(i, c) for i, L in enumerate(free) for c in L.cands]
+        cost = np.array([free[i].predicted[c] for i, c in index])
+        size = np.array([free[i].params * self.weight_bits(c[0], c[1]) for i, c in index])
+        sops = np.array([free[i].macs * free[i].firing[c[2]] for i, c in index])
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        rows = np.zeros((len(free), len(index)))
+        for j, (i, _) in enumerate(index):
+            rows[i, j] = 1
+        cons = [LinearConstraint(rows, 1, 1), LinearConstraint(size[None], -np.inf, budget)]
+        if self.sops:
+            cons.append(LinearConstraint(sops[None], -np.inf, self.sops * sum(L.macs * L.firing[dmax] for L in free)))
+        res = milp(cost / max(cost.max(), 1e-30), constraints=cons, integrality=np.ones(len(cost)), bounds=Bounds(0, 1), options={"time_limit": 60})
+        if res.x is not None and res.status in (0, 1):
+            picked = [index[j] for j in np.flatnonzero(np.rint(res.x) > 0)]
+            solver = "milp (exact)" if res.status == 0 else "milp (time limit, best found)"
+        else:
+            if self.sops and res.status == 2:
+                raise NsccError(f"bit-allocation: no allocation meets sops={self.sops} within the bit budget", "raise sops= or bits=, or add smaller levels=")
+            picked = self._greedy(free, index, size, cost, budget)
+            solver = "greedy (no solver answer)"
+        for i, c in picked:
+            choice[free[i].name] = c
+        return choice, solver
+
+    @staticmethod
+    def _greedy(free, index, size, cost, budget) -> list:
+        """Start from each layer's largest candidate; take the cheapest error per saved bit until within budget."""
+        options = [[j for j, (i, _) in enumerate(index) if i == li] for li in range(len(free))]
+        pick = [max(opts, key=lambda j: size[j]) for opts in options]
+        while sum(size[j] for j in pick) > budget:
+            best = min(
+                ((cost[j] - cost[pick[li]]) / (size[pick[li]] - size[j]), li, j) for li, opts in enumerate(options) for j in opts if size[j] < size[pick[li]]
+            )
+            pick[best[1]] = best[2]
+        return [index[j] for j in pick]
+
+    def _report(self, layers, choice, solver, metric, measure_all, measured_total) -> dict:
+        def key(c):
+            return f"{c[0]:g}b/{'g' + str(c[1]) if c[1] else 'channel'}/D{c[2]}"
+
+        rows = []
+        for L in layers:
+            b, g, d = choice[L.name]
+            rows.append(
+                {
+                    "layer": L.name,
+                    "params": L.params,
+                    "bits": b,
+                    "group": g,
+                    "levels": d,
+                    "pinned": L.pinned,
+                    "bytes": math.ceil(L.params * self.weight_bits(b, g) / 8),
+                    "sensitivity": {key(c): v for c, v in L.predicted.items()} or None,
+                    "proxy": {key(c): v for c, v in L.proxy.items()} or None,
+                    "measured": {key(c): v for c, v in L.measured.items()} or None,
+                    "predicted_error": None if L.pinned else L.predicted[(b, g, d)],
+                    "firing_rate": L.firing.get(d),
+                }
+            )
+        total = sum(L.params for L in layers)
+        avg = sum(L.params * self.weight_bits(choice[L.name][0], choice[L.name][1]) for L in layers) / total
+        return {
+            "budget_bits": self.bits,
+            "average_bits": avg,
+            "metric": metric,
+            "solver": solver,
+            "sensitivity": "measured for every candidate" if measure_all else "proxy scaled by one measured probe per layer",
+            "predicted_error": sum(r["predicted_error"] or 0.0 for r in rows),
+            "measured_error": measured_total,
+            "weight_bytes": sum(r["bytes"] for r in rows),
+            "fp16_bytes": 2 * total,
+            "layers": rows,
+        }
+
+
+def _print(report: dict, stream=sys.stderr) -> None:
+    stream.write(f"nscc: bit-allocation ({report['metric']}, {report['sensitivity']}; {report['solver']})\n")
+    head = f"  {'layer':30} {'params':>9} {'bits':>5} {'group':>6} {'D':>4} {'pred. error':>12} {'bytes':>10}"
+    stream.write(head + "\n")
+    for r in report["layers"]:
+        pe = "pinned" if r["pinned"] else f"{r['predicted_error']:.4g}"
+        stream.write(f"  {r['layer'][:30]:30} {r['params']:9d} {r['bits']:5g} {r['group'] or '-':>6} {r['levels']:4d} {pe:>12} {r['bytes']:10d}\n")
+    stream.write(
+        f"  average {report['average_bits']:.3f} bits/weight (budget {report['budget_bits']}); "
+        f"{report['weight_bytes']} bytes vs {report['fp16_bytes']} fp16 ({report['fp16_bytes'] / max(report['weight_bytes'], 1):.1f}x); "
+        f"{report['metric']} predicted {report['predicted_error']:.4g}, measured {report['measured_error']:.4g}\n"
+    )
