@@ -171,7 +171,7 @@ class BitAllocationPass(ModulePass):
     bits: int | float = 4
     widths: tuple[int | float, ...] = (1.58, 2, 3, 4, 5, 6, 8)
     levels: tuple[int, ...] = (15,)
-    sops: float = 0.0
+    sops: int | float = 0.0
     pin: tuple[str, ...] = ("*head*", "*embed*", "*wte*", "*classifier*")
     pin_bits: int | float = 8
     metric: str = "auto"
@@ -362,6 +362,8 @@ class BitAllocationPass(ModulePass):
                     "measured": {key(c): v for c, v in L.measured.items()} or None,
                     "predicted_error": None if L.pinned else L.predicted[(b, g, d)],
                     "firing_rate": L.firing.get(d),
+                    "firing_rates": {str(k): v for k, v in L.firing.items()} or None,
+                    "macs": L.macs,
                 }
             )
         total = sum(L.params for L in layers)

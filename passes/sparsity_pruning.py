@@ -1,0 +1,343 @@
+"""Pass `sparsity-pruning`: zero weights and fewer spikes, each within a measured error.
+
+Runs on the spiking IR, after `spike-conversion` (and before `requant-fusion`
+and `binary-expand`), where weights are already integers: that is what makes
+it quantization-assisted. A weight that quantized to zero is pruned for free
+and counts toward the target; further weights are removed in the order of
+Wanda's score |W[k, j]| * ||n_k|| (weight magnitude times the RMS spike count
+its input carries on the calibration data), compared within each output
+column (`unstructured`) or summed over whole input rows (`rows`, structured:
+the input channel's spikes then reach nothing through this layer).
+
+Threshold tuning cuts the firing rate: an encoder's threshold theta grows by
+a factor g and every synapse it feeds decodes with scale * g, so the layer
+computes the same function on a coarser grid and emits about 1/g as many
+spikes. The factors are chosen greedily, the least error per spike saved
+first, until the spikes fall to `firing-rate` times their number before, with no layer's output error above `max-error`
+(relative MSE on its calibration inputs).
+
+Pruning and tuning shift each layer's mean output; that shift is measured
+on the calibration sample and folded into the decode bias (bias correction).
+Pruned weight matrices are stored in a bitmask form when that is smaller
+(`nscc.ir.weights`), and the targets skip their zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+
+from nscc.calibration import collect, default_calibration
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.constants import new_weight
+from nscc.ir.context import weights_of
+from nscc.ir.signature import LAYER_ATTR
+from nscc.targets.interpreter.snn_kernels import group_weighted
+
+STRUCTURES = ("unstructured", "rows")
+SPARSITY_ATTR = "nscc.weight_sparsity"
+GAINS = (1.0, 1.1, 1.2, 1.35, 1.5, 1.7, 2.0, 2.5, 3.0, 4.0)
+
+
+@dataclass
+class Consumer:
+    syn: snn.SynapseOp
+    dec: snn.DecodeOp
+    name: str
+    w: np.ndarray  # [K, N] integers as stored (a conv's OIHW)
+    scale: np.ndarray
+    bias: np.ndarray
+    pruned: np.ndarray | None = None
+
+    @property
+    def conv(self) -> bool:
+        return isinstance(self.syn, snn.ConvSynapseOp)
+
+    def effective(self, w: np.ndarray) -> np.ndarray:
+        """[K, N] integer weights as the synapse applies them (group multipliers in)."""
+        if self.conv:
+            return w.reshape(len(w), -1).T
+        return group_weighted(w, self.gs) if self.gs is not None else w
+
+    gs: np.ndarray | None = None
+
+
+@dataclass
+class Encoder:
+    op: snn.EncodeOp
+    theta: np.ndarray
+    x: np.ndarray  # calibration rows x channels
+    consumers: list[Consumer] = field(default_factory=list)
+    gain: float = 1.0
+
+    @property
+    def elements(self) -> int:
+        """Counts this encoder emits per inference."""
+        return math.prod(self.op.res.type.get_shape())
+
+    def counts(self, gain: float = 1.0) -> np.ndarray:
+        t: snn.CountsType = self.op.res.type
+        th = self.theta.reshape(-1) if self.theta.size > 1 else self.theta.reshape(())
+        return np.clip(np.rint(self.x / (th * np.float32(gain))), t.lo, t.hi)
+
+
+def _channel_rows(c: Consumer, k: int) -> np.ndarray:
+    """For each row of the [K, N] effective weight, the encoder channel it reads."""
+    if not c.conv:
+        return np.arange(k)
+    m, cg, kh, kw = c.w.shape
+    return np.repeat(np.arange(cg), kh * kw)  # group == 1 (checked)
+
+
+def _rows(c: Consumer) -> int:
+    """Input rows (tokens, or output pixels of a conv) one inference sends through the layer."""
+    shape = c.syn.res.type.get_shape()
+    return math.prod(shape) // shape[1 if c.conv else -1]
+
+
+@dataclass(frozen=True)
+class SparsityPruningPass(ModulePass):
+    """Prunes integer synaptic weights (Wanda order, quantization zeros first) and tunes encoder
+    thresholds toward fewer spikes, folding the mean error into the bias.
+
+    Options: `sparsity` target fraction of zero weights per layer; `structure`
+    unstructured | rows; `firing-rate` target spikes as a fraction of those the
+    converted model emits (1: no threshold tuning); `max-error` the largest
+    relative output MSE tuning may give a layer; `keep` layer names or globs
+    left as they are (e.g. the LM head); `calib-batches` (random batches when no
+    --calib data is given)."""
+
+    name = "sparsity-pruning"
+    sparsity: int | float = 0.5
+    structure: str = "unstructured"
+    firing_rate: int | float = 1.0
+    max_error: int | float = 0.01
+    keep: tuple[str, ...] = ()
+    calib_batches: int = 8
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.sparsity < 1.0, "sparsity must be in [0, 1)"),
+            (self.structure in STRUCTURES, f"structure must be one of {', '.join(STRUCTURES)}"),
+            (0.0 < self.firing_rate <= 1.0, "firing-rate must be in (0, 1]"),
+            (self.max_error > 0, "max-error must be positive"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise NsccError(f"sparsity-pruning: {msg}", "`nscc passes` lists the options")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = weights_of(ctx)
+        encoders = self._encoders(op, store)
+        if not encoders:
+            raise NsccError("sparsity-pruning: no spiking layers to prune", "run spike-conversion first (and binary-expand only after this pass)")
+        if ctx.calibration is None:
+            ctx.calibration = default_calibration(op, self.calib_batches)
+        axis = {e.op: 1 if any(c.conv for c in e.consumers) else len(e.op.input.type.get_shape()) - 1 for e in encoders}
+        stats = collect(op, store, ctx.calibration, {e.op: [(0, axis[e.op])] for e in encoders})
+        for e in encoders:
+            e.x = stats[e.op.input].sample
+        before = {c.name: self._layer_stats(e, c, c.w, 1.0) for e in encoders for c in e.consumers}
+        for e in encoders:
+            norm = np.sqrt((e.counts() ** 2).mean(axis=0))  # RMS spike count per input channel
+            for c in e.consumers:
+                c.pruned = c.w if self._kept(c) else self._prune(c, norm)
+        if self.firing_rate < 1.0:
+            self._tune(encoders, before)
+        for e in encoders:
+            self._rewrite(e, store)
+        after = {c.name: self._layer_stats(e, c, c.pruned, e.gain) for e in encoders for c in e.consumers}
+        report = self._report(before, after, encoders)
+        ctx.pass_reports[self.name] = report
+        _print(report)
+
+    # -- analysis -------------------------------------------------------------------------
+
+    def _encoders(self, op: ModuleOp, store) -> list[Encoder]:
+        out = []
+        for enc in op.walk():
+            if not isinstance(enc, snn.EncodeOp) or not isinstance(enc.theta.owner, nn.WeightOp):
+                continue
+            consumers = []
+            for use in enc.res.uses:
+                syn = use.operation
+                if not isinstance(syn, snn.SynapseOp | snn.ConvSynapseOp) or not isinstance(syn.weight.owner, nn.WeightOp):
+                    break
+                uses = list(syn.res.uses)
+                dec = uses[0].operation if len(uses) == 1 else None
+                if not isinstance(dec, snn.DecodeOp) or not isinstance(dec.scale.owner, nn.WeightOp):
+                    break
+                if isinstance(syn, snn.ConvSynapseOp) and syn.group.value.data != 1:
+                    break
+                if dec.bias is not None and not isinstance(dec.bias.owner, nn.WeightOp):
+                    break
+                name = syn.attributes.get(LAYER_ATTR)
+                n_out = syn.weight.type.get_shape()[0 if isinstance(syn, snn.ConvSynapseOp) else 1]
+                bias = store[dec.bias.owner.sym.data] if dec.bias is not None else np.zeros(n_out, np.float32)
+                gs = getattr(syn, "group_scale", None)
+                consumers.append(
+                    Consumer(
+                        syn, dec, name.data if isinstance(name, StringAttr) else syn.name,
+                        store[syn.weight.owner.sym.data], store[dec.scale.owner.sym.data], np.broadcast_to(bias, (n_out,)).astype(np.float32),
+                        gs=store[gs.owner.sym.data] if gs is not None else None,
+                    )
+                )  # fmt: skip
+            else:
+                if consumers:
+                    out.append(Encoder(enc, store[enc.theta.owner.sym.data], np.zeros((0, 0), np.float32), consumers))
+        return out
+
+    def _kept(self, c: Consumer) -> bool:
+        return any(fnmatch(c.name, pat) for pat in self.keep)
+
+    def _prune(self, c: Consumer, norm: np.ndarray) -> np.ndarray:
+        """Zeros the least important weights: quantization zeros (score 0) first, then |W| * ||n||."""
+        eff = c.effective(c.w).astype(np.float64)  # [K, N]
+        k, n = eff.shape
+        score = np.abs(eff) * norm[_channel_rows(c, k)][:, None]
+        target = math.ceil(self.sparsity * k)
+        if self.structure == "rows":
+            drop = np.argsort(score.sum(axis=1), kind="stable")[:target]
+            mask = np.ones(k, bool)
+            mask[drop] = False
+            mask = np.broadcast_to(mask[:, None], eff.shape)
+        else:  # Wanda: within each output column
+            rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
+            mask = rank >= target
+        if c.conv:
+            mask = mask.T.reshape(c.w.shape)
+        return np.where(mask, c.w, 0).astype(c.w.dtype)
+
+    def _outputs(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, n: np.ndarray | None = None) -> np.ndarray:
+        """The layer's decoded output on the sample rows (a conv's as its 1x1 equivalent, taps summed)."""
+        n = e.counts(gain) if n is None else n
+        eff = c.effective(w).astype(np.float64)
+        if c.conv:
+            eff = eff.reshape(-1, c.w.shape[2] * c.w.shape[3], eff.shape[1]).sum(axis=1)
+        return (n @ eff) * (c.scale.astype(np.float64) * gain)
+
+    def _layer_stats(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float) -> dict:
+        n = e.counts(gain)
+        eff = c.effective(w)
+        per_channel_events = np.abs(n).mean(axis=0)  # per input row of the sample
+        nnz = np.count_nonzero(eff, axis=1)
+        ch = _channel_rows(c, eff.shape[0])
+        return {
+            "weight_sparsity": 1.0 - np.count_nonzero(w) / w.size,
+            "firing_rate": float(np.abs(n).mean()),
+            "sops_per_row": float((per_channel_events[ch] * nnz).sum()),
+            "sops": float((per_channel_events[ch] * nnz).sum()) * _rows(c),
+        }
+
+    def _tune(self, encoders: list[Encoder], before: dict) -> None:
+        """Greedy threshold gains: least added error per saved spike first, until the
+        spikes of all tuned encoders fall to `firing-rate` times their number before."""
+        table = []
+        for e in encoders:
+            ref = [self._outputs(e, c, c.w, 1.0) for c in e.consumers]
+            power = [max(float((r**2).mean()), 1e-30) for r in ref]
+            rows = []
+            for g in GAINS:
+                n = e.counts(g)
+                err = 0.0
+                for c, r, p in zip(e.consumers, ref, power):
+                    d = self._outputs(e, c, c.pruned, g, n) - r
+                    err = max(err, float(((d - d.mean(axis=0)) ** 2).mean()) / p)  # the mean goes into the bias
+                spikes = float(np.abs(n).mean()) * e.elements
+                rows.append((g, err, spikes))
+            table.append(rows)
+        total0 = sum(rows[0][2] for rows in table)
+        idx = [0] * len(table)
+        current = total0
+        while current > self.firing_rate * total0:
+            best = None
+            for i, rows in enumerate(table):
+                j = idx[i] + 1
+                if j >= len(rows) or rows[j][1] > self.max_error:
+                    continue
+                saved = rows[idx[i]][2] - rows[j][2]
+                if saved <= 0:
+                    continue
+                cost = (rows[j][1] - rows[idx[i]][1]) / saved
+                if best is None or cost < best[0]:
+                    best = (cost, i, j)
+            if best is None:
+                break
+            _, i, j = best
+            current -= table[i][idx[i]][2] - table[i][j][2]
+            idx[i] = j
+        for e, rows, j in zip(encoders, table, idx):
+            e.gain = rows[j][0]
+
+    # -- rewriting -----------------------------------------------------------------------------
+
+    def _rewrite(self, e: Encoder, store) -> None:
+        def replace_weight(user: Operation, index: int, name: str, array: np.ndarray) -> None:
+            old = user.operands[index].owner
+            w = new_weight(store, name, array, old.res.type.element_type)
+            old.parent.insert_op_before(w, old)
+            user.operands[index] = w.res
+            if not old.res.uses:
+                old.detach()
+                old.erase()
+
+        n_before, n_after = e.counts(1.0), e.counts(e.gain)
+        if e.gain != 1.0:
+            replace_weight(e.op, 1, e.op.theta.owner.sym.data + ".tuned", (e.theta * np.float32(e.gain)).astype(np.float32))
+        for c in e.consumers:
+            changed = c.pruned is not c.w
+            if changed:
+                replace_weight(c.syn, 1, c.syn.weight.owner.sym.data + ".pruned", c.pruned)
+            c.syn.attributes[SPARSITY_ATTR] = FloatAttr(1.0 - np.count_nonzero(c.pruned) / c.pruned.size, f64)
+            if not changed and e.gain == 1.0:
+                continue
+            # the mean output shift pruning and the coarser threshold cause, back into the bias
+            shift = (self._outputs(e, c, c.w, 1.0, n_before) - self._outputs(e, c, c.pruned, e.gain, n_after)).mean(axis=0)
+            dec = c.dec
+            replace_weight(dec, 1, dec.scale.owner.sym.data + ".tuned", (c.scale * np.float32(e.gain)).astype(np.float32))
+            bias = (c.bias + shift).astype(np.float32)
+            if dec.bias is not None:
+                replace_weight(dec, 2, dec.bias.owner.sym.data + ".tuned", bias)
+            else:
+                w = new_weight(store, c.name + ".bias", bias)
+                dec.parent.insert_op_before(w, dec)
+                new = snn.DecodeOp.build(operands=[dec.input, dec.scale, w.res], result_types=[dec.res.type], properties=dict(dec.properties), attributes=dict(dec.attributes))
+                dec.parent.insert_op_before(new, dec)
+                dec.res.replace_all_uses_with(new.res)
+                dec.detach()
+                dec.erase()
+                c.dec = new
+
+    def _report(self, before: dict, after: dict, encoders: list[Encoder]) -> dict:
+        rows = []
+        for e in encoders:
+            for c in e.consumers:
+                b, a = before[c.name], after[c.name]
+                rows.append({"layer": c.name, "gain": e.gain, "before": b, "after": a})
+        sb = sum(r["before"]["sops"] for r in rows)
+        sa = sum(r["after"]["sops"] for r in rows)
+        wz = sum(a.size - np.count_nonzero(a) for a in (c.pruned for e in encoders for c in e.consumers))
+        wn = sum(c.pruned.size for e in encoders for c in e.consumers)
+        return {"structure": self.structure, "target_sparsity": self.sparsity, "target_firing_rate": self.firing_rate, "weight_sparsity": wz / wn, "sops_ratio": sa / max(sb, 1e-30), "layers": rows}
+
+
+def _print(report: dict, stream=sys.stderr) -> None:
+    stream.write(f"nscc: sparsity-pruning ({report['structure']})\n")
+    head = f"  {'layer':30} {'sparsity':>17} {'firing rate':>15} {'SOPs':>21} {'gain':>5}"
+    stream.write(head + "\n")
+    for r in report["layers"]:
+        b, a = r["before"], r["after"]
+        stream.write(
+            f"  {r['layer'][:30]:30} {b['weight_sparsity']:7.3f} -> {a['weight_sparsity']:6.3f} {b['firing_rate']:6.3f} -> {a['firing_rate']:5.3f} "
+            f"{b['sops']:9.4g} -> {a['sops']:8.4g} {r['gain']:5.2f}\n"
+        )
+    stream.write(f"  weight sparsity {report['weight_sparsity']:.3f}; synaptic operations x{report['sops_ratio']:.3f} of before\n")
