@@ -162,6 +162,8 @@ def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stre
 
         ctx.calibration = default_calibration(module)
     report = measure(module, ctx.weights, ctx.calibration)
+    if ctx.pass_reports:
+        report["passes"] = ctx.pass_reports
     print_table(report, stream)
     if json_path:
         write_json(report, json_path)

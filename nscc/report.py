@@ -5,7 +5,7 @@ Everything is measured by running the compiled module on the calibration
 inputs and counting, for each synapse, the events its input carries:
 |n| per element for thermometer counts or trains, popcount(|n|) for bit
 planes. A synaptic operation (SOP) is one addition of a weight, so a layer's
-SOPs are its events times the outputs each event reaches. Energy follows the
+SOPs are its events times the non-zero weights each event reaches. Energy follows the
 45 nm convention of the SNN literature (Horowitz, ISSCC 2014): a dense layer
 costs MACs x E_MAC, a spiking one SOPs x E_AC.
 """
@@ -66,14 +66,14 @@ class _Events(Interpreter.Listener):
             per_elem = _popcount(x) if self.coding == "bitplane" else np.abs(x.astype(np.int64))
             elems = x.size
         events = int(per_elem.sum())
-        if isinstance(op, snn.SynapseOp):
-            fan_out = w.shape[1]
-            sops = events * fan_out
-            macs = elems * fan_out
+        if isinstance(op, snn.SynapseOp):  # a spike costs one addition per non-zero weight in its row
+            per_input = per_elem.reshape(-1, w.shape[0]).sum(axis=0)
+            sops = int(per_input @ np.count_nonzero(w, axis=1))
+            macs = elems * w.shape[1]
         else:
             from nscc.targets.interpreter.nn_kernels import conv_nd, prop
 
-            ones = np.ones(w.shape, np.float64)
+            ones = (w != 0).astype(np.float64)
             sops = int(round(conv_nd(per_elem.astype(np.float64), ones, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group")).sum()))
             out_elems = math.prod(op.res.type.get_shape())
             macs = out_elems * math.prod(w.shape[1:])
