@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
     _common(p)
 
-    p = sub.add_parser("run", help="run a model on the reference interpreter")
-    p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump or a compiled interpreter directory")
+    p = sub.add_parser("run", help="run a model (on the reference interpreter, or built for the C++ simulator)")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump, or a directory `nscc compile` wrote")
+    p.add_argument("--target", "-t", default=None, choices=["interpreter", "cpp"], help="where to run (default: the interpreter, or what MODEL/ was compiled for)")
+    p.add_argument("--counters", metavar="FILE.json", help="cpp: write the simulator's own spike and SOP counters")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)")
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs")
     p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
@@ -99,16 +101,72 @@ def cmd_run(a) -> int:
     from nscc.targets.interpreter import run, signature
 
     dims = dict(a.dim)
+    compiled_for = _compiled_target(a.model)
+    target = a.target or compiled_for or "interpreter"
+    if compiled_for == "cpp" and target == "cpp":
+        return _run_cpp_project(a, a.model)
+    if compiled_for == "cpp":
+        raise NsccError(f"{a.model} was compiled for the cpp target", "run it with --target cpp (or compile again for the interpreter)")
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
     ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
     if a.generate is not None:
         return _generate(a, ctx, module)
+    if target == "cpp":
+        import tempfile
+
+        from nscc.driver import atomic_output_dir
+        from nscc.targets import get_target
+
+        with tempfile.TemporaryDirectory(prefix="nscc-cpp-") as tmp:
+            out = os.path.join(tmp, "project")
+            atomic_output_dir(out, lambda d: get_target("cpp").emit(ctx, module, d, a.model))
+            return _run_cpp_project(a, out, ctx, module)
     names = [n for n, _, _ in signature(module).inputs]
     inputs = load_inputs(a.input, names)
     outputs = run(module, ctx.weights, inputs)
     summarize(outputs)
     if a.report:
+        spike_report(ctx, module, a.report)
+    if a.output:
+        try:
+            np.savez(a.output, **outputs)
+        except OSError as e:
+            raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    return 0
+
+
+def _compiled_target(model: str) -> str | None:
+    import json
+
+    path = os.path.join(model, "manifest.json")
+    if not os.path.isdir(model) or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("target")
+
+
+def _run_cpp_project(a, project: str, ctx=None, module=None) -> int:
+    import json
+
+    import numpy as np
+
+    from nscc.driver import load_inputs, spike_report, summarize
+    from nscc.targets.cpp import MANIFEST_FILE, run_project
+
+    if a.generate is not None:
+        raise NsccError("--generate runs on the interpreter for now", "drop --target cpp")
+    with open(os.path.join(project, MANIFEST_FILE)) as f:
+        names = [s["name"] for s in json.load(f)["inputs"]]
+    outputs, counters = run_project(project, load_inputs(a.input, names))
+    summarize(outputs)
+    if a.counters:
+        try:
+            with open(a.counters, "w") as f:
+                json.dump(counters, f, indent=2)
+        except OSError as e:
+            raise NsccError(f"{a.counters}: cannot write ({e.strerror})", "choose a writable --counters path") from None
+    if a.report and ctx is not None:
         spike_report(ctx, module, a.report)
     if a.output:
         try:

@@ -1,0 +1,576 @@
+"""IR -> C++: one straight-line function over statically shaped buffers.
+
+Every SSA value of @main becomes a pointer `vN` (into a buffer `bN` the
+program owns, into the mapped weight file, or to an input); buffers are freed
+after their last use. Names from the model never appear in the C++: values
+are numbered, weights are addressed by their index in the weight file, and
+layer names reach the counters only as escaped string literals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import Operation, SSAValue
+
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.constants import dense_value
+from nscc.ir.signature import LAYER_ATTR, main_function, signature
+from nscc.ir.types import np_dtype
+from nscc.targets.interpreter.nn_kernels import _BINARY, _UNARY, prop
+
+C_TYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.int8): "int8_t",
+    np.dtype(np.int16): "int16_t",
+    np.dtype(np.int32): "int32_t",
+    np.dtype(np.int64): "int64_t",
+    np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.bool_): "uint8_t",
+}
+DTYPE_CODES = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "uint8": 6, "bool": 6, "packed": 7}
+
+UNARY_C = {
+    nn.NegOp: "-a",
+    nn.AbsOp: "std::abs(a)",
+    nn.SqrtOp: "std::sqrt(a)",
+    nn.ReciprocalOp: "T(1) / a",
+    nn.ExpOp: "std::exp(a)",
+    nn.LogOp: "std::log(a)",
+    nn.ErfOp: "std::erf(a)",
+    nn.TanhOp: "std::tanh(a)",
+    nn.SigmoidOp: "T(1) / (T(1) + std::exp(-a))",
+    nn.ReluOp: "std::max(a, T(0))",
+    nn.FloorOp: "std::floor(a)",
+    nn.CeilOp: "std::ceil(a)",
+    nn.RoundOp: "std::nearbyint(a)",
+    nn.SignOp: "T((a > T(0)) - (a < T(0)))",
+    nn.NotOp: "T(!a)",
+}
+BINARY_C = {
+    nn.AddOp: "a + b",
+    nn.SubOp: "a - b",
+    nn.MulOp: "a * b",
+    nn.DivOp: "a / b",
+    nn.MinOp: "std::min(a, b)",
+    nn.MaxOp: "std::max(a, b)",
+    nn.EqualOp: "a == b",
+    nn.LessOp: "a < b",
+    nn.LessEqualOp: "a <= b",
+    nn.GreaterOp: "a > b",
+    nn.GreaterEqualOp: "a >= b",
+    nn.AndOp: "a && b",
+    nn.OrOp: "a || b",
+    nn.XorOp: "bool(a) != bool(b)",
+}
+SHAPE_ONLY = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity")
+
+
+def c_string(s: str) -> str:
+    """A C++ string literal holding s, every byte outside [A-Za-z0-9_. ] escaped."""
+    out = []
+    for b in s.encode():
+        ch = chr(b)
+        out.append(ch if ch.isalnum() and b < 128 or ch in "_. /-" else f"\\x{b:02x}\"\"")
+    return '"' + "".join(out) + '"'
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    return tuple(v.type.get_shape())
+
+
+def _ctype(v: SSAValue) -> str:
+    return C_TYPES[np_dtype(v.type)]
+
+
+def _bstrides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
+    """Strides of an input, right-aligned to the output, 0 where it broadcasts."""
+    nd = len(out_shape)
+    shape = [1] * (nd - len(in_shape)) + list(in_shape)
+    strides, acc = [0] * nd, 1
+    for d in range(nd - 1, -1, -1):
+        strides[d] = acc if shape[d] != 1 else 0
+        acc *= shape[d]
+    return strides
+
+
+def _arr(vals: Sequence[int]) -> str:
+    return "{" + ", ".join(str(int(v)) for v in vals) + "}"
+
+
+@dataclass
+class WeightEntry:
+    array: np.ndarray
+    bits: int = 0  # > 0: packed signed integers of this width (synapse weights)
+
+
+@dataclass
+class Program:
+    """The generated model source, the weight file entries, and what main.cpp needs to know."""
+
+    source: str
+    weights: list[WeightEntry]
+    inputs: list[tuple[str, tuple[int, ...], np.dtype]]
+    outputs: list[tuple[str, tuple[int, ...], np.dtype]]
+    layers: list[str]
+
+
+@dataclass
+class _Gen:
+    module: ModuleOp
+    weights_store: object
+    lines: list[str] = field(default_factory=list)
+    init: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    names: dict = field(default_factory=dict)
+    buffers: dict = field(default_factory=dict)  # value -> buffer name (owned)
+    entries: list[WeightEntry] = field(default_factory=list)
+    entry_of: dict = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
+    counter: int = 0
+
+    def fresh(self, prefix: str = "v") -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def ref(self, v: SSAValue) -> str:
+        return self.names[v]
+
+    def alloc(self, v: SSAValue, zero: bool = False) -> str:
+        name, buf = self.fresh(), self.fresh("b")
+        n = max(1, math.prod(_shape(v)))
+        self.lines.append(f"  std::vector<{_ctype(v)}> {buf}({n}); {_ctype(v)}* {name} = {buf}.data();")
+        self.names[v], self.buffers[v] = name, buf
+        return name
+
+    def entry(self, array: np.ndarray, bits: int = 0, key=None) -> int:
+        key = key if key is not None else id(array)
+        if (key, bits) in self.entry_of:
+            return self.entry_of[(key, bits)]
+        self.entries.append(WeightEntry(np.ascontiguousarray(array), bits))
+        self.entry_of[(key, bits)] = len(self.entries) - 1
+        return len(self.entries) - 1
+
+    def weight_array(self, v: SSAValue) -> np.ndarray | None:
+        owner = v.owner
+        if isinstance(owner, nn.WeightOp):
+            return self.weights_store[owner.sym.data]
+        if isinstance(owner, ConstantOp):
+            return dense_value(owner)
+        return None
+
+
+def generate(module: ModuleOp, weights, coding: str) -> Program:
+    g = _Gen(module, weights)
+    fn = main_function(module)
+    sig = signature(module)
+    for i, (arg, (name, shape, dtype)) in enumerate(zip(fn.body.block.args, sig.inputs)):
+        g.names[arg] = f"in{i}"
+    ops = list(fn.body.block.ops)
+    last_use: dict[SSAValue, int] = {}
+    for i, op in enumerate(ops):
+        for v in op.operands:
+            last_use[v] = i
+    outputs = []
+    for i, op in enumerate(ops):
+        if isinstance(op, ReturnOp):
+            outputs = list(op.operands)
+            break
+        _emit_op(g, op, coding)
+        for v in op.operands:  # free what nothing later reads (outputs are read by the return)
+            if last_use.get(v) == i and v in g.buffers:
+                g.lines.append(f"  std::vector<{_ctype(v)}>().swap({g.buffers.pop(v)});")
+    for j, v in enumerate(outputs):
+        g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {max(1, math.prod(_shape(v)))});")
+    ins = ", ".join(f"const {C_TYPES[np.dtype(d)]}* in{i}" for i, (_, _, d) in enumerate(sig.inputs))
+    outs = ", ".join(f"{C_TYPES[np.dtype(d)]}* out{j}" for j, (_, _, d) in enumerate(sig.outputs))
+    src = [
+        "// Generated by nscc from the IR; do not edit. Kernels: nscc_runtime.hpp.",
+        '#include "nscc_runtime.hpp"',
+        "",
+        "struct Model {",
+        "  const nscc::Weights& W;",
+        *[f"  {m}" for m in g.members],
+        f"  nscc::LayerCounter counters[{max(1, len(g.layers))}] = {{{', '.join('{' + c_string(n) + '}' for n in g.layers)}}};",
+        f"  static constexpr int n_layers = {len(g.layers)};",
+        "  explicit Model(const nscc::Weights& w) : W(w) {",
+        *g.init,
+        "  }",
+        f"  void run({', '.join(x for x in (ins, outs) if x)}) {{",
+        "    using namespace nscc;",
+        *["  " + ln for ln in g.lines],
+        "  }",
+        "};",
+        "",
+    ]
+    return Program("\n".join(src), g.entries, list(sig.inputs), list(sig.outputs), g.layers)
+
+
+def _unsupported(op: Operation, why: str = "") -> NsccError:
+    layer = op.attributes.get(LAYER_ATTR)
+    where = f" (layer {layer.data})" if isinstance(layer, StringAttr) else ""
+    return NsccError(
+        f"cpp target: op '{op.name}'{where} is not supported{': ' + why if why else ''}",
+        "run this model with --target interpreter, or convert that op away with a pass",
+    )
+
+
+def _channel(v_shape: Sequence[int], c_shape: Sequence[int], axis: int | None = None) -> tuple[int, int]:
+    """(C, inner) for a per-channel vector applied to a tensor: channel of element i is (i / inner) % C."""
+    size = math.prod(c_shape) if c_shape else 1
+    if size == 1:
+        return 1, 1
+    if axis is None:  # right-aligned broadcast of a shape with one non-1 dim
+        nd = len(v_shape)
+        dims = [1] * (nd - len(c_shape)) + list(c_shape)
+        axis = next(d for d in range(nd) if dims[d] != 1)
+    axis %= len(v_shape)
+    return size, math.prod(v_shape[axis + 1 :])
+
+
+def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    if isinstance(op, nn.WeightOp | ConstantOp):
+        arr = g.weight_array(op.results[0])
+        uses_synapse = any(isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0] for u in op.results[0].uses)
+        other = any(not (isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0]) for u in op.results[0].uses)
+        if other or not uses_synapse:
+            idx = g.entry(arr.astype(np_dtype(op.results[0].type), copy=False), 0, key=id(op))
+            name = g.fresh()
+            L.append(f"  const {_ctype(op.results[0])}* {name} = W.ptr<{_ctype(op.results[0])}>({idx});")
+            g.names[op.results[0]] = name
+        return
+    if isinstance(op, snn.EncodeOp):
+        out = g.alloc(op.res)
+        t = op.res.type
+        c, inner = _channel(_shape(op.input), _shape(op.theta))
+        L.append(f"  encode({g.ref(op.input)}, {g.ref(op.theta)}, {math.prod(_shape(op.input))}, {c}, {inner}, {t.lo}, {t.hi}, {out});")
+        return
+    if isinstance(op, snn.ExpandOp):
+        out = g.alloc(op.res)
+        st = op.res.type
+        L.append(f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});")
+        return
+    if isinstance(op, snn.SynapseOp):
+        return _synapse(g, op, coding)
+    if isinstance(op, snn.ConvSynapseOp):
+        return _conv_synapse(g, op, coding)
+    if isinstance(op, snn.DecodeOp):
+        out = g.alloc(op.res)
+        c, inner = _channel(_shape(op.input), _shape(op.scale), prop(op, "axis"))
+        bias = g.ref(op.bias) if op.bias is not None else "nullptr"
+        L.append(f"  decode({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {out});")
+        return
+    if isinstance(op, snn.RequantOp):
+        out = g.alloc(op.res)
+        t = op.res.type
+        lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
+        c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+        bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.multiplier)}*)nullptr"
+        L.append(
+            f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
+            f"int64_t({lo}), int64_t({hi}), {out});"
+        )
+        return
+    if isinstance(op, snn.NeuronOp):
+        out = g.alloc(op.res)
+        shape = _shape(op.input)
+        signed = "true" if op.res.type.signed.data else "false"
+        L.append(f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});")
+        return
+    if isinstance(op, snn.LinearAttentionOp | snn.LinearAttentionStepOp):
+        return _linear_attention(g, op)
+    if isinstance(op, snn.FixedEncodeOp | snn.FixedDecodeOp | snn.FixedGeluOp):
+        out = g.alloc(op.res)
+        fn = {snn.FixedEncodeOp: "fixed_encode", snn.FixedDecodeOp: "fixed_decode", snn.FixedGeluOp: "fixed_gelu"}[type(op)]
+        L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {prop(op, 'frac_bits')}, {out});")
+        return
+    if isinstance(op, snn.FixedAddOp):
+        return _elementwise(g, op, "(int32_t)sat32(int64_t(a) + int64_t(b))")
+    if isinstance(op, snn.FixedLayerNormOp):
+        out = g.alloc(op.res)
+        shape = _shape(op.input)
+        axis = prop(op, "axis") % len(shape)
+        n = math.prod(shape[axis:])
+        L.append(
+            f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {g.ref(op.beta)}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
+            f"{prop(op, 'var_shift')}, int64_t({prop(op, 'epsilon')}), {out});"
+        )
+        return
+    if isinstance(op, snn.FixedSoftmaxOp | nn.SoftmaxOp):
+        out = g.alloc(op.res)
+        shape = _shape(op.input)
+        axis = prop(op, "axis") % len(shape)
+        outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+        if isinstance(op, snn.FixedSoftmaxOp):
+            L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {prop(op, 'frac_bits')}, {out});")
+        else:
+            _float_only(op)
+            L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
+        return
+    if type(op) in _BINARY and type(op) in BINARY_C:
+        expr = BINARY_C[type(op)]
+        if isinstance(op, nn.PowOp):
+            expr = "a"
+        return _elementwise(g, op, expr)
+    if isinstance(op, nn.PowOp):
+        e = g.weight_array(op.rhs)
+        if e is not None and e.size == 1 and float(e.reshape(-1)[0]) in (1.0, 2.0, 3.0, 0.5):
+            expr = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "std::sqrt(a)"}[float(e.reshape(-1)[0])]
+            return _elementwise(g, op, expr, unary=True)
+        return _elementwise(g, op, "std::pow(a, b)")
+    if type(op) in _UNARY and type(op) in UNARY_C:
+        return _elementwise(g, op, UNARY_C[type(op)], unary=True)
+    if isinstance(op, nn.WhereOp):
+        return _elementwise(g, op, "a ? b : c", ternary=True)
+    if isinstance(op, nn.GeluOp):
+        _float_only(op)
+        if prop(op, "approximate") == "tanh":
+            expr = "T(0.5) * a * (T(1) + std::tanh(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))"
+        else:
+            expr = "T(0.5) * a * (T(1) + std::erf(a * T(0.7071067811865476)))"
+        return _elementwise(g, op, expr, unary=True)
+    if isinstance(op, nn.ClipOp):
+        lo, hi = prop(op, "min"), prop(op, "max")
+        expr = "a"
+        if lo is not None:
+            expr = f"std::max({expr}, T({lo!r}))"
+        if hi is not None:
+            expr = f"std::min({expr}, T({hi!r}))"
+        return _elementwise(g, op, expr, unary=True)
+    if isinstance(op, nn.CastOp):
+        src, dst = np_dtype(op.input.type), np_dtype(op.res.type)
+        expr = "T(a != 0)" if dst == np.bool_ else ("T(std::trunc(a))" if dst.kind in "iu" and src.kind == "f" else "T(a)")
+        return _elementwise(g, op, expr, unary=True)
+    if op.name in SHAPE_ONLY:
+        out = g.alloc(op.results[0])
+        L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
+        return
+    if isinstance(op, nn.TransposeOp):
+        perm = list(prop(op, "perm"))
+        in_shape = _shape(op.input)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        return _strided_copy(g, op.input, op.res, [strides[p] for p in perm], 0)
+    if isinstance(op, nn.SplitOp):
+        in_shape = _shape(op.input)
+        axis = prop(op, "axis") % len(in_shape)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        start = 0
+        for r in op.outs:
+            _strided_copy(g, op.input, r, strides, start * strides[axis])
+            start += _shape(r)[axis]
+        return
+    if isinstance(op, nn.SliceOp):
+        in_shape = _shape(op.input)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        step = list(strides)
+        offset = 0
+        for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
+            ax %= len(in_shape)
+            dim = in_shape[ax]
+            st = st + dim if st < 0 else st
+            st = min(max(st, 0), dim - 1 if sp < 0 else dim)
+            offset += st * strides[ax]
+            step[ax] = strides[ax] * sp
+        return _strided_copy(g, op.input, op.res, step, offset)
+    if isinstance(op, nn.ConcatOp):
+        out = g.alloc(op.res)
+        shape = _shape(op.res)
+        axis = prop(op, "axis") % len(shape)
+        outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+        at = 0
+        for v in op.inputs:
+            n = _shape(v)[axis] * inner
+            L.append(
+                f"  for (int64_t o = 0; o < {outer}; ++o) std::memcpy({out} + o * {shape[axis] * inner} + {at}, {g.ref(v)} + o * {n}, sizeof({_ctype(v)}) * {n});"
+            )
+            at += n
+        return
+    if isinstance(op, nn.GatherOp):
+        table, idx = op.input, op.indices
+        t_shape = _shape(table)
+        axis = prop(op, "axis") % len(t_shape)
+        out = g.alloc(op.res)
+        nidx = max(1, math.prod(_shape(idx)))
+        ind = g.ref(idx)
+        if np_dtype(idx.type) != np.int64:
+            tmp = g.fresh()
+            L.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {nidx});")
+            ind = f"{tmp}.data()"
+        L.append(f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});")
+        return
+    if isinstance(op, nn.MatMulOp):
+        return _matmul(g, op)
+    if isinstance(op, nn.LayerNormOp):
+        _float_only(op)
+        out = g.alloc(op.res)
+        shape = _shape(op.input)
+        axis = prop(op, "axis") % len(shape)
+        n = math.prod(shape[axis:])
+        bias = g.ref(op.bias) if op.bias is not None else "nullptr"
+        L.append(f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});")
+        return
+    if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
+        shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
+        kernel = list(prop(op, "kernel"))
+        if len(shape) != 4 or any(d != 1 for d in prop(op, "dilations") or [1, 1]) or len(op.results) != 1:
+            raise _unsupported(op, "only 2-D pooling without dilation")
+        out = g.alloc(op.results[0])
+        s, p = list(prop(op, "strides")), list(prop(op, "pads"))
+        is_max = "true" if isinstance(op, nn.MaxPoolOp) else "false"
+        cp = "true" if isinstance(op, nn.AvgPoolOp) and prop(op, "count_include_pad") else "false"
+        L.append(
+            f"  pool2d({g.ref(op.operands[0])}, {shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}, {kernel[0]}, {kernel[1]}, {s[0]}, {s[1]}, "
+            f"{p[0]}, {p[1]}, {oshape[2]}, {oshape[3]}, {is_max}, {cp}, {out});"
+        )
+        return
+    raise _unsupported(op)
+
+
+def _float_only(op: Operation) -> None:
+    if np_dtype(op.results[0].type) != np.float32:
+        raise _unsupported(op, "only float32 here")
+
+
+def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary: bool = False) -> None:
+    res = op.results[0]
+    out = g.alloc(res)
+    oshape = _shape(res) or (1,)
+    total = math.prod(oshape)
+    n_in = 1 if unary else 3 if ternary else 2
+    ins = list(op.operands[:n_in])
+    strides = [_bstrides(_shape(v) or (1,), oshape) for v in ins]
+    T = _ctype(res)
+    types = [_ctype(v) for v in ins]
+    if all(_shape(v) == _shape(res) for v in ins):  # the common case: no index arithmetic
+        args = "; ".join(f"{t} {n} = {g.ref(v)}[i]" for t, n, v in zip(types, "abc", ins))
+        g.lines.append(
+            f"  {{ using T = {T};\n#pragma omp parallel for schedule(static)\n    for (int64_t i = 0; i < {total}; ++i) {{ {args}; {out}[i] = (T)({expr}); }} }}"
+        )
+        return
+    sv = [g.fresh("s") for _ in ins]
+    decl = " ".join(f"static const int64_t {n}[] = {_arr(s)};" for n, s in zip(sv, strides))
+    getters = "; ".join(f"{t} {n} = {g.ref(v)}[o{n}]" for t, n, v in zip(types, "abc", ins))
+    ptrs = ", ".join(sv + ["nullptr"] * (3 - len(sv)))
+    g.lines.append(
+        f"  {{ using T = {T}; {decl} Index ix{{{len(oshape)}, {_arr(oshape)}}};\n"
+        f"    for_each_index(ix, {total}, {ptrs}, [&](int64_t i, int64_t oa, int64_t ob, int64_t oc) {{ (void)ob; (void)oc; {getters}; {out}[i] = (T)({expr}); }}); }}"
+    )
+
+
+def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int], offset: int) -> None:
+    out = g.alloc(dst)
+    shape = _shape(dst) or (1,)
+    s = g.fresh("s")
+    g.lines.append(
+        f"  {{ static const int64_t {s}[] = {_arr(strides)}; Index ix{{{len(shape)}, {_arr(shape)}}}; "
+        f"copy_strided({g.ref(src)} + {offset}, ix, {math.prod(shape)}, {s}, {out}); }}"
+    )
+
+
+def _matmul(g: _Gen, op: nn.MatMulOp) -> None:
+    _float_only(op)
+    a, b = _shape(op.lhs), _shape(op.rhs)
+    if len(a) < 2 or len(b) < 2:
+        raise _unsupported(op, "vector operands")
+    out_shape = _shape(op.res)
+    batch_shape = out_shape[:-2]
+    batch = math.prod(batch_shape)
+    m, k, n = a[-2], a[-1], b[-1]
+    sa = _bstrides(a[:-2] or (1,), batch_shape or (1,))
+    sb = _bstrides(b[:-2] or (1,), batch_shape or (1,))
+    offs_a, offs_b = [], []
+    for z in np.ndindex(*(batch_shape or (1,))):
+        offs_a.append(sum(i * s for i, s in zip(z, sa)) * m * k)
+        offs_b.append(sum(i * s for i, s in zip(z, sb)) * k * n)
+    out = g.alloc(op.res)
+    oa, ob = g.fresh("o"), g.fresh("o")
+    g.lines.append(
+        f"  {{ static const int64_t {oa}[] = {_arr(offs_a)}; static const int64_t {ob}[] = {_arr(offs_b)}; "
+        f"matmul({g.ref(op.lhs)}, {g.ref(op.rhs)}, {batch}, {oa}, {ob}, {m}, {k}, {n}, {out}); }}"
+    )
+
+
+def _counter(g: _Gen, op: Operation) -> str:
+    layer = op.attributes.get(LAYER_ATTR)
+    g.layers.append(layer.data if isinstance(layer, StringAttr) else op.name)
+    return f"&counters[{len(g.layers) - 1}]"
+
+
+def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
+    w = g.weight_array(op.weight)
+    if w is None:
+        raise _unsupported(op, "weights must be constant")
+    bits = op.weight.type.element_type.width.data
+    if bits > 8:
+        raise _unsupported(op, "weights wider than 8 bits")
+    idx = g.entry(w, bits if bits < 8 else 0, key=id(op.weight.owner))
+    sw = g.fresh("syn")
+    g.members.append(f"nscc::SynapseWeights {sw};")
+    gs_ptr, group = "nullptr", 0
+    if op.group_scale is not None:
+        gs = g.weight_array(op.group_scale)
+        gi = g.entry(gs.astype(np.int8), 0, key=id(op.group_scale.owner))
+        gs_ptr, group = f"W.ptr<int8_t>({gi})", w.shape[0] // gs.shape[0]
+    packed = f"W.ptr<uint8_t>({idx})"
+    g.init.append(f"    {sw} = nscc::SynapseWeights{{{packed}, {bits}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, {{}}, {{}}}};")
+    g.init.append(f"    nscc::synapse_prepare({sw});")
+    it = op.input.type
+    x = g.ref(op.input)
+    ctr = _counter(g, op)
+    if isinstance(it, snn.SpikesType):
+        sh = _shape(op.input)
+        n = math.prod(sh[1:])
+        tmp, sl = g.fresh(), g.fresh("sw")
+        g.lines.append(f"  std::vector<int32_t> {tmp}({n}); {{ static const int {sl}[] = {_arr(it.slot_weights())}; slots_to_counts({x}, {sh[0]}, {n}, {sl}, {tmp}.data()); }}")
+        x, rows = f"{tmp}.data()", n // w.shape[0]
+        bitplane = it.coding.data == "bitplane"
+    else:
+        rows = math.prod(_shape(op.input)) // w.shape[0]
+        bitplane = coding == "bitplane"
+    out = g.alloc(op.res)
+    g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
+
+
+def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp, coding: str) -> None:
+    w = g.weight_array(op.weight)
+    if w is None:
+        raise _unsupported(op, "weights must be constant")
+    xs, os_ = _shape(op.input), _shape(op.res)
+    if len(xs) != 4 or isinstance(op.input.type, snn.SpikesType):
+        raise _unsupported(op, "2-D convolutions over counts only")
+    idx = g.entry(w.astype(np.int8), 0, key=id(op.weight.owner))
+    s, p, d = list(prop(op, "strides")), list(prop(op, "pads")), list(prop(op, "dilations"))
+    ctr = _counter(g, op)
+    out = g.alloc(op.res)
+    g.lines.append(
+        f"  conv_synapse({g.ref(op.input)}, {xs[0]}, {xs[1]}, {xs[2]}, {xs[3]}, W.ptr<int8_t>({idx}), {w.shape[0]}, {w.shape[2]}, {w.shape[3]}, "
+        f"{s[0]}, {s[1]}, {p[0]}, {p[1]}, {d[0]}, {d[1]}, {prop(op, 'group')}, {os_[2]}, {os_[3]}, {'true' if coding == 'bitplane' else 'false'}, {out}, {ctr});"
+    )
+
+
+def _linear_attention(g: _Gen, op) -> None:
+    qs, vs = _shape(op.q), _shape(op.v)
+    heads, t, dk, dv = math.prod(qs[:-2]), qs[-2], qs[-1], vs[-1]
+    ctr = _counter(g, op)
+    num, den = g.alloc(op.num), g.alloc(op.den)
+    state = norm = "nullptr"
+    st_t = "int64_t"
+    if isinstance(op, snn.LinearAttentionStepOp):
+        state, norm = g.alloc(op.new_state), g.alloc(op.new_norm)
+        st_t = _ctype(op.new_state)
+        g.lines.append(f"  std::memcpy({state}, {g.ref(op.state)}, sizeof({st_t}) * {math.prod(_shape(op.state))});")
+        g.lines.append(f"  std::memcpy({norm}, {g.ref(op.norm)}, sizeof({st_t}) * {math.prod(_shape(op.norm))});")
+    else:
+        state, norm = f"({st_t}*)nullptr", f"({st_t}*)nullptr"
+    g.lines.append(
+        f"  linear_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {heads}, {t}, {dk}, {dv}, {prop(op, 'decay_shift')}, {state}, {norm}, {num}, {den}, {ctr});"
+    )

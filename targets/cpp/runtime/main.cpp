@@ -1,0 +1,130 @@
+// nscc simulator driver: reads inputs from .npy, runs the model, writes
+// outputs as .npy and counters as JSON.
+//
+//   ./model WEIGHTS.bin --input IN0.npy ... --output OUT0.npy ... [--counters FILE.json] [--repeat N]
+//
+// Inputs and outputs are positional in the order of model_io.hpp (the
+// manifest.json beside lists them by name).
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "model.cpp"
+#include "model_io.hpp"
+
+namespace {
+
+struct Npy {
+  std::string descr;
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+};
+
+[[noreturn]] void fail(const std::string& msg) {
+  std::cerr << "nscc-sim: error: " << msg << std::endl;
+  std::exit(2);
+}
+
+Npy read_npy(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path + ": cannot open");
+  char magic[6];
+  f.read(magic, 6);
+  if (std::string(magic, 6) != "\x93NUMPY") fail(path + ": not a .npy file");
+  unsigned char ver[2];
+  f.read(reinterpret_cast<char*>(ver), 2);
+  uint32_t hlen = 0;
+  if (ver[0] == 1) {
+    uint16_t h;
+    f.read(reinterpret_cast<char*>(&h), 2);
+    hlen = h;
+  } else {
+    f.read(reinterpret_cast<char*>(&hlen), 4);
+  }
+  std::string header(hlen, ' ');
+  f.read(&header[0], hlen);
+  Npy out;
+  auto d = header.find("'descr':");
+  auto q1 = header.find('\'', d + 8), q2 = header.find('\'', q1 + 1);
+  out.descr = header.substr(q1 + 1, q2 - q1 - 1);
+  if (header.find("'fortran_order': True") != std::string::npos) fail(path + ": Fortran-ordered arrays are not supported");
+  auto s = header.find('(', header.find("'shape':")), e = header.find(')', s);
+  std::stringstream ss(header.substr(s + 1, e - s - 1));
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (item.find_first_not_of(' ') != std::string::npos) out.shape.push_back(std::stoll(item));
+  std::vector<char> rest((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  out.data = std::move(rest);
+  return out;
+}
+
+void write_npy(const std::string& path, const char* descr, const std::vector<int64_t>& shape, const void* data, size_t nbytes) {
+  std::string sh = "(";
+  for (size_t i = 0; i < shape.size(); ++i) sh += std::to_string(shape[i]) + (shape.size() == 1 ? "," : (i + 1 < shape.size() ? ", " : ""));
+  sh += ")";
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + sh + ", }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  if (!f) fail(path + ": cannot write");
+  f.write("\x93NUMPY\x01\x00", 8);
+  uint16_t hl = header.size();
+  f.write(reinterpret_cast<const char*>(&hl), 2);
+  f << header;
+  f.write(reinterpret_cast<const char*>(data), nbytes);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) fail("usage: model WEIGHTS.bin --input IN.npy ... --output OUT.npy ... [--counters FILE.json] [--repeat N]");
+  std::vector<std::string> ins, outs;
+  std::string counters;
+  int repeat = 1;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--input" && i + 1 < argc) ins.push_back(argv[++i]);
+    else if (a == "--output" && i + 1 < argc) outs.push_back(argv[++i]);
+    else if (a == "--counters" && i + 1 < argc) counters = argv[++i];
+    else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::atoi(argv[++i]));
+    else fail("unknown argument " + a);
+  }
+  if ((int)ins.size() != kNumInputs) fail("the model takes " + std::to_string(kNumInputs) + " inputs");
+  if ((int)outs.size() != kNumOutputs) fail("the model gives " + std::to_string(kNumOutputs) + " outputs");
+  try {
+    nscc::Weights weights(argv[1]);
+    Model model(weights);
+    std::vector<Npy> in_data;
+    for (int i = 0; i < kNumInputs; ++i) {
+      Npy n = read_npy(ins[i]);
+      if (n.descr != kInputs[i].descr) fail(ins[i] + ": dtype " + n.descr + ", the model takes " + kInputs[i].descr);
+      if (n.shape != kInputs[i].shape) fail(ins[i] + ": wrong shape for input " + std::string(kInputs[i].name));
+      if (n.data.size() < kInputs[i].nbytes) fail(ins[i] + ": truncated");
+      in_data.push_back(std::move(n));
+    }
+    std::vector<std::vector<char>> out_data(kNumOutputs);
+    for (int j = 0; j < kNumOutputs; ++j) out_data[j].resize(kOutputs[j].nbytes);
+    double best = 1e30;
+    for (int r = 0; r < repeat; ++r) {
+      for (auto& c : model.counters) c.events = c.sops = c.elements = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      run_model(model, in_data, out_data);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (int j = 0; j < kNumOutputs; ++j) write_npy(outs[j], kOutputs[j].descr, kOutputs[j].shape, out_data[j].data(), kOutputs[j].nbytes);
+    if (!counters.empty()) {
+      std::ofstream f(counters);
+      if (!f) fail(counters + ": cannot write");
+      f << "{\"seconds\": " << best << ", \"weight_file_bytes\": " << weights.bytes() << ", \"layers\": [";
+      for (int i = 0; i < Model::n_layers; ++i) {
+        const auto& c = model.counters[i];
+        f << (i ? ", " : "") << "{\"index\": " << i << ", \"events\": " << c.events << ", \"sops\": " << c.sops << ", \"elements\": " << c.elements << "}";
+      }
+      f << "]}\n";
+    }
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  return 0;
+}

@@ -1,0 +1,603 @@
+// nscc C++/OpenMP simulator runtime: the kernels generated programs call.
+//
+// Every snn kernel implements docs/semantics.md exactly (integers, and the
+// float32 steps of encode/decode in the stated order); build with
+// -ffp-contract=off so that no multiply-add is fused. Float nn kernels follow
+// the reference interpreter's order of operations where it is cheap to, and
+// accumulate reductions in double; their tolerance is documented in
+// docs/targets.md.
+#pragma once
+
+#include <algorithm>
+#include <cfenv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+#include <fcntl.h>
+#include <stdexcept>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace nscc {
+
+using i64 = int64_t;
+
+// ---------------------------------------------------------------- weights file
+// "NSCCW1\0\0", u32 count, then per entry: u8 dtype, u8 bits, u16 ndim,
+// u32 pad, u64 offset, u64 nbytes, i64 dims[ndim]; data at the offsets
+// (64-byte aligned). Entries are addressed by index: names stay in the file.
+struct Entry {
+  uint8_t dtype, bits;
+  std::vector<i64> dims;
+  const uint8_t* data;
+  uint64_t nbytes;
+};
+
+class Weights {
+ public:
+  explicit Weights(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY);
+    if (fd_ < 0) throw std::runtime_error(path + ": cannot open the weight file");
+    struct stat st;
+    fstat(fd_, &st);
+    size_ = st.st_size;
+    base_ = static_cast<const uint8_t*>(mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0));
+    if (base_ == MAP_FAILED) throw std::runtime_error(path + ": cannot map the weight file");
+    if (size_ < 12 || std::memcmp(base_, "NSCCW1\0\0", 8) != 0) throw std::runtime_error(path + ": not an nscc weight file");
+    uint32_t n;
+    std::memcpy(&n, base_ + 8, 4);
+    size_t p = 12;
+    for (uint32_t i = 0; i < n; ++i) {
+      Entry e;
+      uint16_t ndim;
+      uint64_t off;
+      e.dtype = base_[p];
+      e.bits = base_[p + 1];
+      std::memcpy(&ndim, base_ + p + 2, 2);
+      std::memcpy(&off, base_ + p + 8, 8);
+      std::memcpy(&e.nbytes, base_ + p + 16, 8);
+      p += 24;
+      e.dims.resize(ndim);
+      std::memcpy(e.dims.data(), base_ + p, 8 * ndim);
+      p += 8 * ndim;
+      if (off + e.nbytes > size_) throw std::runtime_error(path + ": truncated weight file");
+      e.data = base_ + off;
+      entries_.push_back(e);
+    }
+  }
+  ~Weights() {
+    if (base_ && base_ != MAP_FAILED) munmap(const_cast<uint8_t*>(base_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const Entry& at(size_t i) const { return entries_.at(i); }
+  template <class T>
+  const T* ptr(size_t i) const { return reinterpret_cast<const T*>(entries_.at(i).data); }
+  size_t bytes() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  size_t size_ = 0;
+  const uint8_t* base_ = nullptr;
+  std::vector<Entry> entries_;
+};
+
+// ---------------------------------------------------------------- counters
+struct LayerCounter {
+  const char* name;
+  i64 events = 0, sops = 0, elements = 0;
+};
+
+// ---------------------------------------------------------------- helpers
+inline int64_t sat32(int64_t v) { return std::min<int64_t>(std::max<int64_t>(v, INT32_MIN), INT32_MAX); }
+inline int64_t round_shift(int64_t a, int k) { return k > 0 ? (a + (int64_t(1) << (k - 1))) >> k : a; }
+inline int64_t floordiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+inline int64_t round_div(int64_t a, int64_t b) { return floordiv(2 * a + b, 2 * b); }
+inline int64_t isqrt(int64_t n) {
+  int64_t s = (int64_t)std::floor(std::sqrt((double)n));
+  for (int i = 0; i < 2; ++i) {
+    if (s * s > n) --s;
+    if ((s + 1) * (s + 1) <= n) ++s;
+  }
+  return s;
+}
+inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
+
+// Packed signed integers of `bits` bits (two's complement, little-endian in
+// bytes, row-major): element i starts at bit i * bits.
+inline int32_t unpack_at(const uint8_t* p, int bits, i64 i) {
+  i64 bit = i * bits;
+  uint32_t word = p[bit >> 3] | (uint32_t(p[(bit >> 3) + 1]) << 8);
+  uint32_t u = (word >> (bit & 7)) & ((1u << bits) - 1);
+  return (u >= (1u << (bits - 1))) ? int32_t(u) - int32_t(1u << bits) : int32_t(u);
+}
+
+// ---------------------------------------------------------------- snn kernels
+// n = clip(round_half_even(f32(x) / f32(theta)), lo, hi); theta[(i / inner) % C]
+template <class TO>
+void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo, int hi, TO* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    float q = x[i] / theta[C == 1 ? 0 : (i / inner) % C];
+    float r;
+    if (std::isnan(q)) r = 0.f;
+    else if (std::isinf(q)) r = q > 0 ? (float)hi : (float)lo;
+    else r = std::nearbyint(q);
+    out[i] = (TO)std::min<float>(std::max<float>(r, (float)lo), (float)hi);
+  }
+}
+
+// Binary trains -> the counts they spell (the synapse sums them the same way).
+template <class TI>
+void slots_to_counts(const TI* s, i64 slots, i64 n, const int* slot_weight, int32_t* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    int32_t c = 0;
+    for (i64 t = 0; t < slots; ++t) c += slot_weight[t] * s[t * n + i];
+    out[i] = c;
+  }
+}
+
+template <class TI>
+void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < size; ++i) {
+    int v = n[i], mag = v < 0 ? -v : v, sg = v < 0 ? -1 : (v > 0);
+    for (i64 t = 0; t < slots; ++t) {
+      bool fired = bitplane ? ((mag >> t) & 1) : (mag >= t + 1);
+      out[t * size + i] = fired ? sg : 0;
+    }
+  }
+}
+
+// Synaptic accumulation, event-driven: for every non-zero count of a row of
+// the input, add count x the weight row (count additions of it). Rows of the
+// weight that are all zero (pruned input channels) are skipped; so are
+// silent inputs. Packed weights are unpacked a row at a time in registers.
+struct SynapseWeights {
+  const uint8_t* packed;  // bits < 8: packed; bits == 8: int8 rows
+  int bits;
+  i64 K, N;
+  const int8_t* group_scale;  // [K / group, N] or null
+  i64 group;
+  std::vector<uint8_t> live_row;  // row has a non-zero weight
+  std::vector<int32_t> nnz_row;
+};
+
+inline void synapse_prepare(SynapseWeights& w) {
+  w.live_row.assign(w.K, 0);
+  w.nnz_row.assign(w.K, 0);
+  for (i64 k = 0; k < w.K; ++k) {
+    int32_t nz = 0;
+    for (i64 j = 0; j < w.N; ++j) {
+      int32_t v = w.bits == 8 ? reinterpret_cast<const int8_t*>(w.packed)[k * w.N + j] : unpack_at(w.packed, w.bits, k * w.N + j);
+      nz += v != 0;
+    }
+    w.nnz_row[k] = nz;
+    w.live_row[k] = nz != 0;
+  }
+}
+
+template <class Acc>
+inline void add_row(const SynapseWeights& w, i64 k, int32_t c, Acc* acc) {
+  const i64 N = w.N;
+  if (w.bits == 8) {
+    const int8_t* row = reinterpret_cast<const int8_t*>(w.packed) + k * N;
+    for (i64 j = 0; j < N; ++j) acc[j] += c * row[j];
+  } else if (w.bits == 4 && (N % 2) == 0) {
+    const uint8_t* row = w.packed + (k * N) / 2;
+    for (i64 j = 0; j < N / 2; ++j) {
+      uint8_t b = row[j];
+      int32_t lo = int32_t(b & 15) - ((b & 8) << 1), hi = int32_t(b >> 4) - ((b & 128) >> 3);
+      acc[2 * j] += c * lo;
+      acc[2 * j + 1] += c * hi;
+    }
+  } else if (w.bits == 2 && (N % 4) == 0) {
+    const uint8_t* row = w.packed + (k * N) / 4;
+    for (i64 j = 0; j < N / 4; ++j) {
+      uint8_t b = row[j];
+      for (int s = 0; s < 4; ++s) {
+        int32_t u = (b >> (2 * s)) & 3;
+        acc[4 * j + s] += c * (u - ((u & 2) << 1));
+      }
+    }
+  } else {
+    for (i64 j = 0; j < N; ++j) acc[j] += c * unpack_at(w.packed, w.bits, k * N + j);
+  }
+}
+
+template <class TI, class TA>
+void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  // The verifier proves every partial sum fits the result type, so it is the accumulator too.
+  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
+  const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K;
+  i64 events = 0, sops = 0;
+#pragma omp parallel reduction(+ : events, sops)
+  {
+    std::vector<Acc> acc(N), part(w.group_scale ? N : 0);
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < rows; ++r) {
+      const TI* xr = x + r * K;
+      std::fill(acc.begin(), acc.end(), 0);
+      for (i64 g0 = 0; g0 < K; g0 += G) {
+        Acc* dst = w.group_scale ? part.data() : acc.data();
+        if (w.group_scale) std::fill(part.begin(), part.end(), 0);
+        for (i64 k = g0; k < g0 + G; ++k) {
+          int32_t c = xr[k];
+          if (c == 0) continue;  // a silent input: no work
+          int32_t mag = c < 0 ? -c : c;
+          int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
+          events += ev;
+          if (!w.live_row[k]) continue;  // a pruned input channel
+          sops += int64_t(ev) * w.nnz_row[k];
+          add_row(w, k, c, dst);
+        }
+        if (w.group_scale) {
+          const int8_t* m = w.group_scale + (g0 / G) * N;
+          for (i64 j = 0; j < N; ++j) acc[j] += Acc(m[j]) * part[j];
+        }
+      }
+      TA* o = out + r * N;
+      for (i64 j = 0; j < N; ++j) o[j] = (TA)acc[j];
+    }
+  }
+  if (ctr) {
+    ctr->events += events;
+    ctr->sops += sops;
+    ctr->elements += rows * K;
+  }
+}
+
+// Convolution over counts (NCHW, OIHW int8 weights), gathering non-zero inputs.
+template <class TI, class TA>
+void conv_synapse(const TI* x, i64 B, i64 C, i64 H, i64 W, const int8_t* w, i64 M, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 dh, i64 dw,
+                  i64 group, i64 OH, i64 OW, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  const i64 cg = C / group, mg = M / group;
+  i64 sops = 0;
+#pragma omp parallel for collapse(2) reduction(+ : sops) schedule(static)
+  for (i64 b = 0; b < B; ++b)
+    for (i64 m = 0; m < M; ++m) {
+      const i64 g = m / mg;
+      for (i64 oy = 0; oy < OH; ++oy)
+        for (i64 ox = 0; ox < OW; ++ox) {
+          int64_t acc = 0;
+          for (i64 c = 0; c < cg; ++c)
+            for (i64 a = 0; a < kh; ++a) {
+              i64 iy = oy * sh - pt + a * dh;
+              if (iy < 0 || iy >= H) continue;
+              for (i64 e = 0; e < kw; ++e) {
+                i64 ix = ox * sw - pl + e * dw;
+                if (ix < 0 || ix >= W) continue;
+                int32_t v = x[((b * C + g * cg + c) * H + iy) * W + ix];
+                if (v == 0) continue;
+                int32_t wt = w[((m * cg + c) * kh + a) * kw + e];
+                if (wt == 0) continue;
+                int32_t mag = v < 0 ? -v : v;
+                sops += bitplane_events ? __builtin_popcount(mag) : mag;
+                acc += int64_t(v) * wt;
+              }
+            }
+          out[((b * M + m) * OH + oy) * OW + ox] = (TA)acc;
+        }
+    }
+  if (ctr) {
+    i64 events = 0, n = B * C * H * W;
+    for (i64 i = 0; i < n; ++i) {
+      int32_t v = x[i], mag = v < 0 ? -v : v;
+      events += bitplane_events ? __builtin_popcount(mag) : mag;
+    }
+    ctr->events += events;
+    ctr->sops += sops;
+    ctr->elements += n;
+  }
+}
+
+// y = f32(acc) * scale[c] + bias[c], channel c = (i / inner) % C
+template <class TA>
+void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, i64 inner, float* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    i64 c = (i / inner) % C;
+    float y = (float)acc[i] * scale[c];
+    if (bias) y = y + bias[c];
+    out[i] = y;
+  }
+}
+
+template <class TA, class TM, class TO>
+void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi, TO* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    i64 c = (i / inner) % C;
+    int64_t a = (int64_t)acc[i];
+    if (bias) a += (int64_t)bias[c];
+    int64_t y = round_shift(a * (int64_t)mult[c], shift);
+    out[i] = (TO)std::min(std::max(y, lo), hi);
+  }
+}
+
+template <class TI>
+void neuron(const TI* cur, i64 T, i64 n, int64_t theta, int leak, bool is_signed, int8_t* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    int64_t v = 0;
+    for (i64 t = 0; t < T; ++t) {
+      if (leak) v = v - (v >> leak);
+      v += (int64_t)cur[t * n + i];
+      int s = v >= theta ? 1 : 0;
+      if (is_signed && v <= -theta) s = -1;
+      v -= (int64_t)s * theta;
+      out[t * n + i] = (int8_t)s;
+    }
+  }
+}
+
+// Linear attention, the sequential form of docs/semantics.md: per head h,
+// S = S - (S >> s) + k_t^T v_t, z = z - (z >> s) + k_t, num_t = q_t S, den_t = q_t . z
+template <class TQ, class TK, class TV, class TN, class TD, class TS>
+void linear_attention(const TQ* q, const TK* k, const TV* v, i64 heads, i64 T, i64 dk, i64 dv, int s, TS* state, TS* norm, TN* num, TD* den,
+                      LayerCounter* ctr) {
+  i64 events = 0;
+#pragma omp parallel for reduction(+ : events) schedule(static)
+  for (i64 h = 0; h < heads; ++h) {
+    std::vector<int64_t> S(dk * dv), z(dk);
+    if (state)
+      for (i64 i = 0; i < dk * dv; ++i) S[i] = state[h * dk * dv + i];
+    if (norm)
+      for (i64 i = 0; i < dk; ++i) z[i] = norm[h * dk + i];
+    for (i64 t = 0; t < T; ++t) {
+      const TQ* qt = q + (h * T + t) * dk;
+      const TK* kt = k + (h * T + t) * dk;
+      const TV* vt = v + (h * T + t) * dv;
+      if (s) {
+        for (i64 i = 0; i < dk * dv; ++i) S[i] -= S[i] >> s;
+        for (i64 i = 0; i < dk; ++i) z[i] -= z[i] >> s;
+      }
+      for (i64 a = 0; a < dk; ++a) {
+        int64_t ka = kt[a];
+        if (ka == 0) continue;  // a silent key adds nothing
+        events += ka < 0 ? -ka : ka;
+        z[a] += ka;
+        for (i64 b = 0; b < dv; ++b) S[a * dv + b] += ka * (int64_t)vt[b];
+      }
+      int64_t d = 0;
+      std::vector<int64_t> o(dv, 0);
+      for (i64 a = 0; a < dk; ++a) {
+        int64_t qa = qt[a];
+        if (qa == 0) continue;
+        events += qa < 0 ? -qa : qa;
+        d += qa * z[a];
+        for (i64 b = 0; b < dv; ++b) o[b] += qa * S[a * dv + b];
+      }
+      for (i64 b = 0; b < dv; ++b) num[(h * T + t) * dv + b] = (TN)o[b];
+      den[h * T + t] = (TD)d;
+    }
+    if (state)
+      for (i64 i = 0; i < dk * dv; ++i) state[h * dk * dv + i] = (TS)S[i];
+    if (norm)
+      for (i64 i = 0; i < dk; ++i) norm[h * dk + i] = (TS)z[i];
+  }
+  if (ctr) {
+    ctr->events += events;
+    ctr->elements += 2 * heads * T * dk;
+  }
+}
+
+// ---------------------------------------------------------------- fixed point
+inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    double v = std::nearbyint((double)x[i] * (double)(int64_t(1) << f));
+    if (std::isnan(v)) v = 0;
+    out[i] = (int32_t)std::min(std::max(v, (double)INT32_MIN), (double)INT32_MAX);
+  }
+}
+
+inline void fixed_decode(const int32_t* x, i64 n, int f, float* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) out[i] = (float)((double)x[i] * std::ldexp(1.0, -f));
+}
+
+// a + b with broadcasting offsets precomputed by the caller (see binary()).
+constexpr int GAMMA_BITS = 16;
+
+inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32_t* beta, i64 rows, i64 n, int f, int r, int64_t eps, int32_t* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < rows; ++i) {
+    const int32_t* xr = x + i * n;
+    int64_t sum = 0;
+    for (i64 j = 0; j < n; ++j) sum += xr[j];
+    int64_t mu = round_div(sum, n);
+    int64_t ss = 0;
+    for (i64 j = 0; j < n; ++j) {
+      int64_t e = round_shift(xr[j] - mu, r);
+      ss += e * e;
+    }
+    int64_t var = round_div(ss, n) + eps;
+    int64_t sigma = std::max<int64_t>(isqrt(var), 1);
+    for (i64 j = 0; j < n; ++j) {
+      int64_t d = xr[j] - mu;
+      int64_t y = round_div(d * (int64_t(1) << (f - r)), sigma);
+      out[i * n + j] = (int32_t)sat32(round_shift(y * gamma[j], GAMMA_BITS) + beta[j]);
+    }
+  }
+}
+
+constexpr double EXP2_C1 = 0.67567624, EXP2_C2 = 0.17824901;
+constexpr int LOG2E_BITS = 30, SOFTMAX_MIN = 32;
+
+inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, int32_t* out) {
+  const int64_t log2e = (int64_t)std::llround(1.4426950408889634 * (double)(int64_t(1) << LOG2E_BITS));
+  const int64_t c1 = (int64_t)std::llround(EXP2_C1 * (double)(int64_t(1) << f)), c2 = (int64_t)std::llround(EXP2_C2 * (double)(int64_t(1) << f));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 in = 0; in < inner; ++in) {
+      const i64 base = o * n * inner + in;
+      int64_t mx = INT64_MIN;
+      for (i64 j = 0; j < n; ++j) mx = std::max<int64_t>(mx, x[base + j * inner]);
+      std::vector<int64_t> e(n);
+      int64_t total = 0;
+      for (i64 j = 0; j < n; ++j) {
+        int64_t t = std::max<int64_t>((int64_t)x[base + j * inner] - mx, -(int64_t(SOFTMAX_MIN) << f));
+        int64_t u = round_shift(t * log2e, LOG2E_BITS);
+        int64_t z = (-u) >> f, fr = (-u) & ((int64_t(1) << f) - 1);
+        int64_t p = (int64_t(1) << f) - round_shift(fr * c1, f) + round_shift(round_shift(fr * fr, f) * c2, f);
+        e[j] = p >> std::min<int64_t>(z, 62);
+        total += e[j];
+      }
+      total = std::max<int64_t>(total, 1);
+      for (i64 j = 0; j < n; ++j) out[base + j * inner] = (int32_t)sat32(round_div(e[j] << f, total));
+    }
+}
+
+constexpr double GELU_A = -0.2888, GELU_B = -1.769;
+
+inline void fixed_gelu(const int32_t* x, i64 n, int f, int32_t* out) {
+  const int64_t inv_sqrt2 = (int64_t)std::llround((double)(int64_t(1) << 30) / std::sqrt(2.0));
+  const int64_t b = (int64_t)std::llround(-GELU_B * (double)(int64_t(1) << f));
+  const int64_t a = (int64_t)std::llround(GELU_A * (double)(int64_t(1) << f));
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < n; ++i) {
+    int64_t xv = x[i];
+    int64_t xs = round_shift(xv * inv_sqrt2, 30);
+    int64_t w = std::min<int64_t>(xs < 0 ? -xs : xs, b) - b;
+    int64_t erf = round_shift(round_shift(w * w, f) * a, f) + (int64_t(1) << f);
+    erf = xs > 0 ? erf : (xs < 0 ? -erf : 0);
+    out[i] = (int32_t)sat32(round_shift(xv * ((int64_t(1) << f) + erf), f + 1));
+  }
+}
+
+// ---------------------------------------------------------------- float and shape ops
+// Elementwise over an output of `ndim` dims; each input has its own strides
+// (0 along broadcast dims).
+struct Index {
+  int ndim;
+  i64 shape[8];
+};
+
+template <class F>
+void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, const i64* sc, F f) {
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (i64 i = 0; i < total; ++i) {
+      i64 rem = i, oa = 0, ob = 0, oc = 0;
+      for (int d = ix.ndim - 1; d >= 0; --d) {
+        i64 q = rem % ix.shape[d];
+        rem /= ix.shape[d];
+        oa += q * sa[d];
+        if (sb) ob += q * sb[d];
+        if (sc) oc += q * sc[d];
+      }
+      f(i, oa, ob, oc);
+    }
+  }
+}
+
+template <class T>
+void copy_strided(const T* x, const Index& ix, i64 total, const i64* sx, T* out) {
+  for_each_index(ix, total, sx, nullptr, nullptr, [&](i64 i, i64 oa, i64, i64) { out[i] = x[oa]; });
+}
+
+template <class T>
+void matmul(const T* a, const T* b, i64 batch, const i64* boff_a, const i64* boff_b, i64 M, i64 K, i64 N, T* out) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 z = 0; z < batch; ++z)
+    for (i64 i = 0; i < M; ++i) {
+      const T* ar = a + boff_a[z] + i * K;
+      const T* bz = b + boff_b[z];
+      T* o = out + (z * M + i) * N;
+      std::vector<double> acc(N, 0.0);
+      for (i64 k = 0; k < K; ++k) {
+        double av = ar[k];
+        if (av == 0) continue;
+        const T* br = bz + k * N;
+        for (i64 j = 0; j < N; ++j) acc[j] += av * (double)br[j];
+      }
+      for (i64 j = 0; j < N; ++j) o[j] = (T)acc[j];
+    }
+}
+
+inline void softmax(const float* x, i64 outer, i64 n, i64 inner, float* out) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 in = 0; in < inner; ++in) {
+      const i64 base = o * n * inner + in;
+      float mx = -INFINITY;
+      for (i64 j = 0; j < n; ++j) mx = std::max(mx, x[base + j * inner]);
+      double s = 0;
+      for (i64 j = 0; j < n; ++j) {
+        float e = std::exp(x[base + j * inner] - mx);
+        out[base + j * inner] = e;
+        s += e;
+      }
+      float sf = (float)s;
+      for (i64 j = 0; j < n; ++j) out[base + j * inner] = out[base + j * inner] / sf;
+    }
+}
+
+inline void layer_norm(const float* x, const float* scale, const float* bias, i64 rows, i64 n, float eps, float* out) {
+#pragma omp parallel for schedule(static)
+  for (i64 i = 0; i < rows; ++i) {
+    const float* xr = x + i * n;
+    double s = 0;
+    for (i64 j = 0; j < n; ++j) s += xr[j];
+    float mean = (float)(s / n);
+    double v = 0;
+    for (i64 j = 0; j < n; ++j) {
+      float d = xr[j] - mean;
+      v += (double)(d * d);
+    }
+    float den = std::sqrt((float)(v / n) + eps);
+    for (i64 j = 0; j < n; ++j) {
+      float y = (xr[j] - mean) / den * scale[j];
+      out[i * n + j] = bias ? y + bias[j] : y;
+    }
+  }
+}
+
+template <class T>
+void pool2d(const T* x, i64 B, i64 C, i64 H, i64 W, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 OH, i64 OW, bool is_max, bool count_pad,
+            T* out) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 b = 0; b < B; ++b)
+    for (i64 c = 0; c < C; ++c)
+      for (i64 oy = 0; oy < OH; ++oy)
+        for (i64 ox = 0; ox < OW; ++ox) {
+          double acc = is_max ? -INFINITY : 0.0;
+          i64 cnt = 0;
+          for (i64 a = 0; a < kh; ++a)
+            for (i64 e = 0; e < kw; ++e) {
+              i64 iy = oy * sh - pt + a, ix = ox * sw - pl + e;
+              if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+                if (count_pad) ++cnt;
+                continue;
+              }
+              double v = x[((b * C + c) * H + iy) * W + ix];
+              acc = is_max ? std::max(acc, v) : acc + v;
+              ++cnt;
+            }
+          out[((b * C + c) * OH + oy) * OW + ox] = (T)(is_max ? acc : acc / (double)cnt);
+        }
+}
+
+template <class T>
+void gather(const T* table, const int64_t* idx, i64 outer, i64 axis_len, i64 inner, i64 nidx, T* out) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 j = 0; j < nidx; ++j) {
+      i64 r = idx[j] < 0 ? idx[j] + axis_len : idx[j];
+      if (r < 0 || r >= axis_len) r = 0;  // out of range: ONNX leaves it undefined
+      std::memcpy(out + (o * nidx + j) * inner, table + (o * axis_len + r) * inner, sizeof(T) * inner);
+    }
+}
+
+}  // namespace nscc

@@ -1,0 +1,266 @@
+"""The C++/OpenMP simulator against the reference interpreter: bit for bit on every snn op,
+on random synapses of every width, and on the example models; counters; safety; errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_snn_semantics import FIXED, load
+
+from nscc.driver import apply_pipeline, atomic_output_dir, prepare
+from nscc.errors import NsccError
+from nscc.frontend.importer import import_onnx
+from nscc.ir.textio import parse_module
+from nscc.report import spike_report
+from nscc.targets.cpp import build, emit, run_project
+from nscc.targets.interpreter.runner import run
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+EX = os.path.join(os.path.dirname(__file__), "..", "examples")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def cache(tmp_path_factory):
+    old = os.environ.get("NSCC_CACHE")
+    os.environ["NSCC_CACHE"] = str(tmp_path_factory.mktemp("nscc-cache"))
+    yield
+    if old is None:
+        del os.environ["NSCC_CACHE"]
+    else:
+        os.environ["NSCC_CACHE"] = old
+
+
+def simulate(ctx, module, inputs, tmp_path, name="p"):
+    project = str(tmp_path / name)
+    atomic_output_dir(project, lambda d: emit(ctx, module, d, "test"))
+    out, counters = run_project(project, inputs)
+    return out, counters, project
+
+
+def test_every_snn_op_is_bit_exact(tmp_path):
+    rng = np.random.default_rng(7)
+    ctx, module = load()
+    ctx.weights.add("w", rng.integers(-8, 8, (8, 4)).astype(np.int8))
+    ctx.weights.add("scale", rng.random(4).astype(np.float32) * 0.1)
+    ctx.weights.add("bias", rng.standard_normal(4).astype(np.float32))
+    ctx.weights.add("mult", rng.integers(1, 300, 4).astype(np.int32))
+    ctx.weights.add("ibias", rng.integers(-50, 50, 4).astype(np.int32))
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    ctx.weights.add("cw", rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8))
+    inputs = {
+        "input0": (rng.standard_normal((2, 8)) * 3).astype(np.float32),
+        "input1": np.array(0.37, np.float32),
+        "input2": rng.integers(-4, 6, (5, 2, 4)).astype(np.int32),
+        "input3": (rng.random((1, 2, 5, 5)) * 3.4).astype(np.float32),
+        "input4": (rng.random((2, 6, 4)) * 3.4).astype(np.float32),
+        "input5": rng.integers(-100, 100, (2, 4, 4)).astype(np.int32),
+        "input6": rng.integers(0, 100, (2, 4)).astype(np.int32),
+    }
+    ref = run(module, ctx.weights, inputs)
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    assert len(out) == 12
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+        assert out[k].dtype == ref[k].dtype
+
+
+def test_fixed_point_ops_are_bit_exact(tmp_path):
+    ctx, module = parse_module(open(FIXED).read(), source=FIXED)
+    rng = np.random.default_rng(11)
+    ctx.weights.add("gamma", rng.integers(40000, 90000, 16).astype(np.int32))
+    ctx.weights.add("beta", rng.integers(-3000, 3000, 16).astype(np.int32))
+    ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
+    x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
+    x[0, 0] = np.float32(3.0000002)
+    inputs = {"input0": x, "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)}
+    ref = run(module, ctx.weights, inputs)
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_synapses_of_every_width_are_bit_exact(seed, tmp_path):
+    """Widths 2..8 (ternary included), odd column counts, signed and unsigned counts,
+    group scales, pruned rows and columns, counts and binary trains."""
+    rng = np.random.default_rng(100 + seed)
+    bits = [2, 3, 4, 5, 8, 2][seed]
+    ternary = seed == 5
+    m, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+    groups, g = int(rng.integers(1, 4)), int(rng.integers(1, 24))
+    k = groups * g
+    levels = int(rng.choice([1, 3, 7, 15, 31]))
+    signed = bool(seed % 2)
+    sig = ", signed" if signed else ""
+    tb = max(1, levels.bit_length())
+    gs_decl = f'%gs = nn.weight "gs" : tensor<{groups}x{n}xi8>' if seed % 3 == 0 else ""
+    gs_use, gs_ty = (", %gs", f", tensor<{groups}x{n}xi8>") if gs_decl else ("", "")
+    cnt = f"!snn.counts<{m}x{k}, {levels}{sig}>"
+    spk = f"!snn.spikes<{tb}x{m}x{k}, bitplane{sig}>"
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>) -> (tensor<{m}x{n}xi32>, tensor<{m}x{n}xi32>) {{
+    %t = nn.weight "t" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
+    %s = snn.expand %c : ({cnt}) -> {spk}
+    %w = nn.weight "w" : tensor<{k}x{n}xi{bits}>
+    {gs_decl}
+    %0 = snn.synapse %c, %w{gs_use} {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi{bits}>{gs_ty}) -> tensor<{m}x{n}xi32>
+    %1 = snn.synapse %s, %w{gs_use} {{acc_bits = 32 : i64}} : ({spk}, tensor<{k}x{n}xi{bits}>{gs_ty}) -> tensor<{m}x{n}xi32>
+    func.return %0, %1 : tensor<{m}x{n}xi32>, tensor<{m}x{n}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("t", np.array(0.25, np.float32))
+    lo, hi = (-1, 1) if ternary else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    w = rng.integers(lo, hi + 1, (k, n)).astype(np.int8)
+    w[rng.random((k, n)) < 0.4] = 0
+    w[rng.integers(0, k, max(1, k // 4))] = 0  # pruned input rows
+    ctx.weights.add("w", w)
+    if gs_decl:
+        ctx.weights.add("gs", rng.integers(1, 128, (groups, n)).astype(np.int8))
+    x = (rng.standard_normal((m, k)) * levels * 0.3).astype(np.float32)
+    ref = run(module, ctx.weights, {"input0": x})
+    out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
+    for key in ref:
+        np.testing.assert_array_equal(out[key], ref[key])
+
+
+@pytest.fixture(scope="module")
+def digits_inputs():
+    return {"image": np.load(os.path.join(EX, "digits_mlp", "digits.npy"))}
+
+
+def test_integer_mlp_is_bit_exact_with_counters_equal_to_the_report(digits_inputs, tmp_path):
+    ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, "spike-conversion{weight-bits=4},requant-fusion")
+    ref = run(module, ctx.weights, digits_inputs)
+    out, counters, _ = simulate(ctx, module, digits_inputs, tmp_path)
+    np.testing.assert_array_equal(out["logits"], ref["logits"])
+    report = spike_report(module, ctx.weights, [digits_inputs], progress=False)
+    assert [c["sops"] for c in counters["layers"]] == [r["sops"] for r in report["layers"]]
+    events = [round(r["firing_rate"] * sum(r["count_histogram"].values())) for r in report["layers"]]
+    assert [c["events"] for c in counters["layers"]] == events
+
+
+def test_cnn_is_bit_exact(tmp_path):
+    import digits
+
+    path = digits.export(digits.cnn(), str(tmp_path / "cnn.onnx"), True, 50)
+    ctx, module = import_onnx(path)
+    xtr, xte, _, _ = digits.data()
+    ctx.calibration = digits.batches(xtr[:200], 50, True)
+    apply_pipeline(ctx, module, "spike-conversion")
+    feed = digits.batches(xte, 50, True)[0]
+    ref = run(module, ctx.weights, feed)
+    out, counters, _ = simulate(ctx, module, feed, tmp_path)
+    np.testing.assert_array_equal(out["logits"], ref["logits"])
+    report = spike_report(module, ctx.weights, [feed], progress=False)
+    assert [c["sops"] for c in counters["layers"]] == [r["sops"] for r in report["layers"]]
+
+
+def test_linear_attention_lm_with_integer_islands_is_bit_exact(tmp_path):
+    lm = os.path.join(EX, "char_lm", "linear")
+    ctx, module = prepare(
+        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"),
+        "raise-attention,linear-attention{measure=false},spike-conversion{weight-bits=4},requant-fusion,integer-islands",
+    )  # fmt: skip
+    feed = {"ids": np.load(os.path.join(lm, "eval.npz"))["ids"][:8]}
+    ref = run(module, ctx.weights, feed)
+    out, counters, _ = simulate(ctx, module, feed, tmp_path)
+    np.testing.assert_array_equal(out["logits"], ref["logits"])
+    report = spike_report(module, ctx.weights, [feed], progress=False)
+    sim = {c["layer"]: c for c in counters["layers"]}
+    for r in report["layers"]:
+        if r["op"] == "snn.synapse":
+            assert sim[r["layer"]]["sops"] == r["sops"]
+
+
+def test_float_islands_stay_within_the_documented_tolerance(tmp_path):
+    """LayerNorm, softmax and attention products in float: the simulator's order of
+    additions differs from numpy's, so a count at a rounding boundary may differ."""
+    lm = os.path.join(EX, "char_lm")
+    ctx, module = prepare(os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), "spike-conversion{weight-bits=3},sparsity-pruning{sparsity=0.3}")
+    ids = np.load(os.path.join(lm, "eval.npz"))["ids"][:8]
+    ref = run(module, ctx.weights, {"ids": ids})["logits"]
+    out, _, _ = simulate(ctx, module, {"ids": ids}, tmp_path)
+    got = out["logits"]
+    assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.99
+    close = np.abs(got - ref).max(-1) <= 1e-3 * np.abs(ref).max(-1) + 1e-4
+    assert close.mean() >= 0.95
+
+
+def test_names_from_the_model_never_reach_the_cpp_unescaped(tmp_path):
+    evil = 'x"; system("touch /tmp/pwned"); //\\n*/'
+    quoted = evil.replace('"', '\\"')
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<2x4xf32>) -> tensor<2x3xi32> {{
+    %t = nn.weight "w\\"eight */ name" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 3>
+    %w = nn.weight "w" : tensor<4x3xi8>
+    %0 = snn.synapse %c, %w {{acc_bits = 32 : i64, nscc.layer = "{quoted}"}} : (!snn.counts<2x4, 3>, tensor<4x3xi8>) -> tensor<2x3xi32>
+    func.return %0 : tensor<2x3xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add('w"eight */ name', np.array(0.5, np.float32))
+    ctx.weights.add("w", np.arange(12, dtype=np.int8).reshape(4, 3))
+    x = np.ones((2, 4), np.float32)
+    out, counters, project = simulate(ctx, module, {"input0": x}, tmp_path)
+    np.testing.assert_array_equal(out["output0"], run(module, ctx.weights, {"input0": x})["output0"])
+    for name in os.listdir(project):
+        if name.endswith((".cpp", ".hpp")):
+            src = open(os.path.join(project, name)).read()
+            assert "system(" not in src and "eight */" not in src
+    syn = next(op for op in module.walk() if op.name == "snn.synapse")
+    assert counters["layers"][0]["layer"] == syn.attributes["nscc.layer"].data
+
+
+def test_build_is_cached_and_a_failed_build_names_the_file(tmp_path, digits_inputs):
+    ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, "spike-conversion")
+    project = str(tmp_path / "p")
+    atomic_output_dir(project, lambda d: emit(ctx, module, d, "test"))
+    exe = build(project)
+    stamp = os.stat(exe).st_mtime_ns
+    assert build(project) == exe and os.stat(exe).st_mtime_ns == stamp
+    with open(os.path.join(project, "model.cpp"), "a") as f:
+        f.write("\nthis is not C++;\n")
+    with pytest.raises(NsccError, match=r"build failed: model\.cpp:\d+"):
+        build(project)
+
+
+def test_cli_compile_and_run_agree_with_the_interpreter(tmp_path, digits_inputs):
+    model = os.path.join(EX, "digits_mlp", "model.onnx")
+    image = os.path.join(EX, "digits_mlp", "digits.npy")
+    out = tmp_path / "sim"
+    pipe = "spike-conversion,requant-fusion"
+    env = {**os.environ}
+
+    def nscc(*args):
+        r = subprocess.run([sys.executable, "-m", "nscc", *map(str, args)], capture_output=True, text=True, env=env)
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    r = nscc("compile", model, "--target", "cpp", "--dim", "batch=16", "-p", pipe, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(out / "manifest.json"))["target"] == "cpp"
+    r = nscc("run", out, "--input", f"image={image}", "--output", tmp_path / "sim.npz", "--counters", tmp_path / "c.json")
+    assert r.returncode == 0, r.stderr
+    r = nscc("run", model, "--dim", "batch=16", "-p", pipe, "--input", f"image={image}", "--output", tmp_path / "ref.npz")
+    np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["logits"], np.load(tmp_path / "ref.npz")["logits"])
+    assert len(json.load(open(tmp_path / "c.json"))["layers"]) == 3
+    r = nscc("run", model, "--target", "cpp", "--dim", "batch=16", "-p", pipe, "--input", f"image={image}", "--output", tmp_path / "sim2.npz")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "sim2.npz")["logits"], np.load(tmp_path / "ref.npz")["logits"])
+    bad = np.zeros((3, 64), np.float32)
+    np.save(tmp_path / "bad.npy", bad)
+    r = nscc("run", out, "--input", f"image={tmp_path / 'bad.npy'}")
+    assert r.returncode != 0 and "shape" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_op_the_simulator_lacks_is_one_clear_error(tmp_path):
+    ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, None)
+    with pytest.raises(NsccError, match="cpp target: op 'nn.gemm'"):
+        simulate(ctx, module, {}, tmp_path)
