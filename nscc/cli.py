@@ -155,7 +155,7 @@ def _run_cpp_project(a, project: str, ctx=None, module=None) -> int:
     from nscc.targets.cpp import MANIFEST_FILE, run_project
 
     if a.generate is not None:
-        raise NsccError("--generate runs on the interpreter for now", "drop --target cpp")
+        return _generate(a, project=project)
     with open(os.path.join(project, MANIFEST_FILE)) as f:
         names = [s["name"] for s in json.load(f)["inputs"]]
     outputs, counters = run_project(project, load_inputs(a.input, names))
@@ -186,10 +186,7 @@ def _vocab(model: str) -> list[str] | None:
         return json.load(f)
 
 
-def _generate(a, ctx, module) -> int:
-    from nscc.decoding import Decoder
-
-    vocab = _vocab(a.model)
+def _prompt(a, vocab) -> list[int]:
     if a.prompt is not None:
         if vocab is None:
             raise NsccError(f"--prompt needs a vocab.json beside {a.model}", "give token ids with --prompt-ids")
@@ -206,18 +203,35 @@ def _generate(a, ctx, module) -> int:
         raise NsccError("--generate needs a prompt", "give --prompt-ids or --prompt")
     if not prompt or a.generate < 0:
         raise NsccError("--generate needs a non-empty prompt and N >= 0", "e.g. --generate 20 --prompt-ids 12,5")
-    dec = Decoder(ctx, module)
-    if len(prompt) + a.generate > dec.length:
-        raise NsccError(f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for", "bind a longer sequence with --dim")
+    return prompt
+
+
+def _generate(a, ctx=None, module=None, project: str | None = None) -> int:
+    """Greedy decoding on the interpreter, or with the simulator when `project` is a cpp build."""
     import time
 
+    vocab = _vocab(project or a.model)
+    prompt = _prompt(a, vocab)
     t = time.perf_counter()
-    out = dec.generate(prompt, a.generate)
-    dt = time.perf_counter() - t
+    if project is not None:
+        from nscc.targets.cpp import generate_project
+
+        out, info = generate_project(project, prompt, a.generate)
+        dt = info["prompt_seconds"] + info["generate_seconds"]
+        state = "constant-size"
+    else:
+        from nscc.decoding import Decoder
+
+        dec = Decoder(ctx, module)
+        if len(prompt) + a.generate > dec.length:
+            raise NsccError(f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for", "bind a longer sequence with --dim")
+        out = dec.generate(prompt, a.generate)
+        dt = time.perf_counter() - t
+        state = f"{dec.attention.state_bytes()} bytes"
     print("generated ids: " + ",".join(map(str, out)))
     if vocab is not None:
         print("text: " + repr("".join(vocab[i] for i in prompt + out)))
-    print(f"{len(prompt) + a.generate} tokens in {dt:.3f} s ({1e3 * dt / max(len(prompt) + a.generate, 1):.2f} ms per token), attention state {dec.attention.state_bytes()} bytes")
+    print(f"{len(prompt) + a.generate} tokens in {dt:.3f} s ({1e3 * dt / max(len(prompt) + a.generate, 1):.2f} ms per token), attention state {state}")
     return 0
 
 

@@ -183,18 +183,27 @@ class _StatefulAttention(InterpreterFunctions):
         return sum(a.nbytes for pair in self.state.values() for a in pair)
 
 
+def step_module(module: ModuleOp, weights, token_input: str | None = None, seq_axis: int = 1) -> tuple[ModuleOp, int, int]:
+    """@main specialised to one token: inputs (tokens [batch, 1], position [1]); also (batch, length)."""
+    sig = signature(module)
+    names = [n for n, _, _ in sig.inputs]
+    if token_input is None:
+        if len(names) != 1:
+            raise NsccError("decoding needs to know which input holds the tokens", "the model has inputs " + ", ".join(names))
+        token_input = names[0]
+    shape = sig.inputs[names.index(token_input)][1]
+    return _Specializer(module, weights, names.index(token_input), seq_axis).build(), shape[0], shape[seq_axis]
+
+
+def has_attention_state(module: ModuleOp) -> bool:
+    return any(isinstance(op, ATTENTION) for op in module.walk())
+
+
 class Decoder:
     """Runs a compiled decoder one token at a time with constant-size attention state."""
 
     def __init__(self, ctx, module: ModuleOp, token_input: str | None = None, seq_axis: int = 1):
-        sig = signature(module)
-        names = [n for n, _, _ in sig.inputs]
-        if token_input is None:
-            if len(names) != 1:
-                raise NsccError("decoding needs to know which input holds the tokens", "the model has inputs " + ", ".join(names))
-            token_input = names[0]
-        self.batch, self.length = sig.inputs[names.index(token_input)][1][0], sig.inputs[names.index(token_input)][1][seq_axis]
-        self.step_module = _Specializer(module, ctx.weights, names.index(token_input), seq_axis).build()
+        self.step_module, self.batch, self.length = step_module(module, ctx.weights, token_input, seq_axis)
         self.weights = ctx.weights
         self.attention = _StatefulAttention()
         self.position = 0

@@ -264,3 +264,25 @@ def test_an_op_the_simulator_lacks_is_one_clear_error(tmp_path):
     ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, None)
     with pytest.raises(NsccError, match="cpp target: op 'nn.gemm'"):
         simulate(ctx, module, {}, tmp_path)
+
+
+def test_token_by_token_decoding_matches_the_interpreter(tmp_path):
+    from nscc.decoding import Decoder
+    from nscc.targets.cpp import generate_project
+
+    lm = os.path.join(EX, "char_lm", "linear")
+    ctx, module = prepare(
+        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"),
+        "raise-attention,linear-attention{measure=false},spike-conversion{weight-bits=4},requant-fusion,integer-islands",
+    )  # fmt: skip
+    project = str(tmp_path / "p")
+    atomic_output_dir(project, lambda d: emit(ctx, module, d, os.path.join(lm, "model.onnx")))
+    assert json.load(open(os.path.join(project, "manifest.json")))["decoder"]
+    prompt = [5, 6, 7, 8, 9, 10]
+    ids, info = generate_project(project, prompt, 25)
+    assert ids == Decoder(ctx, module).generate(prompt, 25)
+    assert info["generated_tokens"] == 25 and info["generate_seconds"] > 0
+    with pytest.raises(NsccError, match="positions"):
+        generate_project(project, prompt, 100)
+    r = subprocess.run([sys.executable, "-m", "nscc", "run", project, "--generate", "5", "--prompt", "The "], capture_output=True, text=True)
+    assert r.returncode == 0 and "text: 'The " in r.stdout, r.stderr

@@ -2,6 +2,10 @@
 // outputs as .npy and counters as JSON.
 //
 //   ./model WEIGHTS.bin --input IN0.npy ... --output OUT0.npy ... [--counters FILE.json] [--repeat N]
+//   ./model WEIGHTS.bin --generate N --prompt-ids IDS.npy --output IDS_OUT.npy [--counters FILE.json]
+//
+// The second form (decoders with linear attention) feeds the prompt one token
+// at a time, then continues greedily for N tokens, with constant-size state.
 //
 // Inputs and outputs are positional in the order of model_io.hpp (the
 // manifest.json beside lists them by name).
@@ -75,21 +79,65 @@ void write_npy(const std::string& path, const char* descr, const std::vector<int
   f.write(reinterpret_cast<const char*>(data), nbytes);
 }
 
+int decode(const char* weights_path, const std::string& prompt_path, int n, const std::vector<std::string>& outs, const std::string& counters) {
+  if (!kHasStep) fail("this model has no token-by-token form (it needs linear attention)");
+  if (outs.size() != 1 || prompt_path.empty()) fail("--generate needs --prompt-ids IDS.npy and one --output");
+  Npy p = read_npy(prompt_path);
+  if (p.descr != "<i8" || p.shape.size() != 1 || p.shape[0] < 1) fail(prompt_path + ": the prompt must be a non-empty 1-d int64 array");
+  const int64_t* prompt = reinterpret_cast<const int64_t*>(p.data.data());
+  if (p.shape[0] + n > kStepLength) fail("prompt plus generated tokens exceed the " + std::to_string(kStepLength) + " positions the model was compiled for");
+  try {
+    nscc::Weights weights(weights_path);
+    StepModel model(weights);
+    model.reset();
+    std::vector<int64_t> ids(kStepBatch), generated;
+    std::vector<float> logits(kStepBatch * kStepVocab);
+    int64_t pos = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    auto feed = [&](int64_t tok) {
+      std::fill(ids.begin(), ids.end(), tok);
+      run_step(model, ids.data(), &pos, logits.data());
+      ++pos;
+    };
+    for (int64_t i = 0; i < p.shape[0]; ++i) feed(prompt[i]);
+    auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      int64_t best = std::max_element(logits.begin(), logits.begin() + kStepVocab) - logits.begin();
+      generated.push_back(best);
+      feed(best);
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    write_npy(outs[0], "<i8", {(int64_t)generated.size()}, generated.data(), generated.size() * 8);
+    if (!counters.empty()) {
+      std::ofstream f(counters);
+      double tp = std::chrono::duration<double>(t1 - t0).count(), tg = std::chrono::duration<double>(t2 - t1).count();
+      f << "{\"prompt_tokens\": " << p.shape[0] << ", \"prompt_seconds\": " << tp << ", \"generated_tokens\": " << n << ", \"generate_seconds\": " << tg
+        << ", \"weight_file_bytes\": " << weights.bytes() << ", \"layers\": []}\n";
+    }
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) fail("usage: model WEIGHTS.bin --input IN.npy ... --output OUT.npy ... [--counters FILE.json] [--repeat N]");
   std::vector<std::string> ins, outs;
-  std::string counters;
-  int repeat = 1;
+  std::string counters, prompt;
+  int repeat = 1, generate = -1;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--input" && i + 1 < argc) ins.push_back(argv[++i]);
     else if (a == "--output" && i + 1 < argc) outs.push_back(argv[++i]);
     else if (a == "--counters" && i + 1 < argc) counters = argv[++i];
     else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--generate" && i + 1 < argc) generate = std::max(0, std::atoi(argv[++i]));
+    else if (a == "--prompt-ids" && i + 1 < argc) prompt = argv[++i];
     else fail("unknown argument " + a);
   }
+  if (generate >= 0) return decode(argv[1], prompt, generate, outs, counters);
   if ((int)ins.size() != kNumInputs) fail("the model takes " + std::to_string(kNumInputs) + " inputs");
   if ((int)outs.size() != kNumOutputs) fail("the model gives " + std::to_string(kNumOutputs) + " outputs");
   try {
