@@ -140,6 +140,7 @@ class _Gen:
     counter: int = 0
     stateful: bool = False
     resets: list[str] = field(default_factory=list)
+    op_index: int = 0
 
     def fresh(self, prefix: str = "v") -> str:
         self.counter += 1
@@ -148,11 +149,12 @@ class _Gen:
     def ref(self, v: SSAValue) -> str:
         return self.names[v]
 
-    def alloc(self, v: SSAValue, zero: bool = False) -> str:
-        name, buf = self.fresh(), self.fresh("b")
-        n = max(1, math.prod(_shape(v)))
-        self.lines.append(f"  std::vector<{_ctype(v)}> {buf}({n}); {_ctype(v)}* {name} = {buf}.data();")
-        self.names[v], self.buffers[v] = name, buf
+    def alloc(self, v: SSAValue) -> str:
+        """A buffer in the model's arena; its offset is planned once all lifetimes are known."""
+        name = self.fresh()
+        nbytes = max(1, math.prod(_shape(v))) * np.dtype(np_dtype(v.type)).itemsize
+        self.lines.append(f"  {_ctype(v)}* {name} = reinterpret_cast<{_ctype(v)}*>(arena.data() + @OFFSET{name}@);")
+        self.names[v], self.buffers[v] = name, [self.op_index, self.op_index, nbytes]
         return name
 
     def entry(self, array: np.ndarray, bits: int, source: SSAValue) -> int:
@@ -201,10 +203,13 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         if isinstance(op, ReturnOp):
             outputs = list(op.operands)
             break
+        g.op_index = i
         _emit_op(g, op, coding)
-        for v in op.operands:  # free what nothing later reads (outputs are read by the return)
-            if last_use.get(v) == i and v in g.buffers:
-                g.lines.append(f"  std::vector<{_ctype(v)}>().swap({g.buffers.pop(v)});")
+    for v, life in g.buffers.items():
+        life[1] = max(life[0], last_use.get(v, life[0]))
+    offsets, arena = plan_arena({g.names[v]: tuple(life) for v, life in g.buffers.items()})
+    g.lines = [_fill_offsets(ln, offsets) for ln in g.lines]
+    g.members.append(f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid")
     for j, v in enumerate(outputs):
         g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {max(1, math.prod(_shape(v)))});")
     ins = ", ".join(f"const {C_TYPES[np.dtype(d)]}* in{i}" for i, (_, _, d) in enumerate(sig.inputs))
@@ -230,6 +235,33 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         "",
     ]
     return Program("\n".join(src), g.entries, g.entry_of, list(sig.inputs), list(sig.outputs), g.layers)
+
+
+def plan_arena(buffers: dict[str, tuple[int, int, int]], align: int = 64) -> tuple[dict[str, int], int]:
+    """Offsets for buffers given as name -> (first op, last op, bytes): two buffers share
+    bytes only if their lifetimes do not overlap. Largest first, lowest free offset."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
+    offsets, top = {}, 0
+    for name, (first, last, size) in sorted(buffers.items(), key=lambda kv: -kv[1][2]):
+        size = (size + align - 1) // align * align
+        busy = sorted((o, e) for o, e, f, lst in placed if not (lst < first or last < f))
+        at = 0
+        for o, e in busy:
+            if at + size <= o:
+                break
+            at = max(at, e)
+        placed.append((at, at + size, first, last))
+        offsets[name] = at
+        top = max(top, at + size)
+    return offsets, top
+
+
+def _fill_offsets(line: str, offsets: dict[str, int]) -> str:
+    if "@OFFSET" not in line:
+        return line
+    import re
+
+    return re.sub(r"@OFFSET(\w+)@", lambda m: str(offsets[m.group(1)]), line)
 
 
 def _unsupported(op: Operation, why: str = "") -> NsccError:
@@ -539,7 +571,10 @@ def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
         gi = g.entry(gs.astype(np.int8), 0, op.group_scale)
         gs_ptr, group = f"W.ptr<int8_t>({gi})", w.shape[0] // gs.shape[0]
     packed = f"W.ptr<uint8_t>({idx})"
-    g.init.append(f"    {sw} = nscc::SynapseWeights{{{packed}, {bits}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, {{}}, {{}}}};")
+    it = op.input.type
+    max_count = sum(it.slot_weights()) if isinstance(it, snn.SpikesType) else it.levels.data
+    exact = w.shape[0] * max_count * (1 << (bits - 1)) < (1 << 24)
+    g.init.append(f"    {sw} = nscc::SynapseWeights{{{packed}, {bits}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, {'true' if exact else 'false'}, {{}}, {{}}}};")
     g.init.append(f"    nscc::synapse_prepare({sw});")
     it = op.input.type
     x = g.ref(op.input)

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <omp.h>
 #include <type_traits>
 #include <fcntl.h>
 #include <stdexcept>
@@ -124,15 +125,32 @@ inline int32_t unpack_at(const uint8_t* p, int bits, i64 i) {
 // n = clip(round_half_even(f32(x) / f32(theta)), lo, hi); theta[(i / inner) % C]
 template <class TO>
 void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo, int hi, TO* out) {
+  const i64 outer = n / (C * inner);
+  if (inner == 1 && C > 1) {  // per-channel thresholds, channels last
 #pragma omp parallel for schedule(static)
-  for (i64 i = 0; i < n; ++i) {
-    float q = x[i] / theta[C == 1 ? 0 : (i / inner) % C];
-    float r;
-    if (std::isnan(q)) r = 0.f;
-    else if (std::isinf(q)) r = q > 0 ? (float)hi : (float)lo;
-    else r = std::nearbyint(q);
-    out[i] = (TO)std::min<float>(std::max<float>(r, (float)lo), (float)hi);
+    for (i64 o = 0; o < outer; ++o)
+      for (i64 c = 0; c < C; ++c) {
+        const i64 i = o * C + c;
+        float q = x[i] / theta[c];
+        float r = std::isnan(q) ? 0.f : (std::isinf(q) ? (q > 0 ? (float)hi : (float)lo) : std::nearbyint(q));
+        out[i] = (TO)std::min<float>(std::max<float>(r, (float)lo), (float)hi);
+      }
+    return;
   }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 c = 0; c < C; ++c) {
+      const float th = theta[c];
+      const i64 base = (o * C + c) * inner;
+      for (i64 i = base; i < base + inner; ++i) {
+        float q = x[i] / th;
+        float r;
+        if (std::isnan(q)) r = 0.f;
+        else if (std::isinf(q)) r = q > 0 ? (float)hi : (float)lo;
+        else r = std::nearbyint(q);
+        out[i] = (TO)std::min<float>(std::max<float>(r, (float)lo), (float)hi);
+      }
+    }
 }
 
 // Binary trains -> the counts they spell (the synapse sums them the same way).
@@ -168,9 +186,28 @@ struct SynapseWeights {
   i64 K, N;
   const int8_t* group_scale;  // [K / group, N] or null
   i64 group;
+  bool exact_f32;  // every partial sum is an integer below 2^24: float32 adds are exact in any order
   std::vector<uint8_t> live_row;  // row has a non-zero weight
   std::vector<int32_t> nnz_row;
 };
+
+// Weights [k, j0:j1) as float.
+inline void unpack_row(const SynapseWeights& w, i64 k, i64 j0, i64 j1, float* out) {
+  const i64 base = k * w.N;
+  if (w.bits == 8) {
+    const int8_t* row = reinterpret_cast<const int8_t*>(w.packed) + base;
+    for (i64 j = j0; j < j1; ++j) out[j - j0] = row[j];
+  } else if (w.bits == 4 && (base % 2) == 0 && (j0 % 2) == 0 && (j1 % 2) == 0) {
+    const uint8_t* row = w.packed + base / 2;
+    for (i64 j = j0 / 2; j < j1 / 2; ++j) {
+      uint8_t b = row[j];
+      out[2 * j - j0] = float(int32_t(b & 15) - ((b & 8) << 1));
+      out[2 * j + 1 - j0] = float(int32_t(b >> 4) - ((b & 128) >> 3));
+    }
+  } else {
+    for (i64 j = j0; j < j1; ++j) out[j - j0] = (float)unpack_at(w.packed, w.bits, base + j);
+  }
+}
 
 inline void synapse_prepare(SynapseWeights& w) {
   w.live_row.assign(w.K, 0);
@@ -214,8 +251,74 @@ inline void add_row(const SynapseWeights& w, i64 k, int32_t c, Acc* acc) {
   }
 }
 
+// The float path. Each thread takes a panel of NB output columns, unpacks
+// that panel of the weight (K x NB floats) once, and runs RB input rows at a
+// time through it: for every input k where one of the RB rows fired, the
+// panel row is added, times each count, to those rows' accumulators (kept in
+// registers). Silent inputs and pruned rows are skipped. Exact: every partial
+// sum is an integer below 2^24 (checked when the program was generated), so
+// float32 adds it without rounding, in any order.
+template <class TI, class TA>
+void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  constexpr i64 NB = 64, RB = 4;
+  const i64 K = w.K, N = w.N, nb = (N + NB - 1) / NB;
+  if (ctr) {
+    i64 events = 0, sops = 0;
+#pragma omp parallel for reduction(+ : events, sops) schedule(static)
+    for (i64 i = 0; i < rows * K; ++i) {
+      int32_t c = x[i];
+      if (c == 0) continue;
+      int32_t mag = c < 0 ? -c : c;
+      int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
+      events += ev;
+      sops += int64_t(ev) * w.nnz_row[i % K];
+    }
+    ctr->events += events;
+    ctr->sops += sops;
+    ctr->elements += rows * K;
+  }
+  std::vector<int32_t> live;
+  for (i64 k = 0; k < K; ++k)
+    if (w.live_row[k]) live.push_back((int32_t)k);
+#pragma omp parallel
+  {
+    std::vector<float> panel(live.size() * NB + NB);
+#pragma omp for schedule(dynamic)
+    for (i64 cb = 0; cb < nb; ++cb) {
+      const i64 j0 = cb * NB, j1 = std::min(N, j0 + NB), width = j1 - j0;
+      for (size_t t = 0; t < live.size(); ++t) {
+        float* p = panel.data() + t * NB;
+        unpack_row(w, live[t], j0, j1, p);
+        std::fill(p + width, p + NB, 0.f);
+      }
+      for (i64 r0 = 0; r0 < rows; r0 += RB) {
+        alignas(64) float acc[RB][NB] = {};
+        const i64 nr = std::min(RB, rows - r0);
+        for (size_t t = 0; t < live.size(); ++t) {
+          const i64 k = live[t];
+          float c[RB];
+          bool any = false;
+          for (i64 r = 0; r < RB; ++r) {
+            c[r] = r < nr ? (float)x[(r0 + r) * K + k] : 0.f;
+            any |= c[r] != 0.f;
+          }
+          if (!any) continue;
+          const float* wp = panel.data() + t * NB;
+          for (i64 r = 0; r < RB; ++r) {
+#pragma omp simd
+            for (i64 j = 0; j < NB; ++j) acc[r][j] += c[r] * wp[j];
+          }
+        }
+        for (i64 r = 0; r < nr; ++r)
+          for (i64 j = 0; j < width; ++j) out[(r0 + r) * N + j0 + j] = (TA)acc[r][j];
+      }
+    }
+  }
+}
+
 template <class TI, class TA>
 void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  if (w.exact_f32 && !w.group_scale) return synapse_f32(x, rows, w, bitplane_events, out, ctr);
   // The verifier proves every partial sum fits the result type, so it is the accumulator too.
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
   const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K;
@@ -303,13 +406,38 @@ void conv_synapse(const TI* x, i64 B, i64 C, i64 H, i64 W, const int8_t* w, i64 
 // y = f32(acc) * scale[c] + bias[c], channel c = (i / inner) % C
 template <class TA>
 void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, i64 inner, float* out) {
+  const i64 outer = n / (C * inner);
+  if (inner == 1) {  // channels last: vectorise along them
 #pragma omp parallel for schedule(static)
-  for (i64 i = 0; i < n; ++i) {
-    i64 c = (i / inner) % C;
-    float y = (float)acc[i] * scale[c];
-    if (bias) y = y + bias[c];
-    out[i] = y;
+    for (i64 o = 0; o < outer; ++o) {
+      const TA* a = acc + o * C;
+      float* y = out + o * C;
+      if (bias) {
+#pragma omp simd
+        for (i64 c = 0; c < C; ++c) {
+          float v = (float)a[c] * scale[c];
+          y[c] = v + bias[c];
+        }
+      } else {
+#pragma omp simd
+        for (i64 c = 0; c < C; ++c) y[c] = (float)a[c] * scale[c];
+      }
+    }
+    return;
   }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 c = 0; c < C; ++c) {
+      const float sc = scale[c], b = bias ? bias[c] : 0.f;
+      const i64 base = (o * C + c) * inner;
+      if (bias)
+        for (i64 i = base; i < base + inner; ++i) {
+          float y = (float)acc[i] * sc;
+          out[i] = y + b;
+        }
+      else
+        for (i64 i = base; i < base + inner; ++i) out[i] = (float)acc[i] * sc;
+    }
 }
 
 template <class TA, class TM, class TO>
@@ -487,17 +615,31 @@ template <class F>
 void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, const i64* sc, F f) {
 #pragma omp parallel
   {
-#pragma omp for schedule(static)
-    for (i64 i = 0; i < total; ++i) {
-      i64 rem = i, oa = 0, ob = 0, oc = 0;
+    // each thread walks a contiguous chunk with an odometer: no division per element
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const i64 lo = total * id / nt, hi = total * (id + 1) / nt;
+    if (lo < hi) {
+      i64 q[8] = {0}, rem = lo, oa = 0, ob = 0, oc = 0;
       for (int d = ix.ndim - 1; d >= 0; --d) {
-        i64 q = rem % ix.shape[d];
+        q[d] = rem % ix.shape[d];
         rem /= ix.shape[d];
-        oa += q * sa[d];
-        if (sb) ob += q * sb[d];
-        if (sc) oc += q * sc[d];
+        oa += q[d] * sa[d];
+        if (sb) ob += q[d] * sb[d];
+        if (sc) oc += q[d] * sc[d];
       }
-      f(i, oa, ob, oc);
+      for (i64 i = lo; i < hi; ++i) {
+        f(i, oa, ob, oc);
+        for (int d = ix.ndim - 1; d >= 0; --d) {  // advance the odometer
+          oa += sa[d];
+          if (sb) ob += sb[d];
+          if (sc) oc += sc[d];
+          if (++q[d] < ix.shape[d]) break;
+          oa -= sa[d] * ix.shape[d];
+          if (sb) ob -= sb[d] * ix.shape[d];
+          if (sc) oc -= sc[d] * ix.shape[d];
+          q[d] = 0;
+        }
+      }
     }
   }
 }
