@@ -42,12 +42,26 @@ DTYPE_CODE = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "in
 ALIGN = 64
 
 
+def blocked(w: np.ndarray, bits: int) -> bytes:
+    """2- or 4-bit weights [K, N] in 64-column blocks (layout in nscc_runtime.hpp)."""
+    k, n = w.shape
+    nb = (n + 63) // 64
+    u = np.zeros((k, nb * 64), np.uint8)
+    u[:, :n] = w.astype(np.int64) & ((1 << bits) - 1)
+    u = u.reshape(k, nb, 64)
+    if bits == 4:
+        return (u[..., :32] | (u[..., 32:] << 4)).astype(np.uint8).tobytes()
+    return (u[..., :16] | (u[..., 16:32] << 2) | (u[..., 32:48] << 4) | (u[..., 48:] << 6)).astype(np.uint8).tobytes()
+
+
 def write_weights(path: str, program: Program) -> int:
     """The weight file (format in nscc_runtime.hpp); returns its size in bytes."""
     blobs, header = [], bytearray(b"NSCCW1\0\0" + struct.pack("<I", len(program.weights)))
     for e in program.weights:
         a = np.ascontiguousarray(e.array)
-        if e.bits:
+        if e.blocked:
+            data, code = blocked(a, e.bits), 8
+        elif e.bits:
             data, code = pack(a, e.bits).tobytes() + b"\0", 7  # one spare byte: the unpacker reads 16 bits at a time
         else:
             data, code = a.astype(np.uint8).tobytes() if a.dtype == np.bool_ else a.tobytes(), DTYPE_CODE[str(a.dtype)]

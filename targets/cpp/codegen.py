@@ -110,6 +110,7 @@ def _arr(vals: Sequence[int]) -> str:
 class WeightEntry:
     array: np.ndarray
     bits: int = 0  # > 0: packed signed integers of this width (synapse weights)
+    blocked: bool = False  # 2/4-bit synapse weights in 64-column blocks (nscc_runtime.hpp)
 
 
 @dataclass
@@ -157,7 +158,7 @@ class _Gen:
         self.names[v], self.buffers[v] = name, [self.op_index, self.op_index, nbytes]
         return name
 
-    def entry(self, array: np.ndarray, bits: int, source: SSAValue) -> int:
+    def entry(self, array: np.ndarray, bits: int, source: SSAValue, blocked: bool = False) -> int:
         """The weight file index of an array; a stored weight (or an equal constant) is written once,
         however many programs of the project use it."""
         owner = source.owner
@@ -167,10 +168,11 @@ class _Gen:
             import hashlib
 
             key = ("c", hashlib.sha1(array.tobytes()).hexdigest(), array.shape, array.dtype.str)
-        if (key, bits) in self.entry_of:
-            return self.entry_of[(key, bits)]
-        self.entries.append(WeightEntry(np.ascontiguousarray(array), bits))
-        self.entry_of[(key, bits)] = len(self.entries) - 1
+        key = (key, bits, blocked)
+        if key in self.entry_of:
+            return self.entry_of[key]
+        self.entries.append(WeightEntry(np.ascontiguousarray(array), bits, blocked))
+        self.entry_of[key] = len(self.entries) - 1
         return len(self.entries) - 1
 
     def weight_array(self, v: SSAValue) -> np.ndarray | None:
@@ -562,7 +564,9 @@ def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
     bits = op.weight.type.element_type.width.data
     if bits > 8:
         raise _unsupported(op, "weights wider than 8 bits")
-    idx = g.entry(w, bits if bits < 8 else 0, op.weight)
+    layout = 0 if bits == 8 else 1 if bits in (2, 4) else 2
+    idx = g.entry(w, 0 if bits == 8 else bits, op.weight, blocked=layout == 1)
+    nnz = g.entry(np.count_nonzero(w, axis=1).astype(np.int32), 0, op.weight)  # per row: pruned rows are skipped, SOPs counted
     sw = g.fresh("syn")
     g.members.append(f"nscc::SynapseWeights {sw};")
     gs_ptr, group = "nullptr", 0
@@ -570,13 +574,14 @@ def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
         gs = g.weight_array(op.group_scale)
         gi = g.entry(gs.astype(np.int8), 0, op.group_scale)
         gs_ptr, group = f"W.ptr<int8_t>({gi})", w.shape[0] // gs.shape[0]
-    packed = f"W.ptr<uint8_t>({idx})"
     it = op.input.type
     max_count = sum(it.slot_weights()) if isinstance(it, snn.SpikesType) else it.levels.data
     exact = w.shape[0] * max_count * (1 << (bits - 1)) < (1 << 24)
-    g.init.append(f"    {sw} = nscc::SynapseWeights{{{packed}, {bits}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, {'true' if exact else 'false'}, {{}}, {{}}}};")
+    g.init.append(
+        f"    {sw} = nscc::SynapseWeights{{W.ptr<uint8_t>({idx}), {bits}, {layout}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, "
+        f"{'true' if exact else 'false'}, W.ptr<int32_t>({nnz})}};"
+    )
     g.init.append(f"    nscc::synapse_prepare({sw});")
-    it = op.input.type
     x = g.ref(op.input)
     ctr = _counter(g, op)
     if isinstance(it, snn.SpikesType):

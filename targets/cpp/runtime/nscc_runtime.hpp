@@ -16,6 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <type_traits>
 #include <fcntl.h>
 #include <stdexcept>
@@ -177,92 +180,198 @@ void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
 }
 
 // Synaptic accumulation, event-driven: for every non-zero count of a row of
-// the input, add count x the weight row (count additions of it). Rows of the
-// weight that are all zero (pruned input channels) are skipped; so are
-// silent inputs. Packed weights are unpacked a row at a time in registers.
+// the input, add count x the weight row (count additions of it). Silent
+// inputs and all-zero weight rows (pruned input channels) cost nothing.
+//
+// Weight layouts in the weight file (dtype 8, "blocked"): each row is stored
+// in blocks of 64 columns (the last block zero-padded) so that a block
+// unpacks with contiguous vector operations:
+//   4 bits: 32 bytes per block, byte t = column t (low nibble) | column t+32 (high)
+//   2 bits: 16 bytes per block, byte t = columns t, t+16, t+32, t+48 (bits 0-1, 2-3, 4-5, 6-7)
+//   8 bits: int8 rows, no blocking.
+// Other widths use the plain packed layout (dtype 7: element i at bit i*bits).
+constexpr i64 BLOCK = 64;
+
 struct SynapseWeights {
-  const uint8_t* packed;  // bits < 8: packed; bits == 8: int8 rows
+  const uint8_t* data;
   int bits;
+  int layout;  // 0: int8 rows; 1: blocked 4/2-bit; 2: plain packed
   i64 K, N;
   const int8_t* group_scale;  // [K / group, N] or null
   i64 group;
-  bool exact_f32;  // every partial sum is an integer below 2^24: float32 adds are exact in any order
-  std::vector<uint8_t> live_row;  // row has a non-zero weight
-  std::vector<int32_t> nnz_row;
+  bool exact_f32;        // every partial sum is an integer below 2^24: float32 adds are exact in any order
+  const int32_t* nnz_row;  // non-zero weights per row (written by nscc)
+  i64 row_bytes = 0;
 };
 
-// Weights [k, j0:j1) as float.
-inline void unpack_row(const SynapseWeights& w, i64 k, i64 j0, i64 j1, float* out) {
-  const i64 base = k * w.N;
-  if (w.bits == 8) {
-    const int8_t* row = reinterpret_cast<const int8_t*>(w.packed) + base;
-    for (i64 j = j0; j < j1; ++j) out[j - j0] = row[j];
-  } else if (w.bits == 4 && (base % 2) == 0 && (j0 % 2) == 0 && (j1 % 2) == 0) {
-    const uint8_t* row = w.packed + base / 2;
-    for (i64 j = j0 / 2; j < j1 / 2; ++j) {
-      uint8_t b = row[j];
-      out[2 * j - j0] = float(int32_t(b & 15) - ((b & 8) << 1));
-      out[2 * j + 1 - j0] = float(int32_t(b >> 4) - ((b & 128) >> 3));
-    }
-  } else {
-    for (i64 j = j0; j < j1; ++j) out[j - j0] = (float)unpack_at(w.packed, w.bits, base + j);
-  }
-}
-
 inline void synapse_prepare(SynapseWeights& w) {
-  w.live_row.assign(w.K, 0);
-  w.nnz_row.assign(w.K, 0);
-  for (i64 k = 0; k < w.K; ++k) {
-    int32_t nz = 0;
-    for (i64 j = 0; j < w.N; ++j) {
-      int32_t v = w.bits == 8 ? reinterpret_cast<const int8_t*>(w.packed)[k * w.N + j] : unpack_at(w.packed, w.bits, k * w.N + j);
-      nz += v != 0;
+  w.row_bytes = w.layout == 0 ? w.N : (w.layout == 1 ? (w.N + BLOCK - 1) / BLOCK * (BLOCK * w.bits / 8) : 0);
+}
+
+// Weights [k, j0:j0+width) (j0 a multiple of BLOCK, width <= BLOCK) as T.
+template <class T>
+inline void unpack_block(const SynapseWeights& w, i64 k, i64 j0, i64 width, T* out) {
+  if (w.layout == 0) {
+    const int8_t* row = reinterpret_cast<const int8_t*>(w.data) + k * w.N + j0;
+    for (i64 j = 0; j < width; ++j) out[j] = (T)row[j];
+  } else if (w.layout == 1 && w.bits == 4) {
+    const uint8_t* b = w.data + k * w.row_bytes + (j0 / BLOCK) * 32;
+    alignas(64) T tmp[BLOCK];
+    for (int t = 0; t < 32; ++t) {
+      tmp[t] = (T)((int32_t(b[t] & 15) ^ 8) - 8);
+      tmp[t + 32] = (T)((int32_t(b[t] >> 4) ^ 8) - 8);
     }
-    w.nnz_row[k] = nz;
-    w.live_row[k] = nz != 0;
+    for (i64 j = 0; j < width; ++j) out[j] = tmp[j];
+  } else if (w.layout == 1 && w.bits == 2) {
+    const uint8_t* b = w.data + k * w.row_bytes + (j0 / BLOCK) * 16;
+    alignas(64) T tmp[BLOCK];
+    for (int q = 0; q < 4; ++q)
+      for (int t = 0; t < 16; ++t) tmp[q * 16 + t] = (T)((int32_t((b[t] >> (2 * q)) & 3) ^ 2) - 2);
+    for (i64 j = 0; j < width; ++j) out[j] = tmp[j];
+  } else {
+    for (i64 j = 0; j < width; ++j) out[j] = (T)unpack_at(w.data, w.bits, k * w.N + j0 + j);
   }
 }
 
-template <class Acc>
-inline void add_row(const SynapseWeights& w, i64 k, int32_t c, Acc* acc) {
-  const i64 N = w.N;
-  if (w.bits == 8) {
-    const int8_t* row = reinterpret_cast<const int8_t*>(w.packed) + k * N;
-    for (i64 j = 0; j < N; ++j) acc[j] += c * row[j];
-  } else if (w.bits == 4 && (N % 2) == 0) {
-    const uint8_t* row = w.packed + (k * N) / 2;
-    for (i64 j = 0; j < N / 2; ++j) {
-      uint8_t b = row[j];
-      int32_t lo = int32_t(b & 15) - ((b & 8) << 1), hi = int32_t(b >> 4) - ((b & 128) >> 3);
-      acc[2 * j] += c * lo;
-      acc[2 * j + 1] += c * hi;
-    }
-  } else if (w.bits == 2 && (N % 4) == 0) {
-    const uint8_t* row = w.packed + (k * N) / 4;
-    for (i64 j = 0; j < N / 4; ++j) {
-      uint8_t b = row[j];
-      for (int s = 0; s < 4; ++s) {
-        int32_t u = (b >> (2 * s)) & 3;
-        acc[4 * j + s] += c * (u - ((u & 2) << 1));
+// The float path, for weights whose partial sums stay below 2^24 (exact in
+// float32, in any order). Output columns are split in blocks of 64 among
+// threads. With many input rows, a block's weights (K x 64) are unpacked
+// once into a panel and four input rows at a time run through it with their
+// accumulators in registers; with few rows (decoding), a weight row is
+// unpacked only when one of the rows fired at that input.
+template <class TI, class TA>
+void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+  constexpr i64 RB = 4;
+  const i64 K = w.K, N = w.N, nb = (N + BLOCK - 1) / BLOCK, rb = (rows + RB - 1) / RB;
+  std::vector<int32_t> live;
+  for (i64 k = 0; k < K; ++k)
+    if (w.nnz_row[k]) live.push_back((int32_t)k);
+  const i64 L = (i64)live.size();
+  const bool panelled = rows > RB;
+  // the counts of each block of RB rows, live inputs only, interleaved: xq[(blk * L + t) * RB + r]
+  std::vector<float> xq(rb * L * RB);
+#pragma omp parallel for schedule(static)
+  for (i64 blk = 0; blk < rb; ++blk)
+    for (i64 t = 0; t < L; ++t)
+      for (i64 r = 0; r < RB; ++r) {
+        const i64 row = blk * RB + r;
+        xq[(blk * L + t) * RB + r] = row < rows ? (float)x[row * K + live[t]] : 0.f;
+      }
+#pragma omp parallel
+  {
+    std::vector<float> panel(panelled ? L * BLOCK + 16 : BLOCK + 16);
+#pragma omp for schedule(dynamic)
+    for (i64 cb = 0; cb < nb; ++cb) {
+      const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
+      float* pan = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t(63));
+      if (panelled)
+        for (i64 t = 0; t < L; ++t) {
+          float* p = pan + t * BLOCK;
+          unpack_block(w, live[t], j0, width, p);
+          std::fill(p + width, p + BLOCK, 0.f);
+        }
+      for (i64 blk = 0; blk < rb; ++blk) {
+        const float* cq = xq.data() + blk * L * RB;
+        alignas(64) float acc[RB][BLOCK];
+#if defined(__AVX512F__)
+        // 4 rows x 64 columns of accumulators in 16 registers; fused multiply-adds
+        // are exact here (integer products and sums below 2^24).
+        __m512 a[RB][4];
+        for (int r = 0; r < RB; ++r)
+          for (int v = 0; v < 4; ++v) a[r][v] = _mm512_setzero_ps();
+        for (i64 t = 0; t < L; ++t) {
+          const float* c = cq + t * RB;
+          uint64_t lo, hi;
+          std::memcpy(&lo, c, 8);
+          std::memcpy(&hi, c + 2, 8);
+          if (((lo | hi) & 0x7fffffff7fffffffull) == 0) continue;  // no spike at this input
+          const float* wp;
+          if (panelled) {
+            wp = pan + t * BLOCK;
+          } else {
+            unpack_block(w, live[t], j0, width, pan);
+            std::fill(pan + width, pan + BLOCK, 0.f);
+            wp = pan;
+          }
+          const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16), w2 = _mm512_load_ps(wp + 32), w3 = _mm512_load_ps(wp + 48);
+          for (int r = 0; r < RB; ++r) {
+            const __m512 b = _mm512_set1_ps(c[r]);
+            a[r][0] = _mm512_fmadd_ps(b, w0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(b, w1, a[r][1]);
+            a[r][2] = _mm512_fmadd_ps(b, w2, a[r][2]);
+            a[r][3] = _mm512_fmadd_ps(b, w3, a[r][3]);
+          }
+        }
+        for (int r = 0; r < RB; ++r)
+          for (int v = 0; v < 4; ++v) _mm512_store_ps(acc[r] + 16 * v, a[r][v]);
+#else
+        for (i64 r = 0; r < RB; ++r) std::fill(acc[r], acc[r] + BLOCK, 0.f);
+        for (i64 t = 0; t < L; ++t) {
+          const float* c = cq + t * RB;
+          if (c[0] == 0.f && c[1] == 0.f && c[2] == 0.f && c[3] == 0.f) continue;
+          const float* wp;
+          if (panelled) {
+            wp = pan + t * BLOCK;
+          } else {
+            unpack_block(w, live[t], j0, width, pan);
+            std::fill(pan + width, pan + BLOCK, 0.f);
+            wp = pan;
+          }
+          for (i64 r = 0; r < RB; ++r) {
+            const float cr = c[r];
+#pragma omp simd
+            for (i64 j = 0; j < BLOCK; ++j) acc[r][j] += cr * wp[j];
+          }
+        }
+#endif
+        const i64 nr = std::min(RB, rows - blk * RB);
+        for (i64 r = 0; r < nr; ++r)
+          for (i64 j = 0; j < width; ++j) out[(blk * RB + r) * N + j0 + j] = (TA)acc[r][j];
       }
     }
-  } else {
-    for (i64 j = 0; j < N; ++j) acc[j] += c * unpack_at(w.packed, w.bits, k * N + j);
   }
 }
 
-// The float path. Each thread takes a panel of NB output columns, unpacks
-// that panel of the weight (K x NB floats) once, and runs RB input rows at a
-// time through it: for every input k where one of the RB rows fired, the
-// panel row is added, times each count, to those rows' accumulators (kept in
-// registers). Silent inputs and pruned rows are skipped. Exact: every partial
-// sum is an integer below 2^24 (checked when the program was generated), so
-// float32 adds it without rounding, in any order.
+// The integer path (wide sums, or group scales): per input row, per group.
 template <class TI, class TA>
-void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
-  constexpr i64 NB = 64, RB = 4;
-  const i64 K = w.K, N = w.N, nb = (N + NB - 1) / NB;
-  if (ctr) {
+void synapse_int(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
+  const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K, nb = (N + BLOCK - 1) / BLOCK;
+#pragma omp parallel
+  {
+    std::vector<Acc> acc(N), part(N);
+    alignas(64) int32_t wrow[BLOCK];
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < rows; ++r) {
+      const TI* xr = x + r * K;
+      std::fill(acc.begin(), acc.end(), 0);
+      for (i64 g0 = 0; g0 < K; g0 += G) {
+        std::fill(part.begin(), part.end(), 0);
+        for (i64 k = g0; k < g0 + G; ++k) {
+          const Acc c = xr[k];
+          if (c == 0 || !w.nnz_row[k]) continue;
+          for (i64 cb = 0; cb < nb; ++cb) {
+            const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
+            unpack_block(w, k, j0, width, wrow);
+            for (i64 j = 0; j < width; ++j) part[j0 + j] += c * wrow[j];
+          }
+        }
+        if (w.group_scale) {
+          const int8_t* m = w.group_scale + (g0 / G) * N;
+          for (i64 j = 0; j < N; ++j) acc[j] += Acc(m[j]) * part[j];
+        } else {
+          for (i64 j = 0; j < N; ++j) acc[j] += part[j];
+        }
+      }
+      for (i64 j = 0; j < N; ++j) out[r * N + j] = (TA)acc[j];
+    }
+  }
+}
+
+template <class TI, class TA>
+void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
+    const i64 K = w.K;
     i64 events = 0, sops = 0;
 #pragma omp parallel for reduction(+ : events, sops) schedule(static)
     for (i64 i = 0; i < rows * K; ++i) {
@@ -277,86 +386,10 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_e
     ctr->sops += sops;
     ctr->elements += rows * K;
   }
-  std::vector<int32_t> live;
-  for (i64 k = 0; k < K; ++k)
-    if (w.live_row[k]) live.push_back((int32_t)k);
-#pragma omp parallel
-  {
-    std::vector<float> panel(live.size() * NB + NB);
-#pragma omp for schedule(dynamic)
-    for (i64 cb = 0; cb < nb; ++cb) {
-      const i64 j0 = cb * NB, j1 = std::min(N, j0 + NB), width = j1 - j0;
-      for (size_t t = 0; t < live.size(); ++t) {
-        float* p = panel.data() + t * NB;
-        unpack_row(w, live[t], j0, j1, p);
-        std::fill(p + width, p + NB, 0.f);
-      }
-      for (i64 r0 = 0; r0 < rows; r0 += RB) {
-        alignas(64) float acc[RB][NB] = {};
-        const i64 nr = std::min(RB, rows - r0);
-        for (size_t t = 0; t < live.size(); ++t) {
-          const i64 k = live[t];
-          float c[RB];
-          bool any = false;
-          for (i64 r = 0; r < RB; ++r) {
-            c[r] = r < nr ? (float)x[(r0 + r) * K + k] : 0.f;
-            any |= c[r] != 0.f;
-          }
-          if (!any) continue;
-          const float* wp = panel.data() + t * NB;
-          for (i64 r = 0; r < RB; ++r) {
-#pragma omp simd
-            for (i64 j = 0; j < NB; ++j) acc[r][j] += c[r] * wp[j];
-          }
-        }
-        for (i64 r = 0; r < nr; ++r)
-          for (i64 j = 0; j < width; ++j) out[(r0 + r) * N + j0 + j] = (TA)acc[r][j];
-      }
-    }
-  }
-}
-
-template <class TI, class TA>
-void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
-  if (w.exact_f32 && !w.group_scale) return synapse_f32(x, rows, w, bitplane_events, out, ctr);
-  // The verifier proves every partial sum fits the result type, so it is the accumulator too.
-  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
-  const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K;
-  i64 events = 0, sops = 0;
-#pragma omp parallel reduction(+ : events, sops)
-  {
-    std::vector<Acc> acc(N), part(w.group_scale ? N : 0);
-#pragma omp for schedule(static)
-    for (i64 r = 0; r < rows; ++r) {
-      const TI* xr = x + r * K;
-      std::fill(acc.begin(), acc.end(), 0);
-      for (i64 g0 = 0; g0 < K; g0 += G) {
-        Acc* dst = w.group_scale ? part.data() : acc.data();
-        if (w.group_scale) std::fill(part.begin(), part.end(), 0);
-        for (i64 k = g0; k < g0 + G; ++k) {
-          int32_t c = xr[k];
-          if (c == 0) continue;  // a silent input: no work
-          int32_t mag = c < 0 ? -c : c;
-          int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
-          events += ev;
-          if (!w.live_row[k]) continue;  // a pruned input channel
-          sops += int64_t(ev) * w.nnz_row[k];
-          add_row(w, k, c, dst);
-        }
-        if (w.group_scale) {
-          const int8_t* m = w.group_scale + (g0 / G) * N;
-          for (i64 j = 0; j < N; ++j) acc[j] += Acc(m[j]) * part[j];
-        }
-      }
-      TA* o = out + r * N;
-      for (i64 j = 0; j < N; ++j) o[j] = (TA)acc[j];
-    }
-  }
-  if (ctr) {
-    ctr->events += events;
-    ctr->sops += sops;
-    ctr->elements += rows * K;
-  }
+  if (w.exact_f32 && !w.group_scale)
+    synapse_f32(x, rows, w, out);
+  else
+    synapse_int(x, rows, w, out);
 }
 
 // Convolution over counts (NCHW, OIHW int8 weights), gathering non-zero inputs.
