@@ -122,14 +122,12 @@ def copy_bandwidth() -> float:
 
 def synapse_bytes(project: str) -> int:
     """Packed bytes of the synapse weights: what one decoded token must read at least once."""
-    from nscc.targets.cpp.codegen import C_TYPES  # noqa: F401  (keeps the import path in one place)
-
     size = 0
     with open(os.path.join(project, "model.cpp")) as f:
         src = f.read().split("struct StepModel")[0]
     import re
 
-    for bits, k, n in re.findall(r"SynapseWeights\{W\.ptr<uint8_t>\(\d+\), (\d+), (\d+), (\d+),", src):
+    for bits, k, n in re.findall(r"SynapseWeights\{W\.ptr<uint8_t>\(\d+\), (\d+), \d+, (\d+), (\d+),", src):
         size += (int(k) * int(n) * int(bits) + 7) // 8
     return size
 

@@ -216,6 +216,13 @@ inline void unpack_block(const SynapseWeights& w, i64 k, i64 j0, i64 width, T* o
     for (i64 j = 0; j < width; ++j) out[j] = (T)row[j];
   } else if (w.layout == 1 && w.bits == 4) {
     const uint8_t* b = w.data + k * w.row_bytes + (j0 / BLOCK) * 32;
+    if (width == BLOCK) {  // straight into place
+      for (int t = 0; t < 32; ++t) {
+        out[t] = (T)((int32_t(b[t] & 15) ^ 8) - 8);
+        out[t + 32] = (T)((int32_t(b[t] >> 4) ^ 8) - 8);
+      }
+      return;
+    }
     alignas(64) T tmp[BLOCK];
     for (int t = 0; t < 32; ++t) {
       tmp[t] = (T)((int32_t(b[t] & 15) ^ 8) - 8);
@@ -294,6 +301,14 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
             wp = pan;
           }
           const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16), w2 = _mm512_load_ps(wp + 32), w3 = _mm512_load_ps(wp + 48);
+          if (rows == 1) {  // decoding one token: one row of accumulators
+            const __m512 b = _mm512_set1_ps(c[0]);
+            a[0][0] = _mm512_fmadd_ps(b, w0, a[0][0]);
+            a[0][1] = _mm512_fmadd_ps(b, w1, a[0][1]);
+            a[0][2] = _mm512_fmadd_ps(b, w2, a[0][2]);
+            a[0][3] = _mm512_fmadd_ps(b, w3, a[0][3]);
+            continue;
+          }
           for (int r = 0; r < RB; ++r) {
             const __m512 b = _mm512_set1_ps(c[r]);
             a[r][0] = _mm512_fmadd_ps(b, w0, a[r][0]);
