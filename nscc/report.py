@@ -128,7 +128,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
     for op in synapses:
         rec = layers[op]
         enc = _encoder(op)
-        ct = enc.res.type if enc is not None else None
+        ct = enc.res.type if enc is not None else _counts_type(op)
         theta = weights[enc.theta.owner.sym.data] if enc is not None and isinstance(enc.theta.owner, nn.WeightOp) else None
         name = op.attributes.get(LAYER_ATTR)
         rows.append(
@@ -212,6 +212,14 @@ def _input_stats(rec: dict | None) -> dict | None:
         "abs_p99.9": float(np.percentile(np.abs(x), 99.9)),
         "histogram": {"counts": counts.tolist(), "edges": [float(e) for e in edges]},
     }
+
+
+def _counts_type(op: Operation) -> snn.CountsType | None:
+    """The counts a layer reads when no encoder made them (a requant did)."""
+    v = op.operands[0]
+    if isinstance(v.owner, snn.ExpandOp):
+        v = v.owner.input
+    return v.type if isinstance(v.type, snn.CountsType) else None
 
 
 def _encoder(op: Operation) -> snn.EncodeOp | None:

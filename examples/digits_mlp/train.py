@@ -3,7 +3,8 @@ scikit-learn, no download), exported to ONNX next to this file.
 
     pip install -e '.[examples]'  &&  python examples/digits_mlp/train.py
 
-Writes model.onnx, digits.npy (16 test images, batch first) and labels.npy.
+Writes model.onnx, digits.npy (16 test images, batch first), labels.npy and
+calib.npz (256 training images, for `--calib`).
 """
 
 import os
@@ -58,6 +59,12 @@ def main() -> None:
     )  # fmt: skip
     np.save(os.path.join(HERE, "digits.npy"), xte[:16])
     np.save(os.path.join(HERE, "labels.npy"), yte[:16].astype(np.int64))
+    write_calibration()
+
+
+def write_calibration() -> None:
+    xtr, _, _, _ = data()
+    np.savez(os.path.join(HERE, "calib.npz"), image=xtr[:256])
 
 
 if __name__ == "__main__":
