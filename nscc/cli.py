@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", metavar="TEXT", help="the prompt for --generate, as text (needs vocab.json beside the model)")
     _common(p)
 
+    p = sub.add_parser("analyze", help="firing rates, entropies, NMI, energy and plots of a spiking model")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model (made to spike with -p) or an .mlir dump of a spiking one")
+    p.add_argument("--labels", metavar="FILE.npy", help="one stimulus label per --calib sample, for the mutual information")
+    p.add_argument("-o", "--output", required=True, metavar="DIR/", help="where report.html, analysis.json and the plots go (replaced atomically)")
+    p.add_argument("--layers", action="append", default=[], metavar="GLOB", help="only these layers (repeatable)")
+    p.add_argument("--neurons", type=int, default=256, metavar="N", help="neurons per layer kept for trains and NMI (default 256)")
+    _common(p)
+
     p = sub.add_parser("passes", help="list the passes and their options")
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py")
     sub.add_parser("ops", help="list the ONNX operators nscc lowers")
@@ -133,6 +141,51 @@ def cmd_run(a) -> int:
             np.savez(a.output, **outputs)
         except OSError as e:
             raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    return 0
+
+
+def cmd_analyze(a) -> int:
+    import numpy as np
+
+    from nscc.analysis import analyze
+    from nscc.analysis.render import write
+    from nscc.driver import atomic_output_dir, prepare
+    from nscc.ir import snn
+
+    if not a.calib:
+        raise NsccError("analyze needs data: --calib FILE.npz (one array per model input, batch first)", "the spikes are recorded on these inputs")
+    if a.neurons < 1:
+        raise NsccError("--neurons must be at least 1", "e.g. --neurons 256")
+    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline)
+    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in module.walk()):
+        if a.pipeline:
+            raise NsccError(f"{a.model}: no spiking layers after '{a.pipeline}'", "add spike-conversion to -p")
+        print("nscc: note: the model does not spike yet; running -p spike-conversion", file=sys.stderr)
+        from nscc.driver import apply_pipeline
+
+        apply_pipeline(ctx, module, "spike-conversion")
+    labels = None
+    if a.labels:
+        try:
+            labels = np.load(a.labels, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise NsccError(f"{a.labels}: not a readable .npy file ({e})", "save labels with numpy.save(FILE, ARRAY)") from None
+        if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iub":
+            what = "an .npz archive" if not isinstance(labels, np.ndarray) else f"{labels.dtype}{list(labels.shape)}"
+            raise NsccError(f"{a.labels}: labels must be a 1-d integer array, one per sample (got {what})", "e.g. numpy.save('labels.npy', numpy.array([0, 1, 1, 0]))")
+        n = sum(len(next(iter(b.values()))) for b in ctx.calibration)
+        if len(labels) > n or n % len(labels):
+            raise NsccError(f"{a.labels}: {len(labels)} labels for {n} calibration samples", "give exactly one label per sample")
+    result = analyze(module, ctx.weights, ctx.calibration, labels, tuple(a.layers), a.neurons)
+    files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model)))
+    rows = result["layers"]
+    print(f"{'layer':32} {'D':>4} {'rate':>7} {'entropy':>8} {'max':>5} {'h rate':>7}" + (f" {'NMI':>7} {'chance':>7}" if labels is not None else ""))
+    for r in rows:
+        line = f"{r['layer'][:32]:32} {r['levels']:4d} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
+        if labels is not None:
+            line += f" {r['nmi']:7.4f} {r['nmi_chance']:7.4f}"
+        print(line)
+    print(f"nscc: analysis of {a.model} in {a.output.rstrip('/')}/ ({', '.join(files)})")
     return 0
 
 
@@ -286,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in getattr(args, "load_pass_plugin", []):
             load_plugin(path)
-        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "passes": cmd_passes, "ops": cmd_ops}[args.command](args)
+        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[args.command](args)
     except NsccError as e:
         if os.environ.get("NSCC_DEBUG"):
             raise

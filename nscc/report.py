@@ -112,8 +112,10 @@ class _Events(Interpreter.Listener):
                 rec["histogram"][int(v)] = rec["histogram"].get(int(v), 0) + int(c)
 
 
-def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> dict:
-    """Runs the module on `batches` and measures every spiking layer."""
+def spike_report(module: ModuleOp, weights, batches, progress: bool = True, listeners: tuple = (), desc: str = "measuring spikes") -> dict:
+    """Runs the module on `batches` and measures every spiking layer; `listeners(i)`
+    are called with the batch index and give more Interpreter listeners for that run
+    (the analysis records spike trains in the same pass)."""
     from nscc.progress import progress_bar
     from nscc.targets.interpreter.runner import run
 
@@ -122,8 +124,8 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True) -> d
     synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp)]
     layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0, "histogram": {}} for op in synapses}
     inputs: dict = {}
-    for feed in progress_bar(batches, "measuring spikes", enabled=progress):
-        run(module, weights, feed, listeners=(_Events(coding, layers, inputs),))
+    for i, feed in enumerate(progress_bar(batches, desc, enabled=progress)):
+        run(module, weights, feed, listeners=(_Events(coding, layers, inputs), *(make(i) for make in listeners)))
     rows = []
     for op in synapses:
         rec = layers[op]
