@@ -112,6 +112,8 @@ def cmd_run(a) -> int:
     compiled_for = _compiled_target(a.model)
     target = a.target or compiled_for or "interpreter"
     if compiled_for == "cpp" and target == "cpp":
+        if a.report or a.pipeline or a.calib:
+            raise NsccError(f"{a.model} is a built C++ project: -p, --calib and --report apply when compiling", "use --counters for the simulator's own spike counts")
         return _run_cpp_project(a, a.model)
     if compiled_for == "cpp":
         raise NsccError(f"{a.model} was compiled for the cpp target", "run it with --target cpp (or compile again for the interpreter)")

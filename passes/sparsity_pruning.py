@@ -106,8 +106,10 @@ def _rows(c: Consumer) -> int:
 
 @dataclass(frozen=True)
 class SparsityPruningPass(ModulePass):
-    """Prunes integer synaptic weights (Wanda order, quantization zeros first) and tunes encoder
-    thresholds toward fewer spikes, folding the mean error into the bias.
+    """Prunes integer synaptic weights and tunes encoder thresholds toward fewer spikes.
+
+    Weights go in Wanda's order, quantization zeros first; the mean output
+    shift is folded into the decode bias.
 
     Options: `sparsity` target fraction of zero weights per layer; `structure`
     unstructured | rows; `firing-rate` target spikes as a fraction of those the

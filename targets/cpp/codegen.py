@@ -43,11 +43,11 @@ UNARY_C = {
     nn.AbsOp: "std::abs(a)",
     nn.SqrtOp: "std::sqrt(a)",
     nn.ReciprocalOp: "T(1) / a",
-    nn.ExpOp: "std::exp(a)",
+    nn.ExpOp: "T(fast_exp(float(a)))",
     nn.LogOp: "std::log(a)",
     nn.ErfOp: "std::erf(a)",
-    nn.TanhOp: "std::tanh(a)",
-    nn.SigmoidOp: "T(1) / (T(1) + std::exp(-a))",
+    nn.TanhOp: "T(fast_tanh(float(a)))",
+    nn.SigmoidOp: "T(1) / (T(1) + T(fast_exp(float(-a))))",
     nn.ReluOp: "std::max(a, T(0))",
     nn.FloorOp: "std::floor(a)",
     nn.CeilOp: "std::ceil(a)",
@@ -386,7 +386,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     if isinstance(op, nn.GeluOp):
         _float_only(op)
         if prop(op, "approximate") == "tanh":
-            expr = "T(0.5) * a * (T(1) + std::tanh(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))"
+            expr = "T(0.5) * a * (T(1) + T(fast_tanh(float(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))))"
         else:
             expr = "T(0.5) * a * (T(1) + std::erf(a * T(0.7071067811865476)))"
         return _elementwise(g, op, expr, unary=True)

@@ -389,14 +389,14 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
     const i64 K = w.K;
     i64 events = 0, sops = 0;
 #pragma omp parallel for reduction(+ : events, sops) schedule(static)
-    for (i64 i = 0; i < rows * K; ++i) {
-      int32_t c = x[i];
-      if (c == 0) continue;
-      int32_t mag = c < 0 ? -c : c;
-      int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
-      events += ev;
-      sops += int64_t(ev) * w.nnz_row[i % K];
-    }
+    for (i64 r = 0; r < rows; ++r)
+      for (i64 k = 0; k < K; ++k) {
+        int32_t c = x[r * K + k];
+        int32_t mag = c < 0 ? -c : c;
+        int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
+        events += ev;
+        sops += int64_t(ev) * w.nnz_row[k];
+      }
     ctr->events += events;
     ctr->sops += sops;
     ctr->elements += rows * K;
@@ -652,6 +652,33 @@ inline void fixed_gelu(const int32_t* x, i64 n, int f, int32_t* out) {
 }
 
 // ---------------------------------------------------------------- float and shape ops
+// exp and tanh without branches, so that loops over them vectorise (libm's
+// are scalar calls): exp by range reduction x = n ln2 + r and a degree-6
+// polynomial, within 2 ulp of expf; tanh(x) = sign(x) (1 - 2 / (exp(2|x|) + 1)).
+// Float islands are not bit-exact anyway (docs/targets.md gives the tolerance).
+inline float fast_exp(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+inline float fast_tanh(float x) {
+  const float a = std::fabs(x);
+  const float t = 1.0f - 2.0f / (fast_exp(2.0f * a) + 1.0f);
+  return a < 1e-4f ? x : std::copysign(t, x);
+}
+
 // Elementwise over an output of `ndim` dims; each input has its own strides
 // (0 along broadcast dims).
 struct Index {
@@ -661,34 +688,23 @@ struct Index {
 
 template <class F>
 void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, const i64* sc, F f) {
-#pragma omp parallel
-  {
-    // each thread walks a contiguous chunk with an odometer: no division per element
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const i64 lo = total * id / nt, hi = total * (id + 1) / nt;
-    if (lo < hi) {
-      i64 q[8] = {0}, rem = lo, oa = 0, ob = 0, oc = 0;
-      for (int d = ix.ndim - 1; d >= 0; --d) {
-        q[d] = rem % ix.shape[d];
-        rem /= ix.shape[d];
-        oa += q[d] * sa[d];
-        if (sb) ob += q[d] * sb[d];
-        if (sc) oc += q[d] * sc[d];
-      }
-      for (i64 i = lo; i < hi; ++i) {
-        f(i, oa, ob, oc);
-        for (int d = ix.ndim - 1; d >= 0; --d) {  // advance the odometer
-          oa += sa[d];
-          if (sb) ob += sb[d];
-          if (sc) oc += sc[d];
-          if (++q[d] < ix.shape[d]) break;
-          oa -= sa[d] * ix.shape[d];
-          if (sb) ob -= sb[d] * ix.shape[d];
-          if (sc) oc -= sc[d] * ix.shape[d];
-          q[d] = 0;
-        }
-      }
+  // rows of the innermost dimension are split among threads; within a row the
+  // offsets advance by the innermost strides (no division per element)
+  const int last = ix.ndim - 1;
+  const i64 inner = ix.shape[last], rows = inner ? total / inner : 0;
+  const i64 ia = sa[last], ib = sb ? sb[last] : 0, ic = sc ? sc[last] : 0;
+#pragma omp parallel for schedule(static)
+  for (i64 row = 0; row < rows; ++row) {
+    i64 rem = row, oa = 0, ob = 0, oc = 0;
+    for (int d = last - 1; d >= 0; --d) {
+      const i64 q = rem % ix.shape[d];
+      rem /= ix.shape[d];
+      oa += q * sa[d];
+      if (sb) ob += q * sb[d];
+      if (sc) oc += q * sc[d];
     }
+    const i64 base = row * inner;
+    for (i64 j = 0; j < inner; ++j) f(base + j, oa + j * ia, ob + j * ib, oc + j * ic);
   }
 }
 
@@ -705,14 +721,13 @@ void matmul(const T* a, const T* b, i64 batch, const i64* boff_a, const i64* bof
       const T* ar = a + boff_a[z] + i * K;
       const T* bz = b + boff_b[z];
       T* o = out + (z * M + i) * N;
-      std::vector<double> acc(N, 0.0);
-      for (i64 k = 0; k < K; ++k) {
-        double av = ar[k];
-        if (av == 0) continue;
+      for (i64 j = 0; j < N; ++j) o[j] = T(0);
+      for (i64 k = 0; k < K; ++k) {  // rows of b, scaled and added: the order BLAS kernels use too
+        const T av = ar[k];
         const T* br = bz + k * N;
-        for (i64 j = 0; j < N; ++j) acc[j] += av * (double)br[j];
+#pragma omp simd
+        for (i64 j = 0; j < N; ++j) o[j] += av * br[j];
       }
-      for (i64 j = 0; j < N; ++j) o[j] = (T)acc[j];
     }
 }
 
@@ -725,7 +740,7 @@ inline void softmax(const float* x, i64 outer, i64 n, i64 inner, float* out) {
       for (i64 j = 0; j < n; ++j) mx = std::max(mx, x[base + j * inner]);
       double s = 0;
       for (i64 j = 0; j < n; ++j) {
-        float e = std::exp(x[base + j * inner] - mx);
+        float e = fast_exp(x[base + j * inner] - mx);
         out[base + j * inner] = e;
         s += e;
       }
