@@ -43,15 +43,15 @@ ALIGN = 64
 
 
 def blocked(w: np.ndarray, bits: int) -> bytes:
-    """2- or 4-bit weights [K, N] in 64-column blocks (layout in nscc_runtime.hpp)."""
+    """2- or 4-bit weights [K, N] in 64-column blocks, block-major (layout in nscc_runtime.hpp)."""
     k, n = w.shape
     nb = (n + 63) // 64
     u = np.zeros((k, nb * 64), np.uint8)
     u[:, :n] = w.astype(np.int64) & ((1 << bits) - 1)
-    u = u.reshape(k, nb, 64)
+    u = u.reshape(k, nb, 64).transpose(1, 0, 2)  # block-major: [column block, row, 64]
     if bits == 4:
-        return (u[..., :32] | (u[..., 32:] << 4)).astype(np.uint8).tobytes()
-    return (u[..., :16] | (u[..., 16:32] << 2) | (u[..., 32:48] << 4) | (u[..., 48:] << 6)).astype(np.uint8).tobytes()
+        return np.ascontiguousarray(u[..., :32] | (u[..., 32:] << 4)).astype(np.uint8).tobytes()
+    return np.ascontiguousarray(u[..., :16] | (u[..., 16:32] << 2) | (u[..., 32:48] << 4) | (u[..., 48:] << 6)).astype(np.uint8).tobytes()
 
 
 def write_weights(path: str, program: Program) -> int:

@@ -183,11 +183,12 @@ void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
 // the input, add count x the weight row (count additions of it). Silent
 // inputs and all-zero weight rows (pruned input channels) cost nothing.
 //
-// Weight layouts in the weight file (dtype 8, "blocked"): each row is stored
-// in blocks of 64 columns (the last block zero-padded) so that a block
-// unpacks with contiguous vector operations:
-//   4 bits: 32 bytes per block, byte t = column t (low nibble) | column t+32 (high)
-//   2 bits: 16 bytes per block, byte t = columns t, t+16, t+32, t+48 (bits 0-1, 2-3, 4-5, 6-7)
+// Weight layouts in the weight file (dtype 8, "blocked"): columns in blocks
+// of 64 (the last zero-padded), block-major: all K rows of column block 0,
+// then of block 1, ..., so that a thread working on one block reads one
+// contiguous stretch, and each row of a block unpacks with vector operations:
+//   4 bits: 32 bytes per block row, byte t = column t (low nibble) | column t+32 (high)
+//   2 bits: 16 bytes per block row, byte t = columns t, t+16, t+32, t+48 (bits 0-1, 2-3, 4-5, 6-7)
 //   8 bits: int8 rows, no blocking.
 // Other widths use the plain packed layout (dtype 7: element i at bit i*bits).
 constexpr i64 BLOCK = 64;
@@ -201,11 +202,11 @@ struct SynapseWeights {
   i64 group;
   bool exact_f32;        // every partial sum is an integer below 2^24: float32 adds are exact in any order
   const int32_t* nnz_row;  // non-zero weights per row (written by nscc)
-  i64 row_bytes = 0;
+  i64 row_bytes = 0;  // blocked layout: bytes per row of a column block
 };
 
 inline void synapse_prepare(SynapseWeights& w) {
-  w.row_bytes = w.layout == 0 ? w.N : (w.layout == 1 ? (w.N + BLOCK - 1) / BLOCK * (BLOCK * w.bits / 8) : 0);
+  w.row_bytes = w.layout == 1 ? BLOCK * w.bits / 8 : 0;  // bytes of one row of one column block
 }
 
 // Weights [k, j0:j0+width) (j0 a multiple of BLOCK, width <= BLOCK) as T.
@@ -215,7 +216,7 @@ inline void unpack_block(const SynapseWeights& w, i64 k, i64 j0, i64 width, T* o
     const int8_t* row = reinterpret_cast<const int8_t*>(w.data) + k * w.N + j0;
     for (i64 j = 0; j < width; ++j) out[j] = (T)row[j];
   } else if (w.layout == 1 && w.bits == 4) {
-    const uint8_t* b = w.data + k * w.row_bytes + (j0 / BLOCK) * 32;
+    const uint8_t* b = w.data + ((j0 / BLOCK) * w.K + k) * 32;
     if (width == BLOCK) {  // straight into place
 #if defined(__AVX512F__) && defined(__AVX2__)
       if constexpr (std::is_same_v<T, float>) {  // 64 nibbles -> 64 floats in a dozen instructions
@@ -243,7 +244,7 @@ inline void unpack_block(const SynapseWeights& w, i64 k, i64 j0, i64 width, T* o
     }
     for (i64 j = 0; j < width; ++j) out[j] = tmp[j];
   } else if (w.layout == 1 && w.bits == 2) {
-    const uint8_t* b = w.data + k * w.row_bytes + (j0 / BLOCK) * 16;
+    const uint8_t* b = w.data + ((j0 / BLOCK) * w.K + k) * 16;
     alignas(64) T tmp[BLOCK];
     for (int q = 0; q < 4; ++q)
       for (int t = 0; t < 16; ++t) tmp[q * 16 + t] = (T)((int32_t((b[t] >> (2 * q)) & 3) ^ 2) - 2);
