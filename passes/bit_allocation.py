@@ -251,14 +251,25 @@ class BitAllocationPass(ModulePass):
             alpha = L.measured[probe] / L.proxy[probe] if L.proxy[probe] > 0 else 0.0
             L.predicted = {c: alpha * L.proxy[c] for c in L.cands}
         choice, solver = self._solve(layers, free, dmax)
+        measured_total = measure({L.op: _Candidate(L, *choice[L.name], self) for L in layers})
+        # Errors of layers do not quite add up; the widest uniform allocation that fits
+        # the budget is measured too, and kept if it is better, so the pass never does
+        # worse than uniform quantization at the same budget.
+        uniform = self._widest_uniform(layers, free, dmax)
+        knapsack = {"predicted_error": sum(L.predicted[choice[L.name]] for L in free), "measured_error": measured_total, "solver": solver}
+        check = None
+        if uniform is not None and uniform != choice:
+            err = measure({L.op: _Candidate(L, *uniform[L.name], self) for L in layers})
+            check = {"bits": next(uniform[L.name][0] for L in free), "measured_error": err, "kept": err < measured_total}
+            if err < measured_total:
+                choice, measured_total, solver = uniform, err, solver + "; uniform measured better, kept"
         for L in layers:
             b, g, d = choice[L.name]
             L.op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
             L.op.attributes[GROUP_ATTR] = IntegerAttr(int(g), i64)
             L.op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
-        allocation = {L.op: _Candidate(L, *choice[L.name], self) for L in layers}
-        measured_total = measure(allocation)
         report = self._report(layers, choice, solver, metric, measure_all, measured_total)
+        report["knapsack"], report["uniform_check"] = knapsack, check
         ctx.pass_reports[self.name] = report
         _print(report)
 
@@ -289,6 +300,21 @@ class BitAllocationPass(ModulePass):
                 break
             first = first.operands[0].owner
         return "kl" if isinstance(first, nn.MatMulOp | nn.GemmOp) else "mse"
+
+    def _widest_uniform(self, layers: list[Layer], free: list[Layer], dmax: int) -> dict | None:
+        """Every free layer at the widest width (per channel, largest D) that fits the budget."""
+        total = sum(L.params for L in layers)
+        pinned = sum(L.params * self.weight_bits(self.pin_bits) for L in layers if L.pinned)
+        for b in sorted({float(w) for w in self.widths}, reverse=True):
+            if any((b, 0, dmax) not in L.predicted for L in free):
+                continue
+            if pinned + sum(L.params for L in free) * self.weight_bits(b) <= self.bits * total + 1e-6:
+                if self.sops and self.sops < 1:  # all at the largest D spends every synaptic operation
+                    return None
+                out = {L.name: (float(self.pin_bits), 0, dmax) for L in layers if L.pinned}
+                out.update({L.name: (b, 0, dmax) for L in free})
+                return out
+        return None
 
     def _solve(self, layers: list[Layer], free: list[Layer], dmax: int):
         """Multiple-choice knapsack: one candidate per free layer, least predicted error."""

@@ -86,8 +86,8 @@ def test_knapsack_is_solved_exactly(tmp_path):
             continue
         err = sum(r["sensitivity"][f"{b:g}b/channel/D15"] for r, b in zip(rows, combo))
         best = err if best is None else min(best, err)
-    assert report["predicted_error"] == pytest.approx(best)
-    assert report["solver"] == "milp (exact)"
+    assert report["knapsack"]["predicted_error"] == pytest.approx(best)
+    assert report["knapsack"]["solver"] == "milp (exact)"
 
 
 def test_proxy_path_and_a_spike_budget_pick_fewer_levels():
@@ -113,6 +113,18 @@ def test_per_group_candidates_are_built_with_group_scales():
     for name in grouped:
         gs = syn[name].group_scale
         assert gs is not None and gs.type.get_shape()[0] == syn[name].weight.type.get_shape()[0] // 32
+
+
+def test_never_worse_than_uniform_at_the_same_budget():
+    """The widest uniform allocation that fits is measured too; the kept one is the better."""
+    ctx, module = lm()
+    apply_pipeline(ctx, module, "bit-allocation{bits=4 widths=2,3,4,5,6,8 pin=none}")
+    report = ctx.pass_reports["bit-allocation"]
+    check = report["uniform_check"]
+    assert check is not None and check["bits"] == 4
+    assert report["measured_error"] <= min(check["measured_error"], report["knapsack"]["measured_error"]) + 1e-12
+    kept = {r["bits"] for r in report["layers"]}
+    assert (kept == {4.0}) == check["kept"]
 
 
 def test_bad_budgets_and_options_are_one_clear_error():
