@@ -103,7 +103,6 @@ def cmd_opt(a) -> int:
 
 
 def cmd_run(a) -> int:
-    import numpy as np
 
     from nscc.driver import load_inputs, prepare, spike_report, summarize
     from nscc.targets.interpreter import run, signature
@@ -138,11 +137,7 @@ def cmd_run(a) -> int:
     summarize(outputs)
     if a.report:
         spike_report(ctx, module, a.report)
-    if a.output:
-        try:
-            np.savez(a.output, **outputs)
-        except OSError as e:
-            raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    _save_outputs(a.output, outputs)
     return 0
 
 
@@ -204,8 +199,6 @@ def _compiled_target(model: str) -> str | None:
 def _run_cpp_project(a, project: str, ctx=None, module=None) -> int:
     import json
 
-    import numpy as np
-
     from nscc.driver import load_inputs, spike_report, summarize
     from nscc.targets.cpp import MANIFEST_FILE, run_project
 
@@ -223,12 +216,19 @@ def _run_cpp_project(a, project: str, ctx=None, module=None) -> int:
             raise NsccError(f"{a.counters}: cannot write ({e.strerror})", "choose a writable --counters path") from None
     if a.report and ctx is not None:
         spike_report(ctx, module, a.report)
-    if a.output:
-        try:
-            np.savez(a.output, **outputs)
-        except OSError as e:
-            raise NsccError(f"{a.output}: cannot write ({e.strerror})", "choose a writable --output path") from None
+    _save_outputs(a.output, outputs)
     return 0
+
+
+def _save_outputs(path: str | None, outputs) -> None:
+    import numpy as np
+
+    if not path:
+        return
+    try:
+        np.savez(path, **outputs)
+    except OSError as e:
+        raise NsccError(f"{path}: cannot write ({e.strerror})", "choose a writable --output path") from None
 
 
 def _vocab(model: str) -> list[str] | None:

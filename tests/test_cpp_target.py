@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_snn_semantics import FIXED, load
+from test_snn_semantics import FIXED, program  # noqa: F401  (a fixture)
 
 from nscc.driver import apply_pipeline, atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -41,25 +41,8 @@ def simulate(ctx, module, inputs, tmp_path, name="p"):
     return out, counters, project
 
 
-def test_every_snn_op_is_bit_exact(tmp_path):
-    rng = np.random.default_rng(7)
-    ctx, module = load()
-    ctx.weights.add("w", rng.integers(-8, 8, (8, 4)).astype(np.int8))
-    ctx.weights.add("scale", rng.random(4).astype(np.float32) * 0.1)
-    ctx.weights.add("bias", rng.standard_normal(4).astype(np.float32))
-    ctx.weights.add("mult", rng.integers(1, 300, 4).astype(np.int32))
-    ctx.weights.add("ibias", rng.integers(-50, 50, 4).astype(np.int32))
-    ctx.weights.add("one", np.array(1.0, np.float32))
-    ctx.weights.add("cw", rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8))
-    inputs = {
-        "input0": (rng.standard_normal((2, 8)) * 3).astype(np.float32),
-        "input1": np.array(0.37, np.float32),
-        "input2": rng.integers(-4, 6, (5, 2, 4)).astype(np.int32),
-        "input3": (rng.random((1, 2, 5, 5)) * 3.4).astype(np.float32),
-        "input4": (rng.random((2, 6, 4)) * 3.4).astype(np.float32),
-        "input5": rng.integers(-100, 100, (2, 4, 4)).astype(np.int32),
-        "input6": rng.integers(0, 100, (2, 4)).astype(np.int32),
-    }
+def test_every_snn_op_is_bit_exact(program, tmp_path):  # noqa: F811  (the imported fixture)
+    ctx, module, inputs = program  # the op-by-op program and random inputs of test_snn_semantics
     ref = run(module, ctx.weights, inputs)
     out, _, _ = simulate(ctx, module, inputs, tmp_path)
     assert len(out) == 12

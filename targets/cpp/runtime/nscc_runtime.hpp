@@ -291,6 +291,13 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
           unpack_block(w, live[t], j0, width, p);
           std::fill(p + width, p + BLOCK, 0.f);
         }
+      // the weights of input t in this column block: from the panel, or unpacked now (decoding)
+      auto block_row = [&](i64 t) -> const float* {
+        if (panelled) return pan + t * BLOCK;
+        unpack_block(w, live[t], j0, width, pan);
+        std::fill(pan + width, pan + BLOCK, 0.f);
+        return pan;
+      };
       for (i64 blk = 0; blk < rb; ++blk) {
         const float* cq = xq.data() + blk * L * RB;
         alignas(64) float acc[RB][BLOCK];
@@ -306,14 +313,7 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
           std::memcpy(&lo, c, 8);
           std::memcpy(&hi, c + 2, 8);
           if (((lo | hi) & 0x7fffffff7fffffffull) == 0) continue;  // no spike at this input
-          const float* wp;
-          if (panelled) {
-            wp = pan + t * BLOCK;
-          } else {
-            unpack_block(w, live[t], j0, width, pan);
-            std::fill(pan + width, pan + BLOCK, 0.f);
-            wp = pan;
-          }
+          const float* wp = block_row(t);
           const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16), w2 = _mm512_load_ps(wp + 32), w3 = _mm512_load_ps(wp + 48);
           if (rows == 1) {  // decoding one token: one row of accumulators
             const __m512 b = _mm512_set1_ps(c[0]);
@@ -338,14 +338,7 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
         for (i64 t = 0; t < L; ++t) {
           const float* c = cq + t * RB;
           if (c[0] == 0.f && c[1] == 0.f && c[2] == 0.f && c[3] == 0.f) continue;
-          const float* wp;
-          if (panelled) {
-            wp = pan + t * BLOCK;
-          } else {
-            unpack_block(w, live[t], j0, width, pan);
-            std::fill(pan + width, pan + BLOCK, 0.f);
-            wp = pan;
-          }
+          const float* wp = block_row(t);
           for (i64 r = 0; r < RB; ++r) {
             const float cr = c[r];
 #pragma omp simd
