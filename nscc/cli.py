@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR/", help="where report.html, analysis.json and the plots go (replaced atomically)")
     p.add_argument("--layers", action="append", default=[], metavar="GLOB", help="only these layers (repeatable)")
     p.add_argument("--neurons", type=int, default=256, metavar="N", help="neurons per layer kept for trains and NMI (default 256)")
+    p.add_argument("--raster", action="append", default=[], metavar="GLOB", help="layers to draw rasters of (repeatable; default four across the depth)")
+    p.add_argument("--steps", default="0:32", metavar="START:END", help="steps (tokens) of the first sample in the rasters (default 0:32)")
     _common(p)
 
     p = sub.add_parser("passes", help="list the passes and their options")
@@ -142,6 +144,8 @@ def cmd_run(a) -> int:
 
 
 def cmd_analyze(a) -> int:
+    from fnmatch import fnmatch
+
     import numpy as np
 
     from nscc.analysis import analyze
@@ -173,8 +177,17 @@ def cmd_analyze(a) -> int:
         n = sum(len(next(iter(b.values()))) for b in ctx.calibration)
         if len(labels) > n or n % len(labels):
             raise NsccError(f"{a.labels}: {len(labels)} labels for {n} calibration samples", "give exactly one label per sample")
+    try:
+        start, end = (int(v) for v in a.steps.split(":"))
+        if not 0 <= start < end:
+            raise ValueError
+    except ValueError:
+        raise NsccError(f"--steps '{a.steps}' is not START:END with 0 <= START < END", "e.g. --steps 0:32") from None
     result = analyze(module, ctx.weights, ctx.calibration, labels, tuple(a.layers), a.neurons)
-    files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model)))
+    unknown = [g for g in a.raster if not any(fnmatch(r["layer"], g) for r in result["layers"])]
+    if unknown:
+        raise NsccError(f"--raster '{unknown[0]}' matches no analysed layer", "the layers are " + ", ".join(r["layer"] for r in result["layers"][:8]) + ("..." if len(result["layers"]) > 8 else ""))
+    files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model), tuple(a.raster), (start, end)))
     rows = result["layers"]
     print(f"{'layer':32} {'D':>4} {'rate':>7} {'entropy':>8} {'max':>5} {'h rate':>7}" + (f" {'NMI':>7} {'chance':>7}" if labels is not None else ""))
     for r in rows:

@@ -68,22 +68,27 @@ def plot_histograms(result: dict, path: str) -> None:
     plt.close(fig)
 
 
-def plot_raster(result: dict, path: str, layers: int = 4) -> None:
-    """Spike rasters of the first sample: one row per neuron, one column per slot of each step."""
+def plot_raster(result: dict, path: str, layers: tuple[str, ...] = (), steps: tuple[int, int] = (0, 32)) -> None:
+    """Spike rasters of the first sample: one row per neuron, one column per slot of each step.
+    `layers`: names or globs (default: four layers spread over the depth); `steps`: [start, end)."""
+    from fnmatch import fnmatch
+
     plt = _plt()
     names = list(result["raster"])
-    pick = sorted({int(round(i)) for i in np.linspace(0, len(names) - 1, min(layers, len(names)))})
-    fig, axes = plt.subplots(len(pick), 1, figsize=(9, 2.2 * len(pick)), squeeze=False)
+    if layers:
+        chosen = [n for n in names if any(fnmatch(n, pat) for pat in layers)]
+    else:
+        chosen = [names[i] for i in sorted({int(round(i)) for i in np.linspace(0, len(names) - 1, min(4, len(names)))})]
+    fig, axes = plt.subplots(max(1, len(chosen)), 1, figsize=(9, 2.2 * max(1, len(chosen))), squeeze=False)
     levels = {r["layer"]: r["levels"] for r in result["layers"]}
-    for ax, i in zip(axes[:, 0], pick):
-        name = names[i]
-        counts = np.abs(np.array(result["raster"][name]))[:32]  # steps x neurons
+    for ax, name in zip(axes[:, 0], chosen):
+        counts = np.abs(np.array(result["raster"][name]))[steps[0] : steps[1]]  # steps x neurons
         d = levels[name] if result["coding"] != "bitplane" else max(1, int(levels[name]).bit_length())
         slots = np.arange(d)
         fired = (counts[..., None] >> slots) & 1 if result["coding"] == "bitplane" else counts[..., None] >= slots + 1
         img = fired.transpose(1, 0, 2).reshape(counts.shape[1], -1)
         ax.imshow(img, aspect="auto", cmap="Greys", interpolation="nearest")
-        ax.set_title(f"{name}: first {counts.shape[0]} steps x {d} slots, {counts.shape[1]} neurons", fontsize=8)
+        ax.set_title(f"{name}: steps {steps[0]}..{steps[0] + counts.shape[0] - 1} x {d} slots, {counts.shape[1]} neurons", fontsize=8)
         ax.set_ylabel("neuron", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[-1, 0].set_xlabel("time (slots of successive steps)", fontsize=7)
@@ -111,7 +116,7 @@ def plot_energy(result: dict, path: str) -> None:
 PLOTS = {"layers.png": plot_layers, "histograms.png": plot_histograms, "raster.png": plot_raster, "energy.png": plot_energy}
 
 
-def write(result: dict, out_dir: str, source: str) -> list[str]:
+def write(result: dict, out_dir: str, source: str, raster_layers: tuple[str, ...] = (), raster_steps: tuple[int, int] = (0, 32)) -> list[str]:
     """analysis.json, the plots (when matplotlib is there) and report.html into out_dir."""
     with open(os.path.join(out_dir, "analysis.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -119,7 +124,10 @@ def write(result: dict, out_dir: str, source: str) -> list[str]:
     try:
         _plt()
         for name, fn in PLOTS.items():
-            fn(result, os.path.join(out_dir, name))
+            if fn is plot_raster:
+                fn(result, os.path.join(out_dir, name), raster_layers, raster_steps)
+            else:
+                fn(result, os.path.join(out_dir, name))
             made.append(name)
     except ImportError:
         pass
