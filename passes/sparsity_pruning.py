@@ -13,13 +13,15 @@ Threshold tuning cuts the firing rate: an encoder's threshold theta grows by
 a factor g and every synapse it feeds decodes with scale * g, so the layer
 computes the same function on a coarser grid and emits about 1/g as many
 spikes. The factors are chosen greedily, the least error per spike saved
-first, until the spikes fall to `firing-rate` times their number before, with no layer's output error above `max-error`
-(relative MSE on its calibration inputs).
+first, until the spikes fall to `firing-rate` times their number before,
+with no layer's output error above `max-error` (relative MSE on its
+calibration inputs).
 
 Pruning and tuning shift each layer's mean output; that shift is measured
 on the calibration sample and folded into the decode bias (bias correction).
 Pruned weight matrices are stored in a bitmask form when that is smaller
-(`nscc.ir.weights`), and the targets skip their zeros.
+(`nscc.ir.weights`); the C++ simulator skips pruned (all-zero) input rows,
+and counts a synaptic operation only per non-zero weight.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class SparsityPruningPass(ModulePass):
             for c in e.consumers:
                 c.pruned = c.w if self._kept(c) else self._prune(c, norm)
         if self.firing_rate < 1.0:
-            self._tune(encoders, before)
+            self._tune(encoders)
         for e in encoders:
             self._rewrite(e, store)
         after = {c.name: self._layer_stats(e, c, c.pruned, e.gain) for e in encoders for c in e.consumers}
@@ -240,7 +242,7 @@ class SparsityPruningPass(ModulePass):
             "sops": float((per_channel_events[ch] * nnz).sum()) * _rows(c),
         }
 
-    def _tune(self, encoders: list[Encoder], before: dict) -> None:
+    def _tune(self, encoders: list[Encoder]) -> None:
         """Greedy threshold gains: least added error per saved spike first, until the
         spikes of all tuned encoders fall to `firing-rate` times their number before."""
         table = []
