@@ -158,6 +158,14 @@ def default_calibration(module: ModuleOp, batches: int = 8, seed: int = 0) -> li
     return out
 
 
+def calibration_of(ctx, module: ModuleOp, batches: int = 8) -> list[dict[str, np.ndarray]]:
+    """The context's calibration batches; without --calib data, the documented random
+    default (with its warning), kept on the context so later passes and the report reuse it."""
+    if ctx.calibration is None:
+        ctx.calibration = default_calibration(module, batches)
+    return ctx.calibration
+
+
 def _index_ranges(module: ModuleOp) -> dict[str, int]:
     from nscc.ir.signature import main_function
 

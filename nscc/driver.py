@@ -157,11 +157,9 @@ def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stre
         if json_path:
             raise NsccError("--report: the module has no spiking layers", "add -p spike-conversion")
         return None
-    if ctx.calibration is None:
-        from nscc.calibration import default_calibration
+    from nscc.calibration import calibration_of
 
-        ctx.calibration = default_calibration(module)
-    report = measure(module, ctx.weights, ctx.calibration)
+    report = measure(module, ctx.weights, calibration_of(ctx, module))
     if ctx.pass_reports:
         report["passes"] = ctx.pass_reports
     print_table(report, stream)

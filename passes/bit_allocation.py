@@ -42,7 +42,7 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from nscc.calibration import TensorStats, collect, default_calibration
+from nscc.calibration import TensorStats, calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.context import weights_of
@@ -213,9 +213,7 @@ class BitAllocationPass(ModulePass):
         layers = self._layers(op, store)
         if not layers:
             raise NsccError("bit-allocation: the module has no linear layers with constant weights", "run it on the model before spike-conversion")
-        if ctx.calibration is None:
-            ctx.calibration = default_calibration(op, self.calib_batches)
-        stats = collect(op, store, ctx.calibration, {L.op: [(0, 1 if L.plan.conv else len(L.plan.x.type.get_shape()) - 1)] for L in layers})
+        stats = collect(op, store, calibration_of(ctx, op, self.calib_batches), {L.op: [(0, 1 if L.plan.conv else len(L.plan.x.type.get_shape()) - 1)] for L in layers})
         for L in layers:
             L.stats = stats[L.plan.x]
         metric = self._metric(op)

@@ -99,13 +99,11 @@ class LinearAttentionPass(ModulePass):
 
 def fidelity(ctx, before: ModuleOp, after: ModuleOp) -> str:
     """How far the outputs moved: relative L2 error, and top-1 agreement of score vectors."""
-    from nscc.calibration import default_calibration
+    from nscc.calibration import calibration_of
     from nscc.targets.interpreter.runner import run
 
-    if ctx.calibration is None:
-        ctx.calibration = default_calibration(after)
     errs, agree, total = [], 0, 0
-    for feed in ctx.calibration[:8]:
+    for feed in calibration_of(ctx, after)[:8]:
         a, b = run(before, ctx.weights, feed), run(after, ctx.weights, feed)
         for name in a:
             x, y = a[name].astype(np.float64), b[name].astype(np.float64)

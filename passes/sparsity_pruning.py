@@ -37,7 +37,7 @@ from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from nscc.calibration import collect, default_calibration
+from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
@@ -144,8 +144,7 @@ class SparsityPruningPass(ModulePass):
         encoders = self._encoders(op, store)
         if not encoders:
             raise NsccError("sparsity-pruning: no spiking layers to prune", "run spike-conversion first (and binary-expand only after this pass)")
-        if ctx.calibration is None:
-            ctx.calibration = default_calibration(op, self.calib_batches)
+        calibration_of(ctx, op, self.calib_batches)
         axis = {e.op: 1 if any(c.conv for c in e.consumers) else len(e.op.input.type.get_shape()) - 1 for e in encoders}
         stats = collect(op, store, ctx.calibration, {e.op: [(0, axis[e.op])] for e in encoders})
         for e in encoders:

@@ -39,7 +39,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from nscc.calibration import TensorStats, collect, default_calibration
+from nscc.calibration import TensorStats, calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value, new_weight, source_weight
@@ -458,9 +458,7 @@ class SpikeConversionPass(ModulePass):
         targets = {o: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for o, p in plans.items() if p.x not in trained}
         stats = {}
         if targets:
-            if ctx.calibration is None:  # the documented default, kept for the report to reuse
-                ctx.calibration = default_calibration(op, self.calib_batches)
-            stats = collect(op, store, ctx.calibration, targets)
+            stats = collect(op, store, calibration_of(ctx, op, self.calib_batches), targets)
         per_channel = self.granularity == "per-channel"
         thetas = {}
         for o, p in plans.items():
@@ -494,9 +492,7 @@ class SpikeConversionPass(ModulePass):
         }
         la_targets = {o: t for o, t in la_targets.items() if t}
         if la_targets:
-            if ctx.calibration is None:
-                ctx.calibration = default_calibration(op, self.calib_batches)
-            stats.update(collect(op, store, ctx.calibration, la_targets))
+            stats.update(collect(op, store, calibration_of(ctx, op, self.calib_batches), la_targets))
         for o in attention:
             for i, value in enumerate(o.operands):
                 if (o, i) in la_thetas:
