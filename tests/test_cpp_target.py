@@ -144,12 +144,21 @@ def test_cnn_is_bit_exact(tmp_path):
     assert [c["sops"] for c in counters["layers"]] == [r["sops"] for r in report["layers"]]
 
 
-def test_linear_attention_lm_with_integer_islands_is_bit_exact(tmp_path):
-    lm = os.path.join(EX, "char_lm", "linear")
-    ctx, module = prepare(
-        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"),
+LINEAR_LM = os.path.join(EX, "char_lm", "linear")
+
+
+@pytest.fixture(scope="module")
+def linear_lm():
+    """The linear-attention example LM, 4-bit, integer islands: integer from input encoding to output decoding."""
+    return prepare(
+        os.path.join(LINEAR_LM, "model.onnx"), {}, os.path.join(LINEAR_LM, "calib.npz"),
         "raise-attention,linear-attention{measure=false},spike-conversion{weight-bits=4},requant-fusion,integer-islands",
     )  # fmt: skip
+
+
+def test_linear_attention_lm_with_integer_islands_is_bit_exact(linear_lm, tmp_path):
+    ctx, module = linear_lm
+    lm = LINEAR_LM
     feed = {"ids": np.load(os.path.join(lm, "eval.npz"))["ids"][:8]}
     ref = run(module, ctx.weights, feed)
     out, counters, _ = simulate(ctx, module, feed, tmp_path)
@@ -249,15 +258,12 @@ def test_an_op_the_simulator_lacks_is_one_clear_error(tmp_path):
         simulate(ctx, module, {}, tmp_path)
 
 
-def test_token_by_token_decoding_matches_the_interpreter(tmp_path):
+def test_token_by_token_decoding_matches_the_interpreter(linear_lm, tmp_path):
     from nscc.decoding import Decoder
     from nscc.targets.cpp import generate_project
 
-    lm = os.path.join(EX, "char_lm", "linear")
-    ctx, module = prepare(
-        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"),
-        "raise-attention,linear-attention{measure=false},spike-conversion{weight-bits=4},requant-fusion,integer-islands",
-    )  # fmt: skip
+    ctx, module = linear_lm
+    lm = LINEAR_LM
     project = str(tmp_path / "p")
     atomic_output_dir(project, lambda d: emit(ctx, module, d, os.path.join(lm, "model.onnx")))
     assert json.load(open(os.path.join(project, "manifest.json")))["decoder"]
