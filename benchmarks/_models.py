@@ -27,3 +27,11 @@ def gpt2_small(seq: int = 128) -> str:
     M.export(model, (ids,), path + ".tmp", ["input_ids"], ["logits"])
     os.replace(path + ".tmp", path)
     return path
+
+
+def token_batches(n: int, seq: int = 128, vocab: int = 50257, seed: int = 0, name: str = "input_ids") -> list[dict]:
+    """n random batches of one sequence of token ids (the benchmarks' stand-in for text)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [{name: rng.integers(0, vocab, (1, seq)).astype(np.int64)} for _ in range(n)]

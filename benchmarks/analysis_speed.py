@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import numpy as np
-from _models import gpt2_small
+from _models import gpt2_small, token_batches
 
 
 def main() -> None:
@@ -31,11 +31,11 @@ def main() -> None:
     path = gpt2_small(seq)
     rng = np.random.default_rng(0)
     ctx, module = import_onnx(path)
-    ctx.calibration = [{"input_ids": rng.integers(0, 50257, (1, seq)).astype(np.int64)} for _ in range(4)]
+    ctx.calibration = token_batches(4, seq)
     t = time.perf_counter()
     apply_pipeline(ctx, module, "spike-conversion{weight-bits=4}")
     print(f"spike conversion: {time.perf_counter() - t:.1f} s")
-    batches = [{"input_ids": rng.integers(0, 50257, (1, seq)).astype(np.int64)} for _ in range(a.samples)]
+    batches = token_batches(a.samples, seq, seed=1)
     labels = rng.integers(0, 2, a.samples)
     t = time.perf_counter()
     result = analyze(module, ctx.weights, batches, labels)

@@ -176,12 +176,11 @@ def packed_bytes(case: Case) -> dict:
 
 
 def gpt2(seq: int = 128) -> dict:
-    from _models import gpt2_small
+    from _models import gpt2_small, token_batches
 
     path = gpt2_small(seq)
-    rng = np.random.default_rng(0)
     ctx, m = import_onnx(path)
-    ctx.calibration = [{"input_ids": rng.integers(0, 50257, (1, seq)).astype(np.int64)} for _ in range(8)]
+    ctx.calibration = token_batches(8, seq)
     t = time.perf_counter()
     apply_pipeline(ctx, m, "bit-allocation{bits=4 probe-batches=1}")
     dt = time.perf_counter() - t

@@ -14,8 +14,7 @@ import argparse
 import os
 import time
 
-import numpy as np
-from _models import gpt2_small
+from _models import gpt2_small, token_batches
 
 
 def main() -> None:
@@ -33,8 +32,7 @@ def main() -> None:
     from nscc.targets.interpreter.runner import run
 
     path = gpt2_small(a.seq)
-    rng = np.random.default_rng(0)
-    batches = [{"input_ids": rng.integers(0, 50257, (1, a.seq)).astype(np.int64)} for _ in range(a.samples)]
+    batches = token_batches(a.samples, a.seq)
 
     t = time.perf_counter()
     ctx, module = import_onnx(path)

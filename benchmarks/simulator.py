@@ -166,16 +166,15 @@ def char_lm(tmp: str) -> list[dict]:
 def gpt2(tmp: str) -> list[dict]:
     import torch
     import torch_models as M
-    from _models import gpt2_small
+    from _models import gpt2_small, token_batches
 
     from nscc.driver import apply_pipeline
     from nscc.frontend.importer import import_onnx
 
     seq = 128
     path = gpt2_small(seq)
-    rng = np.random.default_rng(0)
-    calib = [{"input_ids": rng.integers(0, 50257, (1, seq)).astype(np.int64)} for _ in range(4)]
-    feed = {"input_ids": rng.integers(0, 50257, (1, seq)).astype(np.int64)}
+    calib = token_batches(4, seq)
+    (feed,) = token_batches(1, seq, seed=1)
     ctx, module = import_onnx(path)
     ctx.calibration = calib
     t = time.perf_counter()
@@ -204,7 +203,7 @@ def gpt2(tmp: str) -> list[dict]:
     torch.manual_seed(0)
     seq_dim = torch.export.Dim("seq", min=2, max=seq)
     M.export(M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq), (torch.zeros((1, 64), dtype=torch.int64),), dyn, ["input_ids"], ["logits"], dynamic={"ids": {1: seq_dim}})
-    ort_tok = ort_time(ort_session(dyn), {"input_ids": rng.integers(0, 50257, (1, 64)).astype(np.int64)}, repeat=3)
+    ort_tok = ort_time(ort_session(dyn), token_batches(1, 64, seed=2)[0], repeat=3)
     rows.append(line("GPT-2-small-sized, 4-bit D=15, decoding (position ~64)", per_token, ort_tok, 1))
     bw = copy_bandwidth()
     per_token_bytes = synapse_bytes(project)
