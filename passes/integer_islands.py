@@ -11,7 +11,12 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
   root; a base-2 exponential from a quadratic and a shift; I-BERT's erf);
 * `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu` and data
   movement ops work on the integers unchanged;
-* `snn.encode` of a fixed-point value becomes `snn.requant` to counts.
+* `snn.encode` of a fixed-point value becomes `snn.requant` to counts;
+* linear attention's normalisation `num / (den + eps)` becomes
+  `snn.fixed_div` of the integers, a product with a constant a
+  `snn.requant`, and an embedding table read by an island a fixed-point table,
+  so that a linear-attention decoder is integer from token ids to logits
+  accumulators (what the VCK190 kernel needs).
 
 Where a float op still needs a converted value (the products of two
 activations, until `linear-attention` removes them) a `snn.fixed_decode`
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i32, i64
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType, i32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
@@ -38,6 +43,7 @@ from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
+from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.passes.requant_fusion import fixed_point
 from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
@@ -88,7 +94,20 @@ class ToFixed(RewritePattern):
     @staticmethod
     def _island(op: Operation) -> bool:
         """The ops this pass carries over to fixed point."""
-        return isinstance(op, (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, snn.EncodeOp, *MOVEMENT))
+        return isinstance(op, (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT))
+
+    def _integer_source(self, value: SSAValue) -> SSAValue | None:
+        """The integer tensor a float value was cast from, looking through `+ eps` (0 <= eps < 1)."""
+        owner = value.owner
+        if isinstance(owner, nn.AddOp):
+            for a, b in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)):
+                c = constant_value(b, self.store)
+                if c is not None and c.size == 1 and 0 <= float(c.reshape(-1)[0]) < 1:
+                    return self._integer_source(a)
+            return None
+        if isinstance(owner, nn.CastOp) and np.dtype(np_dtype(owner.input.type)).kind == "i":
+            return owner.input
+        return None
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if op in self.converted:
@@ -142,6 +161,30 @@ class ToFixed(RewritePattern):
         elif isinstance(op, nn.AddOp) and (op.lhs in self.fixed or op.rhs in self.fixed):
             a, b = self._as_fixed(rewriter, op, op.lhs), self._as_fixed(rewriter, op, op.rhs)
             self._emit(rewriter, op, snn.FixedAddOp.build(operands=[a, b], result_types=[_i32(op.res)]))
+        elif isinstance(op, nn.DivOp) and not isinstance(op.lhs.type.element_type, IntegerType):
+            num, den = self._integer_source(op.lhs), self._integer_source(op.rhs)
+            if num is None or den is None:
+                return
+            self._emit(rewriter, op, snn.FixedDivOp.build(operands=[num, den], result_types=[_i32(op.res)], properties=self._props()))
+        elif isinstance(op, nn.MulOp) and (op.lhs in self.fixed or op.rhs in self.fixed):
+            x, other = (op.lhs, op.rhs) if op.lhs in self.fixed else (op.rhs, op.lhs)
+            c = constant_value(other, self.store)
+            shape = tuple(op.res.type.get_shape())
+            if c is None or tuple(x.type.get_shape()) != shape or c.size not in (1, shape[-1]) or (c.size > 1 and c.shape[-1] != c.size):
+                return
+            mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
+            m = self._weight(rewriter, op, "fixed.multiplier", mult.astype(np.int32))
+            req = snn.RequantOp.build(
+                operands=[self.fixed[x], m, []], result_types=[_i32(op.res)], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(len(shape) - 1, i64)}
+            )
+            self._emit(rewriter, op, req)
+        elif isinstance(op, nn.GatherOp) and any(self._island(u.operation) for u in op.res.uses):
+            table = constant_value(op.input, self.store)
+            if table is None or table.dtype.kind != "f":
+                return
+            fixed = np.clip(np.rint(table.astype(np.float64) * 2.0**f), -(2**31), 2**31 - 1).astype(np.int32)
+            t = self._weight(rewriter, op, "fixed.table", fixed)
+            self._emit(rewriter, op, nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties)))
         elif isinstance(op, nn.ReluOp) and op.input in self.fixed:
             self._emit(rewriter, op, nn.ReluOp.build(operands=[self.fixed[op.input]], result_types=[_i32(op.res)]))
         elif isinstance(op, MOVEMENT) and op.operands and all(v in self.fixed for v in op.operands):

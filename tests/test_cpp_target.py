@@ -152,7 +152,7 @@ def linear_lm():
     """The linear-attention example LM, 4-bit, integer islands: integer from input encoding to output decoding."""
     return prepare(
         os.path.join(LINEAR_LM, "model.onnx"), {}, os.path.join(LINEAR_LM, "calib.npz"),
-        "raise-attention,linear-attention{measure=false},spike-conversion{weight-bits=4},requant-fusion,integer-islands",
+        "raise-attention,linear-attention{measure=false},fuse-gelu,spike-conversion{weight-bits=4},requant-fusion,integer-islands",
     )  # fmt: skip
 
 

@@ -396,6 +396,18 @@ class FixedAddOp(SNNOp):
 
 
 @irdl_op_definition
+class FixedDivOp(SNNOp):
+    """The ratio of two integers in fixed point: sat32(round_div(a * 2^F, b)), 0 where
+    b <= 0 (b broadcasts; linear attention's num / den, den counts the keys seen)."""
+
+    name = "snn.fixed_div"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    res = result_def(TensorType)
+    frac_bits = prop_def(IntegerAttr)
+
+
+@irdl_op_definition
 class FixedLayerNormOp(SNNOp):
     """Integer LayerNorm over the axes from `axis` on (see docs/semantics.md): mean,
     variance of the deviations shifted right by `var_shift` (chosen so that the
@@ -497,7 +509,7 @@ SNN = Dialect(
     "snn",
     [
         EncodeOp, ExpandOp, SynapseOp, ConvSynapseOp, DecodeOp, RequantOp, NeuronOp, LinearAttentionOp, LinearAttentionStepOp,
-        FixedEncodeOp, FixedDecodeOp, FixedAddOp, FixedLayerNormOp, FixedSoftmaxOp, FixedGeluOp,
+        FixedEncodeOp, FixedDecodeOp, FixedAddOp, FixedDivOp, FixedLayerNormOp, FixedSoftmaxOp, FixedGeluOp,
     ],  # fmt: skip
     [CountsType, SpikesType],
 )

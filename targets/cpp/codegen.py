@@ -347,6 +347,8 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         return
     if isinstance(op, snn.FixedAddOp):
         return _elementwise(g, op, "(int32_t)sat32(int64_t(a) + int64_t(b))")
+    if isinstance(op, snn.FixedDivOp):
+        return _elementwise(g, op, f"b > 0 ? (int32_t)sat32(round_div(int64_t(a) * (int64_t(1) << {prop(op, 'frac_bits')}), int64_t(b))) : 0")
     if isinstance(op, snn.FixedLayerNormOp):
         out = g.alloc(op.res)
         shape = _shape(op.input)

@@ -222,6 +222,14 @@ def _fixed_add(op, args):
     return (_saturate(args[0].astype(np.int64) + args[1].astype(np.int64)),)
 
 
+@kernel(snn.FixedDivOp)
+def _fixed_div(op, args):
+    a, b = np.broadcast_arrays(args[0].astype(np.int64), args[1].astype(np.int64))
+    pos = b > 0
+    q = _round_div(a << prop(op, "frac_bits"), np.where(pos, b, 1))
+    return (_saturate(np.where(pos, q, 0)),)
+
+
 GAMMA_BITS = 16
 
 
