@@ -57,6 +57,7 @@ def test_fixed_point_ops_are_bit_exact(tmp_path):
     ctx.weights.add("gamma", rng.integers(40000, 90000, 16).astype(np.int32))
     ctx.weights.add("beta", rng.integers(-3000, 3000, 16).astype(np.int32))
     ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
+    ctx.weights.add("den", np.array([[0], [-5], [777]], np.int32))
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)
     inputs = {"input0": x, "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)}

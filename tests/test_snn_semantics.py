@@ -328,11 +328,13 @@ def test_fixed_point_ops_match_the_written_semantics():
     ctx.weights.add("gamma", gamma)
     ctx.weights.add("beta", beta)
     ctx.weights.add("mult", mult)
+    den = np.array([[0], [-5], [777]], np.int32)  # no keys seen, a negative, a count
+    ctx.weights.add("den", den)
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)  # a value whose encoding rounds
     acc = rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)
     out = run(module, ctx.weights, {"input0": x, "input1": acc})
-    ln, sm, ge, s, y, fx = (out[f"output{i}"] for i in range(6))
+    ln, sm, ge, s, y, fx, dv = (out[f"output{i}"] for i in range(7))
     f = 12
     v = [[sat(int(np.rint(float(a) * 2**f))) for a in row] for row in x]
     for i in range(3):
@@ -341,6 +343,8 @@ def test_fixed_point_ops_match_the_written_semantics():
         assert ge[i].tolist() == [ref_gelu(a, f) for a in v[i]]
         assert fx[i].tolist() == [sat(rshift(int(a) * int(m), 10)) for a, m in zip(acc[i], mult)]
         assert s[i].tolist() == [sat(a + b) for a, b in zip(fx[i].tolist(), v[i])]
+        d = int(den[i, 0])
+        assert dv[i].tolist() == [sat((2 * (int(a) << f) + d) // (2 * d)) if d > 0 else 0 for a in acc[i]]
     np.testing.assert_array_equal(y, (ge.astype(np.float64) * 2.0**-f).astype(np.float32))
     # and they approximate the float functions they replace
     from scipy.special import erf
