@@ -1,0 +1,110 @@
+"""An analytical model of the generated kernel: cycles per call, tokens per
+second, and resources against the XCVC1902, from the loops nscc emits.
+
+The model (docs/targets.md gives it in full):
+* synapse layer, per input row: the active-row scan (K cycles) runs beside
+  the fetch and the accumulation under DATAFLOW, so a layer costs
+  M * max(K, active * WPR, bytes / port bandwidth) + depth cycles, with
+  `active` the rows holding a non-zero count (measured firing on the golden
+  vectors, all rows where none was measured);
+* every other op: `passes` pipelined sweeps over its elements at II=1;
+* the layers run one after the other; a call ends after the last.
+Resources: lanes * LUT_PER_LANE LUTs per synapse accumulator, FF ~ LUT,
+arenas and stream buffers mapped to BRAM36/URAM by their width and depth,
+DSP58 for the 64-bit multiplies of the fixed-point ops, plus the m_axi
+adapters. The constants are the assumptions printed in report.json; replace
+them with a csynth report's figures to recalibrate.
+"""
+
+from __future__ import annotations
+
+import math
+
+VC1902 = {"LUT": 899_840, "FF": 1_799_680, "DSP58": 1_968, "BRAM36": 967, "URAM": 463}
+ASSUMPTIONS = {
+    "clock_mhz": 300.0,
+    "ddr_gb_s": 25.6,  # DDR4-3200 x64 on the VCK190 (LPDDR4 similar)
+    "port_efficiency": 0.7,  # long bursts on one 512-bit m_axi port
+    "lut_per_lane": 8,  # count x weight product and adder per accumulator lane (Yosys bound ~7.5)
+    "ff_per_lut": 1.0,
+    "pipeline_depth": 12,  # cycles to fill a pipelined loop
+    "axi_port_lut": 1500,
+    "axi_port_bram36": 10,
+    "dsp_per_fixed_op": 8,  # 64-bit multiplies in fixed-point LayerNorm, GELU, softmax, division
+    "nsllm_tokens_per_s": 161.8,  # NSLLM's MatMul-free spiking LLM on the VCK190, 13.849 W
+}
+
+
+def bram36(width_bits: int, depth: int) -> int:
+    """BRAM36 blocks for a width x depth memory: the best of the 36 Kb aspect ratios."""
+    shapes = [(72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384), (1, 32768)]
+    return min(math.ceil(width_bits / w) * math.ceil(depth / d) for w, d in shapes)
+
+
+def uram(width_bits: int, depth: int) -> int:
+    return math.ceil(width_bits / 72) * math.ceil(depth / 4096)
+
+
+def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict | None = None) -> dict:
+    a = {**ASSUMPTIONS, **(assumptions or {})}
+    clock = a["clock_mhz"] * 1e6
+    bytes_per_cycle = min(64.0, a["ddr_gb_s"] * 1e9 * a["port_efficiency"] / clock)
+    layers, total, weight_bytes = [], 0.0, 0
+    lut = ff = 0.0
+    for i, s in enumerate(kernel.layers):
+        frac = (active or {}).get(i, s.live_rows / s.k)
+        rows = frac * s.k
+        fetched = rows * s.wpr * 64
+        cycles = s.m * max(s.k, rows * s.wpr, fetched / bytes_per_cycle) + a["pipeline_depth"]
+        lanes = 512 // s.container
+        lut += lanes * a["lut_per_lane"]
+        total += cycles
+        weight_bytes += s.m * fetched
+        layers.append(
+            {
+                "layer": s.name, "index": s.index, "k": s.k, "n": s.n, "rows": s.m, "bits": s.bits, "lanes": lanes, "words_per_row": s.wpr,
+                "active_rows": round(rows, 1), "cycles": round(cycles), "bytes_read": round(s.m * fetched), "memory": "DDR (streamed)",
+            }
+        )  # fmt: skip
+    others = 0.0
+    fixed_ops = 0
+    for o in kernel.others:
+        others += o["passes"] * o["elements"] + a["pipeline_depth"]
+        if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention":
+            fixed_ops += 1
+    total += others
+    state_bytes = kernel.state_words * 8
+    total += 2 * state_bytes / bytes_per_cycle  # linear-attention state in and out
+    seconds = total / clock
+    # The synapse hardware is one accumulator array per layer shape (calls are sequential):
+    # HLS shares a function instance between calls of the same template arguments.
+    shapes = {(s.container, s.wpr) for s in kernel.layers}
+    lut = sum(512 // c * a["lut_per_lane"] for c, _ in shapes)
+    dsp = a["dsp_per_fixed_op"] * len({o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention"})
+    n_ports = 3 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
+    lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
+    ff = lut * a["ff_per_lut"]
+    arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
+    bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * bram36(512, 128)
+    uram_blocks = 0
+    if bram > 0.6 * VC1902["BRAM36"]:  # big arenas go to URAM
+        uram_blocks = uram(32, kernel.arena32) + uram(64, kernel.arena64)
+        bram -= bram36(32, kernel.arena32) + bram36(64, kernel.arena64)
+    resources = {"LUT": round(lut), "FF": round(ff), "DSP58": dsp, "BRAM36": bram, "URAM": uram_blocks}
+    bound_s = (weight_bytes + 2 * state_bytes) / (a["ddr_gb_s"] * 1e9)
+    return {
+        "assumptions": a,
+        "cycles_per_call": round(total),
+        "synapse_cycles": round(total - others),
+        "latency_ms": seconds * 1e3,
+        "calls_per_s": 1.0 / seconds if seconds else 0.0,
+        "weight_bytes_per_call": int(weight_bytes),
+        "state_bytes": int(state_bytes),
+        "memory_bound_calls_per_s": 1.0 / bound_s if bound_s else 0.0,
+        "on_chip_arena_bytes": arena_bits // 8,
+        "resources": resources,
+        "capacity": VC1902,
+        "utilisation": {k: resources[k] / VC1902[k] for k in VC1902},
+        "fits": all(resources[k] <= VC1902[k] for k in VC1902),
+        "layers": layers,
+    }

@@ -1,0 +1,492 @@
+"""IR -> Vitis HLS C++ (kernel/nscc_kernel.cpp, kernel/nscc_model.h) and the
+memory images the kernel reads (synapse words, parameters).
+
+Every integer value of the kernel lives in one of two on-chip arenas (`a32`
+for counts and int32, `a64` for int64), at an offset planned from the values'
+lifetimes; synapse weights are read from device memory as 512-bit words, one
+row of the weight matrix per active input; the small integer parameters
+(requantization multipliers, LayerNorm gamma and beta, fixed-point tables)
+are an int32 array in device memory. Names from the model never reach the
+C++: values are numbered and layers are referred to by their index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation, SSAValue
+
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.constants import dense_value
+from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.types import np_dtype
+from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena
+from nscc.targets.interpreter.nn_kernels import prop
+from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
+from nscc.targets.vck190.partition import Partition, where
+
+WORD_BYTES = 64
+ALIGN_WORDS = 64  # 4 KiB: each layer's weights start on a page
+MOVEMENT = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity", "nn.cast")
+RANK = 6
+
+
+def container_bits(bits: int) -> int:
+    """The lane width a weight of `bits` bits is stored in: lanes never straddle 64-bit limbs."""
+    return 2 if bits <= 2 else 4 if bits <= 4 else 8
+
+
+def pack_rows(w: np.ndarray, bits: int) -> np.ndarray:
+    """W [K, N] -> uint8 [K, WPR * 64]: row k as WPR words of 512/B two's-complement lanes, lane l at bits [l*B, l*B+B)."""
+    k, n = w.shape
+    b = container_bits(bits)
+    lanes = 512 // b
+    wpr = -(-n // lanes)
+    u = np.zeros((k, wpr * lanes), np.uint8)
+    u[:, :n] = (w.astype(np.int16) & ((1 << b) - 1)).astype(np.uint8)
+    per = 8 // b
+    u = u.reshape(k, -1, per)
+    packed = np.zeros(u.shape[:2], np.uint8)
+    for i in range(per):  # little-endian within a byte: lane 2j in the low bits
+        packed |= u[..., i] << (i * b)
+    return packed
+
+
+@dataclass
+class SynapseLayer:
+    index: int
+    name: str
+    k: int
+    n: int
+    m: int
+    bits: int
+    container: int
+    wpr: int
+    offset: int  # words
+    words: int
+    live_rows: int
+    nonzero: int
+
+
+@dataclass
+class Kernel:
+    source: str
+    model_h: str
+    weights: bytes
+    params: np.ndarray  # int32
+    state_words: int  # int64 elements of linear-attention state
+    layers: list[SynapseLayer]
+    others: list[dict]
+    inputs: list[dict]
+    outputs: list[dict]
+    arena32: int
+    arena64: int
+
+
+@dataclass
+class _Gen:
+    module: ModuleOp
+    store: object
+    part: Partition
+    lines: list[str] = field(default_factory=list)
+    roms: list[str] = field(default_factory=list)
+    loc: dict = field(default_factory=dict)  # value -> (array, offset)
+    life: dict = field(default_factory=dict)  # value -> [first, last, elements]
+    blobs: list[bytes] = field(default_factory=list)
+    wgt_words: int = 0
+    params: list[np.ndarray] = field(default_factory=list)
+    prm_at: dict = field(default_factory=dict)
+    prm_size: int = 0
+    state: int = 0
+    layers: list[SynapseLayer] = field(default_factory=list)
+    others: list[dict] = field(default_factory=list)
+    counter: int = 0
+    index: int = 0
+    cur: Operation | None = None
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def arena(self, v: SSAValue) -> str:
+        return "a64" if np.dtype(_dtype(v)).itemsize == 8 else "a32"
+
+    def alloc(self, v: SSAValue) -> tuple[str, str]:
+        name = self.fresh("v")
+        self.loc[v] = (self.arena(v), f"@{name}@")
+        self.life[v] = [self.index, self.index, max(1, math.prod(_shape(v))), name]
+        return self.loc[v]
+
+    def ref(self, v: SSAValue) -> tuple[str, str]:
+        if v in self.loc:
+            if v in self.life:
+                self.life[v][1] = self.index
+            return self.loc[v]
+        arr = _constant(self, v)
+        if arr is None:
+            raise NsccError(f"vck190 target: a value of {where(self.cur)} comes from nowhere the kernel can read", "report this as a bug")
+        return ("prm", str(self.param(arr)))
+
+    def param(self, arr: np.ndarray) -> int:
+        """Offset (int32 elements) of a parameter array in params.bin; equal arrays are stored once."""
+        a = np.ascontiguousarray(arr).reshape(-1)
+        if a.dtype.kind in "iub":
+            if a.size and (a.min() < -(2**31) or a.max() >= 2**31):
+                raise NsccError(f"vck190 target: a parameter of {where(self.cur)} does not fit in 32 bits", "lower frac-bits of integer-islands")
+        else:
+            raise NsccError(f"vck190 target: {where(self.cur)} reads a float parameter", "the kernel is integer-only; run integer-islands")
+        a = a.astype(np.int32)
+        key = (a.size, a.tobytes())
+        if key not in self.prm_at:
+            self.prm_at[key] = self.prm_size
+            self.params.append(a)
+            self.prm_size += -(-a.size // 16) * 16  # each array on a 64-byte boundary
+            if a.size % 16:
+                self.params.append(np.zeros(16 - a.size % 16, np.int32))
+        return self.prm_at[key]
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    return tuple(v.type.get_shape())
+
+
+def _dtype(v: SSAValue) -> np.dtype:
+    if isinstance(v.type, snn.CountsType | snn.SpikesType):
+        return np.dtype(np.int32)
+    d = np.dtype(np_dtype(v.type))
+    return np.dtype(np.int64) if d.itemsize == 8 else np.dtype(np.int32)
+
+
+def _constant(g: _Gen, v: SSAValue) -> np.ndarray | None:
+    owner = v.owner
+    if isinstance(owner, nn.WeightOp):
+        return np.asarray(g.store[owner.sym.data])
+    if isinstance(owner, ConstantOp):
+        return dense_value(owner)
+    return None
+
+
+def _pad(vals: Sequence[int], fill: int) -> list[int]:
+    if len(vals) > RANK:
+        raise NsccError(f"vck190 target: {len(vals)}-d tensors are not supported (at most {RANK})", "reshape the model's tensors")
+    return [fill] * (RANK - len(vals)) + list(vals)
+
+
+def generate(module: ModuleOp, store, part: Partition) -> Kernel:
+    g = _Gen(module, store, part)
+    ins, outs = [], []
+    for j, (v, arg, enc) in enumerate(part.inputs):
+        g.index = -1
+        arr, off = g.alloc(v)
+        n = max(1, math.prod(_shape(v)))
+        ctype = "int64_t" if arr == "a64" else "int32_t"
+        ins.append({"port": f"in{j}", "arg": arg, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "encode": enc})
+        g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    {arr}[{off} + i] = in{j}[i];\n  }}")
+    for i, op in enumerate(part.ops):
+        g.index, g.cur = i, op
+        _emit(g, op)
+    g.index = len(part.ops)
+    for j, (v, res, dec) in enumerate(part.outputs):
+        arr, off = g.ref(v)
+        n = max(1, math.prod(_shape(v)))
+        ctype = "int64_t" if arr == "a64" else "int32_t"
+        outs.append({"port": f"out{j}", "result": res, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "decode": dec})
+        g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    out{j}[i] = {arr}[{off} + i];\n  }}")
+    sizes = {}
+    for arena_name in ("a32", "a64"):
+        bufs = {life[3]: (life[0] + 1, life[1] + 1, life[2]) for v, life in g.life.items() if g.loc[v][0] == arena_name}
+        offsets, top = plan_arena(bufs, align=16)
+        sizes[arena_name] = max(top, 16)
+        for name, o in offsets.items():
+            g.lines = [ln.replace(f"@{name}@", str(o)) for ln in g.lines]
+    weights = b"".join(g.blobs)
+    params = np.concatenate(g.params) if g.params else np.zeros(16, np.int32)
+    ports = _ports(ins, outs, g.state > 0)
+    src = _kernel_source(g, ports, ins + outs, len(weights) // WORD_BYTES, params.size)
+    model_h = _model_header(g, ports, ins, outs, sizes, len(weights) // WORD_BYTES, params.size)
+    return Kernel(src, model_h, weights, params, g.state, g.layers, g.others, ins, outs, sizes["a32"], sizes["a64"])
+
+
+def _ports(ins, outs, stateful: bool) -> list[tuple[str, str, str]]:
+    """(C declaration, port name, bundle) of the top function, in order."""
+    ports = [("const nscc::word_t* wgt", "wgt", "gmem0"), ("const int32_t* prm", "prm", "gmem1")]
+    if stateful:
+        ports.append(("int64_t* state", "state", "gmem2"))
+    ports += [(f"const {i['ctype']}* {i['port']}", i["port"], "gmem3") for i in ins]
+    ports += [(f"{o['ctype']}* {o['port']}", o["port"], "gmem3") for o in outs]
+    return ports
+
+
+def _kernel_source(g: _Gen, ports, io, wgt_words: int, prm_words: int) -> str:
+    depth = {"wgt": wgt_words, "prm": prm_words, "state": g.state}
+    pragmas = []
+    for decl, name, bundle in ports:
+        d = depth.get(name)
+        if d is None:
+            d = next(x["elements"] for x in io if x["port"] == name)
+        burst = " max_read_burst_length=64 num_read_outstanding=16" if name == "wgt" else ""
+        pragmas.append(f"#pragma HLS INTERFACE m_axi port={name} bundle={bundle} offset=slave depth={max(1, d)}{burst}")
+    pragmas.append("#pragma HLS INTERFACE s_axilite port=return")
+    return "\n".join(
+        [
+            "// Generated by nscc: the model's spiking layers for the programmable logic.",
+            "// Integer-only; the semantics of every call are in nscc's docs/semantics.md.",
+            '#include "nscc_model.h"',
+            "",
+            f'extern "C" void nscc_top({", ".join(d for d, _, _ in ports)}) {{',
+            *pragmas,
+            "  static int32_t a32[NSCC_A32];  // counts and int32 values, lifetimes overlaid",
+            *(["  static int64_t a64[NSCC_A64];  // int64 values (linear attention, token ids)"] if any("a64" in ln for ln in g.lines) else []),
+            *g.lines,
+            "}",
+            "",
+        ]
+    )
+
+
+def _model_header(g: _Gen, ports, ins, outs, sizes, wgt_words: int, prm_words: int) -> str:
+    lines = [
+        "// Generated by nscc: sizes and constants of the model's kernel.",
+        "#ifndef NSCC_MODEL_H",
+        "#define NSCC_MODEL_H",
+        '#include "nscc_hls.h"',
+        "",
+        f"#define NSCC_WGT_WORDS {max(1, wgt_words)}  // 512-bit words of weights/weights.bin",
+        f"#define NSCC_PRM_WORDS {prm_words}  // int32 of weights/params.bin",
+        f"#define NSCC_STATE_WORDS {g.state}  // int64 of linear-attention state",
+        f"#define NSCC_STATEFUL {1 if g.state else 0}",
+        f"#define NSCC_A32 {sizes['a32']}",
+        f"#define NSCC_A64 {sizes['a64']}",
+        f"#define NSCC_INPUTS {len(ins)}",
+        f"#define NSCC_OUTPUTS {len(outs)}",
+        f"#define NSCC_SYNAPSE_LAYERS {len(g.layers)}",
+    ]
+    for x in ins + outs:
+        lines.append(f"#define NSCC_{x['port'].upper()}_ELEMENTS {x['elements']}")
+    lines += ["", *g.roms, "", f'extern "C" void nscc_top({", ".join(d for d, _, _ in ports)});', "", "#endif", ""]
+    return "\n".join(lines)
+
+
+def _rom(g: _Gen, values: Sequence[int], ctype: str = "int64_t") -> str:
+    name = g.fresh("K")
+    g.roms.append(f"static const {ctype} {name}[{max(1, len(values))}] = {{{', '.join(str(int(v)) for v in values) or '0'}}};")
+    return name
+
+
+def _emit(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    if isinstance(op, snn.SynapseOp):
+        return _synapse(g, op)
+    if isinstance(op, snn.RequantOp):
+        x = g.ref(op.input)
+        mult = _constant(g, op.multiplier)
+        if mult is None:
+            raise NsccError(f"vck190 target: {where(op)} has a computed multiplier", "multipliers must be constants")
+        mo = g.param(mult)
+        bias = _constant(g, op.bias) if op.bias is not None else None
+        bo = g.param(bias) if bias is not None else 0
+        t = op.res.type
+        lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
+        c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+        out = g.alloc(op.res)
+        n = math.prod(_shape(op.input))
+        L.append(
+            f"  nscc::requant<{n}, {c}, {inner}, {prop(op, 'shift')}, {'true' if bias is not None else 'false'}>({x[0]}, {x[1]}, prm, {mo}, {bo}, "
+            f"{_i64(lo)}, {_i64(hi)}, {out[0]}, {out[1]});"
+        )
+        return _other(g, op, n, 1)
+    if isinstance(op, snn.FixedAddOp | snn.FixedDivOp) or (isinstance(op, nn.ReluOp)):
+        return _binary(g, op)
+    if isinstance(op, snn.FixedLayerNormOp):
+        shape = _shape(op.input)
+        axis = prop(op, "axis") % len(shape)
+        n = math.prod(shape[axis:])
+        gamma, beta = _constant(g, op.gamma), _constant(g, op.beta)
+        if gamma is None or beta is None:
+            raise NsccError(f"vck190 target: {where(op)} has computed gamma or beta", "they must be constants")
+        x = g.ref(op.input)
+        go, bo = g.param(np.broadcast_to(gamma, shape[axis:])), g.param(np.broadcast_to(beta, shape[axis:]))
+        out = g.alloc(op.res)
+        L.append(
+            f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}, {GAMMA_BITS}>"
+            f"({x[0]}, {x[1]}, prm, {go}, {bo}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
+        )
+        return _other(g, op, math.prod(shape), 3)
+    if isinstance(op, snn.FixedGeluOp):
+        f = prop(op, "frac_bits")
+        x = g.ref(op.input)
+        out = g.alloc(op.res)
+        inv = int(round((1 << 30) / math.sqrt(2.0)))
+        b, a = int(round(1.769 * (1 << f))), int(round(-0.2888 * (1 << f)))
+        n = math.prod(_shape(op.input))
+        L.append(f"  nscc::fixed_gelu<{n}, {f}, {inv}LL, {b}LL, {a}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+        return _other(g, op, n, 1)
+    if isinstance(op, snn.FixedSoftmaxOp):
+        f = prop(op, "frac_bits")
+        shape = _shape(op.input)
+        axis = prop(op, "axis") % len(shape)
+        outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+        log2e = int(round(1.4426950408889634 * (1 << 30)))
+        c1, c2 = int(round(0.67567624 * (1 << f))), int(round(0.17824901 * (1 << f)))
+        x = g.ref(op.input)
+        out = g.alloc(op.res)
+        L.append(f"  nscc::fixed_softmax<{outer}, {n}, {inner}, {f}, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+        return _other(g, op, math.prod(shape), 3)
+    if isinstance(op, snn.LinearAttentionOp):
+        return _linear_attention(g, op)
+    if isinstance(op, nn.GatherOp):
+        table = _constant(g, op.input)
+        if table is None or prop(op, "axis") % table.ndim != 0:
+            raise NsccError(f"vck190 target: {where(op)} must read rows of a constant table", "gathers along axis 0 of a weight (embeddings) are supported")
+        to = g.param(table)
+        idx = g.ref(op.indices)
+        out = g.alloc(op.res)
+        nidx = max(1, math.prod(_shape(op.indices)))
+        L.append(f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});")
+        return _other(g, op, math.prod(_shape(op.res)), 1)
+    if op.name in MOVEMENT:
+        n = max(1, math.prod(_shape(op.results[0])))
+        return _view(g, op.operands[0], op.results[0], [n], [1], 0)
+    if isinstance(op, nn.TransposeOp):
+        perm = list(prop(op, "perm"))
+        in_shape = _shape(op.input)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        return _view(g, op.input, op.res, list(_shape(op.res)), [strides[p] for p in perm], 0)
+    if isinstance(op, nn.SplitOp):
+        in_shape = _shape(op.input)
+        axis = prop(op, "axis") % len(in_shape)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        start = 0
+        for r in op.outs:
+            _view(g, op.input, r, list(_shape(r)), strides, start * strides[axis])
+            start += _shape(r)[axis]
+        return
+    if isinstance(op, nn.SliceOp):
+        in_shape = _shape(op.input)
+        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+        step, offset = list(strides), 0
+        for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
+            ax %= len(in_shape)
+            dim = in_shape[ax]
+            st = st + dim if st < 0 else st
+            st = min(max(st, 0), dim - 1 if sp < 0 else dim)
+            offset += st * strides[ax]
+            step[ax] = strides[ax] * sp
+        return _view(g, op.input, op.res, list(_shape(op.res)), step, offset)
+    if isinstance(op, nn.ConcatOp):
+        shape = _shape(op.res)
+        axis = prop(op, "axis") % len(shape)
+        out = g.alloc(op.res)
+        ostrides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
+        at = 0
+        for v in op.inputs:
+            vs = _shape(v)
+            src = g.ref(v)
+            istr = [math.prod(vs[d + 1 :]) for d in range(len(vs))]
+            _copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs))
+            at += vs[axis]
+        return _other(g, op, math.prod(shape), 1)
+    raise NsccError(f"vck190 target: {where(op)} is not supported in the kernel", "see docs/targets.md for the ops the VCK190 kernel implements")
+
+
+def _i64(v: int) -> str:
+    return f"int64_t({v}LL)" if v > -(2**63) else "int64_t(-9223372036854775807LL - 1)"
+
+
+def _other(g: _Gen, op: Operation, elements: int, passes: int) -> None:
+    """Cost of a non-synapse op for the estimator: `passes` pipelined sweeps over its elements."""
+    layer = op.attributes.get(LAYER_ATTR)
+    g.others.append({"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": int(elements), "passes": passes})
+
+
+def _copy(g: _Gen, src, soff: int, sstr: Sequence[int], dst, doff: int, dstr: Sequence[int], dims: Sequence[int]) -> None:
+    n, ss, ds = _pad(list(dims), 1), _pad(list(sstr), 0), _pad(list(dstr), 0)
+    kn, ks, kd = _rom(g, n, "int"), _rom(g, ss), _rom(g, ds)
+    g.lines.append(f"  nscc::copy_view({src[0]}, {src[1]} + {soff}, {ks}, {dst[0]}, {dst[1]} + {doff}, {kd}, {kn});")
+
+
+def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: list[int], offset: int) -> None:
+    src = g.ref(src_v)
+    out = g.alloc(dst_v)
+    contiguous = [math.prod(dims[d + 1 :]) for d in range(len(dims))]
+    _copy(g, src, offset, strides, out, 0, contiguous, dims)
+    _other(g, dst_v.owner, math.prod(dims), 1)
+
+
+def _binary(g: _Gen, op: Operation) -> None:
+    res = op.results[0]
+    oshape = _shape(res) or (1,)
+    operands = list(op.operands[:2]) if not isinstance(op, nn.ReluOp) else [op.operands[0], op.operands[0]]
+    refs = [g.ref(v) for v in operands]
+    strides = [_rom(g, _pad(_bstrides(_shape(v) or (1,), oshape), 0)) for v in operands]
+    out = g.alloc(res)
+    kind = 0 if isinstance(op, snn.FixedAddOp) else 1 if isinstance(op, snn.FixedDivOp) else 2
+    f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp) else 0
+    kn = _rom(g, _pad(list(oshape), 1), "int")
+    (a, ao), (b, bo) = refs
+    g.lines.append(f"  nscc::binary<{kind}, {f}>({a}, {ao}, {strides[0]}, {b}, {bo}, {strides[1]}, {out[0]}, {out[1]}, {kn});")
+    _other(g, op, math.prod(oshape), 1)
+
+
+def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
+    w = _constant(g, op.weight)
+    if w is None:
+        raise NsccError(f"vck190 target: {where(op)} has computed weights", "synapse weights must be constants")
+    if op.group_scale is not None:
+        raise NsccError(f"vck190 target: {where(op)} has group scales, which the kernel does not implement", "compile with group-size=0 (per-channel scales)")
+    if not isinstance(op.input.type, snn.CountsType):
+        raise NsccError(f"vck190 target: {where(op)} reads binary spike trains", "leave binary-expand out: the kernel adds counts (one addition per spike)")
+    bits = op.weight.type.element_type.width.data
+    if bits > 8:
+        raise NsccError(f"vck190 target: {where(op)} has {bits}-bit weights", "the kernel stores weights of at most 8 bits; use spike-conversion{weight-bits=8} or fewer")
+    k, n = w.shape
+    b = container_bits(bits)
+    packed = pack_rows(w, bits)
+    wpr = packed.shape[1] // WORD_BYTES
+    offset = g.wgt_words
+    blob = packed.tobytes()
+    pad = (-len(blob)) % (ALIGN_WORDS * WORD_BYTES)
+    g.blobs.append(blob + b"\0" * pad)
+    g.wgt_words += (len(blob) + pad) // WORD_BYTES
+    live = np.any(w != 0, axis=1)
+    live_ref = "(const uint8_t*)0"
+    if not live.all():
+        live_ref = _rom(g, np.packbits(live, bitorder="little").tolist(), "uint8_t")
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    m = math.prod(_shape(op.input)) // k
+    layer = op.attributes.get(LAYER_ATTR)
+    name = layer.data if isinstance(layer, StringAttr) else op.name
+    g.layers.append(SynapseLayer(g.index, name, k, n, m, bits, b, wpr, offset, len(blob) // WORD_BYTES, int(live.sum()), int(np.count_nonzero(w))))
+    g.lines.append(f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}>(wgt, {offset}, {live_ref}, {x[0]}, {x[1]}, {out[0]}, {out[1]});  // synapse layer {len(g.layers) - 1}")
+
+
+def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
+    qs, vs = _shape(op.q), _shape(op.v)
+    if qs[-2] != 1:
+        raise NsccError(
+            f"vck190 target: {where(op)} runs over {qs[-2]} positions at once", "the kernel decodes one token per call: nscc compiles decoders token by token (a model with linear attention)"
+        )
+    heads, dk, dv = math.prod(qs[:-2]), qs[-1], vs[-1]
+    q, k, v = g.ref(op.q), g.ref(op.k), g.ref(op.v)
+    if not (q[0] == k[0] == v[0] == "a32"):
+        raise NsccError(f"vck190 target: {where(op)} needs counts as q, k and v", "run spike-conversion and requant-fusion first")
+    num, den = g.alloc(op.num), g.alloc(op.den)
+    if num[0] != "a64" or den[0] != "a64":
+        raise NsccError(f"vck190 target: {where(op)} must produce int64 results", "report this as a bug")
+    so = g.state
+    g.state += heads * (dk * dv + dk)
+    g.lines.append(
+        f"  nscc::linear_attention_step<{heads}, {dk}, {dv}, {prop(op, 'decay_shift')}>({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, state, {so}, "
+        f"{num[0]}, {num[1]}, {den[0]}, {den[1]});"
+    )
+    layer = op.attributes.get(LAYER_ATTR)
+    g.others.append(
+        {"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": heads * dk * dv, "passes": 3, "state_bytes": heads * (dk * dv + dk) * 8}
+    )

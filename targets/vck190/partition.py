@@ -1,0 +1,83 @@
+"""Which ops run in the programmable logic, and which on the host.
+
+The kernel is integer-only: everything between the encoding of the inputs
+(`snn.encode` of a model input, done by the host) and the decoding of the
+outputs (`snn.decode` into a returned value, also the host's) must compute on
+integers. Integer model inputs (token ids, positions) go to the kernel as they
+are. A float op anywhere else is refused, naming it, with the passes that
+convert it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.arith import ConstantOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import BlockArgument, Operation, SSAValue
+
+from nscc.errors import NsccError
+from nscc.ir import nn, snn
+from nscc.ir.signature import LAYER_ATTR, main_function
+from nscc.ir.types import np_dtype
+
+HINT = (
+    "the VCK190 kernel computes on integers only: add fuse-gelu, spike-conversion, requant-fusion and integer-islands to the "
+    "pipeline (raise-attention,linear-attention for softmax attention); only input encoding and output decoding run on the host"
+)
+
+
+def is_integer(v: SSAValue) -> bool:
+    t = v.type
+    if isinstance(t, snn.CountsType | snn.SpikesType):
+        return True
+    return np.dtype(np_dtype(t)).kind in "iub"
+
+
+def where(op: Operation) -> str:
+    layer = op.attributes.get(LAYER_ATTR)
+    return f"op '{op.name}'" + (f" (layer {layer.data})" if isinstance(layer, StringAttr) else "")
+
+
+@dataclass
+class Partition:
+    ops: list[Operation] = field(default_factory=list)  # the kernel's, in program order
+    inputs: list[tuple[SSAValue, int, snn.EncodeOp | None]] = field(default_factory=list)  # value, model input, its encoder
+    outputs: list[tuple[SSAValue, int, snn.DecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
+
+
+def partition(module: ModuleOp) -> Partition:
+    fn = main_function(module)
+    args = list(fn.body.block.args)
+    p = Partition()
+    ret = fn.body.block.last_op
+    assert isinstance(ret, ReturnOp)
+    for op in fn.body.block.ops:
+        if isinstance(op, nn.WeightOp | ConstantOp | ReturnOp):
+            continue
+        if isinstance(op, snn.EncodeOp) and isinstance(op.input, BlockArgument):
+            p.inputs.append((op.res, args.index(op.input), op))
+            continue
+        if isinstance(op, snn.DecodeOp) and all(u.operation is ret for u in op.res.uses) and op.res.uses:
+            p.outputs.append((op.input, next(u.index for u in op.res.uses), op))
+            continue
+        if not all(is_integer(r) for r in op.results):
+            raise NsccError(f"vck190 target: {where(op)} computes in float inside the kernel", HINT)
+        for v in op.operands:
+            if not is_integer(v) and not isinstance(v.owner, nn.WeightOp | ConstantOp):
+                raise NsccError(f"vck190 target: {where(op)} reads a float value inside the kernel", HINT)
+            if isinstance(v, BlockArgument) and all(v is not x for x, _, _ in p.inputs):
+                p.inputs.append((v, args.index(v), None))
+        p.ops.append(op)
+    for j, v in enumerate(ret.operands):
+        if isinstance(v.owner, snn.DecodeOp) and any(d is v.owner for _, _, d in p.outputs):
+            continue
+        if not is_integer(v) or isinstance(v, BlockArgument):
+            raise NsccError(f"vck190 target: output {j} is not computed by the kernel", HINT)
+        p.outputs.append((v, j, None))
+    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in p.ops):
+        raise NsccError("vck190 target: the model has no spiking layers", "run spike-conversion first (e.g. -p spike-conversion,requant-fusion)")
+    p.inputs.sort(key=lambda t: t[1])
+    return p

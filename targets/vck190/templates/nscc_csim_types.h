@@ -1,0 +1,44 @@
+// Stand-ins for ap_uint<512> and hls::stream, for a C simulation with plain g++
+// (no Vitis, no ap_int headers): same bit layout, same lane order. Never
+// synthesized: nscc_hls.h takes the real types under __SYNTHESIS__.
+#ifndef NSCC_CSIM_TYPES_H
+#define NSCC_CSIM_TYPES_H
+
+#include <stdint.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+
+namespace nscc {
+
+struct word_t {
+  uint64_t v[8];  // little-endian 64-bit limbs: bit i of the word is bit (i % 64) of v[i / 64]
+};
+
+template <int B>
+inline int32_t lane(const word_t& w, int l) {
+  const int bit = l * B;  // B divides 64: a lane never straddles two limbs
+  uint64_t u = (w.v[bit >> 6] >> (bit & 63)) & ((uint64_t(1) << B) - 1);
+  return u >= (uint64_t(1) << (B - 1)) ? (int32_t)u - (int32_t)(uint64_t(1) << B) : (int32_t)u;
+}
+
+// As hls::stream in C simulation: unbounded, and reading an empty stream is an error.
+template <class T>
+struct stream {
+  std::deque<T> q;
+  void write(const T& v) { q.push_back(v); }
+  T read() {
+    if (q.empty()) {
+      std::fprintf(stderr, "csim: a stream is read while empty\n");
+      std::exit(3);
+    }
+    T v = q.front();
+    q.pop_front();
+    return v;
+  }
+  bool empty() const { return q.empty(); }
+};
+
+}  // namespace nscc
+#endif

@@ -1,0 +1,371 @@
+// nscc HLS kernel library: the snn ops of docs/semantics.md for the programmable
+// logic, integer-only, with sizes as template arguments so that every loop has a
+// constant trip count. The generated nscc_kernel.cpp calls these in layer order.
+//
+// Types: on Vitis (__SYNTHESIS__, or NSCC_AP_TYPES for a csim against the
+// ap_int / hls_stream headers) a memory word is ap_uint<512> and streams are
+// hls::stream; a plain g++ build takes the stand-ins of nscc_csim_types.h.
+#ifndef NSCC_HLS_H
+#define NSCC_HLS_H
+
+#include <stdint.h>
+
+#if defined(__SYNTHESIS__) || defined(NSCC_AP_TYPES)
+#include <ap_int.h>
+#include <hls_stream.h>
+namespace nscc {
+typedef ap_uint<512> word_t;
+template <class T>
+using stream = hls::stream<T>;
+// Lane l of a word holding 512 / B signed B-bit integers (lane l at bits [l*B, l*B+B)).
+template <int B>
+inline int32_t lane(const word_t& w, int l) {
+#pragma HLS INLINE
+  ap_int<B> v = w.range(l * B + B - 1, l * B);
+  return (int32_t)v;
+}
+}  // namespace nscc
+#else
+#include "nscc_csim_types.h"
+#endif
+
+namespace nscc {
+
+inline int64_t sat32(int64_t v) {
+#pragma HLS INLINE
+  return v < -2147483648LL ? -2147483648LL : (v > 2147483647LL ? 2147483647LL : v);
+}
+inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
+#pragma HLS INLINE
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+// (a + 2^(k-1)) >> k, arithmetic: division by 2^k rounding half up
+inline int64_t round_shift(int64_t a, int k) {
+#pragma HLS INLINE
+  return k > 0 ? (a + (int64_t(1) << (k - 1))) >> k : a;
+}
+// floor(a / b) for b > 0
+inline int64_t floordiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+// floor((2a + b) / 2b): division rounding half up, b > 0
+inline int64_t round_div(int64_t a, int64_t b) { return floordiv(2 * a + b, 2 * b); }
+// floor(sqrt(n)) for 0 <= n < 2^62, digit by digit: 31 fixed iterations, no float
+inline int64_t isqrt(int64_t n) {
+  uint64_t x = (uint64_t)n, r = 0, bit = uint64_t(1) << 62;
+isqrt_loop:
+  for (int i = 0; i < 32; ++i) {
+#pragma HLS PIPELINE II=1
+    if (x >= r + bit) {
+      x -= r + bit;
+      r = (r >> 1) + bit;
+    } else {
+      r >>= 1;
+    }
+    bit >>= 2;
+  }
+  return (int64_t)r;
+}
+
+// Up to six nested dimensions; strides in elements, 0 where an operand broadcasts.
+struct Dims {
+  int n[6];
+};
+
+// out[o] = in[i] over a strided view: transposes, slices, splits, concats, reshapes.
+template <class T, class U>
+void copy_view(const T* src, int64_t so, const int64_t* ss, U* dst, int64_t doff, const int64_t* ds, const int* n) {
+copy_view_loop:
+  for (int a = 0; a < n[0]; ++a)
+    for (int b = 0; b < n[1]; ++b)
+      for (int c = 0; c < n[2]; ++c)
+        for (int d = 0; d < n[3]; ++d)
+          for (int e = 0; e < n[4]; ++e)
+            for (int f = 0; f < n[5]; ++f) {
+#pragma HLS LOOP_TRIPCOUNT max=4096
+#pragma HLS PIPELINE II=1
+              int64_t i = so + a * ss[0] + b * ss[1] + c * ss[2] + d * ss[3] + e * ss[4] + f * ss[5];
+              int64_t o = doff + a * ds[0] + b * ds[1] + c * ds[2] + d * ds[3] + e * ds[4] + f * ds[5];
+              dst[o] = (U)src[i];
+            }
+}
+
+// Elementwise binary op OP(a, b) over a broadcast view (out contiguous).
+template <int OP, int F, class TA, class TB, class TO>
+void binary(const TA* a, int64_t ao, const int64_t* as, const TB* b, int64_t bo, const int64_t* bs, TO* out, int64_t oo, const int* n) {
+  int64_t o = oo;
+binary_loop:
+  for (int i0 = 0; i0 < n[0]; ++i0)
+    for (int i1 = 0; i1 < n[1]; ++i1)
+      for (int i2 = 0; i2 < n[2]; ++i2)
+        for (int i3 = 0; i3 < n[3]; ++i3)
+          for (int i4 = 0; i4 < n[4]; ++i4)
+            for (int i5 = 0; i5 < n[5]; ++i5) {
+#pragma HLS LOOP_TRIPCOUNT max=4096
+#pragma HLS PIPELINE II=1
+              int64_t x = a[ao + i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4] + i5 * as[5]];
+              int64_t y = b[bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5]];
+              int64_t r;
+              if (OP == 0) r = sat32(x + y);                                             // snn.fixed_add
+              else if (OP == 1) r = y > 0 ? sat32(round_div(x * (int64_t(1) << F), y)) : 0;  // snn.fixed_div
+              else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
+              out[o++] = (TO)r;
+            }
+}
+
+// snn.requant: out = clamp(round_shift((acc + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
+template <int N, int C, int INNER, int SHIFT, bool BIAS, class TA, class TO>
+void requant(const TA* acc, int64_t ao, const int32_t* prm, int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
+requant_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    int c = (i / INNER) % C;
+    int64_t a = (int64_t)acc[ao + i];
+    if (BIAS) a += (int64_t)prm[bo + c];
+    out[oo + i] = (TO)clamp64(round_shift(a * (int64_t)prm[mo + c], SHIFT), lo, hi);
+  }
+}
+
+// ------------------------------------------------------------------ synapse
+// acc[n] = sum_k x[k] * W[k, n] for one row of counts x. Weights: row k holds
+// WPR words of 512 / B lanes, at word base + k * WPR. Three stages under
+// DATAFLOW: the silent and pruned rows are dropped, the active rows' words are
+// burst-read, and each word adds its lanes to the accumulators (one word per
+// cycle; count x weight is a few-bit product, no DSP).
+struct Active {
+  int32_t k, c;  // k < 0 ends the stream
+};
+
+template <int K, class TI>
+void active_rows(const TI* x, int64_t xo, const uint8_t* live, stream<Active>& rows) {
+active_rows_loop:
+  for (int k = 0; k < K; ++k) {
+#pragma HLS PIPELINE II=1
+    int32_t c = (int32_t)x[xo + k];
+    if (c != 0 && (live == 0 || ((live[k >> 3] >> (k & 7)) & 1))) rows.write(Active{k, c});
+  }
+  rows.write(Active{-1, 0});
+}
+
+template <int K, int WPR>
+void fetch_rows(const word_t* wgt, int64_t base, stream<Active>& rows, stream<word_t>& words, stream<Active>& counts) {
+fetch_rows_loop:
+  for (int r = 0; r <= K; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=4096
+    Active a = rows.read();
+    counts.write(a);
+    if (a.k < 0) break;
+  fetch_words_loop:
+    for (int w = 0; w < WPR; ++w) {
+#pragma HLS PIPELINE II=1
+      words.write(wgt[base + (int64_t)a.k * WPR + w]);
+    }
+  }
+}
+
+template <int K, int N, int B, int WPR>
+void accumulate(stream<word_t>& words, stream<Active>& counts, int32_t* acc) {
+  const int LANES = 512 / B;
+accumulate_rows_loop:
+  for (int r = 0; r <= K; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=4096
+    Active a = counts.read();
+    if (a.k < 0) break;
+  accumulate_words_loop:
+    for (int w = 0; w < WPR; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word = words.read();
+      for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+        acc[w * LANES + l] += a.c * lane<B>(word, l);
+      }
+    }
+  }
+}
+
+template <int K, int N, int B, int WPR, class TI>
+void synapse_row(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, int32_t* acc) {
+#pragma HLS DATAFLOW
+  stream<Active> rows, counts;
+  stream<word_t> words;
+#pragma HLS STREAM variable=rows depth=64
+#pragma HLS STREAM variable=counts depth=64
+#pragma HLS STREAM variable=words depth=128
+  active_rows<K>(x, xo, live, rows);
+  fetch_rows<K, WPR>(wgt, base, rows, words, counts);
+  accumulate<K, N, B, WPR>(words, counts, acc);
+}
+
+template <int M, int K, int N, int B, int WPR, class TI>
+void synapse(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, int32_t* out, int64_t oo) {
+  int32_t acc[WPR * (512 / B)];
+#pragma HLS ARRAY_PARTITION variable=acc type=cyclic factor=512/B
+synapse_rows_loop:
+  for (int m = 0; m < M; ++m) {
+  synapse_clear_loop:
+    for (int n = 0; n < WPR * (512 / B); ++n) {
+#pragma HLS UNROLL factor=512/B
+      acc[n] = 0;
+    }
+    synapse_row<K, N, B, WPR>(wgt, base, live, x, xo + (int64_t)m * K, acc);
+  synapse_out_loop:
+    for (int n = 0; n < N; ++n) {
+#pragma HLS PIPELINE II=1
+      out[oo + (int64_t)m * N + n] = acc[n];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ linear attention
+// One token per row: per head, S = S - (S >> s) + k^T v, z = z - (z >> s) + k,
+// num = q S, den = q . z; S and z live in device memory between calls.
+template <int HEADS, int DK, int DV, int SHIFT, class TQ>
+void linear_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, int64_t* state, int64_t so,
+                           int64_t* num, int64_t no, int64_t* den, int64_t dno) {
+  int64_t S[DK * DV], z[DK], o[DV];
+la_heads_loop:
+  for (int h = 0; h < HEADS; ++h) {
+    const int64_t base = so + (int64_t)h * (DK * DV + DK);
+  la_load_loop:
+    for (int i = 0; i < DK * DV + DK; ++i) {
+#pragma HLS PIPELINE II=1
+      int64_t s = state[base + i];
+      if (i < DK * DV) S[i] = s;
+      else z[i - DK * DV] = s;
+    }
+  la_update_loop:
+    for (int a = 0; a < DK; ++a) {
+      int64_t ka = (int64_t)k[ko + h * DK + a];
+      if (SHIFT) z[a] -= z[a] >> SHIFT;
+      z[a] += ka;
+      for (int b = 0; b < DV; ++b) {
+#pragma HLS PIPELINE II=1
+        int64_t s = S[a * DV + b];
+        if (SHIFT) s -= s >> SHIFT;
+        S[a * DV + b] = s + ka * (int64_t)v[vo + h * DV + b];
+      }
+    }
+    int64_t d = 0;
+  la_clear_loop:
+    for (int b = 0; b < DV; ++b) o[b] = 0;
+  la_query_loop:
+    for (int a = 0; a < DK; ++a) {
+      int64_t qa = (int64_t)q[qo + h * DK + a];
+      if (qa == 0) continue;  // a silent query adds nothing
+      d += qa * z[a];
+      for (int b = 0; b < DV; ++b) {
+#pragma HLS PIPELINE II=1
+        o[b] += qa * S[a * DV + b];
+      }
+    }
+  la_out_loop:
+    for (int b = 0; b < DV; ++b) num[no + h * DV + b] = o[b];
+    den[dno + h] = d;
+  la_store_loop:
+    for (int i = 0; i < DK * DV + DK; ++i) {
+#pragma HLS PIPELINE II=1
+      state[base + i] = i < DK * DV ? S[i] : z[i - DK * DV];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ fixed point (docs/semantics.md)
+template <int ROWS, int N, int F, int R, int GAMMA_BITS>
+void fixed_layer_norm(const int32_t* x, int64_t xo, const int32_t* prm, int64_t go, int64_t bo, int64_t eps, int32_t* out, int64_t oo) {
+ln_rows_loop:
+  for (int i = 0; i < ROWS; ++i) {
+    int64_t sum = 0;
+  ln_sum_loop:
+    for (int j = 0; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+      sum += x[xo + i * N + j];
+    }
+    int64_t mu = round_div(sum, N);
+    int64_t ss = 0;
+  ln_var_loop:
+    for (int j = 0; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+      int64_t e = round_shift(x[xo + i * N + j] - mu, R);
+      ss += e * e;
+    }
+    int64_t sigma = isqrt(round_div(ss, N) + eps);
+    if (sigma < 1) sigma = 1;
+  ln_out_loop:
+    for (int j = 0; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+      int64_t y = round_div((x[xo + i * N + j] - mu) * (int64_t(1) << (F - R)), sigma);
+      out[oo + i * N + j] = (int32_t)sat32(round_shift(y * prm[go + j], GAMMA_BITS) + prm[bo + j]);
+    }
+  }
+}
+
+// I-BERT GELU; INV_SQRT2 = round(2^30 / sqrt 2), GB = round(1.769 * 2^F), GA = round(-0.2888 * 2^F)
+template <int N, int F, int64_t INV_SQRT2, int64_t GB, int64_t GA>
+void fixed_gelu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
+gelu_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    int64_t xv = x[xo + i];
+    int64_t xs = round_shift(xv * INV_SQRT2, 30);
+    int64_t w = (xs < 0 ? -xs : xs) < GB ? (xs < 0 ? -xs : xs) - GB : 0;
+    int64_t erf = round_shift(round_shift(w * w, F) * GA, F) + (int64_t(1) << F);
+    erf = xs > 0 ? erf : (xs < 0 ? -erf : 0);
+    out[oo + i] = (int32_t)sat32(round_shift(xv * ((int64_t(1) << F) + erf), F + 1));
+  }
+}
+
+// Base-2 softmax; LOG2E = round(log2(e) 2^30), C1/C2 the quadratic's coefficients at F bits
+template <int OUTER, int N, int INNER, int F, int64_t LOG2E, int64_t C1, int64_t C2>
+void fixed_softmax(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
+  int64_t e[N];
+softmax_outer_loop:
+  for (int o = 0; o < OUTER; ++o)
+    for (int in = 0; in < INNER; ++in) {
+      const int64_t base = (int64_t)o * N * INNER + in;
+      int64_t mx = x[xo + base];
+    softmax_max_loop:
+      for (int j = 1; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+        int64_t v = x[xo + base + j * INNER];
+        mx = v > mx ? v : mx;
+      }
+      int64_t total = 0;
+    softmax_exp_loop:
+      for (int j = 0; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+        int64_t t = (int64_t)x[xo + base + j * INNER] - mx;
+        if (t < -(int64_t(32) << F)) t = -(int64_t(32) << F);
+        int64_t u = round_shift(t * LOG2E, 30);
+        int64_t zi = (-u) >> F, fr = (-u) & ((int64_t(1) << F) - 1);
+        int64_t p = (int64_t(1) << F) - round_shift(fr * C1, F) + round_shift(round_shift(fr * fr, F) * C2, F);
+        e[j] = p >> (zi < 62 ? zi : 62);
+        total += e[j];
+      }
+      if (total < 1) total = 1;
+    softmax_out_loop:
+      for (int j = 0; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+        out[oo + base + j * INNER] = (int32_t)sat32(round_div(e[j] << F, total));
+      }
+    }
+}
+
+// nn.gather along axis 0 of a table in device memory (embeddings): out[j, :] = table[idx[j], :]
+template <int NIDX, int ROWS, int INNER, class TI>
+void gather_rows(const int32_t* prm, int64_t to, const TI* idx, int64_t io, int32_t* out, int64_t oo) {
+gather_loop:
+  for (int j = 0; j < NIDX; ++j) {
+    int64_t r = (int64_t)idx[io + j];
+    if (r < 0) r += ROWS;
+    if (r < 0 || r >= ROWS) r = 0;  // out of range: row 0 (the host checks token ids)
+  gather_row_loop:
+    for (int i = 0; i < INNER; ++i) {
+#pragma HLS PIPELINE II=1
+      out[oo + (int64_t)j * INNER + i] = prm[to + r * INNER + i];
+    }
+  }
+}
+
+}  // namespace nscc
+#endif
