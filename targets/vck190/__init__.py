@@ -25,16 +25,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter
 
-from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
-from nscc.targets.cpp.codegen import c_string
 from nscc.targets.vck190.estimate import estimate
 from nscc.targets.vck190.hls import Kernel, generate
 from nscc.targets.vck190.partition import partition
@@ -48,9 +45,19 @@ FREQ_HZ = 300_000_000
 class _Capture(Interpreter.Listener):
     """Records the values at the kernel's boundary while the interpreter runs."""
 
-    def __init__(self, values):
+    def __init__(self, values, synapses=()):
         self.want = {id(v): i for i, v in enumerate(values)}
         self.got: dict[int, np.ndarray] = {}
+        self.synapses = {op: j for j, op in enumerate(synapses)}
+        self.active: dict[int, list[float]] = {}
+
+    def will_interpret_op(self, op, args) -> None:
+        j = self.synapses.get(op)
+        if j is not None:  # the share of input rows the kernel fetches (non-zero counts)
+            x = np.asarray(args[0])
+            a = self.active.setdefault(j, [0.0, 0.0])
+            a[0] += np.count_nonzero(x)
+            a[1] += x.size
 
     def did_interpret_op(self, op, results) -> None:
         for r, val in zip(op.results, results):
@@ -71,7 +78,7 @@ def _program(ctx: NsccContext, module: ModuleOp):
         batch = calibration_of(ctx, module, 1)[0]
         ids = np.asarray(batch[sig.inputs[0][0]])
         values = [v for v, _, _ in part.inputs] + [v for v, _, _ in part.outputs]
-        cap = _Capture(values)
+        cap = _Capture(values, _synapses(part))
         dec.interpreter.listeners = (cap,)
         steps = []
         for t in range(min(TB_STEPS, dec.length, ids.shape[1])):
@@ -79,16 +86,22 @@ def _program(ctx: NsccContext, module: ModuleOp):
             cap.got.clear()
             dec.step(ids[:, t])
             steps.append(_split(part, cap.got, args))
-        return dec.step_module, part, steps, True, dec
+        return dec.step_module, part, steps, True, dec, cap
     part = partition(module)
     batch = calibration_of(ctx, module, 1)[0]
     from nscc.targets.interpreter.runner import run
 
     values = [v for v, _, _ in part.inputs] + [v for v, _, _ in part.outputs]
-    cap = _Capture(values)
+    cap = _Capture(values, _synapses(part))
     args = tuple(np.asarray(batch[n]).astype(d) for n, _, d in sig.inputs)
     run(module, ctx.weights, {n: a for (n, _, _), a in zip(sig.inputs, args)}, listeners=(cap,))
-    return module, part, [_split(part, cap.got, args)], False, None
+    return module, part, [_split(part, cap.got, args)], False, None, cap
+
+
+def _synapses(part):
+    from nscc.ir import snn
+
+    return [op for op in part.ops if isinstance(op, snn.SynapseOp)]
 
 
 def _split(part, got, args):
@@ -166,7 +179,7 @@ def _sha(data: bytes) -> str:
 
 
 def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[str]:
-    program, part, steps, decoder, dec = _program(ctx, module)
+    program, part, steps, decoder, dec, cap = _program(ctx, module)
     kernel = generate(program, ctx.weights, part)
     for d in ("kernel", "weights", "tb/vectors", "host", "cfg", "scripts"):
         os.makedirs(os.path.join(out_dir, d), exist_ok=True)
@@ -179,7 +192,6 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     shutil.copyfile(os.path.join(HERE, "lint.py"), os.path.join(out_dir, "scripts", "hls_lint.py"))
     w("tb/tb_io.h", _tb_io(kernel, len(steps)))
     # golden vectors: what the reference interpreter computed at the kernel's boundary
-    firing = {}
     for t, (ins, outs) in enumerate(steps):
         for x, a in zip(kernel.inputs, ins):
             _write_bytes(os.path.join(out_dir, "tb", "vectors", f"{x['port']}_step{t}.bin"), np.asarray(a).astype(x["ctype"].replace("_t", "")).tobytes())
@@ -208,7 +220,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "state": {"dtype": "int64", "count": kernel.state_words},
     }
     w("weights/weights.json", json.dumps(manifest, indent=1) + "\n")
-    est = estimate(kernel)
+    est = estimate(kernel, {j: a / max(t, 1) for j, (a, t) in cap.active.items()})
     fp16 = sum(s.k * s.n * 2 for s in kernel.layers)
     packed = len(kernel.weights)
     report = {
@@ -329,7 +341,7 @@ build/nscc.xsa: build/nscc_top.xo cfg/system.cfg
 link: build/nscc.xsa
 build/nscc.xclbin: build/nscc.xsa build/host.exe cfg/package.cfg
 	v++ -p -t hw --platform $(PLATFORM) --config cfg/package.cfg --package.rootfs=$(COMMON_IMAGE)/rootfs.ext4 \
-	  --package.kernel_image=$(COMMON_IMAGE)/Image build/nscc.xsa -o $@
+	--package.kernel_image=$(COMMON_IMAGE)/Image build/nscc.xsa -o $@
 package: build/nscc.xclbin
 
 # The aarch64 host program, with the common image's SDK (source its environment-setup script first)

@@ -343,7 +343,8 @@ def _emit(g: _Gen, op: Operation) -> None:
     if isinstance(op, nn.GatherOp):
         table = _constant(g, op.input)
         if table is None or prop(op, "axis") % table.ndim != 0:
-            raise NsccError(f"vck190 target: {where(op)} must read rows of a constant table", "gathers along axis 0 of a weight (embeddings) are supported")
+            what = "a computed table" if table is None else f"axis {prop(op, 'axis')} of a {list(table.shape)} table"
+            raise NsccError(f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table", "gathers along axis 0 of a weight (embeddings) are supported")
         to = g.param(table)
         idx = g.ref(op.indices)
         out = g.alloc(op.res)

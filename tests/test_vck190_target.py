@@ -1,0 +1,287 @@
+"""The VCK190 package: C simulation bit for bit against the reference interpreter
+(plain g++, and against the ap_int/hls_stream headers when NSCC_AP_TYPES names
+them), the synthesizability lint, the XRT host compile, the v++ configs,
+determinism, name safety and errors."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nscc.driver import atomic_output_dir, prepare
+from nscc.errors import NsccError
+from nscc.ir.textio import parse_module
+from nscc.targets.vck190 import emit
+from nscc.targets.vck190.hls import container_bits, pack_rows
+from nscc.targets.vck190.lint import lint_dir, lint_source
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make")
+EX = os.path.join(os.path.dirname(__file__), "..", "examples")
+LINEAR = os.path.join(EX, "char_lm", "linear")
+LM_PIPE = "raise-attention,linear-attention{measure=false},fuse-gelu,spike-conversion{weight-bits=4},requant-fusion,integer-islands"
+REQUIRE_XRT = os.environ.get("NSCC_REQUIRE_XRT") == "1"  # .ci/run installed libxrt-dev: the host test may not skip
+
+
+def package(ctx, module, tmp_path, name="pkg") -> str:
+    out = str(tmp_path / name)
+    atomic_output_dir(out, lambda d: emit(ctx, module, d, "model.onnx"))
+    return out
+
+
+def csim(pkg: str, ap_types: str | None = None) -> subprocess.CompletedProcess:
+    args = ["make", "-s", "-B", "csim"] + ([f"AP_TYPES={ap_types}"] if ap_types else [])
+    return subprocess.run(args, cwd=pkg, capture_output=True, text=True)
+
+
+def assert_csim_passes(pkg: str) -> int:
+    """Plain g++ always; with the open-source ap_int/hls_stream headers as well when they are there."""
+    r = csim(pkg)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"csim: (\d+) passed, 0 failed", r.stdout)
+    assert m and int(m.group(1)) > 0, r.stdout
+    ap = os.environ.get("NSCC_AP_TYPES")  # .ci/run sets it to the headers of the pinned hls4ml wheel
+    if ap:
+        assert os.path.exists(os.path.join(ap, "ap_int.h")), "NSCC_AP_TYPES must name the ap_int headers"
+        r2 = csim(pkg, ap)
+        assert r2.returncode == 0 and "0 failed" in r2.stdout, r2.stdout + r2.stderr
+        assert "read while empty" not in r2.stdout + r2.stderr and "leftover data" not in r2.stdout + r2.stderr
+    return int(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def lm_package(tmp_path_factory):
+    ctx, module = prepare(os.path.join(LINEAR, "model.onnx"), {}, os.path.join(LINEAR, "calib.npz"), LM_PIPE)
+    return package(ctx, module, tmp_path_factory.mktemp("lm"))
+
+
+def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
+    """8 tokens, one call each, attention state carried in device memory between calls."""
+    report = json.load(open(os.path.join(lm_package, "report.json")))
+    assert report["decoder"] and report["tb_steps"] == 8 and report["kernel"]["state_int64"] > 0
+    n = assert_csim_passes(lm_package)
+    assert n == 8 * int(np.prod(report["kernel"]["outputs"][0]["shape"]))
+
+
+def test_csim_fails_when_an_output_differs(lm_package, tmp_path):
+    pkg = str(tmp_path / "bad")
+    shutil.copytree(lm_package, pkg)
+    path = os.path.join(pkg, "tb", "vectors", "out0_step3.bin")
+    gold = np.fromfile(path, np.int32)
+    gold[5] += 1
+    gold.tofile(path)
+    r = csim(pkg)
+    assert r.returncode != 0 and "1 failed" in r.stdout
+
+
+def test_integer_mlp_is_bit_exact_in_csim(tmp_path):
+    ctx, module = prepare(
+        os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, os.path.join(EX, "digits_mlp", "calib.npz"), "spike-conversion{weight-bits=4},requant-fusion"
+    )
+    pkg = package(ctx, module, tmp_path)
+    assert_csim_passes(pkg)
+    report = json.load(open(os.path.join(pkg, "report.json")))
+    assert report["kernel"]["inputs"][0]["host"] == "encode" and report["kernel"]["outputs"][0]["host"] == "decode"
+    assert report["weights"]["ratio_vs_fp16"] > 1.5  # 4-bit, but the 10-column head fills a 128-lane word
+
+
+def _random_program(seed: int):
+    rng = np.random.default_rng(300 + seed)
+    bits = [2, 3, 4, 5, 8, 2][seed]
+    m, k, n, n2 = int(rng.integers(1, 5)), int(rng.integers(1, 300)), int(rng.integers(1, 700)), int(rng.integers(1, 40))
+    levels = int(rng.choice([1, 3, 7, 15, 31]))
+    sig = ", signed" if seed % 2 else ""
+    cnt = f"!snn.counts<{m}x{k}, {levels}{sig}>"
+    cnt2 = f"!snn.counts<{m}x{n}, 15, signed>"
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>) -> (tensor<{m}x{n2}xi32>, tensor<{m}x{n}xi32>) {{
+    %t = nn.weight "t" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
+    %w = nn.weight "w" : tensor<{k}x{n}xi{bits}>
+    %a = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi{bits}>) -> tensor<{m}x{n}xi32>
+    %mu = nn.weight "mult" : tensor<{n}xi32>
+    %b = nn.weight "bias" : tensor<{n}xi32>
+    %r = snn.requant %a, %mu, %b {{shift = 12 : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>, tensor<{n}xi32>) -> {cnt2}
+    %w2 = nn.weight "w2" : tensor<{n}x{n2}xi8>
+    %o = snn.synapse %r, %w2 {{acc_bits = 32 : i64}} : ({cnt2}, tensor<{n}x{n2}xi8>) -> tensor<{m}x{n2}xi32>
+    func.return %o, %a : tensor<{m}x{n2}xi32>, tensor<{m}x{n}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("t", np.array(0.25, np.float32))
+    lo, hi = (-1, 1) if seed == 5 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    w = rng.integers(lo, hi + 1, (k, n)).astype(np.int8)
+    w[rng.random((k, n)) < 0.3] = 0
+    w[rng.integers(0, k, max(1, k // 4))] = 0  # pruned input rows: never fetched
+    ctx.weights.add("w", w)
+    ctx.weights.add("mult", rng.integers(1, 300, n).astype(np.int32))
+    ctx.weights.add("bias", rng.integers(-2000, 2000, n).astype(np.int32))
+    ctx.weights.add("w2", rng.integers(-128, 128, (n, n2)).astype(np.int8))
+    x = (rng.standard_normal((m, k)) * levels * 0.3).astype(np.float32)
+    x[:, rng.random(k) < 0.3] = 0  # silent inputs: skipped
+    ctx.calibration = [{"input0": x}]
+    return ctx, module
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_synapses_of_every_width_are_bit_exact_in_csim(seed, tmp_path):
+    """Widths 2 to 8 (ternary included) in their 2/4/8-bit lanes, odd sizes over word
+    boundaries, signed and unsigned counts, pruned rows, silent inputs, requantization."""
+    ctx, module = _random_program(seed)
+    pkg = package(ctx, module, tmp_path)
+    assert_csim_passes(pkg)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+def test_weight_rows_unpack_to_the_weights(bits):
+    rng = np.random.default_rng(bits)
+    w = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (7, 301)).astype(np.int8)
+    packed = pack_rows(w, bits)
+    b = container_bits(bits)
+    lanes = 512 // b
+    assert packed.shape[1] % 64 == 0 and packed.shape[1] // 64 == -(-301 // lanes)
+    u = np.unpackbits(packed, axis=1, bitorder="little").reshape(7, -1, b)
+    vals = (u * (1 << np.arange(b))).sum(-1)
+    vals = np.where(vals >= 1 << (b - 1), vals - (1 << b), vals)
+    np.testing.assert_array_equal(vals[:, :301], w)
+    assert not vals[:, 301:].any()
+
+
+def test_kernel_passes_the_lint_and_the_lint_catches_what_hls_refuses(lm_package):
+    assert lint_dir(os.path.join(lm_package, "kernel")) == []
+    r = subprocess.run(["make", "-s", "lint"], cwd=lm_package, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bad = {
+        "int* p = new int[4];": "dynamic allocation",
+        "std::vector<int> v(3);": "std container",
+        "while (x) { x--; }": "while",
+        "#pragma HLS PIPELIN II=1": "unknown pragma",
+        "int f(int n) { return n ? f(n - 1) : 0; }": "recursion",
+        "void g(int n) { int buf[n]; }": "variable-length",
+        "virtual void h();": "virtual",
+    }
+    for snippet, what in bad.items():
+        problems = lint_source("x.cpp", snippet + "\n")
+        assert any(what in p for p in problems), (snippet, problems)
+    src = open(os.path.join(lm_package, "kernel", "nscc_kernel.cpp")).read()
+    from nscc.targets.vck190.lint import lint_top
+
+    assert lint_top(re.sub(r"#pragma HLS INTERFACE m_axi port=prm[^\n]*\n", "", src)) != []
+
+
+def test_host_compiles_against_xrt(lm_package):
+    if not os.path.exists("/usr/include/xrt/xrt/xrt_device.h"):
+        if REQUIRE_XRT:
+            pytest.fail("libxrt-dev is not installed")
+        pytest.skip("needs XRT's headers (Debian: libxrt-dev)")
+    r = subprocess.run(["make", "-s", "host-check"], cwd=lm_package, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(os.path.join(lm_package, "build", "host-check"))
+
+
+def _cfg(path: str) -> list[tuple[str, str]]:
+    """key=value lines of a v++ config (keys repeat, so no configparser)."""
+    out = []
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if "=" in line and not line.startswith("["):
+            k, v = line.split("=", 1)
+            out.append((k.strip(), v.strip()))
+    return out
+
+
+def test_vpp_configs_match_the_kernel(lm_package):
+    src = open(os.path.join(lm_package, "kernel", "nscc_kernel.cpp")).read()
+    ports = re.findall(r"#pragma HLS INTERFACE m_axi port=(\w+)", src)
+    system = _cfg(os.path.join(lm_package, "cfg", "system.cfg"))
+    assert ("nk", "nscc_top:1:nscc_top_1") in system
+    mapped = {v.split(":")[0].split(".")[1] for k, v in system if k == "sp"}
+    assert mapped == set(ports) and all(v.split(":")[1] in ("DDR", "LPDDR") for k, v in system if k == "sp")
+    hls = dict(_cfg(os.path.join(lm_package, "cfg", "hls_config.cfg")))
+    assert hls["syn.top"] == "nscc_top" and os.path.exists(os.path.join(lm_package, "cfg", hls["syn.file"]))
+    for k, v in _cfg(os.path.join(lm_package, "cfg", "package.cfg")):
+        if k == "sd_file" and not v.startswith("build/"):
+            assert os.path.exists(os.path.join(lm_package, v)), v
+    make = open(os.path.join(lm_package, "Makefile")).read()
+    for target in ("csim", "lint", "hls", "link", "package", "host"):
+        assert re.search(rf"^{target}:", make, re.M), target
+    manifest = json.load(open(os.path.join(lm_package, "weights", "weights.json")))
+    import hashlib
+
+    data = open(os.path.join(lm_package, "weights", "weights.bin"), "rb").read()
+    assert hashlib.sha256(data).hexdigest() == manifest["files"]["weights/weights.bin"]["sha256"]
+    for layer in manifest["synapse_layers"]:
+        assert layer["offset_words"] % 64 == 0  # 4 KiB aligned
+
+
+def test_packages_are_byte_identical_across_compiles(tmp_path):
+    pkgs = []
+    for i in range(2):
+        ctx, module = prepare(os.path.join(LINEAR, "model.onnx"), {}, os.path.join(LINEAR, "calib.npz"), LM_PIPE)
+        pkgs.append(package(ctx, module, tmp_path, f"p{i}"))
+    files = [sorted(os.path.relpath(os.path.join(d, f), p) for d, _, fs in os.walk(p) for f in fs) for p in pkgs]
+    assert files[0] == files[1]
+    for rel in files[0]:
+        assert open(os.path.join(pkgs[0], rel), "rb").read() == open(os.path.join(pkgs[1], rel), "rb").read(), rel
+
+
+def test_names_from_the_model_never_reach_generated_files(tmp_path):
+    evil = 'x"; system("touch /tmp/pwned"); //\\n*/ $(shell rm -rf ~) [connectivity]'
+    quoted = evil.replace("\\", "\\\\").replace('"', '\\"')
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<2x4xf32>) -> tensor<2x3xi32> {{
+    %t = nn.weight "w\\"eight */ name" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 3>
+    %w = nn.weight "w" : tensor<4x3xi8>
+    %0 = snn.synapse %c, %w {{acc_bits = 32 : i64, nscc.layer = "{quoted}"}} : (!snn.counts<2x4, 3>, tensor<4x3xi8>) -> tensor<2x3xi32>
+    func.return %0 : tensor<2x3xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add('w"eight */ name', np.array(0.5, np.float32))
+    ctx.weights.add("w", np.arange(12, dtype=np.int8).reshape(4, 3))
+    ctx.calibration = [{"input0": np.ones((2, 4), np.float32)}]
+    pkg = package(ctx, module, tmp_path)
+    assert_csim_passes(pkg)
+    for d, _, fs in os.walk(pkg):
+        for f in fs:
+            if f.endswith((".cpp", ".h", ".cfg", ".tcl", ".sh")) or f == "Makefile":
+                src = open(os.path.join(d, f)).read()
+                assert "system(" not in src and "eight */" not in src and "rm -rf ~" not in src, f
+    report = json.load(open(os.path.join(pkg, "report.json")))
+    assert report["estimate"]["layers"][0]["layer"] == json.loads(json.dumps(evil))
+
+
+def test_float_inside_the_kernel_is_one_clear_error(tmp_path):
+    lm = os.path.join(EX, "char_lm")
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "compile", os.path.join(lm, "model.onnx"), "--target", "vck190", "--calib", os.path.join(lm, "calib.npz"),
+         "-p", "spike-conversion", "-o", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "vck190 target" in r.stderr and "integer-islands" in r.stderr
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_group_scales_are_refused_by_name(tmp_path):
+    ctx, module = prepare(
+        os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, os.path.join(EX, "digits_mlp", "calib.npz"),
+        "spike-conversion{weight-bits=4 group-size=16},requant-fusion",
+    )  # fmt: skip
+    with pytest.raises(NsccError, match="group scales"):
+        package(ctx, module, tmp_path)
+    assert not os.path.exists(tmp_path / "pkg")
+
+
+def test_estimates_fit_the_vc1902_and_follow_the_traffic(lm_package):
+    from nscc.targets.vck190.estimate import VC1902
+
+    e = json.load(open(os.path.join(lm_package, "report.json")))["estimate"]
+    assert e["fits"] and all(0 < e["resources"][k] <= VC1902[k] for k in ("LUT", "FF", "BRAM36"))
+    assert 0 < e["calls_per_s"] <= e["memory_bound_calls_per_s"] * 1.0001 or e["calls_per_s"] < e["memory_bound_calls_per_s"]
+    assert e["cycles_per_call"] >= e["synapse_cycles"] > 0
