@@ -161,7 +161,7 @@ def _host_tables(kernel: Kernel, ctx) -> tuple[bytes, list[dict]]:
         at += a.size
 
     class _G:
-        store = ctx.weights
+        store, memo = ctx.weights, {}
 
     for x in kernel.inputs:
         if x["encode"] is not None:

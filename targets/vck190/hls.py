@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.arith import ConstantOp
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import dense_value
+from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena
@@ -109,6 +108,7 @@ class _Gen:
     counter: int = 0
     index: int = 0
     cur: Operation | None = None
+    memo: dict = field(default_factory=dict)
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -164,12 +164,10 @@ def _dtype(v: SSAValue) -> np.dtype:
 
 
 def _constant(g: _Gen, v: SSAValue) -> np.ndarray | None:
-    owner = v.owner
-    if isinstance(owner, nn.WeightOp):
-        return np.asarray(g.store[owner.sym.data])
-    if isinstance(owner, ConstantOp):
-        return dense_value(owner)
-    return None
+    """A weight, a constant, or a value computed from them only (folded at compile time)."""
+    if isinstance(v.owner, nn.WeightOp):
+        return np.asarray(g.store[v.owner.sym.data])
+    return constant_value(v, g.store, g.memo)
 
 
 def _pad(vals: Sequence[int], fill: int) -> list[int]:

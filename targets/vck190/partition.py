@@ -54,8 +54,12 @@ def partition(module: ModuleOp) -> Partition:
     p = Partition()
     ret = fn.body.block.last_op
     assert isinstance(ret, ReturnOp)
+    folded: set[Operation] = set()  # ops of constants only: their values become parameters
     for op in fn.body.block.ops:
         if isinstance(op, nn.WeightOp | ConstantOp | ReturnOp):
+            continue
+        if op.operands and all(isinstance(v.owner, nn.WeightOp | ConstantOp) or v.owner in folded for v in op.operands):
+            folded.add(op)
             continue
         if isinstance(op, snn.EncodeOp) and isinstance(op.input, BlockArgument):
             p.inputs.append((op.res, args.index(op.input), op))
@@ -66,7 +70,7 @@ def partition(module: ModuleOp) -> Partition:
         if not all(is_integer(r) for r in op.results):
             raise NsccError(f"vck190 target: {where(op)} computes in float inside the kernel", HINT)
         for v in op.operands:
-            if not is_integer(v) and not isinstance(v.owner, nn.WeightOp | ConstantOp):
+            if not is_integer(v) and not isinstance(v.owner, nn.WeightOp | ConstantOp) and v.owner not in folded:
                 raise NsccError(f"vck190 target: {where(op)} reads a float value inside the kernel", HINT)
             if isinstance(v, BlockArgument) and all(v is not x for x, _, _ in p.inputs):
                 p.inputs.append((v, args.index(v), None))
