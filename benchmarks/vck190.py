@@ -27,7 +27,11 @@ PIPE = "raise-attention,linear-attention{measure=false},fuse-gelu,spike-conversi
 
 def compile_package(model: str, out: str, extra: list[str]) -> float:
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "nscc", "compile", model, "--target", "vck190", "-p", PIPE, "-o", out, *extra], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "compile", model, "--target", "vck190", "-p", PIPE, "-o", out, *extra],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         sys.exit(r.stderr)
     return time.perf_counter() - t
@@ -44,8 +48,16 @@ def show(name: str, pkg: str, seconds: float) -> dict:
     print(f"  estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call (batch {batch}) = {tok:.1f} tokens/s; NSLLM 161.8 tokens/s; "
           f"bandwidth bound for the same {e['weight_bytes_per_call'] / 1e6:.2f} MB per call at {e['assumptions']['ddr_gb_s']} GB/s: {bound:.1f} tokens/s")  # fmt: skip
     print(f"  resources: {res}; fits: {e['fits']}")
-    print(f"  weights {rep['weights']['packed_bytes'] / 1e6:.2f} MB packed vs {rep['weights']['fp16_bytes'] / 1e6:.2f} MB fp16 ({rep['weights']['ratio_vs_fp16']:.2f}x)")
-    return {"name": name, "compile_s": seconds, "tokens_per_s": tok, "bound_tokens_per_s": bound, **{k: e[k] for k in ("latency_ms", "fits", "resources")}}
+    print(
+        f"  weights {rep['weights']['packed_bytes'] / 1e6:.2f} MB packed vs {rep['weights']['fp16_bytes'] / 1e6:.2f} MB fp16 ({rep['weights']['ratio_vs_fp16']:.2f}x)"
+    )
+    return {
+        "name": name,
+        "compile_s": seconds,
+        "tokens_per_s": tok,
+        "bound_tokens_per_s": bound,
+        **{k: e[k] for k in ("latency_ms", "fits", "resources")},
+    }
 
 
 def main() -> None:
@@ -70,7 +82,13 @@ def main() -> None:
             seq = 128
             path = os.path.join(tmp, "gpt2_linear.onnx")
             torch.manual_seed(0)
-            M.export(M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq, attention="linear"), (torch.zeros((1, seq), dtype=torch.int64),), path, ["input_ids"], ["logits"])
+            M.export(
+                M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq, attention="linear"),
+                (torch.zeros((1, seq), dtype=torch.int64),),
+                path,
+                ["input_ids"],
+                ["logits"],
+            )
             calib = os.path.join(tmp, "calib.npz")
             np.savez(calib, input_ids=np.random.default_rng(0).integers(0, 50257, (4, seq)))
             pkg = os.path.join(tmp, "gpt2")

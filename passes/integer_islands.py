@@ -132,7 +132,9 @@ class ToFixed(RewritePattern):
             else:
                 ops.append([])
             req = snn.RequantOp.build(
-                operands=[op.input, *ops], result_types=[_i32(op.res)], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)}
+                operands=[op.input, *ops],
+                result_types=[_i32(op.res)],
+                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
             )
             self._emit(rewriter, op, req)
         elif isinstance(op, nn.LayerNormOp):
@@ -154,7 +156,11 @@ class ToFixed(RewritePattern):
             self._emit(rewriter, op, ln)
         elif isinstance(op, nn.SoftmaxOp):
             x = self._as_fixed(rewriter, op, op.input)
-            self._emit(rewriter, op, snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props(axis=op.axis.value.data)))
+            self._emit(
+                rewriter,
+                op,
+                snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props(axis=op.axis.value.data)),
+            )
         elif isinstance(op, nn.GeluOp):
             x = self._as_fixed(rewriter, op, op.input)
             self._emit(rewriter, op, snn.FixedGeluOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props()))
@@ -175,7 +181,9 @@ class ToFixed(RewritePattern):
             mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
             m = self._weight(rewriter, op, "fixed.multiplier", mult.astype(np.int32))
             req = snn.RequantOp.build(
-                operands=[self.fixed[x], m, []], result_types=[_i32(op.res)], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(len(shape) - 1, i64)}
+                operands=[self.fixed[x], m, []],
+                result_types=[_i32(op.res)],
+                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(len(shape) - 1, i64)},
             )
             self._emit(rewriter, op, req)
         elif isinstance(op, nn.GatherOp) and any(self._island(u.operation) for u in op.res.uses):
@@ -184,7 +192,9 @@ class ToFixed(RewritePattern):
                 return
             fixed = np.clip(np.rint(table.astype(np.float64) * 2.0**f), -(2**31), 2**31 - 1).astype(np.int32)
             t = self._weight(rewriter, op, "fixed.table", fixed)
-            self._emit(rewriter, op, nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties)))
+            self._emit(
+                rewriter, op, nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties))
+            )
         elif isinstance(op, nn.ReluOp) and op.input in self.fixed:
             self._emit(rewriter, op, nn.ReluOp.build(operands=[self.fixed[op.input]], result_types=[_i32(op.res)]))
         elif isinstance(op, MOVEMENT) and op.operands and all(v in self.fixed for v in op.operands):
@@ -211,7 +221,9 @@ class ToFixed(RewritePattern):
             mult, shift = fixed_point(2.0**-f / per, 24)
             m = self._weight(rewriter, op, "fixed.encode_multiplier", mult.astype(np.int32))
             req = snn.RequantOp.build(
-                operands=[self.fixed[op.input], m, []], result_types=[op.res.type], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)}
+                operands=[self.fixed[op.input], m, []],
+                result_types=[op.res.type],
+                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
             )
             rewriter.insert(req, InsertPoint.before(op))
             rewriter.replace_all_uses_with(op.res, req.res)
@@ -239,7 +251,9 @@ class IntegerIslandsPass(ModulePass):
             float_uses = [u for u in list(old.uses) if u.operation not in pattern.converted]
             if not float_uses:
                 continue
-            dec = snn.FixedDecodeOp.build(operands=[new], result_types=[old.type], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)})
+            dec = snn.FixedDecodeOp.build(
+                operands=[new], result_types=[old.type], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)}
+            )
             new.owner.parent_block().insert_op_after(dec, new.owner)
             for u in float_uses:
                 u.operation.operands[u.index] = dec.res

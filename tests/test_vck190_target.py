@@ -80,7 +80,10 @@ def test_csim_fails_when_an_output_differs(lm_package, tmp_path):
 
 def test_integer_mlp_is_bit_exact_in_csim(tmp_path):
     ctx, module = prepare(
-        os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, os.path.join(EX, "digits_mlp", "calib.npz"), "spike-conversion{weight-bits=4},requant-fusion"
+        os.path.join(EX, "digits_mlp", "model.onnx"),
+        {"batch": 16},
+        os.path.join(EX, "digits_mlp", "calib.npz"),
+        "spike-conversion{weight-bits=4},requant-fusion",
     )
     pkg = package(ctx, module, tmp_path)
     assert_csim_passes(pkg)

@@ -130,17 +130,21 @@ def _tb_io(kernel: Kernel, steps: int) -> str:
         "    std::string s_ = std::to_string(step); \\",
     ]
     for x in kernel.inputs:
-        lines.append(f"    std::vector<{x['ctype']}> {x['port']} = load<{x['ctype']}>(root + \"/tb/vectors/{x['port']}_step\" + s_ + \".bin\", {x['elements']}); \\")
+        lines.append(
+            f'    std::vector<{x["ctype"]}> {x["port"]} = load<{x["ctype"]}>(root + "/tb/vectors/{x["port"]}_step" + s_ + ".bin", {x["elements"]}); \\'
+        )
         args.append(f"{x['port']}.data()")
     for x in kernel.outputs:
         lines.append(f"    std::vector<{x['ctype']}> {x['port']}({x['elements']}, 0x5a5a5a5a); \\")
-        lines.append(f"    std::vector<{x['ctype']}> {x['port']}_gold = load<{x['ctype']}>(root + \"/tb/vectors/{x['port']}_step\" + s_ + \".bin\", {x['elements']}); \\")
+        lines.append(
+            f'    std::vector<{x["ctype"]}> {x["port"]}_gold = load<{x["ctype"]}>(root + "/tb/vectors/{x["port"]}_step" + s_ + ".bin", {x["elements"]}); \\'
+        )
         args.append(f"{x['port']}.data()")
     lines.append(f"    nscc_top({', '.join(args)}); \\")
     for x in kernel.outputs:
         lines.append(
             f"    for (size_t i_ = 0; i_ < {x['port']}.size(); ++i_) {{ if ({x['port']}[i_] == {x['port']}_gold[i_]) ++passed; else {{ "
-            f"if (failed < 10) std::printf(\"csim: step %d {x['port']}[%zu] = %lld, golden %lld\\n\", step, i_, (long long){x['port']}[i_], "
+            f'if (failed < 10) std::printf("csim: step %d {x["port"]}[%zu] = %lld, golden %lld\\n", step, i_, (long long){x["port"]}[i_], '
             f"(long long){x['port']}_gold[i_]); ++failed; }} }} \\"
         )
     lines += ["  } while (0)", "#endif", ""]
@@ -194,11 +198,21 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     # golden vectors: what the reference interpreter computed at the kernel's boundary
     for t, (ins, outs) in enumerate(steps):
         for x, a in zip(kernel.inputs, ins):
-            _write_bytes(os.path.join(out_dir, "tb", "vectors", f"{x['port']}_step{t}.bin"), np.asarray(a).astype(x["ctype"].replace("_t", "")).tobytes())
+            _write_bytes(
+                os.path.join(out_dir, "tb", "vectors", f"{x['port']}_step{t}.bin"),
+                np.asarray(a).astype(x["ctype"].replace("_t", "")).tobytes(),
+            )
         for x, a in zip(kernel.outputs, outs):
-            _write_bytes(os.path.join(out_dir, "tb", "vectors", f"{x['port']}_step{t}.bin"), np.asarray(a).astype(x["ctype"].replace("_t", "")).tobytes())
+            _write_bytes(
+                os.path.join(out_dir, "tb", "vectors", f"{x['port']}_step{t}.bin"),
+                np.asarray(a).astype(x["ctype"].replace("_t", "")).tobytes(),
+            )
     host_bin, host_entries = _host_tables(kernel, ctx)
-    files = {"weights/weights.bin": kernel.weights, "weights/params.bin": kernel.params.astype("<i4").tobytes(), "weights/host.bin": host_bin}
+    files = {
+        "weights/weights.bin": kernel.weights,
+        "weights/params.bin": kernel.params.astype("<i4").tobytes(),
+        "weights/host.bin": host_bin,
+    }
     for rel, data in files.items():
         _write_bytes(os.path.join(out_dir, rel), data)
     layers = [
@@ -245,12 +259,21 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     w("Makefile", _makefile())
     w("README.md", _readme(report))
     listing = sorted(os.path.relpath(os.path.join(d, f), out_dir) for d, _, fs in os.walk(out_dir) for f in fs)
-    w("MANIFEST.json", json.dumps({"nscc_package": "vck190", "files": {f: _sha(open(os.path.join(out_dir, f), "rb").read()) for f in listing}}, indent=1) + "\n")
+    w(
+        "MANIFEST.json",
+        json.dumps({"nscc_package": "vck190", "files": {f: _sha(open(os.path.join(out_dir, f), "rb").read()) for f in listing}}, indent=1)
+        + "\n",
+    )
     return sorted(os.listdir(out_dir))
 
 
 def _io(x: dict) -> dict:
-    return {"port": x["port"], "shape": x["shape"], "ctype": x["ctype"], "host": "encode" if x.get("encode") else "decode" if x.get("decode") else "none"}
+    return {
+        "port": x["port"],
+        "shape": x["shape"],
+        "ctype": x["ctype"],
+        "host": "encode" if x.get("encode") else "decode" if x.get("decode") else "none",
+    }
 
 
 def _write(path: str, text: str) -> None:
@@ -280,7 +303,11 @@ clock_uncertainty=15%
 
 
 def _system_cfg(kernel: Kernel) -> str:
-    lines = ["# v++ -l connectivity: one kernel, weights and parameters on DDR, state and I/O on LPDDR", "[connectivity]", "nk=nscc_top:1:nscc_top_1"]
+    lines = [
+        "# v++ -l connectivity: one kernel, weights and parameters on DDR, state and I/O on LPDDR",
+        "[connectivity]",
+        "nk=nscc_top:1:nscc_top_1",
+    ]
     lines += ["sp=nscc_top_1.wgt:DDR", "sp=nscc_top_1.prm:DDR"]
     if kernel.state_words:
         lines.append("sp=nscc_top_1.state:LPDDR")
@@ -378,13 +405,13 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
     enum = "\n".join(f"constexpr int arg_{n} = {i};" for i, n in enumerate(arg_index))
     run_args = ", ".join(arg_index)
     vec_in = "\n".join(
-        f"    read_file(dir + \"/tb/vectors/{x['port']}_step\" + std::to_string(step) + \".bin\", {x['port']}.map<char*>(), {x['elements']} * sizeof({x['ctype']})); "
+        f'    read_file(dir + "/tb/vectors/{x["port"]}_step" + std::to_string(step) + ".bin", {x["port"]}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); '
         f"{x['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);"
         for x in kernel.inputs
     )
     vec_cmp = "\n".join(
         f"    {{ {x['port']}.sync(XCL_BO_SYNC_BO_FROM_DEVICE); std::vector<{x['ctype']}> g({x['elements']}); "
-        f"read_file(dir + \"/tb/vectors/{x['port']}_step\" + std::to_string(step) + \".bin\", (char*)g.data(), g.size() * sizeof({x['ctype']})); "
+        f'read_file(dir + "/tb/vectors/{x["port"]}_step" + std::to_string(step) + ".bin", (char*)g.data(), g.size() * sizeof({x["ctype"]})); '
         f"const {x['ctype']}* o = {x['port']}.map<{x['ctype']}*>(); for (size_t i = 0; i < g.size(); ++i) (o[i] == g[i] ? passed : failed)++; }}"
         for x in kernel.outputs
     )
@@ -401,22 +428,22 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
     std::vector<float> tables = read_floats(dir + "/weights/host.bin");
     {"std::fill(state.map<int64_t*>(), state.map<int64_t*>() + " + str(kernel.state_words) + ", 0); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
     std::vector<int64_t> tokens = prompt;
-    int64_t* ids = {ids['port']}.map<int64_t*>();
+    int64_t* ids = {ids["port"]}.map<int64_t*>();
     auto t0 = std::chrono::steady_clock::now();
     size_t calls = 0;
     for (size_t p = 0; p + 1 < prompt.size() + n_generate && p < max_positions; ++p) {{
-      for (int b = 0; b < {ids['elements']}; ++b) ids[b] = tokens[p];
-      {ids['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+      for (int b = 0; b < {ids["elements"]}; ++b) ids[b] = tokens[p];
+      {ids["port"]}.sync(XCL_BO_SYNC_BO_TO_DEVICE);
       {f"{pos['port']}.map<int64_t*>()[0] = (int64_t)p; {pos['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if pos else ""}
       krnl({run_args}).wait();
       ++calls;
       if (p + 1 < prompt.size()) continue;
-      {out['port']}.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
-      const int32_t* acc = {out['port']}.map<int32_t*>();
+      {out["port"]}.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+      const int32_t* acc = {out["port"]}.map<int32_t*>();
       int best = 0;
       float best_v = -3.0e38f;
       for (int v = 0; v < {vocab}; ++v) {{
-        float y = (float)acc[v] * tables[{scale['offset'] if scale else 0} + {'v' if scale and scale['count'] > 1 else '0'}]{f" + tables[{bias['offset']} + {'v' if bias['count'] > 1 else '0'}]" if bias else ""};
+        float y = (float)acc[v] * tables[{scale["offset"] if scale else 0} + {"v" if scale and scale["count"] > 1 else "0"}]{f" + tables[{bias['offset']} + {'v' if bias['count'] > 1 else '0'}]" if bias else ""};
         if (y > best_v) {{ best_v = y; best = v; }}
       }}
       tokens.push_back(best);
@@ -501,11 +528,11 @@ def _readme(report: dict) -> str:
     unit = "tokens/s" if report["decoder"] else "calls/s"
     return f"""# nscc VCK190 package
 
-Generated by `nscc compile --target vck190` from `{json.dumps(report['source'])[1:-1]}`, for the AMD VCK190
-(Versal AI Core XCVC1902, part `{report['part']}`) with Vitis 2023.2 or later.
+Generated by `nscc compile --target vck190` from `{json.dumps(report["source"])[1:-1]}`, for the AMD VCK190
+(Versal AI Core XCVC1902, part `{report["part"]}`) with Vitis 2023.2 or later.
 The kernel `nscc_top` is integer-only and MatMul-free: synapses add
 count x weight for the active inputs only, weights stream from DDR as 512-bit
-words ({report['weights']['packed_bytes']:,} bytes, {report['weights']['ratio_vs_fp16']:.2f}x smaller than fp16).
+words ({report["weights"]["packed_bytes"]:,} bytes, {report["weights"]["ratio_vs_fp16"]:.2f}x smaller than fp16).
 {"It decodes one token per call and keeps the linear-attention state in device memory between calls." if report["decoder"] else "One call runs one batch."}
 
 ## Build and run
@@ -516,15 +543,15 @@ words ({report['weights']['packed_bytes']:,} bytes, {report['weights']['ratio_vs
     make host                  # aarch64 host (source the common image's environment-setup script first)
     make host-check            # the host against this machine's XRT headers (libxrt-dev)
 
-On the board (SD boot, SW1 = 1110): `./host.exe nscc.xclbin . {'--prompt-ids 1,2,3 --generate 32' if report['decoder'] else ''}`
-replays the golden vectors and {'generates tokens, printing tokens per second' if report['decoder'] else 'reports mismatches'}.
+On the board (SD boot, SW1 = 1110): `./host.exe nscc.xclbin . {"--prompt-ids 1,2,3 --generate 32" if report["decoder"] else ""}`
+replays the golden vectors and {"generates tokens, printing tokens per second" if report["decoder"] else "reports mismatches"}.
 
 ## Estimates (analytical, see report.json and nscc's docs/targets.md)
 
-At {e['assumptions']['clock_mhz']:.0f} MHz and {e['assumptions']['ddr_gb_s']} GB/s DDR ({e['assumptions']['port_efficiency']:.0%} port efficiency):
-{e['cycles_per_call']:,} cycles per call, {e['latency_ms']:.3f} ms, **{e['calls_per_s']:.1f} {unit}**;
-memory-bandwidth bound for the same weight bytes: {e['memory_bound_calls_per_s']:.1f} {unit}
-(NSLLM on the VCK190: {e['assumptions']['nsllm_tokens_per_s']} tokens/s).
+At {e["assumptions"]["clock_mhz"]:.0f} MHz and {e["assumptions"]["ddr_gb_s"]} GB/s DDR ({e["assumptions"]["port_efficiency"]:.0%} port efficiency):
+{e["cycles_per_call"]:,} cycles per call, {e["latency_ms"]:.3f} ms, **{e["calls_per_s"]:.1f} {unit}**;
+memory-bandwidth bound for the same weight bytes: {e["memory_bound_calls_per_s"]:.1f} {unit}
+(NSLLM on the VCK190: {e["assumptions"]["nsllm_tokens_per_s"]} tokens/s).
 
 | resource | estimate | XCVC1902 | use |
 |---|---|---|---|

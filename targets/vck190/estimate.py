@@ -80,7 +80,9 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     # HLS shares a function instance between calls of the same template arguments.
     shapes = {(s.container, s.wpr) for s in kernel.layers}
     lut = sum(512 // c * a["lut_per_lane"] for c, _ in shapes)
-    dsp = a["dsp_per_fixed_op"] * len({o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention"})
+    dsp = a["dsp_per_fixed_op"] * len(
+        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention"}
+    )
     n_ports = 3 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
     ff = lut * a["ff_per_lut"]

@@ -138,7 +138,9 @@ class _Gen:
         a = np.ascontiguousarray(arr).reshape(-1)
         if a.dtype.kind in "iub":
             if a.size and (a.min() < -(2**31) or a.max() >= 2**31):
-                raise NsccError(f"vck190 target: a parameter of {where(self.cur)} does not fit in 32 bits", "lower frac-bits of integer-islands")
+                raise NsccError(
+                    f"vck190 target: a parameter of {where(self.cur)} does not fit in 32 bits", "lower frac-bits of integer-islands"
+                )
         else:
             raise NsccError(f"vck190 target: {where(self.cur)} reads a float parameter", "the kernel is integer-only; run integer-islands")
         a = a.astype(np.int32)
@@ -240,7 +242,11 @@ def _kernel_source(g: _Gen, ports, io, wgt_words: int, prm_words: int) -> str:
             f'extern "C" void nscc_top({", ".join(d for d, _, _ in ports)}) {{',
             *pragmas,
             "  static int32_t a32[NSCC_A32];  // counts and int32 values, lifetimes overlaid",
-            *(["  static int64_t a64[NSCC_A64];  // int64 values (linear attention, token ids)"] if any("a64" in ln for ln in g.lines) else []),
+            *(
+                ["  static int64_t a64[NSCC_A64];  // int64 values (linear attention, token ids)"]
+                if any("a64" in ln for ln in g.lines)
+                else []
+            ),
             *g.lines,
             "}",
             "",
@@ -290,7 +296,11 @@ def _emit(g: _Gen, op: Operation) -> None:
         bias = _constant(g, op.bias) if op.bias is not None else None
         bo = g.param(bias) if bias is not None else 0
         t = op.res.type
-        lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
+        lo, hi = (
+            (t.lo, t.hi)
+            if isinstance(t, snn.CountsType)
+            else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
+        )
         c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
         out = g.alloc(op.res)
         n = math.prod(_shape(op.input))
@@ -342,12 +352,17 @@ def _emit(g: _Gen, op: Operation) -> None:
         table = _constant(g, op.input)
         if table is None or prop(op, "axis") % table.ndim != 0:
             what = "a computed table" if table is None else f"axis {prop(op, 'axis')} of a {list(table.shape)} table"
-            raise NsccError(f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table", "gathers along axis 0 of a weight (embeddings) are supported")
+            raise NsccError(
+                f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table",
+                "gathers along axis 0 of a weight (embeddings) are supported",
+            )
         to = g.param(table)
         idx = g.ref(op.indices)
         out = g.alloc(op.res)
         nidx = max(1, math.prod(_shape(op.indices)))
-        L.append(f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});")
+        L.append(
+            f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
+        )
         return _other(g, op, math.prod(_shape(op.res)), 1)
     if op.name in MOVEMENT:
         n = max(1, math.prod(_shape(op.results[0])))
@@ -391,7 +406,9 @@ def _emit(g: _Gen, op: Operation) -> None:
             _copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs))
             at += vs[axis]
         return _other(g, op, math.prod(shape), 1)
-    raise NsccError(f"vck190 target: {where(op)} is not supported in the kernel", "see docs/targets.md for the ops the VCK190 kernel implements")
+    raise NsccError(
+        f"vck190 target: {where(op)} is not supported in the kernel", "see docs/targets.md for the ops the VCK190 kernel implements"
+    )
 
 
 def _i64(v: int) -> str:
@@ -401,7 +418,15 @@ def _i64(v: int) -> str:
 def _other(g: _Gen, op: Operation, elements: int, passes: int) -> None:
     """Cost of a non-synapse op for the estimator: `passes` pipelined sweeps over its elements."""
     layer = op.attributes.get(LAYER_ATTR)
-    g.others.append({"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": int(elements), "passes": passes})
+    g.others.append(
+        {
+            "index": g.index,
+            "op": op.name,
+            "layer": layer.data if isinstance(layer, StringAttr) else "",
+            "elements": int(elements),
+            "passes": passes,
+        }
+    )
 
 
 def _copy(g: _Gen, src, soff: int, sstr: Sequence[int], dst, doff: int, dstr: Sequence[int], dims: Sequence[int]) -> None:
@@ -438,12 +463,21 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     if w is None:
         raise NsccError(f"vck190 target: {where(op)} has computed weights", "synapse weights must be constants")
     if op.group_scale is not None:
-        raise NsccError(f"vck190 target: {where(op)} has group scales, which the kernel does not implement", "compile with group-size=0 (per-channel scales)")
+        raise NsccError(
+            f"vck190 target: {where(op)} has group scales, which the kernel does not implement",
+            "compile with group-size=0 (per-channel scales)",
+        )
     if not isinstance(op.input.type, snn.CountsType):
-        raise NsccError(f"vck190 target: {where(op)} reads binary spike trains", "leave binary-expand out: the kernel adds counts (one addition per spike)")
+        raise NsccError(
+            f"vck190 target: {where(op)} reads binary spike trains",
+            "leave binary-expand out: the kernel adds counts (one addition per spike)",
+        )
     bits = op.weight.type.element_type.width.data
     if bits > 8:
-        raise NsccError(f"vck190 target: {where(op)} has {bits}-bit weights", "the kernel stores weights of at most 8 bits; use spike-conversion{weight-bits=8} or fewer")
+        raise NsccError(
+            f"vck190 target: {where(op)} has {bits}-bit weights",
+            "the kernel stores weights of at most 8 bits; use spike-conversion{weight-bits=8} or fewer",
+        )
     k, n = w.shape
     b = container_bits(bits)
     packed = pack_rows(w, bits)
@@ -462,15 +496,20 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     m = math.prod(_shape(op.input)) // k
     layer = op.attributes.get(LAYER_ATTR)
     name = layer.data if isinstance(layer, StringAttr) else op.name
-    g.layers.append(SynapseLayer(g.index, name, k, n, m, bits, b, wpr, offset, len(blob) // WORD_BYTES, int(live.sum()), int(np.count_nonzero(w))))
-    g.lines.append(f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}>(wgt, {offset}, {live_ref}, {x[0]}, {x[1]}, {out[0]}, {out[1]});  // synapse layer {len(g.layers) - 1}")
+    g.layers.append(
+        SynapseLayer(g.index, name, k, n, m, bits, b, wpr, offset, len(blob) // WORD_BYTES, int(live.sum()), int(np.count_nonzero(w)))
+    )
+    g.lines.append(
+        f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}>(wgt, {offset}, {live_ref}, {x[0]}, {x[1]}, {out[0]}, {out[1]});  // synapse layer {len(g.layers) - 1}"
+    )
 
 
 def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
     qs, vs = _shape(op.q), _shape(op.v)
     if qs[-2] != 1:
         raise NsccError(
-            f"vck190 target: {where(op)} runs over {qs[-2]} positions at once", "the kernel decodes one token per call: nscc compiles decoders token by token (a model with linear attention)"
+            f"vck190 target: {where(op)} runs over {qs[-2]} positions at once",
+            "the kernel decodes one token per call: nscc compiles decoders token by token (a model with linear attention)",
         )
     heads, dk, dv = math.prod(qs[:-2]), qs[-1], vs[-1]
     q, k, v = g.ref(op.q), g.ref(op.k), g.ref(op.v)
@@ -487,5 +526,12 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
     )
     layer = op.attributes.get(LAYER_ATTR)
     g.others.append(
-        {"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": heads * dk * dv, "passes": 3, "state_bytes": heads * (dk * dv + dk) * 8}
+        {
+            "index": g.index,
+            "op": op.name,
+            "layer": layer.data if isinstance(layer, StringAttr) else "",
+            "elements": heads * dk * dv,
+            "passes": 3,
+            "state_bytes": heads * (dk * dv + dk) * 8,
+        }
     )

@@ -82,6 +82,8 @@ def partition(module: ModuleOp) -> Partition:
             raise NsccError(f"vck190 target: output {j} is not computed by the kernel", HINT)
         p.outputs.append((v, j, None))
     if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in p.ops):
-        raise NsccError("vck190 target: the model has no spiking layers", "run spike-conversion first (e.g. -p spike-conversion,requant-fusion)")
+        raise NsccError(
+            "vck190 target: the model has no spiking layers", "run spike-conversion first (e.g. -p spike-conversion,requant-fusion)"
+        )
     p.inputs.sort(key=lambda t: t[1])
     return p
