@@ -235,6 +235,9 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     }
     w("weights/weights.json", json.dumps(manifest, indent=1) + "\n")
     est = estimate(kernel, {j: a / max(t, 1) for j, (a, t) in cap.active.items()})
+    if decoder:  # one call decodes one token for every batch row
+        rows = kernel.inputs[0]["elements"]
+        est["tokens_per_s"], est["memory_bound_tokens_per_s"] = est["calls_per_s"] * rows, est["memory_bound_calls_per_s"] * rows
     fp16 = sum(s.k * s.n * 2 for s in kernel.layers)
     packed = len(kernel.weights)
     report = {
@@ -549,8 +552,8 @@ replays the golden vectors and {"generates tokens, printing tokens per second" i
 ## Estimates (analytical, see report.json and nscc's docs/targets.md)
 
 At {e["assumptions"]["clock_mhz"]:.0f} MHz and {e["assumptions"]["ddr_gb_s"]} GB/s DDR ({e["assumptions"]["port_efficiency"]:.0%} port efficiency):
-{e["cycles_per_call"]:,} cycles per call, {e["latency_ms"]:.3f} ms, **{e["calls_per_s"]:.1f} {unit}**;
-memory-bandwidth bound for the same weight bytes: {e["memory_bound_calls_per_s"]:.1f} {unit}
+{e["cycles_per_call"]:,} cycles per call, {e["latency_ms"]:.3f} ms, **{e.get("tokens_per_s", e["calls_per_s"]):.1f} {unit}**;
+memory-bandwidth bound for the same weight bytes: {e.get("memory_bound_tokens_per_s", e["memory_bound_calls_per_s"]):.1f} {unit}
 (NSLLM on the VCK190: {e["assumptions"]["nsllm_tokens_per_s"]} tokens/s).
 
 | resource | estimate | XCVC1902 | use |
