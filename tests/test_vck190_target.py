@@ -62,7 +62,7 @@ def lm_package(tmp_path_factory):
 def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
     """8 tokens, one call each, attention state carried in device memory between calls."""
     report = json.load(open(os.path.join(lm_package, "report.json")))
-    assert report["decoder"] and report["tb_steps"] == 8 and report["kernel"]["state_int64"] > 0
+    assert report["decoder"] and report["tb_steps"] == 8 and report["kernel"]["state_words"] > 0
     n = assert_csim_passes(lm_package)
     assert n == 8 * int(np.prod(report["kernel"]["outputs"][0]["shape"]))
 

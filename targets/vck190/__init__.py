@@ -231,7 +231,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "synapse_layers": layers,
         "params": {"dtype": "int32", "count": int(kernel.params.size)},
         "host_tables": host_entries,
-        "state": {"dtype": "int64", "count": kernel.state_words},
+        "state": {"dtype": "int64, eight to a 512-bit word; per head S row-major then z", "words": kernel.state_words},
     }
     w("weights/weights.json", json.dumps(manifest, indent=1) + "\n")
     est = estimate(kernel, {j: a / max(t, 1) for j, (a, t) in cap.active.items()})
@@ -248,7 +248,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "kernel": {
             "top": "nscc_top", "calls": "one token per call" if decoder else "one batch per call", "synapse_layers": len(kernel.layers),
             "other_ops": len(kernel.others), "inputs": [_io(x) for x in kernel.inputs], "outputs": [_io(x) for x in kernel.outputs],
-            "arena_int32": kernel.arena32, "arena_int64": kernel.arena64, "state_int64": kernel.state_words,
+            "arena_int32": kernel.arena32, "arena_int64": kernel.arena64, "state_words": kernel.state_words,
         },
         "weights": {"packed_bytes": packed, "fp16_bytes": fp16, "ratio_vs_fp16": fp16 / packed if packed else 0.0, "where": "DDR, streamed per call"},
         "estimate": est,
@@ -429,7 +429,7 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
   // Greedy generation: the prompt one token per call, then the argmax of the decoded logits.
   if (n_generate > 0) {{
     std::vector<float> tables = read_floats(dir + "/weights/host.bin");
-    {"std::fill(state.map<int64_t*>(), state.map<int64_t*>() + " + str(kernel.state_words) + ", 0); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
+    {"std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
     std::vector<int64_t> tokens = prompt;
     int64_t* ids = {ids["port"]}.map<int64_t*>();
     auto t0 = std::chrono::steady_clock::now();
@@ -509,10 +509,10 @@ int main(int argc, char** argv) {{
   read_file(dir + "/weights/params.bin", prm.map<char*>(), pbytes);
   wgt.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   prm.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-{"  xrt::bo state(dev, " + str(kernel.state_words) + " * sizeof(int64_t), krnl.group_id(arg_state));" if stateful else ""}
+{"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));" if stateful else ""}
 {chr(10).join(decl)}
   long passed = 0, failed = 0;
-{"  std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * sizeof(int64_t)); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
+{"  std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
   for (int step = 0; step < tb_steps; ++step) {{
 {vec_in}
     krnl({run_args}).wait();

@@ -7,7 +7,9 @@ The model (docs/targets.md gives it in full):
   M * max(K, active * WPR, bytes / port bandwidth) + depth cycles, with
   `active` the rows holding a non-zero count (measured firing on the golden
   vectors, all rows where none was measured);
-* every other op: `passes` pipelined sweeps over its elements at II=1;
+* every other op: `passes` pipelined sweeps over its elements at II=1
+  (linear attention: one row of S per cycle, the state in and out a word
+  per cycle);
 * the layers run one after the other; a call ends after the last.
 Resources: lanes * LUT_PER_LANE LUTs per synapse accumulator, FF ~ LUT,
 arenas and stream buffers mapped to BRAM36/URAM by their width and depth,
@@ -30,7 +32,8 @@ ASSUMPTIONS = {
     "pipeline_depth": 12,  # cycles to fill a pipelined loop
     "axi_port_lut": 1500,
     "axi_port_bram36": 10,
-    "dsp_per_fixed_op": 8,  # 64-bit multiplies in fixed-point LayerNorm, GELU, softmax, division
+    "dsp_per_fixed_op": 8,
+    "lut_per_attention_lane": 300,  # a row of S per cycle: two small x int64 products and adds per lane  # 64-bit multiplies in fixed-point LayerNorm, GELU, softmax, division
     "nsllm_tokens_per_s": 161.8,  # NSLLM's MatMul-free spiking LLM on the VCK190, 13.849 W
 }
 
@@ -73,8 +76,8 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention":
             fixed_ops += 1
     total += others
-    state_bytes = kernel.state_words * 8
-    total += 2 * state_bytes / bytes_per_cycle  # linear-attention state in and out
+    state_bytes = kernel.state_words * 64
+    total += 2 * max(kernel.state_words, state_bytes / bytes_per_cycle)  # linear-attention state in and out, a word per cycle
     seconds = total / clock
     # The synapse hardware is one accumulator array per layer shape (calls are sequential):
     # HLS shares a function instance between calls of the same template arguments.
@@ -85,9 +88,12 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     )
     n_ports = 3 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
+    attention = {(o["dk"], o["dv"]) for o in kernel.others if "dv" in o}
+    lut += sum(dv * a["lut_per_attention_lane"] for _, dv in attention)
     ff = lut * a["ff_per_lut"]
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
     bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * bram36(512, 128)
+    bram += sum(dv * bram36(64, dk) for dk, dv in attention)  # S partitioned by column
     uram_blocks = 0
     if bram > 0.6 * VC1902["BRAM36"]:  # big arenas go to URAM
         uram_blocks = uram(32, kernel.arena32) + uram(64, kernel.arena64)

@@ -79,7 +79,7 @@ class Kernel:
     model_h: str
     weights: bytes
     params: np.ndarray  # int32
-    state_words: int  # int64 elements of linear-attention state
+    state_words: int  # 512-bit words of linear-attention state
     layers: list[SynapseLayer]
     others: list[dict]
     inputs: list[dict]
@@ -217,7 +217,7 @@ def _ports(ins, outs, stateful: bool) -> list[tuple[str, str, str]]:
     """(C declaration, port name, bundle) of the top function, in order."""
     ports = [("const nscc::word_t* wgt", "wgt", "gmem0"), ("const int32_t* prm", "prm", "gmem1")]
     if stateful:
-        ports.append(("int64_t* state", "state", "gmem2"))
+        ports.append(("nscc::word_t* state", "state", "gmem2"))
     ports += [(f"const {i['ctype']}* {i['port']}", i["port"], "gmem3") for i in ins]
     ports += [(f"{o['ctype']}* {o['port']}", o["port"], "gmem3") for o in outs]
     return ports
@@ -263,7 +263,7 @@ def _model_header(g: _Gen, ports, ins, outs, sizes, wgt_words: int, prm_words: i
         "",
         f"#define NSCC_WGT_WORDS {max(1, wgt_words)}  // 512-bit words of weights/weights.bin",
         f"#define NSCC_PRM_WORDS {prm_words}  // int32 of weights/params.bin",
-        f"#define NSCC_STATE_WORDS {g.state}  // int64 of linear-attention state",
+        f"#define NSCC_STATE_WORDS {g.state}  // 512-bit words of linear-attention state",
         f"#define NSCC_STATEFUL {1 if g.state else 0}",
         f"#define NSCC_A32 {sizes['a32']}",
         f"#define NSCC_A64 {sizes['a64']}",
@@ -519,7 +519,7 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
     if num[0] != "a64" or den[0] != "a64":
         raise NsccError(f"vck190 target: {where(op)} must produce int64 results", "report this as a bug")
     so = g.state
-    g.state += heads * (dk * dv + dk)
+    g.state += heads * (-(-(dk * dv + dk) // 8))  # 512-bit words, eight int64 each
     g.lines.append(
         f"  nscc::linear_attention_step<{heads}, {dk}, {dv}, {prop(op, 'decay_shift')}>({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, state, {so}, "
         f"{num[0]}, {num[1]}, {den[0]}, {den[1]});"
@@ -530,8 +530,9 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
             "index": g.index,
             "op": op.name,
             "layer": layer.data if isinstance(layer, StringAttr) else "",
-            "elements": heads * dk * dv,
-            "passes": 3,
-            "state_bytes": heads * (dk * dv + dk) * 8,
+            "elements": heads * (dk + 2 * dv),  # a row of S per cycle, then num out
+            "passes": 1,
+            "dk": dk,
+            "dv": dv,
         }
     )

@@ -23,6 +23,9 @@ inline int32_t lane(const word_t& w, int l) {
   return u >= (uint64_t(1) << (B - 1)) ? (int32_t)u - (int32_t)(uint64_t(1) << B) : (int32_t)u;
 }
 
+inline int64_t get64(const word_t& w, int i) { return (int64_t)w.v[i]; }
+inline void set64(word_t& w, int i, int64_t v) { w.v[i] = (uint64_t)v; }
+
 // As hls::stream in C simulation: unbounded, and reading an empty stream is an error.
 template <class T>
 struct stream {

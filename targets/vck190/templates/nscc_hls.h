@@ -24,6 +24,15 @@ inline int32_t lane(const word_t& w, int l) {
   ap_int<B> v = w.range(l * B + B - 1, l * B);
   return (int32_t)v;
 }
+inline int64_t get64(const word_t& w, int i) {
+#pragma HLS INLINE
+  ap_int<64> v = w.range(64 * i + 63, 64 * i);
+  return (int64_t)v;
+}
+inline void set64(word_t& w, int i, int64_t v) {
+#pragma HLS INLINE
+  w.range(64 * i + 63, 64 * i) = (ap_uint<64>)(uint64_t)v;
+}
 }  // namespace nscc
 #else
 #include "nscc_csim_types.h"
@@ -219,53 +228,73 @@ synapse_rows_loop:
 
 // ------------------------------------------------------------------ linear attention
 // One token per row: per head, S = S - (S >> s) + k^T v, z = z - (z >> s) + k,
-// num = q S, den = q . z; S and z live in device memory between calls.
+// num = q S, den = q . z. S and z live in device memory between calls, eight
+// int64 to a 512-bit word (head h at word h * SW, S row-major then z); a row
+// of S is updated in one cycle (DV lanes), the state moves a word per cycle.
 template <int HEADS, int DK, int DV, int SHIFT, class TQ>
-void linear_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, int64_t* state, int64_t so,
+void linear_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, word_t* state, int64_t so,
                            int64_t* num, int64_t no, int64_t* den, int64_t dno) {
-  int64_t S[DK * DV], z[DK], o[DV];
+  const int SW = (DK * DV + DK + 7) / 8;  // words per head
+  int64_t S[DK][DV], z[DK], o[DV], vv[DV];
+#pragma HLS ARRAY_PARTITION variable=S type=complete dim=2
+#pragma HLS ARRAY_PARTITION variable=o type=complete
+#pragma HLS ARRAY_PARTITION variable=vv type=complete
 la_heads_loop:
   for (int h = 0; h < HEADS; ++h) {
-    const int64_t base = so + (int64_t)h * (DK * DV + DK);
+    const int64_t base = so + (int64_t)h * SW;
   la_load_loop:
-    for (int i = 0; i < DK * DV + DK; ++i) {
+    for (int w = 0; w < SW; ++w) {
 #pragma HLS PIPELINE II=1
-      int64_t s = state[base + i];
-      if (i < DK * DV) S[i] = s;
-      else z[i - DK * DV] = s;
-    }
-  la_update_loop:
-    for (int a = 0; a < DK; ++a) {
-      int64_t ka = (int64_t)k[ko + h * DK + a];
-      if (SHIFT) z[a] -= z[a] >> SHIFT;
-      z[a] += ka;
-      for (int b = 0; b < DV; ++b) {
-#pragma HLS PIPELINE II=1
-        int64_t s = S[a * DV + b];
-        if (SHIFT) s -= s >> SHIFT;
-        S[a * DV + b] = s + ka * (int64_t)v[vo + h * DV + b];
+      word_t word = state[base + w];
+      for (int u = 0; u < 8; ++u) {
+#pragma HLS UNROLL
+        int i = w * 8 + u;
+        int64_t x = get64(word, u);
+        if (i < DK * DV) S[i / DV][i % DV] = x;
+        else if (i < DK * DV + DK) z[i - DK * DV] = x;
       }
     }
-    int64_t d = 0;
-  la_clear_loop:
-    for (int b = 0; b < DV; ++b) o[b] = 0;
-  la_query_loop:
-    for (int a = 0; a < DK; ++a) {
-      int64_t qa = (int64_t)q[qo + h * DK + a];
-      if (qa == 0) continue;  // a silent query adds nothing
-      d += qa * z[a];
-      for (int b = 0; b < DV; ++b) {
+  la_v_loop:
+    for (int b = 0; b < DV; ++b) {
 #pragma HLS PIPELINE II=1
-        o[b] += qa * S[a * DV + b];
+      vv[b] = (int64_t)v[vo + h * DV + b];
+      o[b] = 0;
+    }
+    int64_t d = 0;
+  la_rows_loop:
+    for (int a = 0; a < DK; ++a) {
+#pragma HLS PIPELINE II=1
+      int64_t ka = (int64_t)k[ko + h * DK + a], qa = (int64_t)q[qo + h * DK + a];
+      int64_t za = z[a];
+      if (SHIFT) za -= za >> SHIFT;
+      za += ka;
+      z[a] = za;
+      d += qa * za;
+      for (int b = 0; b < DV; ++b) {
+#pragma HLS UNROLL
+        int64_t s = S[a][b];
+        if (SHIFT) s -= s >> SHIFT;
+        s += ka * vv[b];
+        S[a][b] = s;
+        o[b] += qa * s;  // q reads the updated state: the token attends to itself
       }
     }
   la_out_loop:
-    for (int b = 0; b < DV; ++b) num[no + h * DV + b] = o[b];
+    for (int b = 0; b < DV; ++b) {
+#pragma HLS PIPELINE II=1
+      num[no + h * DV + b] = o[b];
+    }
     den[dno + h] = d;
   la_store_loop:
-    for (int i = 0; i < DK * DV + DK; ++i) {
+    for (int w = 0; w < SW; ++w) {
 #pragma HLS PIPELINE II=1
-      state[base + i] = i < DK * DV ? S[i] : z[i - DK * DV];
+      word_t word;
+      for (int u = 0; u < 8; ++u) {
+#pragma HLS UNROLL
+        int i = w * 8 + u;
+        set64(word, u, i < DK * DV ? S[i / DV][i % DV] : (i < DK * DV + DK ? z[i - DK * DV] : 0));
+      }
+      state[base + w] = word;
     }
   }
 }

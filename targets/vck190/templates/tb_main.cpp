@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   std::vector<nscc::word_t> wgt(NSCC_WGT_WORDS);
   for (size_t i = 0; i < wgt.size() && (i + 1) * 64 <= wraw.size(); ++i) nscc_tb_word(wgt[i], wraw.data() + 64 * i);
   std::vector<int32_t> prm = load<int32_t>(root + "/weights/params.bin", NSCC_PRM_WORDS);
-  std::vector<int64_t> state(NSCC_STATE_WORDS + 1, 0);
+  std::vector<nscc::word_t> state(NSCC_STATE_WORDS + 1);  // attention state, zero before the first token
+  for (size_t i = 0; i < state.size(); ++i)
+    for (int u = 0; u < 8; ++u) nscc::set64(state[i], u, 0);
   long passed = 0, failed = 0;
   for (int step = 0; step < NSCC_TB_STEPS; ++step) {
     NSCC_TB_STEP(root, step, wgt, prm, state, passed, failed);
