@@ -16,7 +16,7 @@ import pytest
 from nscc.driver import atomic_output_dir, prepare
 from nscc.errors import NsccError
 from nscc.ir.textio import parse_module
-from nscc.targets.vck190 import emit
+from nscc.targets.vck190 import emit, hls
 from nscc.targets.vck190.hls import container_bits, pack_rows
 from nscc.targets.vck190.lint import lint_dir, lint_source
 
@@ -55,14 +55,19 @@ def assert_csim_passes(pkg: str) -> int:
 
 @pytest.fixture(scope="module")
 def lm_package(tmp_path_factory):
+    """A URAM budget that holds the first layers only: both weight paths, resident and streamed, in one kernel."""
     ctx, module = prepare(os.path.join(LINEAR, "model.onnx"), {}, os.path.join(LINEAR, "calib.npz"), LM_PIPE)
-    return package(ctx, module, tmp_path_factory.mktemp("lm"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hls, "RESIDENT_WORDS", 1000)
+        return package(ctx, module, tmp_path_factory.mktemp("lm"))
 
 
 def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
     """8 tokens, one call each, attention state carried in device memory between calls."""
     report = json.load(open(os.path.join(lm_package, "report.json")))
     assert report["decoder"] and report["tb_steps"] == 8 and report["kernel"]["state_words"] > 0
+    where = {layer["memory"] for layer in report["estimate"]["layers"]}
+    assert where == {"URAM (resident)", "DDR (streamed)"}
     n = assert_csim_passes(lm_package)
     assert n == 8 * int(np.prod(report["kernel"]["outputs"][0]["shape"]))
 
@@ -131,11 +136,16 @@ def _random_program(seed: int):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_synapses_of_every_width_are_bit_exact_in_csim(seed, tmp_path):
+def test_random_synapses_of_every_width_are_bit_exact_in_csim(seed, tmp_path, monkeypatch):
     """Widths 2 to 8 (ternary included) in their 2/4/8-bit lanes, odd sizes over word
-    boundaries, signed and unsigned counts, pruned rows, silent inputs, requantization."""
+    boundaries, signed and unsigned counts, pruned rows, silent inputs, requantization;
+    weights streamed from DDR (even seeds) or resident in URAM (odd)."""
     ctx, module = _random_program(seed)
+    if seed % 2 == 0:
+        monkeypatch.setattr(hls, "RESIDENT_WORDS", 0)
     pkg = package(ctx, module, tmp_path)
+    src = open(os.path.join(pkg, "kernel", "nscc_kernel.cpp")).read()
+    assert ("wres" in src) == (seed % 2 == 1)
     assert_csim_passes(pkg)
 
 

@@ -10,7 +10,9 @@ The model (docs/targets.md gives it in full):
 * every other op: `passes` pipelined sweeps over its elements at II=1
   (linear attention: one row of S per cycle, the state in and out a word
   per cycle);
-* the layers run one after the other; a call ends after the last.
+* the layers run one after the other; a call ends after the last;
+* layers whose weights fit in URAM (in program order, 80% of it) are copied
+  there once and cost no DDR traffic; the others stream from DDR.
 Resources: lanes * LUT_PER_LANE LUTs per synapse accumulator, FF ~ LUT,
 arenas and stream buffers mapped to BRAM36/URAM by their width and depth,
 DSP58 for the 64-bit multiplies of the fixed-point ops, plus the m_axi
@@ -52,21 +54,23 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     a = {**ASSUMPTIONS, **(assumptions or {})}
     clock = a["clock_mhz"] * 1e6
     bytes_per_cycle = min(64.0, a["ddr_gb_s"] * 1e9 * a["port_efficiency"] / clock)
-    layers, total, weight_bytes = [], 0.0, 0
+    layers, total, weight_bytes, fetched_bytes = [], 0.0, 0, 0
     lut = ff = 0.0
     for i, s in enumerate(kernel.layers):
         frac = (active or {}).get(i, s.live_rows / s.k)
         rows = frac * s.k
         fetched = rows * s.wpr * 64
-        cycles = s.m * max(s.k, rows * s.wpr, fetched / bytes_per_cycle) + a["pipeline_depth"]
+        on_chip = s.resident >= 0  # URAM gives a word per cycle and costs no DDR traffic
+        cycles = s.m * max(s.k, rows * s.wpr, 0 if on_chip else fetched / bytes_per_cycle) + a["pipeline_depth"]
         lanes = 512 // s.container
         lut += lanes * a["lut_per_lane"]
         total += cycles
-        weight_bytes += s.m * fetched
+        weight_bytes += 0 if on_chip else s.m * fetched
+        fetched_bytes += s.m * fetched
         layers.append(
             {
                 "layer": s.name, "index": s.index, "k": s.k, "n": s.n, "rows": s.m, "bits": s.bits, "lanes": lanes, "words_per_row": s.wpr,
-                "active_rows": round(rows, 1), "cycles": round(cycles), "bytes_read": round(s.m * fetched), "memory": "DDR (streamed)",
+                "active_rows": round(rows, 1), "cycles": round(cycles), "bytes_read": round(s.m * fetched), "memory": "URAM (resident)" if on_chip else "DDR (streamed)",
             }
         )  # fmt: skip
     others = 0.0
@@ -94,19 +98,21 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
     bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * bram36(512, 128)
     bram += sum(dv * bram36(64, dk) for dk, dv in attention)  # S partitioned by column
-    uram_blocks = 0
+    uram_blocks = uram(512, kernel.resident_words) if kernel.resident_words else 0
     if bram > 0.6 * VC1902["BRAM36"]:  # big arenas go to URAM
-        uram_blocks = uram(32, kernel.arena32) + uram(64, kernel.arena64)
+        uram_blocks += uram(32, kernel.arena32) + uram(64, kernel.arena64)
         bram -= bram36(32, kernel.arena32) + bram36(64, kernel.arena64)
     resources = {"LUT": round(lut), "FF": round(ff), "DSP58": dsp, "BRAM36": bram, "URAM": uram_blocks}
-    bound_s = (weight_bytes + 2 * state_bytes) / (a["ddr_gb_s"] * 1e9)
+    # the bound if every weight byte a call uses came from DDR at the full bandwidth
+    bound_s = (fetched_bytes + 2 * state_bytes) / (a["ddr_gb_s"] * 1e9)
     return {
         "assumptions": a,
         "cycles_per_call": round(total),
         "synapse_cycles": round(total - others),
         "latency_ms": seconds * 1e3,
         "calls_per_s": 1.0 / seconds if seconds else 0.0,
-        "weight_bytes_per_call": int(weight_bytes),
+        "weight_bytes_per_call": int(fetched_bytes),
+        "ddr_weight_bytes_per_call": int(weight_bytes),
         "state_bytes": int(state_bytes),
         "memory_bound_calls_per_s": 1.0 / bound_s if bound_s else 0.0,
         "on_chip_arena_bytes": arena_bits // 8,

@@ -206,7 +206,9 @@ void synapse_row(const word_t* wgt, int64_t base, const uint8_t* live, const TI*
   accumulate<K, N, B, WPR>(words, counts, acc);
 }
 
-template <int M, int K, int N, int B, int WPR, class TI>
+// SRC: 0 = weights streamed from DDR (the m_axi port), 1 = resident in URAM.
+// It only tells the instances apart: HLS builds one per memory a pointer binds to.
+template <int M, int K, int N, int B, int WPR, int SRC, class TI>
 void synapse(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, int32_t* out, int64_t oo) {
   int32_t acc[WPR * (512 / B)];
 #pragma HLS ARRAY_PARTITION variable=acc type=cyclic factor=512/B
@@ -222,6 +224,20 @@ synapse_rows_loop:
     for (int n = 0; n < N; ++n) {
 #pragma HLS PIPELINE II=1
       out[oo + (int64_t)m * N + n] = acc[n];
+    }
+  }
+}
+
+// The resident layers' words, copied from device memory once (mode 1 of the top function).
+template <int SEGMENTS>
+void load_resident(const word_t* wgt, const int64_t* from, const int64_t* to, const int64_t* count, word_t* res) {
+load_segments_loop:
+  for (int s = 0; s < SEGMENTS; ++s) {
+  load_words_loop:
+    for (int64_t i = 0; i < count[s]; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=65536
+#pragma HLS PIPELINE II=1
+      res[to[s] + i] = wgt[from[s] + i];
     }
   }
 }

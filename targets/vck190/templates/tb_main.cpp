@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < state.size(); ++i)
     for (int u = 0; u < 8; ++u) nscc::set64(state[i], u, 0);
   long passed = 0, failed = 0;
+  NSCC_TB_LOAD(wgt, prm, state);  // mode 1: the resident layers' weights into on-chip memory
   for (int step = 0; step < NSCC_TB_STEPS; ++step) {
     NSCC_TB_STEP(root, step, wgt, prm, state, passed, failed);
   }
