@@ -72,6 +72,15 @@ def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
     assert n == 8 * int(np.prod(report["kernel"]["outputs"][0]["shape"]))
 
 
+def test_softmax_example_lm_rewritten_to_linear_attention_is_bit_exact_in_csim(tmp_path):
+    """The other example decoder: its softmax attention becomes linear attention, then the same path."""
+    lm = os.path.join(EX, "char_lm")
+    ctx, module = prepare(os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), LM_PIPE.replace("weight-bits=4", "weight-bits=1.58"))
+    pkg = package(ctx, module, tmp_path)
+    assert json.load(open(os.path.join(pkg, "weights", "weights.json")))["synapse_layers"][0]["lane_bits"] == 2  # ternary
+    assert_csim_passes(pkg)
+
+
 def test_csim_fails_when_an_output_differs(lm_package, tmp_path):
     pkg = str(tmp_path / "bad")
     shutil.copytree(lm_package, pkg)
