@@ -32,7 +32,8 @@ from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64
 ALIGN_WORDS = 64  # 4 KiB: each layer's weights start on a page
-MOVEMENT = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity", "nn.cast")
+RESHAPES = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity")
+MOVEMENT = (*RESHAPES, "nn.cast")
 RANK = 6
 # Weights kept on chip: 512-bit words in URAM, eight 4K x 72 blocks per 4096 words;
 # 45 of the VC1902's 57 such groups (80%), the rest left to arenas and buffers.
@@ -109,6 +110,7 @@ class _Gen:
     prm_size: int = 0
     state: int = 0
     resident: int = 0  # words of weights in URAM
+    alias: dict = field(default_factory=dict)
     layers: list[SynapseLayer] = field(default_factory=list)
     others: list[dict] = field(default_factory=list)
     counter: int = 0
@@ -130,6 +132,8 @@ class _Gen:
         return self.loc[v]
 
     def ref(self, v: SSAValue) -> tuple[str, str]:
+        while v in self.alias:  # a reshape is the same buffer under another shape
+            v = self.alias[v]
         if v in self.loc:
             if v in self.life:
                 self.life[v][1] = self.index
@@ -392,6 +396,10 @@ def _emit(g: _Gen, op: Operation) -> None:
             f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
         )
         return _other(g, op, math.prod(_shape(op.res)), 1)
+    if op.name in RESHAPES and g.arena(op.operands[0]) == g.arena(op.results[0]):
+        g.ref(op.operands[0])
+        g.alias[op.results[0]] = op.operands[0]
+        return None
     if op.name in MOVEMENT:
         n = max(1, math.prod(_shape(op.results[0])))
         return _view(g, op.operands[0], op.results[0], [n], [1], 0)
