@@ -75,7 +75,9 @@ def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
 def test_softmax_example_lm_rewritten_to_linear_attention_is_bit_exact_in_csim(tmp_path):
     """The other example decoder: its softmax attention becomes linear attention, then the same path."""
     lm = os.path.join(EX, "char_lm")
-    ctx, module = prepare(os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), LM_PIPE.replace("weight-bits=4", "weight-bits=1.58"))
+    ctx, module = prepare(
+        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), LM_PIPE.replace("weight-bits=4", "weight-bits=1.58")
+    )
     pkg = package(ctx, module, tmp_path)
     assert json.load(open(os.path.join(pkg, "weights", "weights.json")))["synapse_layers"][0]["lane_bits"] == 2  # ternary
     assert_csim_passes(pkg)
@@ -223,8 +225,9 @@ def test_vpp_configs_match_the_kernel(lm_package):
     assert ("nk", "nscc_top:1:nscc_top_1") in system
     mapped = {v.split(":")[0].split(".")[1] for k, v in system if k == "sp"}
     assert mapped == set(ports) and all(v.split(":")[1] in ("DDR", "LPDDR") for k, v in system if k == "sp")
-    hls = dict(_cfg(os.path.join(lm_package, "cfg", "hls_config.cfg")))
-    assert hls["syn.top"] == "nscc_top" and os.path.exists(os.path.join(lm_package, "cfg", hls["syn.file"]))
+    subprocess.run(["make", "-s", "build/hls_config.cfg"], cwd=lm_package, check=True)
+    hls_cfg = dict(_cfg(os.path.join(lm_package, "build", "hls_config.cfg")))
+    assert hls_cfg["syn.top"] == "nscc_top" and os.path.exists(hls_cfg["syn.file"]) and os.path.isdir(hls_cfg["csim.argv"])
     for k, v in _cfg(os.path.join(lm_package, "cfg", "package.cfg")):
         if k == "sd_file" and not v.startswith("build/"):
             assert os.path.exists(os.path.join(lm_package, v)), v

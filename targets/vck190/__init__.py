@@ -293,16 +293,19 @@ def _write_bytes(path: str, data: bytes) -> None:
 
 
 def _hls_config() -> str:
-    return """# Vitis unified HLS flow (2023.2 and later): v++ -c --mode hls --config cfg/hls_config.cfg
+    return """# Vitis unified HLS flow (2023.2 and later). The Makefile writes build/hls_config.cfg from
+# this file with @PKG@ replaced by the package's absolute path, then runs
+# v++ -c --mode hls (make hls) or vitis-run --mode hls --csim (make vitis-csim) on it.
 # The platform and clock come from the Makefile (PLATFORM, FREQ_HZ).
 [hls]
 flow_target=vitis
-syn.file=../kernel/nscc_kernel.cpp
-syn.cflags=-I../kernel
+syn.file=@PKG@/kernel/nscc_kernel.cpp
+syn.cflags=-I@PKG@/kernel
 syn.top=nscc_top
-tb.file=../tb/tb_main.cpp
-tb.cflags=-I../kernel -I../tb
-tb.argv=..
+tb.file=@PKG@/tb/tb_main.cpp
+tb.cflags=-I@PKG@/kernel -I@PKG@/tb
+csim.argv=@PKG@
+cosim.argv=@PKG@
 syn.output.format=xo
 clock_uncertainty=15%
 """
@@ -349,7 +352,7 @@ ifneq ($(AP_TYPES),)
 CSIM_FLAGS += -DNSCC_AP_TYPES -isystem $(AP_TYPES) -Wno-maybe-uninitialized
 endif
 
-.PHONY: all csim lint hls link package host host-check clean
+.PHONY: all csim lint hls vitis-csim cosim link package host host-check clean
 all: package
 
 # C simulation with g++ (no Vitis needed): exits 0 only when every output equals its golden vector
@@ -365,10 +368,18 @@ lint:
 	$(CXX) -std=c++14 -fsyntax-only -fno-exceptions -fno-rtti -Werror=vla -Wall -Wno-unknown-pragmas -Wno-unused-label -Ikernel kernel/nscc_kernel.cpp
 
 # Vitis: HLS -> .xo, link -> .xsa, package -> .xclbin + SD card
-build/nscc_top.xo: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h
-	cd cfg && v++ -c --mode hls --platform $(PLATFORM) --freqhz=$(FREQ_HZ) --config hls_config.cfg --work_dir ../build/hls
+build/hls_config.cfg: cfg/hls_config.cfg
+	@mkdir -p build
+	sed 's|@PKG@|$(CURDIR)|g' $< > $@
+build/nscc_top.xo: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h build/hls_config.cfg
+	v++ -c --mode hls --platform $(PLATFORM) --freqhz=$(FREQ_HZ) --config build/hls_config.cfg --work_dir build/hls
 	cp build/hls/nscc_top.xo $@ 2>/dev/null || find build/hls -name '*.xo' -exec cp {} $@ \;
 hls: build/nscc_top.xo
+# Vitis' own C simulation and C/RTL co-simulation of the same testbench
+vitis-csim: build/hls_config.cfg
+	vitis-run --mode hls --csim --config build/hls_config.cfg --work_dir build/hls
+cosim: build/nscc_top.xo
+	vitis-run --mode hls --cosim --config build/hls_config.cfg --work_dir build/hls
 build/nscc.xsa: build/nscc_top.xo cfg/system.cfg
 	v++ -l -t hw --platform $(PLATFORM) --config cfg/system.cfg --freqhz=$(FREQ_HZ):nscc_top_1.ap_clk build/nscc_top.xo -o $@
 link: build/nscc.xsa
@@ -547,6 +558,7 @@ live in URAM (copied there once, by a call with mode 1), the rest stream from DD
 
     make csim                  # C simulation with g++ against the golden vectors (AP_TYPES=<ap_int dir> to use ap_uint)
     make lint                  # synthesizability checks
+    make vitis-csim cosim      # Vitis' C simulation and C/RTL co-simulation of the same testbench
     make hls link package PLATFORM=xilinx_vck190_base_202420_1 COMMON_IMAGE=<xilinx-versal-common-v2024.2>
     make host                  # aarch64 host (source the common image's environment-setup script first)
     make host-check            # the host against this machine's XRT headers (libxrt-dev)
