@@ -164,7 +164,10 @@ class BitAllocationPass(ModulePass):
     `threshold`, `percentile`, `granularity`, `bias-correction` as given to
     spike-conversion (they decide what a layer becomes); `probe-batches`
     calibration batches per measurement; `max-probes` forward runs allowed for
-    measuring every candidate (beyond it, one per layer calibrates the proxy).
+    measuring every candidate (beyond it, one per layer calibrates the proxy);
+    `refine` forward runs spent after the knapsack on measured swaps (one layer a
+    width up, another a width down, within the budget), because the layers'
+    errors do not add up exactly.
     """
 
     name = "bit-allocation"
@@ -183,6 +186,7 @@ class BitAllocationPass(ModulePass):
     probe_batches: int = 2
     max_probes: int = 64
     calib_batches: int = 8
+    refine: int = 24
 
     def __post_init__(self) -> None:
         checks = [
@@ -195,7 +199,10 @@ class BitAllocationPass(ModulePass):
             (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
             (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
             (all(g >= 0 for g in self.groups) and len(self.groups) >= 1, "groups must be sizes >= 0 (0: per output channel)"),
-            (self.probe_batches >= 1 and self.max_probes >= 0, "probe-batches must be >= 1 and max-probes >= 0"),
+            (
+                self.probe_batches >= 1 and self.max_probes >= 0 and self.refine >= 0,
+                "probe-batches must be >= 1, max-probes and refine >= 0",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
@@ -212,8 +219,15 @@ class BitAllocationPass(ModulePass):
         store = weights_of(ctx)
         layers = self._layers(op, store)
         if not layers:
-            raise NsccError("bit-allocation: the module has no linear layers with constant weights", "run it on the model before spike-conversion")
-        stats = collect(op, store, calibration_of(ctx, op, self.calib_batches), {L.op: [(0, 1 if L.plan.conv else len(L.plan.x.type.get_shape()) - 1)] for L in layers})
+            raise NsccError(
+                "bit-allocation: the module has no linear layers with constant weights", "run it on the model before spike-conversion"
+            )
+        stats = collect(
+            op,
+            store,
+            calibration_of(ctx, op, self.calib_batches),
+            {L.op: [(0, 1 if L.plan.conv else len(L.plan.x.type.get_shape()) - 1)] for L in layers},
+        )
         for L in layers:
             L.stats = stats[L.plan.x]
         metric = self._metric(op)
@@ -222,10 +236,19 @@ class BitAllocationPass(ModulePass):
         out_name = next(iter(refs[0]))
 
         def measure(overrides) -> float:
-            return float(np.mean([_output_error(ref[out_name], run(op, store, feed, overrides=overrides)[out_name], metric) for feed, ref in zip(probes, refs)]))
+            return float(
+                np.mean(
+                    [
+                        _output_error(ref[out_name], run(op, store, feed, overrides=overrides)[out_name], metric)
+                        for feed, ref in zip(probes, refs)
+                    ]
+                )
+            )
 
         dmax = max(self.levels)
-        cands = [(float(b), int(g), int(d)) for b in sorted(set(self.widths)) for g in sorted(set(self.groups)) for d in sorted(set(self.levels))]
+        cands = [
+            (float(b), int(g), int(d)) for b in sorted(set(self.widths)) for g in sorted(set(self.groups)) for d in sorted(set(self.levels))
+        ]
         free = [L for L in layers if not L.pinned]
         for L in free:
             k = L.plan.weight.shape[0]
@@ -261,6 +284,10 @@ class BitAllocationPass(ModulePass):
             check = {"bits": next(uniform[L.name][0] for L in free), "measured_error": err, "kept": err < measured_total}
             if err < measured_total:
                 choice, measured_total, solver = uniform, err, solver + "; uniform measured better, kept"
+        start = measured_total
+        choice, measured_total, swaps, runs = self._refine(layers, free, choice, measured_total, measure)
+        if swaps:
+            solver += f"; {swaps} measured swap(s) kept"
         for L in layers:
             b, g, d = choice[L.name]
             L.op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
@@ -268,6 +295,7 @@ class BitAllocationPass(ModulePass):
             L.op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
         report = self._report(layers, choice, solver, metric, measure_all, measured_total)
         report["knapsack"], report["uniform_check"] = knapsack, check
+        report["refine"] = {"runs": runs, "kept": swaps, "start_error": start, "error": measured_total}
         ctx.pass_reports[self.name] = report
         _print(report)
 
@@ -314,6 +342,53 @@ class BitAllocationPass(ModulePass):
                 return out
         return None
 
+    def _refine(self, layers: list[Layer], free: list[Layer], choice: dict, err: float, measure) -> tuple[dict, float, int, int]:
+        """Local search on the measured error: move one layer a width up and another a width
+        down (same group and D) within the budget, most promising first by the predicted
+        errors; keep a swap when the measured error falls; `refine` runs at most."""
+        if not self.refine or len(free) < 2 or self.sops:
+            return choice, err, 0, 0
+        total = sum(L.params for L in layers)
+
+        def size(cfg) -> float:
+            return sum(L.params * self.weight_bits(cfg[L.name][0], cfg[L.name][1]) for L in layers)
+
+        def step(L, c, up: bool):
+            same = sorted((x for x in L.cands if x[1:] == c[1:]), key=lambda x: x[0])
+            i = same.index(c) + (1 if up else -1)
+            return same[i] if 0 <= i < len(same) else None
+
+        kept, runs, tried, out_of_runs = 0, 0, set(), False
+        ticks = iter(progress_bar(range(self.refine), "bit allocation: measured swaps", unit="run"))
+        while not out_of_runs:
+            moves = []
+            for A in free:
+                up = step(A, choice[A.name], True)
+                for B in free:
+                    down = step(B, choice[B.name], False) if B is not A else None
+                    if up is None or down is None:
+                        continue
+                    cfg = {**choice, A.name: up, B.name: down}
+                    key = tuple(sorted(cfg.items()))
+                    if key in tried or size(cfg) > self.bits * total + 1e-6:
+                        continue
+                    gain = A.predicted[choice[A.name]] - A.predicted[up] - (B.predicted[down] - B.predicted[choice[B.name]])
+                    moves.append((gain, key, cfg))
+            better = False
+            for _, key, cfg in sorted(moves, key=lambda m: -m[0]):
+                if next(ticks, None) is None:
+                    out_of_runs = True
+                    break
+                tried.add(key)
+                runs += 1
+                e = measure({L.op: _Candidate(L, *cfg[L.name], self) for L in layers})
+                if e < err:
+                    choice, err, kept, better = cfg, e, kept + 1, True
+                    break
+            if not better:
+                break
+        return choice, err, kept, runs
+
     def _solve(self, layers: list[Layer], free: list[Layer], dmax: int):
         """Multiple-choice knapsack: one candidate per free layer, least predicted error."""
         total = sum(L.params for L in layers)
@@ -340,13 +415,18 @@ class BitAllocationPass(ModulePass):
         cons = [LinearConstraint(rows, 1, 1), LinearConstraint(size[None], -np.inf, budget)]
         if self.sops:
             cons.append(LinearConstraint(sops[None], -np.inf, self.sops * sum(L.macs * L.firing[dmax] for L in free)))
-        res = milp(cost / max(cost.max(), 1e-30), constraints=cons, integrality=np.ones(len(cost)), bounds=Bounds(0, 1), options={"time_limit": 60})
+        res = milp(
+            cost / max(cost.max(), 1e-30), constraints=cons, integrality=np.ones(len(cost)), bounds=Bounds(0, 1), options={"time_limit": 60}
+        )
         if res.x is not None and res.status in (0, 1):
             picked = [index[j] for j in np.flatnonzero(np.rint(res.x) > 0)]
             solver = "milp (exact)" if res.status == 0 else "milp (time limit, best found)"
         else:
             if self.sops and res.status == 2:
-                raise NsccError(f"bit-allocation: no allocation meets sops={self.sops} within the bit budget", "raise sops= or bits=, or add smaller levels=")
+                raise NsccError(
+                    f"bit-allocation: no allocation meets sops={self.sops} within the bit budget",
+                    "raise sops= or bits=, or add smaller levels=",
+                )
             picked = self._greedy(free, index, size, cost, budget)
             solver = "greedy (no solver answer)"
         for i, c in picked:
@@ -360,7 +440,10 @@ class BitAllocationPass(ModulePass):
         pick = [max(opts, key=lambda j: size[j]) for opts in options]
         while sum(size[j] for j in pick) > budget:
             best = min(
-                ((cost[j] - cost[pick[li]]) / (size[pick[li]] - size[j]), li, j) for li, opts in enumerate(options) for j in opts if size[j] < size[pick[li]]
+                ((cost[j] - cost[pick[li]]) / (size[pick[li]] - size[j]), li, j)
+                for li, opts in enumerate(options)
+                for j in opts
+                if size[j] < size[pick[li]]
             )
             pick[best[1]] = best[2]
         return [index[j] for j in pick]
@@ -412,7 +495,9 @@ def _print(report: dict, stream=sys.stderr) -> None:
     stream.write(head + "\n")
     for r in report["layers"]:
         pe = "pinned" if r["pinned"] else f"{r['predicted_error']:.4g}"
-        stream.write(f"  {r['layer'][:30]:30} {r['params']:9d} {r['bits']:5g} {r['group'] or '-':>6} {r['levels']:4d} {pe:>12} {r['bytes']:10d}\n")
+        stream.write(
+            f"  {r['layer'][:30]:30} {r['params']:9d} {r['bits']:5g} {r['group'] or '-':>6} {r['levels']:4d} {pe:>12} {r['bytes']:10d}\n"
+        )
     stream.write(
         f"  average {report['average_bits']:.3f} bits/weight (budget {report['budget_bits']}); "
         f"{report['weight_bytes']} bytes vs {report['fp16_bytes']} fp16 ({report['fp16_bytes'] / max(report['weight_bytes'], 1):.1f}x); "

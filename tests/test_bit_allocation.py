@@ -127,6 +127,14 @@ def test_never_worse_than_uniform_at_the_same_budget():
     assert (kept == {4.0}) == check["kept"]
 
 
+def test_measured_swaps_only_lower_the_error_within_the_budget(allocated):
+    _, _, report = allocated
+    r = report["refine"]
+    assert 0 < r["runs"] <= 24 and r["error"] <= r["start_error"] + 1e-12
+    assert r["error"] == pytest.approx(report["measured_error"]) and report["average_bits"] <= 3.0 + 1e-9
+    assert (r["kept"] > 0) == (r["error"] < r["start_error"])
+
+
 def test_bad_budgets_and_options_are_one_clear_error():
     ctx, module = lm()
     with pytest.raises(NsccError, match="below the least possible"):
