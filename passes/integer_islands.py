@@ -9,8 +9,9 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
 * `nn.layer_norm`, `nn.softmax`, `nn.gelu` become `snn.fixed_layer_norm`,
   `snn.fixed_softmax`, `snn.fixed_gelu` (integer mean, variance and square
   root; a base-2 exponential from a quadratic and a shift; I-BERT's erf);
-* `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu` and data
-  movement ops work on the integers unchanged;
+* `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu`, pooling
+  (max exact, average `round_div`) and data movement ops work on the
+  integers unchanged;
 * `snn.encode` of a fixed-point value becomes `snn.requant` to counts;
 * linear attention's normalisation `num / (den + eps)` becomes
   `snn.fixed_div` of the integers, a product with a constant a
@@ -48,7 +49,7 @@ from nscc.ir.weights import WeightStore
 from nscc.passes.requant_fusion import fixed_point
 from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 
-MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp)
+MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
 
 
 def _i32(value: SSAValue) -> TensorType:
@@ -197,7 +198,12 @@ class ToFixed(RewritePattern):
             )
         elif isinstance(op, nn.ReluOp) and op.input in self.fixed:
             self._emit(rewriter, op, nn.ReluOp.build(operands=[self.fixed[op.input]], result_types=[_i32(op.res)]))
-        elif isinstance(op, MOVEMENT) and op.operands and all(v in self.fixed for v in op.operands):
+        elif (
+            isinstance(op, MOVEMENT)
+            and op.operands
+            and all(v in self.fixed for v in op.operands)
+            and not (isinstance(op, nn.MaxPoolOp) and len(op.results) > 1)
+        ):
             operands = [self.fixed[v] for v in op.operands]
             results = [_i32(r) for r in op.results]
             new = type(op).build(

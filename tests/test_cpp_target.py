@@ -119,7 +119,9 @@ def digits_inputs():
 
 
 def test_integer_mlp_is_bit_exact_with_counters_equal_to_the_report(digits_inputs, tmp_path):
-    ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, "spike-conversion{weight-bits=4},requant-fusion")
+    ctx, module = prepare(
+        os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, "spike-conversion{weight-bits=4},requant-fusion"
+    )
     ref = run(module, ctx.weights, digits_inputs)
     out, counters, _ = simulate(ctx, module, digits_inputs, tmp_path)
     np.testing.assert_array_equal(out["logits"], ref["logits"])
@@ -129,14 +131,16 @@ def test_integer_mlp_is_bit_exact_with_counters_equal_to_the_report(digits_input
     assert [c["events"] for c in counters["layers"]] == events
 
 
-def test_cnn_is_bit_exact(tmp_path):
+@pytest.mark.parametrize("pipeline", ["spike-conversion", "spike-conversion,requant-fusion,integer-islands"])
+def test_cnn_is_bit_exact(pipeline, tmp_path):
+    """Float pooling between the layers, and integer pooling (max, and average as round_div)."""
     import digits
 
     path = digits.export(digits.cnn(), str(tmp_path / "cnn.onnx"), True, 50)
     ctx, module = import_onnx(path)
     xtr, xte, _, _ = digits.data()
     ctx.calibration = digits.batches(xtr[:200], 50, True)
-    apply_pipeline(ctx, module, "spike-conversion")
+    apply_pipeline(ctx, module, pipeline)
     feed = digits.batches(xte, 50, True)[0]
     ref = run(module, ctx.weights, feed)
     out, counters, _ = simulate(ctx, module, feed, tmp_path)
@@ -175,7 +179,9 @@ def test_float_islands_stay_within_the_documented_tolerance(tmp_path):
     """LayerNorm, softmax and attention products in float: the simulator's order of
     additions differs from numpy's, so a count at a rounding boundary may differ."""
     lm = os.path.join(EX, "char_lm")
-    ctx, module = prepare(os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), "spike-conversion{weight-bits=3},sparsity-pruning{sparsity=0.3}")
+    ctx, module = prepare(
+        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), "spike-conversion{weight-bits=3},sparsity-pruning{sparsity=0.3}"
+    )
     ids = np.load(os.path.join(lm, "eval.npz"))["ids"][:8]
     ref = run(module, ctx.weights, {"ids": ids})["logits"]
     out, _, _ = simulate(ctx, module, {"ids": ids}, tmp_path)
@@ -244,7 +250,9 @@ def test_cli_compile_and_run_agree_with_the_interpreter(tmp_path, digits_inputs)
     r = nscc("run", model, "--dim", "batch=16", "-p", pipe, "--input", f"image={image}", "--output", tmp_path / "ref.npz")
     np.testing.assert_array_equal(np.load(tmp_path / "sim.npz")["logits"], np.load(tmp_path / "ref.npz")["logits"])
     assert len(json.load(open(tmp_path / "c.json"))["layers"]) == 3
-    r = nscc("run", model, "--target", "cpp", "--dim", "batch=16", "-p", pipe, "--input", f"image={image}", "--output", tmp_path / "sim2.npz")
+    r = nscc(
+        "run", model, "--target", "cpp", "--dim", "batch=16", "-p", pipe, "--input", f"image={image}", "--output", tmp_path / "sim2.npz"
+    )
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "sim2.npz")["logits"], np.load(tmp_path / "ref.npz")["logits"])
     bad = np.zeros((3, 64), np.float32)
@@ -274,5 +282,7 @@ def test_token_by_token_decoding_matches_the_interpreter(linear_lm, tmp_path):
     assert info["generated_tokens"] == 25 and info["generate_seconds"] > 0
     with pytest.raises(NsccError, match="positions"):
         generate_project(project, prompt, 100)
-    r = subprocess.run([sys.executable, "-m", "nscc", "run", project, "--generate", "5", "--prompt", "The "], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "run", project, "--generate", "5", "--prompt", "The "], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "text: 'The " in r.stdout, r.stderr

@@ -108,6 +108,24 @@ def test_integer_mlp_is_bit_exact_in_csim(tmp_path):
     assert report["weights"]["ratio_vs_fp16"] > 1.5  # 4-bit, but the 10-column head fills a 128-lane word
 
 
+def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
+    """Convolutions of counts, integer max and average pooling, then the MLP head."""
+    sys.path[:0] = [os.path.dirname(__file__), EX]
+    import digits
+
+    from nscc.driver import apply_pipeline
+    from nscc.frontend.importer import import_onnx
+
+    ctx, module = import_onnx(digits.export(digits.cnn(), str(tmp_path / "cnn.onnx"), True, 50))
+    xtr, _, _, _ = digits.data()
+    ctx.calibration = digits.batches(xtr[:200], 50, True)
+    apply_pipeline(ctx, module, "spike-conversion,requant-fusion,integer-islands")
+    pkg = package(ctx, module, tmp_path)
+    src = open(os.path.join(pkg, "kernel", "nscc_kernel.cpp")).read()
+    assert "nscc::conv_synapse<" in src and "true, false>(" in src and "false, " in src  # max and average pooling
+    assert_csim_passes(pkg)
+
+
 def _random_program(seed: int):
     rng = np.random.default_rng(300 + seed)
     bits = [2, 3, 4, 5, 8, 2][seed]

@@ -483,6 +483,9 @@ def _avg_pool(op, args):
         ones = np.pad(ones, pw)
     cnt = windows(ones, prop(op, "kernel"), prop(op, "strides"), prop(op, "dilations"))
     cnt = cnt[(slice(None), slice(None)) + tuple(slice(0, o) for o in outs)].sum(axis=axes)
+    if np.dtype(x.dtype).kind in "iu":  # fixed point: round_div(sum, count), exact
+        total, cnt = total.astype(np.int64), cnt.astype(np.int64)
+        return _typed(op, (2 * total + cnt) // (2 * cnt))
     return _typed(op, total / cnt)
 
 

@@ -380,6 +380,10 @@ def _emit(g: _Gen, op: Operation) -> None:
         return _other(g, op, math.prod(shape), 3)
     if isinstance(op, snn.LinearAttentionOp):
         return _linear_attention(g, op)
+    if isinstance(op, snn.ConvSynapseOp):
+        return _conv_synapse(g, op)
+    if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
+        return _pool(g, op)
     if isinstance(op, nn.GatherOp):
         table = _constant(g, op.input)
         if table is None or prop(op, "axis") % table.ndim != 0:
@@ -579,3 +583,40 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
             "dv": dv,
         }
     )
+
+
+def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
+    w = _constant(g, op.weight)
+    xs, os_ = _shape(op.input), _shape(op.res)
+    if w is None or len(xs) != 4 or not isinstance(op.input.type, snn.CountsType):
+        raise NsccError(
+            f"vck190 target: {where(op)} must be a 2-D convolution of counts with constant weights",
+            "1-D and 3-D convolutions are not supported",
+        )
+    st, pd, dl = list(prop(op, "strides")), list(prop(op, "pads")), list(prop(op, "dilations"))
+    x = g.ref(op.input)
+    wo = g.param(w)
+    out = g.alloc(op.res)
+    m, _, kh, kw = w.shape
+    g.lines.append(
+        f"  nscc::conv_synapse<{xs[0]}, {xs[1]}, {xs[2]}, {xs[3]}, {m}, {kh}, {kw}, {st[0]}, {st[1]}, {pd[0]}, {pd[1]}, {dl[0]}, {dl[1]}, "
+        f"{prop(op, 'group')}, {os_[2]}, {os_[3]}>({x[0]}, {x[1]}, prm, {wo}, {out[0]}, {out[1]});"
+    )
+    _other(g, op, math.prod(os_) * int(np.prod(w.shape[1:])), 1)
+
+
+def _pool(g: _Gen, op: Operation) -> None:
+    xs, os_ = _shape(op.operands[0]), _shape(op.results[0])
+    dil = prop(op, "dilations") or [1, 1]
+    if len(xs) != 4 or any(d != 1 for d in dil) or len(op.results) != 1 or g.arena(op.operands[0]) != "a32":
+        raise NsccError(f"vck190 target: {where(op)}: only 2-D pooling of int32 without dilation", "run integer-islands before compiling")
+    k, st, pd = list(prop(op, "kernel")), list(prop(op, "strides")), list(prop(op, "pads"))
+    is_max = isinstance(op, nn.MaxPoolOp)
+    count_pad = (not is_max) and bool(prop(op, "count_include_pad"))
+    x = g.ref(op.operands[0])
+    out = g.alloc(op.results[0])
+    g.lines.append(
+        f"  nscc::pool2d<{xs[0]}, {xs[1]}, {xs[2]}, {xs[3]}, {k[0]}, {k[1]}, {st[0]}, {st[1]}, {pd[0]}, {pd[1]}, {os_[2]}, {os_[3]}, "
+        f"{'true' if is_max else 'false'}, {'true' if count_pad else 'false'}>({x[0]}, {x[1]}, {out[0]}, {out[1]});"
+    )
+    _other(g, op, math.prod(os_) * k[0] * k[1], 1)

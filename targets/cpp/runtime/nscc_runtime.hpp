@@ -797,7 +797,10 @@ void pool2d(const T* x, i64 B, i64 C, i64 H, i64 W, i64 kh, i64 kw, i64 sh, i64 
               acc = is_max ? std::max(acc, v) : acc + v;
               ++cnt;
             }
-          out[((b * C + c) * OH + oy) * OW + ox] = (T)(is_max ? acc : acc / (double)cnt);
+          if (!is_max && std::is_integral<T>::value)  // fixed point: round_div(sum, count), exact in double below 2^53
+            out[((b * C + c) * OH + oy) * OW + ox] = (T)round_div((int64_t)acc, cnt);
+          else
+            out[((b * C + c) * OH + oy) * OW + ox] = (T)(is_max ? acc : acc / (double)cnt);
         }
 }
 

@@ -242,6 +242,58 @@ load_segments_loop:
   }
 }
 
+// ------------------------------------------------------------------ convolution and pooling
+// snn.conv_synapse: out[b, m, y, x] = sum over the window of count x weight, zero
+// padding; silent inputs add nothing. Weights (int32 in the parameters) [M, C/G, KH, KW].
+template <int B, int C, int H, int W, int M, int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW, int G, int OH, int OW, class TI>
+void conv_synapse(const TI* x, int64_t xo, const int32_t* prm, int64_t wo, int32_t* out, int64_t oo) {
+  const int CG = C / G, MG = M / G;
+conv_outputs_loop:
+  for (int b = 0; b < B; ++b)
+    for (int m = 0; m < M; ++m)
+      for (int oy = 0; oy < OH; ++oy)
+        for (int ox = 0; ox < OW; ++ox) {
+          int64_t acc = 0;
+        conv_window_loop:
+          for (int c = 0; c < CG; ++c)
+            for (int a = 0; a < KH; ++a)
+              for (int e = 0; e < KW; ++e) {
+#pragma HLS PIPELINE II=1
+                const int iy = oy * SH - PT + a * DH, ix = ox * SW - PL + e * DW;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                const int64_t v = (int64_t)x[xo + (((int64_t)b * C + (m / MG) * CG + c) * H + iy) * W + ix];
+                if (v != 0) acc += v * (int64_t)prm[wo + ((m * CG + c) * KH + a) * KW + e];
+              }
+          out[oo + (((int64_t)b * M + m) * OH + oy) * OW + ox] = (int32_t)acc;
+        }
+}
+
+// nn.max_pool / nn.avg_pool on integers: max, or round_div(sum, count) (docs/semantics.md)
+template <int B, int C, int H, int W, int KH, int KW, int SH, int SW, int PT, int PL, int OH, int OW, bool MAX, bool COUNT_PAD>
+void pool2d(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
+pool_outputs_loop:
+  for (int bc = 0; bc < B * C; ++bc)
+    for (int oy = 0; oy < OH; ++oy)
+      for (int ox = 0; ox < OW; ++ox) {
+        int64_t acc = MAX ? (int64_t)-2147483648LL : 0;
+        int64_t cnt = 0;
+      pool_window_loop:
+        for (int a = 0; a < KH; ++a)
+          for (int e = 0; e < KW; ++e) {
+#pragma HLS PIPELINE II=1
+            const int iy = oy * SH - PT + a, ix = ox * SW - PL + e;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              if (COUNT_PAD) ++cnt;
+              continue;
+            }
+            const int64_t v = x[xo + ((int64_t)bc * H + iy) * W + ix];
+            acc = MAX ? (v > acc ? v : acc) : acc + v;
+            ++cnt;
+          }
+        out[oo + ((int64_t)bc * OH + oy) * OW + ox] = (int32_t)(MAX ? acc : round_div(acc, cnt));
+      }
+}
+
 // ------------------------------------------------------------------ linear attention
 // One token per row: per head, S = S - (S >> s) + k^T v, z = z - (z >> s) + k,
 // num = q S, den = q . z. S and z live in device memory between calls, eight
