@@ -116,6 +116,11 @@ def cmd_run(a) -> int:
         if a.report or a.pipeline or a.calib:
             raise NsccError(f"{a.model} is a built C++ project: -p, --calib and --report apply when compiling", "use --counters for the simulator's own spike counts")
         return _run_cpp_project(a, a.model)
+    if compiled_for == "vck190":
+        raise NsccError(
+            f"{a.model} is a VCK190 package: it runs on the board",
+            f"check it here with `make -C {a.model} csim` (C simulation against its golden vectors); compile for --target cpp to run inputs here",
+        )
     if compiled_for == "cpp":
         raise NsccError(f"{a.model} was compiled for the cpp target", "run it with --target cpp (or compile again for the interpreter)")
     if a.model.endswith(".onnx") and a.input:
@@ -203,6 +208,8 @@ def _compiled_target(model: str) -> str | None:
     import json
 
     path = os.path.join(model, "manifest.json")
+    if os.path.isdir(model) and os.path.exists(os.path.join(model, "MANIFEST.json")) and os.path.exists(os.path.join(model, "kernel", "nscc_kernel.cpp")):
+        return "vck190"
     if not os.path.isdir(model) or not os.path.exists(path):
         return None
     with open(path) as f:

@@ -311,6 +311,12 @@ def test_float_inside_the_kernel_is_one_clear_error(tmp_path):
     assert not os.path.exists(tmp_path / "out")
 
 
+def test_running_a_package_here_says_how_to_check_it(lm_package):
+    r = subprocess.run([sys.executable, "-m", "nscc", "run", lm_package, "--input", "ids=x.npy"], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "VCK190 package" in r.stderr and "make -C" in r.stderr
+
+
 def test_group_scales_are_refused_by_name(tmp_path):
     ctx, module = prepare(
         os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, os.path.join(EX, "digits_mlp", "calib.npz"),
