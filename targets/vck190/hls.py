@@ -111,6 +111,7 @@ class _Gen:
     state: int = 0
     resident: int = 0  # words of weights in URAM
     alias: dict = field(default_factory=dict)
+    fused: set = field(default_factory=set)  # requants applied inside the synapse before them
     layers: list[SynapseLayer] = field(default_factory=list)
     others: list[dict] = field(default_factory=list)
     counter: int = 0
@@ -320,25 +321,14 @@ def _emit(g: _Gen, op: Operation) -> None:
     if isinstance(op, snn.SynapseOp):
         return _synapse(g, op)
     if isinstance(op, snn.RequantOp):
+        if op in g.fused:
+            return None
         x = g.ref(op.input)
-        mult = _constant(g, op.multiplier)
-        if mult is None:
-            raise NsccError(f"vck190 target: {where(op)} has a computed multiplier", "multipliers must be constants")
-        mo = g.param(mult)
-        bias = _constant(g, op.bias) if op.bias is not None else None
-        bo = g.param(bias) if bias is not None else 0
-        t = op.res.type
-        lo, hi = (
-            (t.lo, t.hi)
-            if isinstance(t, snn.CountsType)
-            else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
-        )
-        c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+        rq = _requant_args(g, op)
         out = g.alloc(op.res)
         n = math.prod(_shape(op.input))
         L.append(
-            f"  nscc::requant<{n}, {c}, {inner}, {prop(op, 'shift')}, {'true' if bias is not None else 'false'}>({x[0]}, {x[1]}, prm, {mo}, {bo}, "
-            f"{_i64(lo)}, {_i64(hi)}, {out[0]}, {out[1]});"
+            f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
         )
         return _other(g, op, n, 1)
     if isinstance(op, snn.FixedAddOp | snn.FixedDivOp) or (isinstance(op, nn.ReluOp)):
@@ -532,8 +522,21 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     if not live.all():
         live_ref = _rom(g, np.packbits(live, bitorder="little").tolist(), "uint8_t")
     x = g.ref(op.input)
-    out = g.alloc(op.res)
     m = math.prod(_shape(op.input)) // k
+    # A requant that alone reads the accumulators is applied on their way out.
+    uses = list(op.res.uses)
+    rq_op = uses[0].operation if len(uses) == 1 and isinstance(uses[0].operation, snn.RequantOp) and uses[0].index == 0 else None
+    if rq_op is not None and _dtype(rq_op.res).itemsize != 4:
+        rq_op = None
+    if rq_op is not None:
+        rq = _requant_args(g, rq_op)
+        g.fused.add(rq_op)
+        out = g.alloc(rq_op.res)
+        fused = f"true, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}"
+        rq_args = rq["args"]
+    else:
+        out = g.alloc(op.res)
+        fused, rq_args = "false, 1, 1, 0, false", "0, 0, 0, 0"
     layer = op.attributes.get(LAYER_ATTR)
     name = layer.data if isinstance(layer, StringAttr) else op.name
     g.layers.append(
@@ -547,7 +550,8 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     else:
         src, at, where_ = "wgt", offset, 0
     g.lines.append(
-        f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}, {where_}>({src}, {at}, {live_ref}, {x[0]}, {x[1]}, {out[0]}, {out[1]});  // synapse layer {len(g.layers) - 1}"
+        f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}, {where_}, {fused}>({src}, {at}, {live_ref}, {x[0]}, {x[1]}, prm, {rq_args}, {out[0]}, {out[1]});"
+        f"  // synapse layer {len(g.layers) - 1}"
     )
 
 
@@ -583,6 +587,28 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
             "dv": dv,
         }
     )
+
+
+def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
+    mult = _constant(g, op.multiplier)
+    if mult is None:
+        raise NsccError(f"vck190 target: {where(op)} has a computed multiplier", "multipliers must be constants")
+    bias = _constant(g, op.bias) if op.bias is not None else None
+    t = op.res.type
+    lo, hi = (
+        (t.lo, t.hi)
+        if isinstance(t, snn.CountsType)
+        else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
+    )
+    c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+    mo, bo = g.param(mult), (g.param(bias) if bias is not None else 0)
+    return {
+        "c": c,
+        "inner": inner,
+        "shift": prop(op, "shift"),
+        "bias": "true" if bias is not None else "false",
+        "args": f"{mo}, {bo}, {_i64(lo)}, {_i64(hi)}",
+    }
 
 
 def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:

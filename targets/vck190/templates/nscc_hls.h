@@ -208,8 +208,12 @@ void synapse_row(const word_t* wgt, int64_t base, const uint8_t* live, const TI*
 
 // SRC: 0 = weights streamed from DDR (the m_axi port), 1 = resident in URAM.
 // It only tells the instances apart: HLS builds one per memory a pointer binds to.
-template <int M, int K, int N, int B, int WPR, int SRC, class TI>
-void synapse(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, int32_t* out, int64_t oo) {
+// RQ: the requantization that follows the synapse (snn.requant, channel
+// c = (i / INNER) % C of the flat output index i) is applied as the
+// accumulators are written out, saving a pass over them.
+template <int M, int K, int N, int B, int WPR, int SRC, bool RQ, int C, int INNER, int SHIFT, bool BIAS, class TI, class TO>
+void synapse(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, const int32_t* prm, int64_t mo, int64_t bo,
+             int64_t lo, int64_t hi, TO* out, int64_t oo) {
   int32_t acc[WPR * (512 / B)];
 #pragma HLS ARRAY_PARTITION variable=acc type=cyclic factor=512/B
 synapse_rows_loop:
@@ -223,7 +227,13 @@ synapse_rows_loop:
   synapse_out_loop:
     for (int n = 0; n < N; ++n) {
 #pragma HLS PIPELINE II=1
-      out[oo + (int64_t)m * N + n] = acc[n];
+      int64_t a = acc[n];
+      if (RQ) {
+        const int c = (int)((((int64_t)m * N + n) / INNER) % C);
+        if (BIAS) a += (int64_t)prm[bo + c];
+        a = clamp64(round_shift(a * (int64_t)prm[mo + c], SHIFT), lo, hi);
+      }
+      out[oo + (int64_t)m * N + n] = (TO)a;
     }
   }
 }
