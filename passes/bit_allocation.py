@@ -346,7 +346,7 @@ class BitAllocationPass(ModulePass):
         """Local search on the measured error: move one layer a width up and another a width
         down (same group and D) within the budget, most promising first by the predicted
         errors; keep a swap when the measured error falls; `refine` runs at most."""
-        if not self.refine or len(free) < 2 or self.sops:
+        if not self.refine or len(free) < 2 or self.sops or err <= 1e-12:  # nothing measurable left to gain
             return choice, err, 0, 0
         total = sum(L.params for L in layers)
 
