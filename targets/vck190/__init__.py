@@ -261,7 +261,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     w("host/host.cpp", _host_source(kernel, host_entries, decoder, dec.length if dec else 1, len(steps)))
     w("cfg/hls_config.cfg", _hls_config())
     w("cfg/system.cfg", _system_cfg(kernel))
-    w("cfg/package.cfg", _package_cfg())
+    w("cfg/package.cfg", _package_cfg(sorted(os.listdir(os.path.join(out_dir, "tb", "vectors")))))
     w("Makefile", _makefile())
     w("README.md", _readme(report))
     listing = sorted(os.path.relpath(os.path.join(d, f), out_dir) for d, _, fs in os.walk(out_dir) for f in fs)
@@ -324,7 +324,7 @@ def _system_cfg(kernel: Kernel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _package_cfg() -> str:
+def _package_cfg(vectors: list[str]) -> str:
     return """# v++ -p: SD-card image for the VCK190 (boot mode SW1 = 1110); COMMON_IMAGE from the Makefile
 [package]
 boot_mode=sd
@@ -334,7 +334,7 @@ sd_file=weights/weights.bin
 sd_file=weights/params.bin
 sd_file=weights/host.bin
 sd_file=weights/weights.json
-"""
+""" + "".join(f"sd_file=tb/vectors/{v}\n" for v in vectors)
 
 
 def _makefile() -> str:
@@ -422,13 +422,13 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
     enum = "\n".join(f"constexpr int arg_{n} = {i};" for i, n in enumerate(arg_index))
     run_args = ", ".join(arg_index)
     vec_in = "\n".join(
-        f'    read_file(dir + "/tb/vectors/{x["port"]}_step" + std::to_string(step) + ".bin", {x["port"]}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); '
+        f'    read_file(find(dir, "tb/vectors", "{x["port"]}_step" + std::to_string(step) + ".bin"), {x["port"]}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); '
         f"{x['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);"
         for x in kernel.inputs
     )
     vec_cmp = "\n".join(
         f"    {{ {x['port']}.sync(XCL_BO_SYNC_BO_FROM_DEVICE); std::vector<{x['ctype']}> g({x['elements']}); "
-        f'read_file(dir + "/tb/vectors/{x["port"]}_step" + std::to_string(step) + ".bin", (char*)g.data(), g.size() * sizeof({x["ctype"]})); '
+        f'read_file(find(dir, "tb/vectors", "{x["port"]}_step" + std::to_string(step) + ".bin"), (char*)g.data(), g.size() * sizeof({x["ctype"]})); '
         f"const {x['ctype']}* o = {x['port']}.map<{x['ctype']}*>(); for (size_t i = 0; i < g.size(); ++i) (o[i] == g[i] ? passed : failed)++; }}"
         for x in kernel.outputs
     )
@@ -442,7 +442,7 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
         gen = f"""
   // Greedy generation: the prompt one token per call, then the argmax of the decoded logits.
   if (n_generate > 0) {{
-    std::vector<float> tables = read_floats(dir + "/weights/host.bin");
+    std::vector<float> tables = read_floats(find(dir, "weights", "host.bin"));
     {"std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
     std::vector<int64_t> tokens = prompt;
     int64_t* ids = {ids["port"]}.map<int64_t*>();
@@ -489,6 +489,11 @@ def _host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: i
 {enum}
 constexpr int max_positions = {positions};
 
+// DIR/SUB/NAME in the package, or DIR/NAME on the SD card (v++ -p puts sd_files at its root)
+static std::string find(const std::string& dir, const std::string& sub, const std::string& name) {{
+  std::string nested = dir + "/" + sub + "/" + name;
+  return std::ifstream(nested).good() ? nested : dir + "/" + name;
+}}
 static size_t file_size(const std::string& path) {{
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {{ std::fprintf(stderr, "host: cannot open %s\\n", path.c_str()); std::exit(2); }}
@@ -516,11 +521,11 @@ int main(int argc, char** argv) {{
   xrt::device dev(0);
   auto uuid = dev.load_xclbin(xclbin);
   xrt::kernel krnl(dev, uuid, "nscc_top");
-  size_t wbytes = file_size(dir + "/weights/weights.bin"), pbytes = file_size(dir + "/weights/params.bin");
+  size_t wbytes = file_size(find(dir, "weights", "weights.bin")), pbytes = file_size(find(dir, "weights", "params.bin"));
   xrt::bo wgt(dev, wbytes ? wbytes : 64, krnl.group_id(arg_wgt));
   xrt::bo prm(dev, pbytes, krnl.group_id(arg_prm));
-  read_file(dir + "/weights/weights.bin", wgt.map<char*>(), wbytes);
-  read_file(dir + "/weights/params.bin", prm.map<char*>(), pbytes);
+  read_file(find(dir, "weights", "weights.bin"), wgt.map<char*>(), wbytes);
+  read_file(find(dir, "weights", "params.bin"), prm.map<char*>(), pbytes);
   wgt.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   prm.sync(XCL_BO_SYNC_BO_TO_DEVICE);
 {"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));" if stateful else ""}
