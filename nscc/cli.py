@@ -26,7 +26,9 @@ def _dim(spec: str) -> tuple[str, int]:
 
 def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
-    p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass")
+    p.add_argument(
+        "--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass"
+    )
     if pipeline:
         p.add_argument("-p", "--pipeline", metavar="PIPELINE", help="passes to run, e.g. 'spike-conversion{levels=15},binary-expand'")
         p.add_argument("--calib", metavar="FILE.npz|DIR", help="calibration inputs: one array per model input, batch first")
@@ -57,9 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a model (on the reference interpreter, or built for the C++ simulator)")
     p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump, or a directory `nscc compile` wrote")
-    p.add_argument("--target", "-t", default=None, choices=["interpreter", "cpp"], help="where to run (default: the interpreter, or what MODEL/ was compiled for)")
+    p.add_argument(
+        "--target",
+        "-t",
+        default=None,
+        choices=["interpreter", "cpp"],
+        help="where to run (default: the interpreter, or what MODEL/ was compiled for)",
+    )
     p.add_argument("--counters", metavar="FILE.json", help="cpp: write the simulator's own spike and SOP counters")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)")
+    p.add_argument(
+        "--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)"
+    )
     p.add_argument("--output", metavar="OUT.npz", help="save the outputs")
     p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
     p.add_argument("--generate", type=int, metavar="N", help="decode N tokens greedily, one at a time (needs linear attention)")
@@ -70,10 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="firing rates, entropies, NMI, energy and plots of a spiking model")
     p.add_argument("model", metavar="MODEL", help="an .onnx model (made to spike with -p) or an .mlir dump of a spiking one")
     p.add_argument("--labels", metavar="FILE.npy", help="one stimulus label per --calib sample, for the mutual information")
-    p.add_argument("-o", "--output", required=True, metavar="DIR/", help="where report.html, analysis.json and the plots go (replaced atomically)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR/", help="where report.html, analysis.json and the plots go (replaced atomically)"
+    )
     p.add_argument("--layers", action="append", default=[], metavar="GLOB", help="only these layers (repeatable)")
     p.add_argument("--neurons", type=int, default=256, metavar="N", help="neurons per layer kept for trains and NMI (default 256)")
-    p.add_argument("--raster", action="append", default=[], metavar="GLOB", help="layers to draw rasters of (repeatable; default four across the depth)")
+    p.add_argument(
+        "--raster",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="layers to draw rasters of (repeatable; default four across the depth)",
+    )
     p.add_argument("--steps", default="0:32", metavar="START:END", help="steps (tokens) of the first sample in the rasters (default 0:32)")
     _common(p)
 
@@ -88,7 +106,24 @@ def cmd_compile(a) -> int:
 
     files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report)
     print(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})")
+    if a.target == "vck190":
+        _vck190_summary(a.output)
     return 0
+
+
+def _vck190_summary(pkg: str) -> None:
+    import json
+
+    rep = json.load(open(os.path.join(pkg, "report.json")))
+    e = rep["estimate"]
+    rate = f"{e.get('tokens_per_s', e['calls_per_s']):,.1f} {'tokens' if rep['decoder'] else 'calls'}/s"
+    use = ", ".join(f"{k} {100 * v:.1f}%" for k, v in e["utilisation"].items())
+    print(
+        f"nscc: estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call, {rate}; {use}; fits: {'yes' if e['fits'] else 'NO'}"
+    )
+    print(
+        f"nscc: check it with `make -C {pkg} csim` (C simulation against the interpreter's golden vectors); report.json and report.png have the details"
+    )
 
 
 def cmd_opt(a) -> int:
@@ -114,7 +149,10 @@ def cmd_run(a) -> int:
     target = a.target or compiled_for or "interpreter"
     if compiled_for == "cpp" and target == "cpp":
         if a.report or a.pipeline or a.calib:
-            raise NsccError(f"{a.model} is a built C++ project: -p, --calib and --report apply when compiling", "use --counters for the simulator's own spike counts")
+            raise NsccError(
+                f"{a.model} is a built C++ project: -p, --calib and --report apply when compiling",
+                "use --counters for the simulator's own spike counts",
+            )
         return _run_cpp_project(a, a.model)
     if compiled_for == "vck190":
         raise NsccError(
@@ -159,7 +197,9 @@ def cmd_analyze(a) -> int:
     from nscc.ir import snn
 
     if not a.calib:
-        raise NsccError("analyze needs data: --calib FILE.npz (one array per model input, batch first)", "the spikes are recorded on these inputs")
+        raise NsccError(
+            "analyze needs data: --calib FILE.npz (one array per model input, batch first)", "the spikes are recorded on these inputs"
+        )
     if a.neurons < 1:
         raise NsccError("--neurons must be at least 1", "e.g. --neurons 256")
     ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline)
@@ -178,7 +218,10 @@ def cmd_analyze(a) -> int:
             raise NsccError(f"{a.labels}: not a readable .npy file ({e})", "save labels with numpy.save(FILE, ARRAY)") from None
         if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iub":
             what = "an .npz archive" if not isinstance(labels, np.ndarray) else f"{labels.dtype}{list(labels.shape)}"
-            raise NsccError(f"{a.labels}: labels must be a 1-d integer array, one per sample (got {what})", "e.g. numpy.save('labels.npy', numpy.array([0, 1, 1, 0]))")
+            raise NsccError(
+                f"{a.labels}: labels must be a 1-d integer array, one per sample (got {what})",
+                "e.g. numpy.save('labels.npy', numpy.array([0, 1, 1, 0]))",
+            )
         n = sum(len(next(iter(b.values()))) for b in ctx.calibration)
         if len(labels) > n or n % len(labels):
             raise NsccError(f"{a.labels}: {len(labels)} labels for {n} calibration samples", "give exactly one label per sample")
@@ -191,10 +234,16 @@ def cmd_analyze(a) -> int:
     result = analyze(module, ctx.weights, ctx.calibration, labels, tuple(a.layers), a.neurons)
     unknown = [g for g in a.raster if not any(fnmatch(r["layer"], g) for r in result["layers"])]
     if unknown:
-        raise NsccError(f"--raster '{unknown[0]}' matches no analysed layer", "the layers are " + ", ".join(r["layer"] for r in result["layers"][:8]) + ("..." if len(result["layers"]) > 8 else ""))
+        raise NsccError(
+            f"--raster '{unknown[0]}' matches no analysed layer",
+            "the layers are " + ", ".join(r["layer"] for r in result["layers"][:8]) + ("..." if len(result["layers"]) > 8 else ""),
+        )
     files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model), tuple(a.raster), (start, end)))
     rows = result["layers"]
-    print(f"{'layer':32} {'D':>4} {'rate':>7} {'entropy':>8} {'max':>5} {'h rate':>7}" + (f" {'NMI':>7} {'chance':>7}" if labels is not None else ""))
+    print(
+        f"{'layer':32} {'D':>4} {'rate':>7} {'entropy':>8} {'max':>5} {'h rate':>7}"
+        + (f" {'NMI':>7} {'chance':>7}" if labels is not None else "")
+    )
     for r in rows:
         line = f"{r['layer'][:32]:32} {r['levels']:4d} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
         if labels is not None:
@@ -208,7 +257,11 @@ def _compiled_target(model: str) -> str | None:
     import json
 
     path = os.path.join(model, "manifest.json")
-    if os.path.isdir(model) and os.path.exists(os.path.join(model, "MANIFEST.json")) and os.path.exists(os.path.join(model, "kernel", "nscc_kernel.cpp")):
+    if (
+        os.path.isdir(model)
+        and os.path.exists(os.path.join(model, "MANIFEST.json"))
+        and os.path.exists(os.path.join(model, "kernel", "nscc_kernel.cpp"))
+    ):
         return "vck190"
     if not os.path.isdir(model) or not os.path.exists(path):
         return None
@@ -273,7 +326,9 @@ def _prompt(a, vocab) -> list[int]:
         try:
             prompt = [int(t) for t in a.prompt_ids.split(",") if t.strip()]
         except ValueError:
-            raise NsccError(f"--prompt-ids '{a.prompt_ids}' is not a comma-separated list of integers", "e.g. --prompt-ids 12,5,40") from None
+            raise NsccError(
+                f"--prompt-ids '{a.prompt_ids}' is not a comma-separated list of integers", "e.g. --prompt-ids 12,5,40"
+            ) from None
     else:
         raise NsccError("--generate needs a prompt", "give --prompt-ids or --prompt")
     if not prompt or a.generate < 0:
@@ -299,14 +354,19 @@ def _generate(a, ctx=None, module=None, project: str | None = None) -> int:
 
         dec = Decoder(ctx, module)
         if len(prompt) + a.generate > dec.length:
-            raise NsccError(f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for", "bind a longer sequence with --dim")
+            raise NsccError(
+                f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for",
+                "bind a longer sequence with --dim",
+            )
         out = dec.generate(prompt, a.generate)
         dt = time.perf_counter() - t
         state = f"{dec.attention.state_bytes()} bytes"
     print("generated ids: " + ",".join(map(str, out)))
     if vocab is not None:
         print("text: " + repr("".join(vocab[i] for i in prompt + out)))
-    print(f"{len(prompt) + a.generate} tokens in {dt:.3f} s ({1e3 * dt / max(len(prompt) + a.generate, 1):.2f} ms per token), attention state {state}")
+    print(
+        f"{len(prompt) + a.generate} tokens in {dt:.3f} s ({1e3 * dt / max(len(prompt) + a.generate, 1):.2f} ms per token), attention state {state}"
+    )
     return 0
 
 
@@ -361,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in getattr(args, "load_pass_plugin", []):
             load_plugin(path)
-        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[args.command](args)
+        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[
+            args.command
+        ](args)
     except NsccError as e:
         if os.environ.get("NSCC_DEBUG"):
             raise
@@ -379,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- never show users a traceback
         if os.environ.get("NSCC_DEBUG"):
             raise
-        print(f"nscc: internal error: {type(e).__name__}: {e} (hint: this is a bug in nscc; rerun with NSCC_DEBUG=1 and report the traceback)", file=sys.stderr)
+        print(
+            f"nscc: internal error: {type(e).__name__}: {e} (hint: this is a bug in nscc; rerun with NSCC_DEBUG=1 and report the traceback)",
+            file=sys.stderr,
+        )
         return 70
 
 

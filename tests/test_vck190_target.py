@@ -66,6 +66,7 @@ def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
     """8 tokens, one call each, attention state carried in device memory between calls."""
     report = json.load(open(os.path.join(lm_package, "report.json")))
     assert report["decoder"] and report["tb_steps"] == 8 and report["kernel"]["state_words"] > 0
+    assert os.path.getsize(os.path.join(lm_package, "report.png")) > 1000
     where = {layer["memory"] for layer in report["estimate"]["layers"]}
     assert where == {"URAM (resident)", "DDR (streamed)"}
     n = assert_csim_passes(lm_package)

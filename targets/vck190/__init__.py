@@ -32,7 +32,7 @@ from xdsl.interpreter import Interpreter
 
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
-from nscc.targets.vck190.estimate import estimate
+from nscc.targets.vck190.estimate import estimate, plot
 from nscc.targets.vck190.hls import Kernel, generate
 from nscc.targets.vck190.partition import partition
 
@@ -258,6 +258,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "tb_steps": len(steps),
     }  # fmt: skip
     w("report.json", json.dumps(report, indent=1) + "\n")
+    plot(report, os.path.join(out_dir, "report.png"))
     w("host/host.cpp", _host_source(kernel, host_entries, decoder, dec.length if dec else 1, len(steps)))
     w("cfg/hls_config.cfg", _hls_config())
     w("cfg/system.cfg", _system_cfg(kernel))
@@ -571,7 +572,7 @@ live in URAM (copied there once, by a call with mode 1), the rest stream from DD
 On the board (SD boot, SW1 = 1110): `./host.exe nscc.xclbin . {"--prompt-ids 1,2,3 --generate 32" if report["decoder"] else ""}`
 replays the golden vectors and {"generates tokens, printing tokens per second" if report["decoder"] else "reports mismatches"}.
 
-## Estimates (analytical, see report.json and nscc's docs/targets.md)
+## Estimates (analytical, see report.json, report.png and nscc's docs/targets.md)
 
 At {e["assumptions"]["clock_mhz"]:.0f} MHz and {e["assumptions"]["ddr_gb_s"]} GB/s DDR ({e["assumptions"]["port_efficiency"]:.0%} port efficiency):
 {e["cycles_per_call"]:,} cycles per call, {e["latency_ms"]:.3f} ms, **{e.get("tokens_per_s", e["calls_per_s"]):.1f} {unit}**;

@@ -122,3 +122,28 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         "fits": all(resources[k] <= VC1902[k] for k in VC1902),
         "layers": layers,
     }
+
+
+def plot(report: dict, path: str) -> None:
+    """report.png: cycles per layer (resident or streamed) and the VC1902's resources in use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = report["estimate"]
+    layers = e["layers"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
+    colors = ["tab:green" if lay["memory"].startswith("URAM") else "tab:blue" for lay in layers]
+    ax.bar(range(len(layers)), [lay["cycles"] for lay in layers], color=colors)
+    ax.set_xlabel("synapse layer (program order)")
+    ax.set_ylabel("cycles per call")
+    other = e["cycles_per_call"] - sum(lay["cycles"] for lay in layers)
+    ax.set_title(f"{e['cycles_per_call']:,} cycles per call; other ops and state {other:,} (green: URAM, blue: DDR)", fontsize=9)
+    names = list(e["utilisation"])
+    bx.barh(names, [100 * e["utilisation"][k] for k in names], color="tab:gray")
+    bx.set_xlim(0, 100)
+    bx.set_xlabel("% of the XCVC1902")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
