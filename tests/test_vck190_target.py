@@ -127,6 +127,53 @@ def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
     assert_csim_passes(pkg)
 
 
+FIXED_KERNEL = """builtin.module {
+  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>) {
+    %g = nn.weight "gamma" : tensor<16xi32>
+    %b = nn.weight "beta" : tensor<16xi32>
+    %ln = snn.fixed_layer_norm %v, %g, %b {axis = 1 : i64, frac_bits = 12 : i64, var_shift = 3 : i64, epsilon = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
+    %sm = snn.fixed_softmax %v {axis = 1 : i64, frac_bits = 12 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
+    %ge = snn.fixed_gelu %v {frac_bits = 12 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
+    %m = nn.weight "mult" : tensor<16xi32>
+    %fx = snn.requant %acc, %m {shift = 10 : i64, axis = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
+    %s = snn.fixed_add %fx, %v : (tensor<3x16xi32>, tensor<3x16xi32>) -> tensor<3x16xi32>
+    %dv = snn.fixed_div %num, %den {frac_bits = 12 : i64} : (tensor<3x16xi64>, tensor<3x1xi64>) -> tensor<3x16xi32>
+    %r = nn.relu %s : (tensor<3x16xi32>) -> tensor<3x16xi32>
+    %sl = nn.slice %r {starts = array<i64: 3>, ends = array<i64: 16>, axes = array<i64: 1>, steps = array<i64: 2>} : (tensor<3x16xi32>) -> tensor<3x7xi32>
+    %one = nn.slice %ln {starts = array<i64: 0>, ends = array<i64: 1>, axes = array<i64: 1>, steps = array<i64: 1>} : (tensor<3x16xi32>) -> tensor<3x1xi32>
+    %c8 = nn.concat %sl, %one {axis = 1 : i64} : (tensor<3x7xi32>, tensor<3x1xi32>) -> tensor<3x8xi32>
+    %t = nn.transpose %sm {perm = array<i64: 1, 0>} : (tensor<3x16xi32>) -> tensor<16x3xi32>
+    %c24 = nn.concat %dv, %c8 {axis = 1 : i64} : (tensor<3x16xi32>, tensor<3x8xi32>) -> tensor<3x24xi32>
+    %cnt = snn.requant %acc, %m {shift = 24 : i64, axis = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> !snn.counts<3x16, 15, signed>
+    %w = nn.weight "w" : tensor<16x4xi4>
+    %o = snn.synapse %cnt, %w {acc_bits = 32 : i64} : (!snn.counts<3x16, 15, signed>, tensor<16x4xi4>) -> tensor<3x4xi32>
+    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>
+  }
+}"""
+
+
+def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
+    """Fixed-point LayerNorm, softmax, GELU, division, requant, add, ReLU, slices with steps,
+    concatenation and transposes on random integers, against the written semantics."""
+    rng = np.random.default_rng(5)
+    ctx, module = parse_module(FIXED_KERNEL)
+    ctx.weights.add("gamma", rng.integers(40000, 90000, 16).astype(np.int32))
+    ctx.weights.add("beta", rng.integers(-3000, 3000, 16).astype(np.int32))
+    ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
+    ctx.weights.add("w", rng.integers(-8, 8, (16, 4)).astype(np.int8))
+    ctx.calibration = [
+        {
+            "input0": rng.integers(-(2**15), 2**15, (3, 16)).astype(np.int32),
+            "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32),
+            "input2": rng.integers(-(2**30), 2**30, (3, 16)).astype(np.int64),
+            "input3": np.array([[0], [-5], [777]], np.int64),
+        }
+    ]
+    pkg = package(ctx, module, tmp_path)
+    n = assert_csim_passes(pkg)
+    assert n == 4 * 48 + 24 + 48 + 72 + 12
+
+
 def _random_program(seed: int):
     rng = np.random.default_rng(300 + seed)
     bits = [2, 3, 4, 5, 8, 2][seed]
