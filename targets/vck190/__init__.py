@@ -29,6 +29,8 @@ import shutil
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
+from nscc.errors import NsccError
+from nscc.ir.constants import constant_value
 from nscc.ir.context import NsccContext
 from nscc.targets.vck190 import golden
 from nscc.targets.vck190.build_files import hls_config, makefile, package_cfg, system_cfg
@@ -44,8 +46,6 @@ TEMPLATES = os.path.join(HERE, "templates")
 
 def _host_tables(kernel: Kernel, ctx) -> tuple[bytes, list[dict]]:
     """float32 tables the host needs to encode inputs and decode outputs (host.bin)."""
-    from nscc.targets.vck190.hls import _constant
-
     blobs, entries, at = [], [], 0
 
     def put(arr, role, port):
@@ -55,17 +55,20 @@ def _host_tables(kernel: Kernel, ctx) -> tuple[bytes, list[dict]]:
         entries.append({"port": port, "role": role, "offset": at, "count": int(a.size)})
         at += a.size
 
-    class _G:
-        store, memo = ctx.weights, {}
+    def table(v):
+        arr = constant_value(v, ctx.weights)
+        if arr is None:
+            raise NsccError("vck190 target: an input's thresholds or an output's scales are computed", "they must be constants of the model")
+        return arr
 
     for x in kernel.inputs:
         if x["encode"] is not None:
-            put(_constant(_G, x["encode"].theta), "theta", x["port"])
+            put(table(x["encode"].theta), "theta", x["port"])
     for x in kernel.outputs:
         if x["decode"] is not None:
-            put(_constant(_G, x["decode"].scale), "scale", x["port"])
+            put(table(x["decode"].scale), "scale", x["port"])
             if x["decode"].bias is not None:
-                put(_constant(_G, x["decode"].bias), "bias", x["port"])
+                put(table(x["decode"].bias), "bias", x["port"])
     return b"".join(blobs), entries
 
 
