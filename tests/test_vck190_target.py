@@ -273,6 +273,70 @@ def test_host_compiles_against_xrt(lm_package):
     assert os.path.exists(os.path.join(lm_package, "build", "host-check"))
 
 
+FAKE_XRT = os.path.join(os.path.dirname(__file__), "fake_xrt")
+
+
+def host_emulation(pkg: str) -> str:
+    """The generated host program linked with the C-simulation kernel through a stand-in for
+    XRT (tests/fake_xrt): a kernel run calls nscc_top, so the host runs end to end here."""
+    exe = os.path.join(pkg, "build", "host-emu")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    cmd = [
+        "g++",
+        "-std=c++17",
+        "-O2",
+        "-ffp-contract=off",
+        f"-I{FAKE_XRT}",
+        "-Ikernel",
+        "host/host.cpp",
+        "kernel/nscc_kernel.cpp",
+        "-o",
+        exe,
+    ]
+    r = subprocess.run(cmd, cwd=pkg, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+def test_host_encodes_runs_and_decodes_like_the_interpreter(tmp_path):
+    """The host's own input encoding and output decoding, around the kernel: the logits equal the interpreter's."""
+    from nscc.targets.interpreter.runner import run
+
+    ctx, module = prepare(
+        os.path.join(EX, "digits_mlp", "model.onnx"),
+        {"batch": 16},
+        os.path.join(EX, "digits_mlp", "calib.npz"),
+        "spike-conversion{weight-bits=4},requant-fusion",
+    )
+    pkg = package(ctx, module, tmp_path)
+    image = np.load(os.path.join(EX, "digits_mlp", "digits.npy")).astype(np.float32)
+    image.tofile(tmp_path / "image.bin")
+    r = subprocess.run(
+        [host_emulation(pkg), "none.xclbin", ".", "--input", str(tmp_path / "image.bin")], cwd=pkg, capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "0 failed" in r.stdout, r.stdout + r.stderr
+    ref = run(module, ctx.weights, {"image": image})["logits"]
+    got = np.fromfile(os.path.join(pkg, "output0.bin"), np.float32).reshape(ref.shape)
+    np.testing.assert_array_equal(got, ref)
+    assert " ".join(map(str, ref.argmax(-1))) in r.stdout
+
+
+def test_host_generates_the_interpreters_tokens(lm_package):
+    from nscc.decoding import Decoder
+
+    r = subprocess.run(
+        [host_emulation(lm_package), "none.xclbin", ".", "--prompt-ids", "5,6,7", "--generate", "10"],
+        cwd=lm_package,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "0 failed" in r.stdout, r.stdout + r.stderr
+    tokens = [int(t) for t in re.search(r"tokens:([ \d]+)", r.stdout).group(1).split()]
+    ctx, module = prepare(os.path.join(LINEAR, "model.onnx"), {}, os.path.join(LINEAR, "calib.npz"), LM_PIPE)
+    assert tokens == Decoder(ctx, module).generate([5, 6, 7], 10)
+    assert "tokens/s" in r.stdout
+
+
 def _cfg(path: str) -> list[tuple[str, str]]:
     """key=value lines of a v++ config (keys repeat, so no configparser)."""
     out = []

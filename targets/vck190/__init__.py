@@ -58,7 +58,9 @@ def _host_tables(kernel: Kernel, ctx) -> tuple[bytes, list[dict]]:
     def table(v):
         arr = constant_value(v, ctx.weights)
         if arr is None:
-            raise NsccError("vck190 target: an input's thresholds or an output's scales are computed", "they must be constants of the model")
+            raise NsccError(
+                "vck190 target: an input's thresholds or an output's scales are computed", "they must be constants of the model"
+            )
         return arr
 
     for x in kernel.inputs:

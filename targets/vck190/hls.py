@@ -198,6 +198,9 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         n = max(1, math.prod(_shape(v)))
         ctype = "int64_t" if arr == "a64" else "int32_t"
         ins.append({"port": f"in{j}", "arg": arg, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "encode": enc})
+        if enc is not None:  # what the host needs to encode a float input itself
+            c, inner = _channel(_shape(enc.input), _shape(enc.theta))
+            ins[-1].update(channels=c, inner=inner, lo=enc.res.type.lo, hi=enc.res.type.hi)
         g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    {arr}[{off} + i] = in{j}[i];\n  }}")
     for i, op in enumerate(part.ops):
         g.index, g.cur = i, op
@@ -208,6 +211,9 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         n = max(1, math.prod(_shape(v)))
         ctype = "int64_t" if arr == "a64" else "int32_t"
         outs.append({"port": f"out{j}", "result": res, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "decode": dec})
+        if dec is not None:
+            c, inner = _channel(_shape(dec.input), _shape(dec.scale), prop(dec, "axis"))
+            outs[-1].update(channels=c, inner=inner)
         g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    out{j}[i] = {arr}[{off} + i];\n  }}")
     sizes = {}
     for arena_name in ("a32", "a64"):

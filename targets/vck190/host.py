@@ -8,6 +8,15 @@ READ_FLOATS = """static std::vector<float> read_floats(const std::string& path) 
   std::vector<float> v(file_size(path) / sizeof(float));
   if (!v.empty()) read_file(path, (char*)v.data(), v.size() * sizeof(float));
   return v;
+}
+static void write_file(const std::string& path, const char* src, size_t n) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f || !f.write(src, (std::streamsize)n)) { std::fprintf(stderr, "host: cannot write %s\\n", path.c_str()); std::exit(2); }
+}
+static void print_argmax(const char* name, const float* y, size_t n, size_t row) {
+  std::printf("%s argmax per row:", name);
+  for (size_t r = 0; r + row <= n; r += row) std::printf(" %zu", (size_t)(std::max_element(y + r, y + r + row) - (y + r)));
+  std::printf("\\n");
 }"""
 
 
@@ -32,7 +41,7 @@ def host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: in
         f"const {x['ctype']}* o = {x['port']}.map<{x['ctype']}*>(); for (size_t i = 0; i < g.size(); ++i) (o[i] == g[i] ? passed : failed)++; }}"
         for x in kernel.outputs
     )
-    gen = ""
+    gen = "" if decoder else _run_inputs(kernel, tables, run_args)
     if decoder:
         ids, pos = kernel.inputs[0], kernel.inputs[1] if len(kernel.inputs) > 1 else None
         out = kernel.outputs[0]
@@ -74,7 +83,9 @@ def host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: in
 // Usage: host.exe nscc.xclbin [PACKAGE_DIR] [--prompt-ids 1,2,3 --generate N]
 // Loads the weights into device memory once, replays the golden vectors of
 // tb/vectors (and reports mismatches), then, for a decoder, generates tokens.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -103,15 +114,17 @@ static void read_file(const std::string& path, char* dst, size_t n) {{
   std::ifstream f(path, std::ios::binary);
   if (!f || !f.read(dst, (std::streamsize)n)) {{ std::fprintf(stderr, "host: cannot read %zu bytes of %s\\n", n, path.c_str()); std::exit(2); }}
 }}
-{READ_FLOATS if decoder else ""}
+{READ_FLOATS}
 int main(int argc, char** argv) {{
-  if (argc < 2) {{ std::fprintf(stderr, "usage: %s nscc.xclbin [PACKAGE_DIR] [--prompt-ids 1,2,3 --generate N]\\n", argv[0]); return 2; }}
+  if (argc < 2) {{ std::fprintf(stderr, "usage: %s nscc.xclbin [PACKAGE_DIR] [--prompt-ids 1,2,3 --generate N] [--input FILE ...]\\n", argv[0]); return 2; }}
   std::string xclbin = argv[1], dir = ".";
   std::vector<int64_t> prompt;
+  std::vector<std::string> inputs;
   long n_generate = 0;
   for (int i = 2; i < argc; ++i) {{
     std::string a = argv[i];
     if (a == "--generate" && i + 1 < argc) n_generate = std::atol(argv[++i]);
+    else if (a == "--input" && i + 1 < argc) inputs.push_back(argv[++i]);
     else if (a == "--prompt-ids" && i + 1 < argc) {{
       std::string s = argv[++i];
       for (size_t p = 0; p < s.size();) {{ size_t q = s.find(',', p); if (q == std::string::npos) q = s.size(); prompt.push_back(std::atoll(s.substr(p, q - p).c_str())); p = q + 1; }}
@@ -142,3 +155,60 @@ int main(int argc, char** argv) {{
   return failed == 0 ? 0 : 1;
 }}
 """.replace("constexpr int max_positions", f"constexpr int tb_steps = {tb_steps};\nconstexpr int max_positions")
+
+
+def _table(tables: list[dict], port: str, role: str) -> dict | None:
+    return next((t for t in tables if t["port"] == port and t["role"] == role), None)
+
+
+def _run_inputs(kernel: Kernel, tables: list[dict], run_args: str) -> str:
+    """`--input FILE` per input port: float32 files are encoded here (snn.encode), the
+    outputs decoded (snn.decode) into outputJ.bin, with the argmax of each row printed."""
+    load = []
+    for x in kernel.inputs:
+        p = x["port"]
+        if "channels" in x:
+            th = _table(tables, p, "theta")
+            ch = f"(i / {x['inner']}) % {x['channels']}" if x["channels"] > 1 else "0"
+            load.append(
+                f"    {{ std::vector<float> v({x['elements']}); read_file(inputs.at(k++), (char*)v.data(), v.size() * sizeof(float)); int32_t* d = {p}.map<int32_t*>();\n"
+                f"      for (size_t i = 0; i < v.size(); ++i) {{ float q = v[i] / tables[{th['offset']} + {ch}]; float r = std::isnan(q) ? 0.f : std::nearbyint(q); "
+                f"d[i] = (int32_t)std::min(std::max(r, {float(x['lo'])!r}f), {float(x['hi'])!r}f); }}\n"
+                f"      {p}.sync(XCL_BO_SYNC_BO_TO_DEVICE); }}"
+            )
+        else:
+            load.append(
+                f"    read_file(inputs.at(k++), {p}.map<char*>(), {x['elements']} * sizeof({x['ctype']})); {p}.sync(XCL_BO_SYNC_BO_TO_DEVICE);"
+            )
+    save = []
+    for j, x in enumerate(kernel.outputs):
+        p = x["port"]
+        last = x["shape"][-1] if x["shape"] else 1
+        if "channels" in x:
+            sc, bi = _table(tables, p, "scale"), _table(tables, p, "bias")
+            ch = f"(i / {x['inner']}) % {x['channels']}" if x["channels"] > 1 else "0"
+            bias = f" + tables[{bi['offset']} + {ch}]" if bi else ""
+            save.append(
+                f"    {{ {p}.sync(XCL_BO_SYNC_BO_FROM_DEVICE); const int32_t* a = {p}.map<int32_t*>(); std::vector<float> y({x['elements']});\n"
+                f"      for (size_t i = 0; i < y.size(); ++i) {{ float v = (float)a[i] * tables[{sc['offset']} + {ch}]; y[i] = v{bias}; }}\n"
+                f'      write_file("output{j}.bin", (const char*)y.data(), y.size() * sizeof(float)); print_argmax("output{j}", y.data(), y.size(), {last}); }}'
+            )
+        else:
+            save.append(
+                f"    {{ {p}.sync(XCL_BO_SYNC_BO_FROM_DEVICE); std::vector<float> y({x['elements']}); const {x['ctype']}* a = {p}.map<{x['ctype']}*>();\n"
+                f"      for (size_t i = 0; i < y.size(); ++i) y[i] = (float)a[i];\n"
+                f'      write_file("output{j}.bin", (const char*){p}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); print_argmax("output{j}", y.data(), y.size(), {last}); }}'
+            )
+    load_code, save_code = "\n".join(load), "\n".join(save)
+    return f"""
+  // Your inputs: --input FILE per input port (float32 where the host encodes it), outputs decoded to outputJ.bin.
+  if (!inputs.empty()) {{
+    if (inputs.size() != {len(kernel.inputs)}) {{ std::fprintf(stderr, "host: %zu --input files given, the kernel has {len(kernel.inputs)} input port(s)\\n", inputs.size()); return 2; }}
+    std::vector<float> tables = read_floats(find(dir, "weights", "host.bin"));
+    size_t k = 0;
+{load_code}
+    auto t0 = std::chrono::steady_clock::now();
+    krnl({run_args}, 0).wait();
+    std::printf("one call: %.3f ms\\n", 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+{save_code}
+  }}"""
