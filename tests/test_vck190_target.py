@@ -367,10 +367,16 @@ def test_vpp_configs_match_the_kernel(lm_package):
     manifest = json.load(open(os.path.join(lm_package, "weights", "weights.json")))
     import hashlib
 
-    data = open(os.path.join(lm_package, "weights", "weights.bin"), "rb").read()
-    assert hashlib.sha256(data).hexdigest() == manifest["files"]["weights/weights.bin"]["sha256"]
+    banks = {}
+    for name in ("weights.bin", "weights_b.bin"):
+        banks[name] = open(os.path.join(lm_package, "weights", name), "rb").read()
+        assert hashlib.sha256(banks[name]).hexdigest() == manifest["files"][f"weights/{name}"]["sha256"]
     for layer in manifest["synapse_layers"]:
-        assert layer["offset_words"] % 64 == 0  # 4 KiB aligned
+        assert layer["offset_words_a"] % 64 == 0 and layer["offset_words_b"] % 64 == 0  # 4 KiB aligned
+        assert layer["words_per_row_a"] + layer["words_per_row_b"] == layer["words_per_row"]
+        a = banks["weights.bin"][64 * layer["offset_words_a"] :][: 64 * layer["k"] * layer["words_per_row_a"]]
+        b = banks["weights_b.bin"][64 * layer["offset_words_b"] :][: 64 * layer["k"] * layer["words_per_row_b"]]
+        assert hashlib.sha256(a + b).hexdigest() == layer["sha256"]
 
 
 def test_packages_are_byte_identical_across_compiles(tmp_path):

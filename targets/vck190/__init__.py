@@ -106,6 +106,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     host_bin, host_entries = _host_tables(kernel, ctx)
     files = {
         "weights/weights.bin": kernel.weights,
+        "weights/weights_b.bin": kernel.weights_b,
         "weights/params.bin": kernel.params.astype("<i4").tobytes(),
         "weights/host.bin": host_bin,
     }
@@ -114,9 +115,10 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     layers = [
         {
             "index": i, "layer": s.name, "k": s.k, "n": s.n, "bits": s.bits, "lane_bits": s.container, "lanes_per_word": 512 // s.container,
-            "words_per_row": s.wpr, "offset_words": s.offset, "words": s.words, "order": "row-major: row k = input k, lane l of word w = output w*lanes+l",
+            "words_per_row": s.wpr, "words_per_row_a": s.wa, "words_per_row_b": s.wb, "offset_words_a": s.offset, "offset_words_b": s.offset_b,
+            "order": "row k = input k, lane l of word w = output w*lanes+l; even words w in weights.bin at offset_words_a + k*words_per_row_a + w/2, odd ones in weights_b.bin at offset_words_b + k*words_per_row_b + (w-1)/2",
             "encoding": "two's complement" + (" (ternary -1/0/1)" if s.bits <= 2 else ""), "live_rows": s.live_rows, "nonzero": s.nonzero,
-            "sha256": _sha(kernel.weights[s.offset * 64 : (s.offset + s.words) * 64]),
+            "sha256": _sha(kernel.weights[s.offset * 64 : (s.offset + s.k * s.wa) * 64] + kernel.weights_b[s.offset_b * 64 : (s.offset_b + s.k * s.wb) * 64]),
             "memory": "URAM" if s.resident >= 0 else "DDR",
             "uram_offset_words": s.resident if s.resident >= 0 else None,
         }
@@ -137,7 +139,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         rows = kernel.inputs[0]["elements"]
         est["tokens_per_s"], est["memory_bound_tokens_per_s"] = est["calls_per_s"] * rows, est["memory_bound_calls_per_s"] * rows
     fp16 = sum(s.k * s.n * 2 for s in kernel.layers)
-    packed = len(kernel.weights)
+    packed = len(kernel.weights) + len(kernel.weights_b)
     report = {
         "target": "vck190",
         "part": "xcvc1902-vsva2197-2MP-e-S",
@@ -148,7 +150,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
             "other_ops": len(kernel.others), "inputs": [_io(x) for x in kernel.inputs], "outputs": [_io(x) for x in kernel.outputs],
             "arena_int32": kernel.arena32, "arena_int64": kernel.arena64, "state_words": kernel.state_words,
         },
-        "weights": {"packed_bytes": packed, "fp16_bytes": fp16, "ratio_vs_fp16": fp16 / packed if packed else 0.0, "resident_bytes": kernel.resident_words * 64, "streamed_bytes": packed - sum(s.words * 64 for s in kernel.layers if s.resident >= 0)},
+        "weights": {"packed_bytes": packed, "fp16_bytes": fp16, "ratio_vs_fp16": fp16 / packed if packed else 0.0, "resident_bytes": sum((s.wa + s.wb) * s.k * 64 for s in kernel.layers if s.resident >= 0)},
         "estimate": est,
         "tb_steps": len(steps),
     }  # fmt: skip

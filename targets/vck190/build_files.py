@@ -26,11 +26,11 @@ clock_uncertainty=15%
 
 def system_cfg(kernel: Kernel) -> str:
     lines = [
-        "# v++ -l connectivity: one kernel, weights and parameters on DDR, state and I/O on LPDDR",
+        "# v++ -l connectivity: one kernel; weights in two banks (even words on DDR, odd on LPDDR), parameters on DDR, state and I/O on LPDDR",
         "[connectivity]",
         "nk=nscc_top:1:nscc_top_1",
     ]
-    lines += ["sp=nscc_top_1.wgt:DDR", "sp=nscc_top_1.prm:DDR"]
+    lines += ["sp=nscc_top_1.wgt:DDR", "sp=nscc_top_1.wgt2:LPDDR", "sp=nscc_top_1.prm:DDR"]
     if kernel.state_words:
         lines.append("sp=nscc_top_1.state:LPDDR")
     lines += [f"sp=nscc_top_1.{x['port']}:LPDDR" for x in kernel.inputs + kernel.outputs]
@@ -44,6 +44,7 @@ boot_mode=sd
 image_format=ext4
 sd_file=build/host.exe
 sd_file=weights/weights.bin
+sd_file=weights/weights_b.bin
 sd_file=weights/params.bin
 sd_file=weights/host.bin
 sd_file=weights/weights.json

@@ -3,8 +3,9 @@ second, and resources against the XCVC1902, from the loops nscc emits.
 
 The model (docs/targets.md gives it in full):
 * synapse layer, per input row: the active-row scan (K cycles) runs beside
-  the fetch and the accumulation under DATAFLOW, so a layer costs
-  M * max(K, active * WPR, bytes / port bandwidth) + depth cycles, with
+  the fetch and the accumulation under DATAFLOW, two words a cycle (one from
+  each bank), so a layer costs M * max(K, active * WP, bytes / (2 x port
+  bandwidth)) + depth cycles, with WP the words per row in each bank and
   `active` the rows holding a non-zero count (measured firing on the golden
   vectors, all rows where none was measured);
 * every other op: `passes` pipelined sweeps over its elements at II=1
@@ -27,7 +28,8 @@ import math
 VC1902 = {"LUT": 899_840, "FF": 1_799_680, "DSP58": 1_968, "BRAM36": 967, "URAM": 463}
 ASSUMPTIONS = {
     "clock_mhz": 300.0,
-    "ddr_gb_s": 25.6,  # DDR4-3200 x64 on the VCK190 (LPDDR4 similar)
+    "ddr_gb_s": 25.6,  # DDR4-3200 x64 on the VCK190: bank a (even words)
+    "lpddr_gb_s": 25.6,  # LPDDR4 on the VCK190 (25-34 GB/s by its preset): bank b (odd words), state and I/O
     "port_efficiency": 0.7,  # long bursts on one 512-bit m_axi port
     "lut_per_lane": 8,  # count x weight product and adder per accumulator lane (Yosys bound ~7.5)
     "ff_per_lut": 1.0,
@@ -55,15 +57,13 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     clock = a["clock_mhz"] * 1e6
     bytes_per_cycle = min(64.0, a["ddr_gb_s"] * 1e9 * a["port_efficiency"] / clock)
     layers, total, weight_bytes, fetched_bytes = [], 0.0, 0, 0
-    lut = ff = 0.0
     for i, s in enumerate(kernel.layers):
         frac = (active or {}).get(i, s.live_rows / s.k)
         rows = frac * s.k
-        fetched = rows * s.wpr * 64
-        on_chip = s.resident >= 0  # URAM gives a word per cycle and costs no DDR traffic
-        cycles = s.m * max(s.k, rows * s.wpr, 0 if on_chip else fetched / bytes_per_cycle) + a["pipeline_depth"]
-        lanes = 512 // s.container
-        lut += lanes * a["lut_per_lane"]
+        fetched = rows * (s.wa + s.wb) * 64  # two banks, a word from each per cycle
+        on_chip = s.resident >= 0  # URAM costs no DDR traffic
+        cycles = s.m * max(s.k, rows * s.wa, 0 if on_chip else fetched / (2 * bytes_per_cycle)) + a["pipeline_depth"]
+        lanes = 1024 // s.container
         total += cycles
         weight_bytes += 0 if on_chip else s.m * fetched
         fetched_bytes += s.m * fetched
@@ -85,26 +85,29 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     seconds = total / clock
     # The synapse hardware is one accumulator array per layer shape (calls are sequential):
     # HLS shares a function instance between calls of the same template arguments.
-    shapes = {(s.container, s.wpr) for s in kernel.layers}
-    lut = sum(512 // c * a["lut_per_lane"] for c, _ in shapes)
+    shapes = {(s.container, s.wa) for s in kernel.layers}
+    lut = sum(1024 // c * a["lut_per_lane"] for c, _ in shapes)
     dsp = a["dsp_per_fixed_op"] * len(
         {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention"}
     )
-    n_ports = 3 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
+    n_ports = 4 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
     attention = {(o["dk"], o["dv"]) for o in kernel.others if "dv" in o}
     lut += sum(dv * a["lut_per_attention_lane"] for _, dv in attention)
     ff = lut * a["ff_per_lut"]
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
-    bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * bram36(512, 128)
+    bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * 2 * bram36(512, 128)
     bram += sum(dv * bram36(64, dk) for dk, dv in attention)  # S partitioned by column
-    uram_blocks = uram(512, kernel.resident_words) if kernel.resident_words else 0
+    res = [s for s in kernel.layers if s.resident >= 0]
+    uram_blocks = uram(512, sum(s.k * s.wa for s in res)) + uram(512, sum(s.k * s.wb for s in res)) if res else 0  # two banks
     if bram > 0.6 * VC1902["BRAM36"]:  # big arenas go to URAM
         uram_blocks += uram(32, kernel.arena32) + uram(64, kernel.arena64)
         bram -= bram36(32, kernel.arena32) + bram36(64, kernel.arena64)
     resources = {"LUT": round(lut), "FF": round(ff), "DSP58": dsp, "BRAM36": bram, "URAM": uram_blocks}
-    # the bound if every weight byte a call uses came from DDR at the full bandwidth
+    # the bounds if every weight byte a call uses came from device memory at the full
+    # bandwidth: of the DDR alone, and of DDR and LPDDR together (the two banks)
     bound_s = (fetched_bytes + 2 * state_bytes) / (a["ddr_gb_s"] * 1e9)
+    bound2_s = (fetched_bytes + 2 * state_bytes) / ((a["ddr_gb_s"] + a["lpddr_gb_s"]) * 1e9)
     return {
         "assumptions": a,
         "cycles_per_call": round(total),
@@ -115,6 +118,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         "ddr_weight_bytes_per_call": int(weight_bytes),
         "state_bytes": int(state_bytes),
         "memory_bound_calls_per_s": 1.0 / bound_s if bound_s else 0.0,
+        "two_bank_bound_calls_per_s": 1.0 / bound2_s if bound2_s else 0.0,
         "on_chip_arena_bytes": arena_bits // 8,
         "resources": resources,
         "capacity": VC1902,

@@ -35,14 +35,24 @@ ALIGN_WORDS = 64  # 4 KiB: each layer's weights start on a page
 RESHAPES = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity")
 MOVEMENT = (*RESHAPES, "nn.cast")
 RANK = 6
-# Weights kept on chip: 512-bit words in URAM, eight 4K x 72 blocks per 4096 words;
-# 45 of the VC1902's 57 such groups (80%), the rest left to arenas and buffers.
-RESIDENT_WORDS = 45 * 4096
+# Weights kept on chip: 512-bit words in URAM, eight 4K x 72 blocks per 4096 words,
+# two banks (even and odd words); 22 groups a bank, 352 of the VC1902's 463
+# URAMs (76%), the rest left to arenas and buffers.
+RESIDENT_WORDS = 22 * 4096  # per bank
 
 
 def container_bits(bits: int) -> int:
     """The lane width a weight of `bits` bits is stored in: lanes never straddle 64-bit limbs."""
     return 2 if bits <= 2 else 4 if bits <= 4 else 8
+
+
+def split_banks(packed: np.ndarray) -> tuple[bytes, bytes, int, int]:
+    """Rows of words [K, WPR * 64] -> (even words, odd words, WA, WB): WA = ceil(WPR / 2)
+    words of each row in bank a, WB = floor(WPR / 2) in bank b; nothing padded."""
+    k, nbytes = packed.shape
+    words = packed.reshape(k, nbytes // WORD_BYTES, WORD_BYTES)
+    even, odd = words[:, 0::2], words[:, 1::2]
+    return np.ascontiguousarray(even).tobytes(), np.ascontiguousarray(odd).tobytes(), even.shape[1], odd.shape[1]
 
 
 def pack_rows(w: np.ndarray, bits: int) -> np.ndarray:
@@ -76,18 +86,23 @@ class SynapseLayer:
     live_rows: int
     nonzero: int
     resident: int = -1  # word offset in URAM, or -1: streamed from DDR
+    wa: int = 0  # words per row in bank a (the even words)
+    wb: int = 0  # in bank b (the odd words): wa or wa - 1
+    offset_b: int = 0
+    resident_b: int = -1
 
 
 @dataclass
 class Kernel:
     source: str
     model_h: str
-    weights: bytes
+    weights: bytes  # bank a: the even words of every row (DDR)
+    weights_b: bytes  # bank b: the odd words (LPDDR)
     params: np.ndarray  # int32
     state_words: int  # 512-bit words of linear-attention state
     layers: list[SynapseLayer]
     others: list[dict]
-    resident_words: int
+    resident_words: int  # both banks
     inputs: list[dict]
     outputs: list[dict]
     arena32: int
@@ -104,12 +119,15 @@ class _Gen:
     loc: dict = field(default_factory=dict)  # value -> (array, offset)
     life: dict = field(default_factory=dict)  # value -> [first, last, elements]
     blobs: list[bytes] = field(default_factory=list)
+    blobs_b: list[bytes] = field(default_factory=list)
     wgt_words: int = 0
+    wgt2_words: int = 0
     params: list[np.ndarray] = field(default_factory=list)
     prm_at: dict = field(default_factory=dict)
     prm_size: int = 0
     state: int = 0
-    resident: int = 0  # words of weights in URAM
+    resident: int = 0  # words of weights in URAM, bank a
+    resident_b: int = 0  # bank b
     alias: dict = field(default_factory=dict)
     fused: set = field(default_factory=set)  # requants applied inside the synapse before them
     layers: list[SynapseLayer] = field(default_factory=list)
@@ -222,17 +240,35 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         sizes[arena_name] = max(top, 16)
         for name, o in offsets.items():
             g.lines = [ln.replace(f"@{name}@", str(o)) for ln in g.lines]
-    weights = b"".join(g.blobs)
+    weights, weights_b = b"".join(g.blobs), b"".join(g.blobs_b)
     params = np.concatenate(g.params) if g.params else np.zeros(16, np.int32)
     ports = _ports(ins, outs, g.state > 0) + [("int mode", "mode", "")]
     src = _kernel_source(g, ports, ins + outs, len(weights) // WORD_BYTES, params.size)
     model_h = _model_header(g, ports, ins, outs, sizes, len(weights) // WORD_BYTES, params.size)
-    return Kernel(src, model_h, weights, params, g.state, g.layers, g.others, g.resident, ins, outs, sizes["a32"], sizes["a64"])
+    return Kernel(
+        src,
+        model_h,
+        weights,
+        weights_b,
+        params,
+        g.state,
+        g.layers,
+        g.others,
+        g.resident + g.resident_b,
+        ins,
+        outs,
+        sizes["a32"],
+        sizes["a64"],
+    )
 
 
 def _ports(ins, outs, stateful: bool) -> list[tuple[str, str, str]]:
     """(C declaration, port name, bundle) of the top function, in order."""
-    ports = [("const nscc::word_t* wgt", "wgt", "gmem0"), ("const int32_t* prm", "prm", "gmem1")]
+    ports = [
+        ("const nscc::word_t* wgt", "wgt", "gmem0"),
+        ("const nscc::word_t* wgt2", "wgt2", "gmem4"),
+        ("const int32_t* prm", "prm", "gmem1"),
+    ]
     if stateful:
         ports.append(("nscc::word_t* state", "state", "gmem2"))
     ports += [(f"const {i['ctype']}* {i['port']}", i["port"], "gmem3") for i in ins]
@@ -241,7 +277,7 @@ def _ports(ins, outs, stateful: bool) -> list[tuple[str, str, str]]:
 
 
 def _kernel_source(g: _Gen, ports, io, wgt_words: int, prm_words: int) -> str:
-    depth = {"wgt": wgt_words, "prm": prm_words, "state": g.state}
+    depth = {"wgt": wgt_words, "wgt2": g.wgt2_words, "prm": prm_words, "state": g.state}
     pragmas = []
     for decl, name, bundle in ports:
         if name == "mode":
@@ -250,7 +286,7 @@ def _kernel_source(g: _Gen, ports, io, wgt_words: int, prm_words: int) -> str:
         d = depth.get(name)
         if d is None:
             d = next(x["elements"] for x in io if x["port"] == name)
-        burst = " max_read_burst_length=64 num_read_outstanding=16" if name == "wgt" else ""
+        burst = " max_read_burst_length=64 num_read_outstanding=16" if name.startswith("wgt") else ""
         pragmas.append(f"#pragma HLS INTERFACE m_axi port={name} bundle={bundle} offset=slave depth={max(1, d)}{burst}")
     pragmas.append("#pragma HLS INTERFACE s_axilite port=return")
     return "\n".join(
@@ -281,12 +317,15 @@ def _resident_load(g: _Gen) -> list[str]:
     res = [s for s in g.layers if s.resident >= 0]
     if not res:
         return []
-    frm, to, cnt = _rom(g, [s.offset for s in res]), _rom(g, [s.resident for s in res]), _rom(g, [s.words for s in res])
+    frm, to, cnt = _rom(g, [s.offset for s in res]), _rom(g, [s.resident for s in res]), _rom(g, [s.k * s.wa for s in res])
+    frm_b, to_b, cnt_b = _rom(g, [s.offset_b for s in res]), _rom(g, [s.resident_b for s in res]), _rom(g, [s.k * s.wb for s in res])
     return [
-        "  static nscc::word_t wres[NSCC_RES_WORDS];  // weights resident on chip",
+        "  static nscc::word_t wres[NSCC_RES_WORDS], wres2[NSCC_RES2_WORDS];  // weights resident on chip: the even and the odd words",
         "#pragma HLS BIND_STORAGE variable=wres type=ram_2p impl=uram",
+        "#pragma HLS BIND_STORAGE variable=wres2 type=ram_2p impl=uram",
         "  if (mode == 1) {",
         f"    nscc::load_resident<{len(res)}>(wgt, {frm}, {to}, {cnt}, wres);",
+        f"    nscc::load_resident<{len(res)}>(wgt2, {frm_b}, {to_b}, {cnt_b}, wres2);",
         "    return;",
         "  }",
     ]
@@ -299,11 +338,13 @@ def _model_header(g: _Gen, ports, ins, outs, sizes, wgt_words: int, prm_words: i
         "#define NSCC_MODEL_H",
         '#include "nscc_hls.h"',
         "",
-        f"#define NSCC_WGT_WORDS {max(1, wgt_words)}  // 512-bit words of weights/weights.bin",
+        f"#define NSCC_WGT_WORDS {max(1, wgt_words)}  // 512-bit words of weights/weights.bin (bank a)",
+        f"#define NSCC_WGT2_WORDS {max(1, g.wgt2_words)}  // of weights/weights_b.bin (bank b)",
         f"#define NSCC_PRM_WORDS {prm_words}  // int32 of weights/params.bin",
         f"#define NSCC_STATE_WORDS {g.state}  // 512-bit words of linear-attention state",
         f"#define NSCC_STATEFUL {1 if g.state else 0}",
-        f"#define NSCC_RES_WORDS {max(8, g.resident)}  // 512-bit words of weights resident in URAM",
+        f"#define NSCC_RES_WORDS {max(8, g.resident)}  // 512-bit words of weights resident in URAM, bank a",
+        f"#define NSCC_RES2_WORDS {max(8, g.resident_b)}  // bank b",
         f"#define NSCC_A32 {sizes['a32']}",
         f"#define NSCC_A64 {sizes['a64']}",
         f"#define NSCC_INPUTS {len(ins)}",
@@ -519,10 +560,12 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     packed = pack_rows(w, bits)
     wpr = packed.shape[1] // WORD_BYTES
     offset = g.wgt_words
-    blob = packed.tobytes()
-    pad = (-len(blob)) % (ALIGN_WORDS * WORD_BYTES)
-    g.blobs.append(blob + b"\0" * pad)
-    g.wgt_words += (len(blob) + pad) // WORD_BYTES
+    blob, blob_b, wa, wb = split_banks(packed)
+    offset_b = g.wgt2_words
+    for blobs, data, counter in ((g.blobs, blob, "wgt_words"), (g.blobs_b, blob_b, "wgt2_words")):
+        pad = (-len(data)) % (ALIGN_WORDS * WORD_BYTES)
+        blobs.append(data + b"\0" * pad)
+        setattr(g, counter, getattr(g, counter) + (len(data) + pad) // WORD_BYTES)
     live = np.any(w != 0, axis=1)
     live_ref = "(const uint8_t*)0"
     if not live.all():
@@ -546,17 +589,35 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     layer = op.attributes.get(LAYER_ATTR)
     name = layer.data if isinstance(layer, StringAttr) else op.name
     g.layers.append(
-        SynapseLayer(g.index, name, k, n, m, bits, b, wpr, offset, len(blob) // WORD_BYTES, int(live.sum()), int(np.count_nonzero(w)))
+        SynapseLayer(
+            g.index,
+            name,
+            k,
+            n,
+            m,
+            bits,
+            b,
+            wpr,
+            offset,
+            len(blob) // WORD_BYTES,
+            int(live.sum()),
+            int(np.count_nonzero(w)),
+            wa=wa,
+            wb=wb,
+            offset_b=offset_b,
+        )
     )
-    layer_words = len(blob) // WORD_BYTES
-    if g.resident + layer_words <= RESIDENT_WORDS:  # on chip while URAM lasts, in program order
-        g.layers[-1].resident = g.resident
-        g.resident += -(-layer_words // 8) * 8
-        src, at, where_ = "wres", g.layers[-1].resident, 1
+    words_a, words_b = k * wa, k * wb
+    if g.resident + words_a <= RESIDENT_WORDS and g.resident_b + words_b <= RESIDENT_WORDS:  # on chip while URAM lasts, in program order
+        lay = g.layers[-1]
+        lay.resident, lay.resident_b = g.resident, g.resident_b
+        g.resident += -(-words_a // 8) * 8
+        g.resident_b += -(-words_b // 8) * 8
+        src, where_ = f"wres, {lay.resident}, wres2, {lay.resident_b}", 1
     else:
-        src, at, where_ = "wgt", offset, 0
+        src, where_ = f"wgt, {offset}, wgt2, {offset_b}", 0
     g.lines.append(
-        f"  nscc::synapse<{m}, {k}, {n}, {b}, {wpr}, {where_}, {fused}>({src}, {at}, {live_ref}, {x[0]}, {x[1]}, prm, {rq_args}, {out[0]}, {out[1]});"
+        f"  nscc::synapse<{m}, {k}, {n}, {b}, {wa}, {wb}, {where_}, {fused}>({src}, {live_ref}, {x[0]}, {x[1]}, prm, {rq_args}, {out[0]}, {out[1]});"
         f"  // synapse layer {len(g.layers) - 1}"
     )
 

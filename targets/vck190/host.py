@@ -27,7 +27,7 @@ def host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: in
     decl = []
     for x in kernel.inputs + kernel.outputs:
         decl.append(f"  xrt::bo {x['port']}(dev, {x['elements']} * sizeof({x['ctype']}), krnl.group_id(arg_{x['port']}));")
-    arg_index = ["wgt", "prm"] + (["state"] if stateful else []) + [x["port"] for x in kernel.inputs + kernel.outputs]
+    arg_index = ["wgt", "wgt2", "prm"] + (["state"] if stateful else []) + [x["port"] for x in kernel.inputs + kernel.outputs]
     enum = "\n".join(f"constexpr int arg_{n} = {i};" for i, n in enumerate(arg_index))
     run_args = ", ".join(arg_index)
     vec_in = "\n".join(
@@ -135,11 +135,14 @@ int main(int argc, char** argv) {{
   auto uuid = dev.load_xclbin(xclbin);
   xrt::kernel krnl(dev, uuid, "nscc_top");
   size_t wbytes = file_size(find(dir, "weights", "weights.bin")), pbytes = file_size(find(dir, "weights", "params.bin"));
-  xrt::bo wgt(dev, wbytes ? wbytes : 64, krnl.group_id(arg_wgt));
+  size_t wbytes2 = file_size(find(dir, "weights", "weights_b.bin"));
+  xrt::bo wgt(dev, wbytes ? wbytes : 64, krnl.group_id(arg_wgt)), wgt2(dev, wbytes2 ? wbytes2 : 64, krnl.group_id(arg_wgt2));
   xrt::bo prm(dev, pbytes, krnl.group_id(arg_prm));
   read_file(find(dir, "weights", "weights.bin"), wgt.map<char*>(), wbytes);
+  read_file(find(dir, "weights", "weights_b.bin"), wgt2.map<char*>(), wbytes2);  // the odd words
   read_file(find(dir, "weights", "params.bin"), prm.map<char*>(), pbytes);
   wgt.sync(XCL_BO_SYNC_BO_TO_DEVICE);
+  wgt2.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   prm.sync(XCL_BO_SYNC_BO_TO_DEVICE);
 {"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));" if stateful else ""}
 {chr(10).join(decl)}

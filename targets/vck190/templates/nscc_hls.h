@@ -138,9 +138,10 @@ requant_loop:
 
 // ------------------------------------------------------------------ synapse
 // acc[n] = sum_k x[k] * W[k, n] for one row of counts x. Weights: row k holds
-// WPR words of 512 / B lanes, at word base + k * WPR. Three stages under
-// DATAFLOW: the silent and pruned rows are dropped, the active rows' words are
-// burst-read, and each word adds its lanes to the accumulators (one word per
+// WA + WB words of 512 / B lanes, the even ones at word base_a + k * WA of bank
+// a, the odd ones at base_b + k * WB of bank b. Three stages under DATAFLOW: the
+// silent and pruned rows are dropped, the active rows' words are burst-read,
+// and each pair of words adds its lanes to the accumulators (two words per
 // cycle; count x weight is a few-bit product, no DSP).
 struct Active {
   int32_t k, c;  // k < 0 ends the stream
@@ -157,8 +158,12 @@ active_rows_loop:
   rows.write(Active{-1, 0});
 }
 
-template <int K, int WPR>
-void fetch_rows(const word_t* wgt, int64_t base, stream<Active>& rows, stream<word_t>& words, stream<Active>& counts) {
+// A row's words alternate between two banks: the even words in `wa` (DDR, WA a
+// row), the odd ones in `wb` (LPDDR, WB = WA or WA - 1 a row), so two 512-bit
+// words arrive a cycle, one from each memory, and nothing is padded.
+template <int K, int WA, int WB>
+void fetch_rows(const word_t* wa, int64_t base_a, const word_t* wb, int64_t base_b, stream<Active>& rows, stream<word_t>& even,
+                stream<word_t>& odd, stream<Active>& counts) {
 fetch_rows_loop:
   for (int r = 0; r <= K; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=4096
@@ -166,15 +171,16 @@ fetch_rows_loop:
     counts.write(a);
     if (a.k < 0) break;
   fetch_words_loop:
-    for (int w = 0; w < WPR; ++w) {
+    for (int w = 0; w < WA; ++w) {
 #pragma HLS PIPELINE II=1
-      words.write(wgt[base + (int64_t)a.k * WPR + w]);
+      even.write(wa[base_a + (int64_t)a.k * WA + w]);
+      if (w < WB) odd.write(wb[base_b + (int64_t)a.k * WB + w]);
     }
   }
 }
 
-template <int K, int N, int B, int WPR>
-void accumulate(stream<word_t>& words, stream<Active>& counts, int32_t* acc) {
+template <int K, int B, int WA, int WB>
+void accumulate(stream<word_t>& even, stream<word_t>& odd, stream<Active>& counts, int32_t* acc) {
   const int LANES = 512 / B;
 accumulate_rows_loop:
   for (int r = 0; r <= K; ++r) {
@@ -182,48 +188,56 @@ accumulate_rows_loop:
     Active a = counts.read();
     if (a.k < 0) break;
   accumulate_words_loop:
-    for (int w = 0; w < WPR; ++w) {
+    for (int w = 0; w < WA; ++w) {
 #pragma HLS PIPELINE II=1
-      word_t word = words.read();
+      word_t we = even.read();
       for (int l = 0; l < LANES; ++l) {
 #pragma HLS UNROLL
-        acc[w * LANES + l] += a.c * lane<B>(word, l);
+        acc[2 * w * LANES + l] += a.c * lane<B>(we, l);
+      }
+      if (w < WB) {
+        word_t wo = odd.read();
+        for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+          acc[(2 * w + 1) * LANES + l] += a.c * lane<B>(wo, l);
+        }
       }
     }
   }
 }
 
-template <int K, int N, int B, int WPR, class TI>
-void synapse_row(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, int32_t* acc) {
+template <int K, int B, int WA, int WB, class TI>
+void synapse_row(const word_t* wa, int64_t base_a, const word_t* wb, int64_t base_b, const uint8_t* live, const TI* x, int64_t xo, int32_t* acc) {
 #pragma HLS DATAFLOW
   stream<Active> rows, counts;
-  stream<word_t> words;
+  stream<word_t> even, odd;
 #pragma HLS STREAM variable=rows depth=64
 #pragma HLS STREAM variable=counts depth=64
-#pragma HLS STREAM variable=words depth=128
+#pragma HLS STREAM variable=even depth=128
+#pragma HLS STREAM variable=odd depth=128
   active_rows<K>(x, xo, live, rows);
-  fetch_rows<K, WPR>(wgt, base, rows, words, counts);
-  accumulate<K, N, B, WPR>(words, counts, acc);
+  fetch_rows<K, WA, WB>(wa, base_a, wb, base_b, rows, even, odd, counts);
+  accumulate<K, B, WA, WB>(even, odd, counts, acc);
 }
 
-// SRC: 0 = weights streamed from DDR (the m_axi port), 1 = resident in URAM.
+// SRC: 0 = weights streamed from device memory (the m_axi ports), 1 = resident in URAM.
 // It only tells the instances apart: HLS builds one per memory a pointer binds to.
 // RQ: the requantization that follows the synapse (snn.requant, channel
 // c = (i / INNER) % C of the flat output index i) is applied as the
 // accumulators are written out, saving a pass over them.
-template <int M, int K, int N, int B, int WPR, int SRC, bool RQ, int C, int INNER, int SHIFT, bool BIAS, class TI, class TO>
-void synapse(const word_t* wgt, int64_t base, const uint8_t* live, const TI* x, int64_t xo, const int32_t* prm, int64_t mo, int64_t bo,
-             int64_t lo, int64_t hi, TO* out, int64_t oo) {
-  int32_t acc[WPR * (512 / B)];
-#pragma HLS ARRAY_PARTITION variable=acc type=cyclic factor=512/B
+template <int M, int K, int N, int B, int WA, int WB, int SRC, bool RQ, int C, int INNER, int SHIFT, bool BIAS, class TI, class TO>
+void synapse(const word_t* wa, int64_t base_a, const word_t* wb, int64_t base_b, const uint8_t* live, const TI* x, int64_t xo, const int32_t* prm,
+             int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
+  int32_t acc[2 * WA * (512 / B)];
+#pragma HLS ARRAY_PARTITION variable=acc type=cyclic factor=1024/B
 synapse_rows_loop:
   for (int m = 0; m < M; ++m) {
   synapse_clear_loop:
-    for (int n = 0; n < WPR * (512 / B); ++n) {
-#pragma HLS UNROLL factor=512/B
+    for (int n = 0; n < 2 * WA * (512 / B); ++n) {
+#pragma HLS UNROLL factor=1024/B
       acc[n] = 0;
     }
-    synapse_row<K, N, B, WPR>(wgt, base, live, x, xo + (int64_t)m * K, acc);
+    synapse_row<K, B, WA, WB>(wa, base_a, wb, base_b, live, x, xo + (int64_t)m * K, acc);
   synapse_out_loop:
     for (int n = 0; n < N; ++n) {
 #pragma HLS PIPELINE II=1
@@ -238,16 +252,16 @@ synapse_rows_loop:
   }
 }
 
-// The resident layers' words, copied from device memory once (mode 1 of the top function).
+// The resident layers' words of one bank, copied from device memory once (mode 1 of the top function).
 template <int SEGMENTS>
-void load_resident(const word_t* wgt, const int64_t* from, const int64_t* to, const int64_t* count, word_t* res) {
+void load_resident(const word_t* w, const int64_t* from, const int64_t* to, const int64_t* count, word_t* res) {
 load_segments_loop:
   for (int s = 0; s < SEGMENTS; ++s) {
   load_words_loop:
     for (int64_t i = 0; i < count[s]; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=65536
 #pragma HLS PIPELINE II=1
-      res[to[s] + i] = wgt[from[s] + i];
+      res[to[s] + i] = w[from[s] + i];
     }
   }
 }

@@ -43,17 +43,18 @@ static std::vector<T> load(const std::string& path, size_t n) {
 
 int main(int argc, char** argv) {
   std::string root = argc > 1 ? argv[1] : ".";
-  std::vector<char> wraw = slurp(root + "/weights/weights.bin");
-  std::vector<nscc::word_t> wgt(NSCC_WGT_WORDS);
+  std::vector<char> wraw = slurp(root + "/weights/weights.bin"), wraw2 = slurp(root + "/weights/weights_b.bin");
+  std::vector<nscc::word_t> wgt(NSCC_WGT_WORDS), wgt2(NSCC_WGT2_WORDS);  // the two banks: even and odd words
   for (size_t i = 0; i < wgt.size() && (i + 1) * 64 <= wraw.size(); ++i) nscc_tb_word(wgt[i], wraw.data() + 64 * i);
+  for (size_t i = 0; i < wgt2.size() && (i + 1) * 64 <= wraw2.size(); ++i) nscc_tb_word(wgt2[i], wraw2.data() + 64 * i);
   std::vector<int32_t> prm = load<int32_t>(root + "/weights/params.bin", NSCC_PRM_WORDS);
   std::vector<nscc::word_t> state(NSCC_STATE_WORDS + 1);  // attention state, zero before the first token
   for (size_t i = 0; i < state.size(); ++i)
     for (int u = 0; u < 8; ++u) nscc::set64(state[i], u, 0);
   long passed = 0, failed = 0;
-  NSCC_TB_LOAD(wgt, prm, state);  // mode 1: the resident layers' weights into on-chip memory
+  NSCC_TB_LOAD(wgt, wgt2, prm, state);  // mode 1: the resident layers' weights into on-chip memory
   for (int step = 0; step < NSCC_TB_STEPS; ++step) {
-    NSCC_TB_STEP(root, step, wgt, prm, state, passed, failed);
+    NSCC_TB_STEP(root, step, wgt, wgt2, prm, state, passed, failed);
   }
   std::printf("csim: %ld passed, %ld failed (%d steps)\n", passed, failed, NSCC_TB_STEPS);
   return failed == 0 && passed > 0 ? 0 : 1;
