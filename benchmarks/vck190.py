@@ -43,10 +43,12 @@ def show(name: str, pkg: str, seconds: float) -> dict:
     batch = rep["kernel"]["inputs"][0]["shape"][0] if rep["decoder"] else 1
     tok = e["calls_per_s"] * batch
     bound = e["memory_bound_calls_per_s"] * batch
+    bound2 = e["two_bank_bound_calls_per_s"] * batch
     res = ", ".join(f"{k} {v:,} ({100 * e['utilisation'][k]:.1f}%)" for k, v in e["resources"].items())
     print(f"{name}: package in {seconds:.1f} s")
     print(f"  estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call (batch {batch}) = {tok:.1f} tokens/s; NSLLM 161.8 tokens/s; "
-          f"bandwidth bound for the same {e['weight_bytes_per_call'] / 1e6:.2f} MB per call at {e['assumptions']['ddr_gb_s']} GB/s: {bound:.1f} tokens/s")  # fmt: skip
+          f"bandwidth bound for the same {e['weight_bytes_per_call'] / 1e6:.2f} MB per call: {bound:.1f} tokens/s from DDR alone ({e['assumptions']['ddr_gb_s']} GB/s), "
+          f"{bound2:.1f} from DDR and LPDDR ({e['assumptions']['ddr_gb_s'] + e['assumptions']['lpddr_gb_s']} GB/s)")  # fmt: skip
     print(f"  resources: {res}; fits: {e['fits']}")
     print(
         f"  weights {rep['weights']['packed_bytes'] / 1e6:.2f} MB packed vs {rep['weights']['fp16_bytes'] / 1e6:.2f} MB fp16 ({rep['weights']['ratio_vs_fp16']:.2f}x)"

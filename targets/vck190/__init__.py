@@ -138,6 +138,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     if decoder:  # one call decodes one token for every batch row
         rows = kernel.inputs[0]["elements"]
         est["tokens_per_s"], est["memory_bound_tokens_per_s"] = est["calls_per_s"] * rows, est["memory_bound_calls_per_s"] * rows
+        est["two_bank_bound_tokens_per_s"] = est["two_bank_bound_calls_per_s"] * rows
     fp16 = sum(s.k * s.n * 2 for s in kernel.layers)
     packed = len(kernel.weights) + len(kernel.weights_b)
     report = {

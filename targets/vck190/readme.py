@@ -36,7 +36,8 @@ replays the golden vectors and {"generates tokens, printing tokens per second" i
 
 At {e["assumptions"]["clock_mhz"]:.0f} MHz and {e["assumptions"]["ddr_gb_s"]} GB/s DDR ({e["assumptions"]["port_efficiency"]:.0%} port efficiency):
 {e["cycles_per_call"]:,} cycles per call, {e["latency_ms"]:.3f} ms, **{e.get("tokens_per_s", e["calls_per_s"]):.1f} {unit}**;
-memory-bandwidth bound for the same weight bytes: {e.get("memory_bound_tokens_per_s", e["memory_bound_calls_per_s"]):.1f} {unit}
+memory-bandwidth bound for the same weight bytes: {e.get("memory_bound_tokens_per_s", e["memory_bound_calls_per_s"]):.1f} {unit} from DDR alone,
+{e.get("two_bank_bound_tokens_per_s", e["two_bank_bound_calls_per_s"]):.1f} from DDR and LPDDR together
 (NSLLM on the VCK190: {e["assumptions"]["nsllm_tokens_per_s"]} tokens/s).
 
 | resource | estimate | XCVC1902 | use |
