@@ -192,20 +192,9 @@ def test_float_islands_stay_within_the_documented_tolerance(tmp_path):
 
 
 def test_names_from_the_model_never_reach_the_cpp_unescaped(tmp_path):
-    evil = 'x"; system("touch /tmp/pwned"); //\\n*/'
-    quoted = evil.replace('"', '\\"')
-    text = f"""builtin.module {{
-  func.func @main(%x: tensor<2x4xf32>) -> tensor<2x3xi32> {{
-    %t = nn.weight "w\\"eight */ name" : tensor<f32>
-    %c = snn.encode %x, %t : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 3>
-    %w = nn.weight "w" : tensor<4x3xi8>
-    %0 = snn.synapse %c, %w {{acc_bits = 32 : i64, nscc.layer = "{quoted}"}} : (!snn.counts<2x4, 3>, tensor<4x3xi8>) -> tensor<2x3xi32>
-    func.return %0 : tensor<2x3xi32>
-  }}
-}}"""
-    ctx, module = parse_module(text)
-    ctx.weights.add('w"eight */ name', np.array(0.5, np.float32))
-    ctx.weights.add("w", np.arange(12, dtype=np.int8).reshape(4, 3))
+    from hostile_names import EVIL, hostile_module
+
+    ctx, module = hostile_module()
     x = np.ones((2, 4), np.float32)
     out, counters, project = simulate(ctx, module, {"input0": x}, tmp_path)
     np.testing.assert_array_equal(out["output0"], run(module, ctx.weights, {"input0": x})["output0"])
@@ -214,7 +203,7 @@ def test_names_from_the_model_never_reach_the_cpp_unescaped(tmp_path):
             src = open(os.path.join(project, name)).read()
             assert "system(" not in src and "eight */" not in src
     syn = next(op for op in module.walk() if op.name == "snn.synapse")
-    assert counters["layers"][0]["layer"] == syn.attributes["nscc.layer"].data
+    assert counters["layers"][0]["layer"] == syn.attributes["nscc.layer"].data == EVIL
 
 
 def test_build_is_cached_and_a_failed_build_names_the_file(tmp_path, digits_inputs):

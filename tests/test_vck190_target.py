@@ -95,14 +95,19 @@ def test_csim_fails_when_an_output_differs(lm_package, tmp_path):
     assert r.returncode != 0 and "1 failed" in r.stdout
 
 
-def test_integer_mlp_is_bit_exact_in_csim(tmp_path):
+@pytest.fixture(scope="module")
+def mlp_package(tmp_path_factory):
     ctx, module = prepare(
         os.path.join(EX, "digits_mlp", "model.onnx"),
         {"batch": 16},
         os.path.join(EX, "digits_mlp", "calib.npz"),
         "spike-conversion{weight-bits=4},requant-fusion",
     )
-    pkg = package(ctx, module, tmp_path)
+    return ctx, module, package(ctx, module, tmp_path_factory.mktemp("mlp"))
+
+
+def test_integer_mlp_is_bit_exact_in_csim(mlp_package):
+    _, _, pkg = mlp_package
     assert_csim_passes(pkg)
     report = json.load(open(os.path.join(pkg, "report.json")))
     assert report["kernel"]["inputs"][0]["host"] == "encode" and report["kernel"]["outputs"][0]["host"] == "decode"
@@ -298,17 +303,11 @@ def host_emulation(pkg: str) -> str:
     return exe
 
 
-def test_host_encodes_runs_and_decodes_like_the_interpreter(tmp_path):
+def test_host_encodes_runs_and_decodes_like_the_interpreter(mlp_package, tmp_path):
     """The host's own input encoding and output decoding, around the kernel: the logits equal the interpreter's."""
     from nscc.targets.interpreter.runner import run
 
-    ctx, module = prepare(
-        os.path.join(EX, "digits_mlp", "model.onnx"),
-        {"batch": 16},
-        os.path.join(EX, "digits_mlp", "calib.npz"),
-        "spike-conversion{weight-bits=4},requant-fusion",
-    )
-    pkg = package(ctx, module, tmp_path)
+    ctx, module, pkg = mlp_package
     image = np.load(os.path.join(EX, "digits_mlp", "digits.npy")).astype(np.float32)
     image.tofile(tmp_path / "image.bin")
     r = subprocess.run(
@@ -391,20 +390,9 @@ def test_packages_are_byte_identical_across_compiles(tmp_path):
 
 
 def test_names_from_the_model_never_reach_generated_files(tmp_path):
-    evil = 'x"; system("touch /tmp/pwned"); //\\n*/ $(shell rm -rf ~) [connectivity]'
-    quoted = evil.replace("\\", "\\\\").replace('"', '\\"')
-    text = f"""builtin.module {{
-  func.func @main(%x: tensor<2x4xf32>) -> tensor<2x3xi32> {{
-    %t = nn.weight "w\\"eight */ name" : tensor<f32>
-    %c = snn.encode %x, %t : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 3>
-    %w = nn.weight "w" : tensor<4x3xi8>
-    %0 = snn.synapse %c, %w {{acc_bits = 32 : i64, nscc.layer = "{quoted}"}} : (!snn.counts<2x4, 3>, tensor<4x3xi8>) -> tensor<2x3xi32>
-    func.return %0 : tensor<2x3xi32>
-  }}
-}}"""
-    ctx, module = parse_module(text)
-    ctx.weights.add('w"eight */ name', np.array(0.5, np.float32))
-    ctx.weights.add("w", np.arange(12, dtype=np.int8).reshape(4, 3))
+    from hostile_names import EVIL, hostile_module
+
+    ctx, module = hostile_module()
     ctx.calibration = [{"input0": np.ones((2, 4), np.float32)}]
     pkg = package(ctx, module, tmp_path)
     assert_csim_passes(pkg)
@@ -414,7 +402,7 @@ def test_names_from_the_model_never_reach_generated_files(tmp_path):
                 src = open(os.path.join(d, f)).read()
                 assert "system(" not in src and "eight */" not in src and "rm -rf ~" not in src, f
     report = json.load(open(os.path.join(pkg, "report.json")))
-    assert report["estimate"]["layers"][0]["layer"] == json.loads(json.dumps(evil))
+    assert report["estimate"]["layers"][0]["layer"] == EVIL
 
 
 def test_float_inside_the_kernel_is_one_clear_error(tmp_path):

@@ -79,7 +79,7 @@ def c_string(s: str) -> str:
     out = []
     for b in s.encode():
         ch = chr(b)
-        out.append(ch if ch.isalnum() and b < 128 or ch in "_. /-" else f"\\x{b:02x}\"\"")
+        out.append(ch if ch.isalnum() and b < 128 or ch in "_. /-" else f'\\x{b:02x}""')
     return '"' + "".join(out) + '"'
 
 
@@ -100,6 +100,21 @@ def _bstrides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
         strides[d] = acc if shape[d] != 1 else 0
         acc *= shape[d]
     return strides
+
+
+def slice_view(op: nn.SliceOp) -> tuple[list[int], int]:
+    """The input strides (elements) and the offset at which a slice's output reads its input."""
+    in_shape = _shape(op.input)
+    strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+    step, offset = list(strides), 0
+    for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
+        ax %= len(in_shape)
+        dim = in_shape[ax]
+        st = st + dim if st < 0 else st
+        st = min(max(st, 0), dim - 1 if sp < 0 else dim)
+        offset += st * strides[ax]
+        step[ax] = strides[ax] * sp
+    return step, offset
 
 
 def _arr(vals: Sequence[int]) -> str:
@@ -184,7 +199,9 @@ class _Gen:
         return None
 
 
-def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shared: "Program | None" = None, stateful: bool = False) -> Program:
+def generate(
+    module: ModuleOp, weights, coding: str, struct: str = "Model", shared: "Program | None" = None, stateful: bool = False
+) -> Program:
     """C++ for @main as `struct`. `shared`: a program of the same project whose weight
     file entries this one extends. `stateful`: linear attention keeps its state in the
     struct between calls (the token-by-token decoder), cleared by reset()."""
@@ -211,7 +228,9 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         life[1] = max(life[0], last_use.get(v, life[0]))
     offsets, arena = plan_arena({g.names[v]: tuple(life) for v, life in g.buffers.items()})
     g.lines = [_fill_offsets(ln, offsets) for ln in g.lines]
-    g.members.append(f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid")
+    g.members.append(
+        f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid"
+    )
     for j, v in enumerate(outputs):
         g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {max(1, math.prod(_shape(v)))});")
     ins = ", ".join(f"const {C_TYPES[np.dtype(d)]}* in{i}" for i, (_, _, d) in enumerate(sig.inputs))
@@ -309,7 +328,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     if isinstance(op, snn.ExpandOp):
         out = g.alloc(op.res)
         st = op.res.type
-        L.append(f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});")
+        L.append(
+            f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});"
+        )
         return
     if isinstance(op, snn.SynapseOp):
         return _synapse(g, op, coding)
@@ -336,7 +357,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         out = g.alloc(op.res)
         shape = _shape(op.input)
         signed = "true" if op.res.type.signed.data else "false"
-        L.append(f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});")
+        L.append(
+            f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});"
+        )
         return
     if isinstance(op, snn.LinearAttentionOp | snn.LinearAttentionStepOp):
         return _linear_attention(g, op)
@@ -348,7 +371,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     if isinstance(op, snn.FixedAddOp):
         return _elementwise(g, op, "(int32_t)sat32(int64_t(a) + int64_t(b))")
     if isinstance(op, snn.FixedDivOp):
-        return _elementwise(g, op, f"b > 0 ? (int32_t)sat32(round_div(int64_t(a) * (int64_t(1) << {prop(op, 'frac_bits')}), int64_t(b))) : 0")
+        return _elementwise(
+            g, op, f"b > 0 ? (int32_t)sat32(round_div(int64_t(a) * (int64_t(1) << {prop(op, 'frac_bits')}), int64_t(b))) : 0"
+        )
     if isinstance(op, snn.FixedLayerNormOp):
         out = g.alloc(op.res)
         shape = _shape(op.input)
@@ -423,17 +448,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
             start += _shape(r)[axis]
         return
     if isinstance(op, nn.SliceOp):
-        in_shape = _shape(op.input)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        step = list(strides)
-        offset = 0
-        for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
-            ax %= len(in_shape)
-            dim = in_shape[ax]
-            st = st + dim if st < 0 else st
-            st = min(max(st, 0), dim - 1 if sp < 0 else dim)
-            offset += st * strides[ax]
-            step[ax] = strides[ax] * sp
+        step, offset = slice_view(op)
         return _strided_copy(g, op.input, op.res, step, offset)
     if isinstance(op, nn.ConcatOp):
         out = g.alloc(op.res)
@@ -459,7 +474,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
             tmp = g.fresh()
             L.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {nidx});")
             ind = f"{tmp}.data()"
-        L.append(f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});")
+        L.append(
+            f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});"
+        )
         return
     if isinstance(op, nn.MatMulOp):
         return _matmul(g, op)
@@ -470,7 +487,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         axis = prop(op, "axis") % len(shape)
         n = math.prod(shape[axis:])
         bias = g.ref(op.bias) if op.bias is not None else "nullptr"
-        L.append(f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});")
+        L.append(
+            f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});"
+        )
         return
     if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
         shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
@@ -590,7 +609,9 @@ def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
         sh = _shape(op.input)
         n = math.prod(sh[1:])
         tmp, sl = g.fresh(), g.fresh("sw")
-        g.lines.append(f"  std::vector<int32_t> {tmp}({n}); {{ static const int {sl}[] = {_arr(it.slot_weights())}; slots_to_counts({x}, {sh[0]}, {n}, {sl}, {tmp}.data()); }}")
+        g.lines.append(
+            f"  std::vector<int32_t> {tmp}({n}); {{ static const int {sl}[] = {_arr(it.slot_weights())}; slots_to_counts({x}, {sh[0]}, {n}, {sl}, {tmp}.data()); }}"
+        )
         x, rows = f"{tmp}.data()", n // w.shape[0]
         bitplane = it.coding.data == "bitplane"
     else:

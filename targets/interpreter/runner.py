@@ -73,7 +73,11 @@ def _overriding(overrides: Mapping[Operation, Callable]) -> InterpreterFunctions
 
 
 def run(
-    module: ModuleOp, weights: WeightStore, inputs: Mapping[str, np.ndarray], listeners: tuple = (), overrides: Mapping[Operation, Callable] | None = None
+    module: ModuleOp,
+    weights: WeightStore,
+    inputs: Mapping[str, np.ndarray],
+    listeners: tuple = (),
+    overrides: Mapping[Operation, Callable] | None = None,
 ) -> dict[str, np.ndarray]:
     """Runs @main on named inputs (checked against the signature); returns named outputs.
 
@@ -87,7 +91,10 @@ def run(
             raise NsccError(f"missing input '{name}' (shape {list(shape)}, {dtype})", f"pass it with --input {name}=FILE.npy")
         a = np.asarray(inputs[name])
         if tuple(a.shape) != shape:
-            raise NsccError(f"input '{name}' has shape {list(a.shape)}, the model expects {list(shape)}", "bind dynamic dimensions with --dim NAME=VALUE")
+            raise NsccError(
+                f"input '{name}' has shape {list(a.shape)}, the model expects {list(shape)}",
+                "bind dynamic dimensions with --dim NAME=VALUE",
+            )
         if a.dtype != dtype:
             if not np.can_cast(a.dtype, dtype, "same_kind"):
                 raise NsccError(f"input '{name}' has dtype {a.dtype}, the model expects {dtype}", "convert the array before saving it")

@@ -250,7 +250,6 @@ def _fixed_layer_norm(op, args):
     return (_saturate(out),)
 
 
-
 @kernel(snn.NeuronOp)
 def _neuron(op, args):
     (current,) = args

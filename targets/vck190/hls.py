@@ -25,7 +25,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
-from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena
+from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, slice_view
 from nscc.targets.interpreter.nn_kernels import prop
 from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 from nscc.targets.vck190.partition import Partition, where
@@ -459,16 +459,7 @@ def _emit(g: _Gen, op: Operation) -> None:
             start += _shape(r)[axis]
         return
     if isinstance(op, nn.SliceOp):
-        in_shape = _shape(op.input)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        step, offset = list(strides), 0
-        for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
-            ax %= len(in_shape)
-            dim = in_shape[ax]
-            st = st + dim if st < 0 else st
-            st = min(max(st, 0), dim - 1 if sp < 0 else dim)
-            offset += st * strides[ax]
-            step[ax] = strides[ax] * sp
+        step, offset = slice_view(op)
         return _view(g, op.input, op.res, list(_shape(op.res)), step, offset)
     if isinstance(op, nn.ConcatOp):
         shape = _shape(op.res)
