@@ -102,10 +102,19 @@ def _bstrides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
     return strides
 
 
-def slice_view(op: nn.SliceOp) -> tuple[list[int], int]:
-    """The input strides (elements) and the offset at which a slice's output reads its input."""
-    in_shape = _shape(op.input)
+def strided_views(op: Operation) -> list[tuple[SSAValue, list[int], int]]:
+    """For a transpose, split or slice: each result with the input strides (elements) and the
+    offset at which it reads its input; both code generators copy through these views."""
+    in_shape = _shape(op.operands[0])
     strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
+    if isinstance(op, nn.TransposeOp):
+        return [(op.res, [strides[p] for p in prop(op, "perm")], 0)]
+    if isinstance(op, nn.SplitOp):
+        axis, start, out = prop(op, "axis") % len(in_shape), 0, []
+        for r in op.outs:
+            out.append((r, strides, start * strides[axis]))
+            start += _shape(r)[axis]
+        return out
     step, offset = list(strides), 0
     for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
         ax %= len(in_shape)
@@ -114,7 +123,7 @@ def slice_view(op: nn.SliceOp) -> tuple[list[int], int]:
         st = min(max(st, 0), dim - 1 if sp < 0 else dim)
         offset += st * strides[ax]
         step[ax] = strides[ax] * sp
-    return step, offset
+    return [(op.res, step, offset)]
 
 
 def _arr(vals: Sequence[int]) -> str:
@@ -433,23 +442,10 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         out = g.alloc(op.results[0])
         L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
         return
-    if isinstance(op, nn.TransposeOp):
-        perm = list(prop(op, "perm"))
-        in_shape = _shape(op.input)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        return _strided_copy(g, op.input, op.res, [strides[p] for p in perm], 0)
-    if isinstance(op, nn.SplitOp):
-        in_shape = _shape(op.input)
-        axis = prop(op, "axis") % len(in_shape)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        start = 0
-        for r in op.outs:
-            _strided_copy(g, op.input, r, strides, start * strides[axis])
-            start += _shape(r)[axis]
+    if isinstance(op, nn.TransposeOp | nn.SplitOp | nn.SliceOp):
+        for res, strides, offset in strided_views(op):
+            _strided_copy(g, op.operands[0], res, strides, offset)
         return
-    if isinstance(op, nn.SliceOp):
-        step, offset = slice_view(op)
-        return _strided_copy(g, op.input, op.res, step, offset)
     if isinstance(op, nn.ConcatOp):
         out = g.alloc(op.res)
         shape = _shape(op.res)

@@ -25,7 +25,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
-from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, slice_view
+from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, strided_views
 from nscc.targets.interpreter.nn_kernels import prop
 from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
 from nscc.targets.vck190.partition import Partition, where
@@ -81,8 +81,7 @@ class SynapseLayer:
     bits: int
     container: int
     wpr: int
-    offset: int  # words
-    words: int
+    offset: int  # words, in bank a
     live_rows: int
     nonzero: int
     resident: int = -1  # word offset in URAM, or -1: streamed from DDR
@@ -444,23 +443,10 @@ def _emit(g: _Gen, op: Operation) -> None:
     if op.name in MOVEMENT:
         n = max(1, math.prod(_shape(op.results[0])))
         return _view(g, op.operands[0], op.results[0], [n], [1], 0)
-    if isinstance(op, nn.TransposeOp):
-        perm = list(prop(op, "perm"))
-        in_shape = _shape(op.input)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        return _view(g, op.input, op.res, list(_shape(op.res)), [strides[p] for p in perm], 0)
-    if isinstance(op, nn.SplitOp):
-        in_shape = _shape(op.input)
-        axis = prop(op, "axis") % len(in_shape)
-        strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-        start = 0
-        for r in op.outs:
-            _view(g, op.input, r, list(_shape(r)), strides, start * strides[axis])
-            start += _shape(r)[axis]
+    if isinstance(op, nn.TransposeOp | nn.SplitOp | nn.SliceOp):
+        for res, strides, offset in strided_views(op):
+            _view(g, op.operands[0], res, list(_shape(res)), strides, offset)
         return
-    if isinstance(op, nn.SliceOp):
-        step, offset = slice_view(op)
-        return _view(g, op.input, op.res, list(_shape(op.res)), step, offset)
     if isinstance(op, nn.ConcatOp):
         shape = _shape(op.res)
         axis = prop(op, "axis") % len(shape)
@@ -590,7 +576,6 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
             b,
             wpr,
             offset,
-            len(blob) // WORD_BYTES,
             int(live.sum()),
             int(np.count_nonzero(w)),
             wa=wa,
