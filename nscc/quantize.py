@@ -119,3 +119,48 @@ def gram_error(w: np.ndarray, wq: np.ndarray, gram: np.ndarray) -> float:
     E||x (w - wq)||^2 = tr(E^T G E) / N, G = E[x^T x] (the GPTQ/OWQ layer objective)."""
     e = (w - wq).astype(np.float32)
     return float(np.einsum("kn,kn->", e, gram.astype(np.float32) @ e)) / e.shape[1]
+
+
+def obs_round(w: np.ndarray, gram: np.ndarray, lo: int, hi: int, sparsity: float = 0.0, keep: np.ndarray | None = None, block: int = 128) -> np.ndarray:
+    """Integers for w [K, N] (in units of its scales) that keep the layer's output
+    n @ w for inputs with second moment `gram` [K, K]: GPTQ's rounding with
+    error feedback, and SparseGPT's pruning when `sparsity` > 0.
+
+    Input rows are taken in order; each row is rounded (or zeroed), and its
+    error, scaled by the inverse Hessian's Cholesky row, is spread over the rows
+    not yet taken, so those absorb what the rounding and pruning lost (the
+    optimal brain surgeon update). The zeros are chosen per column by
+    w^2 / [H^-1]_kk^2, least first: a weight that quantized to zero scores
+    nothing, so those go first. `keep` [K, N] bool, if given, fixes the mask
+    instead (structured pruning). Loops over rows, not elements: K steps of
+    O(K N), the updates batched per `block` rows."""
+    w = np.array(w, np.float64)
+    k, n = w.shape
+    h = np.array(gram, np.float64)
+    dead = np.diag(h) <= 0
+    h[dead, dead] = 1.0
+    w[dead] = 0.0  # an input that never fires: its weight reaches nothing
+    h[np.diag_indices(k)] += 0.01 * np.diag(h).mean()
+    try:
+        u = np.linalg.cholesky(np.linalg.inv(h)).T  # upper: H^-1 = U^T U
+    except np.linalg.LinAlgError:
+        h[np.diag_indices(k)] += np.diag(h).mean()
+        u = np.linalg.cholesky(np.linalg.inv(h)).T
+    if keep is None:  # per column, the least w^2 / [H^-1]_kk^2 go; quantization zeros score nothing
+        score = w**2 / np.diag(u)[:, None] ** 2
+        rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
+        keep = rank >= int(round(sparsity * k))
+    keep = keep & (w != 0)  # a weight that quantized to zero stays zero
+    q = np.zeros((k, n), np.int64)
+    for b0 in range(0, k, block):
+        b1 = min(b0 + block, k)
+        wb, ub, mask = w[b0:b1], u[b0:b1, b0:b1], keep[b0:b1]
+        err = np.zeros_like(wb)
+        for i in range(b1 - b0):
+            qi = np.where(mask[i], np.clip(np.rint(wb[i]), lo, hi), 0.0)
+            e = (wb[i] - qi) / ub[i, i]
+            wb[i:] -= np.outer(ub[i, i:], e)
+            err[i] = e
+            q[b0 + i] = qi
+        w[b1:] -= u[b0:b1, b1:].T @ err
+    return q

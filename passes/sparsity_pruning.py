@@ -33,7 +33,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, f64, i64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
@@ -43,7 +43,9 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
+from nscc.quantize import gram_error, obs_round, q_range
 from nscc.targets.interpreter.snn_kernels import group_weighted
+from nscc.passes.spike_conversion import BITS_ATTR
 
 STRUCTURES = ("unstructured", "rows")
 SPARSITY_ATTR = "nscc.weight_sparsity"
@@ -80,6 +82,7 @@ class Encoder:
     x: np.ndarray  # calibration rows x channels
     consumers: list[Consumer] = field(default_factory=list)
     gain: float = 1.0
+    rest: np.ndarray | None = None  # per channel, subtracted from the counts (None: none)
 
     @property
     def elements(self) -> int:
@@ -90,6 +93,25 @@ class Encoder:
         t: snn.CountsType = self.op.res.type
         th = self.theta.reshape(-1) if self.theta.size > 1 else self.theta.reshape(())
         return np.clip(np.rint(self.x / (th * np.float32(gain))), t.lo, t.hi)
+
+    @property
+    def centerable(self) -> bool:
+        """Whether a resting count can be taken off: not before a convolution, whose
+        zero padding would then stand for the resting count instead of none."""
+        return not any(c.conv for c in self.consumers)
+
+    def spikes(self, n: np.ndarray, rest: np.ndarray | None) -> np.ndarray:
+        return n if rest is None else n - rest
+
+
+def resting_counts(n: np.ndarray) -> np.ndarray:
+    """Per channel, the integer r that leaves the fewest spikes |n - r|: the median."""
+    return np.rint(np.median(n, axis=0))
+
+
+def _bits(syn) -> float:
+    a = syn.attributes.get(BITS_ATTR)
+    return float(a.value.data) if isinstance(a, FloatAttr) else 8.0
 
 
 def _channel_rows(c: Consumer, k: int) -> np.ndarray:
@@ -151,14 +173,17 @@ class SparsityPruningPass(ModulePass):
             e.x = stats[e.op.input].sample
         before = {c.name: self._layer_stats(e, c, c.w, 1.0) for e in encoders for c in e.consumers}
         for e in encoders:
-            norm = np.sqrt((e.counts() ** 2).mean(axis=0))  # RMS spike count per input channel
+            n = e.counts().astype(np.float64)
+            gram = n.T @ n / max(len(n), 1)
+            mean = n.mean(axis=0)
+            norm = np.sqrt(np.diag(gram))  # RMS spike count per input channel
             for c in e.consumers:
-                c.pruned = c.w if self._kept(c) else self._prune(c, norm)
+                c.pruned = c.w if self._kept(c) else self._prune(c, norm, gram, gram - np.outer(mean, mean))
         if self.firing_rate < 1.0:
             self._tune(encoders)
         for e in encoders:
             self._rewrite(e, store)
-        after = {c.name: self._layer_stats(e, c, c.pruned, e.gain) for e in encoders for c in e.consumers}
+        after = {c.name: self._layer_stats(e, c, c.pruned, e.gain, e.rest) for e in encoders for c in e.consumers}
         report = self._report(before, after, encoders)
         ctx.pass_reports[self.name] = report
         _print(report)
@@ -202,8 +227,10 @@ class SparsityPruningPass(ModulePass):
     def _kept(self, c: Consumer) -> bool:
         return any(fnmatch(c.name, pat) for pat in self.keep)
 
-    def _prune(self, c: Consumer, norm: np.ndarray) -> np.ndarray:
-        """Zeros the least important weights: quantization zeros (score 0) first, then |W| * ||n||."""
+    def _prune(self, c: Consumer, norm: np.ndarray, gram: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """Zeros the least important weights, quantization zeros (score 0) first: by
+        |W| * ||n|| (Wanda), or by SparseGPT's reconstruction (`obs_round`), which also
+        moves the remaining weights to make up for the pruned ones."""
         eff = c.effective(c.w).astype(np.float64)  # [K, N]
         k, n = eff.shape
         score = np.abs(eff) * norm[_channel_rows(c, k)][:, None]
@@ -216,9 +243,14 @@ class SparsityPruningPass(ModulePass):
         else:  # Wanda: within each output column
             rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
             mask = rank >= target
-        if c.conv:
-            mask = mask.T.reshape(c.w.shape)
-        return np.where(mask, c.w, 0).astype(c.w.dtype)
+        wanda = np.where(mask.T.reshape(c.w.shape) if c.conv else mask, c.w, 0).astype(c.w.dtype)
+        if c.conv or c.gs is not None:
+            return wanda
+        # Reconstruction usually wins by far, but at the narrowest widths its updates
+        # clip: keep whichever leaves the layer's output closer (the mean goes into the bias).
+        lo, hi = q_range(_bits(c.syn))
+        obs = obs_round(c.w, gram, lo, hi, self.sparsity, mask if self.structure == "rows" else None).astype(c.w.dtype)
+        return min((obs, wanda), key=lambda p: gram_error(c.w, p, cov))
 
     def _outputs(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, n: np.ndarray | None = None) -> np.ndarray:
         """The layer's decoded output on the sample rows (a conv's as its 1x1 equivalent, taps summed)."""
@@ -228,8 +260,8 @@ class SparsityPruningPass(ModulePass):
             eff = eff.reshape(-1, c.w.shape[2] * c.w.shape[3], eff.shape[1]).sum(axis=1)
         return (n @ eff) * (c.scale.astype(np.float64) * gain)
 
-    def _layer_stats(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float) -> dict:
-        n = e.counts(gain)
+    def _layer_stats(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, rest: np.ndarray | None = None) -> dict:
+        n = e.spikes(e.counts(gain), rest)
         eff = c.effective(w)
         per_channel_events = np.abs(n).mean(axis=0)  # per input row of the sample
         nnz = np.count_nonzero(eff, axis=1)
@@ -242,9 +274,11 @@ class SparsityPruningPass(ModulePass):
         }
 
     def _tune(self, encoders: list[Encoder]) -> None:
-        """Greedy threshold gains: least added error per saved spike first, until the
-        spikes of all tuned encoders fall to `firing-rate` times their number before."""
+        """Resting counts, then greedy threshold gains: least added error per saved spike
+        first, until the spikes of all tuned encoders fall to `firing-rate` times their
+        number before. Taking a resting count off is exact, so it comes first, at every gain."""
         table = []
+        total0 = sum(float(np.abs(e.counts()).mean()) * e.elements for e in encoders)
         for e in encoders:
             ref = [self._outputs(e, c, c.w, 1.0) for c in e.consumers]
             power = [max(float((r**2).mean()), 1e-30) for r in ref]
@@ -255,12 +289,12 @@ class SparsityPruningPass(ModulePass):
                 for c, r, p in zip(e.consumers, ref, power):
                     d = self._outputs(e, c, c.pruned, g, n) - r
                     err = max(err, float(((d - d.mean(axis=0)) ** 2).mean()) / p)  # the mean goes into the bias
-                spikes = float(np.abs(n).mean()) * e.elements
-                rows.append((g, err, spikes))
+                rest = resting_counts(n) if e.centerable else None
+                spikes = float(np.abs(e.spikes(n, rest)).mean()) * e.elements
+                rows.append((g, err, spikes, rest))
             table.append(rows)
-        total0 = sum(rows[0][2] for rows in table)
         idx = [0] * len(table)
-        current = total0
+        current = sum(rows[0][2] for rows in table)
         while current > self.firing_rate * total0:
             best = None
             for i, rows in enumerate(table):
@@ -279,7 +313,7 @@ class SparsityPruningPass(ModulePass):
             current -= table[i][idx[i]][2] - table[i][j][2]
             idx[i] = j
         for e, rows, j in zip(encoders, table, idx):
-            e.gain = rows[j][0]
+            e.gain, e.rest = rows[j][0], rows[j][3] if rows[j][3] is not None and rows[j][3].any() else None
 
     # -- rewriting -----------------------------------------------------------------------------
 
@@ -296,15 +330,20 @@ class SparsityPruningPass(ModulePass):
         n_before, n_after = e.counts(1.0), e.counts(e.gain)
         if e.gain != 1.0:
             replace_weight(e.op, 1, e.op.theta.owner.sym.data + ".tuned", (e.theta * np.float32(e.gain)).astype(np.float32))
+        if e.rest is not None:
+            self._take_rest(e, store)
         for c in e.consumers:
             changed = c.pruned is not c.w
             if changed:
                 replace_weight(c.syn, 1, c.syn.weight.owner.sym.data + ".pruned", c.pruned)
             c.syn.attributes[SPARSITY_ATTR] = FloatAttr(1.0 - np.count_nonzero(c.pruned) / c.pruned.size, f64)
-            if not changed and e.gain == 1.0:
+            if not changed and e.gain == 1.0 and e.rest is None:
                 continue
-            # the mean output shift pruning and the coarser threshold cause, back into the bias
+            # the mean output shift pruning and the coarser threshold cause, back into the
+            # bias, and exactly what the resting counts would have added
             shift = (self._outputs(e, c, c.w, 1.0, n_before) - self._outputs(e, c, c.pruned, e.gain, n_after)).mean(axis=0)
+            if e.rest is not None:
+                shift = shift + self._outputs(e, c, c.pruned, e.gain, e.rest[None])[0]
             dec = c.dec
             replace_weight(dec, 1, dec.scale.owner.sym.data + ".tuned", (c.scale * np.float32(e.gain)).astype(np.float32))
             bias = (c.bias + shift).astype(np.float32)
@@ -319,6 +358,25 @@ class SparsityPruningPass(ModulePass):
                 dec.detach()
                 dec.erase()
                 c.dec = new
+
+    @staticmethod
+    def _take_rest(e: Encoder, store) -> None:
+        """Counts minus the resting count, as an `snn.requant` of multiplier 1 and bias -r
+        (exact: the result's range holds every difference)."""
+        t: snn.CountsType = e.op.res.type
+        rest = e.rest.astype(np.int64)
+        levels = int(max(t.hi - rest.min(), rest.max() - t.lo))
+        name = e.op.theta.owner.sym.data.removesuffix(".tuned").removesuffix(".theta")
+        mult = new_weight(store, name + ".rest_mult", np.ones(len(rest), np.int32), IntegerType(32))
+        bias = new_weight(store, name + ".rest", (-rest).astype(np.int32), IntegerType(32))
+        req = snn.RequantOp.build(
+            operands=[e.op.res, mult.res, bias.res],
+            result_types=[snn.CountsType(t.get_shape(), levels, True)],
+            properties={"shift": IntegerAttr(0, i64), "axis": IntegerAttr(len(t.get_shape()) - 1, i64)},
+        )
+        e.op.parent.insert_ops_after([mult, bias, req], e.op)
+        for c in e.consumers:
+            c.syn.operands[0] = req.res
 
     def _report(self, before: dict, after: dict, encoders: list[Encoder]) -> dict:
         rows = []

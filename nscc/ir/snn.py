@@ -302,12 +302,13 @@ class DecodeOp(SNNOp):
 
 @irdl_op_definition
 class RequantOp(SNNOp):
-    """Accumulator to the next layer's counts, or to a fixed-point tensor, integers only:
+    """Accumulator (or counts) to the next layer's counts, or to a fixed-point tensor, integers only:
     clip(((acc + bias) * multiplier + 2^(shift-1)) >> shift, lo, hi), with [lo, hi]
-    the count range, or the integer range of the result's element type."""
+    the count range, or the integer range of the result's element type. On counts,
+    multiplier 1 and bias -r take a resting count r off (`sparsity-pruning`)."""
 
     name = "snn.requant"
-    input = operand_def(TensorType)
+    input = operand_def(TensorType | CountsType)
     multiplier = operand_def(TensorType)
     bias = opt_operand_def(TensorType)
     res = result_def(CountsType | TensorType)
