@@ -121,7 +121,9 @@ def gram_error(w: np.ndarray, wq: np.ndarray, gram: np.ndarray) -> float:
     return float(np.einsum("kn,kn->", e, gram.astype(np.float32) @ e)) / e.shape[1]
 
 
-def obs_round(w: np.ndarray, gram: np.ndarray, lo: int, hi: int, sparsity: float = 0.0, keep: np.ndarray | None = None, block: int = 128) -> np.ndarray:
+def obs_round(
+    w: np.ndarray, gram: np.ndarray, lo: int, hi: int, sparsity: float = 0.0, keep: np.ndarray | None = None, block: int = 128
+) -> np.ndarray:
     """Integers for w [K, N] (in units of its scales) that keep the layer's output
     n @ w for inputs with second moment `gram` [K, K]: GPTQ's rounding with
     error feedback, and SparseGPT's pruning when `sparsity` > 0.

@@ -1,18 +1,22 @@
 """`sparsity-pruning` on the example LM: targets met, zeros kept, spikes cut, stored sparse."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 from test_char_lm import logits, perplexity
 
 from nscc.calibration import load_calibration
-from nscc.driver import apply_pipeline
+from nscc.driver import apply_pipeline, atomic_output_dir
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
 from nscc.ir.textio import read_module, write_module
+from nscc.quantize import gram_error, obs_round
 from nscc.report import spike_report
+from nscc.targets.cpp import emit, run_project
+from nscc.targets.interpreter.runner import run
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 
@@ -32,7 +36,9 @@ def converted(pipeline: str):
 
 
 def weights_by_layer(ctx, module):
-    return {op.attributes["nscc.layer"].data: ctx.weights[op.weight.owner.sym.data] for op in module.walk() if isinstance(op, snn.SynapseOp)}
+    return {
+        op.attributes["nscc.layer"].data: ctx.weights[op.weight.owner.sym.data] for op in module.walk() if isinstance(op, snn.SynapseOp)
+    }
 
 
 def test_quantization_zeros_stay_and_the_target_is_met_within_bounded_loss(data):
@@ -46,11 +52,37 @@ def test_quantization_zeros_stay_and_the_target_is_met_within_bounded_loss(data)
             np.testing.assert_array_equal(w, before[name])
             continue
         assert np.all(w[before[name] == 0] == 0)  # what quantized to zero is never revived
-        assert np.all((w == before[name]) | (w == 0))  # pruning only removes
         per_column = (w == 0).mean(axis=0)
-        assert per_column.min() >= 0.2 - 1e-9  # Wanda: the target within every output column
+        assert per_column.min() >= 0.2 - 1e-9  # the target within every output column
+        lo, hi = (-8, 7)
+        assert w.min() >= lo and w.max() <= hi  # reconstruction stays within the 4-bit range
     base = perplexity(logits(ctx0, m0, ids), targets)
     assert perplexity(logits(ctx, module, ids), targets) <= 1.05 * base
+
+
+def _layer_problem(seed: int, k: int = 96, n: int = 40, rows: int = 600):
+    """Correlated integer counts and integer weights: the layer objective ||n W - n Q||^2."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(k, k)) * (rng.random((k, k)) < 0.1) + np.eye(k)
+    x = np.clip(np.rint(np.abs(rng.normal(size=(rows, k)) @ mix) * rng.uniform(0.5, 4, k)), 0, 15)
+    w = np.clip(np.rint(rng.normal(scale=3, size=(k, n))), -8, 7)
+    return x, w, x.T @ x / rows
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reconstruction_beats_wanda_and_keeps_quantization_zeros(seed):
+    x, w, gram = _layer_problem(seed)
+    q = obs_round(w, gram, -8, 7, sparsity=0.5)
+    assert q.min() >= -8 and q.max() <= 7 and np.array_equal(q, np.rint(q))
+    assert np.all(q[w == 0] == 0)
+    assert np.all((q == 0).mean(axis=0) >= 0.5 - 1e-9)
+    score = np.abs(w) * np.sqrt(np.diag(gram))[:, None]
+    rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
+    wanda = np.where(rank >= 48, w, 0)
+    assert gram_error(w, q, gram) < 0.7 * gram_error(w, wanda, gram)
+    # with nothing to prune it is GPTQ's rounding: of float weights, better than to nearest
+    wf = w + np.random.default_rng(seed).uniform(-0.5, 0.5, w.shape)
+    assert gram_error(wf, obs_round(wf, gram, -8, 7), gram) < gram_error(wf, np.clip(np.rint(wf), -8, 7), gram)
 
 
 def test_rows_structure_removes_whole_input_channels():
@@ -70,9 +102,43 @@ def test_threshold_tuning_cuts_measured_spikes_to_the_target(data):
     rep1 = spike_report(module, ctx.weights, feeds, progress=False)
     events0 = sum(r["firing_rate"] * sum(r["count_histogram"].values()) for r in rep0["layers"] if r["op"] == "snn.synapse")
     events1 = sum(r["firing_rate"] * sum(r["count_histogram"].values()) for r in rep1["layers"] if r["op"] == "snn.synapse")
-    assert events1 <= 0.85 * events0  # the target, measured on data the pass did not see
+    assert ctx.pass_reports["sparsity-pruning"]["spikes_ratio"] <= 0.8 + 1e-9  # the target, on the calibration sample
+    assert events1 <= 0.88 * events0  # held-out text: the model fires differently on what it was not trained on
     got = logits(ctx, module, ids)
     assert float((got.argmax(-1) == ref.argmax(-1)).mean()) >= 0.7
+
+
+def test_resting_counts_cut_spikes_without_changing_the_output(data):
+    """Counts minus a per-channel resting count (the median) feed the synapses and the
+    bias takes back what the resting counts added: fewer spikes, the same function."""
+    ids, _, _ = data
+    ctx0, m0 = converted("spike-conversion")
+    ctx, module = converted("spike-conversion,sparsity-pruning{sparsity=0 firing-rate=0.9}")
+    assert all(r["gain"] == 1.0 for r in ctx.pass_reports["sparsity-pruning"]["layers"])
+    rests = [op for op in module.walk() if isinstance(op, snn.RequantOp) and isinstance(op.input.type, snn.CountsType)]
+    assert rests and all(isinstance(op.input.owner, snn.EncodeOp) for op in rests)
+    feeds = [{"ids": ids[i : i + 8]} for i in range(0, 32, 8)]
+    events0 = sum(
+        r["firing_rate"] * sum(r["count_histogram"].values()) for r in spike_report(m0, ctx0.weights, feeds, progress=False)["layers"]
+    )
+    events1 = sum(
+        r["firing_rate"] * sum(r["count_histogram"].values()) for r in spike_report(module, ctx.weights, feeds, progress=False)["layers"]
+    )
+    assert events1 <= 0.92 * events0
+    got, ref = logits(ctx, module, ids), logits(ctx0, m0, ids)
+    # exact in integers; the decode's f32 rounding differs, so a count on a rounding edge may flip
+    assert (np.abs(got - ref) > 1e-3).any(axis=-1).mean() < 0.03
+    assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.99
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_pruned_model_with_resting_counts_is_bit_exact_in_the_simulator(data, tmp_path):
+    ctx, module = converted("spike-conversion{weight-bits=4},sparsity-pruning{sparsity=0.5 firing-rate=0.7},requant-fusion")
+    feed = {"ids": data[0][:8]}
+    project = str(tmp_path / "p")
+    atomic_output_dir(project, lambda d: emit(ctx, module, d, "test"))
+    out, _ = run_project(project, feed)
+    np.testing.assert_array_equal(out["logits"], run(module, ctx.weights, feed)["logits"])
 
 
 def test_pruned_weights_are_stored_as_bitmasks_and_load_back_equal(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from nscc.driver import atomic_output_dir, prepare
 from nscc.errors import NsccError
+from nscc.ir import snn
 from nscc.ir.textio import parse_module
 from nscc.targets.vck190 import emit, hls
 from nscc.targets.vck190.hls import container_bits, pack_rows
@@ -74,11 +75,12 @@ def test_linear_attention_lm_decodes_bit_exactly_in_csim(lm_package):
 
 
 def test_softmax_example_lm_rewritten_to_linear_attention_is_bit_exact_in_csim(tmp_path):
-    """The other example decoder: its softmax attention becomes linear attention, then the same path."""
+    """The other example decoder: its softmax attention becomes linear attention, then the same path,
+    with ternary weights pruned further and resting counts taken off the encoders (requant of counts)."""
     lm = os.path.join(EX, "char_lm")
-    ctx, module = prepare(
-        os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), LM_PIPE.replace("weight-bits=4", "weight-bits=1.58")
-    )
+    pipe = LM_PIPE.replace("weight-bits=4}", "weight-bits=1.58},sparsity-pruning{sparsity=0.6 firing-rate=0.8}")
+    ctx, module = prepare(os.path.join(lm, "model.onnx"), {}, os.path.join(lm, "calib.npz"), pipe)
+    assert any(isinstance(op, snn.RequantOp) and isinstance(op.input.type, snn.CountsType) for op in module.walk())
     pkg = package(ctx, module, tmp_path)
     assert json.load(open(os.path.join(pkg, "weights", "weights.json")))["synapse_layers"][0]["lane_bits"] == 2  # ternary
     assert_csim_passes(pkg)
