@@ -31,8 +31,8 @@ sys.path[:0] = [HERE, os.path.join(HERE, "..", "examples"), os.path.join(HERE, "
 from nscc.calibration import load_calibration  # noqa: E402
 from nscc.driver import apply_pipeline  # noqa: E402
 from nscc.frontend.importer import import_onnx  # noqa: E402
-from nscc.passes.bit_allocation import _output_error  # noqa: E402
 from nscc.report import spike_report  # noqa: E402
+from nscc.sensitivity import output_error  # noqa: E402
 from nscc.targets.interpreter.runner import run  # noqa: E402
 
 OUT = os.path.join(HERE, "out")
@@ -64,7 +64,7 @@ class Case:
     def score(self, pipeline: str) -> dict:
         ctx, m, dt = self.build(pipeline)
         got = np.concatenate([run(m, ctx.weights, f)[self.output] for f in self.feeds])
-        out = {"pipeline": pipeline, "kl": _output_error(self.ref, got, "kl"), "seconds": dt}
+        out = {"pipeline": pipeline, "kl": output_error(self.ref, got, "kl"), "seconds": dt}
         if self.targets is not None:
             out["ppl"] = perplexity(got, self.targets)
         alloc = ctx.pass_reports.get("bit-allocation")

@@ -42,6 +42,7 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
+from nscc import knapsack
 from nscc.calibration import TensorStats, calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn
@@ -62,8 +63,10 @@ from nscc.passes.spike_conversion import (
 )
 from nscc.progress import progress_bar
 from nscc.quantize import stored_bits, valid_width
+from nscc.sensitivity import METRICS as SENSITIVITY_METRICS
+from nscc.sensitivity import Probe
 
-METRICS = ("auto", "kl", "mse")
+METRICS = ("auto", *SENSITIVITY_METRICS)
 
 
 @dataclass
@@ -90,19 +93,6 @@ class Layer:
         signed = s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
         clip = choose_clip(s, options.threshold, options.percentile, options.granularity == "per-channel", levels, signed)
         return (clip / levels).astype(np.float32), signed
-
-
-def _output_error(ref: np.ndarray, out: np.ndarray, metric: str) -> float:
-    if metric == "kl":
-        a = ref.astype(np.float64).reshape(-1, ref.shape[-1])
-        b = out.astype(np.float64).reshape(-1, ref.shape[-1])
-        la = a - a.max(-1, keepdims=True)
-        la -= np.log(np.exp(la).sum(-1, keepdims=True))
-        lb = b - b.max(-1, keepdims=True)
-        lb -= np.log(np.exp(lb).sum(-1, keepdims=True))
-        return float((np.exp(la) * (la - lb)).sum(-1).mean())
-    r = ref.astype(np.float64)
-    return float(((out - r) ** 2).mean() / max((r**2).mean(), 1e-30))
 
 
 class _Candidate:
@@ -214,8 +204,6 @@ class BitAllocationPass(ModulePass):
         return stored_bits(b) + (8.0 / group if group else 0.0)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from nscc.targets.interpreter.runner import run
-
         store = weights_of(ctx)
         layers = self._layers(op, store)
         if not layers:
@@ -231,19 +219,7 @@ class BitAllocationPass(ModulePass):
         for L in layers:
             L.stats = stats[L.plan.x]
         metric = self._metric(op)
-        probes = ctx.calibration[: self.probe_batches]
-        refs = [run(op, store, feed) for feed in probes]
-        out_name = next(iter(refs[0]))
-
-        def measure(overrides) -> float:
-            return float(
-                np.mean(
-                    [
-                        _output_error(ref[out_name], run(op, store, feed, overrides=overrides)[out_name], metric)
-                        for feed, ref in zip(probes, refs)
-                    ]
-                )
-            )
+        measure = Probe(op, store, ctx.calibration[: self.probe_batches], metric)
 
         dmax = max(self.levels)
         cands = [
@@ -403,50 +379,18 @@ class BitAllocationPass(ModulePass):
         choice = {L.name: (float(self.pin_bits), 0, dmax) for L in layers if L.pinned}
         if not free:
             return choice, "none (all layers pinned)"
-        index = [(i, c) for i, L in enumerate(free) for c in L.cands]
-        cost = np.array([free[i].predicted[c] for i, c in index])
-        size = np.array([free[i].params * self.weight_bits(c[0], c[1]) for i, c in index])
-        sops = np.array([free[i].macs * free[i].firing[c[2]] for i, c in index])
-        from scipy.optimize import Bounds, LinearConstraint, milp
-
-        rows = np.zeros((len(free), len(index)))
-        for j, (i, _) in enumerate(index):
-            rows[i, j] = 1
-        cons = [LinearConstraint(rows, 1, 1), LinearConstraint(size[None], -np.inf, budget)]
+        limits = [([[L.params * self.weight_bits(c[0], c[1]) for c in L.cands] for L in free], budget)]
         if self.sops:
-            cons.append(LinearConstraint(sops[None], -np.inf, self.sops * sum(L.macs * L.firing[dmax] for L in free)))
-        res = milp(
-            cost / max(cost.max(), 1e-30), constraints=cons, integrality=np.ones(len(cost)), bounds=Bounds(0, 1), options={"time_limit": 60}
-        )
-        if res.x is not None and res.status in (0, 1):
-            picked = [index[j] for j in np.flatnonzero(np.rint(res.x) > 0)]
-            solver = "milp (exact)" if res.status == 0 else "milp (time limit, best found)"
-        else:
-            if self.sops and res.status == 2:
-                raise NsccError(
-                    f"bit-allocation: no allocation meets sops={self.sops} within the bit budget",
-                    "raise sops= or bits=, or add smaller levels=",
-                )
-            picked = self._greedy(free, index, size, cost, budget)
-            solver = "greedy (no solver answer)"
-        for i, c in picked:
-            choice[free[i].name] = c
+            limits.append(([[L.macs * L.firing[c[2]] for c in L.cands] for L in free], self.sops * sum(L.macs * L.firing[dmax] for L in free)))
+        try:
+            picked, solver = knapsack.choose([[L.predicted[c] for c in L.cands] for L in free], limits)
+        except knapsack.Infeasible:
+            raise NsccError(
+                f"bit-allocation: no allocation meets sops={self.sops} within the bit budget", "raise sops= or bits=, or add smaller levels="
+            ) from None
+        for L, i in zip(free, picked):
+            choice[L.name] = L.cands[i]
         return choice, solver
-
-    @staticmethod
-    def _greedy(free, index, size, cost, budget) -> list:
-        """Start from each layer's largest candidate; take the cheapest error per saved bit until within budget."""
-        options = [[j for j, (i, _) in enumerate(index) if i == li] for li in range(len(free))]
-        pick = [max(opts, key=lambda j: size[j]) for opts in options]
-        while sum(size[j] for j in pick) > budget:
-            best = min(
-                ((cost[j] - cost[pick[li]]) / (size[pick[li]] - size[j]), li, j)
-                for li, opts in enumerate(options)
-                for j in opts
-                if size[j] < size[pick[li]]
-            )
-            pick[best[1]] = best[2]
-        return [index[j] for j in pick]
 
     def _report(self, layers, choice, solver, metric, measure_all, measured_total) -> dict:
         def key(c):

@@ -11,7 +11,7 @@ from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
-from nscc.passes.bit_allocation import _output_error
+from nscc.sensitivity import output_error
 from nscc.targets.interpreter.runner import run
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
@@ -56,7 +56,7 @@ def test_measured_error_is_that_of_the_built_model(allocated):
     ref_ctx, ref = lm()
     errs = []
     for feed in ctx.calibration[:2]:  # the probe batches
-        errs.append(_output_error(run(ref, ref_ctx.weights, feed)["logits"], run(module, ctx.weights, feed)["logits"], "kl"))
+        errs.append(output_error(run(ref, ref_ctx.weights, feed)["logits"], run(module, ctx.weights, feed)["logits"], "kl"))
     assert float(np.mean(errs)) == pytest.approx(report["measured_error"], rel=0.05)
 
 

@@ -1,0 +1,54 @@
+"""Measured sensitivity: how far the model's final output moves when one layer changes.
+
+Both allocation passes (`bit-allocation`, `sparsity-pruning`) run the model
+on a few calibration batches with single ops overridden (the interpreter's
+`overrides`) and compare the output with the unchanged model's: KL
+divergence of the scores when the model ends in a linear layer, else the
+relative mean squared error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+
+from nscc.ir.weights import WeightStore
+
+METRICS = ("kl", "mse")
+
+
+def output_error(ref: np.ndarray, out: np.ndarray, metric: str) -> float:
+    if metric == "kl":
+        a = ref.astype(np.float64).reshape(-1, ref.shape[-1])
+        b = out.astype(np.float64).reshape(-1, ref.shape[-1])
+        la = a - a.max(-1, keepdims=True)
+        la -= np.log(np.exp(la).sum(-1, keepdims=True))
+        lb = b - b.max(-1, keepdims=True)
+        lb -= np.log(np.exp(lb).sum(-1, keepdims=True))
+        return float((np.exp(la) * (la - lb)).sum(-1).mean())
+    r = ref.astype(np.float64)
+    return float(((out - r) ** 2).mean() / max((r**2).mean(), 1e-30))
+
+
+class Probe:
+    """The model's first output on `feeds`, and its error under overrides."""
+
+    def __init__(self, module: ModuleOp, weights: WeightStore, feeds: list[Mapping[str, np.ndarray]], metric: str):
+        from nscc.targets.interpreter.runner import run
+
+        self.module, self.weights, self.feeds, self.metric, self._run = module, weights, feeds, metric, run
+        self.refs = [run(module, weights, f) for f in feeds]
+        self.output = next(iter(self.refs[0]))
+
+    def __call__(self, overrides: Mapping[Operation, Callable]) -> float:
+        return float(
+            np.mean(
+                [
+                    output_error(ref[self.output], self._run(self.module, self.weights, f, overrides=overrides)[self.output], self.metric)
+                    for f, ref in zip(self.feeds, self.refs)
+                ]
+            )
+        )
