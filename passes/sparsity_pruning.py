@@ -41,22 +41,27 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp,
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
+from nscc import knapsack
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
-from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.signature import LAYER_ATTR, main_function
 from nscc.passes.spike_conversion import BITS_ATTR
+from nscc.progress import progress_bar
 from nscc.quantize import gram_error, obs_round, q_range
-from nscc.targets.interpreter.snn_kernels import group_weighted
+from nscc.sensitivity import Probe
+from nscc.targets.interpreter.snn_kernels import SNN_KERNELS, group_weighted
 
 STRUCTURES = ("unstructured", "rows")
+SPREADS = ("measured", "uniform")
+SPREAD_STEPS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3)  # candidate sparsities around the target
 SPARSITY_ATTR = "nscc.weight_sparsity"
 GAINS = (1.0, 1.1, 1.2, 1.35, 1.5, 1.7, 2.0, 2.5, 3.0, 4.0)
 
 
-@dataclass
+@dataclass(eq=False)
 class Consumer:
     syn: snn.SynapseOp
     dec: snn.DecodeOp
@@ -79,7 +84,7 @@ class Consumer:
     gs: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Encoder:
     op: snn.EncodeOp
     theta: np.ndarray
@@ -117,6 +122,25 @@ def resting_counts(n: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(0.0, lo, hi))
 
 
+def _predict(cands: list[dict]) -> None:
+    """`predicted` for each candidate: measured where it was, else its layer-local proxy
+    scaled by the ratio measured/proxy of the measured candidates (the hierarchy)."""
+    done = [k for k in cands if "measured" in k]
+    proxy = sum(k["proxy"] for k in done)
+    alpha = sum(k["measured"] for k in done) / proxy if proxy > 0 else 0.0
+    for k in cands:
+        k["predicted"] = k["measured"] if "measured" in k else alpha * k["proxy"]
+
+
+def _metric(op: ModuleOp) -> str:
+    """KL when the model's first output is decoded from a synapse (scores), else relative MSE."""
+    ret = main_function(op).body.block.last_op
+    v = ret.operands[0].owner if ret.operands else None
+    while isinstance(v, nn.ReshapeOp | nn.TransposeOp):
+        v = v.operands[0].owner
+    return "kl" if isinstance(v, snn.DecodeOp) else "mse"
+
+
 def _bits(syn) -> float:
     a = syn.attributes.get(BITS_ATTR)
     return float(a.value.data) if isinstance(a, FloatAttr) else 8.0
@@ -142,29 +166,40 @@ class SparsityPruningPass(ModulePass):
 
     Quantization zeros first, the rest by reconstruction (SparseGPT) or
     Wanda's order, whichever keeps the layer closer; the mean output shift is
-    folded into the decode bias.
+    folded into the decode bias. How much each layer loses, and which gain
+    each encoder takes, is chosen from measured sensitivities by a knapsack.
 
-    Options: `sparsity` target fraction of zero weights per layer; `structure`
-    unstructured | rows; `firing-rate` target spikes as a fraction of those the
-    converted model emits (1: no threshold tuning); `max-error` the largest
-    relative output MSE tuning may give a layer; `keep` layer names or globs
-    left as they are (e.g. the LM head); `calib-batches` (random batches when no
-    --calib data is given)."""
+    Options: `sparsity` target fraction of zero weights over the pruned layers;
+    `spread` measured (each layer its own sparsity, within 0.3 of the target,
+    chosen by the model's measured output error) | uniform (every layer the
+    target); `structure` unstructured | rows; `firing-rate` target spikes as a
+    fraction of those the converted model emits (1: no tuning); `max-error` the
+    largest relative output MSE a threshold gain may give a layer; `keep` layer
+    names or globs left as they are (e.g. the LM head); `probe-batches`
+    calibration batches per measurement; `max-probes` forward runs allowed per
+    stage for measuring every candidate (beyond it, one per layer calibrates
+    the layer-local proxy); `calib-batches` (random batches when no --calib
+    data is given)."""
 
     name = "sparsity-pruning"
     sparsity: int | float = 0.5
+    spread: str = "measured"
     structure: str = "unstructured"
     firing_rate: int | float = 1.0
     max_error: int | float = 0.01
     keep: tuple[str, ...] = ()
+    probe_batches: int = 2
+    max_probes: int = 96
     calib_batches: int = 8
 
     def __post_init__(self) -> None:
         checks = [
             (0.0 <= self.sparsity < 1.0, "sparsity must be in [0, 1)"),
+            (self.spread in SPREADS, f"spread must be one of {', '.join(SPREADS)}"),
             (self.structure in STRUCTURES, f"structure must be one of {', '.join(STRUCTURES)}"),
             (0.0 < self.firing_rate <= 1.0, "firing-rate must be in (0, 1]"),
             (self.max_error > 0, "max-error must be positive"),
+            (self.probe_batches >= 1 and self.max_probes >= 0, "probe-batches must be >= 1 and max-probes >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -183,21 +218,142 @@ class SparsityPruningPass(ModulePass):
         for e in encoders:
             e.x = stats[e.op.input].sample
         before = {c.name: self._layer_stats(e, c, c.w, 1.0) for e in encoders for c in e.consumers}
+        measure = Probe(op, store, ctx.calibration[: self.probe_batches], _metric(op))
+        pruning = self._prune_all(encoders, measure)
+        tuning = self._tune(encoders, measure) if self.firing_rate < 1.0 else None
+        overrides = {}
         for e in encoders:
-            n = e.counts().astype(np.float64)
-            gram = n.T @ n / max(len(n), 1)
-            mean = n.mean(axis=0)
-            norm = np.sqrt(np.diag(gram))  # RMS spike count per input channel
-            for c in e.consumers:
-                c.pruned = c.w if self._kept(c) else self._prune(c, norm, gram, gram - np.outer(mean, mean))
-        if self.firing_rate < 1.0:
-            self._tune(encoders)
+            overrides.update(self._overrides(e, {c: c.pruned for c in e.consumers}, e.gain, e.rest))
+        measured = measure(overrides)
         for e in encoders:
             self._rewrite(e, store)
         after = {c.name: self._layer_stats(e, c, c.pruned, e.gain, e.rest) for e in encoders for c in e.consumers}
         report = self._report(before, after, encoders)
+        report.update({"metric": measure.metric, "pruning": pruning, "tuning": tuning, "measured_error": measured})
         ctx.pass_reports[self.name] = report
         _print(report)
+
+    # -- choosing ---------------------------------------------------------------------------
+
+    def _prune_all(self, encoders: list[Encoder], measure: Probe) -> dict | None:
+        """Pruned weights for every layer: at the target, or each at the sparsity the
+        knapsack picks from measured errors, the total zeros at least the target's."""
+        free = [(e, c) for e in encoders for c in e.consumers if not self._kept(c)]
+        for e in encoders:
+            for c in e.consumers:
+                c.pruned = c.w
+        if not self.sparsity or not free:
+            return None
+        levels = [self.sparsity]
+        if self.spread == "measured":
+            levels = sorted({round(min(max(self.sparsity + d, 0.0), 0.95), 6) for d in SPREAD_STEPS})
+        cands: dict[str, list] = {}
+        for e in progress_bar(encoders, "sparsity-pruning: pruning", unit="encoder"):
+            mine = [c for c in e.consumers if not self._kept(c)]
+            if not mine:
+                continue
+            n = e.counts().astype(np.float64)
+            gram = n.T @ n / max(len(n), 1)
+            cov = gram - np.outer(n.mean(axis=0), n.mean(axis=0))
+            norm = np.sqrt(np.diag(gram))  # RMS spike count per input channel
+            for c in mine:
+                ref = self._outputs(e, c, c.w, 1.0, n)
+                power = max(float(ref.var(axis=0).mean()), 1e-30)
+                cands[c.name] = []
+                for s in levels:
+                    wp = self._prune(c, norm, gram, cov, s)
+                    d = self._outputs(e, c, wp, 1.0, n) - ref
+                    cands[c.name].append({"sparsity": s, "w": wp, "proxy": float(d.var(axis=0).mean()) / power})
+        if len(levels) == 1:
+            for _, c in free:
+                c.pruned = cands[c.name][0]["w"]
+            return {"spread": "uniform"}
+        measure_all = len(free) * len(levels) <= self.max_probes
+        jobs = [(e, c, i) for e, c in free for i in (range(len(levels)) if measure_all else [levels.index(self.sparsity)])]
+        for e, c, i in progress_bar(jobs, "sparsity-pruning: measuring layers", unit="probe"):
+            cands[c.name][i]["measured"] = measure(self._overrides(e, {c: cands[c.name][i]["w"]}, 1.0, None))
+        for _, c in free:
+            _predict(cands[c.name])
+        size = sum(c.w.size for _, c in free)
+        picked, solver = knapsack.choose(
+            [[k["predicted"] for k in cands[c.name]] for _, c in free],
+            [([[np.count_nonzero(k["w"]) for k in cands[c.name]] for _, c in free], (1.0 - self.sparsity) * size)],
+        )
+        for (_, c), i in zip(free, picked):
+            c.pruned = cands[c.name][i]["w"]
+        return {
+            "spread": "measured",
+            "sensitivity": "measured for every candidate" if measure_all else "proxy scaled by one measured probe per layer",
+            "solver": solver,
+            "predicted_error": sum(cands[c.name][i]["predicted"] for (_, c), i in zip(free, picked)),
+            "layers": {c.name: {f"{k['sparsity']:g}": k.get("measured", k["predicted"]) for k in cands[c.name]} for _, c in free},
+        }
+
+    def _tune(self, encoders: list[Encoder], measure: Probe) -> dict:
+        """Resting counts, then a threshold gain per encoder: the knapsack's least predicted
+        output error with the spikes of all encoders at most `firing-rate` times their
+        number before. Taking a resting count off is exact, so every gain comes with one."""
+        total0 = sum(float(np.abs(e.counts()).mean()) * e.elements for e in encoders)
+        table = []
+        for e in encoders:
+            ref = [self._outputs(e, c, c.w, 1.0) for c in e.consumers]
+            power = [max(float(r.var(axis=0).mean()), 1e-30) for r in ref]
+            rows = []
+            for g in GAINS:
+                n = e.counts(g)
+                err = 0.0
+                for c, r, p in zip(e.consumers, ref, power):
+                    d = self._outputs(e, c, c.pruned, g, n) - r
+                    err = max(err, float(d.var(axis=0).mean()) / p)  # the mean goes into the bias
+                if g != 1.0 and err > self.max_error:
+                    break
+                rest = resting_counts(n) if e.centerable else None
+                rest = rest if rest is not None and rest.any() else None
+                rows.append({"gain": g, "proxy": err, "spikes": float(np.abs(e.spikes(n, rest)).mean()) * e.elements, "rest": rest})
+            table.append(rows)
+        measure_all = sum(len(rows) for rows in table) <= self.max_probes
+        jobs = [(e, rows, i) for e, rows in zip(encoders, table) for i in (range(len(rows)) if measure_all else sorted({0, len(rows) - 1}))]
+        for e, rows, i in progress_bar(jobs, "sparsity-pruning: measuring gains", unit="probe"):
+            rows[i]["measured"] = measure(self._overrides(e, {c: c.pruned for c in e.consumers}, rows[i]["gain"], rows[i]["rest"]))
+        for rows in table:
+            _predict(rows)
+        costs = [[r["predicted"] for r in rows] for rows in table]
+        spikes = [[r["spikes"] for r in rows] for rows in table]
+        try:
+            picked, solver = knapsack.choose(costs, [(spikes, self.firing_rate * total0)])
+        except knapsack.Infeasible:  # as few spikes as max-error allows
+            picked, solver = [len(rows) - 1 for rows in table], f"target out of reach within max-error={self.max_error}: fewest spikes taken"
+        for e, rows, i in zip(encoders, table, picked):
+            e.gain, e.rest = rows[i]["gain"], rows[i]["rest"]
+        return {
+            "sensitivity": "measured for every candidate" if measure_all else "proxy scaled by measured probes per encoder",
+            "solver": solver,
+            "predicted_error": sum(rows[i]["predicted"] for rows, i in zip(table, picked)),
+            "spikes_ratio_predicted": sum(rows[i]["spikes"] for rows, i in zip(table, picked)) / max(total0, 1e-30),
+        }
+
+    def _overrides(self, e: Encoder, weights: dict, gain: float, rest: np.ndarray | None) -> dict:
+        """Interpreter overrides that run encoder `e` and the given consumers as the
+        rewrite would build them: gain, resting count, pruned weights, new decode."""
+        out = {}
+        if gain != 1.0:
+            theta = (e.theta * np.float32(gain)).astype(np.float32)
+            out[e.op] = lambda args, op=e.op: SNN_KERNELS[snn.EncodeOp](op, (args[0], theta))
+        for c, w in weights.items():
+            scale, bias = self._decode_params(e, c, w, gain, rest)
+            shifted = (lambda n: n) if rest is None else (lambda n, r=rest.astype(np.int64): n.astype(np.int64) - r)
+            out[c.syn] = lambda args, c=c, w=w, f=shifted: SNN_KERNELS[type(c.syn)](c.syn, (f(args[0]), w, *args[2:]))
+            out[c.dec] = lambda args, c=c, s=scale, b=bias: SNN_KERNELS[snn.DecodeOp](c.dec, (args[0], s, b))
+        return out
+
+    def _decode_params(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, rest: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The decode's scale and bias for a layer with weights w behind an encoder at
+        `gain` with `rest`: the mean output shift back into the bias, and exactly what
+        the resting counts would have added."""
+        shift = (self._outputs(e, c, c.w, 1.0) - self._outputs(e, c, w, gain)).mean(axis=0)
+        if rest is not None:
+            shift = shift + self._outputs(e, c, w, gain, rest[None])[0]
+        return (c.scale * np.float32(gain)).astype(np.float32), (c.bias + shift).astype(np.float32)
 
     # -- analysis -------------------------------------------------------------------------
 
@@ -238,14 +394,14 @@ class SparsityPruningPass(ModulePass):
     def _kept(self, c: Consumer) -> bool:
         return any(fnmatch(c.name, pat) for pat in self.keep)
 
-    def _prune(self, c: Consumer, norm: np.ndarray, gram: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    def _prune(self, c: Consumer, norm: np.ndarray, gram: np.ndarray, cov: np.ndarray, sparsity: float) -> np.ndarray:
         """Zeros the least important weights, quantization zeros (score 0) first: by
         |W| * ||n|| (Wanda), or by SparseGPT's reconstruction (`obs_round`), which also
         moves the remaining weights to make up for the pruned ones."""
         eff = c.effective(c.w).astype(np.float64)  # [K, N]
         k, n = eff.shape
         score = np.abs(eff) * norm[_channel_rows(c, k)][:, None]
-        target = math.ceil(self.sparsity * k)
+        target = math.ceil(sparsity * k - 1e-9)
         if self.structure == "rows":
             drop = np.argsort(score.sum(axis=1), kind="stable")[:target]
             mask = np.ones(k, bool)
@@ -260,7 +416,7 @@ class SparsityPruningPass(ModulePass):
         # Reconstruction usually wins by far, but at the narrowest widths its updates
         # clip: keep whichever leaves the layer's output closer (the mean goes into the bias).
         lo, hi = q_range(_bits(c.syn))
-        obs = obs_round(c.w, gram, lo, hi, self.sparsity, mask if self.structure == "rows" else None).astype(c.w.dtype)
+        obs = obs_round(c.w, gram, lo, hi, sparsity, mask if self.structure == "rows" else None).astype(c.w.dtype)
         return min((obs, wanda), key=lambda p: gram_error(c.w, p, cov))
 
     def _outputs(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, n: np.ndarray | None = None) -> np.ndarray:
@@ -285,48 +441,6 @@ class SparsityPruningPass(ModulePass):
             "sops": float((per_channel_events[ch] * nnz).sum()) * _rows(c),
         }
 
-    def _tune(self, encoders: list[Encoder]) -> None:
-        """Resting counts, then greedy threshold gains: least added error per saved spike
-        first, until the spikes of all tuned encoders fall to `firing-rate` times their
-        number before. Taking a resting count off is exact, so it comes first, at every gain."""
-        table = []
-        total0 = sum(float(np.abs(e.counts()).mean()) * e.elements for e in encoders)
-        for e in encoders:
-            ref = [self._outputs(e, c, c.w, 1.0) for c in e.consumers]
-            power = [max(float((r**2).mean()), 1e-30) for r in ref]
-            rows = []
-            for g in GAINS:
-                n = e.counts(g)
-                err = 0.0
-                for c, r, p in zip(e.consumers, ref, power):
-                    d = self._outputs(e, c, c.pruned, g, n) - r
-                    err = max(err, float(((d - d.mean(axis=0)) ** 2).mean()) / p)  # the mean goes into the bias
-                rest = resting_counts(n) if e.centerable else None
-                spikes = float(np.abs(e.spikes(n, rest)).mean()) * e.elements
-                rows.append((g, err, spikes, rest))
-            table.append(rows)
-        idx = [0] * len(table)
-        current = sum(rows[0][2] for rows in table)
-        while current > self.firing_rate * total0:
-            best = None
-            for i, rows in enumerate(table):
-                j = idx[i] + 1
-                if j >= len(rows) or rows[j][1] > self.max_error:
-                    continue
-                saved = rows[idx[i]][2] - rows[j][2]
-                if saved <= 0:
-                    continue
-                cost = (rows[j][1] - rows[idx[i]][1]) / saved
-                if best is None or cost < best[0]:
-                    best = (cost, i, j)
-            if best is None:
-                break
-            _, i, j = best
-            current -= table[i][idx[i]][2] - table[i][j][2]
-            idx[i] = j
-        for e, rows, j in zip(encoders, table, idx):
-            e.gain, e.rest = rows[j][0], rows[j][3] if rows[j][3] is not None and rows[j][3].any() else None
-
     # -- rewriting -----------------------------------------------------------------------------
 
     def _rewrite(self, e: Encoder, store) -> None:
@@ -339,7 +453,6 @@ class SparsityPruningPass(ModulePass):
                 old.detach()
                 old.erase()
 
-        n_before, n_after = e.counts(1.0), e.counts(e.gain)
         if e.gain != 1.0:
             replace_weight(e.op, 1, e.op.theta.owner.sym.data + ".tuned", (e.theta * np.float32(e.gain)).astype(np.float32))
         if e.rest is not None:
@@ -351,14 +464,9 @@ class SparsityPruningPass(ModulePass):
             c.syn.attributes[SPARSITY_ATTR] = FloatAttr(1.0 - np.count_nonzero(c.pruned) / c.pruned.size, f64)
             if not changed and e.gain == 1.0 and e.rest is None:
                 continue
-            # the mean output shift pruning and the coarser threshold cause, back into the
-            # bias, and exactly what the resting counts would have added
-            shift = (self._outputs(e, c, c.w, 1.0, n_before) - self._outputs(e, c, c.pruned, e.gain, n_after)).mean(axis=0)
-            if e.rest is not None:
-                shift = shift + self._outputs(e, c, c.pruned, e.gain, e.rest[None])[0]
+            scale, bias = self._decode_params(e, c, c.pruned, e.gain, e.rest)
             dec = c.dec
-            replace_weight(dec, 1, dec.scale.owner.sym.data + ".tuned", (c.scale * np.float32(e.gain)).astype(np.float32))
-            bias = (c.bias + shift).astype(np.float32)
+            replace_weight(dec, 1, dec.scale.owner.sym.data + ".tuned", scale)
             if dec.bias is not None:
                 replace_weight(dec, 2, dec.bias.owner.sym.data + ".tuned", bias)
             else:
