@@ -90,8 +90,20 @@ def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: 
     return best
 
 
-def quantize(w: np.ndarray, bits: float, group: int = 0, importance: np.ndarray | None = None, seed: int = 0) -> Quantized:
-    """Quantizes w [K, N] per output column (group=0) or per `group` input rows."""
+def quantize(
+    w: np.ndarray,
+    bits: float,
+    group: int = 0,
+    importance: np.ndarray | None = None,
+    seed: int = 0,
+    gram: "np.ndarray | Hessian | None" = None,
+) -> Quantized:
+    """Quantizes w [K, N] per output column (group=0) or per `group` input rows.
+
+    With the inputs' second moment `gram` [K, K], below 8 bits and per column,
+    the integers come from GPTQ's rounding with error feedback (`obs_round`)
+    instead of each to its nearest: the layer's output, not each weight, is
+    kept close."""
     if not valid_width(bits):
         raise ValueError(f"weight width {bits}: use 1.58 (ternary) or an integer in [2, 16]")
     w = np.asarray(w, np.float32)
@@ -106,11 +118,17 @@ def quantize(w: np.ndarray, bits: float, group: int = 0, importance: np.ndarray 
         col = np.maximum(gs.max(axis=0), 1e-30) / GROUP_SCALE_MAX
         m = np.clip(np.rint(gs / col), 1, GROUP_SCALE_MAX)
         eff = np.repeat(m * col, group, axis=0)
-        q = np.clip(np.rint(w / eff), lo, hi).astype(_int_dtype(bits))
+        if gram is not None and storage_bits(bits) < 8:
+            q = obs_round(w, gram, lo, hi, scale=eff).astype(_int_dtype(bits))
+        else:
+            q = np.clip(np.rint(w / eff), lo, hi).astype(_int_dtype(bits))
         return Quantized(q, col.astype(np.float32), m.astype(np.int8), bits)
     s = _clip_scale(w, bits, importance, rng)
     s = np.where(s > 0, s, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / s), lo, hi).astype(_int_dtype(bits))
+    if gram is not None and storage_bits(bits) < 8:
+        q = obs_round(w / s, gram, lo, hi).astype(_int_dtype(bits))
+    else:
+        q = np.clip(np.rint(w / s), lo, hi).astype(_int_dtype(bits))
     return Quantized(q, s, None, bits)
 
 
@@ -121,10 +139,40 @@ def gram_error(w: np.ndarray, wq: np.ndarray, gram: np.ndarray) -> float:
     return float(np.einsum("kn,kn->", e, gram.astype(np.float32) @ e)) / e.shape[1]
 
 
+class Hessian:
+    """A layer objective's second moment G = E[x^T x] [K, K] and, computed once for
+    every width it serves, GPTQ's upper Cholesky factor U of (G + damping)^-1."""
+
+    def __init__(self, gram: np.ndarray):
+        self.gram = np.array(gram, np.float32)
+        self.dead = np.diag(self.gram) <= 0  # an input that never fires
+        self._u: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "Hessian":
+        x = np.asarray(x, np.float32)
+        return cls(x.T @ x / max(len(x), 1))
+
+    @property
+    def u(self) -> np.ndarray:
+        if self._u is None:
+            h = self.gram.copy()
+            h[self.dead, self.dead] = 1.0
+            self._u = _inverse_cholesky(h)
+        return self._u
+
+
 def obs_round(
-    w: np.ndarray, gram: np.ndarray, lo: int, hi: int, sparsity: float = 0.0, keep: np.ndarray | None = None, block: int = 128
+    w: np.ndarray,
+    gram: "np.ndarray | Hessian",
+    lo: int,
+    hi: int,
+    sparsity: float = 0.0,
+    keep: np.ndarray | None = None,
+    block: int = 128,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Integers for w [K, N] (in units of its scales) that keep the layer's output
+    """Integers q for w [K, N] (w ~ q * scale, scale [K, N] or 1) that keep the layer's output
     n @ w for inputs with second moment `gram` [K, K]: GPTQ's rounding with
     error feedback, and SparseGPT's pruning when `sparsity` > 0.
 
@@ -136,33 +184,50 @@ def obs_round(
     nothing, so those go first. `keep` [K, N] bool, if given, fixes the mask
     instead (structured pruning). Loops over rows, not elements: K steps of
     O(K N), the updates batched per `block` rows."""
-    w = np.array(w, np.float64)
+    w = np.array(w, np.float32)
     k, n = w.shape
-    h = np.array(gram, np.float64)
-    dead = np.diag(h) <= 0
-    h[dead, dead] = 1.0
-    w[dead] = 0.0  # an input that never fires: its weight reaches nothing
-    h[np.diag_indices(k)] += 0.01 * np.diag(h).mean()
-    try:
-        u = np.linalg.cholesky(np.linalg.inv(h)).T  # upper: H^-1 = U^T U
-    except np.linalg.LinAlgError:
-        h[np.diag_indices(k)] += np.diag(h).mean()
-        u = np.linalg.cholesky(np.linalg.inv(h)).T
-    if keep is None:  # per column, the least w^2 / [H^-1]_kk^2 go; quantization zeros score nothing
-        score = w**2 / np.diag(u)[:, None] ** 2
+    sc = np.broadcast_to(np.float32(1.0) if scale is None else np.asarray(scale, np.float32), (k, n))
+    hess = gram if isinstance(gram, Hessian) else Hessian(gram)
+    w[hess.dead] = 0.0  # its weight reaches nothing
+    u = hess.u
+    if keep is None and sparsity > 0:  # per column, the least w^2 / [H^-1]_kk^2 go; quantization zeros score nothing
+        score = (w / sc) ** 2 / np.diag(u)[:, None] ** 2
         rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
         keep = rank >= int(round(sparsity * k))
+    elif keep is None:
+        keep = np.ones((k, n), bool)
     keep = keep & (w != 0)  # a weight that quantized to zero stays zero
-    q = np.zeros((k, n), np.int64)
+    q = np.zeros((k, n), np.float32)
     for b0 in range(0, k, block):
         b1 = min(b0 + block, k)
         wb, ub, mask = w[b0:b1], u[b0:b1, b0:b1], keep[b0:b1]
         err = np.zeros_like(wb)
         for i in range(b1 - b0):
-            qi = np.where(mask[i], np.clip(np.rint(wb[i]), lo, hi), 0.0)
-            e = (wb[i] - qi) / ub[i, i]
-            wb[i:] -= np.outer(ub[i, i:], e)
+            qi = np.where(mask[i], np.clip(np.rint(wb[i] / sc[b0 + i]), lo, hi), 0.0)
+            e = (wb[i] - qi * sc[b0 + i]) / ub[i, i]
+            wb[i + 1 :] -= np.outer(ub[i, i + 1 :], e)
             err[i] = e
             q[b0 + i] = qi
         w[b1:] -= u[b0:b1, b1:].T @ err
-    return q
+    return q.astype(np.int64)
+
+
+def _inverse_cholesky(h: np.ndarray) -> np.ndarray:
+    """Upper U with U^T U = (H + damping)^-1, GPTQ's 1% of the mean diagonal (more if
+    H is still not positive definite); float32 LAPACK, as the K^3 steps dominate."""
+    from scipy.linalg import LinAlgError, cho_factor, cholesky, lapack
+
+    k = len(h)
+    for damp in (0.01, 0.1, 1.0):
+        hd = h.copy()
+        hd[np.diag_indices(k)] += damp * max(float(np.diag(h).mean()), 1e-12)
+        try:
+            c, _ = cho_factor(hd, lower=False, check_finite=False)
+            inv, info = lapack.spotri(c, lower=0)
+            if info:
+                continue
+            inv = np.triu(inv) + np.triu(inv, 1).T
+            return cholesky(inv, lower=False, check_finite=False).astype(np.float32)
+        except LinAlgError:
+            continue
+    raise ValueError("the calibration Gram matrix is not positive definite even with damping")

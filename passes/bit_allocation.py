@@ -53,16 +53,18 @@ from nscc.passes.spike_conversion import (
     GRANULARITIES,
     GROUP_ATTR,
     LEVELS_ATTR,
+    ROUNDINGS,
     THRESHOLDS,
     LinearPlan,
     _layer_name,
     choose_clip,
+    layer_counts,
     linear_plan,
     quantize_layer,
     trained_quantizer,
 )
 from nscc.progress import progress_bar
-from nscc.quantize import stored_bits, valid_width
+from nscc.quantize import Hessian, stored_bits, valid_width
 from nscc.sensitivity import METRICS as SENSITIVITY_METRICS
 from nscc.sensitivity import Probe
 
@@ -84,6 +86,7 @@ class Layer:
     predicted: dict = field(default_factory=dict)
     firing: dict = field(default_factory=dict)  # D -> mean |count|
     cands: list = field(default_factory=list)  # (bits, group, D) this layer can take
+    hessians: dict = field(default_factory=dict)  # D -> the GPTQ objective of its counts
 
     def theta(self, levels: int, options: "BitAllocationPass") -> tuple[np.ndarray, bool]:
         if self.trained is not None:
@@ -102,12 +105,19 @@ class _Candidate:
         p = layer.plan
         theta, signed = layer.theta(levels, options)
         theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
-        sample = layer.stats.sample if layer.trained is None else None  # as spike-conversion: no correction for trained quantizers
-        quant, bias, _ = quantize_layer(p, theta, signed, levels, bits, group, sample, options.bias_correction)
+        correct = options.bias_correction and layer.trained is None  # as spike-conversion: trained quantizers keep their bias
+        sample = layer.stats.sample
+        if options.rounding == "gptq" and not p.conv and levels not in layer.hessians:  # one factorisation for every width
+            layer.hessians[levels] = Hessian.of(layer_counts(sample, theta, signed, levels))
+        quant, bias, _ = quantize_layer(p, theta, signed, levels, bits, group, sample, correct, options.rounding, layer.hessians.get(levels))
         self.plan, self.levels, self.signed = p, levels, signed
         self.theta = theta.reshape((-1, 1, 1)) if p.conv and theta.ndim else theta
-        self.w = quant.dequantize()  # [K, N], theta folded in
+        self.quant = quant  # integers kept, dequantized per use: a model's worth of candidates stays small
         self.bias = bias
+
+    @property
+    def w(self) -> np.ndarray:
+        return self.quant.dequantize()  # [K, N], theta folded in
 
     def counts(self, x: np.ndarray) -> np.ndarray:
         lo = -self.levels if self.signed else 0
@@ -151,7 +161,7 @@ class BitAllocationPass(ModulePass):
     fraction of those at the largest D (0: none); `pin` layer names or globs kept
     at `pin-bits` and the largest D; `metric` kl | mse | auto (KL when the model
     ends in a linear layer, its scores);
-    `threshold`, `percentile`, `granularity`, `bias-correction` as given to
+    `threshold`, `percentile`, `granularity`, `bias-correction`, `rounding` as given to
     spike-conversion (they decide what a layer becomes); `probe-batches`
     calibration batches per measurement; `max-probes` forward runs allowed for
     measuring every candidate (beyond it, one per layer calibrates the proxy);
@@ -173,6 +183,7 @@ class BitAllocationPass(ModulePass):
     percentile: float = 99.99
     granularity: str = "per-tensor"
     bias_correction: bool = True
+    rounding: str = "gptq"
     probe_batches: int = 2
     max_probes: int = 64
     calib_batches: int = 8
@@ -188,6 +199,7 @@ class BitAllocationPass(ModulePass):
             (self.metric in METRICS, f"metric must be one of {', '.join(METRICS)}"),
             (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
             (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
+            (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
             (all(g >= 0 for g in self.groups) and len(self.groups) >= 1, "groups must be sizes >= 0 (0: per output channel)"),
             (
                 self.probe_batches >= 1 and self.max_probes >= 0 and self.refine >= 0,
@@ -221,6 +233,13 @@ class BitAllocationPass(ModulePass):
         metric = self._metric(op)
         measure = Probe(op, store, ctx.calibration[: self.probe_batches], metric)
 
+        built: dict[tuple, _Candidate] = {}
+
+        def candidate(L: Layer, c: tuple) -> _Candidate:  # each (layer, choice) is quantized once
+            if (L.name, c) not in built:
+                built[(L.name, c)] = _Candidate(L, *c, self)
+            return built[(L.name, c)]
+
         dmax = max(self.levels)
         cands = [
             (float(b), int(g), int(d)) for b in sorted(set(self.widths)) for g in sorted(set(self.groups)) for d in sorted(set(self.levels))
@@ -235,11 +254,11 @@ class BitAllocationPass(ModulePass):
                 L.firing[d] = float(np.abs(np.clip(np.rint(L.stats.sample / theta.reshape(-1)), -d if signed else 0, d)).mean())
             if not L.plan.conv:
                 for c in L.cands:
-                    L.proxy[c] = _Candidate(L, *c, self).proxy(L.stats.sample)
+                    L.proxy[c] = candidate(L, c).proxy(L.stats.sample)
         measure_all = sum(len(L.cands) for L in free) <= self.max_probes
         jobs = [(L, c) for L in free for c in (L.cands if measure_all or L.plan.conv else [min(L.cands)])]
         for L, c in progress_bar(jobs, "bit allocation: measuring layers", unit="probe"):
-            L.measured[c] = measure({L.op: _Candidate(L, *c, self)})
+            L.measured[c] = measure({L.op: candidate(L, c)})
         for L in free:
             if len(L.measured) == len(L.cands):
                 L.predicted = dict(L.measured)
@@ -248,7 +267,7 @@ class BitAllocationPass(ModulePass):
             alpha = L.measured[probe] / L.proxy[probe] if L.proxy[probe] > 0 else 0.0
             L.predicted = {c: alpha * L.proxy[c] for c in L.cands}
         choice, solver = self._solve(layers, free, dmax)
-        measured_total = measure({L.op: _Candidate(L, *choice[L.name], self) for L in layers})
+        measured_total = measure({L.op: candidate(L, choice[L.name]) for L in layers})
         # Errors of layers do not quite add up; the widest uniform allocation that fits
         # the budget is measured too, and kept if it is better, so the pass never does
         # worse than uniform quantization at the same budget.
@@ -256,12 +275,12 @@ class BitAllocationPass(ModulePass):
         knapsack = {"predicted_error": sum(L.predicted[choice[L.name]] for L in free), "measured_error": measured_total, "solver": solver}
         check = None
         if uniform is not None and uniform != choice:
-            err = measure({L.op: _Candidate(L, *uniform[L.name], self) for L in layers})
+            err = measure({L.op: candidate(L, uniform[L.name]) for L in layers})
             check = {"bits": next(uniform[L.name][0] for L in free), "measured_error": err, "kept": err < measured_total}
             if err < measured_total:
                 choice, measured_total, solver = uniform, err, solver + "; uniform measured better, kept"
         start = measured_total
-        choice, measured_total, swaps, runs = self._refine(layers, free, choice, measured_total, measure)
+        choice, measured_total, swaps, runs = self._refine(layers, free, choice, measured_total, measure, candidate)
         if swaps:
             solver += f"; {swaps} measured swap(s) kept"
         for L in layers:
@@ -318,7 +337,7 @@ class BitAllocationPass(ModulePass):
                 return out
         return None
 
-    def _refine(self, layers: list[Layer], free: list[Layer], choice: dict, err: float, measure) -> tuple[dict, float, int, int]:
+    def _refine(self, layers: list[Layer], free: list[Layer], choice: dict, err: float, measure, candidate) -> tuple[dict, float, int, int]:
         """Local search on the measured error: move one layer a width up and another a width
         down (same group and D) within the budget, most promising first by the predicted
         errors; keep a swap when the measured error falls; `refine` runs at most."""
@@ -357,7 +376,7 @@ class BitAllocationPass(ModulePass):
                     break
                 tried.add(key)
                 runs += 1
-                e = measure({L.op: _Candidate(L, *cfg[L.name], self) for L in layers})
+                e = measure({L.op: candidate(L, cfg[L.name]) for L in layers})
                 if e < err:
                     choice, err, kept, better = cfg, e, kept + 1, True
                     break
@@ -433,7 +452,8 @@ class BitAllocationPass(ModulePass):
         }
 
 
-def _print(report: dict, stream=sys.stderr) -> None:
+def _print(report: dict) -> None:
+    stream = sys.stderr  # looked up per call: the stream of the moment, not of import time
     stream.write(f"nscc: bit-allocation ({report['metric']}, {report['sensitivity']}; {report['solver']})\n")
     head = f"  {'layer':30} {'params':>9} {'bits':>5} {'group':>6} {'D':>4} {'pred. error':>12} {'bytes':>10}"
     stream.write(head + "\n")

@@ -322,7 +322,10 @@ class SparsityPruningPass(ModulePass):
         try:
             picked, solver = knapsack.choose(costs, [(spikes, self.firing_rate * total0)])
         except knapsack.Infeasible:  # as few spikes as max-error allows
-            picked, solver = [len(rows) - 1 for rows in table], f"target out of reach within max-error={self.max_error}: fewest spikes taken"
+            picked, solver = (
+                [len(rows) - 1 for rows in table],
+                f"target out of reach within max-error={self.max_error}: fewest spikes taken",
+            )
         for e, rows, i in zip(encoders, table, picked):
             e.gain, e.rest = rows[i]["gain"], rows[i]["rest"]
         return {
@@ -520,7 +523,8 @@ class SparsityPruningPass(ModulePass):
         }  # fmt: skip
 
 
-def _print(report: dict, stream=sys.stderr) -> None:
+def _print(report: dict) -> None:
+    stream = sys.stderr  # looked up per call: the stream of the moment, not of import time
     stream.write(f"nscc: sparsity-pruning ({report['structure']})\n")
     head = f"  {'layer':30} {'sparsity':>17} {'firing rate':>15} {'SOPs':>21} {'gain':>5}"
     stream.write(head + "\n")

@@ -46,7 +46,7 @@ from nscc.ir.constants import constant_value, new_weight, source_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
-from nscc.quantize import Quantized, quantize, storage_bits, valid_width
+from nscc.quantize import Hessian, Quantized, quantize, storage_bits, valid_width
 
 CODING_ATTR = "nscc.spike_coding"
 BITS_ATTR = "nscc.weight_bits"  # per-layer choices, set by `bit-allocation`
@@ -55,6 +55,7 @@ GROUP_ATTR = "nscc.group_size"
 CODINGS = ("thermometer", "bitplane", "ternary")
 THRESHOLDS = ("max", "percentile", "mse")
 GRANULARITIES = ("per-tensor", "per-channel")
+ROUNDINGS = ("gptq", "nearest")
 
 
 @dataclass
@@ -218,6 +219,7 @@ class ConvertLinear(RewritePattern):
     trained: dict[SSAValue, tuple[SSAValue, np.ndarray, int, bool]]
     options: "SpikeConversionPass"
     store: WeightStore
+    samples: dict[SSAValue, np.ndarray]  # calibration rows of each linear op's input
     encoded: dict[tuple[SSAValue, int], SSAValue] = field(default_factory=dict)
 
     @op_type_rewrite_pattern
@@ -252,8 +254,9 @@ class ConvertLinear(RewritePattern):
             counts = self.encoded[(plan.x, levels)] = enc.res
         theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
 
-        sample = stats.sample if stats is not None else None
-        quant, bias, axis = quantize_layer(plan, theta, signed, levels, bits, group, sample, o.bias_correction)
+        # a trained quantizer's layer keeps its bias: the model learned it with these counts
+        correct = o.bias_correction and plan.x not in self.trained
+        quant, bias, axis = quantize_layer(plan, theta, signed, levels, bits, group, self.samples.get(plan.x), correct, o.rounding)
         wq = quant.q if not plan.conv else quant.q.T.reshape(plan.weight.shape)
         qw = weight(f"{plan.name}.q{storage_bits(bits)}", wq, IntegerType(storage_bits(bits)))
         acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
@@ -299,24 +302,38 @@ def folded_weight(plan: LinearPlan, theta: np.ndarray) -> np.ndarray:
 
 
 def quantize_layer(
-    plan: LinearPlan, theta: np.ndarray, signed: bool, levels: int, bits: float, group: int, sample: np.ndarray | None, bias_correction: bool
+    plan: LinearPlan, theta: np.ndarray, signed: bool, levels: int, bits: float, group: int, sample: np.ndarray | None,
+    bias_correction: bool, rounding: str = "gptq", hessian: Hessian | None = None,
 ) -> tuple[Quantized, np.ndarray | None, int]:
     """What a layer's weights become: integer weights [K, N] (a conv's to be
     transposed back to OIHW), the bias to decode with, and the decode axis.
 
-    With a calibration `sample` of the layer's input (rows x channels), weight
-    rows are weighted by E[n_k^2] in the clip search and the bias is corrected.
+    With a calibration `sample` of the layer's input (rows x channels), the
+    bias is corrected (`bias_correction`), and with `rounding=gptq` the weights
+    of linear layers below 8 bits are rounded with error feedback from the
+    counts' Gram matrix (`hessian`, when the caller has it for several widths);
+    else weight rows are weighted by E[n_k^2] in the clip search.
     `bit-allocation` calls this too, so that what it measures is what is built."""
-    importance = None
+    importance = gram = None
     if sample is not None and not plan.conv:
-        th = theta if theta.ndim else np.full(sample.shape[1], theta, np.float32)
-        importance = (np.clip(np.rint(sample / th), -levels, levels) ** 2).mean(axis=0) + 1e-6
-    quant = quantize(folded_weight(plan, theta), bits, 0 if plan.conv else group, importance)
+        n = layer_counts(sample, theta, signed, levels)
+        importance = (n.astype(np.float64) ** 2).mean(axis=0) + 1e-6
+        if rounding == "gptq":
+            gram = hessian if hessian is not None else Hessian.of(n)
+    # with error feedback the clip is searched on the weights alone: GPTQ already weighs
+    # the rounding errors by the inputs, and weighting the clip too makes it worse
+    quant = quantize(folded_weight(plan, theta), bits, 0 if plan.conv else group, None if gram is not None else importance, gram=gram)
     bias = plan.bias
     if bias_correction and sample is not None:
         bias = corrected_bias(plan, theta, signed, levels, sample, quant)
     axis = 1 if plan.conv else len(plan.op.results[0].type.get_shape()) - 1
     return quant, bias, axis
+
+
+def layer_counts(sample: np.ndarray, theta: np.ndarray, signed: bool, levels: int) -> np.ndarray:
+    """The counts a layer's calibration rows encode to."""
+    th = theta if theta.ndim else np.full(sample.shape[1], theta, np.float32)
+    return np.clip(np.rint(sample / th), -levels if signed else 0, levels).astype(np.float32)
 
 
 def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.ndarray, quant: Quantized) -> np.ndarray:
@@ -410,6 +427,8 @@ class SpikeConversionPass(ModulePass):
     `group-size` (0: one scale per output channel; g: per g input rows, integer
     group multipliers, linear layers only); `acc-bits`;
     `bias-correction` (fold the mean quantization error into the bias);
+    `rounding` gptq | nearest (below 8 bits, GPTQ's error-feedback rounding
+    from the calibration Gram matrix, or each weight to its nearest);
     `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`);
     `calib-batches` (random batches when no --calib data is given).
     Layers annotated by `bit-allocation` (`nscc.weight_bits`, `nscc.levels`)
@@ -427,6 +446,7 @@ class SpikeConversionPass(ModulePass):
     acc_bits: int = 32
     calib_batches: int = 8
     bias_correction: bool = True
+    rounding: str = "gptq"
     keep_dense: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -440,6 +460,7 @@ class SpikeConversionPass(ModulePass):
             (self.group_size >= 0, "group-size must be 0 (per output channel) or a positive row count"),
             (self.acc_bits in (16, 32, 64), "acc-bits must be 16, 32 or 64"),
             (self.calib_batches >= 1, "calib-batches must be at least 1"),
+            (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -455,7 +476,7 @@ class SpikeConversionPass(ModulePass):
                 plans[o] = plan
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
         trained = {p.x: q for p in plans.values() if (q := trained_quantizer(p.x, store)) is not None}
-        targets = {o: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for o, p in plans.items() if p.x not in trained}
+        targets = {o: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for o, p in plans.items()}
         stats = {}
         if targets:
             stats = collect(op, store, calibration_of(ctx, op, self.calib_batches), targets)
@@ -501,5 +522,6 @@ class SpikeConversionPass(ModulePass):
                 signed = i == 2 and s.min < 0
                 clip = choose_clip(s, self.threshold, self.percentile, False, self.levels, signed)
                 la_thetas[(o, i)] = (float(clip / self.levels), signed, value)
-        patterns = [ConvertLinear(plans, thetas, trained, self, store), ConvertLinearAttention(la_thetas, self.levels, store)]
+        samples = {p.x: stats[p.x].sample for p in plans.values()}
+        patterns = [ConvertLinear(plans, thetas, trained, self, store, samples), ConvertLinearAttention(la_thetas, self.levels, store)]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
