@@ -142,27 +142,36 @@ def compare(case: Case, name: str) -> list[dict]:
     rows = []
     for bits in (4, 3):
         uniform = case.score(f"spike-conversion{{weight-bits={bits}}}")
+        nearest = case.score(f"spike-conversion{{weight-bits={bits} rounding=nearest}}")
+        ppl = f" (ppl {nearest['ppl']:.3f} -> {uniform['ppl']:.3f})" if "ppl" in uniform else ""
+        print(f"{name} {bits} bits uniform: KL rounded to nearest {nearest['kl']:.4f}, GPTQ {uniform['kl']:.4f}{ppl}")
         for pins in ("", " pin=none"):
             mixed = case.score(f"bit-allocation{{bits={bits} {WIDTHS}{pins} probe-batches=4}},spike-conversion")
             gain = 1 - mixed["kl"] / uniform["kl"]
             extra = f", ppl {uniform['ppl']:.3f} vs {mixed['ppl']:.3f}" if "ppl" in uniform else ""
-            print(f"{name} {bits} bits{pins or ' (pins)'}: KL uniform {uniform['kl']:.4f}, allocated {mixed['kl']:.4f} ({100 * gain:+.1f}% lower){extra}")
-            rows.append({"model": name, "bits": bits, "pins": not pins, "uniform": uniform, "mixed": mixed, "kl_reduction": gain})
+            print(
+                f"{name} {bits} bits{pins or ' (pins)'}: KL uniform {uniform['kl']:.4f}, allocated {mixed['kl']:.4f} ({100 * gain:+.1f}% lower; "
+                f"{100 * (1 - mixed['kl'] / nearest['kl']):+.1f}% below uniform to nearest){extra}"
+            )
+            rows.append({"model": name, "bits": bits, "pins": not pins, "uniform": uniform, "nearest": nearest, "mixed": mixed, "kl_reduction": gain})
     return rows
 
 
 def pruning(case: Case) -> list[dict]:
+    """Weight sparsity (each layer its measured share, and all alike), spike targets, both at once;
+    every figure against the dense 8-bit spiking model, on the held-out text."""
     rows = []
     base = case.score("spike-conversion,sparsity-pruning{sparsity=0}")
     for s in (0.1, 0.2, 0.3, 0.4, 0.5):
         rows.append(case.score(f"spike-conversion,sparsity-pruning{{sparsity={s}}}"))
-    for f in (0.95, 0.9, 0.8, 0.7):
+    for f in (0.95, 0.9, 0.8, 0.7, 0.65):
         rows.append(case.score(f"spike-conversion,sparsity-pruning{{sparsity=0 firing-rate={f} max-error=0.05}}"))
+    rows.append(case.score("spike-conversion,sparsity-pruning{sparsity=0.5 spread=uniform}"))
     rows.append(case.score("spike-conversion,sparsity-pruning{sparsity=0.5 firing-rate=0.7 max-error=0.05}"))
     print(f"LM pruning (dense spiking: ppl {base['ppl']:.3f}, {base['events']:.4g} spikes, {base['sops']:.4g} SOPs):")
     for r in rows:
         print(
-            f"  {r['pipeline'].split(',')[1]:62} sparsity {r['weight_sparsity']:.2f}  ppl {r['ppl']:.3f} ({100 * (r['ppl'] / base['ppl'] - 1):+.1f}%)  "
+            f"  {r['pipeline'].split(',')[1]:70} sparsity {r['weight_sparsity']:.2f}  ppl {r['ppl']:.3f} ({100 * (r['ppl'] / base['ppl'] - 1):+.1f}%)  "
             f"spikes x{r['events'] / base['events']:.2f}  SOPs x{r['sops'] / base['sops']:.2f}"
         )
     return [base] + rows
@@ -206,7 +215,7 @@ def plot(results: dict, path: str) -> None:
     prune = results["pruning"]
     base = prune[0]
     ax[1].plot([r["weight_sparsity"] for r in prune[1:6]], [r["ppl"] for r in prune[1:6]], "o-", label="weight sparsity")
-    ax[1].plot([1 - r["events"] / base["events"] for r in prune[6:10]], [r["ppl"] for r in prune[6:10]], "s-", label="spike reduction")
+    ax[1].plot([1 - r["events"] / base["events"] for r in prune[6:11]], [r["ppl"] for r in prune[6:11]], "s-", label="spike reduction")
     ax[1].axhline(base["ppl"] * 1.05, ls=":", c="gray", label="+5% ppl")
     ax[1].set_xlabel("fraction removed")
     ax[1].set_ylabel("LM perplexity")

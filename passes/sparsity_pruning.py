@@ -16,10 +16,14 @@ level r (synapses read n - r through an `snn.requant` of counts, the decode
 bias gets r W s back), then by threshold tuning: an encoder's threshold
 theta grows by a factor g and every synapse it feeds decodes with scale * g,
 so the layer computes the same function on a coarser grid and emits about
-1/g as many spikes. The factors are chosen greedily, the least error per
-spike saved first, until the spikes fall to `firing-rate` times their number
-before, with no layer's output error above `max-error` (relative MSE on its
-calibration inputs).
+1/g as many spikes.
+
+Both choices are layer-wise and measured (the hierarchy of bit-allocation):
+each candidate's change of the model's output on probe batches, or a
+layer-local proxy scaled by one measurement, and a knapsack (`nscc.knapsack`)
+picks each layer's sparsity (zeros in all at least the target's) and each
+encoder's gain (spikes at most `firing-rate` times those before, no layer's
+relative output MSE above `max-error`).
 
 Pruning and tuning shift each layer's mean output; that shift is measured
 on the calibration sample and folded into the decode bias (bias correction).

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from nscc import knapsack
 from nscc.calibration import load_calibration
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
@@ -141,3 +142,49 @@ def test_bad_budgets_and_options_are_one_clear_error():
         apply_pipeline(ctx, module, "bit-allocation{bits=1 widths=2,4}")
     with pytest.raises(NsccError, match="widths must be"):
         apply_pipeline(ctx, module, "bit-allocation{widths=1,4}")
+
+
+@pytest.mark.parametrize("bits", [4, 3])
+def test_gptq_rounding_keeps_the_lm_closer_than_rounding_to_nearest(bits):
+    """Error feedback from the counts' Gram matrix: the same scales and range, a closer output."""
+    ev = np.load(os.path.join(LM, "eval.npz"))
+    feed = {"ids": ev["ids"][:8]}
+    ref_ctx, ref = import_onnx(os.path.join(LM, "model.onnx"))
+    expected = run(ref, ref_ctx.weights, feed)["logits"]
+    errs, weights = {}, {}
+    for rounding in ("gptq", "nearest"):
+        ctx, module = lm()
+        apply_pipeline(ctx, module, f"spike-conversion{{weight-bits={bits} rounding={rounding}}}")
+        errs[rounding] = output_error(expected, run(module, ctx.weights, feed)["logits"], "kl")
+        weights[rounding] = {name: ctx.weights[op.weight.owner.sym.data] for name, op in synapses(module).items()}
+    assert errs["gptq"] < 0.6 * errs["nearest"]
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    for name, w in weights["gptq"].items():
+        assert w.min() >= lo and w.max() <= hi
+        assert not np.array_equal(w, weights["nearest"][name])  # the rounding moved, not just the error
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multiple_choice_knapsack_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    groups = [int(rng.integers(2, 5)) for _ in range(5)]
+    costs = [list(rng.random(g)) for g in groups]
+    uses = [list(rng.integers(1, 10, g).astype(float)) for g in groups]
+    spikes = [list(rng.random(g)) for g in groups]
+    cap, cap2 = 0.6 * sum(max(u) for u in uses), 0.7 * sum(max(s) for s in spikes)
+    best = None
+    for combo in itertools.product(*[range(g) for g in groups]):
+        if sum(u[i] for u, i in zip(uses, combo)) <= cap and sum(s[i] for s, i in zip(spikes, combo)) <= cap2:
+            c = sum(cost[i] for cost, i in zip(costs, combo))
+            best = c if best is None else min(best, c)
+    if best is None:
+        with pytest.raises(knapsack.Infeasible):
+            knapsack.choose(costs, [(uses, cap), (spikes, cap2)])
+        return
+    picked, solver = knapsack.choose(costs, [(uses, cap), (spikes, cap2)])
+    assert solver == "milp (exact)"
+    assert sum(cost[i] for cost, i in zip(costs, picked)) == pytest.approx(best)
+    with pytest.raises(knapsack.Infeasible):
+        knapsack.choose(costs, [(uses, 0.5 * sum(min(u) for u in uses))])
+    greedy = knapsack._greedy(costs, [uses], [cap])  # the fallback meets the limit too
+    assert sum(u[i] for u, i in zip(uses, greedy)) <= cap
