@@ -169,7 +169,7 @@ def obs_round(
     hi: int,
     sparsity: float = 0.0,
     keep: np.ndarray | None = None,
-    block: int = 128,
+    block: int = 32,
     scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """Integers q for w [K, N] (w ~ q * scale, scale [K, N] or 1) that keep the layer's output
@@ -214,20 +214,20 @@ def obs_round(
 
 def _inverse_cholesky(h: np.ndarray) -> np.ndarray:
     """Upper U with U^T U = (H + damping)^-1, GPTQ's 1% of the mean diagonal (more if
-    H is still not positive definite); float32 LAPACK, as the K^3 steps dominate."""
-    from scipy.linalg import LinAlgError, cho_factor, cholesky, lapack
+    H is still not positive definite). With J the order reversal, J H J = L L^T gives
+    H = R R^T for the upper R = J L J, so U = R^-1: one Cholesky factorisation and one
+    triangular inverse, in float32."""
+    from scipy.linalg import LinAlgError, cholesky, lapack
 
     k = len(h)
     for damp in (0.01, 0.1, 1.0):
-        hd = h.copy()
+        hd = np.array(h[::-1, ::-1], np.float32)
         hd[np.diag_indices(k)] += damp * max(float(np.diag(h).mean()), 1e-12)
         try:
-            c, _ = cho_factor(hd, lower=False, check_finite=False)
-            inv, info = lapack.spotri(c, lower=0)
-            if info:
-                continue
-            inv = np.triu(inv) + np.triu(inv, 1).T
-            return cholesky(inv, lower=False, check_finite=False).astype(np.float32)
+            low = cholesky(hd, lower=True, check_finite=False)
         except LinAlgError:
             continue
+        inv, info = lapack.strtri(low, lower=1)
+        if not info:
+            return np.ascontiguousarray(inv[::-1, ::-1])
     raise ValueError("the calibration Gram matrix is not positive definite even with damping")
