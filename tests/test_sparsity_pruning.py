@@ -164,5 +164,9 @@ def test_pruned_weights_are_stored_as_bitmasks_and_load_back_equal(tmp_path):
 def test_bad_options_and_order_are_clear_errors():
     with pytest.raises(NsccError, match="sparsity must be"):
         converted("spike-conversion,sparsity-pruning{sparsity=1.5}")
+    with pytest.raises(NsccError, match="spread must be one of measured, uniform"):
+        converted("spike-conversion,sparsity-pruning{spread=wide}")
+    with pytest.raises(NsccError, match="rounding must be one of gptq, nearest"):
+        converted("spike-conversion{rounding=up}")
     with pytest.raises(NsccError, match="no spiking layers to prune"):
         converted("sparsity-pruning")
