@@ -131,7 +131,13 @@ def bert_case(tmp: str) -> Case:
         opt.step()
     print(f"BERT-style encoder trained for 90 s, masked-character loss {loss.item():.3f}", file=sys.stderr)
     path = os.path.join(tmp, "bert.onnx")
-    M.export(model, (torch.zeros((8, ctx_len), dtype=torch.int64), torch.ones((8, ctx_len), dtype=torch.int64)), path, ["ids", "attention_mask"], ["logits"])
+    M.export(
+        model,
+        (torch.zeros((8, ctx_len), dtype=torch.int64), torch.ones((8, ctx_len), dtype=torch.int64)),
+        path,
+        ["ids", "attention_mask"],
+        ["logits"],
+    )
     ones = np.ones((8, ctx_len), np.int64)
     calib = [{"ids": batch(8)[0], "attention_mask": ones} for _ in range(4)]
     feeds = [{"ids": batch(8)[0], "attention_mask": ones} for _ in range(8)]
@@ -153,7 +159,17 @@ def compare(case: Case, name: str) -> list[dict]:
                 f"{name} {bits} bits{pins or ' (pins)'}: KL uniform {uniform['kl']:.4f}, allocated {mixed['kl']:.4f} ({100 * gain:+.1f}% lower; "
                 f"{100 * (1 - mixed['kl'] / nearest['kl']):+.1f}% below uniform to nearest){extra}"
             )
-            rows.append({"model": name, "bits": bits, "pins": not pins, "uniform": uniform, "nearest": nearest, "mixed": mixed, "kl_reduction": gain})
+            rows.append(
+                {
+                    "model": name,
+                    "bits": bits,
+                    "pins": not pins,
+                    "uniform": uniform,
+                    "nearest": nearest,
+                    "mixed": mixed,
+                    "kl_reduction": gain,
+                }
+            )
     return rows
 
 
@@ -194,7 +210,9 @@ def gpt2(seq: int = 128) -> dict:
     apply_pipeline(ctx, m, "bit-allocation{bits=4 probe-batches=1}")
     dt = time.perf_counter() - t
     rep = ctx.pass_reports["bit-allocation"]
-    print(f"GPT-2-small-sized bit allocation: {dt:.1f} s (goal <= 180 s), {len(rep['layers'])} layers, {rep['sensitivity']}, {rep['solver']}")
+    print(
+        f"GPT-2-small-sized bit allocation: {dt:.1f} s (goal <= 180 s), {len(rep['layers'])} layers, {rep['sensitivity']}, {rep['solver']}"
+    )
     return {"seconds": dt, "layers": len(rep["layers"]), "average_bits": rep["average_bits"]}
 
 
