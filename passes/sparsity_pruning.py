@@ -542,3 +542,9 @@ def _print(report: dict) -> None:
         f"  weight sparsity {report['weight_sparsity']:.3f}; spikes x{report['spikes_ratio']:.3f}, synaptic operations x{report['sops_ratio']:.3f} of before"
         " (on the calibration sample)\n"
     )
+    chosen = "; ".join(
+        f"{k}: {v['solver']}" for k, v in (("sparsity", report["pruning"]), ("gains", report["tuning"])) if v and "solver" in v
+    )
+    stream.write(
+        f"  {report['metric']} of the output against before: {report['measured_error']:.4g}" + (f" ({chosen})" if chosen else "") + "\n"
+    )
