@@ -54,7 +54,7 @@ from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR, main_function
 from nscc.passes.spike_conversion import BITS_ATTR
 from nscc.progress import progress_bar
-from nscc.quantize import gram_error, obs_round, q_range
+from nscc.quantize import Hessian, gram_error, obs_round, q_range
 from nscc.sensitivity import Probe
 from nscc.targets.interpreter.snn_kernels import SNN_KERNELS, group_weighted
 
@@ -260,12 +260,13 @@ class SparsityPruningPass(ModulePass):
             gram = n.T @ n / max(len(n), 1)
             cov = gram - np.outer(n.mean(axis=0), n.mean(axis=0))
             norm = np.sqrt(np.diag(gram))  # RMS spike count per input channel
+            hessian = Hessian(gram)  # factorised once for every consumer and candidate
             for c in mine:
                 ref = self._outputs(e, c, c.w, 1.0, n)
                 power = max(float(ref.var(axis=0).mean()), 1e-30)
                 cands[c.name] = []
                 for s in levels:
-                    wp = self._prune(c, norm, gram, cov, s)
+                    wp = self._prune(c, norm, hessian, cov, s)
                     d = self._outputs(e, c, wp, 1.0, n) - ref
                     cands[c.name].append({"sparsity": s, "w": wp, "proxy": float(d.var(axis=0).mean()) / power})
         if len(levels) == 1:
@@ -401,7 +402,7 @@ class SparsityPruningPass(ModulePass):
     def _kept(self, c: Consumer) -> bool:
         return any(fnmatch(c.name, pat) for pat in self.keep)
 
-    def _prune(self, c: Consumer, norm: np.ndarray, gram: np.ndarray, cov: np.ndarray, sparsity: float) -> np.ndarray:
+    def _prune(self, c: Consumer, norm: np.ndarray, hessian: Hessian, cov: np.ndarray, sparsity: float) -> np.ndarray:
         """Zeros the least important weights, quantization zeros (score 0) first: by
         |W| * ||n|| (Wanda), or by SparseGPT's reconstruction (`obs_round`), which also
         moves the remaining weights to make up for the pruned ones."""
@@ -423,7 +424,7 @@ class SparsityPruningPass(ModulePass):
         # Reconstruction usually wins by far, but at the narrowest widths its updates
         # clip: keep whichever leaves the layer's output closer (the mean goes into the bias).
         lo, hi = q_range(_bits(c.syn))
-        obs = obs_round(c.w, gram, lo, hi, sparsity, mask if self.structure == "rows" else None).astype(c.w.dtype)
+        obs = obs_round(c.w, hessian, lo, hi, sparsity, mask if self.structure == "rows" else None).astype(c.w.dtype)
         return min((obs, wanda), key=lambda p: gram_error(c.w, p, cov))
 
     def _outputs(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, n: np.ndarray | None = None) -> np.ndarray:
