@@ -357,10 +357,11 @@ class SparsityPruningPass(ModulePass):
     def _decode_params(self, e: Encoder, c: Consumer, w: np.ndarray, gain: float, rest: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The decode's scale and bias for a layer with weights w behind an encoder at
         `gain` with `rest`: the mean output shift back into the bias, and exactly what
-        the resting counts would have added."""
-        shift = (self._outputs(e, c, c.w, 1.0) - self._outputs(e, c, w, gain)).mean(axis=0)
-        if rest is not None:
-            shift = shift + self._outputs(e, c, w, gain, rest[None])[0]
+        the resting counts would have added. The layer is linear, so the mean output
+        is the output of the mean counts: one row, not the whole sample, per candidate."""
+        before = e.counts(1.0).mean(axis=0, keepdims=True)
+        after = e.counts(gain).mean(axis=0, keepdims=True) - (0 if rest is None else rest)
+        shift = (self._outputs(e, c, c.w, 1.0, before) - self._outputs(e, c, w, gain, after))[0]
         return (c.scale * np.float32(gain)).astype(np.float32), (c.bias + shift).astype(np.float32)
 
     # -- analysis -------------------------------------------------------------------------
