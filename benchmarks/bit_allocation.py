@@ -33,7 +33,7 @@ from nscc.driver import apply_pipeline  # noqa: E402
 from nscc.frontend.importer import import_onnx  # noqa: E402
 from nscc.report import spike_report  # noqa: E402
 from nscc.sensitivity import output_error  # noqa: E402
-from nscc.targets.interpreter.runner import run  # noqa: E402
+from nscc.semantics.interpreter import run  # noqa: E402
 
 OUT = os.path.join(HERE, "out")
 LM = os.path.join(HERE, "..", "examples", "char_lm")

@@ -29,7 +29,7 @@ def main() -> None:
     from nscc.driver import apply_pipeline
     from nscc.frontend.importer import import_onnx
     from nscc.ir import nn, snn
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     path = gpt2_small(a.seq)
     batches = token_batches(a.samples, a.seq)

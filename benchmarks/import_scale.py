@@ -69,7 +69,7 @@ def main() -> None:
     import onnxruntime as ort
 
     from nscc.frontend.importer import import_onnx
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     ids = np.random.default_rng(0).integers(0, 50257, (1, a.seq)).astype(np.int64)
     opts = ort.SessionOptions()

@@ -26,7 +26,7 @@ from nscc.calibration import load_calibration  # noqa: E402
 from nscc.driver import apply_pipeline  # noqa: E402
 from nscc.frontend.importer import import_onnx  # noqa: E402
 from nscc.report import print_table, spike_report  # noqa: E402
-from nscc.targets.interpreter.runner import run  # noqa: E402
+from nscc.semantics.interpreter import run  # noqa: E402
 
 LEVELS = (3, 7, 15)
 OUT = os.path.join(HERE, "out")

@@ -208,7 +208,7 @@ def collect(
 
     `targets` maps an op to [(operand index, channel axis), ...]."""
     from nscc.progress import progress_bar
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     stats: dict[SSAValue, TensorStats] = {}
     rng = np.random.default_rng(0)

@@ -30,9 +30,9 @@ from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value
 from nscc.ir.signature import main_function, signature
-from nscc.targets.interpreter.nn_kernels import feature_map
-from nscc.targets.interpreter.runner import KernelFunctions, StorageFunctions
-from nscc.targets.interpreter.snn_kernels import _la_scan
+from nscc.semantics.nn import feature_map
+from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
+from nscc.semantics.snn import _la_scan
 
 ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp)
 

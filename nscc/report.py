@@ -71,7 +71,7 @@ class _Events(Interpreter.Listener):
             sops = int(per_input @ np.count_nonzero(w, axis=1))
             macs = elems * w.shape[1]
         else:
-            from nscc.targets.interpreter.nn_kernels import conv_nd, prop
+            from nscc.semantics.nn import conv_nd, prop
 
             ones = (w != 0).astype(np.float64)
             sops = int(round(conv_nd(per_elem.astype(np.float64), ones, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group")).sum()))
@@ -117,7 +117,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
     are called with the batch index and give more Interpreter listeners for that run
     (the analysis records spike trains in the same pass)."""
     from nscc.progress import progress_bar
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     chosen = module.attributes.get(CODING_ATTR)
     coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"

@@ -37,7 +37,7 @@ class Probe:
     """The model's first output on `feeds`, and its error under overrides."""
 
     def __init__(self, module: ModuleOp, weights: WeightStore, feeds: list[Mapping[str, np.ndarray]], metric: str):
-        from nscc.targets.interpreter.runner import run
+        from nscc.semantics.interpreter import run
 
         self.module, self.weights, self.feeds, self.metric, self._run = module, weights, feeds, metric, run
         self.refs = [run(module, weights, f) for f in feeds]

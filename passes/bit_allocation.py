@@ -124,7 +124,7 @@ class _Candidate:
         return np.clip(np.rint(np.asarray(x, np.float32) / self.theta), lo, self.levels)
 
     def __call__(self, args) -> tuple:
-        from nscc.targets.interpreter.nn_kernels import conv_nd, prop
+        from nscc.semantics.nn import conv_nd, prop
 
         p, n = self.plan, self.counts(args[0])
         if p.conv:

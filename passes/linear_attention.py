@@ -100,7 +100,7 @@ class LinearAttentionPass(ModulePass):
 def fidelity(ctx, before: ModuleOp, after: ModuleOp) -> str:
     """How far the outputs moved: relative L2 error, and top-1 agreement of score vectors."""
     from nscc.calibration import calibration_of
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     errs, agree, total = [], 0, 0
     for feed in calibration_of(ctx, after)[:8]:

@@ -216,7 +216,7 @@ class RaiseLinearAttention(RewritePattern):
         n, m = a.type.get_shape()[-2:]
         mask = np.broadcast_to(mask, mask.shape[:-2] + (n, m)).reshape(-1, n, m)[0].astype(np.float64)
         decay = float(mask[1, 0]) if n > 1 else 1.0
-        from nscc.targets.interpreter.nn_kernels import linear_attention_weights
+        from nscc.semantics.nn import linear_attention_weights
 
         if not 0 < decay <= 1 or not np.allclose(mask, linear_attention_weights(n, m, decay, True, np.float64), rtol=1e-5, atol=1e-7):
             return

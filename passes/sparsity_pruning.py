@@ -56,7 +56,7 @@ from nscc.passes.spike_conversion import BITS_ATTR
 from nscc.progress import progress_bar
 from nscc.quantize import Hessian, gram_error, obs_round, q_range
 from nscc.sensitivity import Probe
-from nscc.targets.interpreter.snn_kernels import SNN_KERNELS, group_weighted
+from nscc.semantics.snn import SNN_KERNELS, group_weighted
 
 STRUCTURES = ("unstructured", "rows")
 SPREADS = ("measured", "uniform")

@@ -18,7 +18,7 @@ import onnx
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.frontend.onnx_ops import LOWERINGS
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -8,7 +8,7 @@ import torch_models as M
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 torch.manual_seed(0)
 IDS = torch.randint(0, 256, (1, 16))

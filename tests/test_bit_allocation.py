@@ -13,7 +13,7 @@ from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
 from nscc.sensitivity import output_error
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 

@@ -11,7 +11,7 @@ from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
 from nscc.report import spike_report
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 MODEL = os.path.join(HERE, "model.onnx")

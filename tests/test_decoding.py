@@ -11,7 +11,7 @@ import torch_models as M
 from nscc.decoding import Decoder
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 LINEAR = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm", "linear")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nscc.ir.textio import module_text, parse_module, read_module, write_module
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
 FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")
@@ -369,7 +369,7 @@ def test_layer_norm_var_shift_is_checked():
 def test_isqrt_is_exact():
     import math
 
-    from nscc.targets.interpreter.snn_kernels import isqrt
+    from nscc.semantics.snn import isqrt
 
     rng = np.random.default_rng(0)
     n = np.concatenate([rng.integers(0, 2**62, 2000), np.array([0, 1, 2, 3, 4, 2**62 - 1, (2**31 - 1) ** 2, (2**31 - 1) ** 2 - 1])])

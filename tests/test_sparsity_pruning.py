@@ -16,7 +16,7 @@ from nscc.ir.textio import read_module, write_module
 from nscc.quantize import gram_error, obs_round
 from nscc.report import spike_report
 from nscc.targets.cpp import emit, run_project
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 

@@ -15,7 +15,7 @@ from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import nn, snn
 from nscc.report import spike_report
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 BATCH = 50
 

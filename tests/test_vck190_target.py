@@ -307,7 +307,7 @@ def host_emulation(pkg: str) -> str:
 
 def test_host_encodes_runs_and_decodes_like_the_interpreter(mlp_package, tmp_path):
     """The host's own input encoding and output decoding, around the kernel: the logits equal the interpreter's."""
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     ctx, module, pkg = mlp_package
     image = np.load(os.path.join(EX, "digits_mlp", "digits.npy")).astype(np.float32)

@@ -40,7 +40,7 @@ from nscc.ir import nn
 from nscc.ir.context import NsccContext, make_context
 from nscc.ir.signature import LAYER_ATTR, NAME_ATTR
 from nscc.ir.types import np_dtype, onnx_elem_to_xdsl, tensor_type
-from nscc.targets.interpreter.nn_kernels import KERNELS
+from nscc.semantics.nn import KERNELS
 
 Value = np.ndarray | SSAValue
 

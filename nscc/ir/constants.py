@@ -44,7 +44,7 @@ def constant_value(value: SSAValue, weights: Mapping[str, np.ndarray], _memo: di
     elif isinstance(owner, ConstantOp):
         result = dense_value(owner)
     else:
-        from nscc.targets.interpreter.nn_kernels import KERNELS
+        from nscc.semantics.nn import KERNELS
 
         kern = KERNELS.get(type(owner))
         if kern is not None:

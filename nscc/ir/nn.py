@@ -9,7 +9,7 @@ array in the module's weight store (see `nscc.ir.weights`), so the IR never
 holds weight bytes.
 
 The numeric meaning of each op is the numpy kernel of the same name in
-`nscc.targets.interpreter.nn_kernels`; `docs/semantics.md` lists them.
+`nscc.semantics.nn`; `docs/semantics.md` lists them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ width (`tensor<64x128xi4>`); their scales are ordinary f32 weights consumed by
 `snn.decode`, and their integer requantization constants by `snn.requant`.
 
 `docs/semantics.md` is the normative definition of every op; the reference
-interpreter (`nscc.targets.interpreter.snn_kernels`) implements it.
+interpreter (`nscc.semantics.snn`) implements it.
 """
 
 from __future__ import annotations

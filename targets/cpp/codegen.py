@@ -24,7 +24,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import dense_value
 from nscc.ir.signature import LAYER_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
-from nscc.targets.interpreter.nn_kernels import _BINARY, _UNARY, prop
+from nscc.semantics.nn import _BINARY, _UNARY, prop
 
 C_TYPES = {
     np.dtype(np.float32): "float",

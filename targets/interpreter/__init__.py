@@ -15,7 +15,7 @@ from xdsl.dialects.builtin import ModuleOp
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
 from nscc.ir.textio import write_module
-from nscc.targets.interpreter.runner import run
+from nscc.semantics.interpreter import run
 
 MODULE_FILE = "model.mlir"
 MANIFEST_FILE = "manifest.json"

@@ -66,7 +66,7 @@ def program(ctx: NsccContext, module: ModuleOp):
         return dec.step_module, part, steps, True, dec, cap
     part = partition(module)
     batch = calibration_of(ctx, module, 1)[0]
-    from nscc.targets.interpreter.runner import run
+    from nscc.semantics.interpreter import run
 
     values = [v for v, _, _ in part.inputs] + [v for v, _, _ in part.outputs]
     cap = _Capture(values, _synapses(part))

@@ -26,8 +26,8 @@ from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, strided_views
-from nscc.targets.interpreter.nn_kernels import prop
-from nscc.targets.interpreter.snn_kernels import GAMMA_BITS
+from nscc.semantics.nn import prop
+from nscc.semantics.snn import GAMMA_BITS
 from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64

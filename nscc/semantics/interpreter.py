@@ -1,4 +1,4 @@
-"""The reference interpreter: xDSL's Interpreter with numpy implementations.
+"""Runs a module with xDSL's Interpreter over the numpy kernels of nscc.semantics.
 
 Every op of every IR level runs as one vectorized numpy kernel; the kernels
 are the golden semantics that the C++ simulator and the HLS kernel must
@@ -23,8 +23,8 @@ from nscc.ir.constants import dense_value
 from nscc.ir.signature import signature
 from nscc.ir.textio import weight_names
 from nscc.ir.weights import WeightStore
-from nscc.targets.interpreter.nn_kernels import KERNELS
-from nscc.targets.interpreter.snn_kernels import SNN_KERNELS
+from nscc.semantics.nn import KERNELS
+from nscc.semantics.snn import SNN_KERNELS
 
 
 def _kernel_functions() -> type[InterpreterFunctions]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
-from nscc.targets.interpreter.nn_kernels import conv_nd, prop
+from nscc.semantics.nn import conv_nd, prop
 
 SNN_KERNELS: dict = {}
 EXACT_F64 = 1 << 53
