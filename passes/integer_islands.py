@@ -47,7 +47,7 @@ from nscc.ir.context import weights_of
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.passes.requant_fusion import fixed_point
-from nscc.semantics.snn import GAMMA_BITS
+from nscc.semantics.fixed import GAMMA_BITS
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
 

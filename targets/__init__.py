@@ -8,9 +8,22 @@ renames into place only when `emit` succeeds).
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 from types import ModuleType
 
 from nscc.errors import NsccError
+from nscc.semantics import fixed
+
+# The integer helpers both C++ targets include: one written header, one generated from
+# nscc.semantics.fixed (docs/semantics.md defines what they compute).
+INTEGER_HEADERS = ("nscc_int.h", "nscc_fixed.h")
+
+
+def write_integer_headers(out_dir: str) -> None:
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "include", "nscc_int.h"), os.path.join(out_dir, "nscc_int.h"))
+    with open(os.path.join(out_dir, "nscc_fixed.h"), "w") as f:
+        f.write(fixed.header())
 
 TARGETS = {
     "interpreter": "the reference numpy interpreter (an IR dump plus weights, run with `nscc run`)",

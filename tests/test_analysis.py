@@ -54,6 +54,7 @@ def test_mutual_information_and_nmi_by_hand():
     assert metrics.nmi_chance(x, noisy) < 0.01
 
 
+@pytest.mark.slow
 def test_analyze_the_example_lm_with_stimulus_labels(tmp_path):
     out = tmp_path / "an"
     args = [

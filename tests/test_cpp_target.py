@@ -19,7 +19,7 @@ from nscc.report import spike_report
 from nscc.targets.cpp import build, emit, run_project
 from nscc.semantics.interpreter import run
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")]
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 import torch_models as M
 
@@ -12,6 +13,8 @@ from nscc.decoding import Decoder
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
 from nscc.semantics.interpreter import run
+
+pytestmark = pytest.mark.slow  # torch exports
 
 LINEAR = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm", "linear")
 

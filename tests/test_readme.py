@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
+@pytest.mark.slow
 def test_readme_main_command_runs(tmp_path):
     readme = open(os.path.join(ROOT, "README.md")).read()
     section = readme.split("## Two commands")[1].split("\n## ")[0]

@@ -10,6 +10,8 @@ import torch_models as M
 
 from nscc.cli import main
 
+pytestmark = pytest.mark.slow  # torch exports
+
 torch.manual_seed(0)
 IDS = torch.randint(0, 256, (1, 16))
 MASK = torch.cat([torch.ones(1, 12, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long)], 1)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from nscc.ir.textio import module_text, parse_module, read_module, write_module
+from nscc.semantics import fixed
 from nscc.semantics.interpreter import run
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
@@ -289,18 +290,18 @@ def ref_layer_norm(row, gamma, beta, f, r, eps):
     d = [x - mu for x in row]
     var = rdiv(sum(rshift(v, r) ** 2 for v in d), n) + eps
     sigma = max(math.isqrt(var), 1)
-    return [sat(rshift(rdiv(v << (f - r), sigma) * g, 16) + b) for v, g, b in zip(d, gamma, beta)]
+    return [sat(rshift(rdiv(v << (f - r), sigma) * g, fixed.GAMMA_BITS) + b) for v, g, b in zip(d, gamma, beta)]
 
 
+# The references below are the written semantics, one element at a time; the
+# constants come from their one table, nscc.semantics.fixed.
 def ref_softmax(row, f):
-    import math
-
     m = max(row)
-    c1, c2, lg = round(0.67567624 * 2**f), round(0.17824901 * 2**f), round(math.log2(math.e) * 2**30)
+    lg, c1, c2 = fixed.softmax_constants(f)
     es = []
     for x in row:
-        t = max(x - m, -(32 << f))
-        u = rshift(t * lg, 30)
+        t = max(x - m, -(fixed.SOFTMAX_MIN << f))
+        u = rshift(t * lg, fixed.LOG2E_BITS)
         z, fr = (-u) >> f, (-u) & ((1 << f) - 1)
         p = (1 << f) - rshift(fr * c1, f) + rshift(rshift(fr * fr, f) * c2, f)
         es.append(p >> min(z, 62))
@@ -309,12 +310,10 @@ def ref_softmax(row, f):
 
 
 def ref_gelu(x, f):
-    import math
-
-    xs = rshift(x * round(2**30 / math.sqrt(2)), 30)
-    b = round(1.769 * 2**f)
+    inv_sqrt2, b, a = fixed.gelu_constants(f)
+    xs = rshift(x * inv_sqrt2, fixed.INV_SQRT2_BITS)
     w = min(abs(xs), b) - b
-    erf = rshift(rshift(w * w, f) * round(-0.2888 * 2**f), f) + (1 << f)
+    erf = rshift(rshift(w * w, f) * a, f) + (1 << f)
     erf = erf if xs > 0 else -erf if xs < 0 else 0
     return sat(rshift(x * ((1 << f) + erf), f + 1))
 

@@ -13,7 +13,7 @@ from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
 from nscc.ir.textio import read_module, write_module
-from nscc.quantize import gram_error, obs_round
+from nscc.quant.quantize import gram_error, obs_round
 from nscc.report import spike_report
 from nscc.targets.cpp import emit, run_project
 from nscc.semantics.interpreter import run
@@ -138,6 +138,7 @@ def test_resting_counts_cut_spikes_without_changing_the_output(data):
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.slow
 def test_pruned_model_with_resting_counts_is_bit_exact_in_the_simulator(data, tmp_path):
     ctx, module = converted("spike-conversion{weight-bits=4},sparsity-pruning{sparsity=0.5 firing-rate=0.7},requant-fusion")
     feed = {"ids": data[0][:8]}

@@ -14,6 +14,7 @@ import numpy as np
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
+from nscc.semantics import fixed
 from nscc.semantics.nn import conv_nd, prop
 
 SNN_KERNELS: dict = {}
@@ -230,8 +231,6 @@ def _fixed_div(op, args):
     return (_saturate(np.where(pos, q, 0)),)
 
 
-GAMMA_BITS = 16
-
 
 @kernel(snn.FixedLayerNormOp)
 def _fixed_layer_norm(op, args):
@@ -246,7 +245,7 @@ def _fixed_layer_norm(op, args):
     var = _round_div((e * e).sum(axis=axes, keepdims=True), np.int64(n)) + prop(op, "epsilon")
     sigma = np.maximum(isqrt(var), 1)
     y = _round_div(d << (f - r), sigma)  # (F + F - r) - (F - r) = F fraction bits
-    out = _round_shift(y * gamma, GAMMA_BITS) + beta
+    out = _round_shift(y * gamma, fixed.GAMMA_BITS) + beta
     return (_saturate(out),)
 
 
@@ -318,39 +317,29 @@ def _linear_attention_step(op, args):
     )
 
 
-# 2^-f on [0, 1), least squares with p(0) = 1: max error 0.26%
-EXP2_C1, EXP2_C2 = 0.67567624, 0.17824901
-LOG2E_BITS = 30
-SOFTMAX_MIN = 32  # exponents below -32 (in base 2) give 0
-
-
 @kernel(snn.FixedSoftmaxOp)
 def _fixed_softmax(op, args):
     x = args[0].astype(np.int64)
     f, axis = prop(op, "frac_bits"), prop(op, "axis")
     t = x - x.max(axis=axis, keepdims=True)
-    t = np.maximum(t, -(SOFTMAX_MIN << f))
-    u = _round_shift(t * int(round(math.log2(math.e) * 2**LOG2E_BITS)), LOG2E_BITS)  # t * log2(e), <= 0
+    t = np.maximum(t, -(fixed.SOFTMAX_MIN << f))
+    log2e, c1, c2 = fixed.softmax_constants(f)
+    u = _round_shift(t * log2e, fixed.LOG2E_BITS)  # t * log2(e), <= 0
     z = (-u) >> f
     fr = (-u) & ((1 << f) - 1)
-    c1, c2 = int(round(EXP2_C1 * 2**f)), int(round(EXP2_C2 * 2**f))
     p = (1 << f) - _round_shift(fr * c1, f) + _round_shift(_round_shift(fr * fr, f) * c2, f)
     e = p >> np.minimum(z, 62)
     total = e.sum(axis=axis, keepdims=True)
     return (_saturate(_round_div(e << f, np.maximum(total, 1))),)
 
 
-# I-BERT's erf: sign(x) * (A * (min(|x|, -B) + B)^2 + 1)
-GELU_A, GELU_B = -0.2888, -1.769
-
-
 @kernel(snn.FixedGeluOp)
 def _fixed_gelu(op, args):
     x = args[0].astype(np.int64)
     f = prop(op, "frac_bits")
-    xs = _round_shift(x * int(round(2**30 / math.sqrt(2))), 30)  # x / sqrt(2)
-    b = int(round(-GELU_B * 2**f))
+    inv_sqrt2, b, a = fixed.gelu_constants(f)
+    xs = _round_shift(x * inv_sqrt2, fixed.INV_SQRT2_BITS)  # x / sqrt(2)
     w = np.minimum(np.abs(xs), b) - b
-    erf = _round_shift(_round_shift(w * w, f) * int(round(GELU_A * 2**f)), f) + (1 << f)
+    erf = _round_shift(_round_shift(w * w, f) * a, f) + (1 << f)
     erf = np.sign(xs) * erf
     return (_saturate(_round_shift(x * ((1 << f) + erf), f + 1)),)

@@ -31,6 +31,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.weights import pack
+from nscc.targets import INTEGER_HEADERS, write_integer_headers
 from nscc.targets.cpp.codegen import C_TYPES, Program, c_string, generate
 
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
@@ -159,13 +160,14 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         f.write(_io_header(program, step))
     for name in ("nscc_runtime.hpp", "main.cpp"):
         shutil.copy(os.path.join(RUNTIME, name), os.path.join(out_dir, name))
+    write_integer_headers(out_dir)
     vocab = os.path.join(os.path.dirname(os.path.abspath(source)), "vocab.json")
     if step is not None and os.path.isfile(vocab):  # so that `nscc run OUT/ --generate --prompt TEXT` can spell tokens
         shutil.copy(vocab, os.path.join(out_dir, "vocab.json"))
     size = write_weights(os.path.join(out_dir, WEIGHTS_FILE), program)
     with open(os.path.join(out_dir, "Makefile"), "w") as f:
         f.write(
-            f"CXX ?= g++\nCXXFLAGS ?= {CXXFLAGS}\n\nmodel: main.cpp model.cpp model_io.hpp nscc_runtime.hpp\n\t$(CXX) $(CXXFLAGS) -o $@ main.cpp\n"
+            f"CXX ?= g++\nCXXFLAGS ?= {CXXFLAGS}\n\nmodel: main.cpp model.cpp model_io.hpp nscc_runtime.hpp {' '.join(INTEGER_HEADERS)}\n\t$(CXX) $(CXXFLAGS) -o $@ main.cpp\n"
         )
     manifest = {
         "target": "cpp",
@@ -191,7 +193,7 @@ def cache_dir() -> str:
 def build(project: str) -> str:
     """The compiled simulator for a project directory, built once per content hash."""
     h = hashlib.sha256(CXXFLAGS.encode())
-    for name in ("main.cpp", "model.cpp", "model_io.hpp", "nscc_runtime.hpp"):
+    for name in ("main.cpp", "model.cpp", "model_io.hpp", "nscc_runtime.hpp", *INTEGER_HEADERS):
         with open(os.path.join(project, name), "rb") as f:
             h.update(f.read())
     exe = os.path.join(cache_dir(), "cpp", h.hexdigest()[:20], "model")

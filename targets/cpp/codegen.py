@@ -24,6 +24,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import dense_value
 from nscc.ir.signature import LAYER_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
+from nscc.semantics import fixed
 from nscc.semantics.nn import _BINARY, _UNARY, prop
 
 C_TYPES = {
@@ -375,14 +376,14 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     if isinstance(op, snn.FixedEncodeOp | snn.FixedDecodeOp | snn.FixedGeluOp):
         out = g.alloc(op.res)
         fn = {snn.FixedEncodeOp: "fixed_encode", snn.FixedDecodeOp: "fixed_decode", snn.FixedGeluOp: "fixed_gelu"}[type(op)]
-        L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {prop(op, 'frac_bits')}, {out});")
+        f = prop(op, "frac_bits")
+        consts = "".join(f"{c}LL, " for c in fixed.gelu_constants(f)) if isinstance(op, snn.FixedGeluOp) else ""
+        L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {f}, {consts}{out});")
         return
     if isinstance(op, snn.FixedAddOp):
-        return _elementwise(g, op, "(int32_t)sat32(int64_t(a) + int64_t(b))")
+        return _elementwise(g, op, "fixed_add_value(a, b)")
     if isinstance(op, snn.FixedDivOp):
-        return _elementwise(
-            g, op, f"b > 0 ? (int32_t)sat32(round_div(int64_t(a) * (int64_t(1) << {prop(op, 'frac_bits')}), int64_t(b))) : 0"
-        )
+        return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
     if isinstance(op, snn.FixedLayerNormOp):
         out = g.alloc(op.res)
         shape = _shape(op.input)
@@ -399,7 +400,9 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         axis = prop(op, "axis") % len(shape)
         outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
         if isinstance(op, snn.FixedSoftmaxOp):
-            L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {prop(op, 'frac_bits')}, {out});")
+            f = prop(op, "frac_bits")
+            consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(f))
+            L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {f}, {consts}, {out});")
         else:
             _float_only(op)
             L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")

@@ -32,6 +32,7 @@ from xdsl.dialects.builtin import ModuleOp
 from nscc.errors import NsccError
 from nscc.ir.constants import constant_value
 from nscc.ir.context import NsccContext
+from nscc.targets import write_integer_headers
 from nscc.targets.vck190 import golden
 from nscc.targets.vck190.build_files import hls_config, makefile, package_cfg, system_cfg
 from nscc.targets.vck190.estimate import estimate, plot
@@ -88,6 +89,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     w("kernel/nscc_model.h", kernel.model_h)
     for name in ("nscc_hls.h", "nscc_csim_types.h"):
         shutil.copyfile(os.path.join(TEMPLATES, name), os.path.join(out_dir, "kernel", name))
+    write_integer_headers(os.path.join(out_dir, "kernel"))
     shutil.copyfile(os.path.join(TEMPLATES, "tb_main.cpp"), os.path.join(out_dir, "tb", "tb_main.cpp"))
     shutil.copyfile(os.path.join(HERE, "lint.py"), os.path.join(out_dir, "scripts", "hls_lint.py"))
     w("tb/tb_io.h", tb_io(kernel, len(steps)))

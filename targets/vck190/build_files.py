@@ -70,7 +70,7 @@ endif
 all: package
 
 # C simulation with g++ (no Vitis needed): exits 0 only when every output equals its golden vector
-build/csim: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h tb/tb_main.cpp tb/tb_io.h
+build/csim: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h kernel/nscc_int.h kernel/nscc_fixed.h tb/tb_main.cpp tb/tb_io.h
 	@mkdir -p build
 	$(CXX) $(CSIM_FLAGS) kernel/nscc_kernel.cpp tb/tb_main.cpp -o $@
 csim: build/csim
@@ -85,7 +85,7 @@ lint:
 build/hls_config.cfg: cfg/hls_config.cfg
 	@mkdir -p build
 	sed 's|@PKG@|$(CURDIR)|g' $< > $@
-build/nscc_top.xo: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h build/hls_config.cfg
+build/nscc_top.xo: kernel/nscc_kernel.cpp kernel/nscc_model.h kernel/nscc_hls.h kernel/nscc_int.h kernel/nscc_fixed.h build/hls_config.cfg
 	v++ -c --mode hls --platform $(PLATFORM) --freqhz=$(FREQ_HZ) --config build/hls_config.cfg --work_dir build/hls
 	cp build/hls/nscc_top.xo $@ 2>/dev/null || find build/hls -name '*.xo' -exec cp {} $@ \;
 hls: build/nscc_top.xo

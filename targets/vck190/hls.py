@@ -27,7 +27,7 @@ from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, strided_views
 from nscc.semantics.nn import prop
-from nscc.semantics.snn import GAMMA_BITS
+from nscc.semantics import fixed
 from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64
@@ -390,7 +390,7 @@ def _emit(g: _Gen, op: Operation) -> None:
         go, bo = g.param(np.broadcast_to(gamma, shape[axis:])), g.param(np.broadcast_to(beta, shape[axis:]))
         out = g.alloc(op.res)
         L.append(
-            f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}, {GAMMA_BITS}>"
+            f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}>"
             f"({x[0]}, {x[1]}, prm, {go}, {bo}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
         )
         return _other(g, op, math.prod(shape), 3)
@@ -398,8 +398,7 @@ def _emit(g: _Gen, op: Operation) -> None:
         f = prop(op, "frac_bits")
         x = g.ref(op.input)
         out = g.alloc(op.res)
-        inv = int(round((1 << 30) / math.sqrt(2.0)))
-        b, a = int(round(1.769 * (1 << f))), int(round(-0.2888 * (1 << f)))
+        inv, b, a = fixed.gelu_constants(f)
         n = math.prod(_shape(op.input))
         L.append(f"  nscc::fixed_gelu<{n}, {f}, {inv}LL, {b}LL, {a}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
         return _other(g, op, n, 1)
@@ -408,8 +407,7 @@ def _emit(g: _Gen, op: Operation) -> None:
         shape = _shape(op.input)
         axis = prop(op, "axis") % len(shape)
         outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
-        log2e = int(round(1.4426950408889634 * (1 << 30)))
-        c1, c2 = int(round(0.67567624 * (1 << f))), int(round(0.17824901 * (1 << f)))
+        log2e, c1, c2 = fixed.softmax_constants(f)
         x = g.ref(op.input)
         out = g.alloc(op.res)
         L.append(f"  nscc::fixed_softmax<{outer}, {n}, {inner}, {f}, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")

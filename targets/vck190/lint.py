@@ -31,7 +31,7 @@ FORBIDDEN = [
     (r"\(\s*\*\s*\w+\s*\)\s*\(", "function pointer"),
     (r"#\s*include\s*<(vector|deque|list|map|set|string|iostream|fstream|memory|functional)>", "host-only header"),
 ]
-SYNTHESIZED = ("nscc_kernel.cpp", "nscc_model.h", "nscc_hls.h")
+SYNTHESIZED = ("nscc_kernel.cpp", "nscc_model.h", "nscc_hls.h", "nscc_int.h", "nscc_fixed.h")
 
 
 def _strip(src: str) -> str:

@@ -28,6 +28,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "nscc_int.h"
+
 namespace nscc {
 
 using i64 = int64_t;
@@ -98,21 +100,7 @@ struct LayerCounter {
 };
 
 // ---------------------------------------------------------------- helpers
-inline int64_t sat32(int64_t v) { return std::min<int64_t>(std::max<int64_t>(v, INT32_MIN), INT32_MAX); }
-inline int64_t round_shift(int64_t a, int k) { return k > 0 ? (a + (int64_t(1) << (k - 1))) >> k : a; }
-inline int64_t floordiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-inline int64_t round_div(int64_t a, int64_t b) { return floordiv(2 * a + b, 2 * b); }
-inline int64_t isqrt(int64_t n) {
-  int64_t s = (int64_t)std::floor(std::sqrt((double)n));
-  for (int i = 0; i < 2; ++i) {
-    if (s * s > n) --s;
-    if ((s + 1) * (s + 1) <= n) ++s;
-  }
-  return s;
-}
+// sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
 
 // Packed signed integers of `bits` bits (two's complement, little-endian in
@@ -502,8 +490,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 in
     i64 c = (i / inner) % C;
     int64_t a = (int64_t)acc[i];
     if (bias) a += (int64_t)bias[c];
-    int64_t y = round_shift(a * (int64_t)mult[c], shift);
-    out[i] = (TO)std::min(std::max(y, lo), hi);
+    out[i] = (TO)requant_value(a, (int64_t)mult[c], shift, lo, hi);
   }
 }
 
@@ -589,9 +576,6 @@ inline void fixed_decode(const int32_t* x, i64 n, int f, float* out) {
   for (i64 i = 0; i < n; ++i) out[i] = (float)((double)x[i] * std::ldexp(1.0, -f));
 }
 
-// a + b with broadcasting offsets precomputed by the caller (see binary()).
-constexpr int GAMMA_BITS = 16;
-
 inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32_t* beta, i64 rows, i64 n, int f, int r, int64_t eps, int32_t* out) {
 #pragma omp parallel for schedule(static)
   for (i64 i = 0; i < rows; ++i) {
@@ -606,20 +590,11 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
     }
     int64_t var = round_div(ss, n) + eps;
     int64_t sigma = std::max<int64_t>(isqrt(var), 1);
-    for (i64 j = 0; j < n; ++j) {
-      int64_t d = xr[j] - mu;
-      int64_t y = round_div(d * (int64_t(1) << (f - r)), sigma);
-      out[i * n + j] = (int32_t)sat32(round_shift(y * gamma[j], GAMMA_BITS) + beta[j]);
-    }
+    for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta[j]);
   }
 }
 
-constexpr double EXP2_C1 = 0.67567624, EXP2_C2 = 0.17824901;
-constexpr int LOG2E_BITS = 30, SOFTMAX_MIN = 32;
-
-inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, int32_t* out) {
-  const int64_t log2e = (int64_t)std::llround(1.4426950408889634 * (double)(int64_t(1) << LOG2E_BITS));
-  const int64_t c1 = (int64_t)std::llround(EXP2_C1 * (double)(int64_t(1) << f)), c2 = (int64_t)std::llround(EXP2_C2 * (double)(int64_t(1) << f));
+inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
@@ -629,11 +604,7 @@ inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, 
       std::vector<int64_t> e(n);
       int64_t total = 0;
       for (i64 j = 0; j < n; ++j) {
-        int64_t t = std::max<int64_t>((int64_t)x[base + j * inner] - mx, -(int64_t(SOFTMAX_MIN) << f));
-        int64_t u = round_shift(t * log2e, LOG2E_BITS);
-        int64_t z = (-u) >> f, fr = (-u) & ((int64_t(1) << f) - 1);
-        int64_t p = (int64_t(1) << f) - round_shift(fr * c1, f) + round_shift(round_shift(fr * fr, f) * c2, f);
-        e[j] = p >> std::min<int64_t>(z, 62);
+        e[j] = exp_value((int64_t)x[base + j * inner] - mx, f, log2e, c1, c2);
         total += e[j];
       }
       total = std::max<int64_t>(total, 1);
@@ -641,21 +612,9 @@ inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, 
     }
 }
 
-constexpr double GELU_A = -0.2888, GELU_B = -1.769;
-
-inline void fixed_gelu(const int32_t* x, i64 n, int f, int32_t* out) {
-  const int64_t inv_sqrt2 = (int64_t)std::llround((double)(int64_t(1) << 30) / std::sqrt(2.0));
-  const int64_t b = (int64_t)std::llround(-GELU_B * (double)(int64_t(1) << f));
-  const int64_t a = (int64_t)std::llround(GELU_A * (double)(int64_t(1) << f));
+inline void fixed_gelu(const int32_t* x, i64 n, int f, int64_t inv_sqrt2, int64_t b, int64_t a, int32_t* out) {
 #pragma omp parallel for schedule(static)
-  for (i64 i = 0; i < n; ++i) {
-    int64_t xv = x[i];
-    int64_t xs = round_shift(xv * inv_sqrt2, 30);
-    int64_t w = std::min<int64_t>(xs < 0 ? -xs : xs, b) - b;
-    int64_t erf = round_shift(round_shift(w * w, f) * a, f) + (int64_t(1) << f);
-    erf = xs > 0 ? erf : (xs < 0 ? -erf : 0);
-    out[i] = (int32_t)sat32(round_shift(xv * ((int64_t(1) << f) + erf), f + 1));
-  }
+  for (i64 i = 0; i < n; ++i) out[i] = gelu_value(x[i], f, inv_sqrt2, b, a);
 }
 
 // ---------------------------------------------------------------- float and shape ops

@@ -37,45 +37,12 @@ inline void set64(word_t& w, int i, int64_t v) {
 #else
 #include "nscc_csim_types.h"
 #endif
+#include "nscc_int.h"
 
 namespace nscc {
 
-inline int64_t sat32(int64_t v) {
-#pragma HLS INLINE
-  return v < -2147483648LL ? -2147483648LL : (v > 2147483647LL ? 2147483647LL : v);
-}
-inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
-#pragma HLS INLINE
-  return v < lo ? lo : (v > hi ? hi : v);
-}
-// (a + 2^(k-1)) >> k, arithmetic: division by 2^k rounding half up
-inline int64_t round_shift(int64_t a, int k) {
-#pragma HLS INLINE
-  return k > 0 ? (a + (int64_t(1) << (k - 1))) >> k : a;
-}
-// floor(a / b) for b > 0
-inline int64_t floordiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-// floor((2a + b) / 2b): division rounding half up, b > 0
-inline int64_t round_div(int64_t a, int64_t b) { return floordiv(2 * a + b, 2 * b); }
-// floor(sqrt(n)) for 0 <= n < 2^62, digit by digit: 31 fixed iterations, no float
-inline int64_t isqrt(int64_t n) {
-  uint64_t x = (uint64_t)n, r = 0, bit = uint64_t(1) << 62;
-isqrt_loop:
-  for (int i = 0; i < 32; ++i) {
-#pragma HLS PIPELINE II=1
-    if (x >= r + bit) {
-      x -= r + bit;
-      r = (r >> 1) + bit;
-    } else {
-      r >>= 1;
-    }
-    bit >>= 2;
-  }
-  return (int64_t)r;
-}
+// sat32, clamp64, round_shift, round_div, isqrt and the per-element fixed-point
+// functions are shared with the C++ simulator: nscc_int.h.
 
 // Up to six nested dimensions; strides in elements, 0 where an operand broadcasts.
 struct Dims {
@@ -116,8 +83,8 @@ binary_loop:
               int64_t x = a[ao + i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4] + i5 * as[5]];
               int64_t y = b[bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5]];
               int64_t r;
-              if (OP == 0) r = sat32(x + y);                                             // snn.fixed_add
-              else if (OP == 1) r = y > 0 ? sat32(round_div(x * (int64_t(1) << F), y)) : 0;  // snn.fixed_div
+              if (OP == 0) r = fixed_add_value(x, y);         // snn.fixed_add
+              else if (OP == 1) r = fixed_div_value(x, y, F);  // snn.fixed_div
               else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
               out[o++] = (TO)r;
             }
@@ -132,7 +99,7 @@ requant_loop:
     int c = (i / INNER) % C;
     int64_t a = (int64_t)acc[ao + i];
     if (BIAS) a += (int64_t)prm[bo + c];
-    out[oo + i] = (TO)clamp64(round_shift(a * (int64_t)prm[mo + c], SHIFT), lo, hi);
+    out[oo + i] = (TO)requant_value(a, (int64_t)prm[mo + c], SHIFT, lo, hi);
   }
 }
 
@@ -392,7 +359,7 @@ la_heads_loop:
 }
 
 // ------------------------------------------------------------------ fixed point (docs/semantics.md)
-template <int ROWS, int N, int F, int R, int GAMMA_BITS>
+template <int ROWS, int N, int F, int R>
 void fixed_layer_norm(const int32_t* x, int64_t xo, const int32_t* prm, int64_t go, int64_t bo, int64_t eps, int32_t* out, int64_t oo) {
 ln_rows_loop:
   for (int i = 0; i < ROWS; ++i) {
@@ -415,28 +382,22 @@ ln_rows_loop:
   ln_out_loop:
     for (int j = 0; j < N; ++j) {
 #pragma HLS PIPELINE II=1
-      int64_t y = round_div((x[xo + i * N + j] - mu) * (int64_t(1) << (F - R)), sigma);
-      out[oo + i * N + j] = (int32_t)sat32(round_shift(y * prm[go + j], GAMMA_BITS) + prm[bo + j]);
+      out[oo + i * N + j] = layer_norm_value(x[xo + i * N + j] - mu, sigma, F, R, prm[go + j], prm[bo + j]);
     }
   }
 }
 
-// I-BERT GELU; INV_SQRT2 = round(2^30 / sqrt 2), GB = round(1.769 * 2^F), GA = round(-0.2888 * 2^F)
+// I-BERT GELU; INV_SQRT2, GB, GA from nscc.semantics.fixed.gelu_constants(F)
 template <int N, int F, int64_t INV_SQRT2, int64_t GB, int64_t GA>
 void fixed_gelu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
 gelu_loop:
   for (int i = 0; i < N; ++i) {
 #pragma HLS PIPELINE II=1
-    int64_t xv = x[xo + i];
-    int64_t xs = round_shift(xv * INV_SQRT2, 30);
-    int64_t w = (xs < 0 ? -xs : xs) < GB ? (xs < 0 ? -xs : xs) - GB : 0;
-    int64_t erf = round_shift(round_shift(w * w, F) * GA, F) + (int64_t(1) << F);
-    erf = xs > 0 ? erf : (xs < 0 ? -erf : 0);
-    out[oo + i] = (int32_t)sat32(round_shift(xv * ((int64_t(1) << F) + erf), F + 1));
+    out[oo + i] = gelu_value(x[xo + i], F, INV_SQRT2, GB, GA);
   }
 }
 
-// Base-2 softmax; LOG2E = round(log2(e) 2^30), C1/C2 the quadratic's coefficients at F bits
+// Base-2 softmax; LOG2E, C1, C2 from nscc.semantics.fixed.softmax_constants(F)
 template <int OUTER, int N, int INNER, int F, int64_t LOG2E, int64_t C1, int64_t C2>
 void fixed_softmax(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
   int64_t e[N];
@@ -455,12 +416,7 @@ softmax_outer_loop:
     softmax_exp_loop:
       for (int j = 0; j < N; ++j) {
 #pragma HLS PIPELINE II=1
-        int64_t t = (int64_t)x[xo + base + j * INNER] - mx;
-        if (t < -(int64_t(32) << F)) t = -(int64_t(32) << F);
-        int64_t u = round_shift(t * LOG2E, 30);
-        int64_t zi = (-u) >> F, fr = (-u) & ((int64_t(1) << F) - 1);
-        int64_t p = (int64_t(1) << F) - round_shift(fr * C1, F) + round_shift(round_shift(fr * fr, F) * C2, F);
-        e[j] = p >> (zi < 62 ? zi : 62);
+        e[j] = exp_value((int64_t)x[xo + base + j * INNER] - mx, F, LOG2E, C1, C2);
         total += e[j];
       }
       if (total < 1) total = 1;
