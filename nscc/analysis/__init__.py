@@ -132,8 +132,7 @@ def analyze(module: ModuleOp, weights, batches: list, labels: np.ndarray | None 
             x = np.repeat(labels[:s], t)
             y = kept.reshape(s * t, k)
             nmi = metrics.nmi(x, y)
-            rng = np.random.default_rng(0)
-            chance = float(np.mean([metrics.nmi(np.repeat(rng.permutation(labels[:s]), t), y).mean() for _ in range(5)]))
+            chance = metrics.nmi_chance(labels[:s], y, repeat=t)
             row.update({"nmi": float(nmi.mean()), "nmi_max": float(nmi.max()), "nmi_chance": chance, "nmi_per_neuron": nmi.tolist()})
         out_layers.append(row)
     result = {

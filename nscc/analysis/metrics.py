@@ -109,7 +109,9 @@ def nmi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.divide(i, den, out=np.zeros_like(i), where=den > 0)
 
 
-def nmi_chance(x: np.ndarray, y: np.ndarray, shuffles: int = 5, seed: int = 0) -> float:
-    """Mean NMI over neurons with the labels shuffled: what the estimator gives with no relation."""
+def nmi_chance(labels: np.ndarray, y: np.ndarray, repeat: int = 1, shuffles: int = 5, seed: int = 0) -> float:
+    """Mean NMI over neurons with the labels shuffled: what the estimator gives with no relation.
+    Each label stands for `repeat` consecutive rows of y (a sample's time steps), so whole
+    samples are shuffled, not steps."""
     rng = np.random.default_rng(seed)
-    return float(np.mean([nmi(rng.permutation(x), y).mean() for _ in range(shuffles)]))
+    return float(np.mean([nmi(np.repeat(rng.permutation(labels), repeat), y).mean() for _ in range(shuffles)]))

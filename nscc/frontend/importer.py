@@ -20,15 +20,10 @@ from xdsl.dialects.arith import ConstantOp
 from xdsl.dialects.builtin import (
     ArrayAttr,
     BytesAttr,
-    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
     ModuleOp,
     StringAttr,
-    f64,
-    i64,
 )
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -83,9 +78,6 @@ class Node:
             raise self.error(f"{what} (input {i}) must be a constant", "nscc needs static shapes; bind dynamic dimensions with --dim")
         return v
 
-    def opt_const(self, i: int, what: str) -> np.ndarray | None:
-        return self.const(i, what) if self.has_input(i) else None
-
     def shape(self, i: int) -> tuple[int, ...]:
         return shape_of(self.input(i))
 
@@ -123,18 +115,13 @@ def dtype_of(v: Value) -> np.dtype:
     return v.dtype if isinstance(v, np.ndarray) else np_dtype(v.type)
 
 
-def _prop_attr(v: Any):
-    if isinstance(v, bool | np.bool_):
-        return IntegerAttr(int(v), i64)
-    if isinstance(v, int | np.integer):
-        return IntegerAttr(int(v), i64)
-    if isinstance(v, float | np.floating):
-        return FloatAttr(float(v), f64)
-    if isinstance(v, str):
-        return StringAttr(v)
-    if isinstance(v, tuple | list):
-        return DenseArrayBase.from_list(i64, [int(x) for x in v])
-    raise TypeError(f"cannot make a property of {v!r}")
+def _build(op_cls: type[Operation], operands: list, result_types: list, props: dict) -> Operation:
+    """The op from its builder: operands (None if absent), result type(s), properties."""
+    if op_cls is nn.ConcatOp:
+        return op_cls(operands, *result_types, **props)
+    if op_cls is nn.SplitOp:
+        return op_cls(*operands, result_types, **props)
+    return op_cls(*operands, *result_types, **props)
 
 
 def _inline_ok(arr: np.ndarray) -> bool:
@@ -177,7 +164,7 @@ class Importer:
             op: Operation = ConstantOp(attr, ttype)
         else:
             name = self.ctx.weights.add(self.const_names.get(key, name_hint), v)
-            op = nn.WeightOp.build(properties={"sym": StringAttr(name)}, result_types=[ttype])
+            op = nn.WeightOp(name, ttype)
         self.builder.insert(op)
         self.materialized[key] = op.results[0]
         return op.results[0]
@@ -189,20 +176,18 @@ class Importer:
             result_types = [tensor_type(dt, shape) for dt, shape in outs]
         except ValueError as e:
             raise NsccError(f"{self.path}: node '{label}': {e}", "nscc lowers float16/32/64, integer and bool tensors") from None
-        properties = {k: _prop_attr(v) for k, v in props.items() if v is not None}
         # None stands for an absent optional operand
         present = [o for o in operands if o is not None]
         if all(isinstance(o, np.ndarray) for o in present) and op_cls in KERNELS:
             if sum(math.prod(s) for _, s in outs) <= FOLD_LIMIT:
-                return self._fold(op_cls, operands, result_types, properties, label)
-        ssa = [[] if o is None else self.materialize(o, f"{label}.const") for o in operands]
-        op = op_cls.build(operands=[ssa] if op_cls is nn.ConcatOp else ssa, result_types=[result_types] if op_cls is nn.SplitOp else result_types, properties=properties)
+                return self._fold(op_cls, operands, result_types, props)
+        op = _build(op_cls, [None if o is None else self.materialize(o, f"{label}.const") for o in operands], result_types, props)
         self.builder.insert(op)
         return list(op.results)
 
-    def _fold(self, op_cls, operands, result_types, properties, label) -> list[Value]:
-        stand_ins = [[] if o is None else nn.WeightOp.build(properties={"sym": StringAttr("fold")}, result_types=[tensor_type(o.dtype, o.shape)]).res for o in operands]
-        op = op_cls.build(operands=[stand_ins] if op_cls is nn.ConcatOp else stand_ins, result_types=[result_types] if op_cls is nn.SplitOp else result_types, properties=properties)
+    def _fold(self, op_cls, operands, result_types, props) -> list[Value]:
+        stand_ins = [None if o is None else nn.WeightOp("fold", tensor_type(o.dtype, o.shape)).res for o in operands]
+        op = _build(op_cls, stand_ins, result_types, props)
         with np.errstate(all="ignore"):
             outs = KERNELS[op_cls](op, tuple(o for o in operands if o is not None))
         op.drop_all_references()

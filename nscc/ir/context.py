@@ -6,7 +6,8 @@ context: a pass reads and adds weights through `weights_of(ctx)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from xdsl.context import Context
@@ -29,6 +30,17 @@ class NsccContext(Context):
     # What analysis passes found (bit-allocation's table, sparsity-pruning's
     # before/after), by pass name; `--report` writes it beside the spike report.
     pass_reports: dict[str, dict] = field(default_factory=dict)
+
+    def clone(self) -> NsccContext:
+        """xDSL's clone (apply_to_clone, pipelines that try a pass) keeps nscc's context:
+        the clone shares the frozen arrays, and what a pass adds to it stays in it."""
+        base = super().clone()
+        return NsccContext(
+            **{f.name: getattr(base, f.name) for f in fields(Context)},
+            weights=self.weights.copy(),
+            calibration=self.calibration,
+            pass_reports=copy.deepcopy(self.pass_reports),
+        )
 
 
 def make_context() -> NsccContext:

@@ -46,6 +46,13 @@ class WeightStore(Mapping[str, np.ndarray]):
     def __contains__(self, name: object) -> bool:
         return name in self._arrays or name in self._lazy
 
+    def copy(self) -> WeightStore:
+        """A store with the same (frozen, shared) arrays; what is added to it stays in it."""
+        other = WeightStore()
+        other._arrays = dict(self._arrays)
+        other._lazy = dict(self._lazy)
+        return other
+
     # -- building -----------------------------------------------------------------
     def add(self, name: str, array: np.ndarray) -> str:
         """Stores `array` under `name`, or under `name_1`, `name_2`... if taken.

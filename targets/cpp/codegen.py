@@ -25,7 +25,8 @@ from nscc.ir.constants import dense_value
 from nscc.ir.signature import LAYER_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
 from nscc.semantics import fixed
-from nscc.semantics.nn import _BINARY, _UNARY, prop
+from nscc.semantics.nn import prop
+from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
 
 C_TYPES = {
     np.dtype(np.float32): "float",
@@ -37,7 +38,6 @@ C_TYPES = {
     np.dtype(np.uint8): "uint8_t",
     np.dtype(np.bool_): "uint8_t",
 }
-DTYPE_CODES = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "uint8": 6, "bool": 6, "packed": 7}
 
 UNARY_C = {
     nn.NegOp: "-a",
@@ -72,7 +72,6 @@ BINARY_C = {
     nn.OrOp: "a || b",
     nn.XorOp: "bool(a) != bool(b)",
 }
-SHAPE_ONLY = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity")
 
 
 def c_string(s: str) -> str:
@@ -90,41 +89,6 @@ def _shape(v: SSAValue) -> tuple[int, ...]:
 
 def _ctype(v: SSAValue) -> str:
     return C_TYPES[np_dtype(v.type)]
-
-
-def _bstrides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
-    """Strides of an input, right-aligned to the output, 0 where it broadcasts."""
-    nd = len(out_shape)
-    shape = [1] * (nd - len(in_shape)) + list(in_shape)
-    strides, acc = [0] * nd, 1
-    for d in range(nd - 1, -1, -1):
-        strides[d] = acc if shape[d] != 1 else 0
-        acc *= shape[d]
-    return strides
-
-
-def strided_views(op: Operation) -> list[tuple[SSAValue, list[int], int]]:
-    """For a transpose, split or slice: each result with the input strides (elements) and the
-    offset at which it reads its input; both code generators copy through these views."""
-    in_shape = _shape(op.operands[0])
-    strides = [math.prod(in_shape[d + 1 :]) for d in range(len(in_shape))]
-    if isinstance(op, nn.TransposeOp):
-        return [(op.res, [strides[p] for p in prop(op, "perm")], 0)]
-    if isinstance(op, nn.SplitOp):
-        axis, start, out = prop(op, "axis") % len(in_shape), 0, []
-        for r in op.outs:
-            out.append((r, strides, start * strides[axis]))
-            start += _shape(r)[axis]
-        return out
-    step, offset = list(strides), 0
-    for st, en, ax, sp in zip(prop(op, "starts"), prop(op, "ends"), prop(op, "axes"), prop(op, "steps")):
-        ax %= len(in_shape)
-        dim = in_shape[ax]
-        st = st + dim if st < 0 else st
-        st = min(max(st, 0), dim - 1 if sp < 0 else dim)
-        offset += st * strides[ax]
-        step[ax] = strides[ax] * sp
-    return [(op.res, step, offset)]
 
 
 def _arr(vals: Sequence[int]) -> str:
@@ -268,25 +232,6 @@ def generate(
     return Program("\n".join(src), g.entries, g.entry_of, list(sig.inputs), list(sig.outputs), g.layers)
 
 
-def plan_arena(buffers: dict[str, tuple[int, int, int]], align: int = 64) -> tuple[dict[str, int], int]:
-    """Offsets for buffers given as name -> (first op, last op, bytes): two buffers share
-    bytes only if their lifetimes do not overlap. Largest first, lowest free offset."""
-    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
-    offsets, top = {}, 0
-    for name, (first, last, size) in sorted(buffers.items(), key=lambda kv: -kv[1][2]):
-        size = (size + align - 1) // align * align
-        busy = sorted((o, e) for o, e, f, lst in placed if not (lst < first or last < f))
-        at = 0
-        for o, e in busy:
-            if at + size <= o:
-                break
-            at = max(at, e)
-        placed.append((at, at + size, first, last))
-        offsets[name] = at
-        top = max(top, at + size)
-    return offsets, top
-
-
 def _fill_offsets(line: str, offsets: dict[str, int]) -> str:
     if "@OFFSET" not in line:
         return line
@@ -304,19 +249,6 @@ def _unsupported(op: Operation, why: str = "") -> NsccError:
     )
 
 
-def _channel(v_shape: Sequence[int], c_shape: Sequence[int], axis: int | None = None) -> tuple[int, int]:
-    """(C, inner) for a per-channel vector applied to a tensor: channel of element i is (i / inner) % C."""
-    size = math.prod(c_shape) if c_shape else 1
-    if size == 1:
-        return 1, 1
-    if axis is None:  # right-aligned broadcast of a shape with one non-1 dim
-        nd = len(v_shape)
-        dims = [1] * (nd - len(c_shape)) + list(c_shape)
-        axis = next(d for d in range(nd) if dims[d] != 1)
-    axis %= len(v_shape)
-    return size, math.prod(v_shape[axis + 1 :])
-
-
 def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     L = g.lines
     if isinstance(op, nn.WeightOp | ConstantOp):
@@ -332,7 +264,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
     if isinstance(op, snn.EncodeOp):
         out = g.alloc(op.res)
         t = op.res.type
-        c, inner = _channel(_shape(op.input), _shape(op.theta))
+        c, inner = channel_layout(_shape(op.input), _shape(op.theta))
         L.append(f"  encode({g.ref(op.input)}, {g.ref(op.theta)}, {math.prod(_shape(op.input))}, {c}, {inner}, {t.lo}, {t.hi}, {out});")
         return
     if isinstance(op, snn.ExpandOp):
@@ -348,7 +280,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         return _conv_synapse(g, op, coding)
     if isinstance(op, snn.DecodeOp):
         out = g.alloc(op.res)
-        c, inner = _channel(_shape(op.input), _shape(op.scale), prop(op, "axis"))
+        c, inner = channel_layout(_shape(op.input), _shape(op.scale), prop(op, "axis"))
         bias = g.ref(op.bias) if op.bias is not None else "nullptr"
         L.append(f"  decode({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {out});")
         return
@@ -356,7 +288,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         out = g.alloc(op.res)
         t = op.res.type
         lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
-        c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+        c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
         bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.multiplier)}*)nullptr"
         L.append(
             f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
@@ -407,18 +339,15 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
             _float_only(op)
             L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
         return
-    if type(op) in _BINARY and type(op) in BINARY_C:
-        expr = BINARY_C[type(op)]
-        if isinstance(op, nn.PowOp):
-            expr = "a"
-        return _elementwise(g, op, expr)
+    if type(op) in BINARY_C:
+        return _elementwise(g, op, BINARY_C[type(op)])
     if isinstance(op, nn.PowOp):
         e = g.weight_array(op.rhs)
         if e is not None and e.size == 1 and float(e.reshape(-1)[0]) in (1.0, 2.0, 3.0, 0.5):
             expr = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "std::sqrt(a)"}[float(e.reshape(-1)[0])]
             return _elementwise(g, op, expr, unary=True)
         return _elementwise(g, op, "std::pow(a, b)")
-    if type(op) in _UNARY and type(op) in UNARY_C:
+    if type(op) in UNARY_C:
         return _elementwise(g, op, UNARY_C[type(op)], unary=True)
     if isinstance(op, nn.WhereOp):
         return _elementwise(g, op, "a ? b : c", ternary=True)
@@ -441,7 +370,7 @@ def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
         src, dst = np_dtype(op.input.type), np_dtype(op.res.type)
         expr = "T(a != 0)" if dst == np.bool_ else ("T(std::trunc(a))" if dst.kind in "iu" and src.kind == "f" else "T(a)")
         return _elementwise(g, op, expr, unary=True)
-    if op.name in SHAPE_ONLY:
+    if isinstance(op, nn.ReshapeOp):
         out = g.alloc(op.results[0])
         L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
         return
@@ -519,7 +448,7 @@ def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary
     total = math.prod(oshape)
     n_in = 1 if unary else 3 if ternary else 2
     ins = list(op.operands[:n_in])
-    strides = [_bstrides(_shape(v) or (1,), oshape) for v in ins]
+    strides = [broadcast_strides(_shape(v) or (1,), oshape) for v in ins]
     T = _ctype(res)
     types = [_ctype(v) for v in ins]
     if all(_shape(v) == _shape(res) for v in ins):  # the common case: no index arithmetic
@@ -557,8 +486,8 @@ def _matmul(g: _Gen, op: nn.MatMulOp) -> None:
     batch_shape = out_shape[:-2]
     batch = math.prod(batch_shape)
     m, k, n = a[-2], a[-1], b[-1]
-    sa = _bstrides(a[:-2] or (1,), batch_shape or (1,))
-    sb = _bstrides(b[:-2] or (1,), batch_shape or (1,))
+    sa = broadcast_strides(a[:-2] or (1,), batch_shape or (1,))
+    sb = broadcast_strides(b[:-2] or (1,), batch_shape or (1,))
     offs_a, offs_b = [], []
     for z in np.ndindex(*(batch_shape or (1,))):
         offs_a.append(sum(i * s for i, s in zip(z, sa)) * m * k)

@@ -74,11 +74,8 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
             }
         )  # fmt: skip
     others = 0.0
-    fixed_ops = 0
     for o in kernel.others:
         others += o["passes"] * o["elements"] + a["pipeline_depth"]
-        if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention":
-            fixed_ops += 1
     total += others
     state_bytes = kernel.state_words * 64
     total += 2 * max(kernel.state_words, state_bytes / bytes_per_cycle)  # linear-attention state in and out, a word per cycle

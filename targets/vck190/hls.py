@@ -25,15 +25,13 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
-from nscc.targets.cpp.codegen import _bstrides, _channel, plan_arena, strided_views
+from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
 from nscc.semantics.nn import prop
 from nscc.semantics import fixed
 from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64
 ALIGN_WORDS = 64  # 4 KiB: each layer's weights start on a page
-RESHAPES = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.identity")
-MOVEMENT = (*RESHAPES, "nn.cast")
 RANK = 6
 # Weights kept on chip: 512-bit words in URAM, eight 4K x 72 blocks per 4096 words,
 # two banks (even and odd words); 22 groups a bank, 352 of the VC1902's 463
@@ -216,7 +214,7 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         ctype = "int64_t" if arr == "a64" else "int32_t"
         ins.append({"port": f"in{j}", "arg": arg, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "encode": enc})
         if enc is not None:  # what the host needs to encode a float input itself
-            c, inner = _channel(_shape(enc.input), _shape(enc.theta))
+            c, inner = channel_layout(_shape(enc.input), _shape(enc.theta))
             ins[-1].update(channels=c, inner=inner, lo=enc.res.type.lo, hi=enc.res.type.hi)
         g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    {arr}[{off} + i] = in{j}[i];\n  }}")
     for i, op in enumerate(part.ops):
@@ -229,7 +227,7 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         ctype = "int64_t" if arr == "a64" else "int32_t"
         outs.append({"port": f"out{j}", "result": res, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "decode": dec})
         if dec is not None:
-            c, inner = _channel(_shape(dec.input), _shape(dec.scale), prop(dec, "axis"))
+            c, inner = channel_layout(_shape(dec.input), _shape(dec.scale), prop(dec, "axis"))
             outs[-1].update(channels=c, inner=inner)
         g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    out{j}[i] = {arr}[{off} + i];\n  }}")
     sizes = {}
@@ -434,11 +432,11 @@ def _emit(g: _Gen, op: Operation) -> None:
             f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
         )
         return _other(g, op, math.prod(_shape(op.res)), 1)
-    if op.name in RESHAPES and g.arena(op.operands[0]) == g.arena(op.results[0]):
+    if isinstance(op, nn.ReshapeOp) and g.arena(op.operands[0]) == g.arena(op.results[0]):
         g.ref(op.operands[0])
         g.alias[op.results[0]] = op.operands[0]
         return None
-    if op.name in MOVEMENT:
+    if isinstance(op, nn.ReshapeOp | nn.CastOp):
         n = max(1, math.prod(_shape(op.results[0])))
         return _view(g, op.operands[0], op.results[0], [n], [1], 0)
     if isinstance(op, nn.TransposeOp | nn.SplitOp | nn.SliceOp):
@@ -500,7 +498,7 @@ def _binary(g: _Gen, op: Operation) -> None:
     oshape = _shape(res) or (1,)
     operands = list(op.operands[:2]) if not isinstance(op, nn.ReluOp) else [op.operands[0], op.operands[0]]
     refs = [g.ref(v) for v in operands]
-    strides = [_rom(g, _pad(_bstrides(_shape(v) or (1,), oshape), 0)) for v in operands]
+    strides = [_rom(g, _pad(broadcast_strides(_shape(v) or (1,), oshape), 0)) for v in operands]
     out = g.alloc(res)
     kind = 0 if isinstance(op, snn.FixedAddOp) else 1 if isinstance(op, snn.FixedDivOp) else 2
     f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp) else 0
@@ -641,7 +639,7 @@ def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
         if isinstance(t, snn.CountsType)
         else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
     )
-    c, inner = _channel(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+    c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
     mo, bo = g.param(mult), (g.param(bias) if bias is not None else 0)
     return {
         "c": c,
