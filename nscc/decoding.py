@@ -88,7 +88,7 @@ class _Specializer:
                 raise NsccError(f"decoding: {op.name} reduces over the sequence", "the model is not position-wise")
             return a if op.keepdims.value.data else a - sum(1 for x in axes if x < a)
         if isinstance(op, nn.AttentionOp):
-            raise NsccError("decoding: softmax attention needs a growing KV cache", "run -p linear-attention first (or raise-attention on a model trained with it)")
+            raise NsccError("decoding: softmax attention needs a growing KV cache", "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)")
         if isinstance(op, nn.MatMulOp) and op.rhs in self.axis:
             raise NsccError("decoding: a product of two sequence-dependent values outside attention", "run -p raise-attention")
         return a + len(op.results[0].type.get_shape()) - len(v.type.get_shape())

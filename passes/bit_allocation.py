@@ -42,13 +42,14 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from nscc import knapsack
 from nscc.calibration import TensorStats, calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.context import weights_of
 from nscc.ir.signature import main_function
-from nscc.passes.spike_conversion import (
+from nscc.progress import progress_bar
+from nscc.quant import knapsack
+from nscc.quant.plans import (
     BITS_ATTR,
     GRANULARITIES,
     GROUP_ATTR,
@@ -56,17 +57,16 @@ from nscc.passes.spike_conversion import (
     ROUNDINGS,
     THRESHOLDS,
     LinearPlan,
-    _layer_name,
     choose_clip,
     layer_counts,
+    layer_name,
     linear_plan,
     quantize_layer,
     trained_quantizer,
 )
-from nscc.progress import progress_bar
-from nscc.quantize import Hessian, stored_bits, valid_width
-from nscc.sensitivity import METRICS as SENSITIVITY_METRICS
-from nscc.sensitivity import Probe
+from nscc.quant.quantize import Hessian, stored_bits, valid_width
+from nscc.quant.sensitivity import METRICS as SENSITIVITY_METRICS
+from nscc.quant.sensitivity import Probe
 
 METRICS = ("auto", *SENSITIVITY_METRICS)
 
@@ -303,7 +303,7 @@ class BitAllocationPass(ModulePass):
             plan = linear_plan(o, store, i)
             if plan is None:
                 continue
-            name = _layer_name(plan.name)
+            name = layer_name(plan.name)
             params = int(plan.weight.size)
             out_elems = math.prod(o.results[0].type.get_shape())
             macs = out_elems * (int(np.prod(plan.weight.shape[1:])) if plan.conv else plan.weight.shape[0])

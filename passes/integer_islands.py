@@ -22,6 +22,12 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
 Where a float op still needs a converted value (the products of two
 activations, until `linear-attention` removes them) a `snn.fixed_decode`
 hands it over; a float value entering an island gets a `snn.fixed_encode`.
+Each op family is one pattern (`ISLAND_PATTERNS`). A converted op is
+replaced by its fixed-point form followed by a `snn.fixed_decode` to float,
+so every consumer still type-checks; an island op reading a decode takes the
+integers before it, and decodes (and constants) nobody reads any more are
+removed by dead-code elimination after the walk.
+
 The fixed-point functions approximate the float ones (LayerNorm within
 about 3e-3, softmax 6e-4, GELU 2e-2 on unit-scale inputs); their integer
 semantics are exact and written in docs/semantics.md.
@@ -29,16 +35,21 @@ semantics are exact and written in docs/semantics.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType, i32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
-from xdsl.rewriter import InsertPoint
-from xdsl.transforms.dead_code_elimination import region_dce
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
@@ -46,56 +57,215 @@ from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
-from nscc.passes.requant_fusion import fixed_point
+from nscc.quant.fixed import fixed_point, saturate_i32, to_fixed
 from nscc.semantics.fixed import GAMMA_BITS
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
+ISLAND = (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point
 
 
 def _i32(value: SSAValue) -> TensorType:
     return TensorType(i32, list(value.type.get_shape()))
 
 
+def _feeds_island(value: SSAValue) -> bool:
+    return any(isinstance(u.operation, ISLAND) for u in value.uses)
+
+
 @dataclass
-class ToFixed(RewritePattern):
+class FixedPattern(RewritePattern):
+    """What the island patterns share: the weight store, F, and the fixed-point form of a value."""
+
     store: WeightStore
     frac_bits: int
-    fixed: dict[SSAValue, SSAValue] = field(default_factory=dict)
-    converted: set[Operation] = field(default_factory=set)
 
-    def _props(self, **extra) -> dict:
+    def props(self, **extra) -> dict:
         return {"frac_bits": IntegerAttr(self.frac_bits, i64), **{k: IntegerAttr(v, i64) for k, v in extra.items()}}
 
-    def _weight(self, rewriter, op, name: str, arr: np.ndarray) -> SSAValue:
+    def weight(self, new: list[Operation], name: str, arr: np.ndarray) -> SSAValue:
         w = new_weight(self.store, name, arr)
-        rewriter.insert(w, InsertPoint.before(op))
+        new.append(w)
         return w.res
 
-    def _as_fixed(self, rewriter, op, value: SSAValue) -> SSAValue:
-        """The fixed-point version of a float operand, made at the boundary if need be."""
-        if value in self.fixed:
-            return self.fixed[value]
+    def fixed(self, value: SSAValue) -> SSAValue | None:
+        """The fixed-point form this pass already made of a float value: the integers a
+        `snn.fixed_decode` reads, or an encoding of the same value, else None."""
+        owner = value.owner
+        if isinstance(owner, snn.FixedDecodeOp) and owner.frac_bits.value.data == self.frac_bits:
+            return owner.input
+        for use in value.uses:
+            enc = use.operation
+            if isinstance(enc, snn.FixedEncodeOp) and enc.frac_bits.value.data == self.frac_bits:
+                return enc.res
+        return None
+
+    def as_fixed(self, new: list[Operation], value: SSAValue) -> SSAValue:
+        """The fixed-point form of a float operand, made at the boundary if need be."""
+        v = self.fixed(value)
+        if v is not None:
+            return v
         const = constant_value(value, self.store)
         if const is not None:
-            arr = np.clip(np.rint(const.astype(np.float64) * 2.0**self.frac_bits), -(2**31), 2**31 - 1).astype(np.int32)
-            v = self._weight(rewriter, op, "fixed_const", arr)
+            return self.weight(new, "fixed_const", to_fixed(const, self.frac_bits))
+        enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self.props())
+        new.append(enc)
+        return enc.res
+
+    def emit(self, rewriter: PatternRewriter, op: Operation, new: list[Operation], fixed_op: Operation) -> None:
+        """Replaces `op` by `fixed_op` (after the ops in `new`), with a decode of each result
+        for the float consumers; decodes left unread are removed after the walk."""
+        decodes = [
+            snn.FixedDecodeOp.build(operands=[r], result_types=[old.type], properties=self.props())
+            for old, r in zip(op.results, fixed_op.results)
+        ]
+        rewriter.replace(op, [*new, fixed_op, *decodes], [d.res for d in decodes])
+
+    def requant(self, x: SSAValue, mult: SSAValue, bias, shift: int, axis: int, result_type) -> snn.RequantOp:
+        return snn.RequantOp.build(
+            operands=[x, mult, bias],
+            result_types=[result_type],
+            properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
+        )
+
+
+class DecodeToRequant(FixedPattern):
+    """`snn.decode` of an accumulator that an island reads -> `snn.requant` to fixed point
+    (the model's outputs stay float)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: snn.DecodeOp, rewriter: PatternRewriter) -> None:
+        if not _feeds_island(op.res):
+            return
+        scale = constant_value(op.scale, self.store)
+        bias = constant_value(op.bias, self.store) if op.bias is not None else None
+        if scale is None or (op.bias is not None and bias is None):
+            return
+        rank = len(op.input.type.get_shape())
+        axis = op.axis.value.data % rank
+        channels = op.input.type.get_shape()[axis]
+        s = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
+        mult, shift = fixed_point(s * 2.0**self.frac_bits, 24)
+        new: list[Operation] = []
+        operands = [self.weight(new, "fixed.multiplier", mult.astype(np.int32))]
+        if bias is not None:
+            b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / s)
+            operands.append(self.weight(new, "fixed.ibias", saturate_i32(b)))
         else:
-            enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self._props())
-            rewriter.insert(enc, InsertPoint.before(op))
-            v = enc.res
-        self.fixed[value] = v
-        return v
+            operands.append([])
+        self.emit(rewriter, op, new, self.requant(op.input, *operands, shift, axis, _i32(op.res)))
 
-    def _emit(self, rewriter, op, new: Operation) -> None:
-        rewriter.insert(new, InsertPoint.before(op))
-        for old, res in zip(op.results, new.results):
-            self.fixed[old] = res
-        self.converted.add(op)
 
-    @staticmethod
-    def _island(op: Operation) -> bool:
-        """The ops this pass carries over to fixed point."""
-        return isinstance(op, (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT))
+class LayerNormToFixed(FixedPattern):
+    """`nn.layer_norm` with constant scale and bias -> `snn.fixed_layer_norm` (integer mean,
+    variance and square root; gamma at 2^-GAMMA_BITS)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.LayerNormOp, rewriter: PatternRewriter) -> None:
+        f = self.frac_bits
+        gamma = constant_value(op.scale, self.store)
+        beta = constant_value(op.bias, self.store) if op.bias is not None else np.zeros(1, np.float32)
+        if gamma is None or beta is None:
+            return
+        norm_shape = tuple(op.input.type.get_shape())[op.axis.value.data :]
+        g = np.rint(np.broadcast_to(gamma.astype(np.float64), norm_shape) * 2.0**GAMMA_BITS).astype(np.int32)
+        b = to_fixed(np.broadcast_to(beta.astype(np.float64), norm_shape), f)
+        r = snn.ln_var_shift(int(np.prod(norm_shape)))
+        eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        operands = [x, self.weight(new, "fixed.gamma", g), self.weight(new, "fixed.beta", b)]
+        props = self.props(axis=op.axis.value.data, var_shift=r, epsilon=eps)
+        self.emit(rewriter, op, new, snn.FixedLayerNormOp.build(operands=operands, result_types=[_i32(op.res)], properties=props))
+
+
+class SoftmaxToFixed(FixedPattern):
+    """`nn.softmax` -> `snn.fixed_softmax` (a base-2 exponential from a quadratic and a shift)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.SoftmaxOp, rewriter: PatternRewriter) -> None:
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        props = self.props(axis=op.axis.value.data)
+        self.emit(rewriter, op, new, snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=props))
+
+
+class GeluToFixed(FixedPattern):
+    """`nn.gelu` -> `snn.fixed_gelu` (I-BERT's erf)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.GeluOp, rewriter: PatternRewriter) -> None:
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        self.emit(rewriter, op, new, snn.FixedGeluOp.build(operands=[x], result_types=[_i32(op.res)], properties=self.props()))
+
+
+class AddToFixed(FixedPattern):
+    """A residual `nn.add` with an operand already in fixed point -> the saturating `snn.fixed_add`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.AddOp, rewriter: PatternRewriter) -> None:
+        if self.fixed(op.lhs) is None and self.fixed(op.rhs) is None:
+            return
+        new: list[Operation] = []
+        a = self.as_fixed(new, op.lhs)
+        b = self.as_fixed(new, op.rhs)
+        self.emit(rewriter, op, new, snn.FixedAddOp.build(operands=[a, b], result_types=[_i32(op.res)]))
+
+
+class ReluToFixed(FixedPattern):
+    """`nn.relu` of a fixed-point value works on the integers unchanged."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.ReluOp, rewriter: PatternRewriter) -> None:
+        x = self.fixed(op.input)
+        if x is not None:
+            self.emit(rewriter, op, [], nn.ReluOp.build(operands=[x], result_types=[_i32(op.res)]))
+
+
+class MovementToFixed(FixedPattern):
+    """Data movement and pooling (max exact, average `round_div`) of fixed-point values, on the integers."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, MOVEMENT) or not op.operands or (isinstance(op, nn.MaxPoolOp) and len(op.results) > 1):
+            return
+        operands = [self.fixed(v) for v in op.operands]
+        if any(v is None for v in operands):
+            return
+        results = [_i32(r) for r in op.results]
+        new = type(op).build(
+            operands=[operands] if isinstance(op, nn.ConcatOp) else operands,
+            result_types=[results] if isinstance(op, nn.SplitOp) else results,
+            properties=dict(op.properties),
+        )
+        self.emit(rewriter, op, [], new)
+
+
+class EncodeToRequant(FixedPattern):
+    """`snn.encode` of a fixed-point value -> `snn.requant` to counts (theta per tensor or per last-axis channel)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: snn.EncodeOp, rewriter: PatternRewriter) -> None:
+        x = self.fixed(op.input)
+        theta = constant_value(op.theta, self.store) if x is not None else None
+        if theta is None:
+            return
+        shape = tuple(op.input.type.get_shape())
+        t = np.asarray(theta, np.float64)
+        if t.size == 1:
+            axis, per = len(shape) - 1, np.full(shape[-1], float(t.reshape(-1)[0]))
+        elif t.ndim == 1 and t.shape[0] == shape[-1]:
+            axis, per = len(shape) - 1, t
+        else:
+            return
+        mult, shift = fixed_point(2.0**-self.frac_bits / per, 24)
+        new: list[Operation] = []
+        m = self.weight(new, "fixed.encode_multiplier", mult.astype(np.int32))
+        rewriter.replace(op, [*new, self.requant(x, m, [], shift, axis, op.res.type)])
+
+
+class DivToFixed(FixedPattern):
+    """Linear attention's normalisation `num / (den + eps)` of integers cast to float
+    (0 <= eps < 1) -> `snn.fixed_div` of the integers."""
 
     def _integer_source(self, value: SSAValue) -> SSAValue | None:
         """The integer tensor a float value was cast from, looking through `+ eps` (0 <= eps < 1)."""
@@ -110,135 +280,66 @@ class ToFixed(RewritePattern):
             return owner.input
         return None
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op in self.converted:
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.DivOp, rewriter: PatternRewriter) -> None:
+        if isinstance(op.lhs.type.element_type, IntegerType):
             return
-        f = self.frac_bits
-        if isinstance(op, snn.DecodeOp):
-            if not any(self._island(u.operation) for u in op.res.uses):
-                return  # only decodes that feed an island go to fixed point; the output stays float
-            scale = constant_value(op.scale, self.store)
-            bias = constant_value(op.bias, self.store) if op.bias is not None else None
-            if scale is None or (op.bias is not None and bias is None):
-                return
-            rank = len(op.input.type.get_shape())
-            axis = op.axis.value.data % rank
-            channels = op.input.type.get_shape()[axis]
-            s = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
-            mult, shift = fixed_point(s * 2.0**f, 24)
-            ops = [self._weight(rewriter, op, "fixed.multiplier", mult.astype(np.int32))]
-            if bias is not None:
-                b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / s)
-                ops.append(self._weight(rewriter, op, "fixed.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
-            else:
-                ops.append([])
-            req = snn.RequantOp.build(
-                operands=[op.input, *ops],
-                result_types=[_i32(op.res)],
-                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
-            )
-            self._emit(rewriter, op, req)
-        elif isinstance(op, nn.LayerNormOp):
-            gamma = constant_value(op.scale, self.store)
-            beta = constant_value(op.bias, self.store) if op.bias is not None else np.zeros(1, np.float32)
-            if gamma is None or beta is None:
-                return
-            norm_shape = tuple(op.input.type.get_shape())[op.axis.value.data :]
-            g = np.rint(np.broadcast_to(gamma.astype(np.float64), norm_shape) * 2.0**GAMMA_BITS).astype(np.int32)
-            b = np.clip(np.rint(np.broadcast_to(beta.astype(np.float64), norm_shape) * 2.0**f), -(2**31), 2**31 - 1).astype(np.int32)
-            r = snn.ln_var_shift(int(np.prod(norm_shape)))
-            eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
-            x = self._as_fixed(rewriter, op, op.input)
-            ln = snn.FixedLayerNormOp.build(
-                operands=[x, self._weight(rewriter, op, "fixed.gamma", g), self._weight(rewriter, op, "fixed.beta", b)],
-                result_types=[_i32(op.res)],
-                properties=self._props(axis=op.axis.value.data, var_shift=r, epsilon=eps),
-            )
-            self._emit(rewriter, op, ln)
-        elif isinstance(op, nn.SoftmaxOp):
-            x = self._as_fixed(rewriter, op, op.input)
-            self._emit(
-                rewriter,
-                op,
-                snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props(axis=op.axis.value.data)),
-            )
-        elif isinstance(op, nn.GeluOp):
-            x = self._as_fixed(rewriter, op, op.input)
-            self._emit(rewriter, op, snn.FixedGeluOp.build(operands=[x], result_types=[_i32(op.res)], properties=self._props()))
-        elif isinstance(op, nn.AddOp) and (op.lhs in self.fixed or op.rhs in self.fixed):
-            a, b = self._as_fixed(rewriter, op, op.lhs), self._as_fixed(rewriter, op, op.rhs)
-            self._emit(rewriter, op, snn.FixedAddOp.build(operands=[a, b], result_types=[_i32(op.res)]))
-        elif isinstance(op, nn.DivOp) and not isinstance(op.lhs.type.element_type, IntegerType):
-            num, den = self._integer_source(op.lhs), self._integer_source(op.rhs)
-            if num is None or den is None:
-                return
-            self._emit(rewriter, op, snn.FixedDivOp.build(operands=[num, den], result_types=[_i32(op.res)], properties=self._props()))
-        elif isinstance(op, nn.MulOp) and (op.lhs in self.fixed or op.rhs in self.fixed):
-            x, other = (op.lhs, op.rhs) if op.lhs in self.fixed else (op.rhs, op.lhs)
-            c = constant_value(other, self.store)
-            shape = tuple(op.res.type.get_shape())
-            if c is None or tuple(x.type.get_shape()) != shape or c.size not in (1, shape[-1]) or (c.size > 1 and c.shape[-1] != c.size):
-                return
-            mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
-            m = self._weight(rewriter, op, "fixed.multiplier", mult.astype(np.int32))
-            req = snn.RequantOp.build(
-                operands=[self.fixed[x], m, []],
-                result_types=[_i32(op.res)],
-                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(len(shape) - 1, i64)},
-            )
-            self._emit(rewriter, op, req)
-        elif isinstance(op, nn.GatherOp) and any(self._island(u.operation) for u in op.res.uses):
-            table = constant_value(op.input, self.store)
-            if table is None or table.dtype.kind != "f":
-                return
-            fixed = np.clip(np.rint(table.astype(np.float64) * 2.0**f), -(2**31), 2**31 - 1).astype(np.int32)
-            t = self._weight(rewriter, op, "fixed.table", fixed)
-            self._emit(
-                rewriter, op, nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties))
-            )
-        elif isinstance(op, nn.ReluOp) and op.input in self.fixed:
-            self._emit(rewriter, op, nn.ReluOp.build(operands=[self.fixed[op.input]], result_types=[_i32(op.res)]))
-        elif (
-            isinstance(op, MOVEMENT)
-            and op.operands
-            and all(v in self.fixed for v in op.operands)
-            and not (isinstance(op, nn.MaxPoolOp) and len(op.results) > 1)
-        ):
-            operands = [self.fixed[v] for v in op.operands]
-            results = [_i32(r) for r in op.results]
-            new = type(op).build(
-                operands=[operands] if isinstance(op, nn.ConcatOp) else operands,
-                result_types=[results] if isinstance(op, nn.SplitOp) else results,
-                properties=dict(op.properties),
-            )
-            self._emit(rewriter, op, new)
-        elif isinstance(op, snn.EncodeOp) and op.input in self.fixed:
-            theta = constant_value(op.theta, self.store)
-            if theta is None:
-                return
-            shape = tuple(op.input.type.get_shape())
-            t = np.asarray(theta, np.float64)
-            if t.size == 1:
-                axis, per = len(shape) - 1, np.full(shape[-1], float(t.reshape(-1)[0]))
-            elif t.ndim == 1 and t.shape[0] == shape[-1]:
-                axis, per = len(shape) - 1, t
-            else:
-                return
-            mult, shift = fixed_point(2.0**-f / per, 24)
-            m = self._weight(rewriter, op, "fixed.encode_multiplier", mult.astype(np.int32))
-            req = snn.RequantOp.build(
-                operands=[self.fixed[op.input], m, []],
-                result_types=[op.res.type],
-                properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
-            )
-            rewriter.insert(req, InsertPoint.before(op))
-            rewriter.replace_all_uses_with(op.res, req.res)
-            self.converted.add(op)
+        num, den = self._integer_source(op.lhs), self._integer_source(op.rhs)
+        if num is None or den is None:
+            return
+        self.emit(rewriter, op, [], snn.FixedDivOp.build(operands=[num, den], result_types=[_i32(op.res)], properties=self.props()))
+
+
+class MulToRequant(FixedPattern):
+    """A fixed-point value times a constant (per tensor or per last-axis channel; linear
+    attention's value scale) -> `snn.requant`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MulOp, rewriter: PatternRewriter) -> None:
+        fl, fr = self.fixed(op.lhs), self.fixed(op.rhs)
+        if fl is None and fr is None:
+            return
+        fx, other = (fl, op.rhs) if fl is not None else (fr, op.lhs)
+        c = constant_value(other, self.store)
+        shape = tuple(op.res.type.get_shape())
+        if c is None or tuple(fx.type.get_shape()) != shape or c.size not in (1, shape[-1]) or (c.size > 1 and c.shape[-1] != c.size):
+            return
+        mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
+        new: list[Operation] = []
+        m = self.weight(new, "fixed.multiplier", mult.astype(np.int32))
+        self.emit(rewriter, op, new, self.requant(fx, m, [], shift, len(shape) - 1, _i32(op.res)))
+
+
+class GatherToFixed(FixedPattern):
+    """An embedding table (a constant float `nn.gather` input) that an island reads -> a fixed-point table."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.GatherOp, rewriter: PatternRewriter) -> None:
+        if not _feeds_island(op.res):
+            return
+        table = constant_value(op.input, self.store)
+        if table is None or table.dtype.kind != "f":
+            return
+        new: list[Operation] = []
+        t = self.weight(new, "fixed.table", to_fixed(table, self.frac_bits))
+        gather = nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties))
+        self.emit(rewriter, op, new, gather)
+
+
+ISLAND_PATTERNS = (
+    DecodeToRequant, LayerNormToFixed, SoftmaxToFixed, GeluToFixed, AddToFixed, DivToFixed,
+    MulToRequant, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class IntegerIslandsPass(ModulePass):
-    """Carries LayerNorm, softmax, GELU, adds and ReLU over to fixed point (I-BERT style integers)."""
+    """Carries LayerNorm, softmax, GELU, adds and ReLU over to fixed point (I-BERT style integers).
+
+    One pattern per op family (`ISLAND_PATTERNS`), applied in one forward walk
+    (each op once, so that an op sees its operands already converted), then
+    dead-code elimination of what the float ops no longer read.
+    Option: `frac-bits` F in [8, 24] (16: residual streams up to 2^15 in int32)."""
 
     name = "integer-islands"
     frac_bits: int = 16
@@ -248,21 +349,7 @@ class IntegerIslandsPass(ModulePass):
             raise NsccError("integer-islands: frac-bits must be in [8, 24]", "16 keeps residual streams up to 2^15 in int32")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        pattern = ToFixed(weights_of(ctx), self.frac_bits)
-        PatternRewriteWalker(pattern, apply_recursively=False).rewrite_module(op)
-        # Float ops that still read a converted result get it back through a decode.
-        for old, new in pattern.fixed.items():
-            if old.owner not in pattern.converted:
-                continue  # an input or a constant: its float form is still there
-            float_uses = [u for u in list(old.uses) if u.operation not in pattern.converted]
-            if not float_uses:
-                continue
-            dec = snn.FixedDecodeOp.build(
-                operands=[new], result_types=[old.type], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)}
-            )
-            new.owner.parent_block().insert_op_after(dec, new.owner)
-            for u in float_uses:
-                u.operation.operands[u.index] = dec.res
-        for fn in op.body.block.ops:
-            for region in fn.regions:
-                region_dce(region)
+        store = weights_of(ctx)
+        patterns = [p(store, self.frac_bits) for p in ISLAND_PATTERNS]
+        PatternRewriteWalker(GreedyRewritePatternApplier(patterns), apply_recursively=False).rewrite_module(op)
+        PatternRewriteWalker(RemoveUnusedOperations()).rewrite_module(op)

@@ -1,6 +1,8 @@
 """Pass `linear-attention`: softmax attention becomes linear attention, O(N) in the sequence.
 
-Each `nn.attention` (from `raise-attention`) becomes `nn.linear_attention`:
+Each `nn.attention` (from `raise-attention`, which must come first in the
+pipeline: a module with attention written out and no `nn.attention` is an
+error that says so) becomes `nn.linear_attention`:
 softmax(q k^T) is replaced by a feature map phi (relu, or elu + 1) on q and
 k, so that the causal form is a recurrence on a constant-size state,
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, UnitAttr, f64
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -38,7 +40,10 @@ from xdsl.pattern_rewriter import (
 
 from nscc.errors import NsccError
 from nscc.ir import nn
+from nscc.ir.constants import constant_value
+from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.weights import WeightStore
 
 
 @dataclass
@@ -59,8 +64,8 @@ class ToLinear(RewritePattern):
             properties={
                 "feature": StringAttr(o.feature),
                 "decay": FloatAttr(o.decay, f64),
-                "normalize": IntegerAttr(int(o.normalize), i64),
-                "causal": IntegerAttr(op.causal.value.data, i64),
+                "normalize": UnitAttr() if o.normalize else None,
+                "causal": op.causal,
             },
         )
         new.attributes.update(op.attributes)
@@ -69,7 +74,13 @@ class ToLinear(RewritePattern):
 
 @dataclass(frozen=True)
 class LinearAttentionPass(ModulePass):
-    """Rewrites softmax attention (nn.attention) into linear attention with a recurrent state."""
+    """Rewrites softmax attention (nn.attention) into linear attention with a recurrent state.
+
+    Why: linear attention is O(N) in the sequence and decodes with a constant-size
+    state instead of a KV cache, and after spike-conversion its update and readout
+    are accumulations of counts. Needs `raise-attention` before it.
+    Options: `feature` relu | elu1 (phi); `decay` lambda in (0, 1]; `normalize`
+    (divide by phi(q) . z); `measure` (print how far the outputs moved)."""
 
     name = "linear-attention"
     feature: str = "relu"
@@ -84,10 +95,7 @@ class LinearAttentionPass(ModulePass):
             raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if not any(isinstance(o, nn.AttentionOp) for o in op.walk()):
-            from nscc.passes.raise_attention import RaiseAttentionPass
-
-            RaiseAttentionPass().apply(ctx, op)
+        _require_raised(op, weights_of(ctx))
         before = op.clone() if self.measure else None
         pattern = ToLinear(self)
         PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
@@ -95,6 +103,20 @@ class LinearAttentionPass(ModulePass):
             print(f"nscc: note: linear-attention left attention with a padding mask in '{layer}'", file=sys.stderr)
         if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
             print(f"nscc: note: linear-attention changed the model's function: {fidelity(ctx, before, op)}", file=sys.stderr)
+
+
+def _require_raised(module: ModuleOp, store: WeightStore) -> None:
+    """Attention must be one op (`raise-attention`) for this pass to see it: a module with
+    products of two activations and no attention op has it written out."""
+    ops = list(module.walk())
+    if any(isinstance(o, nn.AttentionOp | nn.LinearAttentionOp) for o in ops):
+        return
+    if any(isinstance(o, nn.MatMulOp) and constant_value(o.lhs, store) is None and constant_value(o.rhs, store) is None for o in ops):
+        raise NsccError(
+            "linear-attention: the module's attention is not raised (no nn.attention op, but products of two activations);"
+            " put raise-attention before linear-attention in the pipeline",
+            "-p 'raise-attention,linear-attention,...'",
+        )
 
 
 def fidelity(ctx, before: ModuleOp, after: ModuleOp) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, ModuleOp, StringAttr, UnitAttr, f64, i64
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -44,6 +44,7 @@ from nscc.ir.constants import constant_value
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
+from nscc.quant.plans import trained_quantizer
 
 MASKED = -1e4  # additive values at or below this mean "masked"
 
@@ -126,7 +127,7 @@ class RaiseAttention(RewritePattern):
         if constant_value(q, self.store) is not None or constant_value(kt, self.store) is not None:
             return self._reject(op, "the scores multiply by a constant: not attention")
         k = self._keys(kt, rewriter, qk)
-        props = {"scale": FloatAttr(scale, f64), "causal": IntegerAttr(int(causal), i64)}
+        props = {"scale": FloatAttr(scale, f64), "causal": UnitAttr() if causal else None}
         att = nn.AttentionOp.build(operands=[q, k, pv.rhs, [] if mask is None else mask], result_types=[pv.res.type], properties=props)
         if LAYER_ATTR in pv.attributes:
             att.attributes[LAYER_ATTR] = pv.attributes[LAYER_ATTR]
@@ -170,8 +171,6 @@ class RaiseAttention(RewritePattern):
 
 def _nonnegative(value: SSAValue, store: WeightStore) -> bool:
     """Structurally >= 0: a relu, or a trained spike quantizer that clips at 0."""
-    from nscc.passes.spike_conversion import trained_quantizer
-
     if isinstance(value.owner, nn.ReluOp):
         return True
     q = trained_quantizer(value, store)
@@ -202,7 +201,7 @@ class RaiseLinearAttention(RewritePattern):
         a = num.lhs
         rs = rowsum.owner
         rank = len(a.type.get_shape())
-        if rs.input is not a or rs.axes is None or list(rs.axes.get_values()) != [rank - 1] or not rs.keepdims.value.data:
+        if rs.input is not a or rs.axes is None or list(rs.axes.get_values()) != [rank - 1] or not rs.keepdims:
             return
         masked = a.owner
         if not isinstance(masked, nn.MulOp):
@@ -229,7 +228,7 @@ class RaiseLinearAttention(RewritePattern):
         la = nn.LinearAttentionOp.build(
             operands=[qk.lhs, k_value, num.rhs],
             result_types=[op.res.type],
-            properties={"feature": StringAttr("relu"), "decay": FloatAttr(decay, f64), "normalize": IntegerAttr(1, i64), "causal": IntegerAttr(1, i64)},
+            properties={"feature": StringAttr("relu"), "decay": FloatAttr(decay, f64), "normalize": UnitAttr(), "causal": UnitAttr()},
         )
         if LAYER_ATTR in num.attributes:
             la.attributes[LAYER_ATTR] = num.attributes[LAYER_ATTR]

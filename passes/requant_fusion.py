@@ -38,19 +38,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import constant_value, new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
-
-
-def fixed_point(ratio: np.ndarray, max_bits: int) -> tuple[np.ndarray, int]:
-    """Integer multipliers M and one shift k with M / 2^k ~ ratio, M < 2^max_bits."""
-    top = float(np.max(np.abs(ratio)))
-    if top <= 0:
-        return np.zeros_like(ratio, np.int64), 0
-    k = max_bits - 1 - int(np.floor(np.log2(top)))
-    k = int(np.clip(k, 0, 62))
-    m = np.rint(ratio * 2.0**k).astype(np.int64)
-    if np.max(np.abs(m)) >= 2**max_bits:
-        raise NsccError("requant-fusion: a requantization multiplier does not fit", "the layer scales differ too widely; lower multiplier-bits")
-    return m, k
+from nscc.quant.fixed import fixed_point, per_channel
 
 
 @dataclass
@@ -79,7 +67,7 @@ class FuseRequant(RewritePattern):
         bias = constant_value(dec.bias, self.store) if dec.bias is not None else None
         if scale is None or theta is None or (dec.bias is not None and bias is None):
             return
-        theta_c = _per_channel(theta, axis, rank, channels, op.input.type.get_shape())
+        theta_c = per_channel(theta, axis, channels, op.input.type.get_shape())
         if theta_c is None:
             return
         scale_c = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
@@ -104,20 +92,6 @@ class FuseRequant(RewritePattern):
         req = snn.RequantOp.build(operands=operands, result_types=[ct], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)})
         new.append(req)
         rewriter.replace(op, new)
-
-
-def _per_channel(theta: np.ndarray, axis: int, rank: int, channels: int, x_shape) -> np.ndarray | None:
-    """theta as one value per channel on `axis`, or None if it varies along another axis."""
-    t = np.asarray(theta, np.float64)
-    if t.size == 1:
-        return np.full(channels, float(t.reshape(-1)[0]))
-    full = np.broadcast_to(t, tuple(x_shape)) if t.ndim <= len(x_shape) else None
-    if full is None:
-        return None
-    moved = np.moveaxis(full, axis, -1).reshape(-1, channels)
-    if not np.all(moved == moved[0]):
-        return None
-    return moved[0]
 
 
 @dataclass(frozen=True)

@@ -45,17 +45,17 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp,
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 
-from nscc import knapsack
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR, main_function
-from nscc.passes.spike_conversion import BITS_ATTR
 from nscc.progress import progress_bar
-from nscc.quantize import Hessian, gram_error, obs_round, q_range
-from nscc.sensitivity import Probe
+from nscc.quant import knapsack
+from nscc.quant.plans import BITS_ATTR
+from nscc.quant.quantize import Hessian, gram_error, obs_round, q_range
+from nscc.quant.sensitivity import Probe
 from nscc.semantics.snn import SNN_KERNELS, group_weighted
 
 STRUCTURES = ("unstructured", "rows")

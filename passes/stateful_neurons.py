@@ -30,7 +30,6 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
-from xdsl.rewriter import InsertPoint
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
@@ -41,6 +40,10 @@ from nscc.ir.weights import WeightStore
 
 @dataclass
 class EncoderToNeuron(RewritePattern):
+    """An encoder that only feeds synapses whose decodes have constant scales -> x / (D theta)
+    in fixed point into a stateful `snn.neuron`; each of those decodes -> the same decode
+    with its scale times D."""
+
     store: WeightStore
     frac_bits: int
     leak_shift: int
@@ -67,13 +70,17 @@ class EncoderToNeuron(RewritePattern):
         if len(shape) < 2 or theta is None or decodes is None:
             return  # no time axis to stream over, or consumers this pass does not know
         levels = op.res.type.levels.data
-        for dec in decodes:
+        for dec in decodes:  # one spike per step stands for D counts: the decodes scale by D
             scale = constant_value(dec.scale, self.store) * np.float32(levels)
             w = new_weight(self.store, "neuron.scale", scale.astype(np.float32))
-            rewriter.insert(w, InsertPoint.before(dec))
-            dec.operands = [dec.input, w.res, *dec.operands[2:]]
+            scaled = snn.DecodeOp.build(
+                operands=[dec.input, w.res, [] if dec.bias is None else dec.bias],
+                result_types=[dec.res.type],
+                properties=dict(dec.properties),
+                attributes=dict(dec.attributes),
+            )
+            rewriter.replace(dec, [w, scaled])
         full = new_weight(self.store, "neuron.threshold", (theta * np.float32(levels)).astype(np.float32))
-        rewriter.insert(full, InsertPoint.before(op))
         ratio = nn.DivOp.build(operands=[x, full.res], result_types=[x.type])
         current = snn.FixedEncodeOp.build(
             operands=[ratio.res], result_types=[TensorType(i32, shape)], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)}
@@ -83,12 +90,17 @@ class EncoderToNeuron(RewritePattern):
             result_types=[snn.CountsType(shape, 1, bool(op.res.type.signed.data))],
             properties={"threshold": IntegerAttr(1 << self.frac_bits, i64), "leak_shift": IntegerAttr(self.leak_shift, i64)},
         )
-        rewriter.replace(op, [ratio, current, spikes])
+        rewriter.replace(op, [full, ratio, current, spikes])
 
 
 @dataclass(frozen=True)
 class StatefulNeuronsPass(ModulePass):
-    """Replaces spike encoders by stateful IF/LIF neurons along the leading (time) axis."""
+    """Replaces spike encoders by stateful IF/LIF neurons along the leading (time) axis.
+
+    Why: a model that streams in time then carries what a step does not spend over to
+    the next, one spike per step, as rate-coded ANN-to-SNN conversion does.
+    Options: `leak-shift` k (0: IF; k > 0: LIF with decay 1 - 2^-k); `frac-bits` F of
+    the membrane current (threshold 2^F)."""
 
     name = "stateful-neurons"
     leak_shift: int = 0

@@ -95,7 +95,7 @@ def test_linear_attention_parallel_form_equals_the_recurrence(feature, decay, no
 def test_linear_attention_pass_reports_what_it_changed(tmp_path, capfd):
     path = M.export(M.GPT2(), (IDS,), str(tmp_path / "g.onnx"), ["ids"], ["logits"])
     ctx, module = import_onnx(path)
-    apply_pipeline(ctx, module, "linear-attention{feature=elu1 decay=0.9}")
+    apply_pipeline(ctx, module, "raise-attention,linear-attention{feature=elu1 decay=0.9}")
     lin = [op for op in module.walk() if isinstance(op, nn.LinearAttentionOp)]
     assert len(lin) == 2 and all(op.causal and op.decay.value.data == 0.9 for op in lin)
     assert not any(isinstance(op, nn.AttentionOp | nn.SoftmaxOp) for op in module.walk())
@@ -107,7 +107,7 @@ def test_linear_attention_pass_reports_what_it_changed(tmp_path, capfd):
 def test_linear_attention_leaves_padding_masks_and_says_so(tmp_path, capfd):
     path = M.export(M.Bert(), (IDS, MASK), str(tmp_path / "b.onnx"), ["ids", "attention_mask"], ["hidden", "pooled"])
     ctx, module = import_onnx(path)
-    apply_pipeline(ctx, module, "linear-attention")
+    apply_pipeline(ctx, module, "raise-attention,linear-attention")
     assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 2
     assert capfd.readouterr().err.count("left attention with a padding mask") == 2
 
@@ -120,7 +120,7 @@ def test_spiking_linear_attention_makes_gpt2_matmul_free(tmp_path, decay):
 
     path = M.export(M.GPT2(), (IDS,), str(tmp_path / "g.onnx"), ["ids"], ["logits"])
     ctx, module = import_onnx(path)
-    apply_pipeline(ctx, module, f"linear-attention{{decay={decay} measure=false}}")
+    apply_pipeline(ctx, module, f"raise-attention,linear-attention{{decay={decay} measure=false}}")
     ref = run(module, ctx.weights, {"ids": IDS.numpy()})["logits"]
     rng = np.random.default_rng(0)
     ctx.calibration = [{"ids": rng.integers(0, 256, (1, 16))} for _ in range(4)]

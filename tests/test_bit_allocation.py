@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from nscc import knapsack
+from nscc.quant import knapsack
 from nscc.calibration import load_calibration
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
-from nscc.sensitivity import output_error
+from nscc.quant.sensitivity import output_error
 from nscc.semantics.interpreter import run
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")

@@ -1,0 +1,316 @@
+"""What layers become: plans, thresholds and weight quantization, decided apart from the rewrite.
+
+`spike-conversion` builds each linear layer from a `LinearPlan` (its
+activation operand, float weight and bias), an activation threshold theta
+(`choose_clip` on calibration statistics, or the one a trained quantizer
+fixes), and `quantize_layer`'s integer weights, decode scale and corrected
+bias. `bit-allocation` calls the same functions, so that what it measures is
+what is built; the choices it makes are recorded on each linear op
+(`BITS_ATTR`, `LEVELS_ATTR`, `GROUP_ATTR`) and read back by `layer_choice`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
+from xdsl.ir import Operation, SSAValue
+
+from nscc.calibration import TensorStats
+from nscc.ir import nn
+from nscc.ir.constants import constant_value, source_weight
+from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.weights import WeightStore
+from nscc.quant.quantize import Hessian, Quantized, quantize
+
+CODING_ATTR = "nscc.spike_coding"
+BITS_ATTR = "nscc.weight_bits"  # per-layer choices, set by `bit-allocation`
+LEVELS_ATTR = "nscc.levels"
+GROUP_ATTR = "nscc.group_size"
+CODINGS = ("thermometer", "bitplane", "ternary")
+THRESHOLDS = ("max", "percentile", "mse")
+GRANULARITIES = ("per-tensor", "per-channel")
+ROUNDINGS = ("gptq", "nearest")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Decisions(Generic[T]):
+    """Decisions an analysis made for ops, keyed by layer name (`nscc.layer`, or the
+    stored weight's name), for a pattern to apply. Where two ops share a name, the
+    one made for the same operands is theirs."""
+
+    table: dict[str, list[tuple[tuple[SSAValue, ...], T]]] = field(default_factory=dict)
+
+    def add(self, key: str, operands: Sequence[SSAValue], decision: T) -> None:
+        self.table.setdefault(key, []).append((tuple(operands), decision))
+
+    def get(self, key: str, operands: Sequence[SSAValue]) -> T | None:
+        entries = self.table.get(key, [])
+        if len(entries) == 1:
+            return entries[0][1]
+        return next((d for ops, d in entries if len(ops) == len(operands) and all(a is b for a, b in zip(ops, operands))), None)
+
+    def __bool__(self) -> bool:
+        return bool(self.table)
+
+
+@dataclass
+class LinearPlan:
+    """What one linear op becomes: its activation operand, float weight [K, N] (or OIHW), bias."""
+
+    op: Operation
+    x: SSAValue
+    weight: np.ndarray
+    bias: np.ndarray | None
+    full_bias: np.ndarray | None  # a Gemm C that is not a per-column vector
+    name: str
+    conv: bool = False
+
+
+def _name(op: Operation, weight: SSAValue, fallback: str) -> str:
+    """`layer.weight`: from the exporter's layer name, else the stored weight's name."""
+    layer = op.attributes.get(LAYER_ATTR)
+    if isinstance(layer, StringAttr):
+        return layer.data + ".weight"
+    return source_weight(weight) or fallback
+
+
+def linear_plan(op: Operation, weights: WeightStore, index: int | str = "") -> LinearPlan | None:
+    """The plan for a linear op with constant weights, or None if it is not one.
+
+    `index` numbers layers that have neither a layer name nor a stored weight
+    (`linear3`, `conv0`)."""
+    memo: dict = {}
+    if isinstance(op, nn.MatMulOp):
+        w = constant_value(op.rhs, weights, memo)
+        if w is None or w.ndim != 2 or constant_value(op.lhs, weights, memo) is not None:
+            return None
+        name = _name(op, op.rhs, f"linear{index}")
+        return LinearPlan(op, op.lhs, w.astype(np.float32), None, None, name)
+    if isinstance(op, nn.GemmOp):
+        if op.trans_a or constant_value(op.a, weights, memo) is not None:
+            return None
+        w = constant_value(op.b, weights, memo)
+        if w is None:
+            return None
+        w = (w.T if op.trans_b else w).astype(np.float32) * np.float32(op.alpha.value.data)
+        bias = full = None
+        if op.c is not None:
+            c = constant_value(op.c, weights, memo)
+            if c is None:
+                return None
+            c = c.astype(np.float32) * np.float32(op.beta.value.data)
+            n = w.shape[1]
+            if c.size == 1 or c.shape in ((n,), (1, n)):
+                bias = np.broadcast_to(c.reshape(-1), (n,)).copy()
+            else:
+                full = c
+        name = _name(op, op.b, f"linear{index}")
+        return LinearPlan(op, op.a, w, bias, full, name)
+    if isinstance(op, nn.ConvOp):
+        w = constant_value(op.weight, weights, memo)
+        if w is None or constant_value(op.input, weights, memo) is not None:
+            return None
+        bias = None
+        if op.bias is not None:
+            bias = constant_value(op.bias, weights, memo)
+            if bias is None:
+                return None
+            bias = bias.astype(np.float32)
+        name = _name(op, op.weight, f"conv{index}")
+        return LinearPlan(op, op.input, w.astype(np.float32), bias, None, name, conv=True)
+    return None
+
+
+def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.ndarray, int, bool] | None:
+    """Recognises an activation quantizer the model was trained with ("integer training"):
+
+        y = mul(round(clip(div(x, theta), lo, D)), theta),  lo = 0 or -D,
+
+    the I-LIF / QCFS function in the form torch exports it. Returns (x, theta,
+    D, signed): encoding x with that theta and D gives exactly the counts the
+    trained model computes, so the spiking model needs no calibration there.
+    Asked for other levels than the model was trained with, the pass keeps
+    the trained clipping range D * theta and divides it into the new levels."""
+    mul = x.owner
+    if not isinstance(mul, nn.MulOp):
+        return None
+    for rounded, scale in ((mul.lhs, mul.rhs), (mul.rhs, mul.lhs)):
+        rnd = rounded.owner
+        theta = constant_value(scale, weights)
+        if not isinstance(rnd, nn.RoundOp) or theta is None:
+            continue
+        clip = rnd.input.owner
+        if not isinstance(clip, nn.ClipOp) or clip.max is None or clip.min is None:
+            continue
+        hi, lo = clip.max.value.data, clip.min.value.data
+        if hi != int(hi) or hi < 1 or lo not in (0.0, -hi):
+            continue
+        div = clip.input.owner
+        if not isinstance(div, nn.DivOp):
+            continue
+        divisor = constant_value(div.rhs, weights)
+        if divisor is None or divisor.shape != theta.shape or not np.array_equal(divisor, theta):
+            continue
+        return div.lhs, theta.astype(np.float32), int(hi), lo < 0
+    return None
+
+
+def encoder_input(x: SSAValue, signed: bool) -> SSAValue:
+    """What an encoder should read: clip(., 0, D) already is a relu, so an unsigned
+    encoder reads through one (the relu then stays float only if something else uses it)."""
+    return x.owner.input if not signed and isinstance(x.owner, nn.ReluOp) else x
+
+
+def layer_name(weight_name: str) -> str:
+    return weight_name.removesuffix(".weight")
+
+
+def choose_clip(stats: TensorStats, method: str, percentile: float, per_channel: bool, levels: int, signed: bool) -> np.ndarray:
+    """The clipping magnitude c (theta = c / D), a scalar array or one per channel."""
+    if method == "max":
+        c = stats.absmax if per_channel else np.float32(stats.absmax_tensor())
+    elif method == "percentile":
+        c = stats.percentile(percentile, per_channel)
+    else:
+        c = _mse_clip(stats, per_channel, levels, signed)
+    c = np.asarray(c, np.float32)
+    fallback = np.float32(stats.absmax_tensor() or 1.0)
+    return np.where(c > 0, c, fallback).astype(np.float32)
+
+
+def _mse_clip(stats: TensorStats, per_channel: bool, levels: int, signed: bool) -> np.ndarray:
+    x = stats.sample  # rows x channels
+    top = stats.absmax if per_channel else np.float32(stats.absmax_tensor())
+    lo = -levels if signed else 0
+    best_err, best = None, None
+    for frac in np.linspace(0.05, 1.0, 40):
+        c = np.maximum(top * frac, 1e-12)
+        theta = c / levels
+        q = np.clip(np.rint(x / theta), lo, levels) * theta
+        err = ((x - q) ** 2).mean(axis=0) if per_channel else np.float32(((x - q) ** 2).mean())
+        if best is None:
+            best_err, best = err, np.broadcast_to(c, np.shape(err)).copy()
+        else:
+            better = err < best_err
+            best = np.where(better, c, best)
+            best_err = np.where(better, err, best_err)
+    return best
+
+
+def layer_choice(op: Operation, bits: float, levels: int, group: int) -> tuple[float, int, int]:
+    """(weight bits, levels D, group size) for one layer: what `bit-allocation`
+    recorded on it, else the given defaults (the pass options)."""
+    b, d, g = (op.attributes.get(a) for a in (BITS_ATTR, LEVELS_ATTR, GROUP_ATTR))
+    return (
+        float(b.value.data) if isinstance(b, FloatAttr) else bits,
+        d.value.data if isinstance(d, IntegerAttr) else levels,
+        g.value.data if isinstance(g, IntegerAttr) else group,
+    )
+
+
+def goes_negative(stats: TensorStats) -> bool:
+    """Whether calibration shows an activation negative (beyond rounding noise): it then needs signed counts."""
+    return bool(stats.min < -1e-6 * max(stats.absmax_tensor(), 1e-30))
+
+
+def calibrated_theta(stats: TensorStats, levels: int, method: str, percentile: float, per_channel: bool, signed: bool) -> np.ndarray:
+    """theta = c / D, c the clipping magnitude `choose_clip` picks."""
+    return (choose_clip(stats, method, percentile, per_channel, levels, signed) / levels).astype(np.float32)
+
+
+def relevelled_theta(theta: np.ndarray, trained_levels: int, levels: int) -> np.ndarray:
+    """A trained quantizer's theta for another level count: the trained clipping range
+    D * theta kept, divided into the new levels."""
+    return (theta * np.float32(trained_levels / levels)).astype(np.float32)
+
+
+def folded_weight(plan: LinearPlan, theta: np.ndarray) -> np.ndarray:
+    """The weight with the input threshold folded in, as [K, N] (a conv's OIHW as [C/g*kh*kw, M])."""
+    if plan.conv:
+        w = plan.weight  # M, C/g, kh, kw
+        if theta.ndim:
+            m, cg = w.shape[:2]
+            group = plan.op.group.value.data
+            per_out = theta.reshape(group, cg)[np.arange(m) // (m // group)]  # M, C/g
+            w = w * per_out[:, :, None, None]
+        else:
+            w = w * theta
+        return w.reshape(len(w), -1).T
+    return plan.weight * (theta[:, None] if theta.ndim else theta)
+
+
+def quantize_layer(
+    plan: LinearPlan,
+    theta: np.ndarray,
+    signed: bool,
+    levels: int,
+    bits: float,
+    group: int,
+    sample: np.ndarray | None,
+    bias_correction: bool,
+    rounding: str = "gptq",
+    hessian: Hessian | None = None,
+) -> tuple[Quantized, np.ndarray | None, int]:
+    """What a layer's weights become: integer weights [K, N] (a conv's to be
+    transposed back to OIHW), the bias to decode with, and the decode axis.
+
+    With a calibration `sample` of the layer's input (rows x channels), the
+    bias is corrected (`bias_correction`), and with `rounding=gptq` the weights
+    of linear layers below 8 bits are rounded with error feedback from the
+    counts' Gram matrix (`hessian`, when the caller has it for several widths);
+    else weight rows are weighted by E[n_k^2] in the clip search.
+    `bit-allocation` calls this too, so that what it measures is what is built."""
+    importance = gram = None
+    if sample is not None and not plan.conv:
+        n = layer_counts(sample, theta, signed, levels)
+        importance = (n.astype(np.float64) ** 2).mean(axis=0) + 1e-6
+        if rounding == "gptq":
+            gram = hessian if hessian is not None else Hessian.of(n)
+    # with error feedback the clip is searched on the weights alone: GPTQ already weighs
+    # the rounding errors by the inputs, and weighting the clip too makes it worse
+    quant = quantize(folded_weight(plan, theta), bits, 0 if plan.conv else group, None if gram is not None else importance, gram=gram)
+    bias = plan.bias
+    if bias_correction and sample is not None:
+        bias = corrected_bias(plan, theta, signed, levels, sample, quant)
+    axis = 1 if plan.conv else len(plan.op.results[0].type.get_shape()) - 1
+    return quant, bias, axis
+
+
+def layer_counts(sample: np.ndarray, theta: np.ndarray, signed: bool, levels: int) -> np.ndarray:
+    """The counts a layer's calibration rows encode to."""
+    th = theta if theta.ndim else np.full(sample.shape[1], theta, np.float32)
+    return np.clip(np.rint(sample / th), -levels if signed else 0, levels).astype(np.float32)
+
+
+def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.ndarray, quant: Quantized) -> np.ndarray:
+    """Folds the mean output error of quantization into the bias (bias correction).
+
+    The layer is linear, so its mean output error is the weights applied to
+    the mean input, float minus quantized: mean(x) W - mean(n) Wq s, with
+    both means over the calibration sample `x` (rows x input channels)."""
+    lo = -levels if signed else 0
+    th = theta if theta.ndim else np.full(x.shape[1], theta, np.float32)
+    n = np.clip(np.rint(x / th), lo, levels)
+    mx, mn = x.mean(axis=0, dtype=np.float64), n.mean(axis=0, dtype=np.float64)
+    wdq = quant.dequantize().astype(np.float64)  # [K, N], theta folded in
+    if plan.conv:
+        m, cg = plan.weight.shape[:2]
+        group = plan.op.group.value.data
+        chan = (np.arange(m) // (m // group))[:, None] * cg + np.arange(cg)[None, :]  # M, C/g input channel
+        wd = wdq.T.reshape(plan.weight.shape)
+        err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - (wd.sum(axis=(2, 3)) * mn[chan]).sum(1)
+    else:
+        err = mx @ plan.weight - mn @ wdq
+    base = plan.bias if plan.bias is not None else np.zeros(wdq.shape[1], np.float32)
+    return (base + err).astype(np.float32)
+
+
+def decay_shift(decay: float) -> int:
+    """s with 1 - 2^-s closest to the decay (0 for no decay)."""
+    return 0 if decay >= 1.0 else max(1, int(round(-np.log2(1.0 - decay))))
