@@ -1,12 +1,14 @@
-// RUN: nscc opt %s -p linear-attention 2>&1 | filecheck %s
-// RUN: nscc opt %s -p 'linear-attention{feature=elu1 decay=0.9 normalize=false measure=false}' 2>&1 | filecheck %s --check-prefix=OPTS
+// RUN: nscc opt %s -p raise-attention,linear-attention 2>&1 | filecheck %s
+// RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=elu1 decay=0.9 normalize=false measure=false}' 2>&1 | filecheck %s --check-prefix=OPTS
+// RUN: not nscc opt %s -p linear-attention 2>&1 | filecheck %s --check-prefix=UNRAISED
 
-// linear-attention rewrites softmax attention (nn.attention; with none in the
-// module it first runs raise-attention, as here) into nn.linear_attention with
-// a feature map (relu or elu + 1), a decay and a normalisation, keeping
-// causality. Attention with a padding mask is left as it is and said so. The
-// pass measures the change of the outputs on the calibration inputs (here the
-// documented random default) and prints it, unless measure=false.
+// linear-attention rewrites softmax attention (nn.attention, from
+// raise-attention: the attention here is written out as exporters write it)
+// into nn.linear_attention with a feature map (relu or elu + 1), a decay and a
+// normalisation, keeping causality. Attention with a padding mask is left as
+// it is and said so. The pass measures the change of the outputs on the
+// calibration inputs (here the documented random default) and prints it,
+// unless measure=false. Without raise-attention first it is an error.
 builtin.module {
   func.func @main(%q: tensor<1x2x3x4xf32>, %kt: tensor<1x2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %pad: tensor<1x1x1x3xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
     %s = nn.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
@@ -40,3 +42,5 @@ builtin.module {
 // OPTS-NOT:  linear-attention changed the model's function
 // OPTS-NOT:  no --calib data
 // OPTS:      nn.linear_attention %q, %{{.*}}, %v {{{.*}}feature = "elu1", decay = 9.000000e-01 : f64{{(, normalize = 0 : i64)?}}, causal{{( = 1 : i64)?}}{{.*}}} :
+
+// UNRAISED: nscc: error: linear-attention: the module's attention is not raised{{.*}}raise-attention,linear-attention
