@@ -35,7 +35,7 @@ def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nscc.targets import TARGETS
+    from nscc.targets import RUNNABLE, TARGETS
 
     parser = argparse.ArgumentParser(prog="nscc", description="Compile ONNX networks into spiking, MatMul-free programs.")
     parser.add_argument("--version", action="version", version=f"nscc {__version__}")
@@ -63,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         "-t",
         default=None,
-        choices=["interpreter", "cpp"],
+        choices=list(RUNNABLE),
         help="where to run (default: the interpreter, or what MODEL/ was compiled for)",
     )
-    p.add_argument("--counters", metavar="FILE.json", help="cpp: write the simulator's own spike and SOP counters")
+    p.add_argument("--counters", metavar="FILE.json", help="write the simulator's own spike and SOP counters (cpp)")
     p.add_argument(
         "--input", "-i", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeatable; an .npz gives several)"
     )
@@ -103,27 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_compile(a) -> int:
     from nscc.driver import compile_model
+    from nscc.targets import get_target
 
     files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report)
     print(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})")
-    if a.target == "vck190":
-        _vck190_summary(a.output)
+    for line in get_target(a.target).summary(a.output):
+        print("nscc: " + line)
     return 0
-
-
-def _vck190_summary(pkg: str) -> None:
-    import json
-
-    rep = json.load(open(os.path.join(pkg, "report.json")))
-    e = rep["estimate"]
-    rate = f"{e.get('tokens_per_s', e['calls_per_s']):,.1f} {'tokens' if rep['decoder'] else 'calls'}/s"
-    use = ", ".join(f"{k} {100 * v:.1f}%" for k, v in e["utilisation"].items())
-    print(
-        f"nscc: estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call, {rate}; {use}; fits: {'yes' if e['fits'] else 'NO'}"
-    )
-    print(
-        f"nscc: check it with `make -C {pkg} csim` (C simulation against the interpreter's golden vectors); report.json and report.png have the details"
-    )
 
 
 def cmd_opt(a) -> int:
@@ -142,40 +128,35 @@ def cmd_opt(a) -> int:
 def cmd_run(a) -> int:
 
     from nscc.driver import load_inputs, prepare, spike_report, summarize
+    from nscc.targets import built_by, get_target
     from nscc.targets.interpreter import run, signature
 
     dims = dict(a.dim)
-    compiled_for = _compiled_target(a.model)
+    compiled_for = built_by(a.model)
     target = a.target or compiled_for or "interpreter"
-    if compiled_for == "cpp" and target == "cpp":
+    if compiled_for is not None:
+        if target != compiled_for:
+            raise NsccError(f"{a.model} was compiled for the {compiled_for} target", f"run it with --target {compiled_for} (or compile again)")
         if a.report or a.pipeline or a.calib:
             raise NsccError(
-                f"{a.model} is a built C++ project: -p, --calib and --report apply when compiling",
+                f"{a.model} is a built {compiled_for} program: -p, --calib and --report apply when compiling",
                 "use --counters for the simulator's own spike counts",
             )
-        return _run_cpp_project(a, a.model)
-    if compiled_for == "vck190":
-        raise NsccError(
-            f"{a.model} is a VCK190 package: it runs on the board",
-            f"check it here with `make -C {a.model} csim` (C simulation against its golden vectors); compile for --target cpp to run inputs here",
-        )
-    if compiled_for == "cpp":
-        raise NsccError(f"{a.model} was compiled for the cpp target", "run it with --target cpp (or compile again for the interpreter)")
+        return _run_built(a, compiled_for, a.model)
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
     ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
     if a.generate is not None:
         return _generate(a, ctx, module)
-    if target == "cpp":
+    if target != "interpreter":  # a throw-away build of that target
         import tempfile
 
         from nscc.driver import atomic_output_dir
-        from nscc.targets import get_target
 
-        with tempfile.TemporaryDirectory(prefix="nscc-cpp-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"nscc-{target}-") as tmp:
             out = os.path.join(tmp, "project")
-            atomic_output_dir(out, lambda d: get_target("cpp").emit(ctx, module, d, a.model))
-            return _run_cpp_project(a, out, ctx, module)
+            atomic_output_dir(out, lambda d: get_target(target).emit(ctx, module, d, a.model))
+            return _run_built(a, target, out, ctx, module)
     names = [n for n, _, _ in signature(module).inputs]
     inputs = load_inputs(a.input, names)
     outputs = run(module, ctx.weights, inputs)
@@ -253,33 +234,17 @@ def cmd_analyze(a) -> int:
     return 0
 
 
-def _compiled_target(model: str) -> str | None:
-    import json
-
-    path = os.path.join(model, "manifest.json")
-    if (
-        os.path.isdir(model)
-        and os.path.exists(os.path.join(model, "MANIFEST.json"))
-        and os.path.exists(os.path.join(model, "kernel", "nscc_kernel.cpp"))
-    ):
-        return "vck190"
-    if not os.path.isdir(model) or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f).get("target")
-
-
-def _run_cpp_project(a, project: str, ctx=None, module=None) -> int:
+def _run_built(a, target: str, project: str, ctx=None, module=None) -> int:
+    """Runs a program that `target` built, in directory `project`."""
     import json
 
     from nscc.driver import load_inputs, spike_report, summarize
-    from nscc.targets.cpp import MANIFEST_FILE, run_project
+    from nscc.targets import get_target
 
+    tgt = get_target(target)
     if a.generate is not None:
-        return _generate(a, project=project)
-    with open(os.path.join(project, MANIFEST_FILE)) as f:
-        names = [s["name"] for s in json.load(f)["inputs"]]
-    outputs, counters = run_project(project, load_inputs(a.input, names))
+        return _generate(a, project=project, target=target)
+    outputs, counters = tgt.run_built(project, load_inputs(a.input, tgt.input_names(project)))
     summarize(outputs)
     if a.counters:
         try:
@@ -336,17 +301,17 @@ def _prompt(a, vocab) -> list[int]:
     return prompt
 
 
-def _generate(a, ctx=None, module=None, project: str | None = None) -> int:
-    """Greedy decoding on the interpreter, or with the simulator when `project` is a cpp build."""
+def _generate(a, ctx=None, module=None, project: str | None = None, target: str | None = None) -> int:
+    """Greedy decoding on the interpreter, or with the program `target` built in `project`."""
     import time
 
     vocab = _vocab(project or a.model)
     prompt = _prompt(a, vocab)
     t = time.perf_counter()
     if project is not None:
-        from nscc.targets.cpp import generate_project
+        from nscc.targets import get_target
 
-        out, info = generate_project(project, prompt, a.generate)
+        out, info = get_target(target).generate_built(project, prompt, a.generate)
         dt = info["prompt_seconds"] + info["generate_seconds"]
         state = "constant-size"
     else:

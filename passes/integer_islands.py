@@ -53,12 +53,13 @@ from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value, new_weight
+from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, saturate_i32, to_fixed
 from nscc.semantics.fixed import GAMMA_BITS
+from nscc.semantics.folding import constant_value
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
 ISLAND = (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point

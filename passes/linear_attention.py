@@ -40,10 +40,10 @@ from xdsl.pattern_rewriter import (
 
 from nscc.errors import NsccError
 from nscc.ir import nn
-from nscc.ir.constants import constant_value
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
+from nscc.semantics.folding import constant_value
 
 
 @dataclass

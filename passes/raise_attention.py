@@ -40,11 +40,11 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from nscc.ir import nn
-from nscc.ir.constants import constant_value
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 from nscc.quant.plans import trained_quantizer
+from nscc.semantics.folding import constant_value
 
 MASKED = -1e4  # additive values at or below this mean "masked"
 

@@ -35,10 +35,11 @@ from xdsl.pattern_rewriter import (
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value, new_weight
+from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, per_channel
+from nscc.semantics.folding import constant_value
 
 
 @dataclass

@@ -33,9 +33,10 @@ from xdsl.pattern_rewriter import (
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value, new_weight
+from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
+from nscc.semantics.folding import constant_value
 
 
 @dataclass

@@ -1,8 +1,22 @@
-"""Code generation targets, one package each.
+"""Code generation targets, one package each, all with the same small interface.
 
-A target package exposes `emit(ctx, module, out_dir, source)`, writing its
-whole output into `out_dir` (a fresh temporary directory that the driver
-renames into place only when `emit` succeeds).
+A target package exposes:
+
+* `DESCRIPTION`: one line for `nscc compile --help`;
+* `emit(ctx, module, out_dir, source) -> list[str]`: writes its whole output into
+  `out_dir` (a fresh temporary directory that the driver renames into place only
+  when `emit` succeeds) and returns the file names;
+* `summary(out_dir) -> list[str]`: what `nscc compile` prints after the output is
+  in place (where to look next);
+* `recognizes(path) -> bool`: whether `path` is a program this target built
+  (`nscc run OUT/` finds the target so);
+* `run_built(path, inputs) -> (outputs, counters)` and
+  `generate_built(path, prompt, n) -> (ids, timings)`: run such a program here, or
+  raise an NsccError saying where it runs instead.
+
+The interpreter's output is IR, which the driver reads like any model: it
+recognizes no built program. No target imports another; what the C++ targets
+share lives beside this file (`layout.py`, `include/`).
 """
 
 from __future__ import annotations
@@ -25,14 +39,19 @@ def write_integer_headers(out_dir: str) -> None:
     with open(os.path.join(out_dir, "nscc_fixed.h"), "w") as f:
         f.write(fixed.header())
 
-TARGETS = {
-    "interpreter": "the reference numpy interpreter (an IR dump plus weights, run with `nscc run`)",
-    "cpp": "C++/OpenMP simulator: a C++17 project (event-driven synapses, bit-exact snn ops), built and run by `nscc run`",
-    "vck190": "AMD VCK190 package: Vitis HLS kernel, packed weights, XRT host, v++ configs, C-simulation testbench and estimates",
-}
+TARGETS = ("interpreter", "cpp", "vck190")
+# Targets whose programs `nscc run` can execute on this machine.
+RUNNABLE = ("interpreter", "cpp")
 
 
 def get_target(name: str) -> ModuleType:
     if name not in TARGETS:
         raise NsccError(f"unknown target '{name}'", "choose one of " + ", ".join(TARGETS))
     return importlib.import_module(f"nscc.targets.{name}")
+
+
+def built_by(path: str) -> str | None:
+    """The target that built the program in directory `path`, if any."""
+    if not os.path.isdir(path):
+        return None
+    return next((name for name in TARGETS if get_target(name).recognizes(path)), None)

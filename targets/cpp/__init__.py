@@ -293,3 +293,32 @@ def generate_project(project: str, prompt: list[int], n: int) -> tuple[list[int]
             )
         with open(info) as f:
             return np.load(out).tolist(), json.load(f)
+
+
+# --- the target interface (targets/__init__.py) ------------------------------------------
+
+DESCRIPTION = "C++/OpenMP simulator: a C++17 project (event-driven synapses, bit-exact snn ops), built and run by `nscc run`"
+
+
+def summary(out_dir: str) -> list[str]:
+    return [f"run it with `nscc run {out_dir} --input NAME=FILE.npy` (built once, cached)"]
+
+
+def recognizes(path: str) -> bool:
+    manifest = os.path.join(path, MANIFEST_FILE)
+    if not os.path.isfile(manifest) or not os.path.isfile(os.path.join(path, "model.cpp")):
+        return False
+    try:
+        with open(manifest) as f:
+            return json.load(f).get("target") == "cpp"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def input_names(path: str) -> list[str]:
+    with open(os.path.join(path, MANIFEST_FILE)) as f:
+        return [s["name"] for s in json.load(f)["inputs"]]
+
+
+run_built = run_project
+generate_built = generate_project

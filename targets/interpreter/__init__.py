@@ -12,6 +12,7 @@ import os
 
 from xdsl.dialects.builtin import ModuleOp
 
+from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
 from nscc.ir.textio import write_module
@@ -35,3 +36,27 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     with open(os.path.join(out_dir, MANIFEST_FILE), "w") as f:
         json.dump(manifest, f, indent=2)
     return sorted(os.listdir(out_dir))
+
+
+DESCRIPTION = "the reference numpy interpreter (an IR dump plus weights, run with `nscc run`)"
+
+
+def summary(out_dir: str) -> list[str]:
+    return []
+
+
+def recognizes(path: str) -> bool:
+    """The interpreter's output is IR, which the driver reads like any model."""
+    return False
+
+
+def input_names(path: str) -> list[str]:
+    return []
+
+
+def run_built(path: str, inputs=None):
+    raise NsccError(f"{path} holds IR, not a built program", f"run it with `nscc run {path}`")
+
+
+def generate_built(path: str, prompt=None, n=None):
+    return run_built(path)

@@ -30,8 +30,8 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from nscc.errors import NsccError
-from nscc.ir.constants import constant_value
 from nscc.ir.context import NsccContext
+from nscc.semantics.folding import constant_value
 from nscc.targets import write_integer_headers
 from nscc.targets.vck190 import golden
 from nscc.targets.vck190.build_files import hls_config, makefile, package_cfg, system_cfg
@@ -191,3 +191,39 @@ def _write(path: str, text: str) -> None:
 def _write_bytes(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
+
+
+# --- the target interface (targets/__init__.py) ------------------------------------------
+
+DESCRIPTION = "AMD VCK190 package: Vitis HLS kernel, packed weights, XRT host, v++ configs, C-simulation testbench and estimates"
+
+
+def summary(pkg: str) -> list[str]:
+    with open(os.path.join(pkg, "report.json")) as f:
+        rep = json.load(f)
+    e = rep["estimate"]
+    rate = f"{e.get('tokens_per_s', e['calls_per_s']):,.1f} {'tokens' if rep['decoder'] else 'calls'}/s"
+    use = ", ".join(f"{k} {100 * v:.1f}%" for k, v in e["utilisation"].items())
+    return [
+        f"estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call, {rate}; {use}; fits: {'yes' if e['fits'] else 'NO'}",
+        f"check it with `make -C {pkg} csim` (C simulation against the interpreter's golden vectors); report.json and report.png have the details",
+    ]
+
+
+def recognizes(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "MANIFEST.json")) and os.path.isfile(os.path.join(path, "kernel", "nscc_kernel.cpp"))
+
+
+def input_names(path: str) -> list[str]:
+    return []
+
+
+def run_built(path: str, inputs=None):
+    raise NsccError(
+        f"{path} is a VCK190 package: it runs on the board",
+        f"check it here with `make -C {path} csim` (C simulation against its golden vectors); compile for --target cpp to run inputs here",
+    )
+
+
+def generate_built(path: str, prompt=None, n=None):
+    return run_built(path)

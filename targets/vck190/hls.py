@@ -22,12 +22,12 @@ from xdsl.ir import Operation, SSAValue
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
-from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
-from nscc.semantics.nn import prop
 from nscc.semantics import fixed
+from nscc.semantics.folding import constant_value
+from nscc.semantics.nn import prop
+from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
 from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64
