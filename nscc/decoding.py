@@ -86,7 +86,7 @@ class _Specializer:
             axes = list(op.axes.get_values()) if op.axes is not None else list(range(len(v.type.get_shape())))
             if a in axes:
                 raise NsccError(f"decoding: {op.name} reduces over the sequence", "the model is not position-wise")
-            return a if op.keepdims.value.data else a - sum(1 for x in axes if x < a)
+            return a if op.keepdims else a - sum(1 for x in axes if x < a)
         if isinstance(op, nn.AttentionOp):
             raise NsccError("decoding: softmax attention needs a growing KV cache", "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)")
         if isinstance(op, nn.MatMulOp) and op.rhs in self.axis:
@@ -136,7 +136,7 @@ class _Specializer:
             return vmap[v]
         if constant_value(v, self.weights) is None:
             raise NsccError("decoding: a computed tensor spans the sequence", "the model is not position-wise")
-        g = nn.GatherOp.build(operands=[vmap[v], pos], result_types=[_with_dim(v.type, i, 1)], properties={"axis": IntegerAttr(i, i64)})
+        g = nn.GatherOp(vmap[v], pos, _with_dim(v.type, i, 1), axis=i)
         block.add_op(g)
         return g.res
 
@@ -164,7 +164,7 @@ class _StatefulAttention(InterpreterFunctions):
         z = lam * z + pk[..., 0, :]
         self.state[op] = (s, z)
         out = pq @ s
-        if op.normalize.value.data:
+        if op.normalize:
             out = out / ((pq[..., 0, :] * z).sum(-1)[..., None, None] + 1e-6)
         return (out.astype(np.float32),)
 

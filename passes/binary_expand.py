@@ -40,7 +40,7 @@ class ExpandSynapseInput(RewritePattern):
         if spikes is None:
             ct = counts.type
             st = snn.SpikesType((snn.slots_for(ct.levels.data, self.coding),) + ct.get_shape(), self.coding, bool(ct.signed.data))
-            exp = snn.ExpandOp.build(operands=[counts], result_types=[st])
+            exp = snn.ExpandOp(counts, st)
             rewriter.insert(exp, InsertPoint.before(op))
             spikes = self.expanded[counts] = exp.res
         op.operands = [spikes, *op.operands[1:]]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -27,9 +27,9 @@ from xdsl.pattern_rewriter import (
 )
 
 from nscc.ir import nn
-from nscc.ir.constants import constant_value
 from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
+from nscc.semantics.folding import constant_value
 
 
 def _users(value: SSAValue) -> list[Operation]:
@@ -106,7 +106,7 @@ class FuseTanhGelu(RewritePattern):
                 if one_plus is op.res:
                     end = self.m.finish(user.results[0], x)
                     if end is not None:
-                        gelu = nn.GeluOp.build(operands=[x], result_types=[end.results[0].type], properties={"approximate": StringAttr("tanh")})
+                        gelu = nn.GeluOp(x, end.results[0].type, approximate=nn.GeluApproximation.TANH)
                         rewriter.replace(end, gelu)
                         return
 
@@ -129,7 +129,7 @@ class FuseErfGelu(RewritePattern):
             if self.m.split(user, nn.AddOp, 1.0) is op.res:
                 end = self.m.finish(user.results[0], x)
                 if end is not None:
-                    gelu = nn.GeluOp.build(operands=[x], result_types=[end.results[0].type], properties={"approximate": StringAttr("none")})
+                    gelu = nn.GeluOp(x, end.results[0].type, approximate=nn.GeluApproximation.NONE)
                     rewriter.replace(end, gelu)
                     return
 

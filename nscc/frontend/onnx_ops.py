@@ -131,13 +131,13 @@ def _softmax(n: Node):
 @lowers("CumSum")
 def _cumsum(n: Node):
     axis = _axis(int(n.const(1, "axis").item()), len(n.shape(0)), n)
-    return n.emit(nn.CumSumOp, [n.input(0)], (n.dtype(0), n.shape(0)), axis=axis, exclusive=n.attr("exclusive", 0), reverse=n.attr("reverse", 0))
+    return n.emit(nn.CumSumOp, [n.input(0)], (n.dtype(0), n.shape(0)), axis=axis, exclusive=bool(n.attr("exclusive", 0)), reverse=bool(n.attr("reverse", 0)))
 
 
 @lowers("Trilu")
 def _trilu(n: Node):
     k = int(n.const(1, "k").item()) if n.has_input(1) else 0
-    return n.emit(nn.TriluOp, [n.input(0)], (n.dtype(0), n.shape(0)), upper=n.attr("upper", 1), k=k)
+    return n.emit(nn.TriluOp, [n.input(0)], (n.dtype(0), n.shape(0)), upper=bool(n.attr("upper", 1)), k=k)
 
 
 @lowers("Cast", "CastLike")
@@ -172,7 +172,7 @@ def _binary(n: Node):
 @lowers("Mod")
 def _mod(n: Node):
     shape = _broadcast(n, n.shape(0), n.shape(1))
-    return n.emit(nn.ModOp, [n.input(0), n.input(1)], (n.dtype(0), shape), fmod=n.attr("fmod", 0))
+    return n.emit(nn.ModOp, [n.input(0), n.input(1)], (n.dtype(0), shape), fmod=bool(n.attr("fmod", 0)))
 
 
 @lowers("Min", "Max", "Sum", "Mean")
@@ -221,7 +221,7 @@ def _matmul(n: Node):
 @lowers("Gemm")
 def _gemm(n: Node):
     a, b = n.shape(0), n.shape(1)
-    ta, tb = n.attr("transA", 0), n.attr("transB", 0)
+    ta, tb = bool(n.attr("transA", 0)), bool(n.attr("transB", 0))
     m, k = (a[1], a[0]) if ta else a
     k2, nn_ = (b[1], b[0]) if tb else b
     if k != k2:
@@ -277,9 +277,9 @@ def _pool(n: Node, op):
     strides = tuple(n.attr("strides", [1] * nd))
     dilations = tuple(n.attr("dilations", [1] * nd))
     pads = _auto_pads(n, x[2:], kernel, strides, dilations)
-    ceil = n.attr("ceil_mode", 0)
+    ceil = bool(n.attr("ceil_mode", 0))
     out = tuple(pool_output_size(x[2 + i], kernel[i], strides[i], dilations[i], pads[i], pads[i + nd], ceil) for i in range(nd))
-    extra = {"count_include_pad": n.attr("count_include_pad", 0)} if op is nn.AvgPoolOp else {}
+    extra = {"count_include_pad": bool(n.attr("count_include_pad", 0))} if op is nn.AvgPoolOp else {}
     res = n.emit(op, [n.input(0)], (n.dtype(0), x[:2] + out), kernel=kernel, strides=strides, pads=tuple(pads), dilations=dilations, ceil_mode=ceil, **extra)
     return res + [None]
 
@@ -301,7 +301,7 @@ def _global_pool(n: Node):
     x = n.shape(0)
     axes = tuple(range(2, len(x)))
     op = nn.ReduceMeanOp if n.op_type == "GlobalAveragePool" else nn.ReduceMaxOp
-    return n.emit(op, [n.input(0)], (n.dtype(0), x[:2] + (1,) * len(axes)), axes=axes, keepdims=1)
+    return n.emit(op, [n.input(0)], (n.dtype(0), x[:2] + (1,) * len(axes)), axes=axes, keepdims=True)
 
 
 # --- normalisation -----------------------------------------------------------------
@@ -319,10 +319,10 @@ def _layer_norm(n: Node):
     x, dt, shape = n.input(0), n.dtype(0), n.shape(0)
     axes = tuple(range(axis, len(shape)))
     stat = shape[:axis] + (1,) * len(axes)
-    (mean,) = n.emit(nn.ReduceMeanOp, [x], (dt, stat), axes=axes, keepdims=1)
+    (mean,) = n.emit(nn.ReduceMeanOp, [x], (dt, stat), axes=axes, keepdims=True)
     (d,) = n.emit(nn.SubOp, [x, mean], (dt, shape))
     (d2,) = n.emit(nn.MulOp, [d, d], (dt, shape))
-    (var,) = n.emit(nn.ReduceMeanOp, [d2], (dt, stat), axes=axes, keepdims=1)
+    (var,) = n.emit(nn.ReduceMeanOp, [d2], (dt, stat), axes=axes, keepdims=True)
     (ve,) = n.emit(nn.AddOp, [var, np.asarray(eps, dt)], (dt, stat))
     (sd,) = n.emit(nn.SqrtOp, [ve], (dt, stat))
     (inv,) = n.emit(nn.ReciprocalOp, [sd], (dt, stat))
@@ -355,7 +355,7 @@ _REDUCE = {
 @lowers(*_REDUCE)
 def _reduce(n: Node):
     x = n.shape(0)
-    keep = n.attr("keepdims", 1)
+    keep = bool(n.attr("keepdims", 1))
     if n.has_input(1):
         axes = [int(a) for a in n.const(1, "axes").reshape(-1)]
     else:
@@ -373,10 +373,10 @@ def _reduce(n: Node):
 def _arg(n: Node):
     x = n.shape(0)
     axis = _axis(n.attr("axis", 0), len(x), n)
-    keep = n.attr("keepdims", 1)
+    keep = bool(n.attr("keepdims", 1))
     out = tuple(1 if i == axis else d for i, d in enumerate(x)) if keep else x[:axis] + x[axis + 1 :]
     op = nn.ArgMaxOp if n.op_type == "ArgMax" else nn.ArgMinOp
-    return n.emit(op, [n.input(0)], (np.dtype(np.int64), out), axis=axis, keepdims=keep, select_last_index=n.attr("select_last_index", 0))
+    return n.emit(op, [n.input(0)], (np.dtype(np.int64), out), axis=axis, keepdims=keep, select_last_index=bool(n.attr("select_last_index", 0)))
 
 
 # --- shapes and data movement ----------------------------------------------------------
@@ -632,7 +632,7 @@ def _attention(n: Node):
             (mask,) = n.emit(nn.WhereOp, [mask, np.zeros((), dt), np.array(-np.inf, dt)], (dt, shape_of(mask)))
         _broadcast(n, shape_of(mask), qs[:-1] + (shape_of(k)[-2],))
     out_shape = qs[:-1] + (shape_of(v)[-1],)
-    (y,) = n.emit(nn.AttentionOp, [q, k, v, mask], (dt, out_shape), scale=float(scale), causal=n.attr("is_causal", 0))
+    (y,) = n.emit(nn.AttentionOp, [q, k, v, mask], (dt, out_shape), scale=float(scale), causal=bool(n.attr("is_causal", 0)))
     if three_d:
         (t,) = n.emit(nn.TransposeOp, [y], (dt, (out_shape[0], out_shape[2], out_shape[1], out_shape[3])), perm=(0, 2, 1, 3))
         (y,) = n.emit(nn.ReshapeOp, [t], (dt, (out_shape[0], out_shape[2], out_shape[1] * out_shape[3])))

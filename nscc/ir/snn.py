@@ -26,8 +26,11 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    f32,
+    i32,
+    i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, TypeAttribute
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -43,6 +46,11 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+
+from nscc.ir.types import init_op, value_type
+
+Value = SSAValue | Operation
+"""An operand: a value, or the (single-result) op defining it."""
 
 CODINGS = ("thermometer", "bitplane", "rate")
 
@@ -185,7 +193,32 @@ def check_accumulator(op_name: str, fan_in: int, act_type: Attribute, weight_bit
         )
 
 
+def _shape(v) -> tuple[int, ...]:
+    return tuple(v.type.get_shape())
+
+
+def _check_axis(op: Operation, axis: int, rank: int) -> None:
+    if not -max(rank, 1) <= axis < max(rank, 1):
+        raise VerifyException(f"{op.name}: axis {axis} is out of range for rank {rank}")
+
+
+def _check_channel(op: Operation, vec, what: str) -> None:
+    """A per-channel operand: a scalar, or one value per channel of `axis` of the input."""
+    x, axis = _shape(op.input), op.axis.value.data
+    _check_axis(op, axis, len(x))
+    s = _shape(vec)
+    if math.prod(s) not in (1, x[axis]):
+        raise VerifyException(f"{op.name}: {what} must be a scalar or have {x[axis]} values (axis {axis}), got shape {s}")
+
+
+def _i32_like(v: Value, shape=None) -> TensorType:
+    return TensorType(i32, list(value_type(v).get_shape() if shape is None else shape))
+
+
 class SNNOp(IRDLOperation):
+    """Builders take the operands (None for an absent optional one), then the result
+    type(s) where they cannot be derived, then the properties as keyword arguments."""
+
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "operands attr-dict `:` functional-type(operands, results)"
     traits = traits_def(Pure())
@@ -203,6 +236,9 @@ class EncodeOp(SNNOp):
     theta = operand_def(TensorType)
     res = result_def(CountsType)
 
+    def __init__(self, input: Value, theta: Value, result_type: CountsType):
+        init_op(self, [input, theta], [result_type])
+
     def verify_(self) -> None:
         if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
             raise VerifyException("snn.encode: result shape must equal input shape")
@@ -215,6 +251,9 @@ class ExpandOp(SNNOp):
     name = "snn.expand"
     input = operand_def(CountsType)
     res = result_def(SpikesType)
+
+    def __init__(self, input: Value, result_type: SpikesType):
+        init_op(self, [input], [result_type])
 
     def verify_(self) -> None:
         ct, st = self.input.type, self.res.type
@@ -247,6 +286,13 @@ class SynapseOp(SNNOp):
     group_scale = opt_operand_def(TensorType)
     res = result_def(TensorType)
     acc_bits = prop_def(IntegerAttr)
+
+    def __init__(self, input: Value, weight: Value, group_scale: Value | None = None, result_type: Attribute | None = None, *, acc_bits: int):
+        if result_type is None:  # input[:-1] + [weight columns], acc_bits wide
+            it = value_type(input)
+            xs = it.get_shape()[1:] if isinstance(it, SpikesType) else it.get_shape()
+            result_type = TensorType(IntegerType(int(acc_bits)), [*xs[:-1], value_type(weight).get_shape()[1]])
+        init_op(self, [input, weight, group_scale], [result_type], acc_bits=acc_bits)
 
     def verify_(self) -> None:
         it = self.input.type
@@ -281,6 +327,12 @@ class ConvSynapseOp(SNNOp):
     group = prop_def(IntegerAttr)
     acc_bits = prop_def(IntegerAttr)
 
+    def __init__(
+        self, input: Value, weight: Value, result_type: Attribute, *,
+        strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int], group: int = 1, acc_bits: int,
+    ):
+        init_op(self, [input, weight], [result_type], strides=strides, pads=pads, dilations=dilations, group=group, acc_bits=acc_bits)
+
     def verify_(self) -> None:
         ws = tuple(self.weight.type.get_shape())
         if _int_width(self.res.type) != self.acc_bits.value.data:
@@ -299,6 +351,18 @@ class DecodeOp(SNNOp):
     res = result_def(TensorType)
     axis = prop_def(IntegerAttr)
 
+    def __init__(self, input: Value, scale: Value, bias: Value | None, result_type: Attribute, *, axis: int):
+        init_op(self, [input, scale, bias], [result_type], axis=axis)
+
+    def verify_(self) -> None:
+        if not isinstance(self.input.type.element_type, IntegerType):
+            raise VerifyException(f"snn.decode: input must be an integer accumulator, got {self.input.type}")
+        if _shape(self.res) != _shape(self.input):
+            raise VerifyException("snn.decode: result shape must equal input shape")
+        _check_channel(self, self.scale, "scale")
+        if self.bias is not None:
+            _check_channel(self, self.bias, "bias")
+
 
 @irdl_op_definition
 class RequantOp(SNNOp):
@@ -315,11 +379,17 @@ class RequantOp(SNNOp):
     shift = prop_def(IntegerAttr)
     axis = prop_def(IntegerAttr)
 
+    def __init__(self, input: Value, multiplier: Value, bias: Value | None, result_type: Attribute, *, shift: int, axis: int):
+        init_op(self, [input, multiplier, bias], [result_type], shift=shift, axis=axis)
+
     def verify_(self) -> None:
         if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
             raise VerifyException("snn.requant: result shape must equal input shape")
         if not 0 <= self.shift.value.data <= 62:
             raise VerifyException("snn.requant: shift must be in [0, 62]")
+        _check_channel(self, self.multiplier, "multiplier")
+        if self.bias is not None:
+            _check_channel(self, self.bias, "bias")
 
 
 @irdl_op_definition
@@ -338,6 +408,9 @@ class NeuronOp(SNNOp):
     res = result_def(SpikesType | CountsType)
     threshold = prop_def(IntegerAttr)
     leak_shift = prop_def(IntegerAttr)
+
+    def __init__(self, input: Value, result_type: Attribute, *, threshold: int, leak_shift: int = 0):
+        init_op(self, [input], [result_type], threshold=threshold, leak_shift=leak_shift)
 
     def verify_(self) -> None:
         t = self.res.type
@@ -360,16 +433,33 @@ def ln_var_shift(n: int) -> int:
     return max(0, math.ceil((math.log2(max(n, 1)) + 1) / 2))
 
 
+def _check_frac_bits(op: Operation) -> None:
+    if not 0 <= op.frac_bits.value.data <= 30:
+        raise VerifyException(f"{op.name}: frac_bits must be in [0, 30]")
+
+
+def _check_i32(op: Operation, *values) -> None:
+    for v in values:
+        if v.type.element_type != i32:
+            raise VerifyException(f"{op.name}: fixed-point values are i32 tensors, got {v.type}")
+
+
 class _FixedUnary(SNNOp):
     input = operand_def(TensorType)
     res = result_def(TensorType)
     frac_bits = prop_def(IntegerAttr)
 
+    def __init__(self, input: Value, result_type: Attribute | None = None, **props):
+        init_op(self, [input], [result_type or _i32_like(input)], **props)
+
     def verify_(self) -> None:
         if tuple(self.input.type.get_shape()) != tuple(self.res.type.get_shape()):
             raise VerifyException(f"{self.name}: result shape must equal input shape")
-        if not 0 <= self.frac_bits.value.data <= 30:
-            raise VerifyException(f"{self.name}: frac_bits must be in [0, 30]")
+        _check_frac_bits(self)
+        if not isinstance(self, FixedEncodeOp):
+            _check_i32(self, self.input)
+        if not isinstance(self, FixedDecodeOp):
+            _check_i32(self, self.res)
 
 
 @irdl_op_definition
@@ -378,12 +468,18 @@ class FixedEncodeOp(_FixedUnary):
 
     name = "snn.fixed_encode"
 
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, frac_bits: int):
+        super().__init__(input, result_type, frac_bits=frac_bits)
+
 
 @irdl_op_definition
 class FixedDecodeOp(_FixedUnary):
     """Fixed point to real: y = f32(v * 2^-F)."""
 
     name = "snn.fixed_decode"
+
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, frac_bits: int):
+        super().__init__(input, result_type or TensorType(f32, list(value_type(input).get_shape())), frac_bits=frac_bits)
 
 
 @irdl_op_definition
@@ -394,6 +490,20 @@ class FixedAddOp(SNNOp):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     res = result_def(TensorType)
+
+    def __init__(self, lhs: Value, rhs: Value, result_type: Attribute | None = None):
+        init_op(self, [lhs, rhs], [result_type or _i32_like(lhs)])
+
+    def verify_(self) -> None:
+        import numpy as np
+
+        _check_i32(self, self.lhs, self.rhs, self.res)
+        try:
+            out = tuple(np.broadcast_shapes(_shape(self.lhs), _shape(self.rhs)))
+        except ValueError:
+            raise VerifyException(f"snn.fixed_add: operand shapes {_shape(self.lhs)} and {_shape(self.rhs)} do not broadcast") from None
+        if out != _shape(self.res):
+            raise VerifyException(f"snn.fixed_add: result shape must be {out}")
 
 
 @irdl_op_definition
@@ -406,6 +516,18 @@ class FixedDivOp(SNNOp):
     rhs = operand_def(TensorType)
     res = result_def(TensorType)
     frac_bits = prop_def(IntegerAttr)
+
+    def __init__(self, lhs: Value, rhs: Value, result_type: Attribute | None = None, *, frac_bits: int):
+        init_op(self, [lhs, rhs], [result_type or _i32_like(lhs)], frac_bits=frac_bits)
+
+    def verify_(self) -> None:
+        _check_frac_bits(self)
+        _check_i32(self, self.res)
+        a, b = _shape(self.lhs), _shape(self.rhs)
+        if len(b) > len(a) or any(y not in (1, x) for x, y in zip(a[::-1], b[::-1])):
+            raise VerifyException(f"snn.fixed_div: the divisor {b} must broadcast to the dividend {a}")
+        if _shape(self.res) != a:
+            raise VerifyException("snn.fixed_div: result shape must equal the dividend's")
 
 
 @irdl_op_definition
@@ -425,8 +547,23 @@ class FixedLayerNormOp(SNNOp):
     var_shift = prop_def(IntegerAttr)
     epsilon = prop_def(IntegerAttr)
 
+    def __init__(
+        self, input: Value, gamma: Value, beta: Value, result_type: Attribute | None = None, *,
+        axis: int, frac_bits: int, var_shift: int, epsilon: int,
+    ):
+        init_op(self, [input, gamma, beta], [result_type or _i32_like(input)], axis=axis, frac_bits=frac_bits, var_shift=var_shift, epsilon=epsilon)
+
     def verify_(self) -> None:
         shape = tuple(self.input.type.get_shape())
+        _check_axis(self, self.axis.value.data, len(shape))
+        _check_frac_bits(self)
+        _check_i32(self, self.input, self.res)
+        for p in (self.gamma, self.beta):
+            ps = _shape(p)
+            if len(ps) > len(shape) or any(y not in (1, x) for x, y in zip(shape[::-1], ps[::-1])):
+                raise VerifyException(f"snn.fixed_layer_norm: gamma and beta must broadcast to the input shape {shape}, got {ps}")
+        if _shape(self.res) != shape:
+            raise VerifyException("snn.fixed_layer_norm: result shape must equal input shape")
         n = math.prod(shape[self.axis.value.data :])
         r = self.var_shift.value.data
         if not 0 <= r <= self.frac_bits.value.data or n * (1 << (2 * (32 - r))) > (1 << 63):
@@ -441,12 +578,28 @@ class FixedSoftmaxOp(_FixedUnary):
     name = "snn.fixed_softmax"
     axis = prop_def(IntegerAttr)
 
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, axis: int, frac_bits: int):
+        super().__init__(input, result_type, axis=axis, frac_bits=frac_bits)
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_axis(self, self.axis.value.data, len(_shape(self.input)))
+
 
 @irdl_op_definition
 class FixedGeluOp(_FixedUnary):
     """Integer GELU with the I-BERT polynomial for erf."""
 
     name = "snn.fixed_gelu"
+
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, frac_bits: int):
+        super().__init__(input, result_type, frac_bits=frac_bits)
+
+
+def _num_den_types(v: Value) -> list[TensorType]:
+    """i64 numerator [..., dv] and denominator [...] of linear attention over values v."""
+    vs = list(value_type(v).get_shape())
+    return [TensorType(i64, vs), TensorType(i64, vs[:-1])]
 
 
 class _LinearAttention(SNNOp):
@@ -475,6 +628,9 @@ class LinearAttentionOp(_LinearAttention):
     den = result_def(TensorType)
     decay_shift = prop_def(IntegerAttr)
 
+    def __init__(self, q: Value, k: Value, v: Value, *, decay_shift: int = 0):
+        init_op(self, [q, k, v], _num_den_types(v), decay_shift=decay_shift)
+
     def verify_(self) -> None:
         self._check(self.q, self.k, self.v, self.num, self.den)
 
@@ -494,6 +650,9 @@ class LinearAttentionStepOp(_LinearAttention):
     new_state = result_def(TensorType)
     new_norm = result_def(TensorType)
     decay_shift = prop_def(IntegerAttr)
+
+    def __init__(self, q: Value, k: Value, v: Value, state: Value, norm: Value, *, decay_shift: int = 0):
+        init_op(self, [q, k, v, state, norm], [*_num_den_types(v), value_type(state), value_type(norm)], decay_shift=decay_shift)
 
     def verify_(self) -> None:
         self._check(self.q, self.k, self.v, self.num, self.den)

@@ -7,9 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import TensorProto
 from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    FloatAttr,
+    IntegerAttr,
     IntegerType,
     Signedness,
+    StringAttr,
     TensorType,
+    UnitAttr,
     f16,
     f32,
     f64,
@@ -19,7 +24,7 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Operation, SSAValue
 
 _ONNX_TO_XDSL: dict[int, Attribute] = {
     TensorProto.FLOAT: f32,
@@ -83,3 +88,48 @@ def xdsl_elem(dtype: np.dtype) -> Attribute:
 
 def tensor_type(dtype: np.dtype, shape: Sequence[int]) -> TensorType:
     return TensorType(xdsl_elem(dtype), [int(d) for d in shape])
+
+
+# --- op builders: Python values to properties -----------------------------------------
+
+
+def value_type(v: SSAValue | Operation) -> Attribute:
+    """The type of an operand given as a value or as the op defining it."""
+    return SSAValue.get(v).type
+
+
+def init_op(op: Operation, operands: Sequence, result_types: Sequence, **props) -> None:
+    """The body of an op builder: operands (None for an absent optional one), result
+    types, and properties from Python values (see `property_attrs`)."""
+    from xdsl.irdl import IRDLOperation
+
+    IRDLOperation.__init__(op, operands=operands, result_types=result_types, properties=property_attrs(type(op), **props))
+
+
+def property_attrs(op_cls: type, **values) -> dict[str, Attribute]:
+    """Properties of `op_cls` from Python values, converted by each property's declared kind:
+    int -> i64 IntegerAttr, float -> f64 FloatAttr, str (or StrEnum) -> StringAttr,
+    sequence of ints -> i64 DenseArrayBase, bool -> UnitAttr when true (absent when
+    false). None leaves an optional property out; attributes pass through unchanged."""
+    defs = op_cls.get_irdl_definition().properties
+    out: dict[str, Attribute] = {}
+    for name, v in values.items():
+        if v is None or isinstance(v, Attribute):
+            if v is not None:
+                out[name] = v
+            continue
+        bases = defs[name].constr.get_bases() or set()
+        if UnitAttr in bases:
+            if v:
+                out[name] = UnitAttr()
+        elif IntegerAttr in bases:
+            out[name] = IntegerAttr(int(v), i64)
+        elif FloatAttr in bases:
+            out[name] = FloatAttr(float(v), f64)
+        elif StringAttr in bases:
+            out[name] = StringAttr(str(v.value if hasattr(v, "value") else v))
+        elif DenseArrayBase in bases:
+            out[name] = DenseArrayBase.from_list(i64, [int(x) for x in v])
+        else:
+            raise TypeError(f"{op_cls.name}: cannot make property {name} of {v!r}")
+    return out

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.special import erf as _erf
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, StringAttr
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, StringAttr, UnitAttr
 from xdsl.ir import Operation
 
 from nscc.ir import nn
@@ -24,10 +24,14 @@ KERNELS: dict[type[Operation], Kernel] = {}
 
 
 def prop(op: Operation, name: str, default=None):
-    """A property as a plain Python value."""
+    """A property as a plain Python value; a flag (UnitAttr) is a bool, False when absent."""
     a = op.properties.get(name)
     if a is None:
+        if default is None and _is_flag(type(op), name):
+            return False
         return default
+    if isinstance(a, UnitAttr):
+        return True
     if isinstance(a, IntegerAttr):
         return a.value.data
     if isinstance(a, FloatAttr):
@@ -37,6 +41,11 @@ def prop(op: Operation, name: str, default=None):
     if isinstance(a, DenseArrayBase):
         return tuple(a.get_values())
     raise TypeError(f"unexpected property {name} = {a}")
+
+
+def _is_flag(op_cls: type[Operation], name: str) -> bool:
+    d = op_cls.get_irdl_definition().properties.get(name) if hasattr(op_cls, "get_irdl_definition") else None
+    return d is not None and UnitAttr in (d.constr.get_bases() or ())
 
 
 def out_dtype(op: Operation, i: int = 0) -> np.dtype:
@@ -345,6 +354,25 @@ def _linear_attention(op, args):
     if prop(op, "normalize"):
         out = out / (scores.sum(axis=-1, keepdims=True) + np.asarray(1e-6, out.dtype))
     return _typed(op, out)
+
+
+@kernel(nn.LinearAttentionStepOp)
+def _linear_attention_step(op, args):
+    """The recurrent form, token after token, from the state (S, z) given."""
+    q, k, v, state, norm = args
+    ct = np.promote_types(state.dtype, np.float32)
+    f, lam = prop(op, "feature"), prop(op, "decay")
+    pq, pk = feature_map(q.astype(ct), f), feature_map(k.astype(ct), f)
+    v, s, z = v.astype(ct), state.astype(ct), norm.astype(ct)
+    out = np.empty(v.shape, ct)
+    for t in range(q.shape[-2]):
+        s = lam * s + pk[..., t, :, None] * v[..., t, None, :]
+        z = lam * z + pk[..., t, :]
+        o = np.einsum("...k,...kv->...v", pq[..., t, :], s)
+        if prop(op, "normalize"):
+            o = o / ((pq[..., t, :] * z).sum(-1)[..., None] + 1e-6)
+        out[..., t, :] = o
+    return (out.astype(out_dtype(op, 0)), s.astype(out_dtype(op, 1)), z.astype(out_dtype(op, 2)))
 
 
 # --- normalisation -------------------------------------------------------------------

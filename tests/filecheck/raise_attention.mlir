@@ -18,5 +18,5 @@ builtin.module {
 
 // CHECK: nscc: note: raise-attention left a softmax in 'classifier': its result is not only multiplied by values
 // CHECK:      %[[K:.*]] = nn.transpose %kt {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x3xf32>) -> tensor<1x2x3x4xf32>
-// CHECK-NEXT: %{{.*}} = nn.attention %q, %[[K]], %v {scale = 5.000000e-01 : f64, causal = 1 : i64} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+// CHECK-NEXT: %{{.*}} = nn.attention %q, %[[K]], %v {scale = 5.000000e-01 : f64, causal} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
 // CHECK-NOT:  nn.matmul

@@ -1,0 +1,35 @@
+// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
+// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
+// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+
+// Invalid IR for snn.fixed_add, one case per `// -----` section, each with the verifier's message.
+
+// -----
+// element type
+builtin.module {
+  func.func @main(%x: tensor<2x3xi16>) -> tensor<2x3xi16> {
+    %0 = snn.fixed_add %x, %x : (tensor<2x3xi16>, tensor<2x3xi16>) -> tensor<2x3xi16>
+    func.return %0 : tensor<2x3xi16>
+  }
+}
+// CHECK1: nscc: error: <stdin>: IR does not verify: snn.fixed_add: fixed-point values are i32 tensors, got tensor<2x3xi16>
+
+// -----
+// operands that do not broadcast
+builtin.module {
+  func.func @main(%x: tensor<2x3xi32>, %y: tensor<4xi32>) -> tensor<2x3xi32> {
+    %0 = snn.fixed_add %x, %y : (tensor<2x3xi32>, tensor<4xi32>) -> tensor<2x3xi32>
+    func.return %0 : tensor<2x3xi32>
+  }
+}
+// CHECK2: nscc: error: <stdin>: IR does not verify: snn.fixed_add: operand shapes (2, 3) and (4,) do not broadcast
+
+// -----
+// result shape
+builtin.module {
+  func.func @main(%x: tensor<2x3xi32>, %y: tensor<3xi32>) -> tensor<3x3xi32> {
+    %0 = snn.fixed_add %x, %y : (tensor<2x3xi32>, tensor<3xi32>) -> tensor<3x3xi32>
+    func.return %0 : tensor<3x3xi32>
+  }
+}
+// CHECK3: nscc: error: <stdin>: IR does not verify: snn.fixed_add: result shape must be (2, 3)

@@ -1,0 +1,35 @@
+// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
+// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
+// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+
+// Invalid IR for snn.linear_attention, one case per `// -----` section, each with the verifier's message.
+
+// -----
+// q, k and v
+builtin.module {
+  func.func @main(%q: !snn.counts<1x4x8, 15>, %k: !snn.counts<1x4x7, 15>, %v: !snn.counts<1x4x6, 15>) -> (tensor<1x4x6xi64>, tensor<1x4xi64>) {
+    %0, %1 = snn.linear_attention %q, %k, %v {decay_shift = 0 : i64} : (!snn.counts<1x4x8, 15>, !snn.counts<1x4x7, 15>, !snn.counts<1x4x6, 15>) -> (tensor<1x4x6xi64>, tensor<1x4xi64>)
+    func.return %0, %1 : tensor<1x4x6xi64>, tensor<1x4xi64>
+  }
+}
+// CHECK1: nscc: error: <stdin>: IR does not verify: snn.linear_attention: q (1, 4, 8), k (1, 4, 7) and v (1, 4, 6) disagree
+
+// -----
+// outputs
+builtin.module {
+  func.func @main(%q: !snn.counts<1x4x8, 15>, %k: !snn.counts<1x4x8, 15>, %v: !snn.counts<1x4x6, 15>) -> (tensor<1x4x5xi64>, tensor<1x4xi64>) {
+    %0, %1 = snn.linear_attention %q, %k, %v {decay_shift = 0 : i64} : (!snn.counts<1x4x8, 15>, !snn.counts<1x4x8, 15>, !snn.counts<1x4x6, 15>) -> (tensor<1x4x5xi64>, tensor<1x4xi64>)
+    func.return %0, %1 : tensor<1x4x5xi64>, tensor<1x4xi64>
+  }
+}
+// CHECK2: nscc: error: <stdin>: IR does not verify: snn.linear_attention: outputs must be v's shape and v's shape without its last axis
+
+// -----
+// decay_shift
+builtin.module {
+  func.func @main(%q: !snn.counts<1x4x8, 15>, %k: !snn.counts<1x4x8, 15>, %v: !snn.counts<1x4x6, 15>) -> (tensor<1x4x6xi64>, tensor<1x4xi64>) {
+    %0, %1 = snn.linear_attention %q, %k, %v {decay_shift = -1 : i64} : (!snn.counts<1x4x8, 15>, !snn.counts<1x4x8, 15>, !snn.counts<1x4x6, 15>) -> (tensor<1x4x6xi64>, tensor<1x4xi64>)
+    func.return %0, %1 : tensor<1x4x6xi64>, tensor<1x4xi64>
+  }
+}
+// CHECK3: nscc: error: <stdin>: IR does not verify: snn.linear_attention: decay_shift must be >= 0

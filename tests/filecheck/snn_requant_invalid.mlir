@@ -1,0 +1,35 @@
+// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
+// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
+// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+
+// Invalid IR for snn.requant, one case per `// -----` section, each with the verifier's message.
+
+// -----
+// result shape
+builtin.module {
+  func.func @main(%a: tensor<2x3xi32>, %m: tensor<3xi32>) -> !snn.counts<2x4, 15> {
+    %0 = snn.requant %a, %m {shift = 4 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xi32>) -> !snn.counts<2x4, 15>
+    func.return %0 : !snn.counts<2x4, 15>
+  }
+}
+// CHECK1: nscc: error: <stdin>: IR does not verify: snn.requant: result shape must equal input shape
+
+// -----
+// shift
+builtin.module {
+  func.func @main(%a: tensor<2x3xi32>, %m: tensor<3xi32>) -> !snn.counts<2x3, 15> {
+    %0 = snn.requant %a, %m {shift = 63 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 15>
+    func.return %0 : !snn.counts<2x3, 15>
+  }
+}
+// CHECK2: nscc: error: <stdin>: IR does not verify: snn.requant: shift must be in [0, 62]
+
+// -----
+// multiplier shape
+builtin.module {
+  func.func @main(%a: tensor<2x3xi32>, %m: tensor<4xi32>) -> !snn.counts<2x3, 15> {
+    %0 = snn.requant %a, %m {shift = 4 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<4xi32>) -> !snn.counts<2x3, 15>
+    func.return %0 : !snn.counts<2x3, 15>
+  }
+}
+// CHECK3: nscc: error: <stdin>: IR does not verify: snn.requant: multiplier must be a scalar or have 3 values (axis 1), got shape (4,)
