@@ -219,7 +219,8 @@ def cmd_analyze(a) -> int:
             f"--raster '{unknown[0]}' matches no analysed layer",
             "the layers are " + ", ".join(r["layer"] for r in result["layers"][:8]) + ("..." if len(result["layers"]) > 8 else ""),
         )
-    files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model), tuple(a.raster), (start, end)))
+    inputs = tuple(p for p in (a.model, a.calib, a.labels) if p)
+    files = atomic_output_dir(a.output, lambda d: write(result, d, os.path.basename(a.model), tuple(a.raster), (start, end)), inputs)
     rows = result["layers"]
     print(
         f"{'layer':32} {'D':>4} {'rate':>7} {'entropy':>8} {'max':>5} {'h rate':>7}"
@@ -325,7 +326,7 @@ def _generate(a, ctx=None, module=None, project: str | None = None, target: str 
             )
         out = dec.generate(prompt, a.generate)
         dt = time.perf_counter() - t
-        state = f"{dec.attention.state_bytes()} bytes"
+        state = f"{dec.state_bytes()} bytes"
     print("generated ids: " + ",".join(map(str, out)))
     if vocab is not None:
         print("text: " + repr("".join(vocab[i] for i in prompt + out)))

@@ -104,26 +104,78 @@ def ir_printer(
     return after
 
 
-def atomic_output_dir(out_dir: str, fill: Callable[[str], object]) -> object:
+OUTPUT_MARK = ".nscc-output"  # in every directory nscc writes: only such a directory is ever replaced
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _written_by_nscc(path: str) -> bool:
+    """The mark, or the manifest of an output written before the mark existed."""
+    if os.path.exists(os.path.join(path, OUTPUT_MARK)):
+        return True
+    from nscc.targets import built_by
+
+    return built_by(path) is not None or os.path.isfile(os.path.join(path, "manifest.json")) and os.path.isfile(os.path.join(path, "model.mlir"))
+
+
+def _check_replaceable(out_dir: str, inputs: tuple[str, ...]) -> None:
+    """Refuses any -o that would replace what is not an earlier nscc output."""
+    for p in inputs:
+        p = os.path.realpath(p)
+        if _inside(p, out_dir):
+            raise NsccError(f"{out_dir}: holds the input {p}; nscc will not replace it", "choose an -o outside the model's folder")
+    if _inside(os.path.realpath(os.getcwd()), out_dir):
+        raise NsccError(f"{out_dir}: is the working directory or contains it; nscc will not replace it", "choose a new folder for -o")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not _written_by_nscc(out_dir):
+        raise NsccError(
+            f"{out_dir}: exists and is not an earlier nscc output; nscc will not replace it",
+            "choose a new folder for -o, or remove that one yourself",
+        )
+
+
+def _clean_leftovers(parent: str, base: str) -> None:
+    """Removes the temporary siblings a killed run left behind (its process gone)."""
+    for name in os.listdir(parent):
+        if not name.startswith((f".{base}.tmp-", f".{base}.old-")):
+            continue
+        pid = name[len(base) + 6 :].split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+            continue  # another nscc is still writing there
+        except (OSError, ValueError):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple[str, ...] = ()) -> object:
     """Fills a temporary sibling of `out_dir`, then renames it into place.
 
     A failure at any point leaves no half-written `out_dir` behind (and an
-    existing one untouched)."""
-    out_dir = os.path.abspath(out_dir)
+    existing one untouched). An existing `out_dir` is replaced only when an
+    earlier nscc run wrote it, and never when it holds one of `inputs` (the
+    model, its data) or the working directory."""
+    if not out_dir or not out_dir.strip():
+        raise NsccError("-o is empty", "name an output folder, e.g. -o build/model")
+    out_dir = os.path.realpath(out_dir)
     parent = os.path.dirname(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NsccError(f"{out_dir}: exists and is not a directory", "choose another -o")
+    _check_replaceable(out_dir, inputs)
     try:
         os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".tmp-", dir=parent)
-        os.chmod(tmp, 0o777 & ~umask())
+        _clean_leftovers(parent, os.path.basename(out_dir))
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-{os.getpid()}-", dir=parent)
     except OSError as e:
         raise NsccError(f"{out_dir}: cannot write the output directory ({e.strerror})", "choose a writable -o path") from None
     try:
         result = fill(tmp)
+        with open(os.path.join(tmp, OUTPUT_MARK), "w") as f:
+            f.write("written by nscc; `nscc compile -o` replaces only folders holding this file\n")
+        os.chmod(tmp, 0o777 & ~umask())
         old = None
         if os.path.exists(out_dir):
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".old-", dir=parent)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-{os.getpid()}-", dir=parent)
             os.rename(out_dir, os.path.join(old, "x"))
         os.rename(tmp, out_dir)
         if old:
@@ -175,7 +227,8 @@ def compile_model(
 
     tgt = get_target(target)
     ctx, module = prepare(model, dims, calib, pipeline)
-    files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model))
+    inputs = (model, calib) if calib else (model,)
+    files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model), inputs)
     spike_report(ctx, module, report)
     return files
 
