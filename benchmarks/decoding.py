@@ -60,7 +60,7 @@ def main() -> None:
                 dec.step(ids[:, t])
                 times.append(time.perf_counter() - t0)
                 if t + 1 in (early, n):
-                    states[t + 1] = dec.attention.state_bytes()
+                    states[t + 1] = dec.state_bytes()
             at = {p: 1e3 * float(np.mean(times[p - 32 : p])) for p in (early, n)}
             print(
                 f"  {label}: {at[early]:.2f} ms at {early}, {at[n]:.2f} ms at {n}: ratio {at[n] / at[early]:.2f} (goal <= 1.3); "

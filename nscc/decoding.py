@@ -1,40 +1,56 @@
-"""Token-by-token decoding with a constant-size state, on the reference interpreter.
+"""Token-by-token decoding with a constant-size state: the step function and its runner.
 
 A compiled decoder LM computes a whole sequence at once. With linear attention
 (`nn.linear_attention`, or `snn.linear_attention` after spike conversion) every
 op is either position-wise along the sequence axis or a recurrence over it, so
-the same program can run one token at a time: the module is specialised to a
-sequence of length 1 (each value's sequence axis found by propagation from the
-token input), constants that vary along the sequence (a positional table) are
-read at the current position, and each attention op keeps its state (S, z)
-between calls. Work and memory per token do not grow with the position.
+the same program can run one token at a time. The `decode-step` pass
+(passes/decode_step.py) makes that program explicit:
+
+    @main(tokens [batch, 1], position [1], S_1, z_1, ..., S_n, z_n)
+        -> (outputs..., S_1', z_1', ..., S_n', z_n')
+
+`specialize` (here) rebuilds @main for one token: each value's sequence axis
+is found by propagation from the token input and set to 1, and constants that
+vary along the sequence (a positional table) are read at `position`. The pass
+then turns every linear attention into its step op, reading its state from new
+arguments and returning the new state. Arguments and results that hold state
+carry `nscc.state = "LAYER.S"` (or `.z`), the position argument `nscc.position`,
+and the module `nscc.decode_length` (the positions the model was compiled
+for); `state_slots` and `decode_length` read them back for the targets.
 
     dec = Decoder(ctx, module)            # after -p 'raise-attention,...'
     logits = dec.step(token_ids)          # [batch, vocab] for the next position
     ids = dec.generate(prompt_ids, 20)    # greedy
+
+The Decoder holds the state as numpy arrays, passes them in and takes the new
+ones back: work and memory per token do not grow with the position.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, UnitAttr, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
+from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Block, Operation, Region, SSAValue
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value
-from nscc.ir.signature import main_function, signature
-from nscc.semantics.nn import feature_map
+from nscc.ir.signature import NAME_ATTR, main_function, signature
+from nscc.ir.types import np_dtype
+from nscc.semantics.folding import constant_value
 from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
-from nscc.semantics.snn import _la_scan
 
 ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp)
+ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp)
+STATE_ATTR = "nscc.state"  # on a state argument and the result that returns its next value
+POSITION_ATTR = "nscc.position"  # on the position argument
+LENGTH_ATTR = "nscc.decode_length"  # on the module: the positions a step function may be called at
 
 
 def _with_dim(t, axis: int, size: int):
@@ -89,22 +105,26 @@ class _Specializer:
             return a if op.keepdims else a - sum(1 for x in axes if x < a)
         if isinstance(op, nn.AttentionOp):
             raise NsccError("decoding: softmax attention needs a growing KV cache", "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)")
+        if isinstance(op, nn.LinearAttentionOp) and not op.causal:
+            raise NsccError("decoding: non-causal linear attention sums over the whole sequence", "decoding needs causal attention")
         if isinstance(op, nn.MatMulOp) and op.rhs in self.axis:
             raise NsccError("decoding: a product of two sequence-dependent values outside attention", "run -p raise-attention")
         return a + len(op.results[0].type.get_shape()) - len(v.type.get_shape())
 
-    def build(self) -> ModuleOp:
+    def build(self) -> FuncOp:
         old = self.fn
         ins = []
-        for i, a in enumerate(old.body.block.args):
+        for a in old.body.block.args:
             ins.append(_with_dim(a.type, self.axis[a], 1) if a in self.axis else a.type)
         block = Block(arg_types=[*ins, TensorType(i64, [1])])
         pos = block.args[-1]
+        pos.name_hint = "position"
         vmap: dict[SSAValue, SSAValue] = dict(zip(old.body.block.args, block.args))
+        for v, new_v in vmap.items():
+            new_v.name_hint = v.name_hint
         for op in old.body.block.ops:
             if isinstance(op, ReturnOp):
-                outs = [vmap[v] for v in op.operands]
-                block.add_op(ReturnOp(*outs))
+                block.add_op(ReturnOp(*[vmap[v] for v in op.operands]))
                 break
             axis = self.result_axis(op)
             operands = []
@@ -122,10 +142,18 @@ class _Specializer:
                 result_types = [_with_dim(r.type, self.axis[r], 1) for r in op.results]
             new = type(op).create(operands=operands, result_types=result_types, properties=dict(op.properties), attributes=dict(op.attributes))
             block.add_op(new)
-            vmap.update(zip(op.results, new.results))
-        out_types = [o.type for o in block.last_op.operands]
-        fn = FuncOp("main", ([a.type for a in block.args], out_types), Region([block]))
-        return ModuleOp([fn])
+            for r, new_r in zip(op.results, new.results):
+                vmap[r], new_r.name_hint = new_r, r.name_hint
+        names = {n for n, _, _ in signature(self.module).inputs}
+        position = next(n for n in ("position", *(f"position{i}" for i in range(1, len(names) + 2))) if n not in names)
+        arg_attrs = [*_attr_dicts(old.arg_attrs, len(old.body.block.args)), DictionaryAttr({NAME_ATTR: StringAttr(position), POSITION_ATTR: UnitAttr()})]
+        return FuncOp(
+            "main",
+            ([a.type for a in block.args], [o.type for o in block.last_op.operands]),
+            Region([block]),
+            arg_attrs=ArrayAttr(arg_attrs),
+            res_attrs=ArrayAttr(_attr_dicts(old.res_attrs, len(old.function_type.outputs.data))),
+        )
 
     def _positional(self, v: SSAValue, op: Operation, axis: int, block: Block, vmap, pos) -> SSAValue:
         """A constant operand whose dimension on the sequence axis is the sequence: read at pos."""
@@ -146,86 +174,149 @@ def _op_axis(op: Operation) -> int | None:
     return a.value.data if isinstance(a, IntegerAttr) else None
 
 
-@register_impls
-class _StatefulAttention(InterpreterFunctions):
-    """Linear attention for one token, its state kept between calls (constant size)."""
-
-    def __init__(self):
-        self.state: dict[Operation, tuple] = {}
-
-    @impl(nn.LinearAttentionOp)
-    def run_float(self, interpreter, op, args):
-        q, k, v = (a.astype(np.float64) for a in args)
-        f = op.feature.data
-        pq, pk = feature_map(q, f), feature_map(k, f)
-        lam = op.decay.value.data
-        s, z = self.state.get(op, (np.zeros(q.shape[:-2] + (q.shape[-1], v.shape[-1])), np.zeros(q.shape[:-2] + (q.shape[-1],))))
-        s = lam * s + np.swapaxes(pk, -1, -2) @ v
-        z = lam * z + pk[..., 0, :]
-        self.state[op] = (s, z)
-        out = pq @ s
-        if op.normalize:
-            out = out / ((pq[..., 0, :] * z).sum(-1)[..., None, None] + 1e-6)
-        return (out.astype(np.float32),)
-
-    @impl(snn.LinearAttentionOp)
-    def run_spiking(self, interpreter, op, args):
-        q, k, v = args
-        dk, dv = q.shape[-1], v.shape[-1]
-        s, z = self.state.get(op, (np.zeros(q.shape[:-2] + (dk, dv), np.int64), np.zeros(q.shape[:-2] + (dk,), np.int64)))
-        num, den, s, z = _la_scan(q, k, v, op.decay_shift.value.data, s, z)
-        self.state[op] = (s, z)
-        from nscc.ir.types import np_dtype
-
-        return (num.astype(np_dtype(op.num.type)), den.astype(np_dtype(op.den.type)))
-
-    def state_bytes(self) -> int:
-        return sum(a.nbytes for pair in self.state.values() for a in pair)
+def _attr_dicts(attrs: ArrayAttr | None, n: int) -> list[DictionaryAttr]:
+    return list(attrs.data) if attrs is not None else [DictionaryAttr({}) for _ in range(n)]
 
 
-def step_module(module: ModuleOp, weights, token_input: str | None = None, seq_axis: int = 1) -> tuple[ModuleOp, int, int]:
-    """@main specialised to one token: inputs (tokens [batch, 1], position [1]); also (batch, length)."""
+def specialize(module: ModuleOp, weights, token_input: str | None = None, seq_axis: int = 1) -> tuple[int, int]:
+    """Rewrites @main in place for one token: inputs (..., tokens [batch, 1], ..., position [1]),
+    every sequence axis 1, positional constants read at `position`. Returns (batch, length)."""
     sig = signature(module)
     names = [n for n, _, _ in sig.inputs]
     if token_input is None:
         if len(names) != 1:
             raise NsccError("decoding needs to know which input holds the tokens", "the model has inputs " + ", ".join(names))
         token_input = names[0]
+    if token_input not in names:
+        raise NsccError(f"decoding: the model has no input '{token_input}'", "its inputs are " + ", ".join(names))
     shape = sig.inputs[names.index(token_input)][1]
-    return _Specializer(module, weights, names.index(token_input), seq_axis).build(), shape[0], shape[seq_axis]
+    if not 0 <= seq_axis < len(shape):
+        raise NsccError(f"decoding: input '{token_input}' has no axis {seq_axis}", f"its shape is {list(shape)}")
+    sp = _Specializer(module, weights, names.index(token_input), seq_axis)
+    new = sp.build()
+    module.body.block.insert_op_before(new, sp.fn)
+    module.body.block.erase_op(sp.fn, safe_erase=False)
+    return shape[0], shape[seq_axis]
+
+
+# --- the step function's explicit state ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateSlot:
+    """One state tensor of a step function: @main's argument `arg` in, its result `result` out."""
+
+    name: str
+    arg: int
+    result: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def is_step_function(module: ModuleOp) -> bool:
+    return LENGTH_ATTR in module.attributes
+
+
+def decode_length(module: ModuleOp) -> int:
+    a = module.attributes.get(LENGTH_ATTR)
+    if not isinstance(a, IntegerAttr):
+        raise NsccError("the module is not a step function", "run the decode-step pass")
+    return a.value.data
+
+
+def _marked(attrs: ArrayAttr | None, key: str) -> dict[int, str]:
+    out = {}
+    for i, d in enumerate(attrs.data if attrs is not None else ()):
+        a = d.data.get(key)
+        if a is not None:
+            out[i] = a.data if isinstance(a, StringAttr) else ""
+    return out
+
+
+def state_slots(module: ModuleOp) -> list[StateSlot]:
+    """The state arguments of a step function, in argument order, each with its result."""
+    fn = main_function(module)
+    ins, outs = _marked(fn.arg_attrs, STATE_ATTR), _marked(fn.res_attrs, STATE_ATTR)
+    res_of = {name: j for j, name in outs.items()}
+    slots = []
+    for i, name in ins.items():
+        t = fn.function_type.inputs.data[i]
+        if name not in res_of or fn.function_type.outputs.data[res_of[name]] != t:
+            raise NsccError(f"step function: state '{name}' is not returned with its type", "state comes from the decode-step pass")
+        slots.append(StateSlot(name, i, res_of[name], tuple(t.get_shape()), np_dtype(t)))
+    if len(slots) != len(outs):
+        raise NsccError("step function: a state result has no argument", "state comes from the decode-step pass")
+    return slots
+
+
+def position_argument(module: ModuleOp) -> int:
+    found = list(_marked(main_function(module).arg_attrs, POSITION_ATTR))
+    if len(found) != 1:
+        raise NsccError("step function: no position argument", "run the decode-step pass")
+    return found[0]
+
+
+def step_function(ctx, module: ModuleOp, token_input: str | None = None, seq_axis: int = 1) -> ModuleOp:
+    """The module itself when it is a step function already, otherwise a copy through `decode-step`."""
+    if is_step_function(module):
+        return module
+    from nscc.passes.decode_step import DecodeStepPass
+
+    step = module.clone()
+    DecodeStepPass(token_input=token_input or "", seq_axis=seq_axis).apply(ctx, step)
+    return step
 
 
 def has_attention_state(module: ModuleOp) -> bool:
-    return any(isinstance(op, ATTENTION) for op in module.walk())
+    return any(isinstance(op, ATTENTION + ATTENTION_STEP) for op in module.walk())
 
 
 class Decoder:
-    """Runs a compiled decoder one token at a time with constant-size attention state."""
+    """Runs a compiled decoder one token at a time, its state explicit arrays it passes in and takes back."""
 
     def __init__(self, ctx, module: ModuleOp, token_input: str | None = None, seq_axis: int = 1):
-        self.step_module, self.batch, self.length = step_module(module, ctx.weights, token_input, seq_axis)
+        self.step_module = step_function(ctx, module, token_input, seq_axis)
         self.weights = ctx.weights
-        self.attention = _StatefulAttention()
-        self.position = 0
+        self.slots = state_slots(self.step_module)
+        self.length = decode_length(self.step_module)
+        sig = signature(self.step_module)
+        self.position_arg = position_argument(self.step_module)
+        taken = {s.arg for s in self.slots} | {self.position_arg}
+        tokens = [i for i in range(len(sig.inputs)) if i not in taken]
+        if len(tokens) != 1:
+            raise NsccError("decoding: the step function must take one token input", f"it takes {len(tokens)}")
+        self.token_arg = tokens[0]
+        self.batch = sig.inputs[self.token_arg][1][0]
+        self.output = min(set(range(len(sig.outputs))) - {s.result for s in self.slots})
+        self.n_args = len(sig.inputs)
         # one interpreter for all steps: the per-token path does no setup
         self.interpreter = Interpreter(self.step_module)
         for functions in (FuncFunctions(), KernelFunctions(), StorageFunctions(self.weights)):
             self.interpreter.register_implementations(functions)
-        self.interpreter.register_implementations(self.attention, override=True)
+        self.reset()
 
     def reset(self) -> None:
-        self.attention.state.clear()
+        self.state = [np.zeros(s.shape, s.dtype) for s in self.slots]
         self.position = 0
+
+    def state_bytes(self) -> int:
+        return sum(a.nbytes for a in self.state)
 
     def step(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
         """Feeds one token per batch row; returns the logits for the next position."""
         if self.position >= self.length:
             raise NsccError(f"decoding: the model was compiled for {self.length} positions", "bind a longer sequence with --dim")
-        ids = np.broadcast_to(np.asarray(tokens, np.int64).reshape(-1, 1), (self.batch, 1))
+        args: list = [None] * self.n_args
+        args[self.token_arg] = np.ascontiguousarray(np.broadcast_to(np.asarray(tokens, np.int64).reshape(-1, 1), (self.batch, 1)))
+        args[self.position_arg] = np.array([self.position], np.int64)
+        for s, a in zip(self.slots, self.state):
+            args[s.arg] = a
         with np.errstate(all="ignore"):
-            (out,) = self.interpreter.call_op("main", (np.ascontiguousarray(ids), np.array([self.position], np.int64)))
+            outs = self.interpreter.call_op("main", tuple(args))
+        self.last_outputs = tuple(np.asarray(o) for o in outs)  # every result of @main, in order
+        self.state = [self.last_outputs[s.result] for s in self.slots]
         self.position += 1
-        return np.asarray(out)[:, 0]
+        return self.last_outputs[self.output][:, 0]
 
     def generate(self, prompt: Sequence[int], n: int) -> list[int]:
         """Greedy continuation of `prompt` (the same for every batch row) by n tokens."""

@@ -4,6 +4,7 @@ from xdsl.passes import ModulePass
 
 from nscc.passes.binary_expand import BinaryExpandPass
 from nscc.passes.bit_allocation import BitAllocationPass
+from nscc.passes.decode_step import DecodeStepPass
 from nscc.passes.fuse_gelu import FuseGeluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.linear_attention import LinearAttentionPass
@@ -24,4 +25,5 @@ ALL_PASSES: list[type[ModulePass]] = [
     RequantFusionPass,
     IntegerIslandsPass,
     BinaryExpandPass,
+    DecodeStepPass,
 ]

@@ -9,9 +9,12 @@ import pytest
 import torch
 import torch_models as M
 
-from nscc.decoding import Decoder
+from nscc.decoding import Decoder, decode_length, state_slots
 from nscc.driver import apply_pipeline
+from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
+from nscc.ir import snn
+from nscc.ir.signature import signature
 from nscc.semantics.interpreter import run
 
 pytestmark = pytest.mark.slow  # torch exports
@@ -30,8 +33,47 @@ def test_spiking_lm_decodes_token_by_token_exactly():
     sizes = []
     for t in range(ids.shape[1]):
         np.testing.assert_array_equal(dec.step(ids[:, t]), full[:, t])
-        sizes.append(dec.attention.state_bytes())
+        sizes.append(dec.state_bytes())
     assert len(set(sizes)) == 1 and sizes[0] > 0
+
+
+def test_decode_step_function_token_by_token_equals_the_whole_sequence():
+    """The decode-step pass's function, run on the interpreter with its state passed in
+    and taken back by name, gives the whole-sequence logits at every position, bit for bit."""
+    ids = np.load(os.path.join(LINEAR, "eval.npz"))["ids"][:8]
+    ctx, module = import_onnx(os.path.join(LINEAR, "model.onnx"))
+    apply_pipeline(ctx, module, "raise-attention,spike-conversion")
+    full = run(module, ctx.weights, {"ids": ids})["logits"]
+    step = module.clone()
+    apply_pipeline(ctx, step, "decode-step")
+    slots = state_slots(step)
+    assert decode_length(step) == 64 and [s.name for s in slots] == ["blocks.0.attn.S", "blocks.0.attn.z", "blocks.1.attn.S", "blocks.1.attn.z"]
+    assert not any(isinstance(op, snn.LinearAttentionOp) for op in step.walk())
+    state = {s.name: np.zeros(s.shape, s.dtype) for s in slots}
+    for t in range(16):
+        out = run(step, ctx.weights, {"ids": ids[:, t : t + 1], "position": np.array([t]), **state})
+        np.testing.assert_array_equal(out["logits"][:, 0], full[:, t])
+        state = {s.name: out[s.name] for s in slots}
+
+
+def test_decode_step_on_float_and_spiking_attention_in_one_module():
+    """tests/filecheck/decode_step.mlir's module: both step ops against the whole sequence."""
+    from nscc.ir.textio import parse_module
+
+    text = open(os.path.join(os.path.dirname(__file__), "filecheck", "decode_step.mlir")).read()
+    ctx, module = parse_module(text)
+    ids = np.array([[3, 1, 4, 1]])
+    full = run(module, ctx.weights, {"ids": ids})
+    dec = Decoder(ctx, module)
+    fn_outputs = [n for n, _, _ in signature(dec.step_module).outputs]
+    for t in range(4):
+        dec.step(ids[:, t])
+        out = dict(zip(fn_outputs, dec.last_outputs))
+        np.testing.assert_allclose(out["out"][:, :, 0], full["out"][:, :, t], rtol=1e-5)
+        np.testing.assert_array_equal(out["num"][:, :, 0], full["num"][:, :, t])
+        np.testing.assert_array_equal(out["den"][:, :, 0], full["den"][:, :, t])
+    with pytest.raises(NsccError, match="compiled for 4 positions"):
+        dec.step([0])
 
 
 def test_float_linear_attention_decodes_like_the_whole_sequence(tmp_path):
