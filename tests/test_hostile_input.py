@@ -47,3 +47,71 @@ def test_an_earlier_output_is_replaced_and_leftovers_of_a_killed_run_are_removed
     assert not dead.exists()
     assert "2x64" in (workdir / "out" / "model.mlir").read_text()
     assert sorted(p for p in os.listdir(workdir) if p.startswith(".out")) == []
+
+
+def _external_model(folder, location, offset=None, length=None, dims=(4, 4)):
+    """A model y = x @ W whose W is external data at `location` (as written, unchecked)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=list(dims))
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", offset), ("length", length)):
+        if v is not None:
+            w.external_data.add(key=k, value=str(v))
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = os.path.join(folder, "model.onnx")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    np.arange(16, dtype=np.float32).tofile(os.path.join(folder, "w.bin"))
+    return path
+
+
+@pytest.mark.parametrize(
+    "location, offset, length, expect",
+    [
+        ("../../../../../../etc/passwd", None, None, "outside the model's folder"),
+        ("/etc/passwd", None, None, "outside the model's folder"),
+        ("LINK", None, None, "outside the model's folder"),
+        ("FIFO", None, None, "not a regular file"),
+        ("/dev/zero", None, None, "outside the model's folder"),
+        ("DEVLINK", None, None, "outside the model's folder"),
+        ("w.bin", -8, 64, "outside"),
+        ("w.bin", 0, 1 << 62, "outside"),
+        ("w.bin", 0, 32, "32 bytes of external data"),
+        ("", None, None, "empty location"),
+        ("w.bin", "x", None, "not an integer"),
+    ],
+)
+def test_external_data_outside_the_model_is_never_read(tmp_path, location, offset, length, expect):
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (tmp_path / "secret.bin").write_bytes(b"\x01" * 64)
+    if location == "LINK":
+        os.symlink(tmp_path / "secret.bin", model_dir / "link.bin")
+        location = "link.bin"
+    elif location == "FIFO":
+        os.mkfifo(model_dir / "fifo.bin")
+        location = "fifo.bin"
+    elif location == "DEVLINK":
+        os.symlink("/dev/zero", model_dir / "zero.bin")
+        location = "zero.bin"
+    path = _external_model(str(model_dir), location, offset, length)
+    r = subprocess.run([sys.executable, "-m", "nscc", "opt", path], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "tensor 'W'" in r.stderr and expect in r.stderr, r.stderr
+
+
+def test_well_formed_external_data_still_loads(tmp_path):
+    path = _external_model(str(tmp_path), "w.bin", 0, 64)
+    r = nscc("opt", path)
+    assert r.returncode == 0, r.stderr

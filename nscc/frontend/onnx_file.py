@@ -11,6 +11,7 @@ memory is the weights plus a little.
 from __future__ import annotations
 
 import os
+import stat
 from typing import BinaryIO
 
 import numpy as np
@@ -150,16 +151,51 @@ def read_onnx(path: str, with_weights: bool = True) -> tuple[onnx.ModelProto, di
     return model, arrays
 
 
+class ExternalDataError(ValueError):
+    """An external-data reference that nscc refuses to follow."""
+
+
+def _external_file(directory: str, t: onnx.TensorProto, info: dict[str, str]) -> tuple[str, int, int]:
+    """(path, offset, length) of a tensor's external data, checked: a regular file inside
+    the model's folder (symlinks resolved), the byte range inside the file, and as long
+    as the tensor's shape says."""
+    name = repr(t.name)
+    location = info.get("location", "")
+    if not location:
+        raise ExternalDataError(f"tensor {name} has external data with an empty location")
+    root = os.path.realpath(directory)
+    path = os.path.realpath(os.path.join(root, location))
+    if os.path.isabs(location) or os.path.commonpath([path, root]) != root or path == root:
+        raise ExternalDataError(f"tensor {name} points outside the model's folder ({location!r})")
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ExternalDataError(f"tensor {name}: external data {location!r} is missing") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ExternalDataError(f"tensor {name}: external data {location!r} is not a regular file")
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else st.st_size - offset
+    except ValueError:
+        raise ExternalDataError(f"tensor {name}: offset or length is not an integer") from None
+    itemsize = 1 if t.data_type == onnx.TensorProto.BOOL else np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    if any(d < 0 for d in t.dims):
+        raise ExternalDataError(f"tensor {name} has a negative dimension {list(t.dims)}")
+    want = int(np.prod(t.dims, dtype=object)) * itemsize
+    if offset < 0 or length < 0 or offset + length > st.st_size:
+        raise ExternalDataError(f"tensor {name}: bytes {offset}..{offset + length} lie outside {location!r} ({st.st_size} bytes)")
+    if length != want:
+        raise ExternalDataError(f"tensor {name}: {length} bytes of external data for a {list(t.dims)} tensor ({want} bytes)")
+    return path, offset, length
+
+
 def _array(f: BinaryIO, t: onnx.TensorProto, raw, directory: str) -> np.ndarray:
     dims = tuple(t.dims)
     if raw is not None:
         return _read_into(f, raw[0], raw[1], t, dims)
     if t.data_location == onnx.TensorProto.EXTERNAL:
-        info = {e.key: e.value for e in t.external_data}
-        location = os.path.join(directory, info["location"])
-        offset, length = int(info.get("offset", 0)), info.get("length")
-        with open(location, "rb") as g:
-            length = int(length) if length is not None else os.path.getsize(location) - offset
+        path, offset, length = _external_file(directory, t, {e.key: e.value for e in t.external_data})
+        with open(path, "rb") as g:
             return _read_into(g, offset, length, t, dims)
     return onnx.numpy_helper.to_array(t)
 

@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
 from nscc.errors import NsccError
-from nscc.frontend.onnx_file import WireError, read_onnx
+from nscc.frontend.onnx_file import ExternalDataError, WireError, read_onnx
 
 MIN_OPSET, MAX_OPSET = 13, 21
 # Newer opsets keep the semantics of the ops we lower (they add types or
@@ -32,6 +32,8 @@ def load(path: str, with_weights: bool = True) -> tuple[onnx.ModelProto, dict[st
         raise NsccError(f"{path}: is a directory, not an ONNX file", "pass the .onnx file itself")
     try:
         model, arrays = read_onnx(path, with_weights)
+    except ExternalDataError as e:
+        raise NsccError(f"{path}: {e}", "external data must be a regular file inside the model's folder, as onnx.save writes it") from None
     except (WireError, DecodeError, RuntimeError, ValueError) as e:
         raise NsccError(f"{path}: not a valid ONNX model ({e})", "is the file complete and really .onnx? re-export it") from None
     except FileNotFoundError as e:
