@@ -115,3 +115,66 @@ def test_well_formed_external_data_still_loads(tmp_path):
     path = _external_model(str(tmp_path), "w.bin", 0, 64)
     r = nscc("opt", path)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def mlp_project(tmp_path_factory):
+    import numpy as np
+
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    d = tmp_path_factory.mktemp("cpp")
+    out = d / "mlp"
+    r = nscc("compile", MLP, "-t", "cpp", "--dim", "batch=1", "-p", "spike-conversion,requant-fusion", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    np.save(d / "x.npy", np.zeros((1, 64), np.float32))
+    return out, d / "x.npy"
+
+
+def _run(project, x, cache):
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "run", str(project), "--input", f"image={x}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NSCC_CACHE=str(cache)),
+    )
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "field, value",
+    [("count", 0xFFFFFFFF), ("ndim", 0xFFFF), ("offset", 2**64 - 64), ("nbytes", 2**64 - 1), ("dtype", 200), ("dim", -5)],
+)
+def test_a_crafted_weight_file_is_refused_not_crashed_on(mlp_project, tmp_path, field, value):
+    import struct
+
+    project, x = mlp_project
+    bad = tmp_path / "p"
+    shutil.copytree(project, bad)
+    data = bytearray((bad / "weights.bin").read_bytes())
+    at = {"count": (8, "<I"), "dtype": (12, "<B"), "ndim": (14, "<H"), "offset": (20, "<Q"), "nbytes": (28, "<Q"), "dim": (36, "<q")}
+    pos, fmt = at[field]
+    struct.pack_into(fmt, data, pos, value)
+    (bad / "weights.bin").write_bytes(bytes(data))
+    r = _run(bad, x, tmp_path / "cache")
+    assert r.returncode > 0, (r.returncode, r.stderr)  # an error exit, not a signal
+    assert "weight file" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.slow
+def test_the_build_cache_runs_only_what_nscc_built(mlp_project, tmp_path):
+    project, x = mlp_project
+    cache = tmp_path / "cache"
+    assert _run(project, x, cache).returncode == 0
+    (exe,) = [p for p in cache.rglob("model") if p.is_file()]
+    marker = tmp_path / "pwned"
+    exe.write_text(f"#!/bin/sh\ntouch {marker}\n")  # a replaced binary
+    exe.chmod(0o755)
+    r = _run(project, x, cache)
+    assert r.returncode == 0, r.stderr
+    assert not marker.exists()
+    exe.write_bytes(b"")  # a broken entry is rebuilt, not fatal forever
+    assert _run(project, x, cache).returncode == 0
+    assert exe.stat().st_size > 0

@@ -16,6 +16,7 @@ binary is cached under $NSCC_CACHE or ~/.cache/nscc) and runs it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -190,19 +191,48 @@ def cache_dir() -> str:
     return os.environ.get("NSCC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nscc")
 
 
+@functools.cache
+def _compiler_identity(cxx: str, mtime: float) -> str:
+    """The compiler's path and version: a different compiler is a different build."""
+    r = subprocess.run([cxx, "--version"], capture_output=True, text=True)
+    return f"{cxx}\n{r.stdout.splitlines()[0] if r.stdout else ''}"
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cached(exe: str) -> bool:
+    """A cached binary is used only if it is the one nscc built: same bytes as recorded."""
+    try:
+        with open(exe + ".sha256") as f:
+            return os.access(exe, os.X_OK) and os.path.getsize(exe) > 0 and _sha256(exe) == f.read().strip()
+    except OSError:
+        return False
+
+
 def build(project: str) -> str:
-    """The compiled simulator for a project directory, built once per content hash."""
-    h = hashlib.sha256(CXXFLAGS.encode())
+    """The compiled simulator for a project directory, built once per content hash
+    (sources, flags, compiler and its version)."""
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        raise NsccError(f"cpp target: no C++ compiler '{os.environ.get('CXX', 'g++')}' found", "install g++ (12 or newer, with OpenMP) or set CXX")
+    cxx = os.path.realpath(cxx)
+    h = hashlib.sha256(CXXFLAGS.encode() + b"\0" + _compiler_identity(cxx, os.path.getmtime(cxx)).encode())
     for name in ("main.cpp", "model.cpp", "model_io.hpp", "nscc_runtime.hpp", *INTEGER_HEADERS):
         with open(os.path.join(project, name), "rb") as f:
             h.update(f.read())
     exe = os.path.join(cache_dir(), "cpp", h.hexdigest()[:20], "model")
-    if os.path.exists(exe):
+    if _cached(exe):
         return exe
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        raise NsccError(f"cpp target: no C++ compiler '{cxx}' found", "install g++ (12 or newer, with OpenMP) or set CXX")
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+    except OSError as e:
+        raise NsccError(f"cpp target: cannot write the build cache {os.path.dirname(exe)} ({e.strerror})", "set NSCC_CACHE to a writable folder") from None
     tmp = exe + f".tmp{os.getpid()}"
     from nscc.progress import spinner
 
@@ -213,7 +243,11 @@ def build(project: str) -> str:
         raise NsccError(
             f"cpp target: the build failed: {first.strip()}", f"the project is in {project}; `make -C {project}` shows the whole log"
         )
+    digest = _sha256(tmp)
+    with open(tmp + ".sha256", "w") as f:
+        f.write(digest)
     os.replace(tmp, exe)
+    os.replace(tmp + ".sha256", exe + ".sha256")
     return exe
 
 

@@ -45,37 +45,54 @@ struct Entry {
   uint64_t nbytes;
 };
 
+constexpr uint16_t MAX_DIMS = 16;
+constexpr uint8_t MAX_DTYPE = 8;  // the codes of DTYPE_CODE in targets/cpp/__init__.py, 7 packed, 8 blocked
+
 class Weights {
  public:
   explicit Weights(const std::string& path) {
     fd_ = ::open(path.c_str(), O_RDONLY);
     if (fd_ < 0) throw std::runtime_error(path + ": cannot open the weight file");
     struct stat st;
-    fstat(fd_, &st);
+    if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) throw std::runtime_error(path + ": not a regular file");
     size_ = st.st_size;
+    if (size_ < 12) throw std::runtime_error(path + ": not an nscc weight file");
     base_ = static_cast<const uint8_t*>(mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0));
     if (base_ == MAP_FAILED) throw std::runtime_error(path + ": cannot map the weight file");
-    if (size_ < 12 || std::memcmp(base_, "NSCCW1\0\0", 8) != 0) throw std::runtime_error(path + ": not an nscc weight file");
+    if (std::memcmp(base_, "NSCCW1\0\0", 8) != 0) throw std::runtime_error(path + ": not an nscc weight file");
+    // Every field is checked before it is used: a crafted header must fail here, not crash later.
+    const std::string bad = path + ": corrupt weight file header";
     uint32_t n;
     std::memcpy(&n, base_ + 8, 4);
+    if (n > (size_ - 12) / 24) throw std::runtime_error(bad + " (entry count)");
     size_t p = 12;
     for (uint32_t i = 0; i < n; ++i) {
       Entry e;
       uint16_t ndim;
       uint64_t off;
+      if (size_ - p < 24) throw std::runtime_error(bad + " (truncated entry)");
       e.dtype = base_[p];
       e.bits = base_[p + 1];
       std::memcpy(&ndim, base_ + p + 2, 2);
       std::memcpy(&off, base_ + p + 8, 8);
       std::memcpy(&e.nbytes, base_ + p + 16, 8);
       p += 24;
+      if (ndim > MAX_DIMS || size_ - p < 8 * (size_t)ndim) throw std::runtime_error(bad + " (dimensions)");
+      if (e.dtype > MAX_DTYPE || e.bits > 64) throw std::runtime_error(bad + " (element type)");
       e.dims.resize(ndim);
       std::memcpy(e.dims.data(), base_ + p, 8 * ndim);
       p += 8 * ndim;
-      if (off + e.nbytes > size_) throw std::runtime_error(path + ": truncated weight file");
+      for (i64 d : e.dims)
+        if (d < 0) throw std::runtime_error(bad + " (negative dimension)");
+      if (off > size_ || e.nbytes > size_ - off || off % 64 != 0) throw std::runtime_error(path + ": truncated weight file");
       e.data = base_ + off;
       entries_.push_back(e);
     }
+  }
+  // The model reads entry i as `nbytes` bytes of `dtype`: a file from another model must not be read past its end.
+  void expect(size_t i, uint8_t dtype, uint64_t nbytes) const {
+    if (i >= entries_.size() || entries_[i].dtype != dtype || entries_[i].nbytes != nbytes)
+      throw std::runtime_error("the weight file does not belong to this model (entry " + std::to_string(i) + ")");
   }
   ~Weights() {
     if (base_ && base_ != MAP_FAILED) munmap(const_cast<uint8_t*>(base_), size_);
