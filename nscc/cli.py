@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from nscc import __version__
-from nscc.errors import NsccError
+from nscc.errors import NsccError, printable
 
 
 def _dim(spec: str) -> tuple[str, int]:
@@ -106,9 +106,9 @@ def cmd_compile(a) -> int:
     from nscc.targets import get_target
 
     files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report)
-    print(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})")
+    print(printable(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})", 2000))
     for line in get_target(a.target).summary(a.output):
-        print("nscc: " + line)
+        print(printable("nscc: " + line, 2000))
     return 0
 
 
@@ -227,7 +227,7 @@ def cmd_analyze(a) -> int:
         + (f" {'NMI':>7} {'chance':>7}" if labels is not None else "")
     )
     for r in rows:
-        line = f"{r['layer'][:32]:32} {r['levels']:4d} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
+        line = f"{printable(r['layer'], 32):32} {r['levels']:4d} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
         if labels is not None:
             line += f" {r['nmi']:7.4f} {r['nmi_chance']:7.4f}"
         print(line)

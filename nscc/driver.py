@@ -14,7 +14,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
-from nscc.errors import NsccError
+from nscc.errors import NsccError, printable
 from nscc.ir.context import NsccContext
 from nscc.ir.textio import module_text, read_module, umask, write_module
 from nscc.registry import available_passes
@@ -260,7 +260,7 @@ def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
 def summarize(outputs: Mapping[str, np.ndarray], stream: TextIO = sys.stdout) -> None:
     """One line per output: type, shape, range; for a small batch of scores, the top class per row."""
     for name, a in outputs.items():
-        line = f"{name}: {a.dtype}{list(a.shape)}"
+        line = f"{printable(name)}: {a.dtype}{list(a.shape)}"
         if a.size and a.dtype.kind in "fiub":
             f = a.astype(np.float64)
             line += f"  min {f.min():.6g}  max {f.max():.6g}  mean {f.mean():.6g}"

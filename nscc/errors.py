@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` safe for a terminal: control characters (ESC sequences, NUL, newlines) as
+    escapes, and at most `limit` characters. Names from a model go through this before
+    they are printed."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class NsccError(Exception):
     """An error caused by the user's input, reported as one line and a non-zero exit.
@@ -21,8 +33,8 @@ class NsccError(Exception):
             self.exit_code = exit_code
 
     def render(self) -> str:
-        out = [f"nscc: error: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")]
-        out += [f"nscc: error: {line}" for line in self.lines]
+        out = [f"nscc: error: {printable(self.message, 2000)}" + (f" (hint: {printable(self.hint, 2000)})" if self.hint else "")]
+        out += [f"nscc: error: {printable(line, 2000)}" for line in self.lines]
         return "\n".join(out)
 
 

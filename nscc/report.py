@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr
 from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation
 
+from nscc.errors import printable
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
 
@@ -252,7 +253,7 @@ def print_table(report: Mapping, stream=sys.stdout) -> None:
         d = f"{'±' if r['signed'] else ''}{r['levels']}"
         e = r["energy_pj"]["fp32"]
         stream.write(
-            f"{r['layer'][:32]:32} {d:>4} {ths:>10} {r['firing_rate']:6.3f} {_per_batch(r['sops'], n):12.4g} "
+            f"{printable(r['layer'], 32):32} {d:>4} {ths:>10} {r['firing_rate']:6.3f} {_per_batch(r['sops'], n):12.4g} "
             f"{_per_batch(r['dense_macs'], n):12.4g} {r['sops'] / max(r['dense_macs'], 1):8.3f} "
             f"{_per_batch(e['spiking'], n) / 1e6:6.3g} / {_per_batch(e['dense'], n) / 1e6:<6.3g}\n"
         )

@@ -178,3 +178,25 @@ def test_the_build_cache_runs_only_what_nscc_built(mlp_project, tmp_path):
     exe.write_bytes(b"")  # a broken entry is rebuilt, not fatal forever
     assert _run(project, x, cache).returncode == 0
     assert exe.stat().st_size > 0
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(tmp_path):
+    import numpy as np
+    import onnx
+
+    m = onnx.load(MLP)
+    evil = "\x1b[2J\x1b]0;owned\x07"
+    rename = {t.name: evil + t.name for t in m.graph.initializer}
+    rename[m.graph.output[0].name] = "logits" + evil
+    for t in m.graph.initializer:
+        t.name = rename[t.name]
+    for n in m.graph.node:
+        n.input[:] = [rename.get(i, i) for i in n.input]
+        n.output[:] = [rename.get(o, o) for o in n.output]
+    m.graph.output[0].name = rename[m.graph.output[0].name]
+    onnx.save(m, tmp_path / "evil.onnx")
+    np.save(tmp_path / "x.npy", np.zeros((2, 64), np.float32))
+    r = nscc("run", str(tmp_path / "evil.onnx"), "--input", f"image={tmp_path / 'x.npy'}", "-p", "spike-conversion", "--report", str(tmp_path / "r.json"))
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+    assert "\\x1b[2J" in r.stdout  # the layer table and the output line name them, escaped
