@@ -21,11 +21,26 @@ def _dim(spec: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"'{spec}': VALUE must be a positive integer") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"'{spec}': VALUE must be a positive integer")
+    if v >= 1 << 31:
+        raise argparse.ArgumentTypeError(f"'{spec}': VALUE must be below 2^31")
     return name, v
+
+
+def _positive(spec: str) -> int:
+    try:
+        v = int(spec)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"'{spec}' is not a positive integer")
+    return v
 
 
 def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
+    p.add_argument(
+        "--max-elements", type=_positive, default=None, metavar="N", help="the most elements one tensor may have (default 2^31)"
+    )
     p.add_argument(
         "--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass"
     )
@@ -387,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in getattr(args, "load_pass_plugin", []):
             load_plugin(path)
+        if getattr(args, "max_elements", None):
+            from nscc.frontend import onnx_model
+
+            onnx_model.MAX_ELEMENTS = args.max_elements
         return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[
             args.command
         ](args)

@@ -200,3 +200,31 @@ def test_names_with_terminal_escapes_are_printed_escaped(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
     assert "\\x1b[2J" in r.stdout  # the layer table and the output line name them, escaped
+
+
+@pytest.mark.parametrize("op", ["ConstantOfShape", "Range"])
+def test_a_tiny_model_of_a_huge_tensor_is_refused_before_it_is_built(tmp_path, op):
+    import onnx
+    from onnx import TensorProto, helper
+
+    if op == "ConstantOfShape":
+        shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1 << 20, 1 << 20])
+        nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"]), helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0)]
+        inits, elem = [shape], TensorProto.FLOAT
+    else:
+        lim = helper.make_tensor("limit", TensorProto.INT64, [], [1 << 40])
+        zero = helper.make_tensor("zero", TensorProto.INT64, [], [0])
+        one = helper.make_tensor("one", TensorProto.INT64, [], [1])
+        nodes = [helper.make_node("Range", ["zero", "limit", "one"], ["big"]), helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0)]
+        inits, elem = [lim, zero, one], TensorProto.INT64
+    g = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("y", elem, [])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    assert os.path.getsize(tmp_path / "m.onnx") < 400
+    r = subprocess.run([sys.executable, "-m", "nscc", "opt", str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "over the limit" in r.stderr and "--max-elements" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_dimension_of_2_63_is_one_clear_error():
+    r = nscc("opt", MLP, "--dim", f"batch={2**63}")
+    assert r.returncode != 0 and "below 2^31" in r.stderr

@@ -107,13 +107,38 @@ def check_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]
     skel_graph = helper.make_graph(list(g.node), g.name or "main", inputs, list(g.output), initializer=small)
     skel = helper.make_model(skel_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     skel.functions.extend(model.functions)
+    for name, shape in input_shapes.items():
+        _check_size(f"input '{name}'", shape, path)
     try:
+        # Shapes first, without values: a ConstantOfShape or Range of 2^40 elements must be
+        # refused before value propagation (data_prop) would materialise it.
+        _check_sizes(shape_inference.infer_shapes(skel, check_type=True, strict_mode=True), path)
         shape_inference.infer_shapes(skel, check_type=True, strict_mode=True, data_prop=True)
     except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
         msg = " ".join(str(e).split())
         if "Unsupported op" in msg or "No Op registered" in msg or "is not a registered function" in msg:
             return  # unknown ops are reported, all at once, by the importer
         raise NsccError(f"{path}: the model's shapes are inconsistent: {msg[:300]}", "check the input shapes and --dim values") from None
+
+
+# The most elements one tensor may have; `--max-elements` raises it. Beyond it a model is
+# more likely hostile or mis-bound (--dim) than real: 2^31 floats are 8 GiB.
+MAX_ELEMENTS = 1 << 31
+
+
+def _check_size(what: str, shape, path: str) -> None:
+    if _numel(shape) > MAX_ELEMENTS:
+        raise NsccError(
+            f"{path}: {what} would have {_numel(shape):,} elements (shape {list(shape)}), over the limit of {MAX_ELEMENTS:,}",
+            "check --dim values; raise the limit with --max-elements N if the model really needs it",
+        )
+
+
+def _check_sizes(inferred: onnx.ModelProto, path: str) -> None:
+    for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.type.HasField("tensor_type") and dims and all(d.HasField("dim_value") for d in dims):
+            _check_size(f"value '{vi.name}'", [d.dim_value for d in dims], path)
 
 
 def _numel(dims) -> int:
