@@ -228,3 +228,18 @@ def test_a_tiny_model_of_a_huge_tensor_is_refused_before_it_is_built(tmp_path, o
 def test_a_dimension_of_2_63_is_one_clear_error():
     r = nscc("opt", MLP, "--dim", f"batch={2**63}")
     assert r.returncode != 0 and "below 2^31" in r.stderr
+
+
+@pytest.mark.parametrize("ref", ["../secret.npz", "/etc/passwd", "LINK", "missing.npz"])
+def test_a_dump_reads_weights_only_from_its_own_folder(tmp_path, ref):
+    dump = tmp_path / "d"
+    dump.mkdir()
+    assert nscc("opt", MLP, "--dim", "batch=1", "-o", str(dump / "m.mlir")).returncode == 0
+    shutil.copy(dump / "m.weights.npz", tmp_path / "secret.npz")
+    if ref == "LINK":
+        os.symlink(tmp_path / "secret.npz", dump / "link.npz")
+        ref = "link.npz"
+    text = (dump / "m.mlir").read_text().replace('"m.weights.npz"', f'"{ref}"')
+    (dump / "m.mlir").write_text(text)
+    r = nscc("opt", str(dump / "m.mlir"))
+    assert r.returncode != 0 and "not a file in the dump's folder" in r.stderr, r.stderr

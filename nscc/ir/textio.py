@@ -104,7 +104,14 @@ def read_module(path: str) -> tuple[NsccContext, ModuleOp]:
     ref = module.attributes.get(WEIGHTS_ATTR)
     if not isinstance(ref, StringAttr):
         return ctx, module  # a terminal dump: weights are names only, needed only to run
-    ctx.weights.attach_npz(os.path.join(os.path.dirname(os.path.abspath(path)), ref.data))
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    wpath = os.path.realpath(os.path.join(folder, ref.data))
+    if os.path.isabs(ref.data) or os.path.commonpath([wpath, folder]) != folder or not os.path.isfile(wpath):
+        raise NsccError(
+            f"{path}: its {WEIGHTS_ATTR} {ref.data!r} is not a file in the dump's folder",
+            "nscc reads a dump's weights only from beside it; re-create the dump with -o FILE.mlir",
+        )
+    ctx.weights.attach_npz(wpath)
     missing = [n for n in weight_names(module) if n not in ctx.weights]
     if missing:
         raise NsccError(f"{path}: {len(missing)} weight(s) missing from {ref.data}, first {missing[0]!r}", "re-create the dump with -o FILE.mlir")
