@@ -131,6 +131,16 @@ def cmd_opt(a) -> int:
     from nscc.driver import ir_printer, prepare
     from nscc.ir.textio import module_text, write_module
 
+    if a.print_ir_after:
+        from nscc.driver import parse_pipeline
+
+        names = [p.name for p in parse_pipeline(a.pipeline).passes] if a.pipeline else []
+        unknown = [n for n in a.print_ir_after if n not in names]
+        if unknown:
+            raise NsccError(
+                f"--print-ir-after {unknown[0]}: no such pass in the pipeline",
+                ("the pipeline runs " + ", ".join(names)) if names else "give the passes with -p",
+            )
     hook = ir_printer(sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
     ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, hook)
     if a.output:

@@ -24,6 +24,8 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
     """An ONNX model, an IR dump (.mlir) or a directory compiled for the interpreter."""
     from nscc.targets.interpreter import MODULE_FILE
 
+    if dims and (path == "-" or path.endswith(".mlir") or os.path.isdir(path)):
+        raise NsccError(f"--dim {next(iter(dims))}: {path} is IR, whose shapes are already static", "bind dimensions when importing the .onnx model")
     if path == "-":
         from nscc.ir.textio import parse_module
 
@@ -37,16 +39,37 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
     return import_onnx(path, dict(dims or {}))
 
 
+def _repeated_option(spec: str) -> str | None:
+    """xDSL keeps the last of a repeated option silently; nscc refuses it."""
+    import re
+
+    for body in re.findall(r"\{([^{}]*)\}", spec):
+        keys = re.findall(r"([A-Za-z0-9_-]+)\s*=", body)
+        for k in keys:
+            if keys.count(k) > 1:
+                return k
+    return None
+
+
 def parse_pipeline(spec: str, callback=None) -> PassPipeline:
+    repeated = _repeated_option(spec)
+    if repeated:
+        raise NsccError(f"bad pass pipeline '{spec}': option '{repeated}' is given twice", "give each option once")
     try:
         return PassPipeline.parse_spec(available_passes(), spec, callback)
     except NsccError:
         raise
     except ValueError as e:
-        msg = str(e).splitlines()[0]
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise NsccError(f"bad pass pipeline '{spec}': {msg}", "`nscc passes` lists the passes and their options") from None
-    except Exception as e:  # xDSL's spec parser raises its own error types
-        raise NsccError(f"bad pass pipeline '{spec}': {str(e).splitlines()[0]}", "write it as 'pass-a,pass-b{opt=value}'") from None
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as e:  # noqa: BLE001 -- xDSL's spec errors (ArgSpecParseError) derive from BaseException
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        # xDSL's message is a header, the position, the spec, a caret and the reason: keep position and reason
+        pos = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("pass-pipeline:")), None)
+        msg = (f"at column {pos.split(':')[-1]}: " if pos else "") + (lines[-1] if lines else type(e).__name__)
+        raise NsccError(f"bad pass pipeline '{spec}': {msg}", "write it as 'pass-a,pass-b{opt=value}'; `nscc passes` lists the options") from None
 
 
 def apply_pipeline(

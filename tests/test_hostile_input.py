@@ -243,3 +243,38 @@ def test_a_dump_reads_weights_only_from_its_own_folder(tmp_path, ref):
     (dump / "m.mlir").write_text(text)
     r = nscc("opt", str(dump / "m.mlir"))
     assert r.returncode != 0 and "not a file in the dump's folder" in r.stderr, r.stderr
+
+
+MALFORMED_PIPELINES = [
+    "spike-conversion{levels=15 levels=7}",
+    "bit-allocation{pin=}",
+    "spike-conversion{",
+    "spike-conversion}",
+    "spike-conversion{levels=}",
+    "spike-conversion{levels=abc}",
+    "spike-conversion{nope=1}",
+    ",,",
+    "{}",
+    'spike-conversion{levels="x}',
+    "spike-conversion{levels=[1,2}",
+    "no-such-pass",
+    "spike-conversion{levels=1e999}",
+    "spike-conversion{levels=0}",
+    "spike-conversion{weight-bits=-1}",
+    "spike-conversion{{levels=3}}",
+    "spike-conversion levels=3",
+]
+
+
+@pytest.mark.parametrize("spec", MALFORMED_PIPELINES)
+def test_a_malformed_pipeline_is_one_clear_line(spec):
+    r = nscc("opt", MLP, "--dim", "batch=1", "-p", spec)
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("nscc: error:") and "(hint:" in r.stderr, r.stderr
+
+
+def test_unknown_names_are_errors_listing_the_valid_ones():
+    r = nscc("opt", MLP, "--dim", "batch=1", "-p", "spike-conversion", "--print-ir-after", "spike-convrsion")
+    assert r.returncode == 1 and "spike-convrsion" in r.stderr and "the pipeline runs spike-conversion" in r.stderr
+    r = nscc("opt", MLP, "--dim", "batchh=1")
+    assert r.returncode == 1 and "--dim batchh" in r.stderr and "dynamic dimensions are batch" in r.stderr

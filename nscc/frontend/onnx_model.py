@@ -76,6 +76,13 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 
 def bind_dims(model: onnx.ModelProto, dims: dict[str, int], path: str) -> dict[str, tuple[int, ...]]:
     """Static shape of every graph input; dynamic ones from `dims`."""
+    names = _dynamic_dims(model)
+    unknown = sorted(set(dims) - names)
+    if unknown:
+        raise NsccError(
+            f"{path}: --dim {unknown[0]} names no dynamic dimension of the model",
+            ("its dynamic dimensions are " + ", ".join(sorted(names))) if names else "the model's inputs are all static: drop --dim",
+        )
     shapes: dict[str, tuple[int, ...]] = {}
     for vi in graph_inputs(model):
         t = vi.type
@@ -95,6 +102,15 @@ def bind_dims(model: onnx.ModelProto, dims: dict[str, int], path: str) -> dict[s
             shape.append(int(dims[key]))
         shapes[vi.name] = tuple(shape)
     return shapes
+
+
+def _dynamic_dims(model: onnx.ModelProto) -> set[str]:
+    out = set()
+    for vi in graph_inputs(model):
+        for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not (d.HasField("dim_value") and d.dim_value > 0):
+                out.add(d.dim_param if d.HasField("dim_param") and d.dim_param else f"{vi.name}.{axis}")
+    return out
 
 
 def check_shapes(model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], path: str) -> None:
