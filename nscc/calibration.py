@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation, SSAValue
 
+from nscc import arrays as array_files
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.signature import signature
@@ -92,11 +93,8 @@ def load_calibration(path: str, module: ModuleOp) -> list[dict[str, np.ndarray]]
     sig = signature(module)
     samples: dict[str, list[np.ndarray]] = {n: [] for n, _, _ in sig.inputs}
     for f in files:
-        try:
-            data = np.load(f, allow_pickle=False)
-            arrays = {k: data[k] for k in data.files} if isinstance(data, np.lib.npyio.NpzFile) else None
-        except (OSError, ValueError) as e:
-            raise NsccError(f"{f}: not a readable .npz file ({e})", "save calibration data with numpy.savez(FILE, NAME=ARRAY, ...)") from None
+        data = array_files.load(f, "save calibration data with numpy.savez(FILE, NAME=ARRAY, ...)")
+        arrays = data if isinstance(data, dict) else None
         if arrays is None:
             raise NsccError(f"{f}: calibration data must be an .npz holding one array per model input", "numpy.savez(FILE, NAME=ARRAY, ...)")
         unknown = set(arrays) - set(samples)
@@ -115,6 +113,7 @@ def load_calibration(path: str, module: ModuleOp) -> list[dict[str, np.ndarray]]
                 raise NsccError(f"{f}: '{name}' holds no samples", "calibration needs at least one sample")
             if (a.dtype.kind == "f") != (dtype.kind == "f") or a.dtype.kind not in "fiub":
                 raise NsccError(f"{f}: '{name}' has dtype {a.dtype}; the model takes {dtype}", "save the array with the model's input type")
+            array_files.check_finite(a, f"{f}: '{name}'", "calibration data must be finite numbers of the inputs' usual range")
             samples[name].append(a.astype(dtype, copy=False))
     return _batches({k: np.concatenate(v) for k, v in samples.items()}, sig)
 

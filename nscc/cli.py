@@ -218,10 +218,9 @@ def cmd_analyze(a) -> int:
         apply_pipeline(ctx, module, "spike-conversion")
     labels = None
     if a.labels:
-        try:
-            labels = np.load(a.labels, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise NsccError(f"{a.labels}: not a readable .npy file ({e})", "save labels with numpy.save(FILE, ARRAY)") from None
+        from nscc import arrays
+
+        labels = arrays.load(a.labels, "save labels with numpy.save(FILE, ARRAY)")
         if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iub":
             what = "an .npz archive" if not isinstance(labels, np.ndarray) else f"{labels.dtype}{list(labels.shape)}"
             raise NsccError(

@@ -14,6 +14,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
+from nscc import arrays
 from nscc.errors import NsccError, printable
 from nscc.ir.context import NsccContext
 from nscc.ir.textio import module_text, read_module, umask, write_module
@@ -263,14 +264,9 @@ def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
         name, sep, path = spec.partition("=")
         if not sep:
             name, path = "", spec
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise NsccError(f"{path}: input file not found", "pass inputs as --input NAME=FILE.npy") from None
-        except (ValueError, OSError) as e:
-            raise NsccError(f"{path}: not a readable .npy/.npz file ({e})", "save inputs with numpy.save") from None
-        if isinstance(data, np.lib.npyio.NpzFile):
-            out.update({k: data[k] for k in data.files})
+        data = arrays.load(path, "pass inputs as --input NAME=FILE.npy, saved with numpy.save")
+        if isinstance(data, dict):
+            out.update(data)
             continue
         if not name:
             if len(names) != 1:

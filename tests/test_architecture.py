@@ -18,6 +18,7 @@ SOURCES = {"nscc": "nscc", "passes": "nscc.passes", "targets": "nscc.targets"}
 LAYERS = [
     ("nscc.errors", 0),
     ("nscc.progress", 0),
+    ("nscc.arrays", 0),
     ("nscc.ir", 1),
     ("nscc.semantics", 2),
     ("nscc.frontend", 3),

@@ -278,3 +278,35 @@ def test_unknown_names_are_errors_listing_the_valid_ones():
     assert r.returncode == 1 and "spike-convrsion" in r.stderr and "the pipeline runs spike-conversion" in r.stderr
     r = nscc("opt", MLP, "--dim", "batchh=1")
     assert r.returncode == 1 and "--dim batchh" in r.stderr and "dynamic dimensions are batch" in r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--input", "--calib", "--labels"])
+@pytest.mark.parametrize("content", ["empty npy", "empty npz", "object npz", "nan", "inf", "huge"])
+def test_bad_data_files_are_one_clear_line(tmp_path, flag, content):
+    import numpy as np
+
+    f = tmp_path / ("d.npy" if content == "empty npy" else "d.npz")
+    if content.startswith("empty"):
+        f.write_bytes(b"")
+    elif content == "object npz":
+        np.savez(f, image=np.array([{"a": 1}] * 2, dtype=object))
+    else:
+        x = np.zeros((4, 64), np.float32)
+        x[1, 3] = {"nan": np.nan, "inf": np.inf, "huge": 3e38}[content]
+        if flag == "--labels":
+            pytest.skip("labels are integers")
+        np.savez(f, image=x)
+    calib = os.path.join(ROOT, "examples", "digits_mlp", "calib.npz")
+    if flag == "--input":
+        args = ["run", MLP, "--input", f"image={f}" if f.suffix == ".npy" else str(f)]
+        if content in ("nan", "inf", "huge"):
+            pytest.skip("inputs to run may hold any float: the model's own arithmetic decides")
+    elif flag == "--calib":
+        args = ["opt", MLP, "--dim", "batch=2", "--calib", str(f), "-p", "spike-conversion"]
+    else:
+        args = ["analyze", MLP, "--dim", "batch=2", "--calib", calib, "--labels", str(f), "-o", str(tmp_path / "a")]
+    r = nscc(*args)
+    assert r.returncode == 1, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("nscc: error")]
+    assert len(errors) == 1 and str(f) in errors[0], r.stderr
+    assert "RuntimeWarning" not in r.stderr

@@ -1,0 +1,50 @@
+"""Arrays from users' files: .npy and .npz read safely, checked to be numbers.
+
+Every command that takes data (--input, --calib, --labels) reads it here, so a
+0-byte file, an archive that is not one, an object array (which would need
+pickle) or a non-finite value is one clear error naming the file, never a
+traceback."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+
+from nscc.errors import NsccError
+
+
+def load(path: str, hint: str) -> np.ndarray | dict[str, np.ndarray]:
+    """The array of an .npy, or the arrays of an .npz by name."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                return {k: _numeric(data[k], f"{path}: array {k!r}", hint) for k in data.files}
+        return _numeric(data, path, hint)
+    except FileNotFoundError:
+        raise NsccError(f"{path}: file not found", hint) from None
+    except IsADirectoryError:
+        raise NsccError(f"{path}: is a directory, not an .npy/.npz file", hint) from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        why = "empty file" if isinstance(e, EOFError) else "object arrays need pickle, which nscc never loads" if "allow_pickle" in str(e) else str(e)
+        raise NsccError(f"{path}: not a readable .npy/.npz file ({why})", hint) from None
+
+
+def _numeric(a: np.ndarray, what: str, hint: str) -> np.ndarray:
+    if a.dtype.kind not in "biuf":
+        raise NsccError(f"{what} has dtype {a.dtype}; nscc reads numbers only", hint)
+    return a
+
+
+def check_finite(a: np.ndarray, what: str, hint: str) -> None:
+    """Floats must be finite and within float32's range (3e38 squared overflows a variance)."""
+    if a.dtype.kind != "f" or not a.size:
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), a.shape)
+        raise NsccError(f"{what} holds {a[i]} at index {list(map(int, i))} ({int(bad.sum())} non-finite values)", hint)
+    big = float(np.abs(a).max())
+    if big > 1e30:
+        raise NsccError(f"{what} holds a value of magnitude {big:.3g}, beyond what nscc calibrates (1e30)", hint)
