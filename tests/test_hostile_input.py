@@ -310,3 +310,28 @@ def test_bad_data_files_are_one_clear_line(tmp_path, flag, content):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("nscc: error")]
     assert len(errors) == 1 and str(f) in errors[0], r.stderr
     assert "RuntimeWarning" not in r.stderr
+
+
+@pytest.mark.slow
+def test_gather_ids_out_of_range_are_refused_alike_by_interpreter_and_simulator(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    table = helper.make_tensor("table", TensorProto.FLOAT, [10, 4], np.arange(40, dtype=np.float32))
+    g = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)],
+        "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4])],
+        [table],
+    )
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "g.onnx")
+    np.save(tmp_path / "ok.npy", np.array([[1, -1, 9]], np.int64))
+    np.save(tmp_path / "bad.npy", np.array([[1, 99, 2]], np.int64))
+    for target in ("interpreter", "cpp"):
+        ok = nscc("run", str(tmp_path / "g.onnx"), "-t", target, "--input", f"ids={tmp_path / 'ok.npy'}")
+        assert ok.returncode == 0, ok.stderr
+        bad = nscc("run", str(tmp_path / "g.onnx"), "-t", target, "--input", f"ids={tmp_path / 'bad.npy'}")
+        assert bad.returncode == 1 and "gather index 99 is out of range for an axis of 10" in bad.stderr, (target, bad.stderr)
+        assert len(bad.stderr.strip().splitlines()) == 1

@@ -16,6 +16,7 @@ from scipy.special import erf as _erf
 from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, StringAttr, UnitAttr
 from xdsl.ir import Operation
 
+from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.types import np_dtype
 
@@ -573,7 +574,12 @@ def _slice(op, args):
 @kernel(nn.GatherOp)
 def _gather(op, args):
     x, idx = args
-    return (np.take(x, idx.astype(np.int64), axis=prop(op, "axis")),)
+    axis = prop(op, "axis")
+    n = x.shape[axis]
+    bad = (idx < -n) | (idx >= n)
+    if bad.any():  # ONNX leaves it undefined; every target refuses it the same way
+        raise NsccError(f"gather index {int(idx[bad].flat[0])} is out of range for an axis of {n}", "token ids must be below the vocabulary size")
+    return (np.take(x, idx.astype(np.int64), axis=axis),)
 
 
 @kernel(nn.GatherElementsOp)

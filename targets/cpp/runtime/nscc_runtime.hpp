@@ -782,11 +782,13 @@ void pool2d(const T* x, i64 B, i64 C, i64 H, i64 W, i64 kh, i64 kw, i64 sh, i64 
 
 template <class T>
 void gather(const T* table, const int64_t* idx, i64 outer, i64 axis_len, i64 inner, i64 nidx, T* out) {
+  for (i64 j = 0; j < nidx; ++j)  // ONNX leaves out-of-range ids undefined; nscc refuses them (docs/semantics.md)
+    if (idx[j] < -axis_len || idx[j] >= axis_len)
+      throw std::runtime_error("gather index " + std::to_string(idx[j]) + " is out of range for an axis of " + std::to_string(axis_len));
 #pragma omp parallel for collapse(2) schedule(static)
   for (i64 o = 0; o < outer; ++o)
     for (i64 j = 0; j < nidx; ++j) {
       i64 r = idx[j] < 0 ? idx[j] + axis_len : idx[j];
-      if (r < 0 || r >= axis_len) r = 0;  // out of range: ONNX leaves it undefined
       std::memcpy(out + (o * nidx + j) * inner, table + (o * axis_len + r) * inner, sizeof(T) * inner);
     }
 }
