@@ -49,12 +49,20 @@ def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
         p.add_argument("--calib", metavar="FILE.npz|DIR", help="calibration inputs: one array per model input, batch first")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with nscc's error format: one line and a hint, not a usage block."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {printable(message, 2000)} (hint: `{self.prog} --help` lists the arguments)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nscc.targets import RUNNABLE, TARGETS
 
-    parser = argparse.ArgumentParser(prog="nscc", description="Compile ONNX networks into spiking, MatMul-free programs.")
+    parser = _Parser(prog="nscc", description="Compile ONNX networks into spiking, MatMul-free programs.")
     parser.add_argument("--version", action="version", version=f"nscc {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("compile", help="compile a model for a target")
     p.add_argument("model", metavar="MODEL", help="an .onnx model or an .mlir dump")

@@ -335,3 +335,9 @@ def test_gather_ids_out_of_range_are_refused_alike_by_interpreter_and_simulator(
         bad = nscc("run", str(tmp_path / "g.onnx"), "-t", target, "--input", f"ids={tmp_path / 'bad.npy'}")
         assert bad.returncode == 1 and "gather index 99 is out of range for an axis of 10" in bad.stderr, (target, bad.stderr)
         assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["compile"], ["bogus"], [], ["compile", "m.onnx", "-o", "x", "--dim", "a"], ["run", "m.onnx", "-t", "vck190"]])
+def test_usage_errors_are_one_line(args):
+    r = nscc(*args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr, r.stderr
