@@ -30,18 +30,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, UnitAttr, i64
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, UnitAttr, f64, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.signature import NAME_ATTR, main_function, signature
+from nscc.ir.signature import LAYER_ATTR, NAME_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
 from nscc.semantics.folding import constant_value
 from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
@@ -202,6 +203,64 @@ def specialize(module: ModuleOp, weights, token_input: str | None = None, seq_ax
 # --- the step function's explicit state ------------------------------------------------------
 
 
+@dataclass
+class AttentionToStep(RewritePattern):
+    """Linear attention over the one token -> its step op on state from new arguments of @main;
+    the new state goes out as new results. Arguments and results in program order."""
+
+    fn: FuncOp
+    names: set[str] = field(default_factory=set)
+
+    def _name(self, op) -> str:
+        layer = op.attributes.get(LAYER_ATTR)
+        base = layer.data if isinstance(layer, StringAttr) else "attention"
+        name, i = base, 1
+        while name in self.names:
+            name, i = f"{base}.{i}", i + 1
+        self.names.add(name)
+        return name
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: snn.LinearAttentionOp | nn.LinearAttentionOp, rewriter: PatternRewriter) -> None:
+        qs, vs = tuple(op.q.type.get_shape()), tuple(op.v.type.get_shape())
+        element = i64 if isinstance(op, snn.LinearAttentionOp) else f64
+        block = self.fn.body.block
+        n = len(block.args)
+        state = rewriter.insert_block_argument(block, n, TensorType(element, [*qs[:-2], qs[-1], vs[-1]]))
+        norm = rewriter.insert_block_argument(block, n + 1, TensorType(element, [*qs[:-2], qs[-1]]))
+        state.name_hint, norm.name_hint = "S", "z"
+        if isinstance(op, snn.LinearAttentionOp):
+            step = snn.LinearAttentionStepOp(op.q, op.k, op.v, state, norm, decay_shift=op.decay_shift.value.data)
+            outs = [step.num, step.den]
+        else:
+            step = nn.LinearAttentionStepOp(
+                op.q, op.k, op.v, state, norm, op.res.type, feature=op.feature.data, decay=op.decay.value.data, normalize=bool(op.normalize)
+            )
+            outs = [step.res]
+        step.attributes.update(op.attributes)
+        rewriter.replace(op, step, outs)
+        ret = self.fn.get_return_op()
+        ret.operands = (*ret.operands, step.new_state, step.new_norm)
+        rewriter.notify_op_modified(ret)
+        name = self._name(op)
+        marks = [DictionaryAttr({NAME_ATTR: StringAttr(f"{name}.{x}"), STATE_ATTR: StringAttr(f"{name}.{x}")}) for x in "Sz"]
+        self.fn.arg_attrs = ArrayAttr([*self.fn.arg_attrs.data, *marks])
+        self.fn.res_attrs = ArrayAttr([*self.fn.res_attrs.data, *marks])
+        self.fn.update_function_type()
+
+
+def decode_step(module: ModuleOp, weights, token_input: str | None = None, seq_axis: int = 1) -> None:
+    """Makes @main the one-token step function in place (the `decode-step` pass): `specialize`,
+    then every linear attention -> its step op on explicit state; marks the module."""
+    if is_step_function(module):
+        raise NsccError("decode-step: the module is a step function already", "run decode-step once")
+    _, length = specialize(module, weights, token_input, seq_axis)
+    fn = main_function(module)
+    taken = {d.data[NAME_ATTR].data for d in (*fn.arg_attrs.data, *fn.res_attrs.data) if NAME_ATTR in d.data}
+    PatternRewriteWalker(AttentionToStep(fn, taken), apply_recursively=False).rewrite_module(module)
+    module.attributes[LENGTH_ATTR] = IntegerAttr(length, i64)
+
+
 @dataclass(frozen=True)
 class StateSlot:
     """One state tensor of a step function: @main's argument `arg` in, its result `result` out."""
@@ -257,13 +316,11 @@ def position_argument(module: ModuleOp) -> int:
 
 
 def step_function(ctx, module: ModuleOp, token_input: str | None = None, seq_axis: int = 1) -> ModuleOp:
-    """The module itself when it is a step function already, otherwise a copy through `decode-step`."""
+    """The module itself when it is a step function already, otherwise a copy made one (what `decode-step` does)."""
     if is_step_function(module):
         return module
-    from nscc.passes.decode_step import DecodeStepPass
-
     step = module.clone()
-    DecodeStepPass(token_input=token_input or "", seq_axis=seq_axis).apply(ctx, step)
+    decode_step(step, ctx.weights, token_input, seq_axis)
     return step
 
 

@@ -29,6 +29,7 @@ import tempfile
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
+from nscc.decoding import StateSlot, decode_length, has_attention_state, is_step_function, position_argument, state_slots, step_function
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.weights import pack
@@ -87,7 +88,7 @@ def write_weights(path: str, program: Program) -> int:
     return offset
 
 
-def _io_header(program: Program, step: Program | None) -> str:
+def _io_header(program: Program, step_io: list[str] | None) -> str:
     def spec(items):
         rows = []
         for name, shape, dtype in items:
@@ -111,13 +112,16 @@ def _io_header(program: Program, step: Program | None) -> str:
             "};",
             "template <class In, class Out>",
             f"void run_model(Model& m, const In& in, Out& out) {{ m.run({', '.join(call)}); }}",
+            "using StepState = std::vector<std::vector<char>>;  // the step function's state arguments, in order",
             *(
-                _step_io(step)
-                if step is not None
+                step_io
+                if step_io is not None
                 else [
                     "static const bool kHasStep = false;",
-                    "struct StepModel { explicit StepModel(const nscc::Weights&) {} void reset() {} };",
-                    "inline void run_step(StepModel&, const int64_t*, const int64_t*, float*) {}",
+                    "struct StepModel { explicit StepModel(const nscc::Weights&) {} };",
+                    "static const int kStepStates = 0;",
+                    "static const size_t kStepStateBytes[] = {0};",
+                    "inline void run_step(StepModel&, const int64_t*, const int64_t*, const StepState&, StepState&, float*) {}",
                     "static const int64_t kStepBatch = 0, kStepVocab = 0, kStepLength = 0;",
                 ]
             ),
@@ -126,15 +130,29 @@ def _io_header(program: Program, step: Program | None) -> str:
     )
 
 
-def _step_io(step: Program) -> list[str]:
-    (_, ids_shape, _), (_, _, _) = step.inputs
-    (_, out_shape, out_dtype) = step.outputs[0]
-    if np.dtype(out_dtype) != np.float32 or len(step.outputs) != 1:
-        raise NsccError("cpp target: the decoder must give one float32 output (the scores)", "decode on the interpreter")
+def _step_io(step: Program, slots: list[StateSlot], position: int) -> list[str]:
+    """run_step: the step function's run() with tokens, position and the state buffers
+    (read from `state`, the new state written to `next`) in its argument order."""
+    state_in, state_out = {s.arg: k for k, s in enumerate(slots)}, {s.result: k for k, s in enumerate(slots)}
+    tokens = [i for i in range(len(step.inputs)) if i not in state_in and i != position]
+    scores = [j for j in range(len(step.outputs)) if j not in state_out]
+    if len(tokens) != 1 or len(scores) != 1 or np.dtype(step.outputs[scores[0]][2]) != np.float32:
+        raise NsccError("cpp target: the decoder must take one token input and give one float32 output (the scores)", "decode on the interpreter")
+    ids_shape, out_shape = step.inputs[tokens[0]][1], step.outputs[scores[0]][1]
+    args = []
+    for i, (_, _, d) in enumerate(step.inputs):
+        args.append("ids" if i == tokens[0] else "pos" if i == position else f"reinterpret_cast<const {C_TYPES[np.dtype(d)]}*>(state[{state_in[i]}].data())")
+    for j, (_, _, d) in enumerate(step.outputs):
+        args.append("logits" if j == scores[0] else f"reinterpret_cast<{C_TYPES[np.dtype(d)]}*>(next[{state_out[j]}].data())")
+    sizes = [int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in slots]
     return [
         "static const bool kHasStep = true;",
         f"static const int64_t kStepBatch = {ids_shape[0]}, kStepVocab = {out_shape[-1]}, kStepLength = {step.length};",
-        "inline void run_step(StepModel& m, const int64_t* ids, const int64_t* pos, float* logits) { m.run(ids, pos, logits); }",
+        f"static const int kStepStates = {len(slots)};",
+        f"static const size_t kStepStateBytes[] = {{{', '.join(map(str, sizes or [0]))}}};  // their names: manifest.json's state",
+        "inline void run_step(StepModel& m, const int64_t* ids, const int64_t* pos, const StepState& state, StepState& next, float* logits) {",
+        f"  m.run({', '.join(args)});",
+        "}",
     ]
 
 
@@ -142,23 +160,23 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     coding = module.attributes.get("nscc.spike_coding")
     coding = coding.data if isinstance(coding, StringAttr) else "thermometer"
     program = generate(module, ctx.weights, coding)
-    step = None
-    from nscc.decoding import has_attention_state, step_module
-
-    if has_attention_state(module) and len(program.inputs) == 1:
-        try:  # a decoder with linear attention also gets its token-by-token program
-            one, _, length = step_module(module, ctx.weights)
-            step = generate(one, ctx.weights, coding, struct="StepModel", shared=program, stateful=True)
-            step.length = length
+    step, slots, step_io = None, [], None
+    if is_step_function(module) or (has_attention_state(module) and len(program.inputs) == 1):
+        try:  # a decoder with linear attention also gets its token-by-token program: the decode-step function
+            one = step_function(ctx, module)
+            step = generate(one, ctx.weights, coding, struct="StepModel", shared=program)
         except NsccError:
             step = None
+    if step is not None:
+        step.length, slots = decode_length(one), state_slots(one)
+        step_io = _step_io(step, slots, position_argument(one))
     with open(os.path.join(out_dir, "model.cpp"), "w") as f:
         f.write('// Generated by nscc from the IR; do not edit. Kernels: nscc_runtime.hpp.\n#include "nscc_runtime.hpp"\n')
         f.write(program.source)
         if step is not None:
             f.write(step.source)
     with open(os.path.join(out_dir, "model_io.hpp"), "w") as f:
-        f.write(_io_header(program, step))
+        f.write(_io_header(program, step_io))
     for name in ("nscc_runtime.hpp", "main.cpp"):
         shutil.copy(os.path.join(RUNTIME, name), os.path.join(out_dir, name))
     write_integer_headers(out_dir)
@@ -177,6 +195,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "outputs": [{"name": n, "shape": list(s), "dtype": str(np.dtype(d))} for n, s, d in program.outputs],
         "layers": program.layers,
         "decoder": step is not None,
+        "state": [{"name": x.name, "shape": list(x.shape), "dtype": str(x.dtype)} for x in slots],
         "weight_file_bytes": size,
     }
     with open(os.path.join(out_dir, MANIFEST_FILE), "w") as f:

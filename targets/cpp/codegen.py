@@ -128,8 +128,6 @@ class _Gen:
     entry_of: dict = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
     counter: int = 0
-    stateful: bool = False
-    resets: list[str] = field(default_factory=list)
     op_index: int = 0
 
     def fresh(self, prefix: str = "v") -> str:
@@ -173,13 +171,11 @@ class _Gen:
         return None
 
 
-def generate(
-    module: ModuleOp, weights, coding: str, struct: str = "Model", shared: "Program | None" = None, stateful: bool = False
-) -> Program:
+def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shared: "Program | None" = None) -> Program:
     """C++ for @main as `struct`. `shared`: a program of the same project whose weight
-    file entries this one extends. `stateful`: linear attention keeps its state in the
-    struct between calls (the token-by-token decoder), cleared by reset()."""
-    g = _Gen(module, weights, stateful=stateful)
+    file entries this one extends. The struct keeps nothing between calls: a step
+    function's state (decode-step) is arguments and results of run() like any other."""
+    g = _Gen(module, weights)
     if shared is not None:
         g.entries, g.entry_of = shared.weights, shared.entry_of
     fn = main_function(module)
@@ -218,9 +214,6 @@ def generate(
         f"  static constexpr int n_layers = {len(g.layers)};",
         f"  explicit {struct}(const nscc::Weights& w) : W(w) {{",
         *g.init,
-        "  }",
-        "  void reset() {",
-        *g.resets,
         "  }",
         f"  void run({', '.join(x for x in (ins, outs) if x)}) {{",
         "    using namespace nscc;",
@@ -571,20 +564,13 @@ def _linear_attention(g: _Gen, op) -> None:
     heads, t, dk, dv = math.prod(qs[:-2]), qs[-2], qs[-1], vs[-1]
     ctr = _counter(g, op)
     num, den = g.alloc(op.num), g.alloc(op.den)
-    state = norm = "nullptr"
     st_t = "int64_t"
-    if isinstance(op, snn.LinearAttentionStepOp):
+    if isinstance(op, snn.LinearAttentionStepOp):  # from the state arguments into the new state, updated there
         state, norm = g.alloc(op.new_state), g.alloc(op.new_norm)
         st_t = _ctype(op.new_state)
         g.lines.append(f"  std::memcpy({state}, {g.ref(op.state)}, sizeof({st_t}) * {math.prod(_shape(op.state))});")
         g.lines.append(f"  std::memcpy({norm}, {g.ref(op.norm)}, sizeof({st_t}) * {math.prod(_shape(op.norm))});")
-    elif g.stateful:  # the decoder: S and z live in the model between tokens
-        state, norm = g.fresh("state"), g.fresh("norm")
-        g.members.append(f"std::vector<int64_t> {state} = std::vector<int64_t>({heads * dk * dv});")
-        g.members.append(f"std::vector<int64_t> {norm} = std::vector<int64_t>({heads * dk});")
-        g.resets.append(f"    std::fill({state}.begin(), {state}.end(), 0); std::fill({norm}.begin(), {norm}.end(), 0);")
-        state, norm = f"{state}.data()", f"{norm}.data()"
-    else:
+    else:  # the whole sequence from zero state
         state, norm = f"({st_t}*)nullptr", f"({st_t}*)nullptr"
     g.lines.append(
         f"  linear_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {heads}, {t}, {dk}, {dv}, {prop(op, 'decay_shift')}, {state}, {norm}, {num}, {den}, {ctr});"

@@ -14,9 +14,11 @@
     PKG/report.json, README.md   what was built, resource and throughput estimates
     PKG/scripts/hls_lint.py      the synthesizability lint
 
-A decoder with linear attention is compiled token by token: one call of the
-kernel takes one token per batch row and keeps the attention state in device
-memory between calls.
+A decoder with linear attention is compiled token by token: the kernel is its
+decode-step function, one call takes one token per batch row, and the
+function's state arguments are the state port, a device-memory buffer the
+kernel updates in place (the new state it returns is written where it was
+read), which the host and the testbench keep between calls.
 """
 
 from __future__ import annotations
@@ -133,7 +135,10 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "synapse_layers": layers,
         "params": {"dtype": "int32", "count": int(kernel.params.size)},
         "host_tables": host_entries,
-        "state": {"dtype": "int64, eight to a 512-bit word; per head S row-major then z", "words": kernel.state_words},
+        "state": {
+            "dtype": "int64, eight to a 512-bit word; per head S row-major then z", "words": kernel.state_words,
+            "arguments": kernel.state,  # the step function's state arguments (decode-step) that the port holds, updated in place
+        },  # fmt: skip
     }
     w("weights/weights.json", json.dumps(manifest, indent=1) + "\n")
     est = estimate(kernel, {j: a / max(t, 1) for j, (a, t) in cap.active.items()})

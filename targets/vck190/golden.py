@@ -1,7 +1,8 @@
 """Golden vectors: the values at the kernel's boundary while the reference interpreter runs.
 
-A decoder with linear attention is run token by token (its one-token step
-module is what the kernel implements); any other model runs one batch. The
+A decoder with linear attention is run token by token by the Decoder, with its
+state passed in and taken back (its decode-step function is what the kernel
+implements, the state arguments its state port); any other model runs one batch. The
 share of non-zero input counts of every synapse is recorded as well: the
 estimator's firing.
 """
@@ -46,20 +47,24 @@ class _Capture(Interpreter.Listener):
 def program(ctx: NsccContext, module: ModuleOp):
     """The module the kernel runs (a decoder's one-token step) and golden (inputs, outputs) per call."""
     from nscc.calibration import calibration_of
-    from nscc.decoding import Decoder, has_attention_state
+    from nscc.decoding import Decoder, has_attention_state, is_step_function
 
     sig = signature(module)
-    if has_attention_state(module) and len(sig.inputs) == 1:
+    if is_step_function(module) or (has_attention_state(module) and len(sig.inputs) == 1):
+        # the kernel is the decode-step function; its state arguments are the state port, not vectors
         dec = Decoder(ctx, module)
         part = partition(dec.step_module)
-        batch = calibration_of(ctx, module, 1)[0]
-        ids = np.asarray(batch[sig.inputs[0][0]])
+        token_input = signature(dec.step_module).inputs[dec.token_arg][0]
+        batch = calibration_of(ctx, module, 1)[0] if not is_step_function(module) else {}
+        ids = np.asarray(batch[token_input]) if token_input in batch else np.zeros((dec.batch, dec.length), np.int64)
         values = [v for v, _, _ in part.inputs] + [v for v, _, _ in part.outputs]
         cap = _Capture(values, _synapses(part))
         dec.interpreter.listeners = (cap,)
         steps = []
         for t in range(min(TB_STEPS, dec.length, ids.shape[1])):
-            args = (np.ascontiguousarray(ids[:, t : t + 1].astype(np.int64)), np.array([t], np.int64))
+            args: list = [None] * dec.n_args
+            args[dec.token_arg] = np.ascontiguousarray(ids[:, t : t + 1].astype(np.int64))
+            args[dec.position_arg] = np.array([t], np.int64)
             cap.got.clear()
             dec.step(ids[:, t])
             steps.append(_split(part, cap.got, args))

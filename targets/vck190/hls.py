@@ -96,7 +96,8 @@ class Kernel:
     weights: bytes  # bank a: the even words of every row (DDR)
     weights_b: bytes  # bank b: the odd words (LPDDR)
     params: np.ndarray  # int32
-    state_words: int  # 512-bit words of linear-attention state
+    state_words: int  # 512-bit words of linear-attention state: the step function's state arguments
+    state: list[dict]  # per attention: its S and z arguments and results, and where they are in the state port
     layers: list[SynapseLayer]
     others: list[dict]
     resident_words: int  # both banks
@@ -123,6 +124,7 @@ class _Gen:
     prm_at: dict = field(default_factory=dict)
     prm_size: int = 0
     state: int = 0
+    state_at: dict = field(default_factory=dict)  # attention step op -> its word offset in the state port
     resident: int = 0  # words of weights in URAM, bank a
     resident_b: int = 0  # bank b
     alias: dict = field(default_factory=dict)
@@ -204,8 +206,26 @@ def _pad(vals: Sequence[int], fill: int) -> list[int]:
     return [fill] * (RANK - len(vals)) + list(vals)
 
 
+def _state_port(g: _Gen) -> list[dict]:
+    """The state port holds the step function's state arguments: each attention's (S, z),
+    in argument order, per head S row-major then z, eight int64 to a 512-bit word. The
+    kernel updates it in place: the new state the function returns is written where its
+    argument was read."""
+    layout = []
+    for op, s, z in g.part.state:
+        if s.dtype != np.int64 or z.dtype != np.int64:
+            raise NsccError(f"vck190 target: the state of {where(op)} must be int64", "make the step function with the decode-step pass")
+        qs, vs = _shape(op.q), _shape(op.v)
+        words = math.prod(qs[:-2]) * (-(-(qs[-1] * vs[-1] + qs[-1]) // 8))
+        g.state_at[op] = g.state
+        layout.append({"S": {"argument": s.arg, "result": s.result, "name": s.name}, "z": {"argument": z.arg, "result": z.result, "name": z.name}, "word_offset": g.state, "words": words})
+        g.state += words
+    return layout
+
+
 def generate(module: ModuleOp, store, part: Partition) -> Kernel:
     g = _Gen(module, store, part)
+    state = _state_port(g)
     ins, outs = [], []
     for j, (v, arg, enc) in enumerate(part.inputs):
         g.index = -1
@@ -249,6 +269,7 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         weights_b,
         params,
         g.state,
+        state,
         g.layers,
         g.others,
         g.resident + g.resident_b,
@@ -410,8 +431,13 @@ def _emit(g: _Gen, op: Operation) -> None:
         out = g.alloc(op.res)
         L.append(f"  nscc::fixed_softmax<{outer}, {n}, {inner}, {f}, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
         return _other(g, op, math.prod(shape), 3)
-    if isinstance(op, snn.LinearAttentionOp):
+    if isinstance(op, snn.LinearAttentionStepOp):
         return _linear_attention(g, op)
+    if isinstance(op, snn.LinearAttentionOp):
+        raise NsccError(
+            f"vck190 target: {where(op)} runs over the whole sequence",
+            "the kernel decodes one token per call: nscc compiles decoders token by token (the decode-step function of a model with linear attention)",
+        )
     if isinstance(op, snn.ConvSynapseOp):
         return _conv_synapse(g, op)
     if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
@@ -594,7 +620,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     )
 
 
-def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
+def _linear_attention(g: _Gen, op: snn.LinearAttentionStepOp) -> None:
     qs, vs = _shape(op.q), _shape(op.v)
     if qs[-2] != 1:
         raise NsccError(
@@ -608,8 +634,7 @@ def _linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
     num, den = g.alloc(op.num), g.alloc(op.den)
     if num[0] != "a64" or den[0] != "a64":
         raise NsccError(f"vck190 target: {where(op)} must produce int64 results", "report this as a bug")
-    so = g.state
-    g.state += heads * (-(-(dk * dv + dk) // 8))  # 512-bit words, eight int64 each
+    so = g.state_at[op]  # where its state arguments are in the state port (_state_port)
     g.lines.append(
         f"  nscc::linear_attention_step<{heads}, {dk}, {dv}, {prop(op, 'decay_shift')}>({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, state, {so}, "
         f"{num[0]}, {num[1]}, {den[0]}, {den[1]});"

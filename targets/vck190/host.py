@@ -144,7 +144,7 @@ int main(int argc, char** argv) {{
   wgt.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   wgt2.sync(XCL_BO_SYNC_BO_TO_DEVICE);
   prm.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-{"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));" if stateful else ""}
+{"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));  // the step function's state arguments, updated in place by each call" if stateful else ""}
 {chr(10).join(decl)}
   krnl({run_args}, 1).wait();  // mode 1: copy the resident layers' weights into URAM, once
   long passed = 0, failed = 0;

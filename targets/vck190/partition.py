@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.dialects.func import ReturnOp
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
+from nscc.decoding import StateSlot, is_step_function, state_slots
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR, main_function
@@ -46,6 +47,32 @@ class Partition:
     ops: list[Operation] = field(default_factory=list)  # the kernel's, in program order
     inputs: list[tuple[SSAValue, int, snn.EncodeOp | None]] = field(default_factory=list)  # value, model input, its encoder
     outputs: list[tuple[SSAValue, int, snn.DecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
+    # a step function's (decode-step) state: each attention step op with the slots of its S and z,
+    # in argument order; the kernel keeps them in its state port, updated in place
+    state: list[tuple[snn.LinearAttentionStepOp, StateSlot, StateSlot]] = field(default_factory=list)
+
+
+def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionStepOp, StateSlot, StateSlot]]:
+    """The step ops that read the state arguments, each returning its new state at the result
+    of the same slot (so the state port can be updated in place), in argument order."""
+    if not is_step_function(module):
+        return []
+    slots = {s.arg: s for s in state_slots(module)}
+    out = []
+    for op in main_function(module).walk():
+        if not isinstance(op, snn.LinearAttentionStepOp):
+            continue
+        olds, news = (op.state, op.norm), (op.new_state, op.new_norm)
+        pair = [slots.get(v.index) if isinstance(v, BlockArgument) and v.has_one_use() else None for v in olds]
+        if None in pair or any(ret.operands[s.result] is not new or not new.has_one_use() for s, new in zip(pair, news)):
+            raise NsccError(
+                f"vck190 target: {where(op)} must read its state from the step function's state arguments and return the new state",
+                "make the step function with the decode-step pass",
+            )
+        out.append((op, pair[0], pair[1]))
+    if 2 * len(out) != len(slots):
+        raise NsccError("vck190 target: a state argument of the step function is not linear-attention state", "make the step function with the decode-step pass")
+    return sorted(out, key=lambda t: t[1].arg)
 
 
 def partition(module: ModuleOp) -> Partition:
@@ -54,6 +81,9 @@ def partition(module: ModuleOp) -> Partition:
     p = Partition()
     ret = fn.body.block.last_op
     assert isinstance(ret, ReturnOp)
+    p.state = _state(module, ret)
+    state_args = {s.arg for _, *pair in p.state for s in pair}
+    state_results = {s.result for _, *pair in p.state for s in pair}
     folded: set[Operation] = set()  # ops of constants only: their values become parameters
     for op in fn.body.block.ops:
         if isinstance(op, nn.WeightOp | ConstantOp | ReturnOp):
@@ -72,11 +102,11 @@ def partition(module: ModuleOp) -> Partition:
         for v in op.operands:
             if not is_integer(v) and not isinstance(v.owner, nn.WeightOp | ConstantOp) and v.owner not in folded:
                 raise NsccError(f"vck190 target: {where(op)} reads a float value inside the kernel", HINT)
-            if isinstance(v, BlockArgument) and all(v is not x for x, _, _ in p.inputs):
+            if isinstance(v, BlockArgument) and v.index not in state_args and all(v is not x for x, _, _ in p.inputs):
                 p.inputs.append((v, args.index(v), None))
         p.ops.append(op)
     for j, v in enumerate(ret.operands):
-        if isinstance(v.owner, snn.DecodeOp) and any(d is v.owner for _, _, d in p.outputs):
+        if j in state_results or isinstance(v.owner, snn.DecodeOp) and any(d is v.owner for _, _, d in p.outputs):
             continue
         if not is_integer(v) or isinstance(v, BlockArgument):
             raise NsccError(f"vck190 target: output {j} is not computed by the kernel", HINT)

@@ -5,7 +5,9 @@
 //   ./model WEIGHTS.bin --generate N --prompt-ids IDS.npy --output IDS_OUT.npy [--counters FILE.json]
 //
 // The second form (decoders with linear attention) feeds the prompt one token
-// at a time, then continues greedily for N tokens, with constant-size state.
+// at a time, then continues greedily for N tokens, with constant-size state:
+// the step function (nscc's decode-step) takes its state as arguments and
+// returns the new state; this loop keeps the buffers between calls.
 //
 // Inputs and outputs are positional in the order of model_io.hpp (the
 // manifest.json beside lists them by name).
@@ -89,14 +91,21 @@ int decode(const char* weights_path, const std::string& prompt_path, int n, cons
   try {
     nscc::Weights weights(weights_path);
     StepModel model(weights);
-    model.reset();
+    StepState state(kStepStates), next(kStepStates);  // zero: the state before the first token
+    size_t state_bytes = 0;
+    for (int i = 0; i < kStepStates; ++i) {
+      state[i].assign(kStepStateBytes[i], 0);
+      next[i].assign(kStepStateBytes[i], 0);
+      state_bytes += kStepStateBytes[i];
+    }
     std::vector<int64_t> ids(kStepBatch), generated;
     std::vector<float> logits(kStepBatch * kStepVocab);
     int64_t pos = 0;
     auto t0 = std::chrono::steady_clock::now();
     auto feed = [&](int64_t tok) {
       std::fill(ids.begin(), ids.end(), tok);
-      run_step(model, ids.data(), &pos, logits.data());
+      run_step(model, ids.data(), &pos, state, next, logits.data());
+      std::swap(state, next);  // the new state is the next call's
       ++pos;
     };
     for (int64_t i = 0; i < p.shape[0]; ++i) feed(prompt[i]);
@@ -112,7 +121,7 @@ int decode(const char* weights_path, const std::string& prompt_path, int n, cons
       std::ofstream f(counters);
       double tp = std::chrono::duration<double>(t1 - t0).count(), tg = std::chrono::duration<double>(t2 - t1).count();
       f << "{\"prompt_tokens\": " << p.shape[0] << ", \"prompt_seconds\": " << tp << ", \"generated_tokens\": " << n << ", \"generate_seconds\": " << tg
-        << ", \"weight_file_bytes\": " << weights.bytes() << ", \"layers\": []}\n";
+        << ", \"state_bytes\": " << state_bytes << ", \"weight_file_bytes\": " << weights.bytes() << ", \"layers\": []}\n";
     }
   } catch (const std::exception& e) {
     fail(e.what());

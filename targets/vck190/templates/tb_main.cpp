@@ -1,7 +1,9 @@
 // C-simulation testbench: loads the weights and the golden vectors that nscc's
-// reference interpreter produced, calls nscc_top once per step (a decoder keeps
-// its linear-attention state between steps, as on the board), and compares
-// every output word. Exit 0 only when all are equal.
+// reference interpreter produced, calls nscc_top once per step, and compares
+// every output word. Exit 0 only when all are equal. A decoder's kernel is its
+// decode-step function: the state port holds the function's state arguments,
+// which the kernel updates in place; this testbench keeps that buffer between
+// steps (zero before the first token), as the host does on the board.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,7 +50,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < wgt.size() && (i + 1) * 64 <= wraw.size(); ++i) nscc_tb_word(wgt[i], wraw.data() + 64 * i);
   for (size_t i = 0; i < wgt2.size() && (i + 1) * 64 <= wraw2.size(); ++i) nscc_tb_word(wgt2[i], wraw2.data() + 64 * i);
   std::vector<int32_t> prm = load<int32_t>(root + "/weights/params.bin", NSCC_PRM_WORDS);
-  std::vector<nscc::word_t> state(NSCC_STATE_WORDS + 1);  // attention state, zero before the first token
+  std::vector<nscc::word_t> state(NSCC_STATE_WORDS + 1);  // the step function's state arguments, zero before the first token
   for (size_t i = 0; i < state.size(); ++i)
     for (int u = 0; u < 8; ++u) nscc::set64(state[i], u, 0);
   long passed = 0, failed = 0;
