@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from nscc.errors import NsccError
+from nscc.errors import NsccError, printable
 
 
 def load(path: str, hint: str) -> np.ndarray | dict[str, np.ndarray]:
@@ -48,3 +48,18 @@ def check_finite(a: np.ndarray, what: str, hint: str) -> None:
     big = float(np.abs(a).max())
     if big > 1e30:
         raise NsccError(f"{what} holds a value of magnitude {big:.3g}, beyond what nscc calibrates (1e30)", hint)
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz that numpy.load reads back by the same names.
+
+    numpy.savez takes names as keyword arguments, so an array called `file` or
+    `allow_pickle` collides with its parameters; here every name is a plain zip
+    member. Names that a zip member cannot carry (NUL, over 60,000 bytes) are refused."""
+    for name in arrays:
+        if "\0" in name or len(name.encode()) > 60_000:
+            raise NsccError(f"{path}: the name {printable(name, 80)!r} cannot be a key of an .npz file", "rename it in the model")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for name, a in arrays.items():
+            with z.open(name + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)

@@ -297,7 +297,9 @@ def _save_outputs(path: str | None, outputs) -> None:
     if not path:
         return
     try:
-        np.savez(path, **outputs)
+        from nscc.arrays import save_npz
+
+        save_npz(path, outputs)
     except OSError as e:
         raise NsccError(f"{path}: cannot write ({e.strerror})", "choose a writable --output path") from None
 

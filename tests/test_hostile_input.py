@@ -242,7 +242,8 @@ def test_a_dump_reads_weights_only_from_its_own_folder(tmp_path, ref):
     text = (dump / "m.mlir").read_text().replace('"m.weights.npz"', f'"{ref}"')
     (dump / "m.mlir").write_text(text)
     r = nscc("opt", str(dump / "m.mlir"))
-    assert r.returncode != 0 and "not a file in the dump's folder" in r.stderr, r.stderr
+    why = "weight file not found" if ref == "missing.npz" else "not a file in the dump's folder"
+    assert r.returncode != 0 and why in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 MALFORMED_PIPELINES = [
@@ -341,3 +342,39 @@ def test_gather_ids_out_of_range_are_refused_alike_by_interpreter_and_simulator(
 def test_usage_errors_are_one_line(args):
     r = nscc(*args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr, r.stderr
+
+
+def _renamed_mlp(tmp_path, weight_name, output_name):
+    import onnx
+
+    m = onnx.load(MLP)
+    first = m.graph.initializer[0].name
+    m.graph.initializer[0].name = weight_name
+    for n in m.graph.node:
+        n.input[:] = [weight_name if i == first else i for i in n.input]
+        n.output[:] = [output_name if o == m.graph.output[0].name else o for o in n.output]
+    m.graph.output[0].name = output_name
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    return path
+
+
+def test_names_that_are_numpy_keywords_survive_npz_files(tmp_path):
+    import numpy as np
+
+    path = _renamed_mlp(tmp_path, "file", "allow_pickle")
+    out = tmp_path / "out"
+    assert nscc("compile", str(path), "--dim", "batch=2", "-o", str(out)).returncode == 0
+    assert "file" in np.load(out / "model.weights.npz").files
+    np.save(tmp_path / "x.npy", np.ones((2, 64), np.float32))
+    r = nscc("run", str(out), "--input", f"image={tmp_path / 'x.npy'}", "--output", str(tmp_path / "y.npz"))
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "y.npz")["allow_pickle"].shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["nul\0name", "x" * 100_000])
+def test_names_an_npz_cannot_hold_are_one_clear_error(tmp_path, name):
+    path = _renamed_mlp(tmp_path, name, "logits")
+    r = nscc("compile", str(path), "--dim", "batch=2", "-o", str(tmp_path / "out"))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "cannot be a key" in r.stderr, r.stderr[:500]
+    assert not (tmp_path / "out").exists()

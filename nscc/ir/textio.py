@@ -106,7 +106,7 @@ def read_module(path: str) -> tuple[NsccContext, ModuleOp]:
         return ctx, module  # a terminal dump: weights are names only, needed only to run
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     wpath = os.path.realpath(os.path.join(folder, ref.data))
-    if os.path.isabs(ref.data) or os.path.commonpath([wpath, folder]) != folder or not os.path.isfile(wpath):
+    if os.path.isabs(ref.data) or os.path.commonpath([wpath, folder]) != folder or (os.path.exists(wpath) and not os.path.isfile(wpath)):
         raise NsccError(
             f"{path}: its {WEIGHTS_ATTR} {ref.data!r} is not a file in the dump's folder",
             "nscc reads a dump's weights only from beside it; re-create the dump with -o FILE.mlir",

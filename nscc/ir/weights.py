@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from nscc.arrays import save_npz
 from nscc.errors import NsccError
 
 
@@ -89,7 +90,7 @@ class WeightStore(Mapping[str, np.ndarray]):
                 arrays[n] = a
         if packed:
             arrays[PACKED_KEY] = np.frombuffer(json.dumps(packed).encode(), np.uint8)
-        np.savez(path, **arrays)
+        save_npz(path, arrays)
 
     def attach_npz(self, path: str) -> None:
         try:
