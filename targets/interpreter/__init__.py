@@ -51,7 +51,7 @@ def recognizes(path: str) -> bool:
 
 
 def input_names(path: str) -> list[str]:
-    return []
+    return run_built(path)
 
 
 def run_built(path: str, inputs=None):

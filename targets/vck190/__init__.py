@@ -220,7 +220,7 @@ def recognizes(path: str) -> bool:
 
 
 def input_names(path: str) -> list[str]:
-    return []
+    return run_built(path)  # it does not run here: say so before any input is read
 
 
 def run_built(path: str, inputs=None):
