@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
     p.add_argument("--dump-ir-dir", metavar="DIR", help="write the IR after each pass to DIR/NN-pass.mlir")
     p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
+    p.add_argument(
+        "--split-input-file", action="store_true", help="treat each `// -----` section of an .mlir file as its own module (as mlir-opt)"
+    )
     _common(p)
 
     p = sub.add_parser("run", help="run a model (on the reference interpreter, or built for the C++ simulator)")
@@ -149,6 +152,8 @@ def cmd_opt(a) -> int:
                 f"--print-ir-after {unknown[0]}: no such pass in the pipeline",
                 ("the pipeline runs " + ", ".join(names)) if names else "give the passes with -p",
             )
+    if a.split_input_file:
+        return _opt_sections(a)
     hook = ir_printer(sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
     ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, hook)
     if a.output:
@@ -156,6 +161,39 @@ def cmd_opt(a) -> int:
     elif not (a.print_ir_after_all or a.print_ir_after):
         sys.stdout.write(module_text(module, generic=a.generic))
     return 0
+
+
+def _opt_sections(a) -> int:
+    """--split-input-file: every `// -----` section through the pipeline in turn; errors are
+    reported per section (named FILE:LINE) and the exit code says whether any failed."""
+    import re
+
+    from nscc.driver import apply_pipeline
+    from nscc.ir.textio import module_text, parse_module
+
+    if a.output or a.dump_ir_dir or a.calib or a.dim:
+        raise NsccError("--split-input-file prints each section; it takes no -o, --dump-ir-dir, --calib or --dim", "drop those options")
+    try:
+        text = sys.stdin.read() if a.model == "-" else open(a.model).read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise NsccError(f"{a.model}: cannot read ({e})", "give an .mlir file") from None
+    failed, line = 0, 1
+    for i, section in enumerate(re.split(r"^// -----.*$", text, flags=re.M)):
+        if i:
+            sys.stdout.write("// -----\n")
+        if not any(ln.strip() and not ln.strip().startswith("//") for ln in section.splitlines()):
+            line += section.count("\n") + 1
+            continue  # comments only (a file's header)
+        try:
+            ctx, module = parse_module(section, source=f"{a.model}:{line}")
+            apply_pipeline(ctx, module, a.pipeline)
+            sys.stdout.write(module_text(module, generic=a.generic))
+        except NsccError as e:
+            sys.stdout.flush()
+            print(e.render(), file=sys.stderr, flush=True)
+            failed += 1
+        line += section.count("\n") + 1
+    return 1 if failed else 0
 
 
 def cmd_run(a) -> int:

@@ -1,9 +1,4 @@
-// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
-// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
-// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
-// RUN: awk -v k=4 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK4
-// RUN: awk -v k=5 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK5
-// RUN: awk -v k=6 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK6
+// RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
 // Invalid IR for nn.linear_attention_step, one case per `// -----` section, each with the verifier's message.
 
@@ -15,7 +10,7 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>
   }
 }
-// CHECK1: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: q (2, 3, 4), k (2, 3, 5) and v (2, 3, 4) disagree
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: q (2, 3, 4), k (2, 3, 5) and v (2, 3, 4) disagree
 
 // -----
 // state shape
@@ -25,7 +20,7 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x4xf32>, tensor<2x4x3xf64>, tensor<2x4xf64>
   }
 }
-// CHECK2: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: state must be [..., dk, dv] and norm [..., dk]
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: state must be [..., dk, dv] and norm [..., dk]
 
 // -----
 // new state type
@@ -35,7 +30,7 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x4xf32>, tensor<2x4x4xf32>, tensor<2x4xf64>
   }
 }
-// CHECK3: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: new state types must equal the old
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: new state types must equal the old
 
 // -----
 // result shape
@@ -45,7 +40,7 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x5xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>
   }
 }
-// CHECK4: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: result must be v's shape
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: result must be v's shape
 
 // -----
 // decay
@@ -55,7 +50,7 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>
   }
 }
-// CHECK5: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: decay must be in (0, 1]
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: decay must be in (0, 1]
 
 // -----
 // feature
@@ -65,4 +60,4 @@ builtin.module {
     func.return %0, %1, %2 : tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>
   }
 }
-// CHECK6: nscc: error: <stdin>: IR does not verify: nn.linear_attention_step: feature must be one of relu, elu1
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.linear_attention_step: feature must be one of relu, elu1

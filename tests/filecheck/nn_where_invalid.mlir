@@ -1,6 +1,4 @@
-// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
-// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
-// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+// RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
 // Invalid IR for nn.where, one case per `// -----` section, each with the verifier's message.
 
@@ -12,7 +10,7 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK1: nscc: error: <stdin>: IR does not verify: nn.where: operand shapes (2, 3) and (4,) and (2, 3) do not broadcast
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.where: operand shapes (2, 3) and (4,) and (2, 3) do not broadcast
 
 // -----
 // result shape
@@ -22,7 +20,7 @@ builtin.module {
     func.return %0 : tensor<3x3xf32>
   }
 }
-// CHECK2: nscc: error: <stdin>: IR does not verify: nn.where: result shape must be (2, 3)
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.where: result shape must be (2, 3)
 
 // -----
 // branch types
@@ -32,4 +30,4 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK3: nscc: error: <stdin>: IR does not verify: nn.where: both branches must have the same element type
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.where: both branches must have the same element type

@@ -1,8 +1,4 @@
-// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
-// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
-// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
-// RUN: awk -v k=4 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK4
-// RUN: awk -v k=5 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK5
+// RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
 // Invalid IR for snn.decode, one case per `// -----` section, each with the verifier's message.
 
@@ -14,7 +10,7 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK1: nscc: error: <stdin>: IR does not verify: snn.decode: input must be an integer accumulator, got tensor<2x3xf32>
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.decode: input must be an integer accumulator, got tensor<2x3xf32>
 
 // -----
 // result shape
@@ -24,7 +20,7 @@ builtin.module {
     func.return %0 : tensor<3x2xf32>
   }
 }
-// CHECK2: nscc: error: <stdin>: IR does not verify: snn.decode: result shape must equal input shape
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.decode: result shape must equal input shape
 
 // -----
 // axis
@@ -34,7 +30,7 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK3: nscc: error: <stdin>: IR does not verify: snn.decode: axis 2 is out of range for rank 2
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.decode: axis 2 is out of range for rank 2
 
 // -----
 // scale shape
@@ -44,7 +40,7 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK4: nscc: error: <stdin>: IR does not verify: snn.decode: scale must be a scalar or have 3 values (axis 1), got shape (4,)
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.decode: scale must be a scalar or have 3 values (axis 1), got shape (4,)
 
 // -----
 // bias shape
@@ -54,4 +50,4 @@ builtin.module {
     func.return %0 : tensor<2x3xf32>
   }
 }
-// CHECK5: nscc: error: <stdin>: IR does not verify: snn.decode: bias must be a scalar or have 3 values (axis 1), got shape (2,)
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.decode: bias must be a scalar or have 3 values (axis 1), got shape (2,)

@@ -1,6 +1,4 @@
-// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
-// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
-// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+// RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
 // Invalid IR for snn.fixed_encode, one case per `// -----` section, each with the verifier's message.
 
@@ -12,7 +10,7 @@ builtin.module {
     func.return %0 : tensor<3x2xi32>
   }
 }
-// CHECK1: nscc: error: <stdin>: IR does not verify: snn.fixed_encode: result shape must equal input shape
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.fixed_encode: result shape must equal input shape
 
 // -----
 // frac_bits
@@ -22,7 +20,7 @@ builtin.module {
     func.return %0 : tensor<2x3xi32>
   }
 }
-// CHECK2: nscc: error: <stdin>: IR does not verify: snn.fixed_encode: frac_bits must be in [0, 30]
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.fixed_encode: frac_bits must be in [0, 30]
 
 // -----
 // i32 result
@@ -32,4 +30,4 @@ builtin.module {
     func.return %0 : tensor<2x3xi16>
   }
 }
-// CHECK3: nscc: error: <stdin>: IR does not verify: snn.fixed_encode: fixed-point values are i32 tensors, got tensor<2x3xi16>
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.fixed_encode: fixed-point values are i32 tensors, got tensor<2x3xi16>

@@ -1,6 +1,4 @@
-// RUN: awk -v k=1 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK1
-// RUN: awk -v k=2 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK2
-// RUN: awk -v k=3 '/^\/\/ -----/{i++} i==k' %s | not nscc opt - 2>&1 | filecheck %s --check-prefix=CHECK3
+// RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
 // Invalid IR for snn.linear_attention_step, one case per `// -----` section, each with the verifier's message.
 
@@ -12,7 +10,7 @@ builtin.module {
     func.return %0, %1, %2, %3 : tensor<1x1x6xi64>, tensor<1x1xi64>, tensor<1x8x5xi64>, tensor<1x8xi64>
   }
 }
-// CHECK1: nscc: error: <stdin>: IR does not verify: snn.linear_attention_step: state must be [..., dk, dv]
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.linear_attention_step: state must be [..., dk, dv]
 
 // -----
 // norm shape
@@ -22,7 +20,7 @@ builtin.module {
     func.return %0, %1, %2, %3 : tensor<1x1x6xi64>, tensor<1x1xi64>, tensor<1x8x6xi64>, tensor<1x7xi64>
   }
 }
-// CHECK2: nscc: error: <stdin>: IR does not verify: snn.linear_attention_step: norm must be [..., dk]
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.linear_attention_step: norm must be [..., dk]
 
 // -----
 // new state type
@@ -32,4 +30,4 @@ builtin.module {
     func.return %0, %1, %2, %3 : tensor<1x1x6xi64>, tensor<1x1xi64>, tensor<1x8x6xi32>, tensor<1x8xi64>
   }
 }
-// CHECK3: nscc: error: <stdin>: IR does not verify: snn.linear_attention_step: new state types must equal the old
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.linear_attention_step: new state types must equal the old
