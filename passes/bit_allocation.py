@@ -33,22 +33,24 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
-from xdsl.ir import Operation
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
-from nscc.calibration import TensorStats, calibration_of, collect
+from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.context import weights_of
 from nscc.ir.signature import main_function
+from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import knapsack
+from nscc.quant.allocation import Candidate, Layer
 from nscc.quant.plans import (
     BITS_ATTR,
     GRANULARITIES,
@@ -56,15 +58,13 @@ from nscc.quant.plans import (
     LEVELS_ATTR,
     ROUNDINGS,
     THRESHOLDS,
-    LinearPlan,
-    choose_clip,
-    layer_counts,
+    Decisions,
+    decision_key,
     layer_name,
     linear_plan,
-    quantize_layer,
     trained_quantizer,
 )
-from nscc.quant.quantize import Hessian, stored_bits, valid_width
+from nscc.quant.quantize import stored_bits, valid_width
 from nscc.quant.sensitivity import METRICS as SENSITIVITY_METRICS
 from nscc.quant.sensitivity import Probe
 
@@ -72,81 +72,23 @@ METRICS = ("auto", *SENSITIVITY_METRICS)
 
 
 @dataclass
-class Layer:
-    op: Operation
-    plan: LinearPlan
-    name: str
-    params: int
-    macs: int
-    trained: tuple | None
-    stats: TensorStats | None
-    pinned: bool = False
-    proxy: dict = field(default_factory=dict)  # (bits, D) -> float
-    measured: dict = field(default_factory=dict)
-    predicted: dict = field(default_factory=dict)
-    firing: dict = field(default_factory=dict)  # D -> mean |count|
-    cands: list = field(default_factory=list)  # (bits, group, D) this layer can take
-    hessians: dict = field(default_factory=dict)  # D -> the GPTQ objective of its counts
+class RecordChoice(RewritePattern):
+    """Records the (bits, group, levels) chosen for a linear layer on its op, as
+    `nscc.weight_bits`, `nscc.group_size` and `nscc.levels`, for spike-conversion."""
 
-    def theta(self, levels: int, options: "BitAllocationPass") -> tuple[np.ndarray, bool]:
-        if self.trained is not None:
-            _, theta, trained_levels, signed = self.trained
-            return (theta * np.float32(trained_levels / levels)).astype(np.float32), signed
-        s = self.stats
-        signed = s.min < -1e-6 * max(s.absmax_tensor(), 1e-30)
-        clip = choose_clip(s, options.threshold, options.percentile, options.granularity == "per-channel", levels, signed)
-        return (clip / levels).astype(np.float32), signed
+    choices: Decisions[tuple]
+    store: WeightStore
 
-
-class _Candidate:
-    """What one layer computes at one (bits, D): an override of its kernel."""
-
-    def __init__(self, layer: Layer, bits: float, group: int, levels: int, options: "BitAllocationPass"):
-        p = layer.plan
-        theta, signed = layer.theta(levels, options)
-        theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
-        correct = options.bias_correction and layer.trained is None  # as spike-conversion: trained quantizers keep their bias
-        sample = layer.stats.sample
-        if options.rounding == "gptq" and not p.conv and levels not in layer.hessians:  # one factorisation for every width
-            layer.hessians[levels] = Hessian.of(layer_counts(sample, theta, signed, levels))
-        quant, bias, _ = quantize_layer(p, theta, signed, levels, bits, group, sample, correct, options.rounding, layer.hessians.get(levels))
-        self.plan, self.levels, self.signed = p, levels, signed
-        self.theta = theta.reshape((-1, 1, 1)) if p.conv and theta.ndim else theta
-        self.quant = quant  # integers kept, dequantized per use: a model's worth of candidates stays small
-        self.bias = bias
-
-    @property
-    def w(self) -> np.ndarray:
-        return self.quant.dequantize()  # [K, N], theta folded in
-
-    def counts(self, x: np.ndarray) -> np.ndarray:
-        lo = -self.levels if self.signed else 0
-        return np.clip(np.rint(np.asarray(x, np.float32) / self.theta), lo, self.levels)
-
-    def __call__(self, args) -> tuple:
-        from nscc.semantics.nn import conv_nd, prop
-
-        p, n = self.plan, self.counts(args[0])
-        if p.conv:
-            op = p.op
-            w = self.w.T.reshape(p.weight.shape)
-            y = conv_nd(n, w, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group"))
-            if self.bias is not None:
-                y = y + self.bias.reshape((1, -1) + (1,) * (y.ndim - 2))
-        else:
-            y = np.matmul(n, self.w)
-            if self.bias is not None:
-                y = y + self.bias
-            if p.full_bias is not None:
-                y = y + p.full_bias
-        return (y.astype(np.float32),)
-
-    def proxy(self, x: np.ndarray) -> float:
-        """Mean squared output error of this layer alone on its sample rows (linear layers)."""
-        p = self.plan
-        ref = x @ p.weight + (p.bias if p.bias is not None else 0)
-        got = self.counts(x) @ self.w + (self.bias if self.bias is not None else 0)
-        return float(((ref - got) ** 2).sum(axis=1).mean())
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MatMulOp | nn.GemmOp | nn.ConvOp, rewriter: PatternRewriter) -> None:
+        found = self.choices.for_linear(op, self.store)
+        if found is None:
+            return
+        b, g, d = found[1]
+        op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
+        op.attributes[GROUP_ATTR] = IntegerAttr(int(g), i64)
+        op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
+        rewriter.notify_op_modified(op)
 
 
 @dataclass(frozen=True)
@@ -168,6 +110,9 @@ class BitAllocationPass(ModulePass):
     `refine` forward runs spent after the knapsack on measured swaps (one layer a
     width up, another a width down, within the budget), because the layers'
     errors do not add up exactly.
+
+    The measurements run in `apply` (they need the whole model); the choice of each
+    layer, by layer name, is recorded on its op by the pattern `RecordChoice`.
     """
 
     name = "bit-allocation"
@@ -233,11 +178,11 @@ class BitAllocationPass(ModulePass):
         metric = self._metric(op)
         measure = Probe(op, store, ctx.calibration[: self.probe_batches], metric)
 
-        built: dict[tuple, _Candidate] = {}
+        built: dict[tuple, Candidate] = {}
 
-        def candidate(L: Layer, c: tuple) -> _Candidate:  # each (layer, choice) is quantized once
+        def candidate(L: Layer, c: tuple) -> Candidate:  # each (layer, choice) is quantized once
             if (L.name, c) not in built:
-                built[(L.name, c)] = _Candidate(L, *c, self)
+                built[(L.name, c)] = Candidate(L, *c, self)
             return built[(L.name, c)]
 
         dmax = max(self.levels)
@@ -283,11 +228,10 @@ class BitAllocationPass(ModulePass):
         choice, measured_total, swaps, runs = self._refine(layers, free, choice, measured_total, measure, candidate)
         if swaps:
             solver += f"; {swaps} measured swap(s) kept"
+        decisions: Decisions[tuple] = Decisions()
         for L in layers:
-            b, g, d = choice[L.name]
-            L.op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
-            L.op.attributes[GROUP_ATTR] = IntegerAttr(int(g), i64)
-            L.op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
+            decisions.add(decision_key(L.op, store), [L.plan.x], choice[L.name])
+        PatternRewriteWalker(RecordChoice(decisions, store), apply_recursively=False).rewrite_module(op)
         report = self._report(layers, choice, solver, metric, measure_all, measured_total)
         report["knapsack"], report["uniform_check"] = knapsack, check
         report["refine"] = {"runs": runs, "kept": swaps, "start_error": start, "error": measured_total}

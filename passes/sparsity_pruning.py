@@ -42,8 +42,15 @@ from fnmatch import fnmatch
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, f64, i64
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
 
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
@@ -51,6 +58,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR, main_function
+from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import knapsack
 from nscc.quant.plans import BITS_ATTR
@@ -165,6 +173,121 @@ def _rows(c: Consumer) -> int:
 
 
 @dataclass(frozen=True)
+class EncoderChoice:
+    """An encoder's tuned threshold (None: unchanged) and resting counts (None: none)."""
+
+    theta: np.ndarray | None
+    rest: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class SynapseChoice:
+    """A synapse's pruned weights (None: unchanged), their sparsity, and its decode's new
+    (scale, bias) (None: unchanged); `layer` names a bias the decode did not have."""
+
+    weight: np.ndarray | None
+    sparsity: float
+    decode: tuple[np.ndarray, np.ndarray] | None
+    layer: str
+
+
+def _replace_weight(store: WeightStore, old: SSAValue, name: str, array: np.ndarray) -> tuple[nn.WeightOp, Operation]:
+    """A new stored weight like `old` (its element type), and the op `old` came from,
+    for the caller to erase once nothing reads it."""
+    return new_weight(store, name, array, old.type.element_type), old.owner
+
+
+def _erase_unused(rewriter: PatternRewriter, ops: list[Operation]) -> None:
+    for o in ops:
+        if o.parent is not None and not any(r.uses for r in o.results):
+            rewriter.erase_op(o)
+
+
+@dataclass
+class TuneEncoder(RewritePattern):
+    """`snn.encode` -> the same with threshold theta * gain, and its counts minus the
+    resting count r as an `snn.requant` of multiplier 1 and bias -r (exact: the
+    result's range holds every difference), which the synapses then read."""
+
+    choices: dict[str, EncoderChoice]
+    store: WeightStore
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: snn.EncodeOp, rewriter: PatternRewriter) -> None:
+        sym = op.theta.owner.sym.data if isinstance(op.theta.owner, nn.WeightOp) else None
+        choice = self.choices.get(sym)
+        if choice is None:
+            return
+        new: list[Operation] = []
+        theta, dead = op.theta, []
+        if choice.theta is not None:
+            w, old = _replace_weight(self.store, op.theta, sym + ".tuned", choice.theta)
+            new.append(w)
+            theta, dead, sym = w.res, [old], sym + ".tuned"
+        enc = snn.EncodeOp.build(operands=[op.input, theta], result_types=[op.res.type], properties=dict(op.properties), attributes=dict(op.attributes))
+        new.append(enc)
+        out = enc.res
+        if choice.rest is not None:
+            t: snn.CountsType = op.res.type
+            rest = choice.rest.astype(np.int64)
+            levels = int(max(t.hi - rest.min(), rest.max() - t.lo))
+            name = sym.removesuffix(".tuned").removesuffix(".theta")
+            mult = new_weight(self.store, name + ".rest_mult", np.ones(len(rest), np.int32), IntegerType(32))
+            bias = new_weight(self.store, name + ".rest", (-rest).astype(np.int32), IntegerType(32))
+            req = snn.RequantOp.build(
+                operands=[enc.res, mult.res, bias.res],
+                result_types=[snn.CountsType(t.get_shape(), levels, True)],
+                properties={"shift": IntegerAttr(0, i64), "axis": IntegerAttr(len(t.get_shape()) - 1, i64)},
+            )
+            new += [mult, bias, req]
+            out = req.res
+        rewriter.replace(op, new, [out])
+        _erase_unused(rewriter, dead)
+
+
+@dataclass
+class PruneSynapse(RewritePattern):
+    """A synapse -> the same with its pruned weights (`nscc.weight_sparsity` recorded),
+    and its decode -> the same with the scale and the bias that make up for the
+    pruning, the gain and the resting counts."""
+
+    choices: dict[str, SynapseChoice]
+    store: WeightStore
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) or not isinstance(op.weight.owner, nn.WeightOp):
+            return
+        sym = op.weight.owner.sym.data
+        choice = self.choices.get(sym)
+        if choice is None:
+            return
+        dec = next(iter(op.res.uses)).operation
+        syn, dead = op.clone(), []
+        syn.attributes[SPARSITY_ATTR] = FloatAttr(choice.sparsity, f64)
+        new: list[Operation] = []
+        if choice.weight is not None:
+            w, old = _replace_weight(self.store, op.weight, sym + ".pruned", choice.weight)
+            new.append(w)
+            syn.operands = [syn.operands[0], w.res, *syn.operands[2:]]
+            dead.append(old)
+        rewriter.replace(op, [*new, syn])
+        if choice.decode is not None:
+            scale, bias = choice.decode
+            sw, old = _replace_weight(self.store, dec.scale, dec.scale.owner.sym.data + ".tuned", scale)
+            dead.append(old)
+            if dec.bias is not None:
+                bw, old = _replace_weight(self.store, dec.bias, dec.bias.owner.sym.data + ".tuned", bias)
+                dead.append(old)
+            else:
+                bw = new_weight(self.store, choice.layer + ".bias", bias)
+            new_dec = snn.DecodeOp.build(
+                operands=[dec.input, sw.res, bw.res], result_types=[dec.res.type], properties=dict(dec.properties), attributes=dict(dec.attributes)
+            )
+            rewriter.replace(dec, [sw, bw, new_dec])
+        _erase_unused(rewriter, dead)
+
+
+@dataclass(frozen=True)
 class SparsityPruningPass(ModulePass):
     """Prunes integer synaptic weights and cuts spikes: resting counts, then threshold gains.
 
@@ -172,6 +295,9 @@ class SparsityPruningPass(ModulePass):
     Wanda's order, whichever keeps the layer closer; the mean output shift is
     folded into the decode bias. How much each layer loses, and which gain
     each encoder takes, is chosen from measured sensitivities by a knapsack.
+    The measurements run in `apply` (they need the whole model); the choices,
+    by the stored names of thresholds and weights, are then built by the
+    patterns `TuneEncoder` and `PruneSynapse`.
 
     Options: `sparsity` target fraction of zero weights over the pruned layers;
     `spread` measured (each layer its own sparsity, within 0.3 of the target,
@@ -229,8 +355,9 @@ class SparsityPruningPass(ModulePass):
         for e in encoders:
             overrides.update(self._overrides(e, {c: c.pruned for c in e.consumers}, e.gain, e.rest))
         measured = measure(overrides)
-        for e in encoders:
-            self._rewrite(e, store)
+        enc_table, syn_table = self._decisions(encoders)
+        patterns = [TuneEncoder(enc_table, store), PruneSynapse(syn_table, store)]
+        PatternRewriteWalker(GreedyRewritePatternApplier(patterns), apply_recursively=False).rewrite_module(op)
         after = {c.name: self._layer_stats(e, c, c.pruned, e.gain, e.rest) for e in encoders for c in e.consumers}
         report = self._report(before, after, encoders)
         report.update({"metric": measure.metric, "pruning": pruning, "tuning": tuning, "measured_error": measured})
@@ -450,67 +577,24 @@ class SparsityPruningPass(ModulePass):
             "sops": float((per_channel_events[ch] * nnz).sum()) * _rows(c),
         }
 
-    # -- rewriting -----------------------------------------------------------------------------
+    # -- decisions -----------------------------------------------------------------------------
 
-    def _rewrite(self, e: Encoder, store) -> None:
-        def replace_weight(user: Operation, index: int, name: str, array: np.ndarray) -> None:
-            old = user.operands[index].owner
-            w = new_weight(store, name, array, old.res.type.element_type)
-            old.parent.insert_op_before(w, old)
-            user.operands[index] = w.res
-            if not old.res.uses:
-                old.detach()
-                old.erase()
-
-        if e.gain != 1.0:
-            replace_weight(e.op, 1, e.op.theta.owner.sym.data + ".tuned", (e.theta * np.float32(e.gain)).astype(np.float32))
-        if e.rest is not None:
-            self._take_rest(e, store)
-        for c in e.consumers:
-            changed = c.pruned is not c.w
-            if changed:
-                replace_weight(c.syn, 1, c.syn.weight.owner.sym.data + ".pruned", c.pruned)
-            c.syn.attributes[SPARSITY_ATTR] = FloatAttr(1.0 - np.count_nonzero(c.pruned) / c.pruned.size, f64)
-            if not changed and e.gain == 1.0 and e.rest is None:
-                continue
-            scale, bias = self._decode_params(e, c, c.pruned, e.gain, e.rest)
-            dec = c.dec
-            replace_weight(dec, 1, dec.scale.owner.sym.data + ".tuned", scale)
-            if dec.bias is not None:
-                replace_weight(dec, 2, dec.bias.owner.sym.data + ".tuned", bias)
-            else:
-                w = new_weight(store, c.name + ".bias", bias)
-                dec.parent.insert_op_before(w, dec)
-                new = snn.DecodeOp.build(
-                    operands=[dec.input, dec.scale, w.res],
-                    result_types=[dec.res.type],
-                    properties=dict(dec.properties),
-                    attributes=dict(dec.attributes),
-                )
-                dec.parent.insert_op_before(new, dec)
-                dec.res.replace_all_uses_with(new.res)
-                dec.detach()
-                dec.erase()
-                c.dec = new
-
-    @staticmethod
-    def _take_rest(e: Encoder, store) -> None:
-        """Counts minus the resting count, as an `snn.requant` of multiplier 1 and bias -r
-        (exact: the result's range holds every difference)."""
-        t: snn.CountsType = e.op.res.type
-        rest = e.rest.astype(np.int64)
-        levels = int(max(t.hi - rest.min(), rest.max() - t.lo))
-        name = e.op.theta.owner.sym.data.removesuffix(".tuned").removesuffix(".theta")
-        mult = new_weight(store, name + ".rest_mult", np.ones(len(rest), np.int32), IntegerType(32))
-        bias = new_weight(store, name + ".rest", (-rest).astype(np.int32), IntegerType(32))
-        req = snn.RequantOp.build(
-            operands=[e.op.res, mult.res, bias.res],
-            result_types=[snn.CountsType(t.get_shape(), levels, True)],
-            properties={"shift": IntegerAttr(0, i64), "axis": IntegerAttr(len(t.get_shape()) - 1, i64)},
-        )
-        e.op.parent.insert_ops_after([mult, bias, req], e.op)
-        for c in e.consumers:
-            c.syn.operands[0] = req.res
+    def _decisions(self, encoders: list[Encoder]) -> tuple[dict[str, EncoderChoice], dict[str, SynapseChoice]]:
+        """What the patterns build, by the stored name of each encoder's threshold and
+        each synapse's weights (names the analysis and the rewrite both see)."""
+        enc_table, syn_table = {}, {}
+        for e in encoders:
+            if e.gain != 1.0 or e.rest is not None:
+                tuned = (e.theta * np.float32(e.gain)).astype(np.float32) if e.gain != 1.0 else None
+                enc_table[e.op.theta.owner.sym.data] = EncoderChoice(tuned, e.rest)
+            for c in e.consumers:
+                changed = c.pruned is not c.w
+                decode = None
+                if changed or e.gain != 1.0 or e.rest is not None:
+                    decode = self._decode_params(e, c, c.pruned, e.gain, e.rest)
+                sparsity = 1.0 - np.count_nonzero(c.pruned) / c.pruned.size
+                syn_table[c.syn.weight.owner.sym.data] = SynapseChoice(c.pruned if changed else None, sparsity, decode, c.name)
+        return enc_table, syn_table
 
     def _report(self, before: dict, after: dict, encoders: list[Encoder]) -> dict:
         rows = []

@@ -42,7 +42,7 @@ from xdsl.pattern_rewriter import (
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import constant_value, new_weight
+from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
@@ -57,6 +57,7 @@ from nscc.quant.plans import (
     calibrated_theta,
     choose_clip,
     decay_shift,
+    decision_key,
     encoder_input,
     goes_negative,
     layer_choice,
@@ -67,6 +68,7 @@ from nscc.quant.plans import (
     trained_quantizer,
 )
 from nscc.quant.quantize import storage_bits, valid_width
+from nscc.semantics.folding import constant_value
 
 LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
 
@@ -81,13 +83,6 @@ class InputCode:
     sample: np.ndarray
     theta: np.ndarray | None = None
     signed: bool = False
-
-
-def _key(op: Operation, store: WeightStore) -> str | None:
-    """The name a linear op's decision is filed under: its layer name without the numbering
-    of anonymous layers (which `Decisions` tells apart by their operands)."""
-    plan = linear_plan(op, store)
-    return None if plan is None else layer_name(plan.name)
 
 
 @dataclass
@@ -112,10 +107,10 @@ class ConvertLinear(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.MatMulOp | nn.GemmOp | nn.ConvOp, rewriter: PatternRewriter) -> None:
-        plan = linear_plan(op, self.store)
-        code = None if plan is None else self.codes.get(layer_name(plan.name), [plan.x])
-        if code is None:
+        found = self.codes.for_linear(op, self.store)
+        if found is None:
             return
+        plan, code = found
         plan.name = code.name
         o = self.options
         bits, levels, group = layer_choice(op, o.weight_bits, o.levels, o.group_size)
@@ -331,7 +326,7 @@ class SpikeConversionPass(ModulePass):
                 code = InputCode(
                     p.name, s.sample, calibrated_theta(s, levels, self.threshold, self.percentile, per_channel, signed), signed
                 )
-            codes.add(_key(p.op, store), [p.x], code)
+            codes.add(decision_key(p.op, store), [p.x], code)
         return codes
 
     def _calibrate_attention(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[list]:

@@ -21,10 +21,11 @@ from xdsl.ir import Operation, SSAValue
 
 from nscc.calibration import TensorStats
 from nscc.ir import nn
-from nscc.ir.constants import constant_value, source_weight
+from nscc.ir.constants import source_weight
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 from nscc.quant.quantize import Hessian, Quantized, quantize
+from nscc.semantics.folding import constant_value
 
 CODING_ATTR = "nscc.spike_coding"
 BITS_ATTR = "nscc.weight_bits"  # per-layer choices, set by `bit-allocation`
@@ -54,6 +55,12 @@ class Decisions(Generic[T]):
         if len(entries) == 1:
             return entries[0][1]
         return next((d for ops, d in entries if len(ops) == len(operands) and all(a is b for a, b in zip(ops, operands))), None)
+
+    def for_linear(self, op: Operation, weights: WeightStore) -> tuple[LinearPlan, T] | None:
+        """A linear op's plan and the decision filed for it, or None."""
+        plan = linear_plan(op, weights)
+        decision = None if plan is None else self.get(layer_name(plan.name), [plan.x])
+        return None if decision is None else (plan, decision)
 
     def __bool__(self) -> bool:
         return bool(self.table)
@@ -125,6 +132,13 @@ def linear_plan(op: Operation, weights: WeightStore, index: int | str = "") -> L
         name = _name(op, op.weight, f"conv{index}")
         return LinearPlan(op, op.input, w.astype(np.float32), bias, None, name, conv=True)
     return None
+
+
+def decision_key(op: Operation, weights: WeightStore) -> str | None:
+    """The name a linear op's decisions are filed under (`Decisions`): its layer name,
+    without the numbering of anonymous layers (those `Decisions` tells apart by operands)."""
+    plan = linear_plan(op, weights)
+    return None if plan is None else layer_name(plan.name)
 
 
 def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.ndarray, int, bool] | None:
