@@ -55,7 +55,8 @@ def program(ctx: NsccContext, module: ModuleOp):
         dec = Decoder(ctx, module)
         part = partition(dec.step_module)
         token_input = signature(dec.step_module).inputs[dec.token_arg][0]
-        batch = calibration_of(ctx, module, 1)[0] if not is_step_function(module) else {}
+        # a step function's calibration data (if any) is still the whole sequence's
+        batch = (ctx.calibration or [{}])[0] if is_step_function(module) else calibration_of(ctx, module, 1)[0]
         ids = np.asarray(batch[token_input]) if token_input in batch else np.zeros((dec.batch, dec.length), np.int64)
         values = [v for v, _, _ in part.inputs] + [v for v, _, _ in part.outputs]
         cap = _Capture(values, _synapses(part))
