@@ -378,3 +378,27 @@ def test_names_an_npz_cannot_hold_are_one_clear_error(tmp_path, name):
     r = nscc("compile", str(path), "--dim", "batch=2", "-o", str(tmp_path / "out"))
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "cannot be a key" in r.stderr, r.stderr[:500]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["duplicate output", "duplicate input", "negative dim"])
+def test_graphs_breaking_single_assignment_are_refused(tmp_path, case):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="a")]
+    inputs, inits = [x], []
+    if case == "duplicate output":
+        nodes.append(helper.make_node("Neg", ["x"], ["y"], name="b"))
+    elif case == "duplicate input":
+        inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]))
+    else:
+        t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[-1, 4])
+        inits.append(t)
+    m = helper.make_model(helper.make_graph(nodes, "g", inputs, [y], inits), opset_imports=[helper.make_opsetid("", 17)])
+    with open(tmp_path / "m.onnx", "wb") as f:
+        f.write(m.SerializeToString())
+    r = nscc("opt", str(tmp_path / "m.onnx"))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("defined twice" if case != "negative dim" else "negative dimension") in r.stderr

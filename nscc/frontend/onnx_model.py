@@ -42,7 +42,27 @@ def load(path: str, with_weights: bool = True) -> tuple[onnx.ModelProto, dict[st
         raise NsccError(f"{path}: an external tensor lacks its {e} entry", "re-export the model") from None
     if not model.graph.node and not model.graph.output:
         raise NsccError(f"{path}: not a valid ONNX model (no graph)", "is the file complete and really .onnx? re-export it")
+    _check_single_assignment(model, path)
     return upgrade(model, path), arrays
+
+
+def _check_single_assignment(model: onnx.ModelProto, path: str) -> None:
+    """Every value is defined once (onnxruntime refuses models that break this; without the
+    check the last writer would win), and no tensor has a negative dimension."""
+    seen: dict[str, str] = {}
+    g = model.graph
+    defs = [(vi.name, "graph input") for vi in g.input] + [(t.name, "initializer") for t in g.initializer]
+    initializers = {t.name for t in g.initializer}
+    defs = [(n, w) for n, w in defs if not (w == "graph input" and n in initializers)]  # IR < 4 lists initializers as inputs too
+    for i, node in enumerate(g.node):
+        defs += [(o, f"node {node.name or node.op_type + '#' + str(i)!r}") for o in node.output if o]
+    for name, where in defs:
+        if name in seen:
+            raise NsccError(f"{path}: value {name!r} is defined twice ({seen[name]} and {where})", "every value in an ONNX graph has one definition; re-export the model")
+        seen[name] = where
+    for t in g.initializer:
+        if any(d < 0 for d in t.dims):
+            raise NsccError(f"{path}: initializer {t.name!r} has a negative dimension {list(t.dims)}", "re-export the model")
 
 
 def opset_of(model: onnx.ModelProto) -> int:
