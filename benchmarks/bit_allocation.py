@@ -31,8 +31,8 @@ sys.path[:0] = [HERE, os.path.join(HERE, "..", "examples"), os.path.join(HERE, "
 from nscc.calibration import load_calibration  # noqa: E402
 from nscc.driver import apply_pipeline  # noqa: E402
 from nscc.frontend.importer import import_onnx  # noqa: E402
-from nscc.report import spike_report  # noqa: E402
 from nscc.quant.sensitivity import output_error  # noqa: E402
+from nscc.report import spike_report  # noqa: E402
 from nscc.semantics.interpreter import run  # noqa: E402
 
 OUT = os.path.join(HERE, "out")

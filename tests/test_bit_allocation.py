@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from nscc.quant import knapsack
 from nscc.calibration import load_calibration
 from nscc.driver import apply_pipeline
 from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir import snn
+from nscc.quant import knapsack
 from nscc.quant.sensitivity import output_error
 from nscc.semantics.interpreter import run
 

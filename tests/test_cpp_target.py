@@ -16,8 +16,8 @@ from nscc.errors import NsccError
 from nscc.frontend.importer import import_onnx
 from nscc.ir.textio import parse_module
 from nscc.report import spike_report
-from nscc.targets.cpp import build, emit, run_project
 from nscc.semantics.interpreter import run
+from nscc.targets.cpp import build, emit, run_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")]
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")

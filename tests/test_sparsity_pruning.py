@@ -15,8 +15,8 @@ from nscc.ir import snn
 from nscc.ir.textio import read_module, write_module
 from nscc.quant.quantize import gram_error, obs_round
 from nscc.report import spike_report
-from nscc.targets.cpp import emit, run_project
 from nscc.semantics.interpreter import run
+from nscc.targets.cpp import emit, run_project
 
 LM = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm")
 
