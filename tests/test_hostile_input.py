@@ -402,3 +402,24 @@ def test_graphs_breaking_single_assignment_are_refused(tmp_path, case):
     r = nscc("opt", str(tmp_path / "m.onnx"))
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert ("defined twice" if case != "negative dim" else "negative dimension") in r.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "3e38"])
+@pytest.mark.parametrize("where", ["weight", "bias"])
+def test_non_finite_weights_are_one_clear_error_naming_the_layer(tmp_path, value, where):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(MLP)
+    t = next(t for t in m.graph.initializer if t.name.endswith(where))
+    a = numpy_helper.to_array(t).copy()
+    a.flat[3] = float(value)
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    onnx.save(m, tmp_path / "m.onnx")
+    calib = os.path.join(ROOT, "examples", "digits_mlp", "calib.npz")
+    r = nscc("compile", str(tmp_path / "m.onnx"), "--dim", "batch=2", "--calib", calib, "-p", "spike-conversion", "-o", str(tmp_path / "o"))
+    assert r.returncode == 1, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and ("layer '" in errors[0] or "not finite" in errors[0]), r.stderr
+    assert "RuntimeWarning" not in r.stderr

@@ -20,6 +20,7 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from nscc.calibration import TensorStats
+from nscc.errors import NsccError, printable
 from nscc.ir import nn
 from nscc.ir.constants import source_weight
 from nscc.ir.signature import LAYER_ATTR
@@ -77,6 +78,14 @@ class LinearPlan:
     full_bias: np.ndarray | None  # a Gemm C that is not a per-column vector
     name: str
     conv: bool = False
+
+    def __post_init__(self) -> None:
+        for what, a in (("weights", self.weight), ("bias", self.bias), ("bias", self.full_bias)):
+            if a is not None and a.size and not (np.isfinite(a).all() and np.abs(a).max() <= 1e30):
+                raise NsccError(
+                    f"layer {printable(self.name)!r}: its {what} hold NaN, Inf or values beyond 1e30, which no integer can stand for",
+                    "check the model's weights (they must be finite numbers)",
+                )
 
 
 def _name(op: Operation, weight: SSAValue, fallback: str) -> str:
@@ -235,7 +244,13 @@ def goes_negative(stats: TensorStats) -> bool:
 
 def calibrated_theta(stats: TensorStats, levels: int, method: str, percentile: float, per_channel: bool, signed: bool) -> np.ndarray:
     """theta = c / D, c the clipping magnitude `choose_clip` picks."""
-    return (choose_clip(stats, method, percentile, per_channel, levels, signed) / levels).astype(np.float32)
+    clip = choose_clip(stats, method, percentile, per_channel, levels, signed)
+    if not np.isfinite(clip).all():
+        raise NsccError(
+            "an encoder's calibrated range is not finite: the activations it sees hold NaN or Inf on the calibration data",
+            "check the weights before that layer and the --calib data",
+        )
+    return (clip / levels).astype(np.float32)
 
 
 def relevelled_theta(theta: np.ndarray, trained_levels: int, levels: int) -> np.ndarray:
