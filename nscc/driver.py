@@ -233,6 +233,12 @@ def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stre
         if json_path:
             raise NsccError("--report: the module has no spiking layers", "add -p spike-conversion")
         return None
+    from nscc.decoding import is_step_function
+
+    if is_step_function(module):  # calibration data are whole sequences; a step takes one token
+        if json_path:
+            raise NsccError("--report measures whole-sequence programs, and this one is a decode step", "take the report without decode-step in -p")
+        return None
     from nscc.calibration import calibration_of
 
     report = measure(module, ctx.weights, calibration_of(ctx, module))

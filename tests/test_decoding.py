@@ -108,3 +108,14 @@ def test_cli_generate_and_its_errors(tmp_path):
     softmax = os.path.join(LINEAR, "..", "model.onnx")
     r = nscc("run", softmax, "-p", "raise-attention", "--generate", "3", "--prompt-ids", "1,2")
     assert r.returncode == 1 and "linear-attention" in r.stderr
+
+
+def test_compile_with_an_explicit_decode_step_for_the_simulator(tmp_path):
+    root = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm", "linear")
+    out = tmp_path / "lm"
+    args = ["compile", os.path.join(root, "model.onnx"), "-t", "cpp", "--calib", os.path.join(root, "calib.npz"), "-o", str(out)]
+    r = subprocess.run([sys.executable, "-m", "nscc", *args, "-p", "raise-attention,linear-attention,spike-conversion,decode-step"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--generate" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "nscc", "run", str(out), "--generate", "5", "--prompt-ids", "1,2,3"], capture_output=True, text=True)
+    assert r.returncode == 0 and "generated ids" in r.stdout, r.stderr

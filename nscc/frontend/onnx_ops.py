@@ -17,8 +17,9 @@ from onnx import numpy_helper
 
 from nscc.frontend.importer import Node, Value, dtype_of, shape_of
 from nscc.ir import nn
+from nscc.ir.shapes import slice_for
 from nscc.ir.types import np_dtype, onnx_elem_to_xdsl
-from nscc.semantics.nn import pool_output_size, range_length, slice_for
+from nscc.semantics.nn import pool_output_size, range_length
 
 LOWERINGS: dict[str, Callable[[Node], list[Value | None]]] = {}
 BOOL = np.dtype(np.bool_)

@@ -1034,7 +1034,7 @@ class SliceOp(NNOp):
         init_op(self, [input], [result_type], starts=starts, ends=ends, axes=axes, steps=steps)
 
     def verify_(self) -> None:
-        from nscc.semantics.nn import slice_for
+        from nscc.ir.shapes import slice_for
 
         x = _shape(self.input)
         starts, ends, axes, steps = (a.get_values() for a in (self.starts, self.ends, self.axes, self.steps))

@@ -18,6 +18,7 @@ from xdsl.ir import Operation
 
 from nscc.errors import NsccError
 from nscc.ir import nn
+from nscc.ir.shapes import slice_for
 from nscc.ir.types import np_dtype
 
 Kernel = Callable[[Operation, tuple], tuple]
@@ -547,19 +548,6 @@ def _split(op, args):
     axis = prop(op, "axis")
     sizes = [r.type.get_shape()[axis] for r in op.results]
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
-
-
-def slice_for(dim: int, start: int, end: int, step: int) -> slice:
-    """ONNX Slice bounds (negative, out of range, INT_MAX) as a Python slice."""
-    if start < 0:
-        start += dim
-    if end < 0:
-        end += dim
-    if step > 0:
-        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-        return slice(start, end, step)
-    start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
-    return slice(start, None if end < 0 else end, step)
 
 
 @kernel(nn.SliceOp)

@@ -354,7 +354,10 @@ DESCRIPTION = "C++/OpenMP simulator: a C++17 project (event-driven synapses, bit
 
 
 def summary(out_dir: str) -> list[str]:
-    return [f"run it with `nscc run {out_dir} --input NAME=FILE.npy` (built once, cached)"]
+    with open(os.path.join(out_dir, MANIFEST_FILE)) as f:
+        decoder = json.load(f).get("decoder")
+    also = f", or decode with `nscc run {out_dir} --generate 20 --prompt-ids 1,2,3`" if decoder else ""
+    return [f"run it with `nscc run {out_dir} --input NAME=FILE.npy` (built once, cached){also}"]
 
 
 def recognizes(path: str) -> bool:
