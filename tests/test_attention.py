@@ -68,7 +68,7 @@ def test_linear_attention_parallel_form_equals_the_recurrence(feature, decay, no
 
     text = f"""builtin.module {{
   func.func @main(%q: tensor<2x7x4xf32>, %k: tensor<2x7x4xf32>, %v: tensor<2x7x3xf32>) -> tensor<2x7x3xf32> {{
-    %0 = nn.linear_attention %q, %k, %v {{feature = "{feature}", decay = {decay} : f64, normalize = {normalize} : i64, causal = 1 : i64}} : (tensor<2x7x4xf32>, tensor<2x7x4xf32>, tensor<2x7x3xf32>) -> tensor<2x7x3xf32>
+    %0 = nn.linear_attention %q, %k, %v {{feature = "{feature}", decay = {decay} : f64{", normalize" if normalize else ""}, causal}} : (tensor<2x7x4xf32>, tensor<2x7x4xf32>, tensor<2x7x3xf32>) -> tensor<2x7x3xf32>
     func.return %0 : tensor<2x7x3xf32>
   }}
 }}"""
