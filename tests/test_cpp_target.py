@@ -252,8 +252,9 @@ def test_cli_compile_and_run_agree_with_the_interpreter(tmp_path, digits_inputs)
 
 def test_an_op_the_simulator_lacks_is_one_clear_error(tmp_path):
     ctx, module = prepare(os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, None, None)
-    with pytest.raises(NsccError, match="cpp target: op 'nn.gemm'"):
+    with pytest.raises(NsccError, match=r"cpp target: 3 op\(s\) of 1 kind\(s\) are not supported: nn.gemm") as e:
         simulate(ctx, module, {}, tmp_path)
+    assert len(e.value.lines) == 3 and all("nn.gemm" in line and "(layer" in line for line in e.value.lines)
 
 
 def test_token_by_token_decoding_matches_the_interpreter(linear_lm, tmp_path):

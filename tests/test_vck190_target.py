@@ -442,3 +442,17 @@ def test_estimates_fit_the_vc1902_and_follow_the_traffic(lm_package):
     assert e["fits"] and all(0 < e["resources"][k] <= VC1902[k] for k in ("LUT", "FF", "BRAM36"))
     assert 0 < e["calls_per_s"] <= e["memory_bound_calls_per_s"] * 1.0001 or e["calls_per_s"] < e["memory_bound_calls_per_s"]
     assert e["cycles_per_call"] >= e["synapse_cycles"] > 0
+
+
+def test_a_float_op_in_the_kernel_is_refused_naming_its_place(tmp_path):
+    import subprocess
+    import sys
+
+    lm = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm", "linear")
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "compile", os.path.join(lm, "model.onnx"), "-t", "vck190", "--calib", os.path.join(lm, "calib.npz"),
+         "-p", "raise-attention,linear-attention,spike-conversion", "-o", str(tmp_path / "p")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 1 and "computes in float inside the kernel" in r.stderr
+    assert "(reading weight" in r.stderr or "(after layer" in r.stderr or "(layer" in r.stderr, r.stderr

@@ -10,7 +10,7 @@ layer names reach the counters only as escaped string literals.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,6 +183,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
     for i, (arg, (name, shape, dtype)) in enumerate(zip(fn.body.block.args, sig.inputs)):
         g.names[arg] = f"in{i}"
     ops = list(fn.body.block.ops)
+    check_supported(ops)
     last_use: dict[SSAValue, int] = {}
     for i, op in enumerate(ops):
         for v in op.operands:
@@ -242,191 +243,319 @@ def _unsupported(op: Operation, why: str = "") -> NsccError:
     )
 
 
+# One emitter per op kind, in the manner of hls4ml's per-layer templates: the table
+# says which ops this target accepts (checked for the whole module before emitting).
+EMITTERS: dict[type[Operation], Callable[[_Gen, Operation, str], None]] = {}
+
+
+def _emits(*types: type[Operation]):
+    def register(fn):
+        for t in types:
+            EMITTERS[t] = fn
+        return fn
+
+    return register
+
+
+def check_supported(ops: Sequence[Operation]) -> None:
+    """Every op the target cannot emit, reported at once, before anything is written."""
+    bad = [op for op in ops if not isinstance(op, ReturnOp) and type(op) not in EMITTERS]
+    if bad:
+        kinds = sorted({op.name for op in bad})
+        first = _unsupported(bad[0])
+        raise NsccError(
+            f"cpp target: {len(bad)} op(s) of {len(kinds)} kind(s) are not supported: {', '.join(kinds)}",
+            first.hint,
+            lines=[_unsupported(op).message for op in bad[:10]] if len(bad) > 1 else None,
+            exit_code=2,
+        )
+
+
 def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
+    emit = EMITTERS.get(type(op))
+    if emit is None:
+        raise _unsupported(op)
+    emit(g, op, coding)
+
+
+@_emits(nn.WeightOp, ConstantOp)
+def _emit_weight(g: _Gen, op: Operation, coding: str) -> None:
     L = g.lines
-    if isinstance(op, nn.WeightOp | ConstantOp):
-        arr = g.weight_array(op.results[0])
-        uses_synapse = any(isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0] for u in op.results[0].uses)
-        other = any(not (isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0]) for u in op.results[0].uses)
-        if other or not uses_synapse:
-            idx = g.entry(arr.astype(np_dtype(op.results[0].type), copy=False), 0, op.results[0])
-            name = g.fresh()
-            L.append(f"  const {_ctype(op.results[0])}* {name} = W.ptr<{_ctype(op.results[0])}>({idx});")
-            g.names[op.results[0]] = name
-        return
-    if isinstance(op, snn.EncodeOp):
-        out = g.alloc(op.res)
-        t = op.res.type
-        c, inner = channel_layout(_shape(op.input), _shape(op.theta))
-        L.append(f"  encode({g.ref(op.input)}, {g.ref(op.theta)}, {math.prod(_shape(op.input))}, {c}, {inner}, {t.lo}, {t.hi}, {out});")
-        return
-    if isinstance(op, snn.ExpandOp):
-        out = g.alloc(op.res)
-        st = op.res.type
-        L.append(
-            f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});"
-        )
-        return
-    if isinstance(op, snn.SynapseOp):
-        return _synapse(g, op, coding)
-    if isinstance(op, snn.ConvSynapseOp):
-        return _conv_synapse(g, op, coding)
-    if isinstance(op, snn.DecodeOp):
-        out = g.alloc(op.res)
-        c, inner = channel_layout(_shape(op.input), _shape(op.scale), prop(op, "axis"))
-        bias = g.ref(op.bias) if op.bias is not None else "nullptr"
-        L.append(f"  decode({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {out});")
-        return
-    if isinstance(op, snn.RequantOp):
-        out = g.alloc(op.res)
-        t = op.res.type
-        lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
-        c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
-        bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.multiplier)}*)nullptr"
-        L.append(
-            f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
-            f"int64_t({lo}), int64_t({hi}), {out});"
-        )
-        return
-    if isinstance(op, snn.NeuronOp):
-        out = g.alloc(op.res)
-        shape = _shape(op.input)
-        signed = "true" if op.res.type.signed.data else "false"
-        L.append(
-            f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});"
-        )
-        return
-    if isinstance(op, snn.LinearAttentionOp | snn.LinearAttentionStepOp):
-        return _linear_attention(g, op)
-    if isinstance(op, snn.FixedEncodeOp | snn.FixedDecodeOp | snn.FixedGeluOp):
-        out = g.alloc(op.res)
-        fn = {snn.FixedEncodeOp: "fixed_encode", snn.FixedDecodeOp: "fixed_decode", snn.FixedGeluOp: "fixed_gelu"}[type(op)]
+    arr = g.weight_array(op.results[0])
+    uses_synapse = any(isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0] for u in op.results[0].uses)
+    other = any(not (isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0]) for u in op.results[0].uses)
+    if other or not uses_synapse:
+        idx = g.entry(arr.astype(np_dtype(op.results[0].type), copy=False), 0, op.results[0])
+        name = g.fresh()
+        L.append(f"  const {_ctype(op.results[0])}* {name} = W.ptr<{_ctype(op.results[0])}>({idx});")
+        g.names[op.results[0]] = name
+    return
+
+
+@_emits(snn.EncodeOp)
+def _emit_encode(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    t = op.res.type
+    c, inner = channel_layout(_shape(op.input), _shape(op.theta))
+    L.append(f"  encode({g.ref(op.input)}, {g.ref(op.theta)}, {math.prod(_shape(op.input))}, {c}, {inner}, {t.lo}, {t.hi}, {out});")
+    return
+
+
+@_emits(snn.ExpandOp)
+def _emit_expand(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    st = op.res.type
+    L.append(
+        f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});"
+    )
+    return
+
+
+@_emits(snn.SynapseOp)
+def _emit_synapse(g: _Gen, op: Operation, coding: str) -> None:
+    return _synapse(g, op, coding)
+
+
+@_emits(snn.ConvSynapseOp)
+def _emit_conv_synapse(g: _Gen, op: Operation, coding: str) -> None:
+    return _conv_synapse(g, op, coding)
+
+
+@_emits(snn.DecodeOp)
+def _emit_decode(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    c, inner = channel_layout(_shape(op.input), _shape(op.scale), prop(op, "axis"))
+    bias = g.ref(op.bias) if op.bias is not None else "nullptr"
+    L.append(f"  decode({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {out});")
+    return
+
+
+@_emits(snn.RequantOp)
+def _emit_requant(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    t = op.res.type
+    lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
+    c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
+    bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.multiplier)}*)nullptr"
+    L.append(
+        f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
+        f"int64_t({lo}), int64_t({hi}), {out});"
+    )
+    return
+
+
+@_emits(snn.NeuronOp)
+def _emit_neuron(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    shape = _shape(op.input)
+    signed = "true" if op.res.type.signed.data else "false"
+    L.append(
+        f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});"
+    )
+    return
+
+
+@_emits(snn.LinearAttentionOp, snn.LinearAttentionStepOp)
+def _emit_linear_attention(g: _Gen, op: Operation, coding: str) -> None:
+    return _linear_attention(g, op)
+
+
+@_emits(snn.FixedEncodeOp, snn.FixedDecodeOp, snn.FixedGeluOp)
+def _emit_fixed_encode(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    fn = {snn.FixedEncodeOp: "fixed_encode", snn.FixedDecodeOp: "fixed_decode", snn.FixedGeluOp: "fixed_gelu"}[type(op)]
+    f = prop(op, "frac_bits")
+    consts = "".join(f"{c}LL, " for c in fixed.gelu_constants(f)) if isinstance(op, snn.FixedGeluOp) else ""
+    L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {f}, {consts}{out});")
+    return
+
+
+@_emits(snn.FixedAddOp)
+def _emit_fixed_add(g: _Gen, op: Operation, coding: str) -> None:
+    return _elementwise(g, op, "fixed_add_value(a, b)")
+
+
+@_emits(snn.FixedDivOp)
+def _emit_fixed_div(g: _Gen, op: Operation, coding: str) -> None:
+    return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
+
+
+@_emits(snn.FixedLayerNormOp)
+def _emit_fixed_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    n = math.prod(shape[axis:])
+    L.append(
+        f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {g.ref(op.beta)}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
+        f"{prop(op, 'var_shift')}, int64_t({prop(op, 'epsilon')}), {out});"
+    )
+    return
+
+
+@_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp)
+def _emit_fixed_softmax(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+    if isinstance(op, snn.FixedSoftmaxOp):
         f = prop(op, "frac_bits")
-        consts = "".join(f"{c}LL, " for c in fixed.gelu_constants(f)) if isinstance(op, snn.FixedGeluOp) else ""
-        L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {f}, {consts}{out});")
-        return
-    if isinstance(op, snn.FixedAddOp):
-        return _elementwise(g, op, "fixed_add_value(a, b)")
-    if isinstance(op, snn.FixedDivOp):
-        return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
-    if isinstance(op, snn.FixedLayerNormOp):
-        out = g.alloc(op.res)
-        shape = _shape(op.input)
-        axis = prop(op, "axis") % len(shape)
-        n = math.prod(shape[axis:])
-        L.append(
-            f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {g.ref(op.beta)}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
-            f"{prop(op, 'var_shift')}, int64_t({prop(op, 'epsilon')}), {out});"
-        )
-        return
-    if isinstance(op, snn.FixedSoftmaxOp | nn.SoftmaxOp):
-        out = g.alloc(op.res)
-        shape = _shape(op.input)
-        axis = prop(op, "axis") % len(shape)
-        outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
-        if isinstance(op, snn.FixedSoftmaxOp):
-            f = prop(op, "frac_bits")
-            consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(f))
-            L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {f}, {consts}, {out});")
-        else:
-            _float_only(op)
-            L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
-        return
-    if type(op) in BINARY_C:
-        return _elementwise(g, op, BINARY_C[type(op)])
-    if isinstance(op, nn.PowOp):
-        e = g.weight_array(op.rhs)
-        if e is not None and e.size == 1 and float(e.reshape(-1)[0]) in (1.0, 2.0, 3.0, 0.5):
-            expr = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "std::sqrt(a)"}[float(e.reshape(-1)[0])]
-            return _elementwise(g, op, expr, unary=True)
-        return _elementwise(g, op, "std::pow(a, b)")
-    if type(op) in UNARY_C:
-        return _elementwise(g, op, UNARY_C[type(op)], unary=True)
-    if isinstance(op, nn.WhereOp):
-        return _elementwise(g, op, "a ? b : c", ternary=True)
-    if isinstance(op, nn.GeluOp):
+        consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(f))
+        L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {f}, {consts}, {out});")
+    else:
         _float_only(op)
-        if prop(op, "approximate") == "tanh":
-            expr = "T(0.5) * a * (T(1) + T(fast_tanh(float(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))))"
-        else:
-            expr = "T(0.5) * a * (T(1) + std::erf(a * T(0.7071067811865476)))"
+        L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
+    return
+
+
+@_emits(*BINARY_C)
+def _emit_binary(g: _Gen, op: Operation, coding: str) -> None:
+    return _elementwise(g, op, BINARY_C[type(op)])
+
+
+@_emits(nn.PowOp)
+def _emit_pow(g: _Gen, op: Operation, coding: str) -> None:
+    e = g.weight_array(op.rhs)
+    if e is not None and e.size == 1 and float(e.reshape(-1)[0]) in (1.0, 2.0, 3.0, 0.5):
+        expr = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "std::sqrt(a)"}[float(e.reshape(-1)[0])]
         return _elementwise(g, op, expr, unary=True)
-    if isinstance(op, nn.ClipOp):
-        lo, hi = prop(op, "min"), prop(op, "max")
-        expr = "a"
-        if lo is not None:
-            expr = f"std::max({expr}, T({lo!r}))"
-        if hi is not None:
-            expr = f"std::min({expr}, T({hi!r}))"
-        return _elementwise(g, op, expr, unary=True)
-    if isinstance(op, nn.CastOp):
-        src, dst = np_dtype(op.input.type), np_dtype(op.res.type)
-        expr = "T(a != 0)" if dst == np.bool_ else ("T(std::trunc(a))" if dst.kind in "iu" and src.kind == "f" else "T(a)")
-        return _elementwise(g, op, expr, unary=True)
-    if isinstance(op, nn.ReshapeOp):
-        out = g.alloc(op.results[0])
-        L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
-        return
-    if isinstance(op, nn.TransposeOp | nn.SplitOp | nn.SliceOp):
-        for res, strides, offset in strided_views(op):
-            _strided_copy(g, op.operands[0], res, strides, offset)
-        return
-    if isinstance(op, nn.ConcatOp):
-        out = g.alloc(op.res)
-        shape = _shape(op.res)
-        axis = prop(op, "axis") % len(shape)
-        outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
-        at = 0
-        for v in op.inputs:
-            n = _shape(v)[axis] * inner
-            L.append(
-                f"  for (int64_t o = 0; o < {outer}; ++o) std::memcpy({out} + o * {shape[axis] * inner} + {at}, {g.ref(v)} + o * {n}, sizeof({_ctype(v)}) * {n});"
-            )
-            at += n
-        return
-    if isinstance(op, nn.GatherOp):
-        table, idx = op.input, op.indices
-        t_shape = _shape(table)
-        axis = prop(op, "axis") % len(t_shape)
-        out = g.alloc(op.res)
-        nidx = max(1, math.prod(_shape(idx)))
-        ind = g.ref(idx)
-        if np_dtype(idx.type) != np.int64:
-            tmp = g.fresh()
-            L.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {nidx});")
-            ind = f"{tmp}.data()"
+    return _elementwise(g, op, "std::pow(a, b)")
+
+
+@_emits(*UNARY_C)
+def _emit_unary(g: _Gen, op: Operation, coding: str) -> None:
+    return _elementwise(g, op, UNARY_C[type(op)], unary=True)
+
+
+@_emits(nn.WhereOp)
+def _emit_where(g: _Gen, op: Operation, coding: str) -> None:
+    return _elementwise(g, op, "a ? b : c", ternary=True)
+
+
+@_emits(nn.GeluOp)
+def _emit_gelu(g: _Gen, op: Operation, coding: str) -> None:
+    _float_only(op)
+    if prop(op, "approximate") == "tanh":
+        expr = "T(0.5) * a * (T(1) + T(fast_tanh(float(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))))"
+    else:
+        expr = "T(0.5) * a * (T(1) + std::erf(a * T(0.7071067811865476)))"
+    return _elementwise(g, op, expr, unary=True)
+
+
+@_emits(nn.ClipOp)
+def _emit_clip(g: _Gen, op: Operation, coding: str) -> None:
+    lo, hi = prop(op, "min"), prop(op, "max")
+    expr = "a"
+    if lo is not None:
+        expr = f"std::max({expr}, T({lo!r}))"
+    if hi is not None:
+        expr = f"std::min({expr}, T({hi!r}))"
+    return _elementwise(g, op, expr, unary=True)
+
+
+@_emits(nn.CastOp)
+def _emit_cast(g: _Gen, op: Operation, coding: str) -> None:
+    src, dst = np_dtype(op.input.type), np_dtype(op.res.type)
+    expr = "T(a != 0)" if dst == np.bool_ else ("T(std::trunc(a))" if dst.kind in "iu" and src.kind == "f" else "T(a)")
+    return _elementwise(g, op, expr, unary=True)
+
+
+@_emits(nn.ReshapeOp)
+def _emit_reshape(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.results[0])
+    L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
+    return
+
+
+@_emits(nn.TransposeOp, nn.SplitOp, nn.SliceOp)
+def _emit_transpose(g: _Gen, op: Operation, coding: str) -> None:
+    for res, strides, offset in strided_views(op):
+        _strided_copy(g, op.operands[0], res, strides, offset)
+    return
+
+
+@_emits(nn.ConcatOp)
+def _emit_concat(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    out = g.alloc(op.res)
+    shape = _shape(op.res)
+    axis = prop(op, "axis") % len(shape)
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+    at = 0
+    for v in op.inputs:
+        n = _shape(v)[axis] * inner
         L.append(
-            f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});"
+            f"  for (int64_t o = 0; o < {outer}; ++o) std::memcpy({out} + o * {shape[axis] * inner} + {at}, {g.ref(v)} + o * {n}, sizeof({_ctype(v)}) * {n});"
         )
-        return
-    if isinstance(op, nn.MatMulOp):
-        return _matmul(g, op)
-    if isinstance(op, nn.LayerNormOp):
-        _float_only(op)
-        out = g.alloc(op.res)
-        shape = _shape(op.input)
-        axis = prop(op, "axis") % len(shape)
-        n = math.prod(shape[axis:])
-        bias = g.ref(op.bias) if op.bias is not None else "nullptr"
-        L.append(
-            f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});"
-        )
-        return
-    if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
-        shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
-        kernel = list(prop(op, "kernel"))
-        if len(shape) != 4 or any(d != 1 for d in prop(op, "dilations") or [1, 1]) or len(op.results) != 1:
-            raise _unsupported(op, "only 2-D pooling without dilation")
-        out = g.alloc(op.results[0])
-        s, p = list(prop(op, "strides")), list(prop(op, "pads"))
-        is_max = "true" if isinstance(op, nn.MaxPoolOp) else "false"
-        cp = "true" if isinstance(op, nn.AvgPoolOp) and prop(op, "count_include_pad") else "false"
-        L.append(
-            f"  pool2d({g.ref(op.operands[0])}, {shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}, {kernel[0]}, {kernel[1]}, {s[0]}, {s[1]}, "
-            f"{p[0]}, {p[1]}, {oshape[2]}, {oshape[3]}, {is_max}, {cp}, {out});"
-        )
-        return
-    raise _unsupported(op)
+        at += n
+    return
+
+
+@_emits(nn.GatherOp)
+def _emit_gather(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    table, idx = op.input, op.indices
+    t_shape = _shape(table)
+    axis = prop(op, "axis") % len(t_shape)
+    out = g.alloc(op.res)
+    nidx = max(1, math.prod(_shape(idx)))
+    ind = g.ref(idx)
+    if np_dtype(idx.type) != np.int64:
+        tmp = g.fresh()
+        L.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {nidx});")
+        ind = f"{tmp}.data()"
+    L.append(
+        f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});"
+    )
+    return
+
+
+@_emits(nn.MatMulOp)
+def _emit_mat_mul(g: _Gen, op: Operation, coding: str) -> None:
+    return _matmul(g, op)
+
+
+@_emits(nn.LayerNormOp)
+def _emit_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    _float_only(op)
+    out = g.alloc(op.res)
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    n = math.prod(shape[axis:])
+    bias = g.ref(op.bias) if op.bias is not None else "nullptr"
+    L.append(
+        f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});"
+    )
+    return
+
+
+@_emits(nn.MaxPoolOp, nn.AvgPoolOp)
+def _emit_max_pool(g: _Gen, op: Operation, coding: str) -> None:
+    L = g.lines
+    shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
+    kernel = list(prop(op, "kernel"))
+    if len(shape) != 4 or any(d != 1 for d in prop(op, "dilations") or [1, 1]) or len(op.results) != 1:
+        raise _unsupported(op, "only 2-D pooling without dilation")
+    out = g.alloc(op.results[0])
+    s, p = list(prop(op, "strides")), list(prop(op, "pads"))
+    is_max = "true" if isinstance(op, nn.MaxPoolOp) else "false"
+    cp = "true" if isinstance(op, nn.AvgPoolOp) and prop(op, "count_include_pad") else "false"
+    L.append(
+        f"  pool2d({g.ref(op.operands[0])}, {shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}, {kernel[0]}, {kernel[1]}, {s[0]}, {s[1]}, "
+        f"{p[0]}, {p[1]}, {oshape[2]}, {oshape[3]}, {is_max}, {cp}, {out});"
+    )
+    return
 
 
 def _float_only(op: Operation) -> None:

@@ -13,7 +13,7 @@ C++: values are numbered and layers are referred to by their index.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,7 +218,14 @@ def _state_port(g: _Gen) -> list[dict]:
         qs, vs = _shape(op.q), _shape(op.v)
         words = math.prod(qs[:-2]) * (-(-(qs[-1] * vs[-1] + qs[-1]) // 8))
         g.state_at[op] = g.state
-        layout.append({"S": {"argument": s.arg, "result": s.result, "name": s.name}, "z": {"argument": z.arg, "result": z.result, "name": z.name}, "word_offset": g.state, "words": words})
+        layout.append(
+            {
+                "S": {"argument": s.arg, "result": s.result, "name": s.name},
+                "z": {"argument": z.arg, "result": z.result, "name": z.name},
+                "word_offset": g.state,
+                "words": words,
+            }
+        )
         g.state += words
     return layout
 
@@ -381,110 +388,170 @@ def _rom(g: _Gen, values: Sequence[int], ctype: str = "int64_t") -> str:
     return name
 
 
+# One emitter per op kind (hls4ml's per-layer templates): the table says which ops the
+# kernel accepts.
+EMITTERS: dict[type[Operation], Callable[[_Gen, Operation], None]] = {}
+
+
+def _emits(*types: type[Operation]):
+    def register(fn):
+        for t in types:
+            EMITTERS[t] = fn
+        return fn
+
+    return register
+
+
 def _emit(g: _Gen, op: Operation) -> None:
-    L = g.lines
-    if isinstance(op, snn.SynapseOp):
-        return _synapse(g, op)
-    if isinstance(op, snn.RequantOp):
-        if op in g.fused:
-            return None
-        x = g.ref(op.input)
-        rq = _requant_args(g, op)
-        out = g.alloc(op.res)
-        n = math.prod(_shape(op.input))
-        L.append(
-            f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
-        )
-        return _other(g, op, n, 1)
-    if isinstance(op, snn.FixedAddOp | snn.FixedDivOp) or (isinstance(op, nn.ReluOp)):
-        return _binary(g, op)
-    if isinstance(op, snn.FixedLayerNormOp):
-        shape = _shape(op.input)
-        axis = prop(op, "axis") % len(shape)
-        n = math.prod(shape[axis:])
-        gamma, beta = _constant(g, op.gamma), _constant(g, op.beta)
-        if gamma is None or beta is None:
-            raise NsccError(f"vck190 target: {where(op)} has computed gamma or beta", "they must be constants")
-        x = g.ref(op.input)
-        go, bo = g.param(np.broadcast_to(gamma, shape[axis:])), g.param(np.broadcast_to(beta, shape[axis:]))
-        out = g.alloc(op.res)
-        L.append(
-            f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}>"
-            f"({x[0]}, {x[1]}, prm, {go}, {bo}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
-        )
-        return _other(g, op, math.prod(shape), 3)
-    if isinstance(op, snn.FixedGeluOp):
-        f = prop(op, "frac_bits")
-        x = g.ref(op.input)
-        out = g.alloc(op.res)
-        inv, b, a = fixed.gelu_constants(f)
-        n = math.prod(_shape(op.input))
-        L.append(f"  nscc::fixed_gelu<{n}, {f}, {inv}LL, {b}LL, {a}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
-        return _other(g, op, n, 1)
-    if isinstance(op, snn.FixedSoftmaxOp):
-        f = prop(op, "frac_bits")
-        shape = _shape(op.input)
-        axis = prop(op, "axis") % len(shape)
-        outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
-        log2e, c1, c2 = fixed.softmax_constants(f)
-        x = g.ref(op.input)
-        out = g.alloc(op.res)
-        L.append(f"  nscc::fixed_softmax<{outer}, {n}, {inner}, {f}, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
-        return _other(g, op, math.prod(shape), 3)
-    if isinstance(op, snn.LinearAttentionStepOp):
-        return _linear_attention(g, op)
+    emit = EMITTERS.get(type(op))
     if isinstance(op, snn.LinearAttentionOp):
         raise NsccError(
             f"vck190 target: {where(op)} runs over the whole sequence",
             "the kernel decodes one token per call: nscc compiles decoders token by token (the decode-step function of a model with linear attention)",
         )
-    if isinstance(op, snn.ConvSynapseOp):
-        return _conv_synapse(g, op)
-    if isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
-        return _pool(g, op)
-    if isinstance(op, nn.GatherOp):
-        table = _constant(g, op.input)
-        if table is None or prop(op, "axis") % table.ndim != 0:
-            what = "a computed table" if table is None else f"axis {prop(op, 'axis')} of a {list(table.shape)} table"
-            raise NsccError(
-                f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table",
-                "gathers along axis 0 of a weight (embeddings) are supported",
-            )
-        to = g.param(table)
-        idx = g.ref(op.indices)
-        out = g.alloc(op.res)
-        nidx = max(1, math.prod(_shape(op.indices)))
-        L.append(
-            f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
+    if emit is None:
+        raise NsccError(
+            f"vck190 target: {where(op)} is not supported in the kernel", "see docs/targets.md for the ops the VCK190 kernel implements"
         )
-        return _other(g, op, math.prod(_shape(op.res)), 1)
+    emit(g, op)
+
+
+@_emits(snn.SynapseOp)
+def _emit_synapse(g: _Gen, op: Operation) -> None:
+    return _synapse(g, op)
+
+
+@_emits(snn.RequantOp)
+def _emit_requant(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    if op in g.fused:
+        return None
+    x = g.ref(op.input)
+    rq = _requant_args(g, op)
+    out = g.alloc(op.res)
+    n = math.prod(_shape(op.input))
+    L.append(
+        f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
+    )
+    return _other(g, op, n, 1)
+
+
+@_emits(snn.FixedAddOp, snn.FixedDivOp, nn.ReluOp)
+def _emit_fixed_add(g: _Gen, op: Operation) -> None:
+    return _binary(g, op)
+
+
+@_emits(snn.FixedLayerNormOp)
+def _emit_fixed_layer_norm(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    n = math.prod(shape[axis:])
+    gamma, beta = _constant(g, op.gamma), _constant(g, op.beta)
+    if gamma is None or beta is None:
+        raise NsccError(f"vck190 target: {where(op)} has computed gamma or beta", "they must be constants")
+    x = g.ref(op.input)
+    go, bo = g.param(np.broadcast_to(gamma, shape[axis:])), g.param(np.broadcast_to(beta, shape[axis:]))
+    out = g.alloc(op.res)
+    L.append(
+        f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}>"
+        f"({x[0]}, {x[1]}, prm, {go}, {bo}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
+    )
+    return _other(g, op, math.prod(shape), 3)
+
+
+@_emits(snn.FixedGeluOp)
+def _emit_fixed_gelu(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    f = prop(op, "frac_bits")
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    inv, b, a = fixed.gelu_constants(f)
+    n = math.prod(_shape(op.input))
+    L.append(f"  nscc::fixed_gelu<{n}, {f}, {inv}LL, {b}LL, {a}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    return _other(g, op, n, 1)
+
+
+@_emits(snn.FixedSoftmaxOp)
+def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    f = prop(op, "frac_bits")
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+    log2e, c1, c2 = fixed.softmax_constants(f)
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    L.append(f"  nscc::fixed_softmax<{outer}, {n}, {inner}, {f}, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    return _other(g, op, math.prod(shape), 3)
+
+
+@_emits(snn.LinearAttentionStepOp)
+def _emit_linear_attention_step(g: _Gen, op: Operation) -> None:
+    return _linear_attention(g, op)
+
+
+@_emits(snn.ConvSynapseOp)
+def _emit_conv_synapse(g: _Gen, op: Operation) -> None:
+    return _conv_synapse(g, op)
+
+
+@_emits(nn.MaxPoolOp, nn.AvgPoolOp)
+def _emit_max_pool(g: _Gen, op: Operation) -> None:
+    return _pool(g, op)
+
+
+@_emits(nn.GatherOp)
+def _emit_gather(g: _Gen, op: Operation) -> None:
+    L = g.lines
+    table = _constant(g, op.input)
+    if table is None or prop(op, "axis") % table.ndim != 0:
+        what = "a computed table" if table is None else f"axis {prop(op, 'axis')} of a {list(table.shape)} table"
+        raise NsccError(
+            f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table",
+            "gathers along axis 0 of a weight (embeddings) are supported",
+        )
+    to = g.param(table)
+    idx = g.ref(op.indices)
+    out = g.alloc(op.res)
+    nidx = max(1, math.prod(_shape(op.indices)))
+    L.append(
+        f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
+    )
+    return _other(g, op, math.prod(_shape(op.res)), 1)
+
+
+@_emits(nn.ReshapeOp, nn.CastOp)
+def _emit_reshape(g: _Gen, op: Operation) -> None:
     if isinstance(op, nn.ReshapeOp) and g.arena(op.operands[0]) == g.arena(op.results[0]):
         g.ref(op.operands[0])
         g.alias[op.results[0]] = op.operands[0]
         return None
-    if isinstance(op, nn.ReshapeOp | nn.CastOp):
-        n = max(1, math.prod(_shape(op.results[0])))
-        return _view(g, op.operands[0], op.results[0], [n], [1], 0)
-    if isinstance(op, nn.TransposeOp | nn.SplitOp | nn.SliceOp):
-        for res, strides, offset in strided_views(op):
-            _view(g, op.operands[0], res, list(_shape(res)), strides, offset)
-        return
-    if isinstance(op, nn.ConcatOp):
-        shape = _shape(op.res)
-        axis = prop(op, "axis") % len(shape)
-        out = g.alloc(op.res)
-        ostrides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
-        at = 0
-        for v in op.inputs:
-            vs = _shape(v)
-            src = g.ref(v)
-            istr = [math.prod(vs[d + 1 :]) for d in range(len(vs))]
-            _copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs))
-            at += vs[axis]
-        return _other(g, op, math.prod(shape), 1)
-    raise NsccError(
-        f"vck190 target: {where(op)} is not supported in the kernel", "see docs/targets.md for the ops the VCK190 kernel implements"
-    )
+    n = max(1, math.prod(_shape(op.results[0])))
+    return _view(g, op.operands[0], op.results[0], [n], [1], 0)
+
+
+@_emits(nn.TransposeOp, nn.SplitOp, nn.SliceOp)
+def _emit_transpose(g: _Gen, op: Operation) -> None:
+    for res, strides, offset in strided_views(op):
+        _view(g, op.operands[0], res, list(_shape(res)), strides, offset)
+    return
+
+
+@_emits(nn.ConcatOp)
+def _emit_concat(g: _Gen, op: Operation) -> None:
+    shape = _shape(op.res)
+    axis = prop(op, "axis") % len(shape)
+    out = g.alloc(op.res)
+    ostrides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
+    at = 0
+    for v in op.inputs:
+        vs = _shape(v)
+        src = g.ref(v)
+        istr = [math.prod(vs[d + 1 :]) for d in range(len(vs))]
+        _copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs))
+        at += vs[axis]
+    return _other(g, op, math.prod(shape), 1)
 
 
 def _i64(v: int) -> str:

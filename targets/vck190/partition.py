@@ -38,8 +38,28 @@ def is_integer(v: SSAValue) -> bool:
 
 
 def where(op: Operation) -> str:
+    """The op and its layer; an op without a layer of its own (a float LayerNorm) is placed
+    by the nearest layer that reaches it or, failing that, the nearest one before it."""
     layer = op.attributes.get(LAYER_ATTR)
-    return f"op '{op.name}'" + (f" (layer {layer.data})" if isinstance(layer, StringAttr) else "")
+    if isinstance(layer, StringAttr):
+        return f"op '{op.name}' (layer {layer.data})"
+    weights = [v.owner.sym.data for v in op.operands if isinstance(v.owner, nn.WeightOp)]
+    if weights:
+        return f"op '{op.name}' (reading weight {weights[0]})"
+    seen, todo = set(), [v.owner for v in op.operands if isinstance(v.owner, Operation)]
+    while todo and len(seen) < 64:
+        src = todo.pop(0)
+        if src in seen:
+            continue
+        seen.add(src)
+        a = src.attributes.get(LAYER_ATTR)
+        if isinstance(a, StringAttr):
+            return f"op '{op.name}' (after layer {a.data})"
+        todo += [v.owner for v in src.operands if isinstance(v.owner, Operation)]
+    prev = op.prev_op
+    while prev is not None and not isinstance(prev.attributes.get(LAYER_ATTR), StringAttr):
+        prev = prev.prev_op
+    return f"op '{op.name}'" + (f" (after layer {prev.attributes[LAYER_ATTR].data})" if prev is not None else " (before the first layer)")
 
 
 @dataclass
