@@ -330,7 +330,6 @@ def _run_built(a, target: str, project: str, ctx=None, module=None) -> int:
 
 
 def _save_outputs(path: str | None, outputs) -> None:
-    import numpy as np
 
     if not path:
         return

@@ -19,6 +19,7 @@ LAYERS = [
     ("nscc.errors", 0),
     ("nscc.progress", 0),
     ("nscc.arrays", 0),
+    ("nscc.optable", 0),
     ("nscc.ir", 1),
     ("nscc.semantics", 2),
     ("nscc.frontend", 3),

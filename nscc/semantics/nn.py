@@ -20,9 +20,10 @@ from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.shapes import slice_for
 from nscc.ir.types import np_dtype
+from nscc.optable import OpTable
 
 Kernel = Callable[[Operation, tuple], tuple]
-KERNELS: dict[type[Operation], Kernel] = {}
+KERNELS: OpTable = OpTable()
 
 
 def prop(op: Operation, name: str, default=None):
@@ -58,13 +59,7 @@ def out_shape(op: Operation, i: int = 0) -> tuple[int, ...]:
     return tuple(op.results[i].type.get_shape())
 
 
-def kernel(*ops: type[Operation]):
-    def reg(fn):
-        for o in ops:
-            KERNELS[o] = fn
-        return fn
-
-    return reg
+kernel = KERNELS  # @kernel(nn.AddOp, ...) registers a kernel
 
 
 def _typed(op: Operation, y) -> tuple:

@@ -14,19 +14,15 @@ import numpy as np
 
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
+from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.nn import conv_nd, prop
 
-SNN_KERNELS: dict = {}
+SNN_KERNELS = OpTable()
 EXACT_F64 = 1 << 53
 
 
-def kernel(op_type):
-    def reg(fn):
-        SNN_KERNELS[op_type] = fn
-        return fn
-
-    return reg
+kernel = SNN_KERNELS  # @kernel(snn.EncodeOp) registers a kernel
 
 
 EXACT_F32 = 1 << 24

@@ -10,7 +10,7 @@ layer names reach the counters only as escaped string literals.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,7 @@ from nscc.ir import nn, snn
 from nscc.ir.constants import dense_value
 from nscc.ir.signature import LAYER_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
+from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.nn import prop
 from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
@@ -245,16 +246,8 @@ def _unsupported(op: Operation, why: str = "") -> NsccError:
 
 # One emitter per op kind, in the manner of hls4ml's per-layer templates: the table
 # says which ops this target accepts (checked for the whole module before emitting).
-EMITTERS: dict[type[Operation], Callable[[_Gen, Operation, str], None]] = {}
-
-
-def _emits(*types: type[Operation]):
-    def register(fn):
-        for t in types:
-            EMITTERS[t] = fn
-        return fn
-
-    return register
+EMITTERS = OpTable()
+_emits = EMITTERS
 
 
 def check_supported(ops: Sequence[Operation]) -> None:

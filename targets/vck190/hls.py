@@ -13,7 +13,7 @@ C++: values are numbered and layers are referred to by their index.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,7 @@ from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
+from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import prop
@@ -390,16 +391,8 @@ def _rom(g: _Gen, values: Sequence[int], ctype: str = "int64_t") -> str:
 
 # One emitter per op kind (hls4ml's per-layer templates): the table says which ops the
 # kernel accepts.
-EMITTERS: dict[type[Operation], Callable[[_Gen, Operation], None]] = {}
-
-
-def _emits(*types: type[Operation]):
-    def register(fn):
-        for t in types:
-            EMITTERS[t] = fn
-        return fn
-
-    return register
+EMITTERS = OpTable()
+_emits = EMITTERS
 
 
 def _emit(g: _Gen, op: Operation) -> None:
