@@ -423,3 +423,15 @@ def test_non_finite_weights_are_one_clear_error_naming_the_layer(tmp_path, value
     errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
     assert len(errors) == 1 and ("layer '" in errors[0] or "not finite" in errors[0]), r.stderr
     assert "RuntimeWarning" not in r.stderr
+
+
+def test_simulator_threads_sleep_when_idle_and_small_loops_stay_serial(monkeypatch):
+    from nscc.targets.cpp import RUNTIME, simulator_env
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert simulator_env()["OMP_WAIT_POLICY"] == "passive"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    assert simulator_env()["OMP_WAIT_POLICY"] == "active"  # the user's choice stands
+    src = open(os.path.join(RUNTIME, "nscc_runtime.hpp")).read()
+    pragmas = [ln for ln in src.splitlines() if ln.startswith("#pragma omp parallel")]
+    assert pragmas and all("if (parallel_worth(" in ln for ln in pragmas)

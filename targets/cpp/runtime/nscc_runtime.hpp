@@ -117,6 +117,12 @@ struct LayerCounter {
 };
 
 // ---------------------------------------------------------------- helpers
+// A thread team costs a fork and a join (microseconds, far more when other work
+// shares the cores and threads spin): loops smaller than this run on one thread.
+// Set OMP_WAIT_POLICY=passive too (nscc run does) so idle threads sleep.
+constexpr i64 PAR_MIN_WORK = i64(1) << 16;
+inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_max_threads() > 1; }
+
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
 
@@ -135,7 +141,7 @@ template <class TO>
 void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo, int hi, TO* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1 && C > 1) {  // per-channel thresholds, channels last
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
     for (i64 o = 0; o < outer; ++o)
       for (i64 c = 0; c < C; ++c) {
         const i64 i = o * C + c;
@@ -145,7 +151,7 @@ void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo,
       }
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const float th = theta[c];
@@ -164,7 +170,7 @@ void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo,
 // Binary trains -> the counts they spell (the synapse sums them the same way).
 template <class TI>
 void slots_to_counts(const TI* s, i64 slots, i64 n, const int* slot_weight, int32_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n * slots))
   for (i64 i = 0; i < n; ++i) {
     int32_t c = 0;
     for (i64 t = 0; t < slots; ++t) c += slot_weight[t] * s[t * n + i];
@@ -174,7 +180,7 @@ void slots_to_counts(const TI* s, i64 slots, i64 n, const int* slot_weight, int3
 
 template <class TI>
 void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(size * slots))
   for (i64 i = 0; i < size; ++i) {
     int v = n[i], mag = v < 0 ? -v : v, sg = v < 0 ? -1 : (v > 0);
     for (i64 t = 0; t < slots; ++t) {
@@ -276,14 +282,14 @@ void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   const bool panelled = rows > RB;
   // the counts of each block of RB rows, live inputs only, interleaved: xq[(blk * L + t) * RB + r]
   std::vector<float> xq(rb * L * RB);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * L))
   for (i64 blk = 0; blk < rb; ++blk)
     for (i64 t = 0; t < L; ++t)
       for (i64 r = 0; r < RB; ++r) {
         const i64 row = blk * RB + r;
         xq[(blk * L + t) * RB + r] = row < rows ? (float)x[row * K + live[t]] : 0.f;
       }
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * L * N))
   {
     std::vector<float> panel(panelled ? L * BLOCK + 16 : BLOCK + 16);
 #pragma omp for schedule(dynamic)
@@ -364,7 +370,7 @@ template <class TI, class TA>
 void synapse_int(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
   const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K, nb = (N + BLOCK - 1) / BLOCK;
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * K * N))
   {
     std::vector<Acc> acc(N), part(N);
     alignas(64) int32_t wrow[BLOCK];
@@ -400,7 +406,7 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
   if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
     const i64 K = w.K;
     i64 events = 0, sops = 0;
-#pragma omp parallel for reduction(+ : events, sops) schedule(static)
+#pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_worth(rows * K))
     for (i64 r = 0; r < rows; ++r)
       for (i64 k = 0; k < K; ++k) {
         int32_t c = x[r * K + k];
@@ -425,7 +431,7 @@ void conv_synapse(const TI* x, i64 B, i64 C, i64 H, i64 W, const int8_t* w, i64 
                   i64 group, i64 OH, i64 OW, bool bitplane_events, TA* out, LayerCounter* ctr) {
   const i64 cg = C / group, mg = M / group;
   i64 sops = 0;
-#pragma omp parallel for collapse(2) reduction(+ : sops) schedule(static)
+#pragma omp parallel for collapse(2) reduction(+ : sops) schedule(static) if (parallel_worth(B * M * OH * OW * cg * kh * kw))
   for (i64 b = 0; b < B; ++b)
     for (i64 m = 0; m < M; ++m) {
       const i64 g = m / mg;
@@ -468,7 +474,7 @@ template <class TA>
 void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, i64 inner, float* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1) {  // channels last: vectorise along them
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
     for (i64 o = 0; o < outer; ++o) {
       const TA* a = acc + o * C;
       float* y = out + o * C;
@@ -485,7 +491,7 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
     }
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const float sc = scale[c], b = bias ? bias[c] : 0.f;
@@ -502,7 +508,7 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
 
 template <class TA, class TM, class TO>
 void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi, TO* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (i64 i = 0; i < n; ++i) {
     i64 c = (i / inner) % C;
     int64_t a = (int64_t)acc[i];
@@ -513,7 +519,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 in
 
 template <class TI>
 void neuron(const TI* cur, i64 T, i64 n, int64_t theta, int leak, bool is_signed, int8_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
   for (i64 i = 0; i < n; ++i) {
     int64_t v = 0;
     for (i64 t = 0; t < T; ++t) {
@@ -533,7 +539,7 @@ template <class TQ, class TK, class TV, class TN, class TD, class TS>
 void linear_attention(const TQ* q, const TK* k, const TV* v, i64 heads, i64 T, i64 dk, i64 dv, int s, TS* state, TS* norm, TN* num, TD* den,
                       LayerCounter* ctr) {
   i64 events = 0;
-#pragma omp parallel for reduction(+ : events) schedule(static)
+#pragma omp parallel for reduction(+ : events) schedule(static) if (parallel_worth(heads * T * dk * dv))
   for (i64 h = 0; h < heads; ++h) {
     std::vector<int64_t> S(dk * dv), z(dk);
     if (state)
@@ -580,7 +586,7 @@ void linear_attention(const TQ* q, const TK* k, const TV* v, i64 heads, i64 T, i
 
 // ---------------------------------------------------------------- fixed point
 inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (i64 i = 0; i < n; ++i) {
     double v = std::nearbyint((double)x[i] * (double)(int64_t(1) << f));
     if (std::isnan(v)) v = 0;
@@ -589,12 +595,12 @@ inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
 }
 
 inline void fixed_decode(const int32_t* x, i64 n, int f, float* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (i64 i = 0; i < n; ++i) out[i] = (float)((double)x[i] * std::ldexp(1.0, -f));
 }
 
 inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32_t* beta, i64 rows, i64 n, int f, int r, int64_t eps, int32_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const int32_t* xr = x + i * n;
     int64_t sum = 0;
@@ -612,7 +618,7 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
 }
 
 inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       const i64 base = o * n * inner + in;
@@ -630,7 +636,7 @@ inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, 
 }
 
 inline void fixed_gelu(const int32_t* x, i64 n, int f, int64_t inv_sqrt2, int64_t b, int64_t a, int32_t* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
   for (i64 i = 0; i < n; ++i) out[i] = gelu_value(x[i], f, inv_sqrt2, b, a);
 }
 
@@ -676,7 +682,7 @@ void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, co
   const int last = ix.ndim - 1;
   const i64 inner = ix.shape[last], rows = inner ? total / inner : 0;
   const i64 ia = sa[last], ib = sb ? sb[last] : 0, ic = sc ? sc[last] : 0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(total))
   for (i64 row = 0; row < rows; ++row) {
     i64 rem = row, oa = 0, ob = 0, oc = 0;
     for (int d = last - 1; d >= 0; --d) {
@@ -698,7 +704,7 @@ void copy_strided(const T* x, const Index& ix, i64 total, const i64* sx, T* out)
 
 template <class T>
 void matmul(const T* a, const T* b, i64 batch, const i64* boff_a, const i64* boff_b, i64 M, i64 K, i64 N, T* out) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(batch * M * K * N))
   for (i64 z = 0; z < batch; ++z)
     for (i64 i = 0; i < M; ++i) {
       const T* ar = a + boff_a[z] + i * K;
@@ -715,7 +721,7 @@ void matmul(const T* a, const T* b, i64 batch, const i64* boff_a, const i64* bof
 }
 
 inline void softmax(const float* x, i64 outer, i64 n, i64 inner, float* out) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       const i64 base = o * n * inner + in;
@@ -733,7 +739,7 @@ inline void softmax(const float* x, i64 outer, i64 n, i64 inner, float* out) {
 }
 
 inline void layer_norm(const float* x, const float* scale, const float* bias, i64 rows, i64 n, float eps, float* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const float* xr = x + i * n;
     double s = 0;
@@ -755,7 +761,7 @@ inline void layer_norm(const float* x, const float* scale, const float* bias, i6
 template <class T>
 void pool2d(const T* x, i64 B, i64 C, i64 H, i64 W, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 OH, i64 OW, bool is_max, bool count_pad,
             T* out) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(B * C * OH * OW * kh * kw))
   for (i64 b = 0; b < B; ++b)
     for (i64 c = 0; c < C; ++c)
       for (i64 oy = 0; oy < OH; ++oy)
@@ -785,7 +791,7 @@ void gather(const T* table, const int64_t* idx, i64 outer, i64 axis_len, i64 inn
   for (i64 j = 0; j < nidx; ++j)  // ONNX leaves out-of-range ids undefined; nscc refuses them (docs/semantics.md)
     if (idx[j] < -axis_len || idx[j] >= axis_len)
       throw std::runtime_error("gather index " + std::to_string(idx[j]) + " is out of range for an axis of " + std::to_string(axis_len));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * nidx * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 j = 0; j < nidx; ++j) {
       i64 r = idx[j] < 0 ? idx[j] + axis_len : idx[j];
