@@ -435,3 +435,26 @@ def test_simulator_threads_sleep_when_idle_and_small_loops_stay_serial(monkeypat
     src = open(os.path.join(RUNTIME, "nscc_runtime.hpp")).read()
     pragmas = [ln for ln in src.splitlines() if ln.startswith("#pragma omp parallel")]
     assert pragmas and all("if (parallel_worth(" in ln for ln in pragmas)
+
+
+@pytest.mark.slow
+def test_an_encoder_on_the_vck190_is_refused_plainly(tmp_path):
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import torch_models as M
+
+    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
+    path = M.export(M.Bert(), (ids, mask), str(tmp_path / "bert.onnx"), ["ids", "attention_mask"], ["hidden", "pooled"])
+    pipe = "raise-attention,linear-attention,fuse-gelu,spike-conversion,requant-fusion,integer-islands"
+    r = nscc("compile", path, "-t", "vck190", "-p", pipe, "-o", str(tmp_path / "p"))
+    assert r.returncode == 1 and "encoders (BERT-style) are not supported on the VCK190 yet" in r.stderr, r.stderr
+    assert "add " not in r.stderr  # no advice to add passes the pipeline has
+
+
+def test_vck190_advice_names_only_the_passes_the_pipeline_lacks(tmp_path):
+    lm = os.path.join(ROOT, "examples", "char_lm", "linear")
+    args = ["compile", os.path.join(lm, "model.onnx"), "-t", "vck190", "--calib", os.path.join(lm, "calib.npz"), "-o", str(tmp_path / "p"), "-p"]
+    r = nscc(*args, "raise-attention,linear-attention,spike-conversion")
+    assert r.returncode == 1 and "add fuse-gelu, integer-islands to the pipeline" in r.stderr, r.stderr
+    r = nscc(*args, "raise-attention,linear-attention,fuse-gelu,spike-conversion,requant-fusion")
+    assert r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr and "spike-conversion," not in r.stderr.split("hint")[1], r.stderr

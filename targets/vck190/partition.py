@@ -24,10 +24,34 @@ from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR, main_function
 from nscc.ir.types import np_dtype
 
-HINT = (
-    "the VCK190 kernel computes on integers only: add fuse-gelu, spike-conversion, requant-fusion and integer-islands to the "
-    "pipeline (raise-attention,linear-attention for softmax attention); only input encoding and output decoding run on the host"
-)
+def hint(module: ModuleOp) -> str:
+    """What to do about a float op in the kernel: the passes the pipeline still lacks, or,
+    when it has them all, that the op has no integer form yet."""
+    ops = list(module.walk())
+    missing = []
+    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in ops):
+        missing.append("spike-conversion")
+    if any(isinstance(op, nn.ErfOp | nn.TanhOp | nn.PowOp) for op in ops):
+        missing.append("fuse-gelu")
+    if any(isinstance(op, snn.DecodeOp) and any(isinstance(u.operation, snn.EncodeOp) for u in op.res.uses) for op in ops):
+        missing.append("requant-fusion")
+    if any(isinstance(op, nn.LayerNormOp | nn.SoftmaxOp | nn.GeluOp | nn.AddOp) for op in ops) or not any(
+        isinstance(op, snn.FixedEncodeOp | snn.FixedLayerNormOp | snn.FixedAddOp | snn.RequantOp) for op in ops
+    ):
+        missing.append("integer-islands")
+    if missing:
+        return f"the VCK190 kernel computes on integers only: add {', '.join(missing)} to the pipeline; only input encoding and output decoding run on the host"
+    return "this op has no integer form in the kernel yet; docs/targets.md lists the ops the VCK190 kernel implements"
+
+
+def refuse_encoders(module: ModuleOp) -> None:
+    """Bidirectional attention (BERT-style encoders) has no kernel yet: say so plainly."""
+    for op in module.walk():
+        if isinstance(op, nn.AttentionOp) or (isinstance(op, nn.LinearAttentionOp) and not op.causal):
+            raise NsccError(
+                f"vck190 target: {where(op)} is bidirectional attention: encoders (BERT-style) are not supported on the VCK190 yet",
+                "the kernel runs decoders with causal linear attention and attention-free networks; compile encoders for --target cpp",
+            )
 
 
 def is_integer(v: SSAValue) -> bool:
@@ -96,6 +120,7 @@ def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionSte
 
 
 def partition(module: ModuleOp) -> Partition:
+    refuse_encoders(module)
     fn = main_function(module)
     args = list(fn.body.block.args)
     p = Partition()
@@ -118,10 +143,10 @@ def partition(module: ModuleOp) -> Partition:
             p.outputs.append((op.input, next(u.index for u in op.res.uses), op))
             continue
         if not all(is_integer(r) for r in op.results):
-            raise NsccError(f"vck190 target: {where(op)} computes in float inside the kernel", HINT)
+            raise NsccError(f"vck190 target: {where(op)} computes in float inside the kernel", hint(module))
         for v in op.operands:
             if not is_integer(v) and not isinstance(v.owner, nn.WeightOp | ConstantOp) and v.owner not in folded:
-                raise NsccError(f"vck190 target: {where(op)} reads a float value inside the kernel", HINT)
+                raise NsccError(f"vck190 target: {where(op)} reads a float value inside the kernel", hint(module))
             if isinstance(v, BlockArgument) and v.index not in state_args and all(v is not x for x, _, _ in p.inputs):
                 p.inputs.append((v, args.index(v), None))
         p.ops.append(op)
@@ -129,7 +154,7 @@ def partition(module: ModuleOp) -> Partition:
         if j in state_results or isinstance(v.owner, snn.DecodeOp) and any(d is v.owner for _, _, d in p.outputs):
             continue
         if not is_integer(v) or isinstance(v, BlockArgument):
-            raise NsccError(f"vck190 target: output {j} is not computed by the kernel", HINT)
+            raise NsccError(f"vck190 target: output {j} is not computed by the kernel", hint(module))
         p.outputs.append((v, j, None))
     if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in p.ops):
         raise NsccError(
