@@ -216,6 +216,8 @@ def cmd_run(a) -> int:
         return _run_built(a, compiled_for, a.model)
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
+    if a.generate is not None and a.model.endswith(".onnx"):
+        _check_positions(a, _prompt(a, _vocab(a.model)), dims)  # before calibration, which can take minutes
     ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
     if a.generate is not None:
         return _generate(a, ctx, module)
@@ -373,6 +375,26 @@ def _prompt(a, vocab) -> list[int]:
     return prompt
 
 
+def _check_positions(a, prompt: list[int], dims: dict[str, int]) -> None:
+    """The prompt and the tokens to generate must fit the positions the model is compiled for."""
+    from nscc.frontend import onnx_model
+
+    m, _ = onnx_model.load(a.model, with_weights=False)
+    inputs = onnx_model.graph_inputs(m)
+    if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) < 2:
+        return  # Decoder says which input holds the tokens
+    shapes = onnx_model.bind_dims(m, dims, a.model)
+    length = shapes[inputs[0].name][1]
+    if len(prompt) + a.generate > length:
+        d = inputs[0].type.tensor_type.shape.dim[1]
+        dynamic = not (d.HasField("dim_value") and d.dim_value > 0)
+        name = (d.dim_param or f"{inputs[0].name}.1") if dynamic else None
+        raise NsccError(
+            f"a prompt of {len(prompt)} plus {a.generate} tokens exceeds the {length} positions the model is compiled for",
+            f"bind a longer sequence with --dim {name}={len(prompt) + a.generate}" if dynamic else f"the model's input is static at {length} positions: generate fewer tokens",
+        )
+
+
 def _generate(a, ctx=None, module=None, project: str | None = None, target: str | None = None) -> int:
     """Greedy decoding on the interpreter, or with the program `target` built in `project`."""
     import time
@@ -393,7 +415,7 @@ def _generate(a, ctx=None, module=None, project: str | None = None, target: str 
         if len(prompt) + a.generate > dec.length:
             raise NsccError(
                 f"prompt plus {a.generate} tokens exceed the {dec.length} positions the model was compiled for",
-                "bind a longer sequence with --dim",
+                "generate fewer tokens, or import the .onnx again with a longer sequence (--dim)",
             )
         out = dec.generate(prompt, a.generate)
         dt = time.perf_counter() - t

@@ -362,7 +362,7 @@ class Decoder:
     def step(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
         """Feeds one token per batch row; returns the logits for the next position."""
         if self.position >= self.length:
-            raise NsccError(f"decoding: the model was compiled for {self.length} positions", "bind a longer sequence with --dim")
+            raise NsccError(f"decoding: the model was compiled for {self.length} positions", "generate fewer tokens, or import the .onnx again with a longer sequence (--dim)")
         args: list = [None] * self.n_args
         args[self.token_arg] = np.ascontiguousarray(np.broadcast_to(np.asarray(tokens, np.int64).reshape(-1, 1), (self.batch, 1)))
         args[self.position_arg] = np.array([self.position], np.int64)

@@ -458,3 +458,16 @@ def test_vck190_advice_names_only_the_passes_the_pipeline_lacks(tmp_path):
     assert r.returncode == 1 and "add fuse-gelu, integer-islands to the pipeline" in r.stderr, r.stderr
     r = nscc(*args, "raise-attention,linear-attention,fuse-gelu,spike-conversion,requant-fusion")
     assert r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr and "spike-conversion," not in r.stderr.split("hint")[1], r.stderr
+
+
+def test_decoding_limits_are_checked_before_calibration(tmp_path):
+    import time
+
+    lm = os.path.join(ROOT, "examples", "char_lm", "linear", "model.onnx")
+    t = time.perf_counter()
+    r = nscc("run", lm, "-p", "raise-attention,linear-attention,spike-conversion", "--generate", "500", "--prompt", "The ")
+    assert r.returncode == 1 and "exceeds the 64 positions" in r.stderr and "static at 64 positions" in r.stderr and "--dim" not in r.stderr
+    assert "calibrating" not in r.stderr and time.perf_counter() - t < 20
+    shutil.copy(lm, tmp_path / "m.onnx")  # no vocab.json beside it
+    r = nscc("run", str(tmp_path / "m.onnx"), "-p", "raise-attention,linear-attention,spike-conversion", "--generate", "5", "--prompt", "The")
+    assert r.returncode == 1 and "needs a vocab.json" in r.stderr and "calibrating" not in r.stderr
