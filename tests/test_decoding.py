@@ -104,7 +104,7 @@ def test_cli_generate_and_its_errors(tmp_path):
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.split("generated ids: ")[1].split("\n")[0].split(",")) == 8 and "text: 'The " in r.stdout
     r = nscc("run", model, "-p", "raise-attention", "--generate", "100", "--prompt-ids", "1,2")
-    assert r.returncode == 1 and "exceed the 64 positions" in r.stderr
+    assert r.returncode == 1 and "exceeds the 64 positions" in r.stderr
     softmax = os.path.join(LINEAR, "..", "model.onnx")
     r = nscc("run", softmax, "-p", "raise-attention", "--generate", "3", "--prompt-ids", "1,2")
     assert r.returncode == 1 and "linear-attention" in r.stderr
