@@ -21,8 +21,10 @@ share lives beside this file (`layout.py`, `include/`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import re
 import shutil
 from types import ModuleType
 
@@ -38,6 +40,32 @@ def write_integer_headers(out_dir: str) -> None:
     shutil.copyfile(os.path.join(os.path.dirname(__file__), "include", "nscc_int.h"), os.path.join(out_dir, "nscc_int.h"))
     with open(os.path.join(out_dir, "nscc_fixed.h"), "w") as f:
         f.write(fixed.header())
+
+
+# Templates of generated files (the C++ host and testbench I/O, Makefiles, configs, READMEs):
+# the text as it is written, with `${name}` (lower case) where a field goes. Nothing else is
+# special: `$(CXX)`, `$@`, `${HOME}`, `@PKG@` and braces pass through as they are.
+PLACEHOLDER = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
+
+
+@functools.cache
+def _template(path: str) -> str:
+    with open(path, newline="") as f:
+        return f.read()
+
+
+def render(template_path: str, **fields: object) -> str:
+    """The template with every `${name}` replaced by str(fields[name]), in one pass (a value is
+    never searched for placeholders). A placeholder without a field, or a field the template
+    does not use, is an error: a template and its generator cannot drift apart silently."""
+    text = _template(template_path)
+    used = set(PLACEHOLDER.findall(text))
+    missing, unused = used - fields.keys(), fields.keys() - used
+    problems = [f"no value for {name}" for name in sorted(missing)] + [f"unused field {name}" for name in sorted(unused)]
+    if problems:
+        raise ValueError(f"template {os.path.basename(template_path)}: " + ", ".join(problems))
+    return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), text)
+
 
 TARGETS = ("interpreter", "cpp", "vck190")
 # Targets whose programs `nscc run` can execute on this machine.

@@ -1,167 +1,84 @@
-"""The XRT native-API host program (host/host.cpp), generated for a kernel's ports."""
+"""The XRT native-API host program (host/host.cpp), generated for a kernel's ports.
+
+The program is templates/host.cpp.in; a decoder's generation loop is
+templates/host_generate.cpp.in, any other model's `--input` run
+templates/host_inputs.cpp.in. This file writes only the per-port lines."""
 
 from __future__ import annotations
 
+import os
+
+from nscc.targets import render
 from nscc.targets.vck190.hls import Kernel
 
-READ_FLOATS = """static std::vector<float> read_floats(const std::string& path) {
-  std::vector<float> v(file_size(path) / sizeof(float));
-  if (!v.empty()) read_file(path, (char*)v.data(), v.size() * sizeof(float));
-  return v;
-}
-static void write_file(const std::string& path, const char* src, size_t n) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !f.write(src, (std::streamsize)n)) { std::fprintf(stderr, "host: cannot write %s\\n", path.c_str()); std::exit(2); }
-}
-static void print_argmax(const char* name, const float* y, size_t n, size_t row) {
-  std::printf("%s argmax per row:", name);
-  for (size_t r = 0; r + row <= n; r += row) std::printf(" %zu", (size_t)(std::max_element(y + r, y + r + row) - (y + r)));
-  std::printf("\\n");
-}"""
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+
+def _fragment(name: str, **fields: object) -> str:
+    """A template that is a block of lines inside host.cpp (no final newline)."""
+    return render(os.path.join(TEMPLATES, name), **fields).removesuffix("\n")
 
 
 def host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: int, tb_steps: int) -> str:
     """The XRT host: buffers for every port, weights loaded once, the golden vectors
     replayed and compared, and (decoders) greedy generation timed in tokens per second."""
-    stateful = kernel.state_words > 0
-    decl = []
-    for x in kernel.inputs + kernel.outputs:
-        decl.append(f"  xrt::bo {x['port']}(dev, {x['elements']} * sizeof({x['ctype']}), krnl.group_id(arg_{x['port']}));")
-    arg_index = ["wgt", "wgt2", "prm"] + (["state"] if stateful else []) + [x["port"] for x in kernel.inputs + kernel.outputs]
-    enum = "\n".join(f"constexpr int arg_{n} = {i};" for i, n in enumerate(arg_index))
+    words = kernel.state_words
+    clear = f"std::memset(state.map<char*>(), 0, {words} * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if words else ""
+    arg_index = ["wgt", "wgt2", "prm"] + (["state"] if words else []) + [x["port"] for x in kernel.inputs + kernel.outputs]
     run_args = ", ".join(arg_index)
-    vec_in = "\n".join(
+    vec_in = [
         f'    read_file(find(dir, "tb/vectors", "{x["port"]}_step" + std::to_string(step) + ".bin"), {x["port"]}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); '
         f"{x['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);"
         for x in kernel.inputs
-    )
-    vec_cmp = "\n".join(
+    ]
+    vec_cmp = [
         f"    {{ {x['port']}.sync(XCL_BO_SYNC_BO_FROM_DEVICE); std::vector<{x['ctype']}> g({x['elements']}); "
         f'read_file(find(dir, "tb/vectors", "{x["port"]}_step" + std::to_string(step) + ".bin"), (char*)g.data(), g.size() * sizeof({x["ctype"]})); '
         f"const {x['ctype']}* o = {x['port']}.map<{x['ctype']}*>(); for (size_t i = 0; i < g.size(); ++i) (o[i] == g[i] ? passed : failed)++; }}"
         for x in kernel.outputs
+    ]
+    return render(
+        os.path.join(TEMPLATES, "host.cpp.in"),
+        arg_indices="\n".join(f"constexpr int arg_{n} = {i};" for i, n in enumerate(arg_index)),
+        tb_steps=tb_steps,
+        max_positions=positions,
+        state_buffer=f"  xrt::bo state(dev, {words} * 64, krnl.group_id(arg_state));  // the step function's state arguments, updated in place by each call"
+        if words
+        else "",
+        port_buffers="\n".join(
+            f"  xrt::bo {x['port']}(dev, {x['elements']} * sizeof({x['ctype']}), krnl.group_id(arg_{x['port']}));" for x in kernel.inputs + kernel.outputs
+        ),
+        run_args=run_args,
+        state_clear="  " + clear if clear else "",
+        vectors_in="\n".join(vec_in),
+        vectors_compare="\n".join(vec_cmp),
+        run=_generate(kernel, tables, run_args, clear) if decoder else _run_inputs(kernel, tables, run_args),
     )
-    gen = "" if decoder else _run_inputs(kernel, tables, run_args)
-    if decoder:
-        ids, pos = kernel.inputs[0], kernel.inputs[1] if len(kernel.inputs) > 1 else None
-        out = kernel.outputs[0]
-        vocab = out["shape"][-1]
-        scale = next((t for t in tables if t["port"] == out["port"] and t["role"] == "scale"), None)
-        bias = next((t for t in tables if t["port"] == out["port"] and t["role"] == "bias"), None)
-        gen = f"""
-  // Greedy generation: the prompt one token per call, then the argmax of the decoded logits.
-  if (n_generate > 0) {{
-    std::vector<float> tables = read_floats(find(dir, "weights", "host.bin"));
-    {"std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
-    std::vector<int64_t> tokens = prompt;
-    int64_t* ids = {ids["port"]}.map<int64_t*>();
-    auto t0 = std::chrono::steady_clock::now();
-    size_t calls = 0;
-    for (size_t p = 0; p + 1 < prompt.size() + n_generate && p < max_positions; ++p) {{
-      for (int b = 0; b < {ids["elements"]}; ++b) ids[b] = tokens[p];
-      {ids["port"]}.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-      {f"{pos['port']}.map<int64_t*>()[0] = (int64_t)p; {pos['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if pos else ""}
-      krnl({run_args}, 0).wait();
-      ++calls;
-      if (p + 1 < prompt.size()) continue;
-      {out["port"]}.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
-      const int32_t* acc = {out["port"]}.map<int32_t*>();
-      int best = 0;
-      float best_v = -3.0e38f;
-      for (int v = 0; v < {vocab}; ++v) {{
-        float y = (float)acc[v] * tables[{scale["offset"] if scale else 0} + {"v" if scale and scale["count"] > 1 else "0"}]{f" + tables[{bias['offset']} + {'v' if bias['count'] > 1 else '0'}]" if bias else ""};
-        if (y > best_v) {{ best_v = y; best = v; }}
-      }}
-      tokens.push_back(best);
-    }}
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("tokens:");
-    for (size_t i = prompt.size(); i < tokens.size(); ++i) std::printf(" %lld", (long long)tokens[i]);
-    std::printf("\\n%zu calls in %.3f s: %.1f tokens/s\\n", calls, s, calls / s);
-  }}"""
-    return f"""// Generated by nscc: XRT native-API host for the VCK190 package.
-// Usage: host.exe nscc.xclbin [PACKAGE_DIR] [--prompt-ids 1,2,3 --generate N]
-// Loads the weights into device memory once, replays the golden vectors of
-// tb/vectors (and reports mismatches), then, for a decoder, generates tokens.
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <string>
-#include <vector>
-
-#include <xrt/xrt_bo.h>
-#include <xrt/xrt_device.h>
-#include <xrt/xrt_kernel.h>
-
-{enum}
-constexpr int max_positions = {positions};
-
-// DIR/SUB/NAME in the package, or DIR/NAME on the SD card (v++ -p puts sd_files at its root)
-static std::string find(const std::string& dir, const std::string& sub, const std::string& name) {{
-  std::string nested = dir + "/" + sub + "/" + name;
-  return std::ifstream(nested).good() ? nested : dir + "/" + name;
-}}
-static size_t file_size(const std::string& path) {{
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) {{ std::fprintf(stderr, "host: cannot open %s\\n", path.c_str()); std::exit(2); }}
-  return (size_t)f.tellg();
-}}
-static void read_file(const std::string& path, char* dst, size_t n) {{
-  std::ifstream f(path, std::ios::binary);
-  if (!f || !f.read(dst, (std::streamsize)n)) {{ std::fprintf(stderr, "host: cannot read %zu bytes of %s\\n", n, path.c_str()); std::exit(2); }}
-}}
-{READ_FLOATS}
-int main(int argc, char** argv) {{
-  if (argc < 2) {{ std::fprintf(stderr, "usage: %s nscc.xclbin [PACKAGE_DIR] [--prompt-ids 1,2,3 --generate N] [--input FILE ...]\\n", argv[0]); return 2; }}
-  std::string xclbin = argv[1], dir = ".";
-  std::vector<int64_t> prompt;
-  std::vector<std::string> inputs;
-  long n_generate = 0;
-  for (int i = 2; i < argc; ++i) {{
-    std::string a = argv[i];
-    if (a == "--generate" && i + 1 < argc) n_generate = std::atol(argv[++i]);
-    else if (a == "--input" && i + 1 < argc) inputs.push_back(argv[++i]);
-    else if (a == "--prompt-ids" && i + 1 < argc) {{
-      std::string s = argv[++i];
-      for (size_t p = 0; p < s.size();) {{ size_t q = s.find(',', p); if (q == std::string::npos) q = s.size(); prompt.push_back(std::atoll(s.substr(p, q - p).c_str())); p = q + 1; }}
-    }} else dir = a;
-  }}
-  if (n_generate > 0 && prompt.empty()) prompt.push_back(0);
-  xrt::device dev(0);
-  auto uuid = dev.load_xclbin(xclbin);
-  xrt::kernel krnl(dev, uuid, "nscc_top");
-  size_t wbytes = file_size(find(dir, "weights", "weights.bin")), pbytes = file_size(find(dir, "weights", "params.bin"));
-  size_t wbytes2 = file_size(find(dir, "weights", "weights_b.bin"));
-  xrt::bo wgt(dev, wbytes ? wbytes : 64, krnl.group_id(arg_wgt)), wgt2(dev, wbytes2 ? wbytes2 : 64, krnl.group_id(arg_wgt2));
-  xrt::bo prm(dev, pbytes, krnl.group_id(arg_prm));
-  read_file(find(dir, "weights", "weights.bin"), wgt.map<char*>(), wbytes);
-  read_file(find(dir, "weights", "weights_b.bin"), wgt2.map<char*>(), wbytes2);  // the odd words
-  read_file(find(dir, "weights", "params.bin"), prm.map<char*>(), pbytes);
-  wgt.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-  wgt2.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-  prm.sync(XCL_BO_SYNC_BO_TO_DEVICE);
-{"  xrt::bo state(dev, " + str(kernel.state_words) + " * 64, krnl.group_id(arg_state));  // the step function's state arguments, updated in place by each call" if stateful else ""}
-{chr(10).join(decl)}
-  krnl({run_args}, 1).wait();  // mode 1: copy the resident layers' weights into URAM, once
-  long passed = 0, failed = 0;
-{"  std::memset(state.map<char*>(), 0, " + str(kernel.state_words) + " * 64); state.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if stateful else ""}
-  for (int step = 0; step < tb_steps; ++step) {{
-{vec_in}
-    krnl({run_args}, 0).wait();
-{vec_cmp}
-  }}
-  std::printf("golden vectors: %ld passed, %ld failed\\n", passed, failed);{gen}
-  return failed == 0 ? 0 : 1;
-}}
-""".replace("constexpr int max_positions", f"constexpr int tb_steps = {tb_steps};\nconstexpr int max_positions")
 
 
 def _table(tables: list[dict], port: str, role: str) -> dict | None:
     return next((t for t in tables if t["port"] == port and t["role"] == role), None)
+
+
+def _generate(kernel: Kernel, tables: list[dict], run_args: str, clear: str) -> str:
+    """Greedy generation (`--prompt-ids`, `--generate`): the logits decoded with the output's scale and bias."""
+    ids, pos = kernel.inputs[0], kernel.inputs[1] if len(kernel.inputs) > 1 else None
+    out = kernel.outputs[0]
+    scale, bias = _table(tables, out["port"], "scale"), _table(tables, out["port"], "bias")
+    decode = f"tables[{scale['offset'] if scale else 0} + {'v' if scale and scale['count'] > 1 else '0'}]"
+    if bias:
+        decode += f" + tables[{bias['offset']} + {'v' if bias['count'] > 1 else '0'}]"
+    return _fragment(
+        "host_generate.cpp.in",
+        state_clear=clear,
+        ids=ids["port"],
+        batch=ids["elements"],
+        position=f"{pos['port']}.map<int64_t*>()[0] = (int64_t)p; {pos['port']}.sync(XCL_BO_SYNC_BO_TO_DEVICE);" if pos else "",
+        run_args=run_args,
+        logits=out["port"],
+        vocab=out["shape"][-1],
+        decode=decode,
+    )
 
 
 def _run_inputs(kernel: Kernel, tables: list[dict], run_args: str) -> str:
@@ -202,16 +119,4 @@ def _run_inputs(kernel: Kernel, tables: list[dict], run_args: str) -> str:
                 f"      for (size_t i = 0; i < y.size(); ++i) y[i] = (float)a[i];\n"
                 f'      write_file("output{j}.bin", (const char*){p}.map<char*>(), {x["elements"]} * sizeof({x["ctype"]})); print_argmax("output{j}", y.data(), y.size(), {last}); }}'
             )
-    load_code, save_code = "\n".join(load), "\n".join(save)
-    return f"""
-  // Your inputs: --input FILE per input port (float32 where the host encodes it), outputs decoded to outputJ.bin.
-  if (!inputs.empty()) {{
-    if (inputs.size() != {len(kernel.inputs)}) {{ std::fprintf(stderr, "host: %zu --input files given, the kernel has {len(kernel.inputs)} input port(s)\\n", inputs.size()); return 2; }}
-    std::vector<float> tables = read_floats(find(dir, "weights", "host.bin"));
-    size_t k = 0;
-{load_code}
-    auto t0 = std::chrono::steady_clock::now();
-    krnl({run_args}, 0).wait();
-    std::printf("one call: %.3f ms\\n", 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-{save_code}
-  }}"""
+    return _fragment("host_inputs.cpp.in", n_inputs=len(kernel.inputs), load="\n".join(load), run_args=run_args, save="\n".join(save))
