@@ -246,6 +246,7 @@ def cmd_analyze(a) -> int:
     import numpy as np
 
     from nscc.analysis import analyze
+    from nscc.report import d_notation
     from nscc.analysis.render import write
     from nscc.driver import atomic_output_dir, prepare
     from nscc.ir import snn
@@ -299,7 +300,7 @@ def cmd_analyze(a) -> int:
         + (f" {'NMI':>7} {'chance':>7}" if labels is not None else "")
     )
     for r in rows:
-        line = f"{printable(r['layer'], 32):32} {r['levels']:4d} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
+        line = f"{printable(r['layer'], 32):32} {d_notation(r['levels'], r['signed']):>4} {r['firing_rate']:7.3f} {r['entropy_bits']:8.3f} {r['entropy_max_bits']:5.2f} {r['entropy_rate_bits_per_slot']:7.3f}"
         if labels is not None:
             line += f" {r['nmi']:7.4f} {r['nmi_chance']:7.4f}"
         print(line)

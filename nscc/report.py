@@ -19,13 +19,14 @@ from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.interpreter import Interpreter
 from xdsl.ir import Operation
 
 from nscc.errors import printable
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
+from nscc.quant.plans import read_bits
 
 # pJ per operation, 45 nm
 ENERGY = {"fp32": {"mac": 4.6, "ac": 0.9}, "int8": {"mac": 0.23, "ac": 0.03}}
@@ -179,8 +180,8 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
 def _weight_bits(op: Operation) -> float | None:
     if not hasattr(op, "weight"):
         return None
-    bits = op.attributes.get("nscc.weight_bits")  # 1.58 for ternary, where spike-conversion said so
-    return float(bits.value.data) if isinstance(bits, FloatAttr) else float(op.weight.type.element_type.width.data)
+    bits = read_bits(op)  # 1.58 for ternary, where spike-conversion said so
+    return bits if bits is not None else float(op.weight.type.element_type.width.data)
 
 
 def _sparsity(op: Operation, weights) -> float | None:
@@ -250,7 +251,7 @@ def print_table(report: Mapping, stream=sys.stdout) -> None:
     for r in report["layers"]:
         th = r["theta"]
         ths = "-" if th is None else (f"{th:.4g}" if isinstance(th, float) else f"{th['min']:.2g}..{th['max']:.2g}")
-        d = f"{'±' if r['signed'] else ''}{r['levels']}"
+        d = d_notation(r["levels"], r["signed"])
         e = r["energy_pj"]["fp32"]
         stream.write(
             f"{printable(r['layer'], 32):32} {d:>4} {ths:>10} {r['firing_rate']:6.3f} {_per_batch(r['sops'], n):12.4g} "
@@ -269,6 +270,19 @@ def print_table(report: Mapping, stream=sys.stdout) -> None:
         stream.write(f"spiking-layer weights: {wb['packed']} bytes packed vs {wb['fp16']} in fp16 ({wb['fp16_over_packed']:.1f}x smaller)\n")
     islands = ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items())
     stream.write(f"non-spiking ops: {islands or 'none'}\n")
+    stream.write(LEGEND)
+
+
+def d_notation(levels: int, signed: bool) -> str:
+    """Spike levels as every table shows them: 15, or ±15 for signed counts."""
+    return f"{'±' if signed else ''}{levels}"
+
+
+LEGEND = (
+    "legend: D spike levels per window (±D: signed counts); theta the encoder's threshold (min..max over channels; "
+    "'-' where the layer reads counts an earlier layer encoded); rate spikes per neuron and slot; "
+    "SOPs synaptic operations (a spike times a non-zero weight); E fp32 estimated energy at fp32, spiking layer / the same layer dense\n"
+)
 
 
 def write_json(report: Mapping, path: str) -> None:

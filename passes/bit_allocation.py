@@ -38,7 +38,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, ModuleOp, f64, i64
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
@@ -59,6 +59,7 @@ from nscc.quant.plans import (
     ROUNDINGS,
     THRESHOLDS,
     Decisions,
+    bits_attr,
     decision_key,
     layer_name,
     linear_plan,
@@ -85,7 +86,7 @@ class RecordChoice(RewritePattern):
         if found is None:
             return
         b, g, d = found[1]
-        op.attributes[BITS_ATTR] = FloatAttr(float(b), f64)
+        op.attributes[BITS_ATTR] = bits_attr(b)
         op.attributes[GROUP_ATTR] = IntegerAttr(int(g), i64)
         op.attributes[LEVELS_ATTR] = IntegerAttr(int(d), i64)
         rewriter.notify_op_modified(op)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, TensorType, i32, i64
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, i32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -53,8 +53,9 @@ from xdsl.transforms.dead_code_elimination import RemoveUnusedOperations
 
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
-from nscc.ir.constants import new_weight
+from nscc.ir.constants import new_weight, source_weight
 from nscc.ir.context import weights_of
+from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, saturate_i32, to_fixed
@@ -63,6 +64,23 @@ from nscc.semantics.folding import constant_value
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
 ISLAND = (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point
+
+
+def _stem(source: Operation | SSAValue) -> str:
+    """The layer or weight a new integer table derives from: an op's layer name or a weight
+    it reads directly, a value's source weight, else the value's SSA name."""
+    if isinstance(source, Operation):
+        layer = source.attributes.get(LAYER_ATTR)
+        if isinstance(layer, StringAttr):
+            return layer.data
+        names = [v.owner.sym.data for v in source.operands if isinstance(v.owner, nn.WeightOp)]
+        value = source.results[0] if source.results else None
+    else:
+        names, value = [n for n in (source_weight(source),) if n], source
+    if names:
+        base, _, last = names[0].rpartition(".")
+        return base if base and last in ("weight", "bias", "scale", "theta") else names[0]
+    return value.name_hint if value is not None and value.name_hint else "island"
 
 
 def _i32(value: SSAValue) -> TensorType:
@@ -83,8 +101,10 @@ class FixedPattern(RewritePattern):
     def props(self, **extra) -> dict:
         return {"frac_bits": IntegerAttr(self.frac_bits, i64), **{k: IntegerAttr(v, i64) for k, v in extra.items()}}
 
-    def weight(self, new: list[Operation], name: str, arr: np.ndarray) -> SSAValue:
-        w = new_weight(self.store, name, arr)
+    def weight(self, new: list[Operation], source: Operation | SSAValue, what: str, arr: np.ndarray) -> SSAValue:
+        """A new weight named after what it came from (`ln_f.fixed_gamma`, `wte.fixed_table`),
+        so that the IR after this pass still says which layer each integer table serves."""
+        w = new_weight(self.store, f"{_stem(source)}.fixed_{what}", arr)
         new.append(w)
         return w.res
 
@@ -107,7 +127,7 @@ class FixedPattern(RewritePattern):
             return v
         const = constant_value(value, self.store)
         if const is not None:
-            return self.weight(new, "fixed_const", to_fixed(const, self.frac_bits))
+            return self.weight(new, value, "const", to_fixed(const, self.frac_bits))
         enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self.props())
         new.append(enc)
         return enc.res
@@ -147,10 +167,10 @@ class DecodeToRequant(FixedPattern):
         s = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
         mult, shift = fixed_point(s * 2.0**self.frac_bits, 24)
         new: list[Operation] = []
-        operands = [self.weight(new, "fixed.multiplier", mult.astype(np.int32))]
+        operands = [self.weight(new, op, "multiplier", mult.astype(np.int32))]
         if bias is not None:
             b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / s)
-            operands.append(self.weight(new, "fixed.ibias", saturate_i32(b)))
+            operands.append(self.weight(new, op, "bias", saturate_i32(b)))
         else:
             operands.append([])
         self.emit(rewriter, op, new, self.requant(op.input, *operands, shift, axis, _i32(op.res)))
@@ -174,7 +194,7 @@ class LayerNormToFixed(FixedPattern):
         eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
         new: list[Operation] = []
         x = self.as_fixed(new, op.input)
-        operands = [x, self.weight(new, "fixed.gamma", g), self.weight(new, "fixed.beta", b)]
+        operands = [x, self.weight(new, op, "gamma", g), self.weight(new, op, "beta", b)]
         props = self.props(axis=op.axis.value.data, var_shift=r, epsilon=eps)
         self.emit(rewriter, op, new, snn.FixedLayerNormOp.build(operands=operands, result_types=[_i32(op.res)], properties=props))
 
@@ -260,7 +280,7 @@ class EncodeToRequant(FixedPattern):
             return
         mult, shift = fixed_point(2.0**-self.frac_bits / per, 24)
         new: list[Operation] = []
-        m = self.weight(new, "fixed.encode_multiplier", mult.astype(np.int32))
+        m = self.weight(new, op, "encode_multiplier", mult.astype(np.int32))
         rewriter.replace(op, [*new, self.requant(x, m, [], shift, axis, op.res.type)])
 
 
@@ -307,7 +327,7 @@ class MulToRequant(FixedPattern):
             return
         mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
         new: list[Operation] = []
-        m = self.weight(new, "fixed.multiplier", mult.astype(np.int32))
+        m = self.weight(new, other, "multiplier", mult.astype(np.int32))
         self.emit(rewriter, op, new, self.requant(fx, m, [], shift, len(shape) - 1, _i32(op.res)))
 
 
@@ -322,7 +342,7 @@ class GatherToFixed(FixedPattern):
         if table is None or table.dtype.kind != "f":
             return
         new: list[Operation] = []
-        t = self.weight(new, "fixed.table", to_fixed(table, self.frac_bits))
+        t = self.weight(new, op.input, "table", to_fixed(table, self.frac_bits))
         gather = nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties))
         self.emit(rewriter, op, new, gather)
 

@@ -61,7 +61,7 @@ from nscc.ir.signature import LAYER_ATTR, main_function
 from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import knapsack
-from nscc.quant.plans import BITS_ATTR
+from nscc.quant.plans import read_bits
 from nscc.quant.quantize import Hessian, gram_error, obs_round, q_range
 from nscc.quant.sensitivity import Probe
 from nscc.semantics.snn import SNN_KERNELS, group_weighted
@@ -154,8 +154,8 @@ def _metric(op: ModuleOp) -> str:
 
 
 def _bits(syn) -> float:
-    a = syn.attributes.get(BITS_ATTR)
-    return float(a.value.data) if isinstance(a, FloatAttr) else 8.0
+    b = read_bits(syn)
+    return 8.0 if b is None else b
 
 
 def _channel_rows(c: Consumer, k: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, f64, i64
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -54,6 +54,7 @@ from nscc.quant.plans import (
     ROUNDINGS,
     THRESHOLDS,
     Decisions,
+    bits_attr,
     calibrated_theta,
     choose_clip,
     decay_shift,
@@ -155,7 +156,7 @@ class ConvertLinear(RewritePattern):
             gs = [] if quant.group_scale is None else [weight(f"{layer_name(plan.name)}.group_scale", quant.group_scale, IntegerType(8))]
             syn = snn.SynapseOp.build(operands=[counts, qw, gs], result_types=[acc_type], properties={"acc_bits": acc_bits})
         syn.attributes[LAYER_ATTR] = StringAttr(layer_name(plan.name))
-        syn.attributes[BITS_ATTR] = FloatAttr(float(bits), f64)
+        syn.attributes[BITS_ATTR] = bits_attr(bits)
         new_ops.append(syn)
         sc = weight(f"{layer_name(plan.name)}.scale", quant.scale, f32)
         bias = weight(f"{layer_name(plan.name)}.bias", bias, f32) if bias is not None else None

@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from nscc.report import d_notation
+
 
 def _plt():
     import matplotlib
@@ -74,6 +76,8 @@ def plot_raster(result: dict, path: str, layers: tuple[str, ...] = (), steps: tu
     from fnmatch import fnmatch
 
     plt = _plt()
+    from matplotlib.colors import ListedColormap
+
     names = list(result["raster"])
     if layers:
         chosen = [n for n in names if any(fnmatch(n, pat) for pat in layers)]
@@ -82,14 +86,20 @@ def plot_raster(result: dict, path: str, layers: tuple[str, ...] = (), steps: tu
     fig, axes = plt.subplots(max(1, len(chosen)), 1, figsize=(9, 2.2 * max(1, len(chosen))), squeeze=False)
     levels = {r["layer"]: r["levels"] for r in result["layers"]}
     for ax, name in zip(axes[:, 0], chosen):
-        counts = np.abs(np.array(result["raster"][name]))[steps[0] : steps[1]]  # steps x neurons
+        signed_counts = np.array(result["raster"][name])[steps[0] : steps[1]]  # steps x neurons
+        counts = np.abs(signed_counts)
         d = levels[name] if result["coding"] != "bitplane" else max(1, int(levels[name]).bit_length())
         slots = np.arange(d)
         fired = (counts[..., None] >> slots) & 1 if result["coding"] == "bitplane" else counts[..., None] >= slots + 1
-        img = fired.transpose(1, 0, 2).reshape(counts.shape[1], -1)
-        ax.imshow(img, aspect="auto", cmap="Greys", interpolation="nearest")
-        ax.set_title(f"{name}: steps {steps[0]}..{steps[0] + counts.shape[0] - 1} x {d} slots, {counts.shape[1]} neurons", fontsize=8)
+        # +1 for a positive spike, -1 for a negative one: drawn black and red
+        img = (fired * np.sign(signed_counts)[..., None]).transpose(1, 0, 2).reshape(counts.shape[1], -1)
+        cmap = ListedColormap(["tab:red", "white", "black"])
+        ax.imshow(img, aspect="auto", cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+        neg = " (negative spikes in red)" if (signed_counts < 0).any() else ""
+        ax.set_title(f"{name}: steps {steps[0]}..{steps[0] + counts.shape[0] - 1} x {d} slots, {counts.shape[1]} neurons{neg}", fontsize=8)
         ax.set_ylabel("neuron", fontsize=7)
+        n = counts.shape[1]
+        ax.set_yticks(np.arange(0, n, max(1, -(-n // 5))))  # whole neurons: a 1-channel raster gets tick 0, not -0.4..0.4
         ax.tick_params(labelsize=6)
     axes[-1, 0].set_xlabel("time (slots of successive steps)", fontsize=7)
     fig.tight_layout()
@@ -105,6 +115,7 @@ def plot_energy(result: dict, path: str) -> None:
     ax.bar(x - 0.2, [r["spikes"]["sops"] for r in rows], 0.4, label="synaptic ops")
     ax.bar(x + 0.2, [r["spikes"]["dense_macs"] for r in rows], 0.4, label="dense MACs")
     ax.set_yscale("log")
+    ax.set_ylabel("operations per inference (log)", fontsize=7)
     ax.set_xticks(x)
     ax.set_xticklabels([r["layer"] for r in rows], rotation=70, ha="right", fontsize=7)
     ax.legend(fontsize=7)
@@ -144,7 +155,7 @@ def _html(result: dict, source: str, images: list[str]) -> str:
     head = ["layer", "D", "neurons", "firing rate", "entropy (bits)", "max", "entropy rate", "LZ"] + (["NMI", "chance", "max NMI"] if nmi else []) + ["SOPs", "dense MACs"]
     rows = []
     for r in result["layers"]:
-        cells = [e(r["layer"]), r["levels"], r["neurons"], f"{r['firing_rate']:.3f}", f"{r['entropy_bits']:.3f}", f"{r['entropy_max_bits']:.2f}",
+        cells = [e(r["layer"]), d_notation(r["levels"], r["signed"]), r["neurons"], f"{r['firing_rate']:.3f}", f"{r['entropy_bits']:.3f}", f"{r['entropy_max_bits']:.2f}",
                  f"{r['entropy_rate_bits_per_slot']:.3f}", f"{r['lempel_ziv']:.3f}"]  # fmt: skip
         if nmi:
             cells += [f"{r['nmi']:.4f}", f"{r['nmi_chance']:.4f}", f"{r['nmi_max']:.3f}"]

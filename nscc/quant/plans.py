@@ -30,6 +30,19 @@ from nscc.semantics.folding import constant_value
 
 CODING_ATTR = "nscc.spike_coding"
 BITS_ATTR = "nscc.weight_bits"  # per-layer choices, set by `bit-allocation`
+
+
+def bits_attr(bits: float):
+    """A weight width as the IR shows it: `4 : i64`, or `1.58` for ternary."""
+    from xdsl.dialects.builtin import FloatAttr, IntegerAttr, f64, i64
+
+    return IntegerAttr(int(bits), i64) if float(bits).is_integer() else FloatAttr(float(bits), f64)
+
+
+def read_bits(op: Operation) -> float | None:
+    """The width `bits_attr` recorded on an op, if any."""
+    a = op.attributes.get(BITS_ATTR)
+    return float(a.value.data) if isinstance(a, FloatAttr | IntegerAttr) else None
 LEVELS_ATTR = "nscc.levels"
 GROUP_ATTR = "nscc.group_size"
 CODINGS = ("thermometer", "bitplane", "ternary")
@@ -229,9 +242,9 @@ def _mse_clip(stats: TensorStats, per_channel: bool, levels: int, signed: bool) 
 def layer_choice(op: Operation, bits: float, levels: int, group: int) -> tuple[float, int, int]:
     """(weight bits, levels D, group size) for one layer: what `bit-allocation`
     recorded on it, else the given defaults (the pass options)."""
-    b, d, g = (op.attributes.get(a) for a in (BITS_ATTR, LEVELS_ATTR, GROUP_ATTR))
+    b, d, g = read_bits(op), op.attributes.get(LEVELS_ATTR), op.attributes.get(GROUP_ATTR)
     return (
-        float(b.value.data) if isinstance(b, FloatAttr) else bits,
+        b if b is not None else bits,
         d.value.data if isinstance(d, IntegerAttr) else levels,
         g.value.data if isinstance(g, IntegerAttr) else group,
     )

@@ -29,14 +29,14 @@ builtin.module {
 // CHECK-NEXT: head {{ +}}12 {{ +}}8 {{ +}}- {{ +}}15 {{ +}}pinned {{ +}}12
 // CHECK-NEXT: average {{([0-3]\.[0-9]+|4\.000)}} bits/weight (budget 4)
 // CHECK-LABEL: func.func @main
-// CHECK:      nn.matmul %x, %w1 {nscc.layer = "fc1", nscc.weight_bits = {{[0-9.e+]+}} : f64, nscc.group_size = 0 : i64, nscc.levels = 15 : i64} : (tensor<2x8xf32>, tensor<8x4xf32>) -> tensor<2x4xf32>
-// CHECK:      nn.matmul %r, %w2 {nscc.layer = "fc2", nscc.weight_bits = {{[0-9.e+]+}} : f64, nscc.group_size = 0 : i64, nscc.levels = 15 : i64}
-// CHECK:      nn.matmul %r2, %w3 {nscc.layer = "head", nscc.weight_bits = 8.000000e+00 : f64, nscc.group_size = 0 : i64, nscc.levels = 15 : i64}
+// CHECK:      nn.matmul %x, %w1 {nscc.layer = "fc1", nscc.weight_bits = {{[0-9.e+]+}} : {{i64|f64}}, nscc.group_size = 0 : i64, nscc.levels = 15 : i64} : (tensor<2x8xf32>, tensor<8x4xf32>) -> tensor<2x4xf32>
+// CHECK:      nn.matmul %r, %w2 {nscc.layer = "fc2", nscc.weight_bits = {{[0-9.e+]+}} : {{i64|f64}}, nscc.group_size = 0 : i64, nscc.levels = 15 : i64}
+// CHECK:      nn.matmul %r2, %w3 {nscc.layer = "head", nscc.weight_bits = 8 : i64, nscc.group_size = 0 : i64, nscc.levels = 15 : i64}
 // CHECK-NOT:  snn.
 
 // A budget of 4 bits with 4 the only width, D = 7 the only level count, and
 // the pinned head at 4 bits: spike-conversion builds every layer as chosen.
 // BUILT:      snn.encode %x, %{{.*}} -> !snn.counts<2x8, 7, signed>
-// BUILT:      snn.synapse {{.*}}nscc.layer = "fc1", nscc.weight_bits = 4.0{{.*}} : (!snn.counts<2x8, 7, signed>, tensor<8x4xi4>) -> tensor<2x4xi32>
-// BUILT:      snn.synapse {{.*}}nscc.layer = "fc2", nscc.weight_bits = 4.0{{.*}} : (!snn.counts<2x4, 7>, tensor<4x4xi4>) -> tensor<2x4xi32>
-// BUILT:      snn.synapse {{.*}}nscc.layer = "head", nscc.weight_bits = 4.0{{.*}} : (!snn.counts<2x4, 7>, tensor<4x3xi4>) -> tensor<2x3xi32>
+// BUILT:      snn.synapse {{.*}}nscc.layer = "fc1", nscc.weight_bits = 4 : i64{{.*}} : (!snn.counts<2x8, 7, signed>, tensor<8x4xi4>) -> tensor<2x4xi32>
+// BUILT:      snn.synapse {{.*}}nscc.layer = "fc2", nscc.weight_bits = 4 : i64{{.*}} : (!snn.counts<2x4, 7>, tensor<4x4xi4>) -> tensor<2x4xi32>
+// BUILT:      snn.synapse {{.*}}nscc.layer = "head", nscc.weight_bits = 4 : i64{{.*}} : (!snn.counts<2x4, 7>, tensor<4x3xi4>) -> tensor<2x3xi32>

@@ -43,18 +43,18 @@ builtin.module {
 
 // CHECK-LABEL: func.func @main
 // CHECK:      %[[A0:.*]] = snn.synapse %n0, %w0
-// CHECK-NEXT: %[[M:.*]] = nn.weight "fixed.multiplier" : tensor<4xi32>
-// CHECK-NEXT: %[[IB:.*]] = nn.weight "fixed.ibias" : tensor<4xi32>
+// CHECK-NEXT: %[[M:.*]] = nn.weight "{{.*}}.fixed_multiplier" : tensor<4xi32>
+// CHECK-NEXT: %[[IB:.*]] = nn.weight "{{.*}}.fixed_bias" : tensor<4xi32>
 // CHECK-NEXT: %[[H:.*]] = snn.requant %[[A0]], %[[M]], %[[IB]] {shift = 11 : i64, axis = 1 : i64} : (tensor<2x4xi32>, tensor<4xi32>, tensor<4xi32>) -> tensor<2x4xi32>
-// CHECK-NEXT: %[[G:.*]] = nn.weight "fixed.gamma" : tensor<4xi32>
-// CHECK-NEXT: %[[B:.*]] = nn.weight "fixed.beta" : tensor<4xi32>
+// CHECK-NEXT: %[[G:.*]] = nn.weight "{{.*}}.fixed_gamma" : tensor<4xi32>
+// CHECK-NEXT: %[[B:.*]] = nn.weight "{{.*}}.fixed_beta" : tensor<4xi32>
 // CHECK-NEXT: %[[LN:.*]] = snn.fixed_layer_norm %[[H]], %[[G]], %[[B]] {frac_bits = 16 : i64, axis = 1 : i64, var_shift = 2 : i64, epsilon = 2684 : i64} : (tensor<2x4xi32>, tensor<4xi32>, tensor<4xi32>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[GE:.*]] = snn.fixed_gelu %[[LN]] {frac_bits = 16 : i64} : (tensor<2x4xi32>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[X:.*]] = snn.fixed_encode %x {frac_bits = 16 : i64} : (tensor<2x4xf32>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[RES:.*]] = snn.fixed_add %[[GE]], %[[X]] : (tensor<2x4xi32>, tensor<2x4xi32>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[RESF:.*]] = snn.fixed_decode %[[RES]] {frac_bits = 16 : i64} : (tensor<2x4xi32>) -> tensor<2x4xf32>
 // CHECK-NEXT: %[[R:.*]] = nn.relu %[[RES]] : (tensor<2x4xi32>) -> tensor<2x4xi32>
-// CHECK-NEXT: %[[EM:.*]] = nn.weight "fixed.encode_multiplier" : tensor<4xi32>
+// CHECK-NEXT: %[[EM:.*]] = nn.weight "{{.*}}.fixed_encode_multiplier" : tensor<4xi32>
 // CHECK-NEXT: %[[N1:.*]] = snn.requant %[[R]], %[[EM]] {shift = 37 : i64, axis = 1 : i64} : (tensor<2x4xi32>, tensor<4xi32>) -> !snn.counts<2x4, 15>
 // CHECK:      %[[A1:.*]] = snn.synapse %[[N1]], %w1
 // The last decode feeds no island: it stays float.

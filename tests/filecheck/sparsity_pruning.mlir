@@ -31,7 +31,7 @@ builtin.module {
 // CHECK-LABEL: func.func @main
 // CHECK:      %[[N1:.*]] = snn.encode %x, %{{.*}} : (tensor<2x8xf32>, tensor<f32>) -> !snn.counts<2x8, 15, signed>
 // CHECK-NEXT: %[[W1:.*]] = nn.weight "fc1.weight.q8.pruned" : tensor<8x4xi8>
-// CHECK-NEXT: %[[A1:.*]] = snn.synapse %[[N1]], %[[W1]] {nscc.layer = "fc1", nscc.weight_bits = 8.0{{.*}}, nscc.weight_sparsity = {{[0-9.e+-]+}} : f64, acc_bits = 32 : i64} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi8>) -> tensor<2x4xi32>
+// CHECK-NEXT: %[[A1:.*]] = snn.synapse %[[N1]], %[[W1]] {nscc.layer = "fc1", nscc.weight_bits = 8 : i64{{.*}}, nscc.weight_sparsity = {{[0-9.e+-]+}} : f64, acc_bits = 32 : i64} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi8>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[S1:.*]] = nn.weight "fc1.scale.tuned" : tensor<4xf32>
 // CHECK-NEXT: %[[B1:.*]] = nn.weight "fc1.bias.tuned" : tensor<4xf32>
 // CHECK-NEXT: %{{.*}} = snn.decode %[[A1]], %[[S1]], %[[B1]] {axis = 1 : i64} : (tensor<2x4xi32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>

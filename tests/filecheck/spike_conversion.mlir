@@ -36,7 +36,7 @@ builtin.module {
 // CHECK:      %[[T1:.*]] = nn.weight "fc1.theta" : tensor<f32>
 // CHECK-NEXT: %[[N1:.*]] = snn.encode %x, %[[T1]] : (tensor<2x8xf32>, tensor<f32>) -> !snn.counts<2x8, 15, signed>
 // CHECK-NEXT: %[[W1:.*]] = nn.weight "fc1.weight.q8" : tensor<8x4xi8>
-// CHECK-NEXT: %[[A1:.*]] = snn.synapse %[[N1]], %[[W1]] {{{.*}}nscc.layer = "fc1", nscc.weight_bits = 8.0{{.*}}acc_bits = 32 : i64} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi8>) -> tensor<2x4xi32>
+// CHECK-NEXT: %[[A1:.*]] = snn.synapse %[[N1]], %[[W1]] {{{.*}}nscc.layer = "fc1", nscc.weight_bits = 8 : i64{{.*}}acc_bits = 32 : i64} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi8>) -> tensor<2x4xi32>
 // CHECK-NEXT: %[[S1:.*]] = nn.weight "fc1.scale" : tensor<4xf32>
 // CHECK-NEXT: %[[B1:.*]] = nn.weight "fc1.bias" : tensor<4xf32>
 // CHECK-NEXT: %[[H:.*]] = snn.decode %[[A1]], %[[S1]], %[[B1]] {axis = 1 : i64} : (tensor<2x4xi32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
@@ -68,7 +68,7 @@ builtin.module {
 // 4-bit weights; per-channel thresholds, one per input channel (a conv's broadcast over H, W).
 // W4:      nn.weight "fc1.theta" : tensor<8xf32>
 // W4:      snn.encode %x, %{{.*}} : (tensor<2x8xf32>, tensor<8xf32>) -> !snn.counts<2x8, 15, signed>
-// W4:      snn.synapse {{.*}}nscc.weight_bits = 4.0{{.*}} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi4>) -> tensor<2x4xi32>
+// W4:      snn.synapse {{.*}}nscc.weight_bits = 4 : i64{{.*}} : (!snn.counts<2x8, 15, signed>, tensor<8x4xi4>) -> tensor<2x4xi32>
 // W4:      nn.weight "fc2.theta" : tensor<4xf32>
 // W4:      snn.synapse {{.*}} : (!snn.counts<2x4, 15>, tensor<4x3xi4>) -> tensor<2x3xi32>
 // W4:      nn.weight "conv.theta" : tensor<2x1x1xf32>
