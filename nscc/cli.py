@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.mlir", help="write the IR (and FILE.weights.npz) instead of printing")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
-    p.add_argument("--dump-ir-dir", metavar="DIR", help="write the IR after each pass to DIR/NN-pass.mlir")
+    p.add_argument(
+        "--dump-ir-dir", metavar="DIR", help="write the IR after each pass to DIR/NN-pass.mlir (the weights once, in DIR/ir-dumps.weights.npz)"
+    )
     p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
     p.add_argument(
         "--split-input-file", action="store_true", help="treat each `// -----` section of an .mlir file as its own module (as mlir-opt)"

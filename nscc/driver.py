@@ -118,12 +118,20 @@ def ir_printer(
         except OSError as e:
             raise NsccError(f"{dump_dir}: cannot create the dump directory ({e.strerror})", "choose a writable --dump-ir-dir") from None
 
+    shared = os.path.join(dump_dir, "ir-dumps.weights.npz") if dump_dir else None
+    if shared and os.path.exists(shared):
+        import re
+
+        if not any(re.fullmatch(r"\d\d+-.+\.mlir", f) for f in os.listdir(dump_dir)):
+            raise NsccError(f"{shared}: exists and was not written by an earlier --dump-ir-dir", "choose another --dump-ir-dir")
+        os.remove(shared)  # an earlier run's dumps': this run's start afresh
+
     def after(i: int, p: ModulePass, ctx: NsccContext, m: ModuleOp) -> None:
         if print_after_all or p.name in print_after:
             stream.write(f"// -----// IR Dump After {p.name} ({i}) //----- //\n")
             stream.write(module_text(m))
         if dump_dir:
-            write_module(ctx, m.clone(), os.path.join(dump_dir, f"{i:02d}-{p.name}.mlir"))
+            write_module(ctx, m.clone(), os.path.join(dump_dir, f"{i:02d}-{p.name}.mlir"), shared)
 
     return after
 

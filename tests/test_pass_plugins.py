@@ -52,7 +52,19 @@ def test_print_ir_after_all_and_dump_dir(tmp_path, chained, capsys):
     assert main(["opt", str(chained), "--load-pass-plugin", PLUGIN, "-p", spec, "--print-ir-after-all", "--dump-ir-dir", str(dump)]) == 0
     out = capsys.readouterr().out
     assert "IR Dump After example-merge-reshapes (1)" in out and "IR Dump After cse (2)" in out
-    assert sorted(os.listdir(dump)) == ["01-example-merge-reshapes.mlir", "01-example-merge-reshapes.weights.npz", "02-cse.mlir", "02-cse.weights.npz"]
+    assert sorted(os.listdir(dump)) == ["01-example-merge-reshapes.mlir", "02-cse.mlir", "ir-dumps.weights.npz"]  # weights once, shared
+    from nscc.ir.textio import read_module
+
+    for f in ("01-example-merge-reshapes.mlir", "02-cse.mlir"):
+        read_module(str(dump / f))  # each dump reads back with its weights
+    # a second run replaces its own earlier dumps' weights, but never a file it did not write
+    assert main(["opt", str(chained), "--load-pass-plugin", PLUGIN, "-p", spec, "--dump-ir-dir", str(dump)]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ir-dumps.weights.npz").write_text("mine")
+    assert main(["opt", str(chained), "--load-pass-plugin", PLUGIN, "-p", spec, "--dump-ir-dir", str(other)]) == 1
+    assert (other / "ir-dumps.weights.npz").read_text() == "mine"
     assert main(["opt", str(chained), "--load-pass-plugin", PLUGIN, "-p", spec, "--print-ir-after", "cse"]) == 0
     out = capsys.readouterr().out
     assert "After cse" in out and "After example-merge-reshapes" not in out

@@ -48,8 +48,14 @@ def weight_bits(module: ModuleOp) -> dict[str, int]:
     return out
 
 
-def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
-    """Writes the dump and its weights, each atomically (temporary file, then rename)."""
+def write_module(ctx: NsccContext, module: ModuleOp, path: str, shared_weights: str | None = None) -> None:
+    """Writes the dump and its weights, each atomically (temporary file, then rename).
+
+    With `shared_weights` (an .npz beside the dump that earlier dumps started), the dump
+    points at it and only the weights it lacks are added: a pipeline's dumps then hold
+    every weight once, not once per pass (weights never change in place)."""
+    if shared_weights is not None:
+        return _write_sharing(ctx, module, path, shared_weights)
     wpath = weight_file_for(path)
     module.attributes[WEIGHTS_ATTR] = StringAttr(relpath_from(path, wpath))
     directory = os.path.dirname(os.path.abspath(path))
@@ -72,6 +78,31 @@ def write_module(ctx: NsccContext, module: ModuleOp, path: str) -> None:
             p = locals().get(tmp)
             if p and os.path.exists(p):
                 os.unlink(p)
+
+
+def _write_sharing(ctx: NsccContext, module: ModuleOp, path: str, shared: str) -> None:
+    import zipfile
+
+    import numpy as np
+
+    module.attributes[WEIGHTS_ATTR] = StringAttr(relpath_from(path, shared))
+    try:
+        have = set()
+        if os.path.exists(shared):
+            with zipfile.ZipFile(shared) as z:
+                have = {n.removesuffix(".npy") for n in z.namelist()}
+        with zipfile.ZipFile(shared, "a", zipfile.ZIP_STORED, allowZip64=True) as z:
+            for name in weight_names(module):
+                if name not in have:
+                    with z.open(name + ".npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.asanyarray(ctx.weights[name]), allow_pickle=False)
+        fd, tmp_m = tempfile.mkstemp(suffix=".mlir", dir=os.path.dirname(os.path.abspath(path)))
+        with os.fdopen(fd, "w") as f:
+            f.write(module_text(module))
+        os.chmod(tmp_m, 0o666 & ~umask())
+        os.replace(tmp_m, path)
+    except OSError as e:
+        raise NsccError(f"{path}: cannot write ({e.strerror})", "choose a writable --dump-ir-dir") from None
 
 
 def umask() -> int:
