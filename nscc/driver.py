@@ -231,7 +231,7 @@ def prepare(model: str, dims: Mapping[str, int], calib: str | None, pipeline: st
     return ctx, module
 
 
-def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO = sys.stdout) -> dict | None:
+def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO | None = None) -> dict | None:
     """Measures and prints the spike report when the module has spiking layers."""
     from nscc.ir import snn
     from nscc.report import print_table, write_json
@@ -290,8 +290,9 @@ def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def summarize(outputs: Mapping[str, np.ndarray], stream: TextIO = sys.stdout) -> None:
+def summarize(outputs: Mapping[str, np.ndarray], stream: TextIO | None = None) -> None:
     """One line per output: type, shape, range; for a small batch of scores, the top class per row."""
+    stream = stream or sys.stdout
     for name, a in outputs.items():
         line = f"{printable(name)}: {a.dtype}{list(a.shape)}"
         if a.size and a.dtype.kind in "fiub":

@@ -243,7 +243,8 @@ def _per_batch(x: float, batches: int) -> float:
     return x / max(batches, 1)
 
 
-def print_table(report: Mapping, stream=sys.stdout) -> None:
+def print_table(report: Mapping, stream=None) -> None:
+    stream = stream or sys.stdout  # looked up at call time: tests and callers may swap it
     n = report["batches"]
     stream.write(f"spiking layers (coding {report['coding']}; per inference, mean over {n} calibration batches)\n")
     head = f"{'layer':32} {'D':>4} {'theta':>10} {'rate':>6} {'SOPs':>12} {'dense MACs':>12} {'SOP/MAC':>8} {'E fp32 (uJ)':>14}"
