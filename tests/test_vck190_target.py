@@ -456,3 +456,98 @@ def test_a_float_op_in_the_kernel_is_refused_naming_its_place(tmp_path):
     )  # fmt: skip
     assert r.returncode == 1 and "computes in float inside the kernel" in r.stderr
     assert "(reading weight" in r.stderr or "(after layer" in r.stderr or "(layer" in r.stderr, r.stderr
+
+
+def _make(pkg: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-s", *args], cwd=pkg, capture_output=True, text=True)
+
+
+def _fake_ap_types(path) -> str:
+    """A directory whose ap_int.h stops any compile that includes it, with a message to find."""
+    path.mkdir()
+    (path / "ap_int.h").write_text('#error "nscc test: compiled against these AP_TYPES"\n')
+    (path / "hls_stream.h").write_text("")
+    return str(path)
+
+
+def test_csim_with_ap_types_after_a_plain_csim_builds_against_them(mlp_package, tmp_path):
+    """`make csim AP_TYPES=DIR` after a plain `make csim` compiles against DIR: it used to rerun
+    the plain binary, testing nothing new. A plain csim keeps its own binary and says it skips the ap_int run."""
+    pkg = str(tmp_path / "pkg")
+    shutil.copytree(mlp_package[2], pkg, ignore=shutil.ignore_patterns("build"))
+    r = _make(pkg, "csim")
+    assert r.returncode == 0 and "0 failed" in r.stdout and "the ap_uint / hls::stream run is skipped" in r.stdout, r.stdout + r.stderr
+    plain = os.path.join(pkg, "build", "csim-plain")
+    built = os.path.getmtime(plain)
+    r = _make(pkg, "csim", "AP_TYPES=" + _fake_ap_types(tmp_path / "fake_ap"))
+    assert r.returncode != 0 and "compiled against these AP_TYPES" in r.stderr, r.stdout + r.stderr
+    r = _make(pkg, "csim")
+    assert r.returncode == 0 and "0 failed" in r.stdout and os.path.getmtime(plain) == built  # not rebuilt
+    ap = os.environ.get("NSCC_AP_TYPES")
+    if ap:  # the real headers: built once, reused while AP_TYPES stays, rebuilt when it names others
+        r = _make(pkg, "csim", f"AP_TYPES={ap}")
+        assert r.returncode == 0 and "0 failed" in r.stdout and "skipped" not in r.stdout, r.stdout + r.stderr
+        built = os.path.getmtime(os.path.join(pkg, "build", "csim-ap"))
+        assert _make(pkg, "csim", f"AP_TYPES={ap}").returncode == 0 and os.path.getmtime(os.path.join(pkg, "build", "csim-ap")) == built
+        r = _make(pkg, "csim", "AP_TYPES=" + _fake_ap_types(tmp_path / "other_ap"))
+        assert r.returncode != 0 and "compiled against these AP_TYPES" in r.stderr, r.stdout + r.stderr
+
+
+def test_the_ap_types_stamp_changes_only_with_ap_types(mlp_package, tmp_path):
+    pkg = str(tmp_path / "pkg")
+    shutil.copytree(mlp_package[2], pkg, ignore=shutil.ignore_patterns("build"))
+    stamp = os.path.join(pkg, "build", "ap_types.txt")
+    assert _make(pkg, "build/ap_types.txt", "AP_TYPES=/one").returncode == 0
+    first = os.path.getmtime(stamp)
+    assert _make(pkg, "build/ap_types.txt", "AP_TYPES=/one").returncode == 0 and os.path.getmtime(stamp) == first
+    assert _make(pkg, "build/ap_types.txt", "AP_TYPES=/two").returncode == 0 and open(stamp).read() == "/two\n"
+    assert "build/ap_types.txt" in re.search(r"^build/csim-ap:(.*)$", open(os.path.join(pkg, "Makefile")).read(), re.M).group(1)
+
+
+def test_readme_states_the_padding_and_claims_only_what_was_checked(mlp_package, lm_package, tmp_path):
+    """A small layer pads to 512-bit words and 4 KiB: the README gives the bytes and the padding
+    (it said "0.03x smaller than fp16"); NSLLM's tokens/s only for a decoder; no XRT compile claimed."""
+    ctx, module = parse_module(FIXED_KERNEL)  # one 16x4 synapse: 128 bytes in fp16, a 4 KiB layer packed
+    rng = np.random.default_rng(5)
+    for name, lo, hi, shape, dtype in (("gamma", 40000, 90000, 16, np.int32), ("beta", -3000, 3000, 16, np.int32),
+                                       ("mult", 100, 5000, 16, np.int32), ("w", -8, 8, (16, 4), np.int8)):  # fmt: skip
+        ctx.weights.add(name, rng.integers(lo, hi, shape).astype(dtype))
+    ctx.calibration = [{"input0": np.zeros((3, 16), np.int32), "input1": np.zeros((3, 16), np.int32),
+                        "input2": np.zeros((3, 16), np.int64), "input3": np.ones((3, 1), np.int64)}]  # fmt: skip
+    small = package(ctx, module, tmp_path)
+    for pkg in (small, mlp_package[2], lm_package):
+        text = open(os.path.join(pkg, "README.md")).read()
+        w = json.load(open(os.path.join(pkg, "report.json")))["weights"]
+        layers = json.load(open(os.path.join(pkg, "weights", "weights.json")))["synapse_layers"]
+        data = sum(lay["k"] * -(-lay["n"] * lay["lane_bits"] // 8) for lay in layers)
+        assert "smaller than fp16" not in text
+        assert f"{w['packed_bytes']:,} bytes, {100 * w['packed_bytes'] / w['fp16_bytes']:.0f}% of fp16's {w['fp16_bytes']:,} bytes" in text
+        assert f"{w['packed_bytes'] - data:,} of them are padding" in text
+        assert "Verified by nscc" not in text and "host compile against XRT" not in text
+        assert "has not been compiled against XRT" in text and "make host-check" in text
+        assert "the ap_uint run is skipped" in text
+        decoder = json.load(open(os.path.join(pkg, "report.json")))["decoder"]
+        assert ("NSLLM" in text) == decoder and ("tokens/s" in text) == decoder
+    assert json.load(open(os.path.join(small, "report.json")))["weights"]["packed_bytes"] > 128
+
+
+def test_templates_render_strictly_and_ship_in_the_wheel():
+    """render refuses a placeholder without a value and a value without a placeholder; every template
+    file is matched by pyproject.toml's package-data, so a wheel carries it."""
+    import fnmatch
+    import tomllib
+
+    from nscc.targets import render
+
+    tpl = os.path.join(os.path.dirname(hls.__file__), "templates", "system.cfg.in")
+    with pytest.raises(ValueError, match="no value for ports"):
+        render(tpl)
+    with pytest.raises(ValueError, match="unused field extra"):
+        render(tpl, ports="", extra=1)
+    assert render(tpl, ports="sp=${x}").endswith("sp=${x}\n")  # values are not searched again
+    root = os.path.join(os.path.dirname(__file__), "..")
+    data = tomllib.load(open(os.path.join(root, "pyproject.toml"), "rb"))["tool"]["setuptools"]["package-data"]
+    for pkg_name, folder in (("nscc.targets.vck190", "targets/vck190/templates"), ("nscc.targets.cpp", "targets/cpp/runtime")):
+        for f in os.listdir(os.path.join(root, folder)):
+            rel = os.path.basename(folder) + "/" + f
+            assert any(fnmatch.fnmatch(rel, g) for g in data[pkg_name]), rel
