@@ -248,10 +248,10 @@ def cmd_analyze(a) -> int:
     import numpy as np
 
     from nscc.analysis import analyze
-    from nscc.report import d_notation
     from nscc.analysis.render import write
     from nscc.driver import atomic_output_dir, prepare
     from nscc.ir import snn
+    from nscc.report import d_notation
 
     if not a.calib:
         raise NsccError(
@@ -306,7 +306,7 @@ def cmd_analyze(a) -> int:
         if labels is not None:
             line += f" {r['nmi']:7.4f} {r['nmi_chance']:7.4f}"
         print(line)
-    print(f"nscc: analysis of {a.model} in {a.output.rstrip('/')}/ ({', '.join(files)})")
+    print(printable(f"nscc: analysis of {a.model} in {a.output.rstrip('/')}/ ({', '.join(files)})", 2000))
     return 0
 
 

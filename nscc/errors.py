@@ -15,6 +15,13 @@ def printable(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def note(message: str, kind: str = "note") -> None:
+    """One line on stderr for the user (`nscc: note: ...`), names from the model escaped."""
+    import sys
+
+    print(f"nscc: {kind}: {printable(message, 2000)}", file=sys.stderr)
+
+
 class NsccError(Exception):
     """An error caused by the user's input, reported as one line and a non-zero exit.
 

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 
 from xdsl.passes import ModulePass
 
-from nscc.errors import NsccError
+from nscc.errors import NsccError, note
 
 ENTRY_POINT_GROUP = "nscc.passes"
 _PLUGINS: dict[str, type[ModulePass]] = {}
@@ -79,6 +79,6 @@ def user_passes() -> dict[str, type[ModulePass]]:
         try:
             out[name] = load()
         except Exception as e:  # noqa: BLE001 -- a broken package must not break the listing
-            print(f"nscc: warning: entry point {name!r} in {ENTRY_POINT_GROUP} failed to load: {e}", file=sys.stderr)
+            note(f"entry point {name!r} in {ENTRY_POINT_GROUP} failed to load: {e}", "warning")
     out.update(_PLUGINS)
     return out

@@ -23,7 +23,6 @@ alone and reported.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +37,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from nscc.errors import NsccError
+from nscc.errors import NsccError, note
 from nscc.ir import nn
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
@@ -99,10 +98,10 @@ class LinearAttentionPass(ModulePass):
         before = op.clone() if self.measure else None
         pattern = ToLinear(self)
         PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
-        for layer in pattern.skipped:
-            print(f"nscc: note: linear-attention left attention with a padding mask in '{layer}'", file=sys.stderr)
+        for layer in dict.fromkeys(pattern.skipped):  # the walker may visit a skipped op more than once
+            note(f"linear-attention left attention with a padding mask in '{layer}'")
         if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
-            print(f"nscc: note: linear-attention changed the model's function: {fidelity(ctx, before, op)}", file=sys.stderr)
+            note(f"linear-attention changed the model's function: {fidelity(ctx, before, op)}")
 
 
 def _require_raised(module: ModuleOp, store: WeightStore) -> None:

@@ -22,7 +22,6 @@ does not know) is reported on stderr by layer name, never skipped silently;
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +38,7 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from nscc.errors import note
 from nscc.ir import nn
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
@@ -246,4 +246,4 @@ class RaiseAttentionPass(ModulePass):
         linear = RaiseLinearAttention(weights_of(ctx), pattern)
         PatternRewriteWalker(GreedyRewritePatternApplier([pattern, linear])).rewrite_module(op)
         for line in dict.fromkeys(pattern.unmatched):
-            print(f"nscc: note: raise-attention left a {line}", file=sys.stderr)
+            note(f"raise-attention left a {line}")
