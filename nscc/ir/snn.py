@@ -603,7 +603,7 @@ def _num_den_types(v: Value) -> list[TensorType]:
 
 
 class _LinearAttention(SNNOp):
-    def _check(self, q, k, v, num, den, state_shape=None) -> None:
+    def _check(self, q, k, v, num, den) -> None:
         qs, ks, vs = (tuple(x.type.get_shape()) for x in (q, k, v))
         if qs != ks or qs[:-1] != vs[:-1]:
             raise VerifyException(f"{self.name}: q {qs}, k {ks} and v {vs} disagree")
