@@ -46,7 +46,8 @@ def host_source(kernel: Kernel, tables: list[dict], decoder: bool, positions: in
         if words
         else "",
         port_buffers="\n".join(
-            f"  xrt::bo {x['port']}(dev, {x['elements']} * sizeof({x['ctype']}), krnl.group_id(arg_{x['port']}));" for x in kernel.inputs + kernel.outputs
+            f"  xrt::bo {x['port']}(dev, {x['elements']} * sizeof({x['ctype']}), krnl.group_id(arg_{x['port']}));"
+            for x in kernel.inputs + kernel.outputs
         ),
         run_args=run_args,
         state_clear="  " + clear if clear else "",

@@ -61,6 +61,8 @@ def readme(report: dict) -> str:
         memory_bound=f"{e.get('memory_bound_tokens_per_s', e['memory_bound_calls_per_s']):.1f}",
         two_bank_bound=f"{e.get('two_bank_bound_tokens_per_s', e['two_bank_bound_calls_per_s']):.1f}",
         # NSLLM's figure is a decoder's: quoted for decoders only
-        comparison=f"\nFor comparison, NSLLM's MatMul-free spiking LLM decodes {a['nsllm_tokens_per_s']} tokens/s on the VCK190." if decoder else "",
+        comparison=f"\nFor comparison, NSLLM's MatMul-free spiking LLM decodes {a['nsllm_tokens_per_s']} tokens/s on the VCK190."
+        if decoder
+        else "",
         resources="\n".join(f"| {k} | {r[k]:,} | {cap[k]:,} | {100 * r[k] / cap[k]:.1f}% |" for k in cap),
     )

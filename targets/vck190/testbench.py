@@ -34,4 +34,6 @@ def tb_io(kernel: Kernel, steps: int) -> str:
         f"(long long){x['port']}_gold[i_]); ++failed; }} }} \\"
         for x in kernel.outputs
     ]
-    return render(TEMPLATE, steps=steps, load_args=load_args, vectors="\n".join(vectors), step_args=", ".join(args), compare="\n".join(compare))
+    return render(
+        TEMPLATE, steps=steps, load_args=load_args, vectors="\n".join(vectors), step_args=", ".join(args), compare="\n".join(compare)
+    )
