@@ -471,3 +471,16 @@ def test_decoding_limits_are_checked_before_calibration(tmp_path):
     shutil.copy(lm, tmp_path / "m.onnx")  # no vocab.json beside it
     r = nscc("run", str(tmp_path / "m.onnx"), "-p", "raise-attention,linear-attention,spike-conversion", "--generate", "5", "--prompt", "The")
     assert r.returncode == 1 and "needs a vocab.json" in r.stderr and "calibrating" not in r.stderr
+
+
+@pytest.mark.slow
+def test_a_weight_file_from_another_model_is_refused(mlp_project, tmp_path):
+    project, x = mlp_project
+    other = tmp_path / "other"
+    r = nscc("compile", MLP, "-t", "cpp", "--dim", "batch=1", "-p", "spike-conversion{weight-bits=4},requant-fusion", "-o", str(other))
+    assert r.returncode == 0, r.stderr
+    swapped = tmp_path / "swapped"
+    shutil.copytree(project, swapped)
+    shutil.copy(other / "weights.bin", swapped / "weights.bin")  # same layers, other widths: same entry count
+    r = _run(swapped, x, tmp_path / "cache")
+    assert r.returncode == 1 and "does not belong to this model" in r.stderr, r.stderr

@@ -57,8 +57,9 @@ def blocked(w: np.ndarray, bits: int) -> bytes:
     return np.ascontiguousarray(u[..., :16] | (u[..., 16:32] << 2) | (u[..., 32:48] << 4) | (u[..., 48:] << 6)).astype(np.uint8).tobytes()
 
 
-def write_weights(path: str, program: Program) -> int:
-    """The weight file (format in nscc_runtime.hpp); returns its size in bytes."""
+def write_weights(path: str, program: Program) -> tuple[int, list[tuple[int, int]]]:
+    """The weight file (format in nscc_runtime.hpp); returns its size in bytes and each
+    entry's (element code, bytes), which the generated model checks the file against."""
     blobs, header = [], bytearray(b"NSCCW1\0\0" + struct.pack("<I", len(program.weights)))
     for e in program.weights:
         a = np.ascontiguousarray(e.array)
@@ -85,10 +86,10 @@ def write_weights(path: str, program: Program) -> int:
             f.seek(off)
             f.write(data)
         f.truncate(offset)
-    return offset
+    return offset, [(code, len(data)) for data, code, _, _ in blobs]
 
 
-def _io_header(program: Program, step_io: str | None) -> str:
+def _io_header(program: Program, step_io: str | None, specs: list[tuple[int, int]]) -> str:
     """model_io.hpp (runtime/model_io.hpp.in): the I/O specs, run_model, and run_step
     (`step_io`, or the stand-in of a model without a token-by-token program)."""
 
@@ -108,6 +109,7 @@ def _io_header(program: Program, step_io: str | None) -> str:
         inputs=spec(program.inputs),
         outputs=spec(program.outputs),
         run_args=", ".join(call),
+        weight_specs="".join(f"{{{code}, {n}}}, " for code, n in specs) + "{0, 0}",  # a last entry: C++ has no empty arrays
         step=step_io if step_io is not None else render(os.path.join(RUNTIME, "model_io_no_step.hpp.in")).removesuffix("\n"),
     )
 
@@ -157,15 +159,15 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         f.write(program.source)
         if step is not None:
             f.write(step.source)
-    with open(os.path.join(out_dir, "model_io.hpp"), "w") as f:
-        f.write(_io_header(program, step_io))
     for name in ("nscc_runtime.hpp", "main.cpp"):
         shutil.copy(os.path.join(RUNTIME, name), os.path.join(out_dir, name))
     write_integer_headers(out_dir)
     vocab = os.path.join(os.path.dirname(os.path.abspath(source)), "vocab.json")
     if step is not None and os.path.isfile(vocab):  # so that `nscc run OUT/ --generate --prompt TEXT` can spell tokens
         shutil.copy(vocab, os.path.join(out_dir, "vocab.json"))
-    size = write_weights(os.path.join(out_dir, WEIGHTS_FILE), program)
+    size, specs = write_weights(os.path.join(out_dir, WEIGHTS_FILE), program)
+    with open(os.path.join(out_dir, "model_io.hpp"), "w") as f:
+        f.write(_io_header(program, step_io, specs))
     with open(os.path.join(out_dir, "Makefile"), "w") as f:
         f.write(
             f"CXX ?= g++\nCXXFLAGS ?= {CXXFLAGS}\n\nmodel: main.cpp model.cpp model_io.hpp nscc_runtime.hpp {' '.join(INTEGER_HEADERS)}\n\t$(CXX) $(CXXFLAGS) -o $@ main.cpp\n"

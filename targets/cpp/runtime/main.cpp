@@ -90,6 +90,7 @@ int decode(const char* weights_path, const std::string& prompt_path, int n, cons
   if (p.shape[0] + n > kStepLength) fail("prompt plus generated tokens exceed the " + std::to_string(kStepLength) + " positions the model was compiled for");
   try {
     nscc::Weights weights(weights_path);
+    check_weights(weights);
     StepModel model(weights);
     StepState state(kStepStates), next(kStepStates);  // zero: the state before the first token
     size_t state_bytes = 0;
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
   if ((int)outs.size() != kNumOutputs) fail("the model gives " + std::to_string(kNumOutputs) + " outputs");
   try {
     nscc::Weights weights(argv[1]);
+    check_weights(weights);
     Model model(weights);
     std::vector<Npy> in_data;
     for (int i = 0; i < kNumInputs; ++i) {

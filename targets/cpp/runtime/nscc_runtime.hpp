@@ -102,6 +102,7 @@ class Weights {
   template <class T>
   const T* ptr(size_t i) const { return reinterpret_cast<const T*>(entries_.at(i).data); }
   size_t bytes() const { return size_; }
+  size_t count() const { return entries_.size(); }
 
  private:
   int fd_ = -1;
