@@ -28,7 +28,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, f32, i64
+from xdsl.dialects.builtin import IntegerType, ModuleOp, StringAttr, TensorType, f32, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -135,7 +135,7 @@ class ConvertLinear(RewritePattern):
         counts = self._encoder(encoder_input(source, signed), counts_type, theta_arr)
         if counts is None:
             th = weight(f"{layer_name(plan.name)}.theta", theta_arr, f32)
-            enc = snn.EncodeOp.build(operands=[encoder_input(source, signed), th], result_types=[counts_type])
+            enc = snn.EncodeOp(encoder_input(source, signed), th, counts_type)
             new_ops.append(enc)
             counts = enc.res
         theta = theta.reshape(-1) if theta.size > 1 else theta.reshape(())
@@ -146,29 +146,25 @@ class ConvertLinear(RewritePattern):
         wq = quant.q if not plan.conv else quant.q.T.reshape(plan.weight.shape)
         qw = weight(f"{plan.name}.q{storage_bits(bits)}", wq, IntegerType(storage_bits(bits)))
         acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
-        acc_bits = IntegerAttr(o.acc_bits, i64)
         if plan.conv:
-            syn = snn.ConvSynapseOp.build(
-                operands=[counts, qw], result_types=[acc_type],
-                properties={"strides": op.strides, "pads": op.pads, "dilations": op.dilations, "group": op.group, "acc_bits": acc_bits},
+            syn = snn.ConvSynapseOp(
+                counts, qw, acc_type,
+                strides=op.strides.get_values(), pads=op.pads.get_values(), dilations=op.dilations.get_values(),
+                group=op.group.value.data, acc_bits=o.acc_bits,
             )  # fmt: skip
         else:
-            gs = [] if quant.group_scale is None else [weight(f"{layer_name(plan.name)}.group_scale", quant.group_scale, IntegerType(8))]
-            syn = snn.SynapseOp.build(operands=[counts, qw, gs], result_types=[acc_type], properties={"acc_bits": acc_bits})
+            gs = None if quant.group_scale is None else weight(f"{layer_name(plan.name)}.group_scale", quant.group_scale, IntegerType(8))
+            syn = snn.SynapseOp(counts, qw, gs, acc_type, acc_bits=o.acc_bits)
         syn.attributes[LAYER_ATTR] = StringAttr(layer_name(plan.name))
         syn.attributes[BITS_ATTR] = bits_attr(bits)
         new_ops.append(syn)
         sc = weight(f"{layer_name(plan.name)}.scale", quant.scale, f32)
         bias = weight(f"{layer_name(plan.name)}.bias", bias, f32) if bias is not None else None
-        dec = snn.DecodeOp.build(
-            operands=[syn.res, sc, [] if bias is None else bias],
-            result_types=[op.results[0].type],
-            properties={"axis": IntegerAttr(axis, i64)},
-        )
+        dec = snn.DecodeOp(syn.res, sc, bias, op.results[0].type, axis=axis)
         new_ops.append(dec)
         if plan.full_bias is not None:
             fb = weight(f"{layer_name(plan.name)}.bias", plan.full_bias, f32)
-            new_ops.append(nn.AddOp.build(operands=[dec.res, fb], result_types=[op.results[0].type]))
+            new_ops.append(nn.AddOp(dec.res, fb, op.results[0].type))
         rewriter.replace(op, new_ops)
 
 
@@ -205,36 +201,30 @@ class ConvertLinearAttention(RewritePattern):
         for i in range(3):
             theta, signed, source = _trained_attention_input(op, i, self.store, self.levels) or (*code[i], op.operands[i])
             w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
-            enc = snn.EncodeOp.build(
-                operands=[encoder_input(source, signed), w.res], result_types=[snn.CountsType(source.type.get_shape(), self.levels, signed)]
-            )
+            enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), self.levels, signed))
             new += [w, enc]
             counts.append(enc.res)
             th.append(theta)
         vshape = list(op.v.type.get_shape())
-        la = snn.LinearAttentionOp.build(
-            operands=counts,
-            result_types=[TensorType(i64, vshape), TensorType(i64, vshape[:-1])],
-            properties={"decay_shift": IntegerAttr(decay_shift(op.decay.value.data), i64)},
-        )
+        la = snn.LinearAttentionOp(*counts, decay_shift=decay_shift(op.decay.value.data))
         if LAYER_ATTR in op.attributes:
             la.attributes[LAYER_ATTR] = op.attributes[LAYER_ATTR]
         new.append(la)
         f32_out = op.res.type
-        num = nn.CastOp.build(operands=[la.num], result_types=[f32_out])
+        num = nn.CastOp(la.num, f32_out)
         new.append(num)
         if op.normalize:
-            den_in = nn.ReshapeOp.build(operands=[la.den], result_types=[TensorType(i64, vshape[:-1] + [1])])
-            den = nn.CastOp.build(operands=[den_in.res], result_types=[TensorType(f32, vshape[:-1] + [1])])
+            den_in = nn.ReshapeOp(la.den, TensorType(i64, vshape[:-1] + [1]))
+            den = nn.CastOp(den_in.res, TensorType(f32, vshape[:-1] + [1]))
             eps = new_weight(self.store, "attention.eps", np.array(1e-6 / (th[0] * th[1]), np.float32))
-            den_eps = nn.AddOp.build(operands=[den.res, eps.res], result_types=[den.res.type])
-            ratio = nn.DivOp.build(operands=[num.res, den_eps.res], result_types=[f32_out])
+            den_eps = nn.AddOp(den.res, eps.res, den.res.type)
+            ratio = nn.DivOp(num.res, den_eps.res, f32_out)
             scale = new_weight(self.store, "attention.scale", np.array(th[2], np.float32))
-            out = nn.MulOp.build(operands=[ratio.res, scale.res], result_types=[f32_out])
+            out = nn.MulOp(ratio.res, scale.res, f32_out)
             new += [den_in, den, eps, den_eps, ratio, scale, out]
         else:
             scale = new_weight(self.store, "attention.scale", np.array(th[0] * th[1] * th[2], np.float32))
-            out = nn.MulOp.build(operands=[num.res, scale.res], result_types=[f32_out])
+            out = nn.MulOp(num.res, scale.res, f32_out)
             new += [scale, out]
         rewriter.replace(op, new)
 
