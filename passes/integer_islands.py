@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, i32, i64
+from xdsl.dialects.builtin import IntegerType, ModuleOp, StringAttr, TensorType, i32
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -98,9 +98,6 @@ class FixedPattern(RewritePattern):
     store: WeightStore
     frac_bits: int
 
-    def props(self, **extra) -> dict:
-        return {"frac_bits": IntegerAttr(self.frac_bits, i64), **{k: IntegerAttr(v, i64) for k, v in extra.items()}}
-
     def weight(self, new: list[Operation], source: Operation | SSAValue, what: str, arr: np.ndarray) -> SSAValue:
         """A new weight named after what it came from (`ln_f.fixed_gamma`, `wte.fixed_table`),
         so that the IR after this pass still says which layer each integer table serves."""
@@ -128,25 +125,18 @@ class FixedPattern(RewritePattern):
         const = constant_value(value, self.store)
         if const is not None:
             return self.weight(new, value, "const", to_fixed(const, self.frac_bits))
-        enc = snn.FixedEncodeOp.build(operands=[value], result_types=[_i32(value)], properties=self.props())
+        enc = snn.FixedEncodeOp(value, frac_bits=self.frac_bits)
         new.append(enc)
         return enc.res
 
     def emit(self, rewriter: PatternRewriter, op: Operation, new: list[Operation], fixed_op: Operation) -> None:
         """Replaces `op` by `fixed_op` (after the ops in `new`), with a decode of each result
         for the float consumers; decodes left unread are removed after the walk."""
-        decodes = [
-            snn.FixedDecodeOp.build(operands=[r], result_types=[old.type], properties=self.props())
-            for old, r in zip(op.results, fixed_op.results)
-        ]
+        decodes = [snn.FixedDecodeOp(r, old.type, frac_bits=self.frac_bits) for old, r in zip(op.results, fixed_op.results)]
         rewriter.replace(op, [*new, fixed_op, *decodes], [d.res for d in decodes])
 
-    def requant(self, x: SSAValue, mult: SSAValue, bias, shift: int, axis: int, result_type) -> snn.RequantOp:
-        return snn.RequantOp.build(
-            operands=[x, mult, bias],
-            result_types=[result_type],
-            properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)},
-        )
+    def requant(self, x: SSAValue, mult: SSAValue, bias: SSAValue | None, shift: int, axis: int, result_type) -> snn.RequantOp:
+        return snn.RequantOp(x, mult, bias, result_type, shift=shift, axis=axis)
 
 
 class DecodeToRequant(FixedPattern):
@@ -172,7 +162,7 @@ class DecodeToRequant(FixedPattern):
             b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / s)
             operands.append(self.weight(new, op, "bias", saturate_i32(b)))
         else:
-            operands.append([])
+            operands.append(None)
         self.emit(rewriter, op, new, self.requant(op.input, *operands, shift, axis, _i32(op.res)))
 
 
@@ -194,9 +184,9 @@ class LayerNormToFixed(FixedPattern):
         eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
         new: list[Operation] = []
         x = self.as_fixed(new, op.input)
-        operands = [x, self.weight(new, op, "gamma", g), self.weight(new, op, "beta", b)]
-        props = self.props(axis=op.axis.value.data, var_shift=r, epsilon=eps)
-        self.emit(rewriter, op, new, snn.FixedLayerNormOp.build(operands=operands, result_types=[_i32(op.res)], properties=props))
+        gw, bw = self.weight(new, op, "gamma", g), self.weight(new, op, "beta", b)
+        fixed_ln = snn.FixedLayerNormOp(x, gw, bw, _i32(op.res), frac_bits=f, axis=op.axis.value.data, var_shift=r, epsilon=eps)
+        self.emit(rewriter, op, new, fixed_ln)
 
 
 class SoftmaxToFixed(FixedPattern):
@@ -206,8 +196,7 @@ class SoftmaxToFixed(FixedPattern):
     def match_and_rewrite(self, op: nn.SoftmaxOp, rewriter: PatternRewriter) -> None:
         new: list[Operation] = []
         x = self.as_fixed(new, op.input)
-        props = self.props(axis=op.axis.value.data)
-        self.emit(rewriter, op, new, snn.FixedSoftmaxOp.build(operands=[x], result_types=[_i32(op.res)], properties=props))
+        self.emit(rewriter, op, new, snn.FixedSoftmaxOp(x, _i32(op.res), frac_bits=self.frac_bits, axis=op.axis.value.data))
 
 
 class GeluToFixed(FixedPattern):
@@ -217,7 +206,7 @@ class GeluToFixed(FixedPattern):
     def match_and_rewrite(self, op: nn.GeluOp, rewriter: PatternRewriter) -> None:
         new: list[Operation] = []
         x = self.as_fixed(new, op.input)
-        self.emit(rewriter, op, new, snn.FixedGeluOp.build(operands=[x], result_types=[_i32(op.res)], properties=self.props()))
+        self.emit(rewriter, op, new, snn.FixedGeluOp(x, _i32(op.res), frac_bits=self.frac_bits))
 
 
 class AddToFixed(FixedPattern):
@@ -230,7 +219,7 @@ class AddToFixed(FixedPattern):
         new: list[Operation] = []
         a = self.as_fixed(new, op.lhs)
         b = self.as_fixed(new, op.rhs)
-        self.emit(rewriter, op, new, snn.FixedAddOp.build(operands=[a, b], result_types=[_i32(op.res)]))
+        self.emit(rewriter, op, new, snn.FixedAddOp(a, b, _i32(op.res)))
 
 
 class ReluToFixed(FixedPattern):
@@ -240,7 +229,7 @@ class ReluToFixed(FixedPattern):
     def match_and_rewrite(self, op: nn.ReluOp, rewriter: PatternRewriter) -> None:
         x = self.fixed(op.input)
         if x is not None:
-            self.emit(rewriter, op, [], nn.ReluOp.build(operands=[x], result_types=[_i32(op.res)]))
+            self.emit(rewriter, op, [], nn.ReluOp(x, _i32(op.res)))
 
 
 class MovementToFixed(FixedPattern):
@@ -253,11 +242,12 @@ class MovementToFixed(FixedPattern):
         if any(v is None for v in operands):
             return
         results = [_i32(r) for r in op.results]
-        new = type(op).build(
-            operands=[operands] if isinstance(op, nn.ConcatOp) else operands,
-            result_types=[results] if isinstance(op, nn.SplitOp) else results,
-            properties=dict(op.properties),
-        )
+        if isinstance(op, nn.ConcatOp):
+            new = nn.ConcatOp(operands, results[0], axis=op.axis.value.data)
+        elif isinstance(op, nn.SplitOp):
+            new = nn.SplitOp(operands[0], results, axis=op.axis.value.data)
+        else:  # one input, one result; the properties (perm, slice bounds, pooling window) carry over as they are
+            new = type(op)(operands[0], results[0], **op.properties)
         self.emit(rewriter, op, [], new)
 
 
@@ -281,7 +271,7 @@ class EncodeToRequant(FixedPattern):
         mult, shift = fixed_point(2.0**-self.frac_bits / per, 24)
         new: list[Operation] = []
         m = self.weight(new, op, "encode_multiplier", mult.astype(np.int32))
-        rewriter.replace(op, [*new, self.requant(x, m, [], shift, axis, op.res.type)])
+        rewriter.replace(op, [*new, self.requant(x, m, None, shift, axis, op.res.type)])
 
 
 class DivToFixed(FixedPattern):
@@ -308,7 +298,7 @@ class DivToFixed(FixedPattern):
         num, den = self._integer_source(op.lhs), self._integer_source(op.rhs)
         if num is None or den is None:
             return
-        self.emit(rewriter, op, [], snn.FixedDivOp.build(operands=[num, den], result_types=[_i32(op.res)], properties=self.props()))
+        self.emit(rewriter, op, [], snn.FixedDivOp(num, den, _i32(op.res), frac_bits=self.frac_bits))
 
 
 class MulToRequant(FixedPattern):
@@ -328,7 +318,7 @@ class MulToRequant(FixedPattern):
         mult, shift = fixed_point(np.broadcast_to(c.astype(np.float64).reshape(-1), (shape[-1],)), 24)
         new: list[Operation] = []
         m = self.weight(new, other, "multiplier", mult.astype(np.int32))
-        self.emit(rewriter, op, new, self.requant(fx, m, [], shift, len(shape) - 1, _i32(op.res)))
+        self.emit(rewriter, op, new, self.requant(fx, m, None, shift, len(shape) - 1, _i32(op.res)))
 
 
 class GatherToFixed(FixedPattern):
@@ -343,7 +333,7 @@ class GatherToFixed(FixedPattern):
             return
         new: list[Operation] = []
         t = self.weight(new, op.input, "table", to_fixed(table, self.frac_bits))
-        gather = nn.GatherOp.build(operands=[t, op.indices], result_types=[_i32(op.res)], properties=dict(op.properties))
+        gather = nn.GatherOp(t, op.indices, _i32(op.res), axis=op.axis.value.data)
         self.emit(rewriter, op, new, gather)
 
 

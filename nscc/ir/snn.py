@@ -549,9 +549,9 @@ class FixedLayerNormOp(SNNOp):
 
     def __init__(
         self, input: Value, gamma: Value, beta: Value, result_type: Attribute | None = None, *,
-        axis: int, frac_bits: int, var_shift: int, epsilon: int,
+        frac_bits: int, axis: int, var_shift: int, epsilon: int,
     ):
-        init_op(self, [input, gamma, beta], [result_type or _i32_like(input)], axis=axis, frac_bits=frac_bits, var_shift=var_shift, epsilon=epsilon)
+        init_op(self, [input, gamma, beta], [result_type or _i32_like(input)], frac_bits=frac_bits, axis=axis, var_shift=var_shift, epsilon=epsilon)
 
     def verify_(self) -> None:
         shape = tuple(self.input.type.get_shape())
@@ -578,8 +578,8 @@ class FixedSoftmaxOp(_FixedUnary):
     name = "snn.fixed_softmax"
     axis = prop_def(IntegerAttr)
 
-    def __init__(self, input: Value, result_type: Attribute | None = None, *, axis: int, frac_bits: int):
-        super().__init__(input, result_type, axis=axis, frac_bits=frac_bits)
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, frac_bits: int, axis: int):
+        super().__init__(input, result_type, frac_bits=frac_bits, axis=axis)
 
     def verify_(self) -> None:
         super().verify_()
