@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, ModuleOp, StringAttr, UnitAttr, f64, i64
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -127,8 +127,7 @@ class RaiseAttention(RewritePattern):
         if constant_value(q, self.store) is not None or constant_value(kt, self.store) is not None:
             return self._reject(op, "the scores multiply by a constant: not attention")
         k = self._keys(kt, rewriter, qk)
-        props = {"scale": FloatAttr(scale, f64), "causal": UnitAttr() if causal else None}
-        att = nn.AttentionOp.build(operands=[q, k, pv.rhs, [] if mask is None else mask], result_types=[pv.res.type], properties=props)
+        att = nn.AttentionOp(q, k, pv.rhs, mask, pv.res.type, scale=scale, causal=causal)
         if LAYER_ATTR in pv.attributes:
             att.attributes[LAYER_ATTR] = pv.attributes[LAYER_ATTR]
         rewriter.replace(pv, att)
@@ -159,12 +158,7 @@ class RaiseAttention(RewritePattern):
                 return src
         else:
             perm, src = list(range(rank - 2)) + [rank - 1, rank - 2], kt
-        shape = tuple(src.type.get_shape())
-        t = nn.TransposeOp.build(
-            operands=[src],
-            result_types=[type(kt.type)(kt.type.element_type, [shape[p] for p in perm])],
-            properties={"perm": DenseArrayBase.from_list(i64, perm)},
-        )
+        t = nn.TransposeOp(src, perm=perm)
         rewriter.insert(t, InsertPoint.before(before))
         return t.res
 
@@ -225,10 +219,8 @@ class RaiseLinearAttention(RewritePattern):
         k_value = self.keys._keys(qk.rhs, rewriter, qk)
         if not _nonnegative(k_value, self.store) and not (isinstance(qk.rhs.owner, nn.TransposeOp) and _nonnegative(qk.rhs.owner.input, self.store)):
             return
-        la = nn.LinearAttentionOp.build(
-            operands=[qk.lhs, k_value, num.rhs],
-            result_types=[op.res.type],
-            properties={"feature": StringAttr("relu"), "decay": FloatAttr(decay, f64), "normalize": UnitAttr(), "causal": UnitAttr()},
+        la = nn.LinearAttentionOp(
+            qk.lhs, k_value, num.rhs, op.res.type, feature=nn.FeatureMap.RELU, decay=decay, normalize=True, causal=True
         )
         if LAYER_ATTR in num.attributes:
             la.attributes[LAYER_ATTR] = num.attributes[LAYER_ATTR]
