@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, UnitAttr, f64
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -57,15 +57,8 @@ class ToLinear(RewritePattern):
             self.skipped.append(layer.data if isinstance(layer, StringAttr) else "?")
             return
         o = self.options
-        new = nn.LinearAttentionOp.build(
-            operands=[op.q, op.k, op.v],
-            result_types=[op.res.type],
-            properties={
-                "feature": StringAttr(o.feature),
-                "decay": FloatAttr(o.decay, f64),
-                "normalize": UnitAttr() if o.normalize else None,
-                "causal": op.causal,
-            },
+        new = nn.LinearAttentionOp(
+            op.q, op.k, op.v, op.res.type, feature=o.feature, decay=o.decay, normalize=o.normalize, causal=op.causal is not None
         )
         new.attributes.update(op.attributes)
         rewriter.replace(op, new)
