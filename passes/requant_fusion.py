@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -89,8 +89,8 @@ class FuseRequant(RewritePattern):
             b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / scale_c)
             operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
         else:
-            operands.append([])
-        req = snn.RequantOp.build(operands=operands, result_types=[ct], properties={"shift": IntegerAttr(shift, i64), "axis": IntegerAttr(axis, i64)})
+            operands.append(None)
+        req = snn.RequantOp(*operands, ct, shift=shift, axis=axis)
         new.append(req)
         rewriter.replace(op, new)
 
