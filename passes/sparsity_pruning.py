@@ -41,7 +41,7 @@ from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, f64, i64
+from xdsl.dialects.builtin import FloatAttr, IntegerType, ModuleOp, StringAttr, f64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -224,7 +224,8 @@ class TuneEncoder(RewritePattern):
             w, old = _replace_weight(self.store, op.theta, sym + ".tuned", choice.theta)
             new.append(w)
             theta, dead, sym = w.res, [old], sym + ".tuned"
-        enc = snn.EncodeOp.build(operands=[op.input, theta], result_types=[op.res.type], properties=dict(op.properties), attributes=dict(op.attributes))
+        enc = snn.EncodeOp(op.input, theta, op.res.type)
+        enc.attributes.update(op.attributes)
         new.append(enc)
         out = enc.res
         if choice.rest is not None:
@@ -234,10 +235,8 @@ class TuneEncoder(RewritePattern):
             name = sym.removesuffix(".tuned").removesuffix(".theta")
             mult = new_weight(self.store, name + ".rest_mult", np.ones(len(rest), np.int32), IntegerType(32))
             bias = new_weight(self.store, name + ".rest", (-rest).astype(np.int32), IntegerType(32))
-            req = snn.RequantOp.build(
-                operands=[enc.res, mult.res, bias.res],
-                result_types=[snn.CountsType(t.get_shape(), levels, True)],
-                properties={"shift": IntegerAttr(0, i64), "axis": IntegerAttr(len(t.get_shape()) - 1, i64)},
+            req = snn.RequantOp(
+                enc.res, mult.res, bias.res, snn.CountsType(t.get_shape(), levels, True), shift=0, axis=len(t.get_shape()) - 1
             )
             new += [mult, bias, req]
             out = req.res
@@ -280,9 +279,8 @@ class PruneSynapse(RewritePattern):
                 dead.append(old)
             else:
                 bw = new_weight(self.store, choice.layer + ".bias", bias)
-            new_dec = snn.DecodeOp.build(
-                operands=[dec.input, sw.res, bw.res], result_types=[dec.res.type], properties=dict(dec.properties), attributes=dict(dec.attributes)
-            )
+            new_dec = snn.DecodeOp(dec.input, sw.res, bw.res, dec.res.type, axis=dec.axis.value.data)
+            new_dec.attributes.update(dec.attributes)
             rewriter.replace(dec, [sw, bw, new_dec])
         _erase_unused(rewriter, dead)
 
