@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i32, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -74,22 +74,14 @@ class EncoderToNeuron(RewritePattern):
         for dec in decodes:  # one spike per step stands for D counts: the decodes scale by D
             scale = constant_value(dec.scale, self.store) * np.float32(levels)
             w = new_weight(self.store, "neuron.scale", scale.astype(np.float32))
-            scaled = snn.DecodeOp.build(
-                operands=[dec.input, w.res, [] if dec.bias is None else dec.bias],
-                result_types=[dec.res.type],
-                properties=dict(dec.properties),
-                attributes=dict(dec.attributes),
-            )
+            scaled = snn.DecodeOp(dec.input, w.res, dec.bias, dec.res.type, axis=dec.axis.value.data)
+            scaled.attributes.update(dec.attributes)
             rewriter.replace(dec, [w, scaled])
         full = new_weight(self.store, "neuron.threshold", (theta * np.float32(levels)).astype(np.float32))
-        ratio = nn.DivOp.build(operands=[x, full.res], result_types=[x.type])
-        current = snn.FixedEncodeOp.build(
-            operands=[ratio.res], result_types=[TensorType(i32, shape)], properties={"frac_bits": IntegerAttr(self.frac_bits, i64)}
-        )
-        spikes = snn.NeuronOp.build(
-            operands=[current.res],
-            result_types=[snn.CountsType(shape, 1, bool(op.res.type.signed.data))],
-            properties={"threshold": IntegerAttr(1 << self.frac_bits, i64), "leak_shift": IntegerAttr(self.leak_shift, i64)},
+        ratio = nn.DivOp(x, full.res, x.type)
+        current = snn.FixedEncodeOp(ratio.res, frac_bits=self.frac_bits)
+        spikes = snn.NeuronOp(
+            current.res, snn.CountsType(shape, 1, bool(op.res.type.signed.data)), threshold=1 << self.frac_bits, leak_shift=self.leak_shift
         )
         rewriter.replace(op, [full, ratio, current, spikes])
 
