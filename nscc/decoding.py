@@ -97,7 +97,7 @@ class _Specializer:
             return op.axis.value.data + a
         if isinstance(op, snn.ExpandOp):
             return a + 1
-        if isinstance(op, nn.SplitOp | nn.ConcatOp | nn.SliceOp | nn.SoftmaxOp | nn.CumSumOp) and _op_axis(op) == a:
+        if isinstance(op, nn.SplitOp | nn.ConcatOp | nn.SoftmaxOp | nn.CumSumOp) and op.axis.value.data == a:
             raise NsccError(f"decoding: {op.name} works along the sequence axis", "decoding needs position-wise ops and linear attention")
         if isinstance(op, nn.ReduceOp):
             axes = list(op.axes.get_values()) if op.axes is not None else list(range(len(v.type.get_shape())))
@@ -168,11 +168,6 @@ class _Specializer:
         g = nn.GatherOp(vmap[v], pos, _with_dim(v.type, i, 1), axis=i)
         block.add_op(g)
         return g.res
-
-
-def _op_axis(op: Operation) -> int | None:
-    a = op.properties.get("axis")
-    return a.value.data if isinstance(a, IntegerAttr) else None
 
 
 def _attr_dicts(attrs: ArrayAttr | None, n: int) -> list[DictionaryAttr]:
