@@ -97,7 +97,9 @@ class _Specializer:
             return op.axis.value.data + a
         if isinstance(op, snn.ExpandOp):
             return a + 1
-        if isinstance(op, nn.SplitOp | nn.ConcatOp | nn.SoftmaxOp | nn.CumSumOp) and op.axis.value.data == a:
+        rank = len(v.type.get_shape())
+        along = isinstance(op, nn.SplitOp | nn.ConcatOp | nn.SoftmaxOp | nn.CumSumOp) and op.axis.value.data % rank == a
+        if along or (isinstance(op, nn.SliceOp) and any(ax % rank == a for ax in op.axes.get_values())):
             raise NsccError(f"decoding: {op.name} works along the sequence axis", "decoding needs position-wise ops and linear attention")
         if isinstance(op, nn.ReduceOp):
             axes = list(op.axes.get_values()) if op.axes is not None else list(range(len(v.type.get_shape())))

@@ -200,7 +200,7 @@ def _replace_weight(store: WeightStore, old: SSAValue, name: str, array: np.ndar
 def _erase_unused(rewriter: PatternRewriter, ops: list[Operation]) -> None:
     for o in ops:
         if o.parent is not None and not any(r.uses for r in o.results):
-            rewriter.erase_op(o)
+            rewriter.erase(o)
 
 
 @dataclass
