@@ -44,7 +44,9 @@ def main() -> None:
         t = time.perf_counter()
         write(result, tmp, "gpt2_small")
         t_w = time.perf_counter() - t
-    print(f"analysis of {a.samples} samples x {seq} tokens, {len(result['layers'])} layers: {t_an:.1f} s, plots and report {t_w:.1f} s; total {t_an + t_w:.1f} s (goal <= 120 s)")
+    print(
+        f"analysis of {a.samples} samples x {seq} tokens, {len(result['layers'])} layers: {t_an:.1f} s, plots and report {t_w:.1f} s; total {t_an + t_w:.1f} s (goal <= 120 s)"
+    )
 
 
 if __name__ == "__main__":

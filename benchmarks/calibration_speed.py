@@ -62,7 +62,9 @@ def main() -> None:
     t = time.perf_counter()
     run(module, ctx.weights, batches[0])
     t_snn = time.perf_counter() - t
-    print(f"one forward, S={a.seq}: onnxruntime float {t_ort * 1e3:.0f} ms; interpreter spiking {t_snn * 1e3:.0f} ms ({t_snn / t_ort:.1f}x)")
+    print(
+        f"one forward, S={a.seq}: onnxruntime float {t_ort * 1e3:.0f} ms; interpreter spiking {t_snn * 1e3:.0f} ms ({t_snn / t_ort:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

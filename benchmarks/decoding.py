@@ -44,12 +44,19 @@ def main() -> None:
     ids = rng.integers(0, 256, (1, n)).astype(np.int64)
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
-        lin = M.export(M.GPT2(attention="linear", decay=0.99, **cfg), (torch.from_numpy(ids),), os.path.join(tmp, "lin.onnx"), ["ids"], ["logits"])
+        lin = M.export(
+            M.GPT2(attention="linear", decay=0.99, **cfg), (torch.from_numpy(ids),), os.path.join(tmp, "lin.onnx"), ["ids"], ["logits"]
+        )
         seq = torch.export.Dim("seq", min=2, max=n + 8)
-        soft = M.export(M.GPT2(**cfg), (torch.from_numpy(ids[:, :64]),), os.path.join(tmp, "soft.onnx"), ["ids"], ["logits"], dynamic={"ids": {1: seq}})
+        soft = M.export(
+            M.GPT2(**cfg), (torch.from_numpy(ids[:, :64]),), os.path.join(tmp, "soft.onnx"), ["ids"], ["logits"], dynamic={"ids": {1: seq}}
+        )
 
         print(f"decoding {n} tokens; ms per token averaged over 32 tokens ending at each position")
-        for label, pipeline in (("nscc float linear attention", "raise-attention"), ("nscc spiking (D=15) linear attention", "raise-attention,spike-conversion")):
+        for label, pipeline in (
+            ("nscc float linear attention", "raise-attention"),
+            ("nscc spiking (D=15) linear attention", "raise-attention,spike-conversion"),
+        ):
             ctx, module = import_onnx(lin)
             ctx.calibration = [{"ids": rng.integers(0, 256, (1, n)).astype(np.int64)}]
             apply_pipeline(ctx, module, pipeline)

@@ -63,7 +63,9 @@ def main() -> None:
     t_import, t_print, peak, n_ops, n_chars, params = out.split("IMPORT ")[1].split()
     t_total = float(t_import) + float(t_print)
     print(f"model: {path} ({size_mb:.0f} MB, {int(params) / 1e6:.1f}M parameters, {n_ops} ops in the IR)")
-    print(f"import {float(t_import):.2f} s + print {float(t_print):.2f} s = {t_total:.2f} s   (goal <= 20 s)   IR text {int(n_chars) / 1024:.0f} kB")
+    print(
+        f"import {float(t_import):.2f} s + print {float(t_print):.2f} s = {t_total:.2f} s   (goal <= 20 s)   IR text {int(n_chars) / 1024:.0f} kB"
+    )
     print(f"peak memory growth {float(peak):.0f} MB = {float(peak) / size_mb:.2f}x the ONNX file   (goal <= 2x)")
 
     import onnxruntime as ort
@@ -90,7 +92,9 @@ def main() -> None:
     t_nscc = best(lambda: run(module, ctx.weights, {"input_ids": ids}))
     ref = sess.run(None, {"input_ids": ids})[0]
     got = run(module, ctx.weights, {"input_ids": ids})["logits"]
-    print(f"forward, S={a.seq}: onnxruntime {t_ort * 1e3:.0f} ms, nscc interpreter {t_nscc * 1e3:.0f} ms, ratio {t_nscc / t_ort:.2f}x   (goal <= 3x); max |diff| {np.abs(got - ref).max():.2e}")
+    print(
+        f"forward, S={a.seq}: onnxruntime {t_ort * 1e3:.0f} ms, nscc interpreter {t_nscc * 1e3:.0f} ms, ratio {t_nscc / t_ort:.2f}x   (goal <= 3x); max |diff| {np.abs(got - ref).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
 """The C++/OpenMP simulator against onnxruntime, in one process, on the same cores (issue 6).
 
-  * example LM (examples/char_lm, softmax attention, D = 15, 8-bit weights):
-    whole-sequence tokens per second, simulator vs onnxruntime on the float model;
-  * linear-attention example LM: token-by-token decoding, the simulator's
-    constant-state decoder vs onnxruntime recomputing the prefix (the export has
-    no KV cache);
-  * a GPT-2-small-sized spiking model (4-bit weights, D = 15; 12 layers, hidden
-    768, vocab 50257, random weights): whole sequence of 128 tokens, and decoding
-    with its linear-attention variant;
-  * the memory-bandwidth bound for decoding: packed weight bytes per token over
-    a measured copy bandwidth, and how close the simulator comes;
-  * the simulator's peak memory against its weight file.
+* example LM (examples/char_lm, softmax attention, D = 15, 8-bit weights):
+  whole-sequence tokens per second, simulator vs onnxruntime on the float model;
+* linear-attention example LM: token-by-token decoding, the simulator's
+  constant-state decoder vs onnxruntime recomputing the prefix (the export has
+  no KV cache);
+* a GPT-2-small-sized spiking model (4-bit weights, D = 15; 12 layers, hidden
+  768, vocab 50257, random weights): whole sequence of 128 tokens, and decoding
+  with its linear-attention variant;
+* the memory-bandwidth bound for decoding: packed weight bytes per token over
+  a measured copy bandwidth, and how close the simulator comes;
+* the simulator's peak memory against its weight file.
 
-    python benchmarks/simulator.py [--skip-gpt2]
+  python benchmarks/simulator.py [--skip-gpt2]
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def run_measured(args: list[str]) -> tuple[float, int]:
     Python process would count the parent's pages it held before exec."""
     t = time.perf_counter()
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
-        r = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        r = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         wall = time.perf_counter() - t
         if r.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {r.stderr[-500:]}")
@@ -102,7 +104,18 @@ def sim_decode(project: str, prompt: list[int], n: int) -> tuple[float, int]:
     exe = build(project)
     with tempfile.TemporaryDirectory() as tmp:
         np.save(os.path.join(tmp, "p.npy"), np.asarray(prompt, np.int64))
-        args = [exe, os.path.join(project, WEIGHTS_FILE), "--generate", str(n), "--prompt-ids", os.path.join(tmp, "p.npy"), "--output", os.path.join(tmp, "o.npy"), "--counters", os.path.join(tmp, "c.json")]
+        args = [
+            exe,
+            os.path.join(project, WEIGHTS_FILE),
+            "--generate",
+            str(n),
+            "--prompt-ids",
+            os.path.join(tmp, "p.npy"),
+            "--output",
+            os.path.join(tmp, "o.npy"),
+            "--counters",
+            os.path.join(tmp, "c.json"),
+        ]
         _, rss = run_measured(args)
         info = json.load(open(os.path.join(tmp, "c.json")))
         return info["generate_seconds"] / n, rss
@@ -192,7 +205,13 @@ def gpt2(tmp: str) -> list[dict]:
     # decoding: the same architecture with linear attention (random weights: only speed is measured)
     lin = os.path.join(tmp, "gpt2_linear.onnx")
     torch.manual_seed(0)
-    M.export(M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq, attention="linear"), (torch.zeros((1, seq), dtype=torch.int64),), lin, ["input_ids"], ["logits"])
+    M.export(
+        M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq, attention="linear"),
+        (torch.zeros((1, seq), dtype=torch.int64),),
+        lin,
+        ["input_ids"],
+        ["logits"],
+    )
     ctx, module = import_onnx(lin)
     ctx.calibration = calib
     apply_pipeline(ctx, module, "raise-attention,linear-attention{measure=false},spike-conversion{levels=15 weight-bits=4}")
@@ -202,7 +221,14 @@ def gpt2(tmp: str) -> list[dict]:
     dyn = os.path.join(tmp, "gpt2_soft_dyn.onnx")
     torch.manual_seed(0)
     seq_dim = torch.export.Dim("seq", min=2, max=seq)
-    M.export(M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq), (torch.zeros((1, 64), dtype=torch.int64),), dyn, ["input_ids"], ["logits"], dynamic={"ids": {1: seq_dim}})
+    M.export(
+        M.GPT2(vocab=50257, d=768, layers=12, heads=12, ctx=seq),
+        (torch.zeros((1, 64), dtype=torch.int64),),
+        dyn,
+        ["input_ids"],
+        ["logits"],
+        dynamic={"ids": {1: seq_dim}},
+    )
     ort_tok = ort_time(ort_session(dyn), token_batches(1, 64, seed=2)[0], repeat=3)
     rows.append(line("GPT-2-small-sized, 4-bit D=15, decoding (position ~64)", per_token, ort_tok, 1))
     bw = copy_bandwidth()
@@ -212,7 +238,15 @@ def gpt2(tmp: str) -> list[dict]:
         f"  bandwidth bound: {per_token_bytes / 1e6:.1f} MB of packed synapse weights per token / {bw / 1e9:.1f} GB/s copy = {1e3 * bound:.2f} ms; "
         f"simulator {1e3 * per_token:.2f} ms ({bound / per_token:.0%} of the bound)"
     )
-    rows[-1].update({"bytes_per_token": per_token_bytes, "copy_bandwidth": bw, "bound_s": bound, "fraction_of_bound": bound / per_token, "peak_rss": rss})
+    rows[-1].update(
+        {
+            "bytes_per_token": per_token_bytes,
+            "copy_bandwidth": bw,
+            "bound_s": bound,
+            "fraction_of_bound": bound / per_token,
+            "peak_rss": rss,
+        }
+    )
     return rows
 
 

@@ -101,13 +101,18 @@ def main() -> None:
         for kind in ("mlp", "cnn"):
             results[kind] = digits_curve(kind, tmp)
             r = results[kind]
-            print(f"digits {kind}: float {r['float']:.4f}  " + "  ".join(f"D={d}: {r[d]:.4f} ({100 * (r[d] - r['float']):+.2f} pt)" for d in LEVELS))
+            print(
+                f"digits {kind}: float {r['float']:.4f}  "
+                + "  ".join(f"D={d}: {r[d]:.4f} ({100 * (r[d] - r['float']):+.2f} pt)" for d in LEVELS)
+            )
     lm, report = lm_curve()
     results["char_lm"] = lm
     print(f"char LM: float perplexity {lm['float_ppl']:.4f} (nscc vs onnxruntime max |diff| {lm['ort_max_abs_diff']:.1e})")
     for d in LEVELS:
         r = lm[d]
-        print(f"  D={d:2d}: top-1 agreement {r['agreement']:.4f}, perplexity {r['ppl']:.4f} ({100 * (r['ppl'] / lm['float_ppl'] - 1):+.2f}%)")
+        print(
+            f"  D={d:2d}: top-1 agreement {r['agreement']:.4f}, perplexity {r['ppl']:.4f} ({100 * (r['ppl'] / lm['float_ppl'] - 1):+.2f}%)"
+        )
     print("\nspike report, char LM at D=15:")
     print_table(report)
     results["char_lm_report_d15"] = report

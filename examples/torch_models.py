@@ -241,7 +241,9 @@ def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def export(model: nn.Module, args: tuple, path: str, input_names, output_names, dynamic: dict | None = None, dynamo: bool = True, opset: int = 18) -> str:
+def export(
+    model: nn.Module, args: tuple, path: str, input_names, output_names, dynamic: dict | None = None, dynamo: bool = True, opset: int = 18
+) -> str:
     """torch.onnx.export with the settings that give clean graphs (see research notes)."""
     import warnings
 

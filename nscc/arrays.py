@@ -27,7 +27,13 @@ def load(path: str, hint: str) -> np.ndarray | dict[str, np.ndarray]:
     except IsADirectoryError:
         raise NsccError(f"{path}: is a directory, not an .npy/.npz file", hint) from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        why = "empty file" if isinstance(e, EOFError) else "object arrays need pickle, which nscc never loads" if "allow_pickle" in str(e) else str(e)
+        why = (
+            "empty file"
+            if isinstance(e, EOFError)
+            else "object arrays need pickle, which nscc never loads"
+            if "allow_pickle" in str(e)
+            else str(e)
+        )
         raise NsccError(f"{path}: not a readable .npy/.npz file ({why})", hint) from None
 
 

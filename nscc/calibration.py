@@ -96,13 +96,17 @@ def load_calibration(path: str, module: ModuleOp) -> list[dict[str, np.ndarray]]
         data = array_files.load(f, "save calibration data with numpy.savez(FILE, NAME=ARRAY, ...)")
         arrays = data if isinstance(data, dict) else None
         if arrays is None:
-            raise NsccError(f"{f}: calibration data must be an .npz holding one array per model input", "numpy.savez(FILE, NAME=ARRAY, ...)")
+            raise NsccError(
+                f"{f}: calibration data must be an .npz holding one array per model input", "numpy.savez(FILE, NAME=ARRAY, ...)"
+            )
         unknown = set(arrays) - set(samples)
         if unknown:
             raise NsccError(f"{f}: array '{sorted(unknown)[0]}' is not a model input", "the model's inputs are " + ", ".join(samples))
         for name, shape, dtype in sig.inputs:
             if name not in arrays:
-                raise NsccError(f"{f}: no array for model input '{name}'", f"add {name}=ARRAY (shape [N, {', '.join(map(str, shape[1:]))}])")
+                raise NsccError(
+                    f"{f}: no array for model input '{name}'", f"add {name}=ARRAY (shape [N, {', '.join(map(str, shape[1:]))}])"
+                )
             a = arrays[name]
             if a.ndim != len(shape) or tuple(a.shape[1:]) != tuple(shape[1:]):
                 raise NsccError(

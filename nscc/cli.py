@@ -38,9 +38,7 @@ def _positive(spec: str) -> int:
 
 def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
-    p.add_argument(
-        "--max-elements", type=_positive, default=None, metavar="N", help="the most elements one tensor may have (default 2^31)"
-    )
+    p.add_argument("--max-elements", type=_positive, default=None, metavar="N", help="the most elements one tensor may have (default 2^31)")
     p.add_argument(
         "--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass"
     )
@@ -77,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
     p.add_argument(
-        "--dump-ir-dir", metavar="DIR", help="write the IR after each pass to DIR/NN-pass.mlir (the weights once, in DIR/ir-dumps.weights.npz)"
+        "--dump-ir-dir",
+        metavar="DIR",
+        help="write the IR after each pass to DIR/NN-pass.mlir (the weights once, in DIR/ir-dumps.weights.npz)",
     )
     p.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
     p.add_argument(
@@ -209,7 +209,9 @@ def cmd_run(a) -> int:
     target = a.target or compiled_for or "interpreter"
     if compiled_for is not None:
         if target != compiled_for:
-            raise NsccError(f"{a.model} was compiled for the {compiled_for} target", f"run it with --target {compiled_for} (or compile again)")
+            raise NsccError(
+                f"{a.model} was compiled for the {compiled_for} target", f"run it with --target {compiled_for} (or compile again)"
+            )
         if a.report or a.pipeline or a.calib:
             raise NsccError(
                 f"{a.model} is a built {compiled_for} program: -p, --calib and --report apply when compiling",
@@ -394,7 +396,9 @@ def _check_positions(a, prompt: list[int], dims: dict[str, int]) -> None:
         name = (d.dim_param or f"{inputs[0].name}.1") if dynamic else None
         raise NsccError(
             f"a prompt of {len(prompt)} plus {a.generate} tokens exceeds the {length} positions the model is compiled for",
-            f"bind a longer sequence with --dim {name}={len(prompt) + a.generate}" if dynamic else f"the model's input is static at {length} positions: generate fewer tokens",
+            f"bind a longer sequence with --dim {name}={len(prompt) + a.generate}"
+            if dynamic
+            else f"the model's input is static at {length} positions: generate fewer tokens",
         )
 
 

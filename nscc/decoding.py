@@ -107,7 +107,10 @@ class _Specializer:
                 raise NsccError(f"decoding: {op.name} reduces over the sequence", "the model is not position-wise")
             return a if op.keepdims else a - sum(1 for x in axes if x < a)
         if isinstance(op, nn.AttentionOp):
-            raise NsccError("decoding: softmax attention needs a growing KV cache", "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)")
+            raise NsccError(
+                "decoding: softmax attention needs a growing KV cache",
+                "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)",
+            )
         if isinstance(op, nn.LinearAttentionOp) and not op.causal:
             raise NsccError("decoding: non-causal linear attention sums over the whole sequence", "decoding needs causal attention")
         if isinstance(op, nn.MatMulOp) and op.rhs in self.axis:
@@ -141,15 +144,24 @@ class _Specializer:
                 for r in op.results:
                     rank = len(r.type.get_shape())
                     # attention results end in [tokens, features] (num) or [tokens] (den)
-                    self.axis[r] = (rank - (2 if r is op.results[0] else 1)) if isinstance(op, ATTENTION) else axis + rank - len(op.results[0].type.get_shape())
+                    self.axis[r] = (
+                        (rank - (2 if r is op.results[0] else 1))
+                        if isinstance(op, ATTENTION)
+                        else axis + rank - len(op.results[0].type.get_shape())
+                    )
                 result_types = [_with_dim(r.type, self.axis[r], 1) for r in op.results]
-            new = type(op).create(operands=operands, result_types=result_types, properties=dict(op.properties), attributes=dict(op.attributes))
+            new = type(op).create(
+                operands=operands, result_types=result_types, properties=dict(op.properties), attributes=dict(op.attributes)
+            )
             block.add_op(new)
             for r, new_r in zip(op.results, new.results):
                 vmap[r], new_r.name_hint = new_r, r.name_hint
         names = {n for n, _, _ in signature(self.module).inputs}
         position = next(n for n in ("position", *(f"position{i}" for i in range(1, len(names) + 2))) if n not in names)
-        arg_attrs = [*_attr_dicts(old.arg_attrs, len(old.body.block.args)), DictionaryAttr({NAME_ATTR: StringAttr(position), POSITION_ATTR: UnitAttr()})]
+        arg_attrs = [
+            *_attr_dicts(old.arg_attrs, len(old.body.block.args)),
+            DictionaryAttr({NAME_ATTR: StringAttr(position), POSITION_ATTR: UnitAttr()}),
+        ]
         return FuncOp(
             "main",
             ([a.type for a in block.args], [o.type for o in block.last_op.operands]),
@@ -359,7 +371,10 @@ class Decoder:
     def step(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
         """Feeds one token per batch row; returns the logits for the next position."""
         if self.position >= self.length:
-            raise NsccError(f"decoding: the model was compiled for {self.length} positions", "generate fewer tokens, or import the .onnx again with a longer sequence (--dim)")
+            raise NsccError(
+                f"decoding: the model was compiled for {self.length} positions",
+                "generate fewer tokens, or import the .onnx again with a longer sequence (--dim)",
+            )
         args: list = [None] * self.n_args
         args[self.token_arg] = np.ascontiguousarray(np.broadcast_to(np.asarray(tokens, np.int64).reshape(-1, 1), (self.batch, 1)))
         args[self.position_arg] = np.array([self.position], np.int64)

@@ -26,7 +26,9 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
     from nscc.targets.interpreter import MODULE_FILE
 
     if dims and (path == "-" or path.endswith(".mlir") or os.path.isdir(path)):
-        raise NsccError(f"--dim {next(iter(dims))}: {path} is IR, whose shapes are already static", "bind dimensions when importing the .onnx model")
+        raise NsccError(
+            f"--dim {next(iter(dims))}: {path} is IR, whose shapes are already static", "bind dimensions when importing the .onnx model"
+        )
     if path == "-":
         from nscc.ir.textio import parse_module
 
@@ -70,7 +72,9 @@ def parse_pipeline(spec: str, callback=None) -> PassPipeline:
         # xDSL's message is a header, the position, the spec, a caret and the reason: keep position and reason
         pos = next((ln.split(":", 1)[1] for ln in lines if ln.startswith("pass-pipeline:")), None)
         msg = (f"at column {pos.split(':')[-1]}: " if pos else "") + (lines[-1] if lines else type(e).__name__)
-        raise NsccError(f"bad pass pipeline '{spec}': {msg}", "write it as 'pass-a,pass-b{opt=value}'; `nscc passes` lists the options") from None
+        raise NsccError(
+            f"bad pass pipeline '{spec}': {msg}", "write it as 'pass-a,pass-b{opt=value}'; `nscc passes` lists the options"
+        ) from None
 
 
 def apply_pipeline(
@@ -90,7 +94,10 @@ def apply_pipeline(
         try:
             m.verify()
         except VerifyException as e:
-            raise NsccError(f"pass '{prev.name}' produced IR that does not verify: {str(e).splitlines()[0]}", "the pass has a bug; --print-ir-after-all shows its input") from None
+            raise NsccError(
+                f"pass '{prev.name}' produced IR that does not verify: {str(e).splitlines()[0]}",
+                "the pass has a bug; --print-ir-after-all shows its input",
+            ) from None
         if after_pass:
             after_pass(next(counter), prev, ctx, m)
 
@@ -100,7 +107,10 @@ def apply_pipeline(
     except (NsccError, BrokenPipeError):
         raise
     except Exception as e:  # a pass crashing is reported with its name, not a traceback
-        raise NsccError(f"a pass in '{spec}' failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", "set NSCC_DEBUG=1 for the traceback") from e
+        raise NsccError(
+            f"a pass in '{spec}' failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            "set NSCC_DEBUG=1 for the traceback",
+        ) from e
 
 
 def ir_printer(
@@ -149,7 +159,11 @@ def _written_by_nscc(path: str) -> bool:
         return True
     from nscc.targets import built_by
 
-    return built_by(path) is not None or os.path.isfile(os.path.join(path, "manifest.json")) and os.path.isfile(os.path.join(path, "model.mlir"))
+    return (
+        built_by(path) is not None
+        or os.path.isfile(os.path.join(path, "manifest.json"))
+        and os.path.isfile(os.path.join(path, "model.mlir"))
+    )
 
 
 def _check_replaceable(out_dir: str, inputs: tuple[str, ...]) -> None:
@@ -245,7 +259,9 @@ def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stre
 
     if is_step_function(module):  # calibration data are whole sequences; a step takes one token
         if json_path:
-            raise NsccError("--report measures whole-sequence programs, and this one is a decode step", "take the report without decode-step in -p")
+            raise NsccError(
+                "--report measures whole-sequence programs, and this one is a decode step", "take the report without decode-step in -p"
+            )
         return None
     from nscc.calibration import calibration_of
 
@@ -259,7 +275,13 @@ def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stre
 
 
 def compile_model(
-    model: str, target: str, out_dir: str, pipeline: str | None, dims: Mapping[str, int], calib: str | None = None, report: str | None = None
+    model: str,
+    target: str,
+    out_dir: str,
+    pipeline: str | None,
+    dims: Mapping[str, int],
+    calib: str | None = None,
+    report: str | None = None,
 ) -> list[str]:
     from nscc.targets import get_target
 
@@ -284,7 +306,10 @@ def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
             continue
         if not name:
             if len(names) != 1:
-                raise NsccError(f"{path}: the model has {len(names)} inputs; say which this is", f"use --input NAME={path} with NAME one of {', '.join(names)}")
+                raise NsccError(
+                    f"{path}: the model has {len(names)} inputs; say which this is",
+                    f"use --input NAME={path} with NAME one of {', '.join(names)}",
+                )
             name = names[0]
         out[name] = data
     return out

@@ -45,7 +45,9 @@ def load_plugin(path: str) -> None:
     except NsccError:
         raise
     except Exception as e:  # a broken plugin is the user's error, reported as one line
-        raise NsccError(f"{path}: pass plugin failed to load: {type(e).__name__}: {e}", "run the file with python to see the traceback") from None
+        raise NsccError(
+            f"{path}: pass plugin failed to load: {type(e).__name__}: {e}", "run the file with python to see the traceback"
+        ) from None
 
 
 def nscc_passes() -> dict[str, type[ModulePass]]:

@@ -76,7 +76,13 @@ class _Events(Interpreter.Listener):
             from nscc.semantics.nn import conv_nd, prop
 
             ones = (w != 0).astype(np.float64)
-            sops = int(round(conv_nd(per_elem.astype(np.float64), ones, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group")).sum()))
+            sops = int(
+                round(
+                    conv_nd(
+                        per_elem.astype(np.float64), ones, prop(op, "strides"), prop(op, "pads"), prop(op, "dilations"), prop(op, "group")
+                    ).sum()
+                )
+            )
             out_elems = math.prod(op.res.type.get_shape())
             macs = out_elems * math.prod(w.shape[1:])
         rec = self.layers[op]
@@ -90,7 +96,6 @@ class _Events(Interpreter.Listener):
         rec["sops"] += sops
         rec["macs"] += macs
         rec["nonzero"] += int(np.count_nonzero(per_elem))
-
 
     def _attention(self, op, args) -> None:
         """Linear attention on counts: each spike of k adds a v row to the state (and 1 to
@@ -123,7 +128,9 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
 
     chosen = module.attributes.get(CODING_ATTR)
     coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
-    synapses = [op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp)]
+    synapses = [
+        op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp)
+    ]
     layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0, "histogram": {}} for op in synapses}
     inputs: dict = {}
     for i, feed in enumerate(progress_bar(batches, desc, enabled=progress)):
@@ -141,7 +148,9 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
                 "op": op.name,
                 "levels": ct.levels.data if ct else None,
                 "signed": bool(ct.signed.data) if ct else None,
-                "theta": None if theta is None else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
+                "theta": None
+                if theta is None
+                else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
                 "weight_bits": _weight_bits(op),
                 "weight_sparsity": _sparsity(op, weights),
                 "firing_rate": rec["events"] / rec["elements"] if rec["elements"] else 0.0,
@@ -173,7 +182,12 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
             "energy_pj": {k: {"dense": tot_macs * e["mac"], "spiking": tot_sops * e["ac"]} for k, e in ENERGY.items()},
         },
         "non_spiking_ops": dict(sorted(islands.items())),
-        "weight_bytes": {"packed": packed, "fp16": 2 * sum(elements), "fp32": 4 * sum(elements), "fp16_over_packed": 2 * sum(elements) / packed if packed else 0.0},
+        "weight_bytes": {
+            "packed": packed,
+            "fp16": 2 * sum(elements),
+            "fp32": 4 * sum(elements),
+            "fp16_over_packed": 2 * sum(elements) / packed if packed else 0.0,
+        },
     }
 
 
@@ -268,7 +282,9 @@ def print_table(report: Mapping, stream=None) -> None:
     )
     wb = report["weight_bytes"]
     if wb["packed"]:
-        stream.write(f"spiking-layer weights: {wb['packed']} bytes packed vs {wb['fp16']} in fp16 ({wb['fp16_over_packed']:.1f}x smaller)\n")
+        stream.write(
+            f"spiking-layer weights: {wb['packed']} bytes packed vs {wb['fp16']} in fp16 ({wb['fp16_over_packed']:.1f}x smaller)\n"
+        )
     islands = ", ".join(f"{k} x{v}" for k, v in report["non_spiking_ops"].items())
     stream.write(f"non-spiking ops: {islands or 'none'}\n")
     stream.write(LEGEND)

@@ -345,12 +345,15 @@ class BitAllocationPass(ModulePass):
             return choice, "none (all layers pinned)"
         limits = [([[L.params * self.weight_bits(c[0], c[1]) for c in L.cands] for L in free], budget)]
         if self.sops:
-            limits.append(([[L.macs * L.firing[c[2]] for c in L.cands] for L in free], self.sops * sum(L.macs * L.firing[dmax] for L in free)))
+            limits.append(
+                ([[L.macs * L.firing[c[2]] for c in L.cands] for L in free], self.sops * sum(L.macs * L.firing[dmax] for L in free))
+            )
         try:
             picked, solver = knapsack.choose([[L.predicted[c] for c in L.cands] for L in free], limits)
         except knapsack.Infeasible:
             raise NsccError(
-                f"bit-allocation: no allocation meets sops={self.sops} within the bit budget", "raise sops= or bits=, or add smaller levels="
+                f"bit-allocation: no allocation meets sops={self.sops} within the bit budget",
+                "raise sops= or bits=, or add smaller levels=",
             ) from None
         for L, i in zip(free, picked):
             choice[L.name] = L.cands[i]

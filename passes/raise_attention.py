@@ -217,7 +217,9 @@ class RaiseLinearAttention(RewritePattern):
         if not _nonnegative(qk.lhs, self.store):
             return
         k_value = self.keys._keys(qk.rhs, rewriter, qk)
-        if not _nonnegative(k_value, self.store) and not (isinstance(qk.rhs.owner, nn.TransposeOp) and _nonnegative(qk.rhs.owner.input, self.store)):
+        if not _nonnegative(k_value, self.store) and not (
+            isinstance(qk.rhs.owner, nn.TransposeOp) and _nonnegative(qk.rhs.owner.input, self.store)
+        ):
             return
         la = nn.LinearAttentionOp(
             qk.lhs, k_value, num.rhs, op.res.type, feature=nn.FeatureMap.RELU, decay=decay, normalize=True, causal=True

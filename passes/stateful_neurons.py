@@ -108,5 +108,3 @@ class StatefulNeuronsPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         pattern = EncoderToNeuron(weights_of(ctx), self.frac_bits, self.leak_shift)
         PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
-
-

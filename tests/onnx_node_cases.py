@@ -160,4 +160,7 @@ if __name__ == "__main__":
         n = sum(r.values())
         notes = ", ".join(f"{k} {v}" for k, v in sorted(r.items()) if k != "pass")
         print(f"{op:24} {r['pass']:>7} / {n:<6} {notes}")
-    print(f"{'all':24} {total['pass']:>7} / {sum(total.values()):<6} " + ", ".join(f"{k} {v}" for k, v in sorted(total.items()) if k != "pass"))
+    print(
+        f"{'all':24} {total['pass']:>7} / {sum(total.values()):<6} "
+        + ", ".join(f"{k} {v}" for k, v in sorted(total.items()) if k != "pass")
+    )

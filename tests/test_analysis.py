@@ -77,12 +77,24 @@ def test_analyze_the_example_lm_with_stimulus_labels(tmp_path):
         assert row["spikes"]["sops"] > 0
     html = open(out / "report.html").read()
     assert "blocks.0.fc" in html and "layers.png" in html
-    r = subprocess.run(list(map(str, args[:-2] + ["--labels", os.path.join(EX, "calib.npz"), "-o", tmp_path / "bad"])), capture_output=True, text=True)
+    r = subprocess.run(
+        list(map(str, args[:-2] + ["--labels", os.path.join(EX, "calib.npz"), "-o", tmp_path / "bad"])), capture_output=True, text=True
+    )
     assert r.returncode != 0 and "labels" in r.stderr and "Traceback" not in r.stderr and not (tmp_path / "bad").exists()
 
 
 def test_bad_raster_options_are_one_clear_error(tmp_path):
-    base = [sys.executable, "-m", "nscc", "analyze", os.path.join(EX, "model.onnx"), "-p", "spike-conversion", "--calib", os.path.join(EX, "stimuli.npz")]
+    base = [
+        sys.executable,
+        "-m",
+        "nscc",
+        "analyze",
+        os.path.join(EX, "model.onnx"),
+        "-p",
+        "spike-conversion",
+        "--calib",
+        os.path.join(EX, "stimuli.npz"),
+    ]
     for extra, msg in ((["--steps", "9:3"], "--steps"), (["--raster", "no.such.layer"], "--raster")):
         r = subprocess.run(base + extra + ["-o", str(tmp_path / "x")], capture_output=True, text=True)
         assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr

@@ -43,7 +43,9 @@ def test_every_attention_block_is_raised(tmp_path, name, capfd):
     assert all((op.mask is not None) == (not causal) for op in att)  # BERT keeps its padding mask
     assert all(op.scale.value.data == pytest.approx(0.25) for op in att)  # 1/sqrt(16)
     assert all(op.q.type.get_shape()[1] == 4 for op in att)  # heads
-    left = [op for op in module.walk() if isinstance(op, nn.MatMulOp) and op.rhs.owner is not None and not isinstance(op.rhs.owner, nn.WeightOp)]
+    left = [
+        op for op in module.walk() if isinstance(op, nn.MatMulOp) and op.rhs.owner is not None and not isinstance(op.rhs.owner, nn.WeightOp)
+    ]
     assert not [op for op in left if not isinstance(op.rhs.owner, nn.TransposeOp | nn.WeightOp)]
     got = run(module, ctx.weights, feeds)
     for k in ref:

@@ -47,7 +47,12 @@ def test_decode_step_function_token_by_token_equals_the_whole_sequence():
     step = module.clone()
     apply_pipeline(ctx, step, "decode-step")
     slots = state_slots(step)
-    assert decode_length(step) == 64 and [s.name for s in slots] == ["blocks.0.attn.S", "blocks.0.attn.z", "blocks.1.attn.S", "blocks.1.attn.z"]
+    assert decode_length(step) == 64 and [s.name for s in slots] == [
+        "blocks.0.attn.S",
+        "blocks.0.attn.z",
+        "blocks.1.attn.S",
+        "blocks.1.attn.z",
+    ]
     assert not any(isinstance(op, snn.LinearAttentionOp) for op in step.walk())
     state = {s.name: np.zeros(s.shape, s.dtype) for s in slots}
     for t in range(16):
@@ -114,8 +119,14 @@ def test_compile_with_an_explicit_decode_step_for_the_simulator(tmp_path):
     root = os.path.join(os.path.dirname(__file__), "..", "examples", "char_lm", "linear")
     out = tmp_path / "lm"
     args = ["compile", os.path.join(root, "model.onnx"), "-t", "cpp", "--calib", os.path.join(root, "calib.npz"), "-o", str(out)]
-    r = subprocess.run([sys.executable, "-m", "nscc", *args, "-p", "raise-attention,linear-attention,spike-conversion,decode-step"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", *args, "-p", "raise-attention,linear-attention,spike-conversion,decode-step"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "--generate" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "nscc", "run", str(out), "--generate", "5", "--prompt-ids", "1,2,3"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "nscc", "run", str(out), "--generate", "5", "--prompt-ids", "1,2,3"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "generated ids" in r.stdout, r.stderr

@@ -16,7 +16,9 @@ from onnx import TensorProto, helper
 from nscc.cli import main
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-SEEDS = [open(os.path.join(ROOT, "tests", "ir", f)).read() for f in sorted(os.listdir(os.path.join(ROOT, "tests", "ir"))) if f.endswith(".mlir")]
+SEEDS = [
+    open(os.path.join(ROOT, "tests", "ir", f)).read() for f in sorted(os.listdir(os.path.join(ROOT, "tests", "ir"))) if f.endswith(".mlir")
+]
 BUDGET = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 
 
@@ -54,7 +56,11 @@ def mutated_ir(draw):
         elif kind == "insert":
             text = text[:i] + draw(st.text(string.printable + "<>{}()[]%!#@:,x\x00\x1b", min_size=1, max_size=6)) + text[i:]
         elif kind == "replace":
-            text = text[:i] + draw(st.sampled_from(["i64", "f32", "!snn.counts<2x2, 3>", "tensor<0xf32>", "-1", "99999999999", '"\\00"', "}"])) + text[i + 1 :]
+            text = (
+                text[:i]
+                + draw(st.sampled_from(["i64", "f32", "!snn.counts<2x2, 3>", "tensor<0xf32>", "-1", "99999999999", '"\\00"', "}"]))
+                + text[i + 1 :]
+            )
         else:
             text = text[:i] + str(draw(st.integers(-(2**40), 2**40))) + text[i:]
     return text
@@ -79,7 +85,7 @@ OPS = {
     "Gemm": (2, {"transB": st.integers(0, 1), "alpha": st.floats(-2, 2)}), "LeakyRelu": (1, {"alpha": st.floats(-1, 1)}),
     "Clip": (1, {}), "Cast": (1, {"to": st.sampled_from([1, 6, 7, 9, 11])}), "Identity": (1, {}), "Shape": (1, {}),
     "Where": (3, {}), "Gather": (2, {"axis": st.integers(-2, 2)}), "Hardmax": (1, {}), "NonZero": (1, {}),
-}
+}  # fmt: skip
 
 
 @st.composite
@@ -105,7 +111,11 @@ def onnx_graph(draw):
         nodes.append(helper.make_node(op, ins, [out], **{a: draw(s) for a, s in attrs.items() if draw(st.booleans())}))
         vals.append((out, None))
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)], [helper.make_tensor_value_info(vals[-1][0], TensorProto.FLOAT, None)], inits
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info(vals[-1][0], TensorProto.FLOAT, None)],
+        inits,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", draw(st.sampled_from([13, 17, 18])))])
 

@@ -52,7 +52,6 @@ def test_an_earlier_output_is_replaced_and_leftovers_of_a_killed_run_are_removed
 def _external_model(folder, location, offset=None, length=None, dims=(4, 4)):
     """A model y = x @ W whose W is external data at `location` (as written, unchecked)."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper
 
     w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=list(dims))
@@ -196,7 +195,16 @@ def test_names_with_terminal_escapes_are_printed_escaped(tmp_path):
     m.graph.output[0].name = rename[m.graph.output[0].name]
     onnx.save(m, tmp_path / "evil.onnx")
     np.save(tmp_path / "x.npy", np.zeros((2, 64), np.float32))
-    r = nscc("run", str(tmp_path / "evil.onnx"), "--input", f"image={tmp_path / 'x.npy'}", "-p", "spike-conversion", "--report", str(tmp_path / "r.json"))
+    r = nscc(
+        "run",
+        str(tmp_path / "evil.onnx"),
+        "--input",
+        f"image={tmp_path / 'x.npy'}",
+        "-p",
+        "spike-conversion",
+        "--report",
+        str(tmp_path / "r.json"),
+    )
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
     assert "\\x1b[2J" in r.stdout  # the layer table and the output line name them, escaped
@@ -339,7 +347,9 @@ def test_gather_ids_out_of_range_are_refused_alike_by_interpreter_and_simulator(
         assert len(bad.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [["compile"], ["bogus"], [], ["compile", "m.onnx", "-o", "x", "--dim", "a"], ["run", "m.onnx", "-t", "vck190"]])
+@pytest.mark.parametrize(
+    "args", [["compile"], ["bogus"], [], ["compile", "m.onnx", "-o", "x", "--dim", "a"], ["run", "m.onnx", "-t", "vck190"]]
+)
 def test_usage_errors_are_one_line(args):
     r = nscc(*args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr, r.stderr
@@ -408,7 +418,6 @@ def test_graphs_breaking_single_assignment_are_refused(tmp_path, case):
 @pytest.mark.parametrize("value", ["nan", "inf", "3e38"])
 @pytest.mark.parametrize("where", ["weight", "bias"])
 def test_non_finite_weights_are_one_clear_error_naming_the_layer(tmp_path, value, where):
-    import numpy as np
     import onnx
     from onnx import numpy_helper
 
@@ -454,11 +463,23 @@ def test_an_encoder_on_the_vck190_is_refused_plainly(tmp_path):
 
 def test_vck190_advice_names_only_the_passes_the_pipeline_lacks(tmp_path):
     lm = os.path.join(ROOT, "examples", "char_lm", "linear")
-    args = ["compile", os.path.join(lm, "model.onnx"), "-t", "vck190", "--calib", os.path.join(lm, "calib.npz"), "-o", str(tmp_path / "p"), "-p"]
+    args = [
+        "compile",
+        os.path.join(lm, "model.onnx"),
+        "-t",
+        "vck190",
+        "--calib",
+        os.path.join(lm, "calib.npz"),
+        "-o",
+        str(tmp_path / "p"),
+        "-p",
+    ]
     r = nscc(*args, "raise-attention,linear-attention,spike-conversion")
     assert r.returncode == 1 and "add fuse-gelu, integer-islands to the pipeline" in r.stderr, r.stderr
     r = nscc(*args, "raise-attention,linear-attention,fuse-gelu,spike-conversion,requant-fusion")
-    assert r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr and "spike-conversion," not in r.stderr.split("hint")[1], r.stderr
+    assert (
+        r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr and "spike-conversion," not in r.stderr.split("hint")[1]
+    ), r.stderr
 
 
 def test_decoding_limits_are_checked_before_calibration(tmp_path):
@@ -470,7 +491,9 @@ def test_decoding_limits_are_checked_before_calibration(tmp_path):
     assert r.returncode == 1 and "exceeds the 64 positions" in r.stderr and "static at 64 positions" in r.stderr and "--dim" not in r.stderr
     assert "calibrating" not in r.stderr and time.perf_counter() - t < 20
     shutil.copy(lm, tmp_path / "m.onnx")  # no vocab.json beside it
-    r = nscc("run", str(tmp_path / "m.onnx"), "-p", "raise-attention,linear-attention,spike-conversion", "--generate", "5", "--prompt", "The")
+    r = nscc(
+        "run", str(tmp_path / "m.onnx"), "-p", "raise-attention,linear-attention,spike-conversion", "--generate", "5", "--prompt", "The"
+    )
     assert r.returncode == 1 and "needs a vocab.json" in r.stderr and "calibrating" not in r.stderr
 
 

@@ -35,4 +35,7 @@ def test_required_op_passes_its_cases(results, op):
     # exotic dtype, training mode, or an output nscc does not lower.
     for name, status, detail in cases:
         if status == "unsupported":
-            assert any(k in detail for k in ("element type", "type", "training", "output", "storage_order", "must be a constant")), (name, detail)
+            assert any(k in detail for k in ("element type", "type", "training", "output", "storage_order", "must be a constant")), (
+                name,
+                detail,
+            )

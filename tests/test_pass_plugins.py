@@ -74,7 +74,9 @@ def test_entry_point_package_registers_a_pass(tmp_path, chained, monkeypatch, ca
     """An installed distribution declaring `nscc.passes` is picked up by name."""
     pkg = tmp_path / "site"
     (pkg / "mypasses").mkdir(parents=True)
-    (pkg / "mypasses" / "__init__.py").write_text(open(PLUGIN).read().replace("@register_pass\n", "").replace("example-merge-reshapes", "pkg-merge-reshapes"))
+    (pkg / "mypasses" / "__init__.py").write_text(
+        open(PLUGIN).read().replace("@register_pass\n", "").replace("example-merge-reshapes", "pkg-merge-reshapes")
+    )
     dist = pkg / "mypasses-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mypasses\nVersion: 1.0\n")

@@ -143,7 +143,9 @@ def test_interpreter_matches_the_written_semantics(program):
     for o in range(4):
         for i in range(3):
             for j in range(3):
-                ref_c[0, o, i, j] = sum(int(ic[0, c, i + a, j + b]) * int(cw[o, c, a, b]) for c in range(2) for a in range(3) for b in range(3))
+                ref_c[0, o, i, j] = sum(
+                    int(ic[0, c, i + a, j + b]) * int(cw[o, c, a, b]) for c in range(2) for a in range(3) for b in range(3)
+                )
     np.testing.assert_array_equal(cacc, ref_c)
 
     c = np.clip(np.rint(inp["input4"]), 0, 3).astype(int)
@@ -221,7 +223,10 @@ def test_grouped_synapse_sums_each_group_apart(seed):
     x = (rng.standard_normal((m, k)) * 4).astype(np.float32)
     out = run(module, ctx.weights, {"input0": x})["output0"]
     n = ref_encode(x, 0.5, -15, 15)
-    ref = [[sum(int(gs[G][j]) * sum(n[i][kk] * int(w[kk][j]) for kk in range(G * g, (G + 1) * g)) for G in range(groups)) for j in range(nout)] for i in range(m)]
+    ref = [
+        [sum(int(gs[G][j]) * sum(n[i][kk] * int(w[kk][j]) for kk in range(G * g, (G + 1) * g)) for G in range(groups)) for j in range(nout)]
+        for i in range(m)
+    ]
     np.testing.assert_array_equal(out, ref)
 
 

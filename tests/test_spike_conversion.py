@@ -131,7 +131,11 @@ def test_report_counts_events_independently(trained):
 def test_bad_options_are_clear_errors(trained):
     _, path, image = trained
     ctx, module = import_onnx(path)
-    for spec, msg in [("spike-conversion{levels=0}", "levels"), ("spike-conversion{coding=morse}", "coding"), ("binary-expand{coding=x}", "coding")]:
+    for spec, msg in [
+        ("spike-conversion{levels=0}", "levels"),
+        ("spike-conversion{coding=morse}", "coding"),
+        ("binary-expand{coding=x}", "coding"),
+    ]:
         with pytest.raises(NsccError, match=msg):
             apply_pipeline(ctx, module, spec)
 
@@ -146,7 +150,18 @@ def test_cli_compile_with_calibration_and_report(trained, tmp_path):
     name, path, image = trained
     xtr = digits.data()[0][:200]
     np.savez(tmp_path / "calib.npz", image=xtr.reshape(-1, 1, 8, 8) if image else xtr)
-    r = nscc("compile", path, "-o", tmp_path / "out", "-p", "spike-conversion,binary-expand", "--calib", tmp_path / "calib.npz", "--report", tmp_path / "r.json")
+    r = nscc(
+        "compile",
+        path,
+        "-o",
+        tmp_path / "out",
+        "-p",
+        "spike-conversion,binary-expand",
+        "--calib",
+        tmp_path / "calib.npz",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert r.returncode == 0, r.stderr
     assert "SOPs" in r.stdout and "non-spiking ops" in r.stdout
     import json
@@ -242,13 +257,17 @@ def test_stateful_neurons_stream_a_static_input_and_converge():
         with tempfile.TemporaryDirectory() as tmp:
             path = digits.export(model, os.path.join(tmp, "m.onnx"), False, steps)
             ctx, module = import_onnx(path)
-            float_pred = np.array([run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"][0].argmax() for i in range(n)])
+            float_pred = np.array(
+                [run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"][0].argmax() for i in range(n)]
+            )
             ctx.calibration = digits.batches(xtr[:512], steps, False)
             apply_pipeline(ctx, module, "spike-conversion{levels=15},stateful-neurons")
         neurons = [op for op in module.walk() if isinstance(op, snn.NeuronOp)]
         assert len(neurons) == 3 and not any(isinstance(op, snn.EncodeOp) for op in module.walk())
         assert all(op.res.type.levels.data == 1 for op in neurons)
-        pred = np.array([run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"].mean(0).argmax() for i in range(n)])
+        pred = np.array(
+            [run(module, ctx.weights, {"image": np.repeat(xte[i : i + 1], steps, 0)})["logits"].mean(0).argmax() for i in range(n)]
+        )
         accs[steps] = float((pred == yte[:n]).mean())
         float_acc = float((float_pred == yte[:n]).mean())
     assert accs[32] >= float_acc - 0.02, (accs, float_acc)

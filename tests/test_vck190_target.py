@@ -21,7 +21,10 @@ from nscc.targets.vck190 import emit, hls
 from nscc.targets.vck190.hls import container_bits, pack_rows
 from nscc.targets.vck190.lint import lint_dir, lint_source
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make"),
+]
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
 LINEAR = os.path.join(EX, "char_lm", "linear")
 LM_PIPE = "raise-attention,linear-attention{measure=false},fuse-gelu,spike-conversion{weight-bits=4},requant-fusion,integer-islands"

@@ -70,7 +70,9 @@ class _Recorder(Interpreter.Listener):
         rec.kept.append(c[:, :, rec.sample])
 
 
-def analyze(module: ModuleOp, weights, batches: list, labels: np.ndarray | None = None, layers: tuple[str, ...] = (), neurons: int = 256) -> dict:
+def analyze(
+    module: ModuleOp, weights, batches: list, labels: np.ndarray | None = None, layers: tuple[str, ...] = (), neurons: int = 256
+) -> dict:
     """Measures every synaptic layer (or those matching `layers`) on `batches`; `labels`
     gives one stimulus label per sample (in the order of the batches' rows)."""
     from nscc.report import spike_report
@@ -96,7 +98,10 @@ def analyze(module: ModuleOp, weights, batches: list, labels: np.ndarray | None 
         sample = np.unique(np.linspace(0, n - 1, min(n, neurons)).astype(np.int64))
         records[op] = LayerRecord(name, levels, signed, n, sample)
     if not records:
-        raise NsccError("analyze: the model has no spiking layers" + (" matching --layers" if layers else ""), "compile it with -p spike-conversion (or widen --layers)")
+        raise NsccError(
+            "analyze: the model has no spiking layers" + (" matching --layers" if layers else ""),
+            "compile it with -p spike-conversion (or widen --layers)",
+        )
     report = spike_report(module, weights, batches, listeners=(lambda i: _Recorder(records, {}),), desc="recording spikes")
     batch = next(iter(batches[0].values())).shape[0] if batches else 0
     n_samples = batch * len(batches)
@@ -126,7 +131,11 @@ def analyze(module: ModuleOp, weights, batches: list, labels: np.ndarray | None 
             "entropy_rate_bits_per_slot": metrics.entropy_rate(trains),
             "lempel_ziv": float(np.mean([metrics.lempel_ziv(tr) for tr in trains[:: max(1, len(trains) // 16)]])),
             "count_histogram": {str(v - rec.levels): int(c) for v, c in enumerate(rec.hist.sum(axis=0)) if c},
-            "spikes": {k: v for k, v in by_name.get(rec.name, {}).items() if k in ("sops", "dense_macs", "energy_pj", "weight_bits", "weight_sparsity", "theta")},
+            "spikes": {
+                k: v
+                for k, v in by_name.get(rec.name, {}).items()
+                if k in ("sops", "dense_macs", "energy_pj", "weight_bits", "weight_sparsity", "theta")
+            },
         }
         if labels is not None:
             x = np.repeat(labels[:s], t)

@@ -127,7 +127,9 @@ def plot_energy(result: dict, path: str) -> None:
 PLOTS = {"layers.png": plot_layers, "histograms.png": plot_histograms, "raster.png": plot_raster, "energy.png": plot_energy}
 
 
-def write(result: dict, out_dir: str, source: str, raster_layers: tuple[str, ...] = (), raster_steps: tuple[int, int] = (0, 32)) -> list[str]:
+def write(
+    result: dict, out_dir: str, source: str, raster_layers: tuple[str, ...] = (), raster_steps: tuple[int, int] = (0, 32)
+) -> list[str]:
     """analysis.json, the plots (when matplotlib is there) and report.html into out_dir."""
     with open(os.path.join(out_dir, "analysis.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -152,7 +154,11 @@ def _html(result: dict, source: str, images: list[str]) -> str:
     t = result["totals"]
     wb = result["weight_bytes"]
     nmi = bool(result["labels"])
-    head = ["layer", "D", "neurons", "firing rate", "entropy (bits)", "max", "entropy rate", "LZ"] + (["NMI", "chance", "max NMI"] if nmi else []) + ["SOPs", "dense MACs"]
+    head = (
+        ["layer", "D", "neurons", "firing rate", "entropy (bits)", "max", "entropy rate", "LZ"]
+        + (["NMI", "chance", "max NMI"] if nmi else [])
+        + ["SOPs", "dense MACs"]
+    )
     rows = []
     for r in result["layers"]:
         cells = [e(r["layer"]), d_notation(r["levels"], r["signed"]), r["neurons"], f"{r['firing_rate']:.3f}", f"{r['entropy_bits']:.3f}", f"{r['entropy_max_bits']:.2f}",
@@ -169,19 +175,19 @@ def _html(result: dict, source: str, images: list[str]) -> str:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:first-child{{text-align:left}} img{{max-width:100%}}</style></head><body>
 <h1>Spike analysis of {e(source)}</h1>
-<p>{result['samples']} samples, coding {e(result['coding'])}; labels: {labels}.
+<p>{result["samples"]} samples, coding {e(result["coding"])}; labels: {labels}.
 A neuron is one input channel of a synaptic layer; a step is one token (or pixel) of one sample.</p>
 <h2>Energy and memory</h2>
-<p>{t['sops']:.4g} synaptic operations against {t['dense_macs']:.4g} dense MACs ({t['sops_per_mac']:.3f} per MAC);
-estimated energy fp32 {e32['spiking'] / 1e6:.4g} uJ spiking vs {e32['dense'] / 1e6:.4g} uJ dense, int8 {e8['spiking'] / 1e6:.4g} vs {e8['dense'] / 1e6:.4g} uJ
-({e(result['energy_convention'])}).<br>Spiking-layer weights: {wb['packed']} bytes packed, {wb['fp16']} in fp16, {wb['fp32']} in fp32.</p>
+<p>{t["sops"]:.4g} synaptic operations against {t["dense_macs"]:.4g} dense MACs ({t["sops_per_mac"]:.3f} per MAC);
+estimated energy fp32 {e32["spiking"] / 1e6:.4g} uJ spiking vs {e32["dense"] / 1e6:.4g} uJ dense, int8 {e8["spiking"] / 1e6:.4g} vs {e8["dense"] / 1e6:.4g} uJ
+({e(result["energy_convention"])}).<br>Spiking-layer weights: {wb["packed"]} bytes packed, {wb["fp16"]} in fp16, {wb["fp32"]} in fp32.</p>
 <h2>Layers</h2>
-<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>
+<table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>
 {chr(10).join(rows)}
 </table>
 <p>Entropy: of each neuron's spike-count distribution, mean over neurons, against log2(D+1). Entropy rate: of the binary trains
 (block entropies H(L) - H(L-1), and normalized Lempel-Ziv complexity). NMI = I(label; count) / sqrt(H(label) H(count)) per neuron,
 mean over neurons; chance is the same with labels shuffled between samples (plug-in estimates are biased upward on few samples).</p>
-{''.join(f'<h2>{e(name)}</h2><img src="{e(name)}">' for name in images)}
+{"".join(f'<h2>{e(name)}</h2><img src="{e(name)}">' for name in images)}
 </body></html>
 """

@@ -158,7 +158,9 @@ class Importer:
         try:
             ttype = tensor_type(v.dtype, v.shape)
         except ValueError:
-            raise NsccError(f"{self.path}: constant '{name_hint}' has unsupported type {v.dtype}", "nscc lowers float16/32/64, integer and bool tensors") from None
+            raise NsccError(
+                f"{self.path}: constant '{name_hint}' has unsupported type {v.dtype}", "nscc lowers float16/32/64, integer and bool tensors"
+            ) from None
         if _inline_ok(v):
             attr = DenseIntOrFPElementsAttr(ttype, BytesAttr(np.ascontiguousarray(v).tobytes()))
             op: Operation = ConstantOp(attr, ttype)
@@ -206,7 +208,9 @@ class Importer:
         for vi in inputs:
             elem = onnx_elem_to_xdsl(vi.type.tensor_type.elem_type)
             if elem is None:
-                raise UnsupportedError(f"{self.path}: input '{vi.name}' has an unsupported element type", "nscc lowers float32/16, integer and bool inputs")
+                raise UnsupportedError(
+                    f"{self.path}: input '{vi.name}' has an unsupported element type", "nscc lowers float32/16, integer and bool inputs"
+                )
             in_types.append(tensor_type(np_dtype(elem), self.input_shapes[vi.name]))
         block = Block(arg_types=in_types)
         self.builder = Builder(InsertPoint.at_end(block))
@@ -223,7 +227,10 @@ class Importer:
             n = Node(self, node, index)
             missing = [x for x in node.input if x and x not in self.values]
             if missing:
-                raise NsccError(f"{self.path}: node '{n.label}' ({n.op_type}) reads '{missing[0]}', which nothing defines", "the graph is malformed; re-export it")
+                raise NsccError(
+                    f"{self.path}: node '{n.label}' ({n.op_type}) reads '{missing[0]}', which nothing defines",
+                    "the graph is malformed; re-export it",
+                )
             outs = LOWERINGS[node.op_type](n)
             if node.op_type in ("MatMul", "Gemm", "Conv", "Softmax") and outs and not isinstance(outs[0], np.ndarray):
                 layer = n.layer_name()
@@ -233,7 +240,10 @@ class Importer:
                 if not name:
                     continue
                 if v is None:
-                    raise UnsupportedError(f"{self.path}: node '{n.label}' ({n.op_type}): output {name!r} is not supported", "only the first output of this op is lowered")
+                    raise UnsupportedError(
+                        f"{self.path}: node '{n.label}' ({n.op_type}): output {name!r} is not supported",
+                        "only the first output of this op is lowered",
+                    )
                 self.values[name] = v
                 if isinstance(v, np.ndarray):
                     self.const_names.setdefault(id(v), name)
@@ -296,7 +306,9 @@ def _toposort(g: onnx.GraphProto, path: str) -> list[onnx.NodeProto]:
         if len(rest) == len(pending):
             n = rest[0]
             missing = next(x for x in n.input if x not in known)
-            raise NsccError(f"{path}: node '{n.name or n.op_type}' reads '{missing}', which nothing defines", "the graph is malformed; re-export it")
+            raise NsccError(
+                f"{path}: node '{n.name or n.op_type}' reads '{missing}', which nothing defines", "the graph is malformed; re-export it"
+            )
         pending = rest
     return order
 

@@ -58,7 +58,10 @@ def _check_single_assignment(model: onnx.ModelProto, path: str) -> None:
         defs += [(o, f"node {node.name or node.op_type + '#' + str(i)!r}") for o in node.output if o]
     for name, where in defs:
         if name in seen:
-            raise NsccError(f"{path}: value {name!r} is defined twice ({seen[name]} and {where})", "every value in an ONNX graph has one definition; re-export the model")
+            raise NsccError(
+                f"{path}: value {name!r} is defined twice ({seen[name]} and {where})",
+                "every value in an ONNX graph has one definition; re-export the model",
+            )
         seen[name] = where
     for t in g.initializer:
         if any(d < 0 for d in t.dims):
@@ -75,7 +78,10 @@ def opset_of(model: onnx.ModelProto) -> int:
 def upgrade(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     opset = opset_of(model)
     if opset > ACCEPTED_MAX_OPSET:
-        raise NsccError(f"{path}: opset {opset} is newer than nscc knows ({MIN_OPSET}-{ACCEPTED_MAX_OPSET})", f"export with opset_version between {MIN_OPSET} and {MAX_OPSET}")
+        raise NsccError(
+            f"{path}: opset {opset} is newer than nscc knows ({MIN_OPSET}-{ACCEPTED_MAX_OPSET})",
+            f"export with opset_version between {MIN_OPSET} and {MAX_OPSET}",
+        )
     if opset >= MIN_OPSET:
         return model
     from onnx import version_converter

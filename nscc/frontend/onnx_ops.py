@@ -44,7 +44,9 @@ def _broadcast(n: Node, *shapes) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
-        raise n.error(f"operand shapes {' and '.join(map(str, shapes))} do not broadcast", "check the input shapes and --dim values") from None
+        raise n.error(
+            f"operand shapes {' and '.join(map(str, shapes))} do not broadcast", "check the input shapes and --dim values"
+        ) from None
 
 
 # --- elementwise ------------------------------------------------------------------
@@ -132,7 +134,14 @@ def _softmax(n: Node):
 @lowers("CumSum")
 def _cumsum(n: Node):
     axis = _axis(int(n.const(1, "axis").item()), len(n.shape(0)), n)
-    return n.emit(nn.CumSumOp, [n.input(0)], (n.dtype(0), n.shape(0)), axis=axis, exclusive=bool(n.attr("exclusive", 0)), reverse=bool(n.attr("reverse", 0)))
+    return n.emit(
+        nn.CumSumOp,
+        [n.input(0)],
+        (n.dtype(0), n.shape(0)),
+        axis=axis,
+        exclusive=bool(n.attr("exclusive", 0)),
+        reverse=bool(n.attr("reverse", 0)),
+    )
 
 
 @lowers("Trilu")
@@ -281,7 +290,17 @@ def _pool(n: Node, op):
     ceil = bool(n.attr("ceil_mode", 0))
     out = tuple(pool_output_size(x[2 + i], kernel[i], strides[i], dilations[i], pads[i], pads[i + nd], ceil) for i in range(nd))
     extra = {"count_include_pad": bool(n.attr("count_include_pad", 0))} if op is nn.AvgPoolOp else {}
-    res = n.emit(op, [n.input(0)], (n.dtype(0), x[:2] + out), kernel=kernel, strides=strides, pads=tuple(pads), dilations=dilations, ceil_mode=ceil, **extra)
+    res = n.emit(
+        op,
+        [n.input(0)],
+        (n.dtype(0), x[:2] + out),
+        kernel=kernel,
+        strides=strides,
+        pads=tuple(pads),
+        dilations=dilations,
+        ceil_mode=ceil,
+        **extra,
+    )
     return res + [None]
 
 
@@ -377,7 +396,9 @@ def _arg(n: Node):
     keep = bool(n.attr("keepdims", 1))
     out = tuple(1 if i == axis else d for i, d in enumerate(x)) if keep else x[:axis] + x[axis + 1 :]
     op = nn.ArgMaxOp if n.op_type == "ArgMax" else nn.ArgMinOp
-    return n.emit(op, [n.input(0)], (np.dtype(np.int64), out), axis=axis, keepdims=keep, select_last_index=bool(n.attr("select_last_index", 0)))
+    return n.emit(
+        op, [n.input(0)], (np.dtype(np.int64), out), axis=axis, keepdims=keep, select_last_index=bool(n.attr("select_last_index", 0))
+    )
 
 
 # --- shapes and data movement ----------------------------------------------------------

@@ -52,5 +52,8 @@ def make_context() -> NsccContext:
 
 def weights_of(ctx: Context) -> WeightStore:
     if not isinstance(ctx, NsccContext):
-        raise NsccError("this pass needs nscc's context (weights live there)", "run it through `nscc opt`, or build the context with nscc.ir.make_context()")
+        raise NsccError(
+            "this pass needs nscc's context (weights live there)",
+            "run it through `nscc opt`, or build the context with nscc.ir.make_context()",
+        )
     return ctx.weights

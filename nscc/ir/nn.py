@@ -582,8 +582,16 @@ class GemmOp(NNOp):
     trans_b = opt_prop_def(UnitAttr)
 
     def __init__(
-        self, a: Value, b: Value, c: Value | None, result_type: Attribute, *,
-        alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False, trans_b: bool = False,
+        self,
+        a: Value,
+        b: Value,
+        c: Value | None,
+        result_type: Attribute,
+        *,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        trans_a: bool = False,
+        trans_b: bool = False,
     ):
         init_op(self, [a, b, c], [result_type], alpha=alpha, beta=beta, trans_a=trans_a, trans_b=trans_b)
 
@@ -616,8 +624,16 @@ class ConvOp(NNOp):
     group = prop_def(IntegerAttr)
 
     def __init__(
-        self, input: Value, weight: Value, bias: Value | None, result_type: Attribute, *,
-        strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int], group: int = 1,
+        self,
+        input: Value,
+        weight: Value,
+        bias: Value | None,
+        result_type: Attribute,
+        *,
+        strides: Sequence[int],
+        pads: Sequence[int],
+        dilations: Sequence[int],
+        group: int = 1,
     ):
         init_op(self, [input, weight, bias], [result_type], strides=strides, pads=pads, dilations=dilations, group=group)
 
@@ -691,8 +707,16 @@ class LinearAttentionOp(NNOp):
     causal = opt_prop_def(UnitAttr)
 
     def __init__(
-        self, q: Value, k: Value, v: Value, result_type: Attribute | None = None, *,
-        feature: str, decay: float, normalize: bool = True, causal: bool = True,
+        self,
+        q: Value,
+        k: Value,
+        v: Value,
+        result_type: Attribute | None = None,
+        *,
+        feature: str,
+        decay: float,
+        normalize: bool = True,
+        causal: bool = True,
     ):
         init_op(self, [q, k, v], [result_type or value_type(q)], feature=feature, decay=decay, normalize=normalize, causal=causal)
 
@@ -725,8 +749,17 @@ class LinearAttentionStepOp(NNOp):
     normalize = opt_prop_def(UnitAttr)
 
     def __init__(
-        self, q: Value, k: Value, v: Value, state: Value, norm: Value, result_type: Attribute | None = None, *,
-        feature: str, decay: float, normalize: bool = True,
+        self,
+        q: Value,
+        k: Value,
+        v: Value,
+        state: Value,
+        norm: Value,
+        result_type: Attribute | None = None,
+        *,
+        feature: str,
+        decay: float,
+        normalize: bool = True,
     ):
         types = [result_type or value_type(q), value_type(state), value_type(norm)]
         init_op(self, [q, k, v, state, norm], types, feature=feature, decay=decay, normalize=normalize)
@@ -771,7 +804,9 @@ class LayerNormOp(_NormOp):
     axis = prop_def(IntegerAttr)
     epsilon = prop_def(FloatAttr)
 
-    def __init__(self, input: Value, scale: Value, bias: Value | None, result_type: Attribute | None = None, *, axis: int, epsilon: float = 1e-5):
+    def __init__(
+        self, input: Value, scale: Value, bias: Value | None, result_type: Attribute | None = None, *, axis: int, epsilon: float = 1e-5
+    ):
         init_op(self, [input, scale, bias], [result_type or value_type(input)], axis=axis, epsilon=epsilon)
 
 
@@ -803,7 +838,17 @@ class BatchNormOp(NNOp):
     res = result_def(TensorType)
     epsilon = prop_def(FloatAttr)
 
-    def __init__(self, input: Value, scale: Value, bias: Value, mean: Value, var: Value, result_type: Attribute | None = None, *, epsilon: float = 1e-5):
+    def __init__(
+        self,
+        input: Value,
+        scale: Value,
+        bias: Value,
+        mean: Value,
+        var: Value,
+        result_type: Attribute | None = None,
+        *,
+        epsilon: float = 1e-5,
+    ):
         init_op(self, [input, scale, bias, mean, var], [result_type or value_type(input)], epsilon=epsilon)
 
 
@@ -890,8 +935,16 @@ class PoolOp(NNOp):
     ceil_mode = opt_prop_def(UnitAttr)
 
     def __init__(
-        self, input: Value, result_type: Attribute, *, kernel: Sequence[int], strides: Sequence[int],
-        pads: Sequence[int], dilations: Sequence[int], ceil_mode: bool = False, **props,
+        self,
+        input: Value,
+        result_type: Attribute,
+        *,
+        kernel: Sequence[int],
+        strides: Sequence[int],
+        pads: Sequence[int],
+        dilations: Sequence[int],
+        ceil_mode: bool = False,
+        **props,
     ):
         init_op(self, [input], [result_type], kernel=kernel, strides=strides, pads=pads, dilations=dilations, ceil_mode=ceil_mode, **props)
 
@@ -1028,8 +1081,14 @@ class SliceOp(NNOp):
     steps = prop_def(DenseArrayBase)
 
     def __init__(
-        self, input: Value, result_type: Attribute, *,
-        starts: Sequence[int], ends: Sequence[int], axes: Sequence[int], steps: Sequence[int],
+        self,
+        input: Value,
+        result_type: Attribute,
+        *,
+        starts: Sequence[int],
+        ends: Sequence[int],
+        axes: Sequence[int],
+        steps: Sequence[int],
     ):
         init_op(self, [input], [result_type], starts=starts, ends=ends, axes=axes, steps=steps)
 
@@ -1156,17 +1215,84 @@ NN = Dialect(
     "nn",
     [
         WeightOp,
-        NegOp, AbsOp, SqrtOp, ReciprocalOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp, ReluOp,
-        SinOp, CosOp, FloorOp, CeilOp, RoundOp, SignOp, NotOp, IsNanOp, SoftplusOp, CastOp,
-        GeluOp, LeakyReluOp, EluOp, HardSigmoidOp, ClipOp, SoftmaxOp, LogSoftmaxOp, CumSumOp, TriluOp,
-        AddOp, SubOp, MulOp, DivOp, PowOp, ModOp, MinOp, MaxOp, EqualOp, LessOp, LessEqualOp,
-        GreaterOp, GreaterEqualOp, AndOp, OrOp, XorOp, WhereOp,
-        MatMulOp, GemmOp, ConvOp, AttentionOp, LinearAttentionOp, LinearAttentionStepOp,
-        LayerNormOp, RMSNormOp, BatchNormOp,
-        ReduceMeanOp, ReduceSumOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp, ReduceSumSquareOp, ReduceL2Op,
-        ArgMaxOp, ArgMinOp, MaxPoolOp, AvgPoolOp,
-        ReshapeOp, TransposeOp, BroadcastOp, ConcatOp, SplitOp, SliceOp, GatherOp, GatherElementsOp,
-        GatherNDOp, TileOp, PadOp, RangeOp,
+        NegOp,
+        AbsOp,
+        SqrtOp,
+        ReciprocalOp,
+        ExpOp,
+        LogOp,
+        ErfOp,
+        TanhOp,
+        SigmoidOp,
+        ReluOp,
+        SinOp,
+        CosOp,
+        FloorOp,
+        CeilOp,
+        RoundOp,
+        SignOp,
+        NotOp,
+        IsNanOp,
+        SoftplusOp,
+        CastOp,
+        GeluOp,
+        LeakyReluOp,
+        EluOp,
+        HardSigmoidOp,
+        ClipOp,
+        SoftmaxOp,
+        LogSoftmaxOp,
+        CumSumOp,
+        TriluOp,
+        AddOp,
+        SubOp,
+        MulOp,
+        DivOp,
+        PowOp,
+        ModOp,
+        MinOp,
+        MaxOp,
+        EqualOp,
+        LessOp,
+        LessEqualOp,
+        GreaterOp,
+        GreaterEqualOp,
+        AndOp,
+        OrOp,
+        XorOp,
+        WhereOp,
+        MatMulOp,
+        GemmOp,
+        ConvOp,
+        AttentionOp,
+        LinearAttentionOp,
+        LinearAttentionStepOp,
+        LayerNormOp,
+        RMSNormOp,
+        BatchNormOp,
+        ReduceMeanOp,
+        ReduceSumOp,
+        ReduceMaxOp,
+        ReduceMinOp,
+        ReduceProdOp,
+        ReduceSumSquareOp,
+        ReduceL2Op,
+        ArgMaxOp,
+        ArgMinOp,
+        MaxPoolOp,
+        AvgPoolOp,
+        ReshapeOp,
+        TransposeOp,
+        BroadcastOp,
+        ConcatOp,
+        SplitOp,
+        SliceOp,
+        GatherOp,
+        GatherElementsOp,
+        GatherNDOp,
+        TileOp,
+        PadOp,
+        RangeOp,
     ],  # fmt: skip
     [],
 )

@@ -287,7 +287,9 @@ class SynapseOp(SNNOp):
     res = result_def(TensorType)
     acc_bits = prop_def(IntegerAttr)
 
-    def __init__(self, input: Value, weight: Value, group_scale: Value | None = None, result_type: Attribute | None = None, *, acc_bits: int):
+    def __init__(
+        self, input: Value, weight: Value, group_scale: Value | None = None, result_type: Attribute | None = None, *, acc_bits: int
+    ):
         if result_type is None:  # input[:-1] + [weight columns], acc_bits wide
             it = value_type(input)
             xs = it.get_shape()[1:] if isinstance(it, SpikesType) else it.get_shape()
@@ -328,8 +330,16 @@ class ConvSynapseOp(SNNOp):
     acc_bits = prop_def(IntegerAttr)
 
     def __init__(
-        self, input: Value, weight: Value, result_type: Attribute, *,
-        strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int], group: int = 1, acc_bits: int,
+        self,
+        input: Value,
+        weight: Value,
+        result_type: Attribute,
+        *,
+        strides: Sequence[int],
+        pads: Sequence[int],
+        dilations: Sequence[int],
+        group: int = 1,
+        acc_bits: int,
     ):
         init_op(self, [input, weight], [result_type], strides=strides, pads=pads, dilations=dilations, group=group, acc_bits=acc_bits)
 
@@ -548,10 +558,26 @@ class FixedLayerNormOp(SNNOp):
     epsilon = prop_def(IntegerAttr)
 
     def __init__(
-        self, input: Value, gamma: Value, beta: Value, result_type: Attribute | None = None, *,
-        frac_bits: int, axis: int, var_shift: int, epsilon: int,
+        self,
+        input: Value,
+        gamma: Value,
+        beta: Value,
+        result_type: Attribute | None = None,
+        *,
+        frac_bits: int,
+        axis: int,
+        var_shift: int,
+        epsilon: int,
     ):
-        init_op(self, [input, gamma, beta], [result_type or _i32_like(input)], frac_bits=frac_bits, axis=axis, var_shift=var_shift, epsilon=epsilon)
+        init_op(
+            self,
+            [input, gamma, beta],
+            [result_type or _i32_like(input)],
+            frac_bits=frac_bits,
+            axis=axis,
+            var_shift=var_shift,
+            epsilon=epsilon,
+        )
 
     def verify_(self) -> None:
         shape = tuple(self.input.type.get_shape())
@@ -567,7 +593,9 @@ class FixedLayerNormOp(SNNOp):
         n = math.prod(shape[self.axis.value.data :])
         r = self.var_shift.value.data
         if not 0 <= r <= self.frac_bits.value.data or n * (1 << (2 * (32 - r))) > (1 << 63):
-            raise VerifyException(f"snn.fixed_layer_norm: var_shift {r} lets the sum of {n} squares overflow 64 bits (needs >= {ln_var_shift(n)})")
+            raise VerifyException(
+                f"snn.fixed_layer_norm: var_shift {r} lets the sum of {n} squares overflow 64 bits (needs >= {ln_var_shift(n)})"
+            )
 
 
 @irdl_op_definition
@@ -668,8 +696,22 @@ class LinearAttentionStepOp(_LinearAttention):
 SNN = Dialect(
     "snn",
     [
-        EncodeOp, ExpandOp, SynapseOp, ConvSynapseOp, DecodeOp, RequantOp, NeuronOp, LinearAttentionOp, LinearAttentionStepOp,
-        FixedEncodeOp, FixedDecodeOp, FixedAddOp, FixedDivOp, FixedLayerNormOp, FixedSoftmaxOp, FixedGeluOp,
+        EncodeOp,
+        ExpandOp,
+        SynapseOp,
+        ConvSynapseOp,
+        DecodeOp,
+        RequantOp,
+        NeuronOp,
+        LinearAttentionOp,
+        LinearAttentionStepOp,
+        FixedEncodeOp,
+        FixedDecodeOp,
+        FixedAddOp,
+        FixedDivOp,
+        FixedLayerNormOp,
+        FixedSoftmaxOp,
+        FixedGeluOp,
     ],  # fmt: skip
     [CountsType, SpikesType],
 )

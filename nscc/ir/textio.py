@@ -121,7 +121,9 @@ def parse_module(text: str, ctx: NsccContext | None = None, source: str = "<stri
         first = str(e).strip().splitlines()
         raise NsccError(f"{source}: cannot parse IR: {first[-1] if first else e}", "is this an nscc IR dump?") from None
     except VerifyException as e:
-        raise NsccError(f"{source}: IR does not verify: {str(e).splitlines()[0]}", "a pass or an edit left the module inconsistent") from None
+        raise NsccError(
+            f"{source}: IR does not verify: {str(e).splitlines()[0]}", "a pass or an edit left the module inconsistent"
+        ) from None
     return ctx, module
 
 
@@ -145,5 +147,7 @@ def read_module(path: str) -> tuple[NsccContext, ModuleOp]:
     ctx.weights.attach_npz(wpath)
     missing = [n for n in weight_names(module) if n not in ctx.weights]
     if missing:
-        raise NsccError(f"{path}: {len(missing)} weight(s) missing from {ref.data}, first {missing[0]!r}", "re-create the dump with -o FILE.mlir")
+        raise NsccError(
+            f"{path}: {len(missing)} weight(s) missing from {ref.data}, first {missing[0]!r}", "re-create the dump with -o FILE.mlir"
+        )
     return ctx, module

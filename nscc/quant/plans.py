@@ -43,6 +43,8 @@ def read_bits(op: Operation) -> float | None:
     """The width `bits_attr` recorded on an op, if any."""
     a = op.attributes.get(BITS_ATTR)
     return float(a.value.data) if isinstance(a, FloatAttr | IntegerAttr) else None
+
+
 LEVELS_ATTR = "nscc.levels"
 GROUP_ATTR = "nscc.group_size"
 CODINGS = ("thermometer", "bitplane", "ternary")

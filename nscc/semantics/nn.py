@@ -561,7 +561,9 @@ def _gather(op, args):
     n = x.shape[axis]
     bad = (idx < -n) | (idx >= n)
     if bad.any():  # ONNX leaves it undefined; every target refuses it the same way
-        raise NsccError(f"gather index {int(idx[bad].flat[0])} is out of range for an axis of {n}", "token ids must be below the vocabulary size")
+        raise NsccError(
+            f"gather index {int(idx[bad].flat[0])} is out of range for an axis of {n}", "token ids must be below the vocabulary size"
+        )
     return (np.take(x, idx.astype(np.int64), axis=axis),)
 
 

@@ -227,7 +227,6 @@ def _fixed_div(op, args):
     return (_saturate(np.where(pos, q, 0)),)
 
 
-
 @kernel(snn.FixedLayerNormOp)
 def _fixed_layer_norm(op, args):
     x, gamma, beta = (a.astype(np.int64) for a in args)

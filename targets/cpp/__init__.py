@@ -121,11 +121,19 @@ def _step_io(step: Program, slots: list[StateSlot], position: int) -> str:
     tokens = [i for i in range(len(step.inputs)) if i not in state_in and i != position]
     scores = [j for j in range(len(step.outputs)) if j not in state_out]
     if len(tokens) != 1 or len(scores) != 1 or np.dtype(step.outputs[scores[0]][2]) != np.float32:
-        raise NsccError("cpp target: the decoder must take one token input and give one float32 output (the scores)", "decode on the interpreter")
+        raise NsccError(
+            "cpp target: the decoder must take one token input and give one float32 output (the scores)", "decode on the interpreter"
+        )
     ids_shape, out_shape = step.inputs[tokens[0]][1], step.outputs[scores[0]][1]
     args = []
     for i, (_, _, d) in enumerate(step.inputs):
-        args.append("ids" if i == tokens[0] else "pos" if i == position else f"reinterpret_cast<const {C_TYPES[np.dtype(d)]}*>(state[{state_in[i]}].data())")
+        args.append(
+            "ids"
+            if i == tokens[0]
+            else "pos"
+            if i == position
+            else f"reinterpret_cast<const {C_TYPES[np.dtype(d)]}*>(state[{state_in[i]}].data())"
+        )
     for j, (_, _, d) in enumerate(step.outputs):
         args.append("logits" if j == scores[0] else f"reinterpret_cast<{C_TYPES[np.dtype(d)]}*>(next[{state_out[j]}].data())")
     sizes = [int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize for s in slots]
@@ -229,7 +237,9 @@ def build(project: str) -> str:
     (sources, flags, compiler and its version)."""
     cxx = shutil.which(os.environ.get("CXX", "g++"))
     if cxx is None:
-        raise NsccError(f"cpp target: no C++ compiler '{os.environ.get('CXX', 'g++')}' found", "install g++ (12 or newer, with OpenMP) or set CXX")
+        raise NsccError(
+            f"cpp target: no C++ compiler '{os.environ.get('CXX', 'g++')}' found", "install g++ (12 or newer, with OpenMP) or set CXX"
+        )
     cxx = os.path.realpath(cxx)
     h = hashlib.sha256(CXXFLAGS.encode() + b"\0" + _compiler_identity(cxx, os.path.getmtime(cxx)).encode())
     for name in ("main.cpp", "model.cpp", "model_io.hpp", "nscc_runtime.hpp", *INTEGER_HEADERS):
@@ -241,7 +251,9 @@ def build(project: str) -> str:
     try:
         os.makedirs(os.path.dirname(exe), exist_ok=True)
     except OSError as e:
-        raise NsccError(f"cpp target: cannot write the build cache {os.path.dirname(exe)} ({e.strerror})", "set NSCC_CACHE to a writable folder") from None
+        raise NsccError(
+            f"cpp target: cannot write the build cache {os.path.dirname(exe)} ({e.strerror})", "set NSCC_CACHE to a writable folder"
+        ) from None
     tmp = exe + f".tmp{os.getpid()}"
     from nscc.progress import spinner
 

@@ -136,7 +136,8 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "params": {"dtype": "int32", "count": int(kernel.params.size)},
         "host_tables": host_entries,
         "state": {
-            "dtype": "int64, eight to a 512-bit word; per head S row-major then z", "words": kernel.state_words,
+            "dtype": "int64, eight to a 512-bit word; per head S row-major then z",
+            "words": kernel.state_words,
             "arguments": kernel.state,  # the step function's state arguments (decode-step) that the port holds, updated in place
         },  # fmt: skip
     }

@@ -24,6 +24,7 @@ from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR, main_function
 from nscc.ir.types import np_dtype
 
+
 def hint(module: ModuleOp) -> str:
     """What to do about a float op in the kernel: the passes the pipeline still lacks, or,
     when it has them all, that the op has no integer form yet."""
@@ -115,7 +116,10 @@ def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionSte
             )
         out.append((op, pair[0], pair[1]))
     if 2 * len(out) != len(slots):
-        raise NsccError("vck190 target: a state argument of the step function is not linear-attention state", "make the step function with the decode-step pass")
+        raise NsccError(
+            "vck190 target: a state argument of the step function is not linear-attention state",
+            "make the step function with the decode-step pass",
+        )
     return sorted(out, key=lambda t: t[1].arg)
 
 
