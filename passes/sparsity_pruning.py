@@ -20,7 +20,7 @@ so the layer computes the same function on a coarser grid and emits about
 
 Both choices are layer-wise and measured (the hierarchy of bit-allocation):
 each candidate's change of the model's output on probe batches, or a
-layer-local proxy scaled by one measurement, and a knapsack (`nscc.knapsack`)
+layer-local proxy scaled by one measurement, and a knapsack (`nscc.quant.knapsack`)
 picks each layer's sparsity (zeros in all at least the target's) and each
 encoder's gain (spikes at most `firing-rate` times those before, no layer's
 relative output MSE above `max-error`).
