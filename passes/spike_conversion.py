@@ -39,8 +39,9 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from nscc import fidelity
 from nscc.calibration import calibration_of, collect
-from nscc.errors import NsccError
+from nscc.errors import NsccError, note
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
@@ -244,7 +245,11 @@ class SpikeConversionPass(ModulePass):
     `rounding` gptq | nearest (below 8 bits, GPTQ's error-feedback rounding
     from the calibration Gram matrix, or each weight to its nearest);
     `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`);
-    `calib-batches` (random batches when no --calib data is given).
+    `calib-batches` (random batches when no --calib data is given);
+    `measure-batches` (0: do not measure) calibration batches on which the converted
+    model is compared with the float one: one line of fidelity (relative error,
+    top-1 agreement and KL of score outputs), a warning naming the layers whose
+    error grows most when it is far, and the figures in `--report`.
     Layers annotated by `bit-allocation` (`nscc.weight_bits`, `nscc.levels`)
     keep their own width and D.
     """
@@ -262,6 +267,7 @@ class SpikeConversionPass(ModulePass):
     bias_correction: bool = True
     rounding: str = "gptq"
     keep_dense: tuple[str, ...] = ()
+    measure_batches: int = 2
 
     def __post_init__(self) -> None:
         checks = [
@@ -274,6 +280,7 @@ class SpikeConversionPass(ModulePass):
             (self.group_size >= 0, "group-size must be 0 (per output channel) or a positive row count"),
             (self.acc_bits in (16, 32, 64), "acc-bits must be 16, 32 or 64"),
             (self.calib_batches >= 1, "calib-batches must be at least 1"),
+            (self.measure_batches >= 0, "measure-batches must be 0 (no measurement) or more"),
             (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
         ]
         for ok, msg in checks:
@@ -285,8 +292,27 @@ class SpikeConversionPass(ModulePass):
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
         codes = self._calibrate_linear(ctx, op, store)
         attention = self._calibrate_attention(ctx, op, store)
+        before = op.clone() if self.measure_batches and (codes or attention) else None
         patterns = [ConvertLinear(codes, self, store), ConvertLinearAttention(attention, self.levels, store)]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
+        if before is not None:
+            self._report_fidelity(ctx, before, op, store)
+
+    def _report_fidelity(self, ctx: Context, before: ModuleOp, after: ModuleOp, store: WeightStore) -> None:
+        fid = fidelity.measure(before, after, store, calibration_of(ctx, after)[: self.measure_batches])
+        reports = getattr(ctx, "pass_reports", None)
+        if reports is not None:
+            reports.setdefault(self.name, {})["fidelity"] = fid.as_dict()
+        if fid.far():
+            worst = ", ".join(fid.worst_layers())
+            note(
+                fid.line("spike-conversion changed the model's function")
+                + (f"; the error grows most in {worst}" if worst else "")
+                + " (hint: granularity=per-channel, more levels, or keep-dense for those layers)",
+                "warning",
+            )
+        else:
+            note(fid.line("spike-conversion"))
 
     def _calibrate_linear(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[InputCode]:
         """Thresholds and calibration rows of every linear layer's input, by layer name."""

@@ -30,6 +30,7 @@ LAYERS = [
     ("nscc.sensitivity", 4),
     ("nscc.report", 4),
     ("nscc.decoding", 4),
+    ("nscc.fidelity", 4),
     ("nscc.analysis", 4),
     ("nscc.passes", 5),
     ("nscc.targets", 5),

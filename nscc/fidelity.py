@@ -1,0 +1,101 @@
+"""How far a rewrite moved a model: measured on calibration batches, against the module before it.
+
+A conversion that keeps its structure but loses the function is the worst kind of
+failure (a pretrained LLM's perplexity 259x its float value, with no complaint).
+Passes that change a model's numbers measure it here and say so in one line; far
+from the original, the line becomes a warning that names the layers whose error
+grows most, where a user should look first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.interpreter import Interpreter
+
+from nscc.ir import nn, snn
+from nscc.ir.signature import LAYER_ATTR
+
+LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
+
+
+@dataclass
+class Fidelity:
+    batches: int
+    rel_error: float  # ||y - y_float|| / ||y_float||, mean over outputs and batches
+    top1: float | None  # agreement of argmax over the last axis (score outputs)
+    kl: float | None  # mean KL(softmax(float) || softmax(converted)) per position (score outputs)
+    layers: dict[str, float] = field(default_factory=dict)  # layer -> relative error of its output
+
+    def worst_layers(self, n: int = 3) -> list[str]:
+        """The layers whose relative error grows most over the layer before them."""
+        names, prev, growth = list(self.layers), 0.0, {}
+        for name in names:
+            growth[name] = self.layers[name] - prev
+            prev = self.layers[name]
+        return sorted(growth, key=growth.get, reverse=True)[:n]
+
+    def far(self) -> bool:
+        return (self.top1 is not None and self.top1 < 0.9) or self.rel_error > 0.25
+
+    def line(self, what: str) -> str:
+        text = f"{what}: relative output error {self.rel_error:.3g}"
+        if self.top1 is not None:
+            text += f", top-1 agreement {100 * self.top1:.1f}%, KL {self.kl:.3g}"
+        return text + f" against the float model (on {self.batches} calibration batches)"
+
+    def as_dict(self) -> dict:
+        return {"batches": self.batches, "rel_error": self.rel_error, "top1": self.top1, "kl": self.kl, "layers": self.layers}
+
+
+class _Capture(Interpreter.Listener):
+    """Each named layer's output: a float linear op's result, or the decode of a synapse."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, np.ndarray] = {}
+
+    def did_interpret_op(self, op, results) -> None:
+        if isinstance(op, LINEAR):
+            layer = op.attributes.get(LAYER_ATTR)
+        elif isinstance(op, snn.DecodeOp) and isinstance(op.input.owner, snn.SynapseOp | snn.ConvSynapseOp):
+            layer = op.input.owner.attributes.get(LAYER_ATTR)
+        else:
+            return
+        if isinstance(layer, StringAttr):
+            self.got[layer.data] = np.asarray(results[0], np.float64)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Fidelity:
+    from nscc.semantics.interpreter import run
+
+    errs, agree, kls, total = [], 0, [], 0
+    layer_err: dict[str, list[float]] = {}
+    for feed in batches:
+        cap_a, cap_b = _Capture(), _Capture()
+        a, b = run(before, weights, feed, listeners=(cap_a,)), run(after, weights, feed, listeners=(cap_b,))
+        for name in a:
+            x, y = a[name].astype(np.float64), b[name].astype(np.float64)
+            errs.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+            if x.ndim >= 2 and x.shape[-1] > 1 and np.isfinite(x).all() and np.isfinite(y).all():
+                agree += int((x.argmax(-1) == y.argmax(-1)).sum())
+                total += x[..., 0].size
+                lp, lq = _log_softmax(x), _log_softmax(y)
+                kls.append(float((np.exp(lp) * (lp - lq)).sum(-1).mean()))
+        for layer, x in cap_a.got.items():
+            y = cap_b.got.get(layer)
+            if y is not None and y.shape == x.shape:
+                layer_err.setdefault(layer, []).append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+    return Fidelity(
+        len(batches),
+        float(np.mean(errs)) if errs else 0.0,
+        agree / total if total else None,
+        float(np.mean(kls)) if kls else None,
+        {k: float(np.mean(v)) for k, v in layer_err.items()},
+    )
