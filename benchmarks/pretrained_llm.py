@@ -168,6 +168,15 @@ def nll(logits: np.ndarray, ids: np.ndarray) -> tuple[float, int]:
 
 
 def _rss_mib() -> float:
+    """Peak RSS of this process in MiB: VmHWM belongs to the process image, whereas
+    ru_maxrss carries the parent's peak across exec."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -248,7 +257,12 @@ def main() -> None:
     ap.add_argument("--windows", type=int, help="evaluation and calibration windows each (default 16)")
     ap.add_argument("--quick", action="store_true", help="2 settings, 4 windows")
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--jobs", type=int, default=1, help="settings measured at once (timings are fair only with 1)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="settings measured at once (timings are fair only with 1: numpy threads oversubscribe the cores)",
+    )
     ap.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
