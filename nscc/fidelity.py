@@ -40,11 +40,11 @@ class Fidelity:
     def far(self) -> bool:
         return (self.top1 is not None and self.top1 < 0.9) or self.rel_error > 0.25
 
-    def line(self, what: str) -> str:
+    def line(self, what: str, against: str = "against the float model") -> str:
         text = f"{what}: relative output error {self.rel_error:.3g}"
         if self.top1 is not None:
             text += f", top-1 agreement {100 * self.top1:.1f}%, KL {self.kl:.3g}"
-        return text + f" against the float model (on {self.batches} calibration batches)"
+        return text + f" {against} (on {self.batches} calibration batches)"
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "rel_error": self.rel_error, "top1": self.top1, "kl": self.kl, "layers": self.layers}

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
@@ -37,6 +36,8 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from nscc import fidelity
+from nscc.calibration import calibration_of
 from nscc.errors import NsccError, note
 from nscc.ir import nn
 from nscc.ir.context import weights_of
@@ -94,7 +95,8 @@ class LinearAttentionPass(ModulePass):
         for layer in dict.fromkeys(pattern.skipped):  # the walker may visit a skipped op more than once
             note(f"linear-attention left attention with a padding mask in '{layer}'")
         if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
-            note(f"linear-attention changed the model's function: {fidelity(ctx, before, op)}")
+            fid = fidelity.measure(before, op, weights_of(ctx), calibration_of(ctx, op)[:8])
+            note(fid.line("linear-attention changed the model's function", "with softmax attention"))
 
 
 def _require_raised(module: ModuleOp, store: WeightStore) -> None:
@@ -109,23 +111,3 @@ def _require_raised(module: ModuleOp, store: WeightStore) -> None:
             " put raise-attention before linear-attention in the pipeline",
             "-p 'raise-attention,linear-attention,...'",
         )
-
-
-def fidelity(ctx, before: ModuleOp, after: ModuleOp) -> str:
-    """How far the outputs moved: relative L2 error, and top-1 agreement of score vectors."""
-    from nscc.calibration import calibration_of
-    from nscc.semantics.interpreter import run
-
-    errs, agree, total = [], 0, 0
-    for feed in calibration_of(ctx, after)[:8]:
-        a, b = run(before, ctx.weights, feed), run(after, ctx.weights, feed)
-        for name in a:
-            x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-            errs.append(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30))
-            if x.ndim >= 2 and x.shape[-1] > 1:
-                agree += int((x.argmax(-1) == y.argmax(-1)).sum())
-                total += x[..., 0].size
-    text = f"relative output error {np.mean(errs):.3g}"
-    if total:
-        text += f", top-1 agreement {100 * agree / total:.1f}% with softmax attention"
-    return text + f" (on {min(len(ctx.calibration), 8)} calibration batches)"

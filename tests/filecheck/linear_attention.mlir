@@ -29,7 +29,7 @@ builtin.module {
 
 // CHECK:      nscc: note: linear-attention left attention with a padding mask in 'enc.attn'
 // CHECK:      nscc: warning: no --calib data; calibrating on 8 random batches
-// CHECK-NEXT: nscc: note: linear-attention changed the model's function: relative output error {{[0-9.e+-]+}}, top-1 agreement {{[0-9.]+}}% with softmax attention (on 8 calibration batches)
+// CHECK-NEXT: nscc: note: linear-attention changed the model's function: relative output error {{[0-9.e+-]+}}, top-1 agreement {{[0-9.]+}}%, KL {{[0-9.e+-]+}} with softmax attention (on 8 calibration batches)
 // CHECK-LABEL: func.func @main
 // CHECK:      %[[K:.*]] = nn.transpose %kt {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x3xf32>) -> tensor<1x2x3x4xf32>
 // CHECK-NEXT: %[[O:.*]] = nn.linear_attention %q, %[[K]], %v {{{.*}}feature = "relu", decay = 1.000000e+00 : f64, normalize{{( = 1 : i64)?}}, causal{{( = 1 : i64)?}}{{.*}}} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
