@@ -130,6 +130,7 @@ class _Gen:
     layers: list[str] = field(default_factory=list)
     counter: int = 0
     op_index: int = 0
+    coding: str = "thermometer"  # the module's spike coding, for synapse event counters
 
     def fresh(self, prefix: str = "v") -> str:
         self.counter += 1
@@ -176,7 +177,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
     """C++ for @main as `struct`. `shared`: a program of the same project whose weight
     file entries this one extends. The struct keeps nothing between calls: a step
     function's state (decode-step) is arguments and results of run() like any other."""
-    g = _Gen(module, weights)
+    g = _Gen(module, weights, coding=coding)
     if shared is not None:
         g.entries, g.entry_of = shared.weights, shared.entry_of
     fn = main_function(module)
@@ -195,7 +196,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
             outputs = list(op.operands)
             break
         g.op_index = i
-        _emit_op(g, op, coding)
+        _emit_op(g, op)
     for v, life in g.buffers.items():
         life[1] = max(life[0], last_use.get(v, life[0]))
     offsets, arena = plan_arena({g.names[v]: tuple(life) for v, life in g.buffers.items()})
@@ -264,15 +265,15 @@ def check_supported(ops: Sequence[Operation]) -> None:
         )
 
 
-def _emit_op(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_op(g: _Gen, op: Operation) -> None:
     emit = EMITTERS.get(type(op))
     if emit is None:
         raise _unsupported(op)
-    emit(g, op, coding)
+    emit(g, op)
 
 
 @_emits(nn.WeightOp, ConstantOp)
-def _emit_weight(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_weight(g: _Gen, op: Operation) -> None:
     L = g.lines
     arr = g.weight_array(op.results[0])
     uses_synapse = any(isinstance(u.operation, snn.SynapseOp) and u.operation.weight is op.results[0] for u in op.results[0].uses)
@@ -282,52 +283,38 @@ def _emit_weight(g: _Gen, op: Operation, coding: str) -> None:
         name = g.fresh()
         L.append(f"  const {_ctype(op.results[0])}* {name} = W.ptr<{_ctype(op.results[0])}>({idx});")
         g.names[op.results[0]] = name
-    return
 
 
 @_emits(snn.EncodeOp)
-def _emit_encode(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_encode(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     t = op.res.type
     c, inner = channel_layout(_shape(op.input), _shape(op.theta))
     L.append(f"  encode({g.ref(op.input)}, {g.ref(op.theta)}, {math.prod(_shape(op.input))}, {c}, {inner}, {t.lo}, {t.hi}, {out});")
-    return
 
 
 @_emits(snn.ExpandOp)
-def _emit_expand(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_expand(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     st = op.res.type
     L.append(
         f"  expand({g.ref(op.input)}, {math.prod(_shape(op.input))}, {st.slots}, {'true' if st.coding.data == 'bitplane' else 'false'}, {out});"
     )
-    return
-
-
-@_emits(snn.SynapseOp)
-def _emit_synapse(g: _Gen, op: Operation, coding: str) -> None:
-    return _synapse(g, op, coding)
-
-
-@_emits(snn.ConvSynapseOp)
-def _emit_conv_synapse(g: _Gen, op: Operation, coding: str) -> None:
-    return _conv_synapse(g, op, coding)
 
 
 @_emits(snn.DecodeOp)
-def _emit_decode(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_decode(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     c, inner = channel_layout(_shape(op.input), _shape(op.scale), prop(op, "axis"))
     bias = g.ref(op.bias) if op.bias is not None else "nullptr"
     L.append(f"  decode({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {out});")
-    return
 
 
 @_emits(snn.RequantOp)
-def _emit_requant(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_requant(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     t = op.res.type
@@ -338,11 +325,10 @@ def _emit_requant(g: _Gen, op: Operation, coding: str) -> None:
         f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
         f"int64_t({lo}), int64_t({hi}), {out});"
     )
-    return
 
 
 @_emits(snn.NeuronOp)
-def _emit_neuron(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_neuron(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     shape = _shape(op.input)
@@ -350,37 +336,30 @@ def _emit_neuron(g: _Gen, op: Operation, coding: str) -> None:
     L.append(
         f"  neuron({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {prop(op, 'threshold')}, {prop(op, 'leak_shift')}, {signed}, {out});"
     )
-    return
-
-
-@_emits(snn.LinearAttentionOp, snn.LinearAttentionStepOp)
-def _emit_linear_attention(g: _Gen, op: Operation, coding: str) -> None:
-    return _linear_attention(g, op)
 
 
 @_emits(snn.FixedEncodeOp, snn.FixedDecodeOp, snn.FixedGeluOp)
-def _emit_fixed_encode(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_fixed_encode(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     fn = {snn.FixedEncodeOp: "fixed_encode", snn.FixedDecodeOp: "fixed_decode", snn.FixedGeluOp: "fixed_gelu"}[type(op)]
     f = prop(op, "frac_bits")
     consts = "".join(f"{c}LL, " for c in fixed.gelu_constants(f)) if isinstance(op, snn.FixedGeluOp) else ""
     L.append(f"  {fn}({g.ref(op.input)}, {math.prod(_shape(op.input))}, {f}, {consts}{out});")
-    return
 
 
 @_emits(snn.FixedAddOp)
-def _emit_fixed_add(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_fixed_add(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, "fixed_add_value(a, b)")
 
 
 @_emits(snn.FixedDivOp)
-def _emit_fixed_div(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_fixed_div(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
 
 
 @_emits(snn.FixedLayerNormOp)
-def _emit_fixed_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_fixed_layer_norm(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     shape = _shape(op.input)
@@ -390,11 +369,10 @@ def _emit_fixed_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
         f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {g.ref(op.beta)}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
         f"{prop(op, 'var_shift')}, int64_t({prop(op, 'epsilon')}), {out});"
     )
-    return
 
 
 @_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp)
-def _emit_fixed_softmax(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     shape = _shape(op.input)
@@ -407,16 +385,15 @@ def _emit_fixed_softmax(g: _Gen, op: Operation, coding: str) -> None:
     else:
         _float_only(op)
         L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
-    return
 
 
 @_emits(*BINARY_C)
-def _emit_binary(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_binary(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, BINARY_C[type(op)])
 
 
 @_emits(nn.PowOp)
-def _emit_pow(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_pow(g: _Gen, op: Operation) -> None:
     e = g.weight_array(op.rhs)
     if e is not None and e.size == 1 and float(e.reshape(-1)[0]) in (1.0, 2.0, 3.0, 0.5):
         expr = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "std::sqrt(a)"}[float(e.reshape(-1)[0])]
@@ -425,17 +402,17 @@ def _emit_pow(g: _Gen, op: Operation, coding: str) -> None:
 
 
 @_emits(*UNARY_C)
-def _emit_unary(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_unary(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, UNARY_C[type(op)], unary=True)
 
 
 @_emits(nn.WhereOp)
-def _emit_where(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_where(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, "a ? b : c", ternary=True)
 
 
 @_emits(nn.GeluOp)
-def _emit_gelu(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_gelu(g: _Gen, op: Operation) -> None:
     _float_only(op)
     if prop(op, "approximate") == "tanh":
         expr = "T(0.5) * a * (T(1) + T(fast_tanh(float(T(0.7978845608028654) * (a + T(0.044715) * a * a * a)))))"
@@ -445,7 +422,7 @@ def _emit_gelu(g: _Gen, op: Operation, coding: str) -> None:
 
 
 @_emits(nn.ClipOp)
-def _emit_clip(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_clip(g: _Gen, op: Operation) -> None:
     lo, hi = prop(op, "min"), prop(op, "max")
     expr = "a"
     if lo is not None:
@@ -456,29 +433,27 @@ def _emit_clip(g: _Gen, op: Operation, coding: str) -> None:
 
 
 @_emits(nn.CastOp)
-def _emit_cast(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_cast(g: _Gen, op: Operation) -> None:
     src, dst = np_dtype(op.input.type), np_dtype(op.res.type)
     expr = "T(a != 0)" if dst == np.bool_ else ("T(std::trunc(a))" if dst.kind in "iu" and src.kind == "f" else "T(a)")
     return _elementwise(g, op, expr, unary=True)
 
 
 @_emits(nn.ReshapeOp)
-def _emit_reshape(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_reshape(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.results[0])
     L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
-    return
 
 
 @_emits(nn.TransposeOp, nn.SplitOp, nn.SliceOp)
-def _emit_transpose(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_transpose(g: _Gen, op: Operation) -> None:
     for res, strides, offset in strided_views(op):
         _strided_copy(g, op.operands[0], res, strides, offset)
-    return
 
 
 @_emits(nn.ConcatOp)
-def _emit_concat(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_concat(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     shape = _shape(op.res)
@@ -491,11 +466,10 @@ def _emit_concat(g: _Gen, op: Operation, coding: str) -> None:
             f"  for (int64_t o = 0; o < {outer}; ++o) std::memcpy({out} + o * {shape[axis] * inner} + {at}, {g.ref(v)} + o * {n}, sizeof({_ctype(v)}) * {n});"
         )
         at += n
-    return
 
 
 @_emits(nn.GatherOp)
-def _emit_gather(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_gather(g: _Gen, op: Operation) -> None:
     L = g.lines
     table, idx = op.input, op.indices
     t_shape = _shape(table)
@@ -510,16 +484,10 @@ def _emit_gather(g: _Gen, op: Operation, coding: str) -> None:
     L.append(
         f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});"
     )
-    return
-
-
-@_emits(nn.MatMulOp)
-def _emit_mat_mul(g: _Gen, op: Operation, coding: str) -> None:
-    return _matmul(g, op)
 
 
 @_emits(nn.LayerNormOp)
-def _emit_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_layer_norm(g: _Gen, op: Operation) -> None:
     L = g.lines
     _float_only(op)
     out = g.alloc(op.res)
@@ -530,11 +498,10 @@ def _emit_layer_norm(g: _Gen, op: Operation, coding: str) -> None:
     L.append(
         f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});"
     )
-    return
 
 
 @_emits(nn.MaxPoolOp, nn.AvgPoolOp)
-def _emit_max_pool(g: _Gen, op: Operation, coding: str) -> None:
+def _emit_max_pool(g: _Gen, op: Operation) -> None:
     L = g.lines
     shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
     kernel = list(prop(op, "kernel"))
@@ -592,6 +559,7 @@ def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int],
     )
 
 
+@_emits(nn.MatMulOp)
 def _matmul(g: _Gen, op: nn.MatMulOp) -> None:
     _float_only(op)
     a, b = _shape(op.lhs), _shape(op.rhs)
@@ -621,7 +589,8 @@ def _counter(g: _Gen, op: Operation) -> str:
     return f"&counters[{len(g.layers) - 1}]"
 
 
-def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
+@_emits(snn.SynapseOp)
+def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     w = g.weight_array(op.weight)
     if w is None:
         raise _unsupported(op, "weights must be constant")
@@ -659,12 +628,13 @@ def _synapse(g: _Gen, op: snn.SynapseOp, coding: str) -> None:
         bitplane = it.coding.data == "bitplane"
     else:
         rows = math.prod(_shape(op.input)) // w.shape[0]
-        bitplane = coding == "bitplane"
+        bitplane = g.coding == "bitplane"
     out = g.alloc(op.res)
     g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
 
 
-def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp, coding: str) -> None:
+@_emits(snn.ConvSynapseOp)
+def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
     w = g.weight_array(op.weight)
     if w is None:
         raise _unsupported(op, "weights must be constant")
@@ -677,10 +647,11 @@ def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp, coding: str) -> None:
     out = g.alloc(op.res)
     g.lines.append(
         f"  conv_synapse({g.ref(op.input)}, {xs[0]}, {xs[1]}, {xs[2]}, {xs[3]}, W.ptr<int8_t>({idx}), {w.shape[0]}, {w.shape[2]}, {w.shape[3]}, "
-        f"{s[0]}, {s[1]}, {p[0]}, {p[1]}, {d[0]}, {d[1]}, {prop(op, 'group')}, {os_[2]}, {os_[3]}, {'true' if coding == 'bitplane' else 'false'}, {out}, {ctr});"
+        f"{s[0]}, {s[1]}, {p[0]}, {p[1]}, {d[0]}, {d[1]}, {prop(op, 'group')}, {os_[2]}, {os_[3]}, {'true' if g.coding == 'bitplane' else 'false'}, {out}, {ctr});"
     )
 
 
+@_emits(snn.LinearAttentionOp, snn.LinearAttentionStepOp)
 def _linear_attention(g: _Gen, op) -> None:
     qs, vs = _shape(op.q), _shape(op.v)
     heads, t, dk, dv = math.prod(qs[:-2]), qs[-2], qs[-1], vs[-1]

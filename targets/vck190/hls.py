@@ -409,11 +409,6 @@ def _emit(g: _Gen, op: Operation) -> None:
     emit(g, op)
 
 
-@_emits(snn.SynapseOp)
-def _emit_synapse(g: _Gen, op: Operation) -> None:
-    return _synapse(g, op)
-
-
 @_emits(snn.RequantOp)
 def _emit_requant(g: _Gen, op: Operation) -> None:
     L = g.lines
@@ -427,11 +422,6 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
         f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
     )
     return _other(g, op, n, 1)
-
-
-@_emits(snn.FixedAddOp, snn.FixedDivOp, nn.ReluOp)
-def _emit_fixed_add(g: _Gen, op: Operation) -> None:
-    return _binary(g, op)
 
 
 @_emits(snn.FixedLayerNormOp)
@@ -479,21 +469,6 @@ def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
     return _other(g, op, math.prod(shape), 3)
 
 
-@_emits(snn.LinearAttentionStepOp)
-def _emit_linear_attention_step(g: _Gen, op: Operation) -> None:
-    return _linear_attention(g, op)
-
-
-@_emits(snn.ConvSynapseOp)
-def _emit_conv_synapse(g: _Gen, op: Operation) -> None:
-    return _conv_synapse(g, op)
-
-
-@_emits(nn.MaxPoolOp, nn.AvgPoolOp)
-def _emit_max_pool(g: _Gen, op: Operation) -> None:
-    return _pool(g, op)
-
-
 @_emits(nn.GatherOp)
 def _emit_gather(g: _Gen, op: Operation) -> None:
     L = g.lines
@@ -528,7 +503,6 @@ def _emit_reshape(g: _Gen, op: Operation) -> None:
 def _emit_transpose(g: _Gen, op: Operation) -> None:
     for res, strides, offset in strided_views(op):
         _view(g, op.operands[0], res, list(_shape(res)), strides, offset)
-    return
 
 
 @_emits(nn.ConcatOp)
@@ -579,6 +553,7 @@ def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: l
     _other(g, dst_v.owner, math.prod(dims), 1)
 
 
+@_emits(snn.FixedAddOp, snn.FixedDivOp, nn.ReluOp)
 def _binary(g: _Gen, op: Operation) -> None:
     res = op.results[0]
     oshape = _shape(res) or (1,)
@@ -594,6 +569,7 @@ def _binary(g: _Gen, op: Operation) -> None:
     _other(g, op, math.prod(oshape), 1)
 
 
+@_emits(snn.SynapseOp)
 def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     w = _constant(g, op.weight)
     if w is None:
@@ -680,6 +656,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     )
 
 
+@_emits(snn.LinearAttentionStepOp)
 def _linear_attention(g: _Gen, op: snn.LinearAttentionStepOp) -> None:
     qs, vs = _shape(op.q), _shape(op.v)
     if qs[-2] != 1:
@@ -735,6 +712,7 @@ def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
     }
 
 
+@_emits(snn.ConvSynapseOp)
 def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
     w = _constant(g, op.weight)
     xs, os_ = _shape(op.input), _shape(op.res)
@@ -755,6 +733,7 @@ def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
     _other(g, op, math.prod(os_) * int(np.prod(w.shape[1:])), 1)
 
 
+@_emits(nn.MaxPoolOp, nn.AvgPoolOp)
 def _pool(g: _Gen, op: Operation) -> None:
     xs, os_ = _shape(op.operands[0]), _shape(op.results[0])
     dil = prop(op, "dilations") or [1, 1]
