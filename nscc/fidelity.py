@@ -17,6 +17,7 @@ from xdsl.interpreter import Interpreter
 
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
+from nscc.quant.sensitivity import output_error
 
 LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
 
@@ -67,11 +68,6 @@ class _Capture(Interpreter.Listener):
             self.got[layer.data] = np.asarray(results[0], np.float64)
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Fidelity:
     from nscc.semantics.interpreter import run
 
@@ -86,8 +82,7 @@ def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, 
             if x.ndim >= 2 and x.shape[-1] > 1 and np.isfinite(x).all() and np.isfinite(y).all():
                 agree += int((x.argmax(-1) == y.argmax(-1)).sum())
                 total += x[..., 0].size
-                lp, lq = _log_softmax(x), _log_softmax(y)
-                kls.append(float((np.exp(lp) * (lp - lq)).sum(-1).mean()))
+                kls.append(output_error(x, y, "kl"))
         for layer, x in cap_a.got.items():
             y = cap_b.got.get(layer)
             if y is not None and y.shape == x.shape:
