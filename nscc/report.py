@@ -150,7 +150,7 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
                 "signed": bool(ct.signed.data) if ct else None,
                 "theta": None
                 if theta is None
-                else (float(theta) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
+                else (float(theta.reshape(-1)[0]) if theta.size == 1 else {"min": float(theta.min()), "max": float(theta.max())}),
                 "weight_bits": _weight_bits(op),
                 "weight_sparsity": _sparsity(op, weights),
                 "firing_rate": rec["events"] / rec["elements"] if rec["elements"] else 0.0,

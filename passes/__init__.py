@@ -10,6 +10,7 @@ from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.linear_attention import LinearAttentionPass
 from nscc.passes.raise_attention import RaiseAttentionPass
 from nscc.passes.requant_fusion import RequantFusionPass
+from nscc.passes.rotate_residual import RotateResidualPass
 from nscc.passes.sparsity_pruning import SparsityPruningPass
 from nscc.passes.spike_conversion import SpikeConversionPass
 from nscc.passes.stateful_neurons import StatefulNeuronsPass
@@ -18,6 +19,7 @@ ALL_PASSES: list[type[ModulePass]] = [
     FuseGeluPass,
     RaiseAttentionPass,
     LinearAttentionPass,
+    RotateResidualPass,
     BitAllocationPass,
     SpikeConversionPass,
     SparsityPruningPass,

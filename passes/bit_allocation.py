@@ -66,6 +66,7 @@ from nscc.quant.plans import (
     trained_quantizer,
 )
 from nscc.quant.quantize import stored_bits, valid_width
+from nscc.quant.rotation import rotate_streams
 from nscc.quant.sensitivity import METRICS as SENSITIVITY_METRICS
 from nscc.quant.sensitivity import Probe
 
@@ -104,8 +105,8 @@ class BitAllocationPass(ModulePass):
     fraction of those at the largest D (0: none); `pin` layer names or globs kept
     at `pin-bits` and the largest D; `metric` kl | mse | auto (KL when the model
     ends in a linear layer, its scores);
-    `threshold`, `percentile`, `granularity`, `bias-correction`, `rounding` as given to
-    spike-conversion (they decide what a layer becomes); `probe-batches`
+    `threshold`, `percentile`, `granularity`, `bias-correction`, `rounding`, `rotate` as
+    given to spike-conversion (they decide what a layer becomes); `probe-batches`
     calibration batches per measurement; `max-probes` forward runs allowed for
     measuring every candidate (beyond it, one per layer calibrates the proxy);
     `refine` forward runs spent after the knapsack on measured swaps (one layer a
@@ -127,9 +128,10 @@ class BitAllocationPass(ModulePass):
     groups: tuple[int, ...] = (0,)
     threshold: str = "percentile"
     percentile: float = 99.99
-    granularity: str = "per-tensor"
+    granularity: str = "per-channel"
     bias_correction: bool = True
     rounding: str = "gptq"
+    rotate: bool = False
     probe_batches: int = 2
     max_probes: int = 64
     calib_batches: int = 8
@@ -163,6 +165,8 @@ class BitAllocationPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = weights_of(ctx)
+        if self.rotate:  # measure the layers spike-conversion will build
+            rotate_streams(op, store)
         layers = self._layers(op, store)
         if not layers:
             raise NsccError(

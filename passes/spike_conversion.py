@@ -70,6 +70,7 @@ from nscc.quant.plans import (
     trained_quantizer,
 )
 from nscc.quant.quantize import storage_bits, valid_width
+from nscc.quant.rotation import rotate_streams
 from nscc.semantics.folding import constant_value
 
 LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
@@ -259,7 +260,7 @@ class SpikeConversionPass(ModulePass):
     coding: str = "thermometer"
     threshold: str = "percentile"
     percentile: float = 99.99
-    granularity: str = "per-tensor"
+    granularity: str = "per-channel"
     weight_bits: int | float = 8
     group_size: int = 0
     acc_bits: int = 32
@@ -268,6 +269,7 @@ class SpikeConversionPass(ModulePass):
     rounding: str = "gptq"
     keep_dense: tuple[str, ...] = ()
     measure_batches: int = 2
+    rotate: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -290,6 +292,8 @@ class SpikeConversionPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = weights_of(ctx)
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
+        if self.rotate:
+            rotate_streams(op, store)
         codes = self._calibrate_linear(ctx, op, store)
         attention = self._calibrate_attention(ctx, op, store)
         before = op.clone() if self.measure_batches and (codes or attention) else None
@@ -333,15 +337,14 @@ class SpikeConversionPass(ModulePass):
             return codes
         targets = {p.op: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for p in plans}
         stats = collect(op, store, calibration_of(ctx, op, self.calib_batches), targets)
-        per_channel = self.granularity == "per-channel"
         for p in plans:
             s = stats[p.x]
             code = InputCode(p.name, s.sample)
             if trained_quantizer(p.x, store) is None:
-                levels = layer_choice(p.op, self.weight_bits, self.levels, self.group_size)[1]
+                bits, levels = layer_choice(p.op, self.weight_bits, self.levels, self.group_size)[:2]
                 signed = self.coding == "ternary" or goes_negative(s)
                 code = InputCode(
-                    p.name, s.sample, calibrated_theta(s, levels, self.threshold, self.percentile, per_channel, signed), signed
+                    p.name, s.sample, calibrated_theta(s, levels, self.threshold, self.percentile, self.granularity, signed, p, bits), signed
                 )
             codes.add(decision_key(p.op, store), [p.x], code)
         return codes

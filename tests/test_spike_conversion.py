@@ -109,7 +109,7 @@ def test_threshold_methods_keep_accuracy(trained, options):
 
 def test_report_counts_events_independently(trained):
     name, path, image = trained
-    ctx, module, _ = convert(path, image, "spike-conversion{levels=15}")
+    ctx, module, _ = convert(path, image, "spike-conversion{levels=15 granularity=per-tensor}")
     feeds = ctx.calibration[:2]
     report = spike_report(module, ctx.weights, feeds, progress=False)
     first = module.body.block.ops.first.body.block.ops

@@ -47,7 +47,7 @@ class Layer:
             return relevelled_theta(theta, trained_levels, levels), signed
         s = self.stats
         signed = goes_negative(s)
-        return calibrated_theta(s, levels, options.threshold, options.percentile, options.granularity == "per-channel", signed), signed
+        return calibrated_theta(s, levels, options.threshold, options.percentile, options.granularity, signed, self.plan), signed
 
 
 class Candidate:

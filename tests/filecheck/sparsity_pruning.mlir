@@ -1,5 +1,5 @@
-// RUN: nscc opt %s -p spike-conversion,sparsity-pruning 2>&1 | filecheck %s
-// RUN: nscc opt %s -p 'spike-conversion,sparsity-pruning{sparsity=0.5 spread=uniform structure=rows keep=head firing-rate=0.5}' 2>&1 | filecheck %s --check-prefix=ROWS
+// RUN: nscc opt %s -p 'spike-conversion{granularity=per-tensor},sparsity-pruning' 2>&1 | filecheck %s
+// RUN: nscc opt %s -p 'spike-conversion{granularity=per-tensor},sparsity-pruning{sparsity=0.5 spread=uniform structure=rows keep=head firing-rate=0.5}' 2>&1 | filecheck %s --check-prefix=ROWS
 
 // sparsity-pruning runs on the spiking IR (spike-conversion first, here in the
 // same pipeline) and rewrites the integer synaptic weights into pruned ones

@@ -1,4 +1,4 @@
-// RUN: nscc opt %s -p spike-conversion 2>&1 | tee %t | filecheck %s
+// RUN: nscc opt %s -p 'spike-conversion{granularity=per-tensor}' 2>&1 | tee %t | filecheck %s
 // RUN: filecheck %s --input-file %t --check-prefix=GONE
 // RUN: nscc opt %s -p 'spike-conversion{weight-bits=4 granularity=per-channel}' 2>/dev/null | filecheck %s --check-prefix=W4
 // RUN: nscc opt %s -p 'spike-conversion{weight-bits=1.58 levels=7 coding=ternary keep-dense=conv}' 2>/dev/null | filecheck %s --check-prefix=TERN

@@ -1,0 +1,85 @@
+"""Issue 16's mechanism on transformers' own models (random weights, planted outliers):
+the residual rotation is exact, and with it and output-chosen thresholds the default
+conversion keeps models with outliers close to float, where the old default broke them."""
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+import hf_models as H  # noqa: E402
+
+from nscc.driver import load, prepare  # noqa: E402
+from nscc.quant.hadamard import hadamard_matrix, rotation  # noqa: E402
+from nscc.semantics.interpreter import run  # noqa: E402
+
+OLD_DEFAULT = "spike-conversion{rotate=false threshold=percentile granularity=per-tensor measure-batches=0}"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hf")
+    calib = H.write_calib(str(d / "calib.npz"))
+    return {f: H.export(f, str(d / f"{f}.onnx")) for f in ("llama", "qwen2", "gpt2", "bert")}, calib
+
+
+def _outputs(model, pipeline, calib, feeds):
+    ctx, m = prepare(model, {}, calib, pipeline) if pipeline else load(model, {})
+    return [run(m, ctx.weights, {"ids": f})["out"] for f in feeds]
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(np.concatenate([x.ravel() for x in a]) - np.concatenate([x.ravel() for x in b]))
+                 / np.linalg.norm(np.concatenate([x.ravel() for x in b])))  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [12, 20, 28, 36, 64, 96, 576, 768, 896, 1536])
+def test_hadamard_orders_of_transformer_widths(n):
+    h = hadamard_matrix(n)
+    assert h is not None and np.array_equal(h @ h.T, n * np.eye(n, dtype=np.int64))
+    q = rotation(n, seed=1)
+    assert np.allclose(q @ q.T, np.eye(n), atol=1e-12)
+    assert np.allclose(np.abs(q), 1 / np.sqrt(n))  # a one-channel row comes out flat
+
+
+def test_widths_without_a_hadamard_matrix_get_a_random_rotation():
+    assert hadamard_matrix(9) is None
+    q = rotation(9, seed=0)
+    assert np.allclose(q @ q.T, np.eye(9), atol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2"])
+def test_rotation_is_exact_on_pre_norm_transformers(models, family, capfd):
+    paths, calib = models
+    feeds = list(H.token_batches(2, 7))
+    ref = _outputs(paths[family], None, calib, feeds)
+    got = _outputs(paths[family], "rotate-residual", calib, feeds)
+    assert "rotated a residual stream of width 64" in capfd.readouterr().err
+    assert _rel(got, ref) < 1e-5
+
+
+@pytest.mark.slow
+def test_a_post_norm_encoder_is_left_unrotated_and_says_why(models, capfd):
+    paths, calib = models
+    feeds = list(H.token_batches(1, 7))
+    ref = _outputs(paths["bert"], None, calib, feeds)
+    got = _outputs(paths["bert"], "rotate-residual", calib, feeds)
+    err = capfd.readouterr().err
+    assert "left a stream unrotated: the normalised stream is read by nn.add" in err and "rotated a residual" not in err
+    assert _rel(got, ref) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bert"])
+def test_default_conversion_survives_planted_outliers(models, family):
+    """The old default (per-tensor 99.99th percentile) clips the planted channels and the
+    output is far off; the default keeps it close, and much closer than the old one."""
+    paths, calib = models
+    feeds = list(H.token_batches(3, 11))
+    ref = _outputs(paths[family], None, calib, feeds)
+    old = _rel(_outputs(paths[family], OLD_DEFAULT, calib, feeds), ref)
+    new = _rel(_outputs(paths[family], "spike-conversion{measure-batches=0}", calib, feeds), ref)
+    assert new < 0.5 * old, (new, old)
+    assert new < 0.2, new
