@@ -237,9 +237,13 @@ class SpikeConversionPass(ModulePass):
 
     Options: `levels` D (counts in [0, D], or [-D, D] for inputs that go negative);
     `coding` thermometer | bitplane | ternary (ternary forces signed counts; the
-    binary form itself is chosen by `binary-expand`); `threshold` max | percentile |
-    mse, with `percentile`; `granularity` per-tensor | per-channel (thresholds per
-    input channel, folded into the weights); `weight-bits` 1.58 (ternary) or 2..16;
+    binary form itself is chosen by `binary-expand`); `threshold` percentile | max |
+    mse | output (per layer, the candidate that changes its output least), with
+    `percentile`; `granularity` per-channel (the default: thresholds per input
+    channel, folded into the weights; pretrained transformers' outlier channels
+    need it) | per-tensor | auto (with threshold=output, both kinds are tried);
+    `rotate` (first rotate the residual streams, as `rotate-residual` does);
+    `weight-bits` 1.58 (ternary) or 2..16;
     `group-size` (0: one scale per output channel; g: per g input rows, integer
     group multipliers, linear layers only); `acc-bits`;
     `bias-correction` (fold the mean quantization error into the bias);

@@ -346,7 +346,7 @@ class RotateLinear(RewritePattern):
                 bop = new_weight(self.store, f"{name}.bias", b.astype(np.float32))
                 new += [bop, nn.AddOp(mm.res, bop.res, out_type)]
         _keep_attrs(op, mm)
-        rewriter.replace_op(op, new, [new[-1].results[0]])
+        rewriter.replace(op, new, [new[-1].results[0]])
 
 
 @dataclass
@@ -365,7 +365,7 @@ class RotateTable(RewritePattern):
         t = (_centred(t) if centre else t) @ q
         w = new_weight(self.store, source_weight(op.input) or "embedding", t.astype(np.float32))
         g = nn.GatherOp(w.res, op.indices, op.res.type, axis=0)
-        rewriter.replace_op(op, [w, g])
+        rewriter.replace(op, [w, g])
 
 
 @dataclass
@@ -388,7 +388,7 @@ class RotateConstant(RewritePattern):
             new.append(w)
             operands[i] = w.res
         add = nn.AddOp(operands[0], operands[1], op.res.type)
-        rewriter.replace_op(op, [*new, add])
+        rewriter.replace(op, [*new, add])
 
 
 @dataclass
@@ -404,12 +404,12 @@ class UnscaleNorm(RewritePattern):
             return
         keep = self.norms.pop(op)
         if keep is not None:  # the gamma multiply
-            rewriter.replace_op(op, [], [op.operands[keep]])
+            rewriter.replace(op, [], [op.operands[keep]])
             return
         dim = op.input.type.get_shape()[-1]
         ones = new_weight(self.store, "norm.unit_scale", np.ones(dim, np.float32))
         norm = nn.RMSNormOp(op.input, ones.res, op.res.type, axis=op.axis.value.data, epsilon=op.epsilon.value.data)
-        rewriter.replace_op(op, [ones, norm])
+        rewriter.replace(op, [ones, norm])
 
 
 def rotate_streams(module: ModuleOp, store: WeightStore, seed: int = 0, kind: str = "hadamard") -> tuple[list[Stream], list[str]]:
