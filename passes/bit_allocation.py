@@ -128,7 +128,7 @@ class BitAllocationPass(ModulePass):
     groups: tuple[int, ...] = (0,)
     threshold: str = "percentile"
     percentile: float = 99.99
-    granularity: str = "per-channel"
+    granularity: str = "auto"
     bias_correction: bool = True
     rounding: str = "gptq"
     rotate: bool = False

@@ -69,7 +69,7 @@ from nscc.quant.plans import (
     relevelled_theta,
     trained_quantizer,
 )
-from nscc.quant.quantize import storage_bits, valid_width
+from nscc.quant.quantize import GROUP_SCALE_MAX, storage_bits, valid_width
 from nscc.quant.rotation import rotate_streams
 from nscc.semantics.folding import constant_value
 
@@ -147,16 +147,18 @@ class ConvertLinear(RewritePattern):
         quant, bias, axis = quantize_layer(plan, theta, signed, levels, bits, group, code.sample, correct, o.rounding)
         wq = quant.q if not plan.conv else quant.q.T.reshape(plan.weight.shape)
         qw = weight(f"{plan.name}.q{storage_bits(bits)}", wq, IntegerType(storage_bits(bits)))
-        acc_type = TensorType(IntegerType(o.acc_bits), list(op.results[0].type.get_shape()))
+        fan_in = wq.shape[0] if not plan.conv else int(np.prod(wq.shape[1:]))
+        acc_bits = o.accumulator_bits(fan_in, levels, bits, quant.group_scale is not None)
+        acc_type = TensorType(IntegerType(acc_bits), list(op.results[0].type.get_shape()))
         if plan.conv:
             syn = snn.ConvSynapseOp(
                 counts, qw, acc_type,
                 strides=op.strides.get_values(), pads=op.pads.get_values(), dilations=op.dilations.get_values(),
-                group=op.group.value.data, acc_bits=o.acc_bits,
+                group=op.group.value.data, acc_bits=acc_bits,
             )  # fmt: skip
         else:
             gs = None if quant.group_scale is None else weight(f"{layer_name(plan.name)}.group_scale", quant.group_scale, IntegerType(8))
-            syn = snn.SynapseOp(counts, qw, gs, acc_type, acc_bits=o.acc_bits)
+            syn = snn.SynapseOp(counts, qw, gs, acc_type, acc_bits=acc_bits)
         syn.attributes[LAYER_ATTR] = StringAttr(layer_name(plan.name))
         syn.attributes[BITS_ATTR] = bits_attr(bits)
         new_ops.append(syn)
@@ -239,13 +241,16 @@ class SpikeConversionPass(ModulePass):
     `coding` thermometer | bitplane | ternary (ternary forces signed counts; the
     binary form itself is chosen by `binary-expand`); `threshold` percentile | max |
     mse | output (per layer, the candidate that changes its output least), with
-    `percentile`; `granularity` per-channel (the default: thresholds per input
-    channel, folded into the weights; pretrained transformers' outlier channels
-    need it) | per-tensor | auto (with threshold=output, both kinds are tried);
+    `percentile`; `granularity` auto (the default: per input channel for matrix
+    products, folded into the weights, since pretrained transformers' outlier
+    channels need it; per tensor for convolutions; with threshold=output matrix
+    products try both) | per-channel | per-tensor;
     `rotate` (first rotate the residual streams, as `rotate-residual` does);
     `weight-bits` 1.58 (ternary) or 2..16;
-    `group-size` (0: one scale per output channel; g: per g input rows, integer
-    group multipliers, linear layers only); `acc-bits`;
+    `group-size` (0: one scale per output channel; g: every g input rows of a
+    column get their own scale, an integer multiple 1..127 of the column's, where
+    that rounds closer; linear layers only); `acc-bits` (0: 32, or 64 where 32
+    could overflow);
     `bias-correction` (fold the mean quantization error into the bias);
     `rounding` gptq | nearest (below 8 bits, GPTQ's error-feedback rounding
     from the calibration Gram matrix, or each weight to its nearest);
@@ -264,10 +269,10 @@ class SpikeConversionPass(ModulePass):
     coding: str = "thermometer"
     threshold: str = "percentile"
     percentile: float = 99.99
-    granularity: str = "per-channel"
+    granularity: str = "auto"
     weight_bits: int | float = 8
     group_size: int = 0
-    acc_bits: int = 32
+    acc_bits: int = 0
     calib_batches: int = 8
     bias_correction: bool = True
     rounding: str = "gptq"
@@ -284,7 +289,7 @@ class SpikeConversionPass(ModulePass):
             (self.granularity in GRANULARITIES, f"granularity must be one of {', '.join(GRANULARITIES)}"),
             (valid_width(self.weight_bits), "weight-bits must be 1.58 (ternary) or an integer in [2, 16]"),
             (self.group_size >= 0, "group-size must be 0 (per output channel) or a positive row count"),
-            (self.acc_bits in (16, 32, 64), "acc-bits must be 16, 32 or 64"),
+            (self.acc_bits in (0, 16, 32, 64), "acc-bits must be 0 (the narrowest that cannot overflow, 32 or 64), 16, 32 or 64"),
             (self.calib_batches >= 1, "calib-batches must be at least 1"),
             (self.measure_batches >= 0, "measure-batches must be 0 (no measurement) or more"),
             (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
@@ -292,6 +297,13 @@ class SpikeConversionPass(ModulePass):
         for ok, msg in checks:
             if not ok:
                 raise NsccError(f"spike-conversion: {msg}", "`nscc passes` lists the options")
+
+    def accumulator_bits(self, fan_in: int, levels: int, bits: float, grouped: bool) -> int:
+        """`acc-bits`, or with 0 the narrowest of 32 and 64 that no input can overflow."""
+        if self.acc_bits:
+            return self.acc_bits
+        worst = fan_in * levels * (1 << (storage_bits(bits) - 1)) * (GROUP_SCALE_MAX if grouped else 1)
+        return 32 if worst < 2**31 else 64
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = weights_of(ctx)
@@ -348,7 +360,10 @@ class SpikeConversionPass(ModulePass):
                 bits, levels = layer_choice(p.op, self.weight_bits, self.levels, self.group_size)[:2]
                 signed = self.coding == "ternary" or goes_negative(s)
                 code = InputCode(
-                    p.name, s.sample, calibrated_theta(s, levels, self.threshold, self.percentile, self.granularity, signed, p, bits), signed
+                    p.name,
+                    s.sample,
+                    calibrated_theta(s, levels, self.threshold, self.percentile, self.granularity, signed, p, bits),
+                    signed,
                 )
             codes.add(decision_key(p.op, store), [p.x], code)
         return codes

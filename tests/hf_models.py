@@ -25,24 +25,24 @@ def _config(family: str):
     common = dict(vocab_size=VOCAB, max_position_embeddings=64)
     if family == "llama":
         return tf.LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                              num_key_value_heads=2, tie_word_embeddings=True, **common)  # fmt: skip
+                              num_key_value_heads=2, tie_word_embeddings=False, **common)  # fmt: skip
     if family == "qwen2":
         return tf.Qwen2Config(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                               num_key_value_heads=2, **common)  # fmt: skip
     if family == "gpt2":
-        return tf.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=VOCAB, n_positions=64)
+        return tf.GPT2Config(n_embd=64, n_layer=2, n_head=4, vocab_size=VOCAB, n_positions=64, tie_word_embeddings=False)
     if family == "bert":
         return tf.BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, **common)
     raise ValueError(family)
 
 
-def plant_outliers(model, family: str, channels=(3, 17), scale: float = 40.0, sink_token: int = 0) -> None:
+def plant_outliers(model, family: str, channels=(3,), scale: float = 100.0, sink_token: int = 0) -> None:
     """Scales a few residual channels up, gives one token a massive value, and lets the
     norms' gamma boost the same channels (in place, under no_grad)."""
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
         emb[:, list(channels)] *= scale
-        emb[sink_token, channels[0]] = 300.0 * emb[:, channels[1]].abs().mean()
+        emb[sink_token, channels[0]] = 10.0 * emb[:, channels[0]].abs().max()
         for name, p in model.named_parameters():
             if p.ndim == 1 and ("norm" in name or "ln_" in name or "LayerNorm" in name) and name.endswith("weight"):
                 p[list(channels)] *= 4.0

@@ -75,11 +75,12 @@ def test_a_post_norm_encoder_is_left_unrotated_and_says_why(models, capfd):
 @pytest.mark.parametrize("family", ["llama", "gpt2", "bert"])
 def test_default_conversion_survives_planted_outliers(models, family):
     """The old default (one threshold per tensor) leaves the ordinary channels a level or
-    two beside the planted ones; the default (per channel) does better and stays close."""
+    two beside the planted ones; the default (per channel) keeps the output close. In
+    the post-norm BERT the final LayerNorm hides most of it, so there only the order holds."""
     paths, calib = models
     feeds = list(H.token_batches(3, 11))
     ref = _outputs(paths[family], None, calib, feeds)
     old = _rel(_outputs(paths[family], OLD_DEFAULT, calib, feeds), ref)
     new = _rel(_outputs(paths[family], "spike-conversion{measure-batches=0}", calib, feeds), ref)
-    assert new < old, (new, old)
+    assert new < (old if family == "bert" else 0.5 * old), (new, old)
     assert new < 0.2, new

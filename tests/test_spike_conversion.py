@@ -281,7 +281,7 @@ def test_low_bit_weights_are_packed_in_dumps_and_run_exactly(trained, width, tmp
     from nscc.ir.textio import read_module, write_module
 
     name, path, image = trained
-    ctx, module, _ = convert(path, image, f"spike-conversion{{levels=15 weight-bits={width}}}")
+    ctx, module, _ = convert(path, image, f"spike-conversion{{levels=15 weight-bits={width} group-size=0}}")
     bits = 2 if width == 1.58 else width
     lo, hi = (-1, 1) if width == 1.58 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     feed = digits.batches(digits.data()[1], BATCH, image)[0]
