@@ -29,6 +29,7 @@ class Fidelity:
     top1: float | None  # agreement of argmax over the last axis (score outputs)
     kl: float | None  # mean KL(softmax(float) || softmax(converted)) per position (score outputs)
     layers: dict[str, float] = field(default_factory=dict)  # layer -> relative error of its output
+    held_out: bool = False  # measured on batches the conversion did not calibrate on
 
     def worst_layers(self, n: int = 3) -> list[str]:
         """The layers whose relative error grows most over the layer before them."""
@@ -45,10 +46,17 @@ class Fidelity:
         text = f"{what}: relative output error {self.rel_error:.3g}"
         if self.top1 is not None:
             text += f", top-1 agreement {100 * self.top1:.1f}%, KL {self.kl:.3g}"
-        return text + f" {against} (on {self.batches} calibration batches)"
+        return text + f" {against} (on {self.batches} {'held-out ' if self.held_out else ''}calibration batches)"
 
     def as_dict(self) -> dict:
-        return {"batches": self.batches, "rel_error": self.rel_error, "top1": self.top1, "kl": self.kl, "layers": self.layers}
+        return {
+            "batches": self.batches,
+            "held_out": self.held_out,
+            "rel_error": self.rel_error,
+            "top1": self.top1,
+            "kl": self.kl,
+            "layers": self.layers,
+        }
 
 
 class _Capture(Interpreter.Listener):
