@@ -342,7 +342,7 @@ class SpikeConversionPass(ModulePass):
             note(
                 fid.line("spike-conversion changed the model's function")
                 + (f"; the error grows most in {worst}" if worst else "")
-                + " (hint: granularity=per-channel, more levels, or keep-dense for those layers)",
+                + " (hint: more levels, or keep-dense for those layers)",
                 "warning",
             )
         else:
