@@ -56,14 +56,20 @@ class TensorStats:
         take = min(len(rows), max(1, MAX_ROWS // 4))
         self.rows.append(rows[rng.choice(len(rows), take, replace=False)] if take < len(rows) else rows.copy())
         self.n_rows += len(self.rows[-1])
-        if self.n_rows > 2 * MAX_ROWS:  # keep memory bounded: thin the sample evenly
+        if self.n_rows > MAX_ROWS + MAX_ROWS // 4:  # keep memory bounded: thin the sample evenly
             allr = np.concatenate(self.rows)
             self.rows = [allr[rng.choice(len(allr), MAX_ROWS, replace=False)]]
             self.n_rows = MAX_ROWS
 
     @property
     def sample(self) -> np.ndarray:
-        return np.concatenate(self.rows) if self.rows else np.zeros((0, 0), np.float32)
+        """The sampled rows as one array, joined once: every threshold rule and every
+        layer reading this value share it (copies per reader held the sample twice)."""
+        if not self.rows:
+            return np.zeros((0, 0), np.float32)
+        if len(self.rows) > 1:
+            self.rows = [np.concatenate(self.rows)]
+        return self.rows[0]
 
     @property
     def signed(self) -> bool:

@@ -59,21 +59,42 @@ class Fidelity:
         }
 
 
+def _layer_of(op) -> str | None:
+    """The layer whose output `op` computes: a float linear op, or the decode of a synapse."""
+    if isinstance(op, LINEAR):
+        layer = op.attributes.get(LAYER_ATTR)
+    elif isinstance(op, snn.DecodeOp) and isinstance(op.input.owner, snn.SynapseOp | snn.ConvSynapseOp):
+        layer = op.input.owner.attributes.get(LAYER_ATTR)
+    else:
+        return None
+    return layer.data if isinstance(layer, StringAttr) else None
+
+
 class _Capture(Interpreter.Listener):
-    """Each named layer's output: a float linear op's result, or the decode of a synapse."""
+    """Each layer's output in the model before (float32: a large model's layers add up)."""
 
     def __init__(self) -> None:
         self.got: dict[str, np.ndarray] = {}
 
     def did_interpret_op(self, op, results) -> None:
-        if isinstance(op, LINEAR):
-            layer = op.attributes.get(LAYER_ATTR)
-        elif isinstance(op, snn.DecodeOp) and isinstance(op.input.owner, snn.SynapseOp | snn.ConvSynapseOp):
-            layer = op.input.owner.attributes.get(LAYER_ATTR)
-        else:
-            return
-        if isinstance(layer, StringAttr):
-            self.got[layer.data] = np.asarray(results[0], np.float64)
+        layer = _layer_of(op)
+        if layer is not None:
+            self.got[layer] = np.asarray(results[0], np.float32)
+
+
+class _Compare(Interpreter.Listener):
+    """Each layer's relative error in the model after, against the captured outputs, as it runs."""
+
+    def __init__(self, reference: dict[str, np.ndarray]) -> None:
+        self.reference = reference
+        self.err: dict[str, float] = {}
+
+    def did_interpret_op(self, op, results) -> None:
+        layer = _layer_of(op)
+        x = self.reference.get(layer) if layer is not None else None
+        if x is not None and np.shape(results[0]) == x.shape:
+            y = np.asarray(results[0], np.float32)
+            self.err[layer] = float(np.linalg.norm(x - y) / max(float(np.linalg.norm(x)), 1e-30))
 
 
 def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Fidelity:
@@ -82,8 +103,10 @@ def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, 
     errs, agree, kls, total = [], 0, [], 0
     layer_err: dict[str, list[float]] = {}
     for feed in batches:
-        cap_a, cap_b = _Capture(), _Capture()
-        a, b = run(before, weights, feed, listeners=(cap_a,)), run(after, weights, feed, listeners=(cap_b,))
+        cap = _Capture()
+        a = run(before, weights, feed, listeners=(cap,))
+        cmp = _Compare(cap.got)
+        b = run(after, weights, feed, listeners=(cmp,))
         for name in a:
             x, y = a[name].astype(np.float64), b[name].astype(np.float64)
             errs.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
@@ -91,10 +114,8 @@ def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, 
                 agree += int((x.argmax(-1) == y.argmax(-1)).sum())
                 total += x[..., 0].size
                 kls.append(output_error(x, y, "kl"))
-        for layer, x in cap_a.got.items():
-            y = cap_b.got.get(layer)
-            if y is not None and y.shape == x.shape:
-                layer_err.setdefault(layer, []).append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+        for layer, e in cmp.err.items():
+            layer_err.setdefault(layer, []).append(e)
     return Fidelity(
         len(batches),
         float(np.mean(errs)) if errs else 0.0,

@@ -40,6 +40,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from nscc import fidelity
+from nscc.arrays import release_memory
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError, note
 from nscc.ir import nn, snn
@@ -316,6 +317,8 @@ class SpikeConversionPass(ModulePass):
         before = op.clone() if self.measure_batches and (codes or attention) else None
         patterns = [ConvertLinear(codes, self, store), ConvertLinearAttention(attention, self.levels, store)]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
+        del patterns, codes, attention  # the calibration samples: the measurement needs the memory
+        release_memory()
         if before is not None:
             self._report_fidelity(ctx, before, op, store)
 

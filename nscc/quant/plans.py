@@ -122,14 +122,16 @@ def linear_plan(op: Operation, weights: WeightStore, index: int | str = "") -> L
         if w is None or w.ndim != 2 or constant_value(op.lhs, weights, memo) is not None:
             return None
         name = _name(op, op.rhs, f"linear{index}")
-        return LinearPlan(op, op.lhs, w.astype(np.float32), None, None, name)
+        return LinearPlan(op, op.lhs, w.astype(np.float32, copy=False), None, None, name)  # the stored array, not a copy
     if isinstance(op, nn.GemmOp):
         if op.trans_a or constant_value(op.a, weights, memo) is not None:
             return None
         w = constant_value(op.b, weights, memo)
         if w is None:
             return None
-        w = (w.T if op.trans_b else w).astype(np.float32) * np.float32(op.alpha.value.data)
+        w = (w.T if op.trans_b else w).astype(np.float32, copy=False)
+        if op.alpha.value.data != 1.0:
+            w = w * np.float32(op.alpha.value.data)
         bias = full = None
         if op.c is not None:
             c = constant_value(op.c, weights, memo)
@@ -154,7 +156,7 @@ def linear_plan(op: Operation, weights: WeightStore, index: int | str = "") -> L
                 return None
             bias = bias.astype(np.float32)
         name = _name(op, op.weight, f"conv{index}")
-        return LinearPlan(op, op.input, w.astype(np.float32), bias, None, name, conv=True)
+        return LinearPlan(op, op.input, w.astype(np.float32, copy=False), bias, None, name, conv=True)
     return None
 
 
@@ -459,16 +461,16 @@ def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.nda
     th = theta if theta.ndim else np.full(x.shape[1], theta, np.float32)
     n = np.clip(np.rint(x / th), lo, levels)
     mx, mn = x.mean(axis=0, dtype=np.float64), n.mean(axis=0, dtype=np.float64)
-    wdq = quant.dequantize().astype(np.float64)  # [K, N], theta folded in
     if plan.conv:
+        wdq = quant.dequantize().astype(np.float64)  # [K, N], theta folded in
         m, cg = plan.weight.shape[:2]
         group = plan.op.group.value.data
         chan = (np.arange(m) // (m // group))[:, None] * cg + np.arange(cg)[None, :]  # M, C/g input channel
         wd = wdq.T.reshape(plan.weight.shape)
         err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - (wd.sum(axis=(2, 3)) * mn[chan]).sum(1)
     else:
-        err = mx @ plan.weight - mn @ wdq
-    base = plan.bias if plan.bias is not None else np.zeros(wdq.shape[1], np.float32)
+        err = mx @ plan.weight - quant.left_product(mn)
+    base = plan.bias if plan.bias is not None else np.zeros(quant.q.shape[1], np.float32)
     return (base + err).astype(np.float32)
 
 

@@ -55,6 +55,18 @@ class Quantized:
     group_scale: np.ndarray | None = None  # [K / group, N] int8 in [1, 127]
     bits: float = 8
 
+    def left_product(self, v: np.ndarray, block: int = 4096) -> np.ndarray:
+        """v @ dequantize() for v [K] (float64), a block of columns at a time: an LM
+        head's float copy alone is hundreds of megabytes."""
+        out = np.empty(self.q.shape[1], np.float64)
+        for j in range(0, self.q.shape[1], block):
+            w = self.q[:, j : j + block].astype(np.float64)
+            if self.group_scale is not None:
+                g = len(self.q) // len(self.group_scale)
+                w *= np.repeat(self.group_scale[:, j : j + block].astype(np.float64), g, axis=0)
+            out[j : j + block] = (v @ w) * self.scale[j : j + block]
+        return out
+
     def dequantize(self) -> np.ndarray:
         w = self.q.astype(np.float32)
         if self.group_scale is not None:
@@ -127,8 +139,10 @@ def quantize(
     s = np.where(s > 0, s, 1.0).astype(np.float32)
     if gram is not None and storage_bits(bits) < 8:
         q = obs_round(w / s, gram, lo, hi).astype(_int_dtype(bits))
-    else:
-        q = np.clip(np.rint(w / s), lo, hi).astype(_int_dtype(bits))
+    else:  # a block of columns at a time, for the same reason as `left_product`
+        q = np.empty(w.shape, _int_dtype(bits))
+        for j in range(0, n, 4096):
+            q[:, j : j + 4096] = np.clip(np.rint(w[:, j : j + 4096] / s[j : j + 4096]), lo, hi)
     return Quantized(q, s, None, bits)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.dialects.arith import ConstantOp
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.func import FuncOp
 from xdsl.interpreter import Interpreter, InterpreterFunctions, impl, register_impls
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
@@ -72,6 +73,29 @@ def _overriding(overrides: Mapping[Operation, Callable]) -> InterpreterFunctions
     return register_impls(type("OverridingFunctions", (InterpreterFunctions,), namespace))()
 
 
+class _ReleaseDead(Interpreter.Listener):
+    """Drops each value of @main once its last user has run: the interpreter would keep
+    every intermediate of the whole program until the end (hundreds of megabytes for a
+    135M-parameter LLM's window). The values live in the interpreter's current scope,
+    which xDSL (pinned) keeps in `Interpreter._ctx`; without it nothing is dropped."""
+
+    def __init__(self, block) -> None:
+        last: dict = {}
+        for op in block.ops:
+            for v in op.operands:
+                last[v] = op
+        self.dead: dict = {}
+        for v, op in last.items():
+            self.dead.setdefault(op, []).append(v)
+        self.interp: Interpreter | None = None
+
+    def did_interpret_op(self, op, results) -> None:
+        scope = getattr(self.interp, "_ctx", None)
+        for v in self.dead.get(op, ()):
+            if scope is not None and v in scope:
+                scope[v] = None
+
+
 def run(
     module: ModuleOp,
     weights: WeightStore,
@@ -109,7 +133,11 @@ def run(
             f"weight '{missing[0]}' has no data ({len(missing)} missing)",
             "IR printed to the terminal names its weights only; write dumps with `nscc opt -o FILE.mlir` to keep them",
         )
-    interp = Interpreter(module, listeners=tuple(listeners))
+    main = next((o for o in module.walk() if isinstance(o, FuncOp) and o.sym_name.data == "main"), None)
+    release = _ReleaseDead(main.body.block) if main is not None and main.body.blocks else None
+    interp = Interpreter(module, listeners=tuple(listeners) + ((release,) if release is not None else ()))
+    if release is not None:
+        release.interp = interp
     interp.register_implementations(FuncFunctions())
     interp.register_implementations(KernelFunctions())
     interp.register_implementations(StorageFunctions(weights))

@@ -29,9 +29,13 @@ EXACT_F32 = 1 << 24
 _converted: dict[int, tuple] = {}
 
 
+_CACHE_ELEMENTS = 1 << 16  # larger weights are converted per use: float copies of a 135M model are 540 MB
+
+
 def _as(w: np.ndarray, dtype) -> np.ndarray:
-    """`w` in `dtype`, converted once per stored weight (weights are immutable)."""
-    if w.flags.writeable or w.dtype == dtype:  # not a frozen store array: no caching
+    """`w` in `dtype`, converted once per stored weight (weights are immutable); weights
+    above `_CACHE_ELEMENTS` are converted per use, which costs little beside the product."""
+    if w.flags.writeable or w.dtype == dtype or w.size > _CACHE_ELEMENTS:  # no caching
         return w.astype(dtype, copy=False)
     key = (id(w), np.dtype(dtype).str)
     hit = _converted.get(key)
