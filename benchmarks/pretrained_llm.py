@@ -29,18 +29,18 @@ Writes benchmarks/out/pretrained_llm.json and benchmarks/out/pretrained_llm.png
     python benchmarks/pretrained_llm.py                  # 6 settings, 16 windows
     python benchmarks/pretrained_llm.py --windows 4 --settings 'spike-conversion{levels=15 granularity=per-channel}'
 
-On a quiet 2-core machine the full default run takes about 8 minutes (a
-conversion with 16 calibration windows about 30 s, 53 s at 4 bits; 16 windows
-in the interpreter about 40 s) and peaks near 4.3 GiB; with --jobs 2, or
-beside other work, numpy's threads oversubscribe the cores and everything runs
-5-10x slower.
+On a quiet 2-core machine the full default run takes about 5 minutes (a
+conversion with 16 calibration windows about 18 s, 42 s at 4 bits; 16 windows
+in the interpreter about 40 s); with --jobs 2, or beside other work, numpy's
+threads oversubscribe the cores and everything runs 5-10x slower.
 
-Measured (16 + 16 windows, float 23.43): the old defaults (per-tensor
-thresholds) 5,189 at D=15; the defaults D=255 bitplane 24.10 (+2.9%), D=31
-27.06 (+15.5%), D=15 33.84 (+44%, SOP/MAC 2.23 thermometer, 1.04 bitplane:
-int8 energy 3.4x and 7.4x below dense), D=15 with 4-bit weights 174,612
-(per-channel thresholds folded into 4-bit weights; group-size=64 gives 158 on
-4 windows).
+Measured (16 windows: 14 calibrate, 2 are held out for the fidelity line; 16
+evaluation windows; float 23.43): the old defaults (per-tensor thresholds)
+4,872 at D=15; the defaults D=255 bitplane 24.15 (+3.1%), D=31 27.40 (+17%),
+D=15 34.73 (+48%; SOP/MAC 2.31 thermometer, 1.05 bitplane: int8 energy 3.3x
+and 7.3x below dense), D=15 with 4-bit weights 255,700 (per-channel thresholds
+folded into 4-bit weights; group-size=64 gives 158 on 4 windows). Conversion
+peaks at 1,490 MiB, 2.87x the ONNX file (1,752 MiB at 4 bits).
 """
 
 from __future__ import annotations
