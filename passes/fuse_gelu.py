@@ -76,6 +76,8 @@ class _Matcher:
             if not isinstance(user, nn.MulOp):
                 continue
             other = user.rhs if user.lhs is one_plus else user.lhs
+            if self.split(other.owner, nn.MulOp, 0.5) is x:  # (0.5 * x) * (1 + t): transformers' gelu_new, dynamo
+                return user
             if self.is_const(other, 0.5):  # (0.5 * (1 + t)) * x
                 for u2 in _users(user.results[0]):
                     if isinstance(u2, nn.MulOp) and x in (u2.lhs, u2.rhs) and user.results[0] in (u2.lhs, u2.rhs):
