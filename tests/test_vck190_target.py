@@ -236,10 +236,10 @@ def test_random_synapses_of_every_width_are_bit_exact_in_csim(seed, tmp_path, mo
     assert_csim_passes(pkg)
 
 
-@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("bits", [2, 3, 4, 5, 8, 16])
 def test_weight_rows_unpack_to_the_weights(bits):
     rng = np.random.default_rng(bits)
-    w = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (7, 301)).astype(np.int8)
+    w = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (7, 301)).astype(np.int8 if bits <= 8 else np.int16)
     packed = pack_rows(w, bits)
     b = container_bits(bits)
     lanes = 512 // b
@@ -429,14 +429,18 @@ def test_running_a_package_here_says_how_to_check_it(lm_package):
     assert "VCK190 package" in r.stderr and "make -C" in r.stderr
 
 
-def test_group_scales_are_refused_by_name(tmp_path):
+def test_group_scales_fold_into_16_bit_lanes_and_stay_bit_exact_in_csim(tmp_path):
+    """The kernel has no group stage: weight times group multiple is one integer sum,
+    stored in 16-bit lanes (the semantics' group_weighted), so csim matches the interpreter."""
     ctx, module = prepare(
         os.path.join(EX, "digits_mlp", "model.onnx"), {"batch": 16}, os.path.join(EX, "digits_mlp", "calib.npz"),
         "spike-conversion{weight-bits=4 group-size=16},requant-fusion",
     )  # fmt: skip
-    with pytest.raises(NsccError, match="group scales"):
-        package(ctx, module, tmp_path)
-    assert not os.path.exists(tmp_path / "pkg")
+    assert any(isinstance(op, snn.SynapseOp) and op.group_scale is not None for op in module.walk())
+    pkg = package(ctx, module, tmp_path)
+    layers = json.load(open(os.path.join(pkg, "weights", "weights.json")))["synapse_layers"]
+    assert any(lay["bits"] == 16 and lay["lane_bits"] == 16 for lay in layers)
+    assert_csim_passes(pkg)
 
 
 def test_estimates_fit_the_vc1902_and_follow_the_traffic(lm_package):

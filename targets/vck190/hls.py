@@ -28,6 +28,7 @@ from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import prop
+from nscc.semantics.snn import group_weighted
 from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
 from nscc.targets.vck190.partition import Partition, where
 
@@ -42,7 +43,7 @@ RESIDENT_WORDS = 22 * 4096  # per bank
 
 def container_bits(bits: int) -> int:
     """The lane width a weight of `bits` bits is stored in: lanes never straddle 64-bit limbs."""
-    return 2 if bits <= 2 else 4 if bits <= 4 else 8
+    return 2 if bits <= 2 else 4 if bits <= 4 else 8 if bits <= 8 else 16
 
 
 def split_banks(packed: np.ndarray) -> tuple[bytes, bytes, int, int]:
@@ -60,6 +61,10 @@ def pack_rows(w: np.ndarray, bits: int) -> np.ndarray:
     b = container_bits(bits)
     lanes = 512 // b
     wpr = -(-n // lanes)
+    if b == 16:  # two bytes a lane, little-endian: lane l at bits [16 l, 16 l + 16)
+        wide = np.zeros((k, wpr * lanes), "<i2")
+        wide[:, :n] = w
+        return wide.view(np.uint8)
     u = np.zeros((k, wpr * lanes), np.uint8)
     u[:, :n] = (w.astype(np.int16) & ((1 << b) - 1)).astype(np.uint8)
     per = 8 // b
@@ -574,21 +579,30 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     w = _constant(g, op.weight)
     if w is None:
         raise NsccError(f"vck190 target: {where(op)} has computed weights", "synapse weights must be constants")
+    bits = op.weight.type.element_type.width.data
     if op.group_scale is not None:
-        raise NsccError(
-            f"vck190 target: {where(op)} has group scales, which the kernel does not implement",
-            "compile with group-size=0 (per-channel scales)",
-        )
+        # The kernel has no group stage: each weight times its group's multiple is the same
+        # integer sum (the semantics' `group_weighted`), held in 16-bit lanes, at twice the
+        # weight traffic of 8 bits.
+        m = _constant(g, op.group_scale)
+        if m is None:
+            raise NsccError(f"vck190 target: {where(op)} has computed group scales", "group scales must be constants")
+        w, bits = group_weighted(w, m), 16
     if not isinstance(op.input.type, snn.CountsType):
         raise NsccError(
             f"vck190 target: {where(op)} reads binary spike trains",
             "leave binary-expand out: the kernel adds counts (one addition per spike)",
         )
-    bits = op.weight.type.element_type.width.data
-    if bits > 8:
+    if bits > 16:
         raise NsccError(
             f"vck190 target: {where(op)} has {bits}-bit weights",
-            "the kernel stores weights of at most 8 bits; use spike-conversion{weight-bits=8} or fewer",
+            "the kernel stores weights of at most 16 bits; use spike-conversion{weight-bits=16} or fewer",
+        )
+    levels = op.input.type.levels.data
+    if op.weight.type.get_shape()[0] * levels * int(np.abs(w.astype(np.int64)).max(initial=0)) >= 2**31:
+        raise NsccError(
+            f"vck190 target: {where(op)} could overflow the kernel's 32-bit accumulators",
+            "use fewer levels, fewer weight bits, or group-size=0",
         )
     k, n = w.shape
     b = container_bits(bits)
