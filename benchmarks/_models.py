@@ -35,3 +35,27 @@ def token_batches(n: int, seq: int = 128, vocab: int = 50257, seed: int = 0, nam
 
     rng = np.random.default_rng(seed)
     return [{name: rng.integers(0, vocab, (1, seq)).astype(np.int64)} for _ in range(n)]
+
+
+def outputs_and_report(module, weights, feeds: list[dict], output: str, spiking: bool) -> tuple[list, dict]:
+    """@main's `output` for every feed, and for a spiking module the spike report's
+    totals, non-spiking ops and weight bytes taken in the same interpreter pass."""
+    import numpy as np
+    from xdsl.interpreter import Interpreter
+
+    from nscc.report import spike_report
+    from nscc.semantics.interpreter import run
+
+    if not spiking:
+        return [run(module, weights, f)[output] for f in feeds], {}
+    captured: list = []
+
+    class Returned(Interpreter.Listener):
+        def will_interpret_op(self, op, args) -> None:
+            parent = op.parent_op()
+            if op.name == "func.return" and getattr(parent, "sym_name", None) is not None and parent.sym_name.data == "main":
+                captured.append(np.asarray(args[0]))
+
+    report = spike_report(module, weights, feeds, progress=False, listeners=(lambda i: Returned(),))
+    keep = ("totals", "non_spiking_ops", "weight_bytes")
+    return captured, {("report_totals" if k == "totals" else k): report[k] for k in keep}

@@ -229,33 +229,17 @@ def compare(emb: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def nscc_embeddings(model: str, calib: str | None, pipeline: str | None, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict]:
-    from xdsl.interpreter import Interpreter
+    from _models import outputs_and_report
 
     from nscc.driver import load, prepare
-    from nscc.report import spike_report
-    from nscc.semantics.interpreter import run
 
     t = time.perf_counter()
     ctx, m = prepare(model, {}, calib, pipeline) if pipeline else load(model, {})
     res: dict = {"pipeline": pipeline, "convert_seconds": time.perf_counter() - t}
     feeds = [{"input_ids": ids[i : i + 1], "attention_mask": mask[i : i + 1]} for i in range(len(ids))]
     t = time.perf_counter()
-    if pipeline:
-        captured: list = []
-
-        class Hidden(Interpreter.Listener):
-            def will_interpret_op(self, op, args) -> None:
-                parent = op.parent_op()
-                if op.name == "func.return" and getattr(parent, "sym_name", None) is not None and parent.sym_name.data == "main":
-                    captured.append(np.asarray(args[0]))
-
-        report = spike_report(m, ctx.weights, feeds, progress=False, listeners=(lambda i: Hidden(),))
-        res["report_totals"] = report["totals"]
-        res["non_spiking_ops"] = report["non_spiking_ops"]
-        res["weight_bytes"] = report["weight_bytes"]
-        hidden = captured
-    else:
-        hidden = [run(m, ctx.weights, f)["last_hidden_state"] for f in feeds]
+    hidden, rep = outputs_and_report(m, ctx.weights, feeds, "last_hidden_state", bool(pipeline))
+    res.update(rep)
     res["eval_seconds"] = time.perf_counter() - t
     assert len(hidden) == len(ids), (len(hidden), len(ids))
     return mean_pool(np.concatenate(hidden), mask), res

@@ -194,11 +194,9 @@ def _rss_mib() -> float:
 
 
 def worker(model: str, calib: str | None, pipeline: str | None, evalf: str, ref: str, out: str) -> None:
-    from xdsl.interpreter import Interpreter
+    from _models import outputs_and_report
 
     from nscc.driver import load, prepare
-    from nscc.report import spike_report
-    from nscc.semantics.interpreter import run
 
     ev = np.load(evalf)["eval"]
     refd = np.load(ref)
@@ -213,24 +211,10 @@ def worker(model: str, calib: str | None, pipeline: str | None, evalf: str, ref:
     res = {"pipeline": pipeline, "convert_seconds": seconds, "rss_before_mib": rss0, "peak_rss_convert_mib": rss_convert}
     print(f"  [{pipeline or 'float'}] {'convert' if pipeline else 'load'}: {seconds:.0f} s, peak RSS {rss_convert:.0f} MiB", flush=True)
 
-    captured: list = []
-
-    class Logits(Interpreter.Listener):
-        def will_interpret_op(self, op, args) -> None:
-            parent = op.parent_op()
-            if op.name == "func.return" and getattr(parent, "sym_name", None) is not None and parent.sym_name.data == "main":
-                captured.append(np.asarray(args[0]))
-
     feeds = [{"input_ids": ev[i : i + 1]} for i in range(len(ev))]
     t = time.perf_counter()
-    if pipeline:
-        report = spike_report(m, ctx.weights, feeds, progress=False, listeners=(lambda i: Logits(),))
-        res["report_totals"] = report["totals"]
-        res["non_spiking_ops"] = report["non_spiking_ops"]
-        res["weight_bytes"] = report["weight_bytes"]
-        logits = captured
-    else:
-        logits = [run(m, ctx.weights, f)["logits"] for f in feeds]
+    logits, rep = outputs_and_report(m, ctx.weights, feeds, "logits", bool(pipeline))
+    res.update(rep)
     res["eval_seconds"] = time.perf_counter() - t
     assert len(logits) == len(ev), (len(logits), len(ev))
     s, c, agree = 0.0, 0, 0
