@@ -353,9 +353,9 @@ class SpikeConversionPass(ModulePass):
 
     def _calibrate_linear(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[InputCode]:
         """Thresholds and calibration rows of every linear layer's input, by layer name."""
-        plans = []
+        plans, memo = [], {}  # one folding memo for the whole (unchanged) module
         for i, o in enumerate(o for o in op.walk() if isinstance(o, LINEAR)):
-            plan = linear_plan(o, store, i)
+            plan = linear_plan(o, store, i, memo)
             if plan is not None and not any(fnmatch(layer_name(plan.name), pat) for pat in self.keep_dense):
                 plans.append(plan)
         for p in plans:

@@ -111,12 +111,14 @@ def _name(op: Operation, weight: SSAValue, fallback: str) -> str:
     return source_weight(weight) or fallback
 
 
-def linear_plan(op: Operation, weights: WeightStore, index: int | str = "") -> LinearPlan | None:
+def linear_plan(op: Operation, weights: WeightStore, index: int | str = "", memo: dict | None = None) -> LinearPlan | None:
     """The plan for a linear op with constant weights, or None if it is not one.
 
     `index` numbers layers that have neither a layer name nor a stored weight
-    (`linear3`, `conv0`)."""
-    memo: dict = {}
+    (`linear3`, `conv0`). `memo` is `constant_value`'s, shared by a caller that plans
+    many ops of one module: telling that an activation is not constant folds its
+    whole history, once per memo."""
+    memo = {} if memo is None else memo
     if isinstance(op, nn.MatMulOp):
         w = constant_value(op.rhs, weights, memo)
         if w is None or w.ndim != 2 or constant_value(op.lhs, weights, memo) is not None:
@@ -293,7 +295,7 @@ def calibrated_theta(
         clip = choose_clip(stats, method, percentile, granularity != "per-tensor", levels, signed)
         if clip.ndim and plan is not None:
             floor = channel_floor(stats, levels, percentile, signed, plan, bits)
-            clip = np.maximum(clip, np.float32(floor * np.percentile(np.abs(stats.sample), percentile)))
+            clip = np.maximum(clip, np.float32(floor * stats.percentile(percentile)))
     if not np.isfinite(clip).all():
         raise NsccError(
             "an encoder's calibrated range is not finite: the activations it sees hold NaN or Inf on the calibration data",

@@ -91,7 +91,7 @@ class Known:
 
     def plan(self, op: Operation):
         if op not in self.memo:
-            self.memo[op] = linear_plan(op, self.weights)
+            self.memo[op] = linear_plan(op, self.weights, memo=self.memo)
         return self.memo[op]
 
 
