@@ -312,6 +312,17 @@ class GeluOp(UnaryOp):
 
 
 @irdl_op_definition
+class SiluOp(UnaryOp):
+    """x * sigmoid(alpha * x): SiLU (the SwiGLU gate) at alpha = 1, quick_gelu at 1.702."""
+
+    name = "nn.silu"
+    alpha = prop_def(FloatAttr)
+
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, alpha: float = 1.0):
+        super().__init__(input, result_type, alpha=alpha)
+
+
+@irdl_op_definition
 class LeakyReluOp(UnaryOp):
     """x if x >= 0 else alpha * x"""
 
@@ -1236,6 +1247,7 @@ NN = Dialect(
         SoftplusOp,
         CastOp,
         GeluOp,
+        SiluOp,
         LeakyReluOp,
         EluOp,
         HardSigmoidOp,

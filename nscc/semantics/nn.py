@@ -163,6 +163,12 @@ def _gelu(op, args):
     return _typed(op, 0.5 * x * (1 + _erf(x * np.asarray(1 / math.sqrt(2), x.dtype))))
 
 
+@kernel(nn.SiluOp)
+def _silu(op, args):
+    (x,) = args
+    return _typed(op, x / (1 + np.exp(-x * np.asarray(prop(op, "alpha"), x.dtype))))
+
+
 @kernel(nn.LeakyReluOp)
 def _leaky(op, args):
     (x,) = args
