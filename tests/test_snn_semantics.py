@@ -287,11 +287,11 @@ def sat(a: int) -> int:
     return max(-(2**31), min(2**31 - 1, a))
 
 
-def ref_layer_norm(row, gamma, beta, f, r, eps):
+def ref_layer_norm(row, gamma, beta, f, r, eps, center=True):
     import math
 
     n = len(row)
-    mu = rdiv(sum(row), n)
+    mu = rdiv(sum(row), n) if center else 0
     d = [x - mu for x in row]
     var = rdiv(sum(rshift(v, r) ** 2 for v in d), n) + eps
     sigma = max(math.isqrt(var), 1)
@@ -300,16 +300,18 @@ def ref_layer_norm(row, gamma, beta, f, r, eps):
 
 # The references below are the written semantics, one element at a time; the
 # constants come from their one table, nscc.semantics.fixed.
+def ref_exp(t, f):
+    lg, c1, c2 = fixed.softmax_constants(f)
+    t = max(t, -(fixed.SOFTMAX_MIN << f))
+    u = rshift(t * lg, fixed.LOG2E_BITS)
+    z, fr = (-u) >> f, (-u) & ((1 << f) - 1)
+    p = (1 << f) - rshift(fr * c1, f) + rshift(rshift(fr * fr, f) * c2, f)
+    return p >> min(z, 62)
+
+
 def ref_softmax(row, f):
     m = max(row)
-    lg, c1, c2 = fixed.softmax_constants(f)
-    es = []
-    for x in row:
-        t = max(x - m, -(fixed.SOFTMAX_MIN << f))
-        u = rshift(t * lg, fixed.LOG2E_BITS)
-        z, fr = (-u) >> f, (-u) & ((1 << f) - 1)
-        p = (1 << f) - rshift(fr * c1, f) + rshift(rshift(fr * fr, f) * c2, f)
-        es.append(p >> min(z, 62))
+    es = [ref_exp(x - m, f) for x in row]
     total = max(sum(es), 1)
     return [sat(rdiv(e << f, total)) for e in es]
 
@@ -321,6 +323,12 @@ def ref_gelu(x, f):
     erf = rshift(rshift(w * w, f) * a, f) + (1 << f)
     erf = erf if xs > 0 else -erf if xs < 0 else 0
     return sat(rshift(x * ((1 << f) + erf), f + 1))
+
+
+def ref_silu(x, f, alpha):
+    xs = rshift(x * alpha, fixed.ALPHA_BITS)
+    s = rdiv(1 << (2 * f), (1 << f) + ref_exp(-abs(xs), f))
+    return sat(rshift(x * (s if xs >= 0 else (1 << f) - s), f))
 
 
 def test_fixed_point_ops_match_the_written_semantics():
@@ -338,13 +346,17 @@ def test_fixed_point_ops_match_the_written_semantics():
     x[0, 0] = np.float32(3.0000002)  # a value whose encoding rounds
     acc = rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)
     out = run(module, ctx.weights, {"input0": x, "input1": acc})
-    ln, sm, ge, s, y, fx, dv = (out[f"output{i}"] for i in range(7))
+    ln, sm, ge, s, y, fx, dv, rms, si, qg, mu = (out[f"output{i}"] for i in range(11))
     f = 12
     v = [[sat(int(np.rint(float(a) * 2**f))) for a in row] for row in x]
     for i in range(3):
         assert ln[i].tolist() == ref_layer_norm(v[i], gamma.tolist(), beta.tolist(), f, 3, 1)
         assert sm[i].tolist() == ref_softmax(v[i], f)
         assert ge[i].tolist() == [ref_gelu(a, f) for a in v[i]]
+        assert rms[i].tolist() == ref_layer_norm(v[i], gamma.tolist(), [0] * 16, f, 3, 1, center=False)
+        assert si[i].tolist() == [ref_silu(a, f, 1 << 30) for a in v[i]]
+        assert qg[i].tolist() == [ref_silu(a, f, 1827508584) for a in v[i]]
+        assert mu[i].tolist() == [sat(rshift(a * int(b), f)) for a, b in zip(v[i], beta)]
         assert fx[i].tolist() == [sat(rshift(int(a) * int(m), 10)) for a, m in zip(acc[i], mult)]
         assert s[i].tolist() == [sat(a + b) for a, b in zip(fx[i].tolist(), v[i])]
         d = int(den[i, 0])
@@ -360,6 +372,10 @@ def test_fixed_point_ops_match_the_written_semantics():
     e = np.exp(xf - xf.max(1, keepdims=True))
     assert np.abs(sm / 2**f - e / e.sum(1, keepdims=True)).max() < 2e-3
     assert np.abs(ge / 2**f - 0.5 * xf * (1 + erf(xf / np.sqrt(2)))).max() < 3e-2
+    ref = xf / np.sqrt((xf * xf).mean(1, keepdims=True) + 2.0 ** -(2 * (f - 3))) * (gamma / 2**16)
+    assert np.abs(rms / 2**f - ref).max() < 2e-2
+    assert np.abs(si / 2**f - xf / (1 + np.exp(-xf))).max() < 3e-3
+    assert np.abs(qg / 2**f - xf / (1 + np.exp(-1.702 * xf))).max() < 3e-3
 
 
 def test_layer_norm_var_shift_is_checked():

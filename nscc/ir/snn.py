@@ -540,6 +540,26 @@ class FixedDivOp(SNNOp):
             raise VerifyException("snn.fixed_div: result shape must equal the dividend's")
 
 
+def _verify_norm(op: Operation, params: Sequence[SSAValue]) -> None:
+    """What snn.fixed_layer_norm and snn.fixed_rms_norm share: the axis, parameters that
+    broadcast, and a var_shift that keeps the sum of squares inside 64 bits."""
+    shape = tuple(op.input.type.get_shape())
+    _check_axis(op, op.axis.value.data, len(shape))
+    _check_frac_bits(op)
+    _check_i32(op, op.input, op.res)
+    for p in params:
+        ps = _shape(p)
+        if len(ps) > len(shape) or any(y not in (1, x) for x, y in zip(shape[::-1], ps[::-1])):
+            what = "gamma and beta" if len(params) > 1 else "gamma"
+            raise VerifyException(f"{op.name}: {what} must broadcast to the input shape {shape}, got {ps}")
+    if _shape(op.res) != shape:
+        raise VerifyException(f"{op.name}: result shape must equal input shape")
+    n = math.prod(shape[op.axis.value.data :])
+    r = op.var_shift.value.data
+    if not 0 <= r <= op.frac_bits.value.data or n * (1 << (2 * (32 - r))) > (1 << 63):
+        raise VerifyException(f"{op.name}: var_shift {r} lets the sum of {n} squares overflow 64 bits (needs >= {ln_var_shift(n)})")
+
+
 @irdl_op_definition
 class FixedLayerNormOp(SNNOp):
     """Integer LayerNorm over the axes from `axis` on (see docs/semantics.md): mean,
@@ -580,22 +600,75 @@ class FixedLayerNormOp(SNNOp):
         )
 
     def verify_(self) -> None:
-        shape = tuple(self.input.type.get_shape())
-        _check_axis(self, self.axis.value.data, len(shape))
+        _verify_norm(self, (self.gamma, self.beta))
+
+
+@irdl_op_definition
+class FixedRmsNormOp(SNNOp):
+    """Integer RMSNorm over the axes from `axis` on: fixed_layer_norm without the mean
+    (and without beta): mean square of the values shifted right by `var_shift`,
+    integer square root, rounding division, then gamma (16 fraction bits)."""
+
+    name = "snn.fixed_rms_norm"
+    input = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    res = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    var_shift = prop_def(IntegerAttr)
+    epsilon = prop_def(IntegerAttr)
+
+    def __init__(
+        self, input: Value, gamma: Value, result_type: Attribute | None = None, *, frac_bits: int, axis: int, var_shift: int, epsilon: int
+    ):
+        init_op(self, [input, gamma], [result_type or _i32_like(input)], frac_bits=frac_bits, axis=axis, var_shift=var_shift, epsilon=epsilon)
+
+    def verify_(self) -> None:
+        _verify_norm(self, (self.gamma,))
+
+
+@irdl_op_definition
+class FixedSiluOp(_FixedUnary):
+    """Integer x * sigmoid(alpha x): the sigmoid from softmax's base-2 exponential and one
+    rounding division; `alpha` is alpha at 30 fraction bits (2^30 for SiLU)."""
+
+    name = "snn.fixed_silu"
+    alpha = prop_def(IntegerAttr)
+
+    def __init__(self, input: Value, result_type: Attribute | None = None, *, frac_bits: int, alpha: int = 1 << 30):
+        super().__init__(input, result_type, frac_bits=frac_bits, alpha=alpha)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if not 0 < self.alpha.value.data < (1 << 31):
+            raise VerifyException("snn.fixed_silu: alpha must be in (0, 2^31) (alpha in (0, 2) at 30 fraction bits)")
+
+
+@irdl_op_definition
+class FixedMulOp(SNNOp):
+    """The product of two fixed-point tensors of the same F: sat32(round_shift(a b, F)),
+    broadcasting (the SwiGLU gate, RoPE's cos and sin tables)."""
+
+    name = "snn.fixed_mul"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    res = result_def(TensorType)
+    frac_bits = prop_def(IntegerAttr)
+
+    def __init__(self, lhs: Value, rhs: Value, result_type: Attribute | None = None, *, frac_bits: int):
+        init_op(self, [lhs, rhs], [result_type or _i32_like(lhs)], frac_bits=frac_bits)
+
+    def verify_(self) -> None:
+        import numpy as np
+
         _check_frac_bits(self)
-        _check_i32(self, self.input, self.res)
-        for p in (self.gamma, self.beta):
-            ps = _shape(p)
-            if len(ps) > len(shape) or any(y not in (1, x) for x, y in zip(shape[::-1], ps[::-1])):
-                raise VerifyException(f"snn.fixed_layer_norm: gamma and beta must broadcast to the input shape {shape}, got {ps}")
-        if _shape(self.res) != shape:
-            raise VerifyException("snn.fixed_layer_norm: result shape must equal input shape")
-        n = math.prod(shape[self.axis.value.data :])
-        r = self.var_shift.value.data
-        if not 0 <= r <= self.frac_bits.value.data or n * (1 << (2 * (32 - r))) > (1 << 63):
-            raise VerifyException(
-                f"snn.fixed_layer_norm: var_shift {r} lets the sum of {n} squares overflow 64 bits (needs >= {ln_var_shift(n)})"
-            )
+        _check_i32(self, self.lhs, self.rhs, self.res)
+        try:
+            out = tuple(np.broadcast_shapes(_shape(self.lhs), _shape(self.rhs)))
+        except ValueError:
+            raise VerifyException(f"snn.fixed_mul: operand shapes {_shape(self.lhs)} and {_shape(self.rhs)} do not broadcast") from None
+        if out != _shape(self.res):
+            raise VerifyException(f"snn.fixed_mul: result shape must be {out}")
 
 
 @irdl_op_definition
@@ -710,6 +783,9 @@ SNN = Dialect(
         FixedAddOp,
         FixedDivOp,
         FixedLayerNormOp,
+        FixedRmsNormOp,
+        FixedSiluOp,
+        FixedMulOp,
         FixedSoftmaxOp,
         FixedGeluOp,
     ],  # fmt: skip

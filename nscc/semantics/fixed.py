@@ -26,7 +26,16 @@ INV_SQRT2_BITS = 30
 GELU_A = -0.2888
 GELU_B = -1.769
 
-WIDTHS = {"GAMMA_BITS": GAMMA_BITS, "LOG2E_BITS": LOG2E_BITS, "SOFTMAX_MIN": SOFTMAX_MIN, "INV_SQRT2_BITS": INV_SQRT2_BITS}
+# snn.fixed_silu: alpha (1 for SiLU, 1.702 for quick_gelu) at ALPHA_BITS fraction bits.
+ALPHA_BITS = 30
+
+WIDTHS = {
+    "GAMMA_BITS": GAMMA_BITS,
+    "LOG2E_BITS": LOG2E_BITS,
+    "SOFTMAX_MIN": SOFTMAX_MIN,
+    "INV_SQRT2_BITS": INV_SQRT2_BITS,
+    "ALPHA_BITS": ALPHA_BITS,
+}
 
 
 def softmax_constants(f: int) -> tuple[int, int, int]:

@@ -231,21 +231,35 @@ def _fixed_div(op, args):
     return (_saturate(np.where(pos, q, 0)),)
 
 
+def _normalized(op, x: np.ndarray, center: bool) -> np.ndarray:
+    """Steps 1-4 of snn.fixed_layer_norm (centred) and snn.fixed_rms_norm (not): y at F bits."""
+    f, axis = prop(op, "frac_bits"), prop(op, "axis") % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    n = np.int64(np.prod([x.shape[a] for a in axes]))
+    d = x - _round_div(x.sum(axis=axes, keepdims=True), n) if center else x
+    r = prop(op, "var_shift")
+    e = _round_shift(d, r)
+    var = _round_div((e * e).sum(axis=axes, keepdims=True), n) + prop(op, "epsilon")
+    sigma = np.maximum(isqrt(var), 1)
+    return _round_div(d << (f - r), sigma)  # (F + F - r) - (F - r) = F fraction bits
+
+
 @kernel(snn.FixedLayerNormOp)
 def _fixed_layer_norm(op, args):
     x, gamma, beta = (a.astype(np.int64) for a in args)
-    f, axis = prop(op, "frac_bits"), prop(op, "axis") % x.ndim
-    axes = tuple(range(axis, x.ndim))
-    n = int(np.prod([x.shape[a] for a in axes]))
-    mu = _round_div(x.sum(axis=axes, keepdims=True), np.int64(n))
-    d = x - mu
-    r = prop(op, "var_shift")
-    e = _round_shift(d, r)
-    var = _round_div((e * e).sum(axis=axes, keepdims=True), np.int64(n)) + prop(op, "epsilon")
-    sigma = np.maximum(isqrt(var), 1)
-    y = _round_div(d << (f - r), sigma)  # (F + F - r) - (F - r) = F fraction bits
-    out = _round_shift(y * gamma, fixed.GAMMA_BITS) + beta
-    return (_saturate(out),)
+    return (_saturate(_round_shift(_normalized(op, x, True) * gamma, fixed.GAMMA_BITS) + beta),)
+
+
+@kernel(snn.FixedRmsNormOp)
+def _fixed_rms_norm(op, args):
+    x, gamma = (a.astype(np.int64) for a in args)
+    return (_saturate(_round_shift(_normalized(op, x, False) * gamma, fixed.GAMMA_BITS)),)
+
+
+@kernel(snn.FixedMulOp)
+def _fixed_mul(op, args):
+    a, b = (v.astype(np.int64) for v in args)
+    return (_saturate(_round_shift(a * b, prop(op, "frac_bits"))),)
 
 
 @kernel(snn.NeuronOp)
@@ -316,20 +330,34 @@ def _linear_attention_step(op, args):
     )
 
 
-@kernel(snn.FixedSoftmaxOp)
-def _fixed_softmax(op, args):
-    x = args[0].astype(np.int64)
-    f, axis = prop(op, "frac_bits"), prop(op, "axis")
-    t = x - x.max(axis=axis, keepdims=True)
+def _exp(t: np.ndarray, f: int) -> np.ndarray:
+    """e^t at f fraction bits for t <= 0 (at f bits): base 2, integer part a shift, fraction a quadratic."""
     t = np.maximum(t, -(fixed.SOFTMAX_MIN << f))
     log2e, c1, c2 = fixed.softmax_constants(f)
     u = _round_shift(t * log2e, fixed.LOG2E_BITS)  # t * log2(e), <= 0
     z = (-u) >> f
     fr = (-u) & ((1 << f) - 1)
     p = (1 << f) - _round_shift(fr * c1, f) + _round_shift(_round_shift(fr * fr, f) * c2, f)
-    e = p >> np.minimum(z, 62)
+    return p >> np.minimum(z, 62)
+
+
+@kernel(snn.FixedSoftmaxOp)
+def _fixed_softmax(op, args):
+    x = args[0].astype(np.int64)
+    f, axis = prop(op, "frac_bits"), prop(op, "axis")
+    e = _exp(x - x.max(axis=axis, keepdims=True), f)
     total = e.sum(axis=axis, keepdims=True)
     return (_saturate(_round_div(e << f, np.maximum(total, 1))),)
+
+
+@kernel(snn.FixedSiluOp)
+def _fixed_silu(op, args):
+    x = args[0].astype(np.int64)
+    f = prop(op, "frac_bits")
+    xs = _round_shift(x * prop(op, "alpha"), fixed.ALPHA_BITS)
+    s = _round_div(np.int64(1) << (2 * f), (1 << f) + _exp(-np.abs(xs), f))  # sigmoid(|xs|)
+    sig = np.where(xs >= 0, s, (1 << f) - s)
+    return (_saturate(_round_shift(x * sig, f)),)
 
 
 @kernel(snn.FixedGeluOp)
