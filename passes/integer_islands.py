@@ -9,6 +9,10 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
 * `nn.layer_norm`, `nn.softmax`, `nn.gelu` become `snn.fixed_layer_norm`,
   `snn.fixed_softmax`, `snn.fixed_gelu` (integer mean, variance and square
   root; a base-2 exponential from a quadratic and a shift; I-BERT's erf);
+* the Llama family's `nn.rms_norm`, `nn.silu` (after `fuse-rms-norm`,
+  `fuse-silu`) become `snn.fixed_rms_norm`, `snn.fixed_silu`; a product with a
+  fixed-point operand that is not a per-channel scale (the SwiGLU gate, RoPE's
+  cos and sin tables) becomes `snn.fixed_mul`, and RoPE's `nn.neg` a product by -1;
 * `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu`, pooling
   (max exact, average `round_div`) and data movement ops work on the
   integers unchanged;
@@ -59,11 +63,11 @@ from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, saturate_i32, to_fixed
-from nscc.semantics.fixed import GAMMA_BITS
+from nscc.semantics.fixed import ALPHA_BITS, GAMMA_BITS
 from nscc.semantics.folding import constant_value
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
-ISLAND = (nn.LayerNormOp, nn.SoftmaxOp, nn.GeluOp, nn.AddOp, nn.ReluOp, nn.MulOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point
+ISLAND = (nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.AddOp, nn.ReluOp, nn.MulOp, nn.NegOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point
 
 
 def _stem(source: Operation | SSAValue) -> str:
@@ -187,6 +191,39 @@ class LayerNormToFixed(FixedPattern):
         gw, bw = self.weight(new, op, "gamma", g), self.weight(new, op, "beta", b)
         fixed_ln = snn.FixedLayerNormOp(x, gw, bw, _i32(op.res), frac_bits=f, axis=op.axis.value.data, var_shift=r, epsilon=eps)
         self.emit(rewriter, op, new, fixed_ln)
+
+
+class RmsNormToFixed(FixedPattern):
+    """`nn.rms_norm` with a constant scale -> `snn.fixed_rms_norm` (Llama's norm: integer
+    mean square and square root; gamma at 2^-GAMMA_BITS)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.RMSNormOp, rewriter: PatternRewriter) -> None:
+        f = self.frac_bits
+        gamma = constant_value(op.scale, self.store)
+        if gamma is None:
+            return
+        norm_shape = tuple(op.input.type.get_shape())[op.axis.value.data :]
+        g = np.rint(np.broadcast_to(gamma.astype(np.float64), norm_shape) * 2.0**GAMMA_BITS).astype(np.int32)
+        r = snn.ln_var_shift(int(np.prod(norm_shape)))
+        eps = max(1, int(round(op.epsilon.value.data * 2.0 ** (2 * (f - r)))))
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        gw = self.weight(new, op, "gamma", g)
+        self.emit(rewriter, op, new, snn.FixedRmsNormOp(x, gw, _i32(op.res), frac_bits=f, axis=op.axis.value.data, var_shift=r, epsilon=eps))
+
+
+class SiluToFixed(FixedPattern):
+    """`nn.silu` -> `snn.fixed_silu` (softmax's base-2 exponential, one rounding division)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.SiluOp, rewriter: PatternRewriter) -> None:
+        alpha = round(op.alpha.value.data * 2.0**ALPHA_BITS)
+        if not 0 < alpha < 1 << 31:
+            return
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        self.emit(rewriter, op, new, snn.FixedSiluOp(x, _i32(op.res), frac_bits=self.frac_bits, alpha=alpha))
 
 
 class SoftmaxToFixed(FixedPattern):
@@ -321,6 +358,33 @@ class MulToRequant(FixedPattern):
         self.emit(rewriter, op, new, self.requant(fx, m, None, shift, len(shape) - 1, _i32(op.res)))
 
 
+class MulToFixed(FixedPattern):
+    """A product with a fixed-point operand that `MulToRequant` leaves (two activations, as
+    in the SwiGLU gate; a constant table, as RoPE's cos and sin) -> `snn.fixed_mul`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MulOp, rewriter: PatternRewriter) -> None:
+        if self.fixed(op.lhs) is None and self.fixed(op.rhs) is None:
+            return
+        new: list[Operation] = []
+        a, b = self.as_fixed(new, op.lhs), self.as_fixed(new, op.rhs)
+        self.emit(rewriter, op, new, snn.FixedMulOp(a, b, _i32(op.res), frac_bits=self.frac_bits))
+
+
+class NegToFixed(FixedPattern):
+    """`nn.neg` of a fixed-point value (RoPE's rotate_half) -> `snn.fixed_mul` by -1,
+    which saturates -2^31 instead of wrapping."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.NegOp, rewriter: PatternRewriter) -> None:
+        x = self.fixed(op.input)
+        if x is None:
+            return
+        new: list[Operation] = []
+        minus_one = self.weight(new, op, "minus_one", np.full((1,), -(1 << self.frac_bits), np.int32))
+        self.emit(rewriter, op, new, snn.FixedMulOp(x, minus_one, _i32(op.res), frac_bits=self.frac_bits))
+
+
 class GatherToFixed(FixedPattern):
     """An embedding table (a constant float `nn.gather` input) that an island reads -> a fixed-point table."""
 
@@ -338,8 +402,8 @@ class GatherToFixed(FixedPattern):
 
 
 ISLAND_PATTERNS = (
-    DecodeToRequant, LayerNormToFixed, SoftmaxToFixed, GeluToFixed, AddToFixed, DivToFixed,
-    MulToRequant, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
+    DecodeToRequant, LayerNormToFixed, RmsNormToFixed, SoftmaxToFixed, GeluToFixed, SiluToFixed, AddToFixed,
+    DivToFixed, MulToRequant, MulToFixed, NegToFixed, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
 )  # fmt: skip
 
 

@@ -138,8 +138,10 @@ def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
 
 
 FIXED_KERNEL = """builtin.module {
-  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>) {
+  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>) {
     %g = nn.weight "gamma" : tensor<16xi32>
+    %rms = snn.fixed_rms_norm %v, %g {axis = 1 : i64, frac_bits = 12 : i64, var_shift = 3 : i64, epsilon = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
+    %si = snn.fixed_silu %v {frac_bits = 12 : i64, alpha = 1827508584 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
     %b = nn.weight "beta" : tensor<16xi32>
     %ln = snn.fixed_layer_norm %v, %g, %b {axis = 1 : i64, frac_bits = 12 : i64, var_shift = 3 : i64, epsilon = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
     %sm = snn.fixed_softmax %v {axis = 1 : i64, frac_bits = 12 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
@@ -157,14 +159,15 @@ FIXED_KERNEL = """builtin.module {
     %cnt = snn.requant %acc, %m {shift = 24 : i64, axis = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> !snn.counts<3x16, 15, signed>
     %w = nn.weight "w" : tensor<16x4xi4>
     %o = snn.synapse %cnt, %w {acc_bits = 32 : i64} : (!snn.counts<3x16, 15, signed>, tensor<16x4xi4>) -> tensor<3x4xi32>
-    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>
+    %mu = snn.fixed_mul %si, %b {frac_bits = 12 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
+    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>
   }
 }"""
 
 
 def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
-    """Fixed-point LayerNorm, softmax, GELU, division, requant, add, ReLU, slices with steps,
-    concatenation and transposes on random integers, against the written semantics."""
+    """Fixed-point LayerNorm, RMSNorm, softmax, GELU, SiLU, products, division, requant, add, ReLU,
+    slices with steps, concatenation and transposes on random integers, against the written semantics."""
     rng = np.random.default_rng(5)
     ctx, module = parse_module(FIXED_KERNEL)
     ctx.weights.add("gamma", rng.integers(40000, 90000, 16).astype(np.int32))
@@ -181,7 +184,7 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ]
     pkg = package(ctx, module, tmp_path)
     n = assert_csim_passes(pkg)
-    assert n == 4 * 48 + 24 + 48 + 72 + 12
+    assert n == 7 * 48 + 24 + 48 + 72 + 12
 
 
 def _random_program(seed: int):

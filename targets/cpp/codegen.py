@@ -358,17 +358,31 @@ def _emit_fixed_div(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
 
 
-@_emits(snn.FixedLayerNormOp)
+@_emits(snn.FixedLayerNormOp, snn.FixedRmsNormOp)
 def _emit_fixed_layer_norm(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
     shape = _shape(op.input)
     axis = prop(op, "axis") % len(shape)
     n = math.prod(shape[axis:])
+    beta = g.ref(op.beta) if isinstance(op, snn.FixedLayerNormOp) else "nullptr"
     L.append(
-        f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {g.ref(op.beta)}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
+        f"  fixed_layer_norm({g.ref(op.input)}, {g.ref(op.gamma)}, {beta}, {math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, "
         f"{prop(op, 'var_shift')}, int64_t({prop(op, 'epsilon')}), {out});"
     )
+
+
+@_emits(snn.FixedSiluOp)
+def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
+    out = g.alloc(op.res)
+    f = prop(op, "frac_bits")
+    consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(f))
+    g.lines.append(f"  fixed_silu({g.ref(op.input)}, {math.prod(_shape(op.input))}, {f}, {prop(op, 'alpha')}LL, {consts}, {out});")
+
+
+@_emits(snn.FixedMulOp)
+def _emit_fixed_mul(g: _Gen, op: Operation) -> None:
+    return _elementwise(g, op, f"fixed_mul_value(a, b, {prop(op, 'frac_bits')})")
 
 
 @_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp)

@@ -76,6 +76,17 @@ inline int64_t exp_value(int64_t t, int f, int64_t log2e, int64_t c1, int64_t c2
   int64_t p = (int64_t(1) << f) - round_shift(fr * c1, f) + round_shift(round_shift(fr * fr, f) * c2, f);
   return p >> (z < 62 ? z : 62);
 }
+// snn.fixed_silu: x sigmoid(alpha x), alpha at ALPHA_BITS; the sigmoid from exp_value
+inline int32_t silu_value(int64_t x, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2) {
+  int64_t xs = round_shift(x * alpha, ALPHA_BITS);
+  int64_t s = round_div(int64_t(1) << (2 * f), (int64_t(1) << f) + exp_value(xs < 0 ? xs : -xs, f, log2e, c1, c2));
+  return (int32_t)sat32(round_shift(x * (xs >= 0 ? s : (int64_t(1) << f) - s), f));
+}
+// snn.fixed_mul
+inline int32_t fixed_mul_value(int64_t a, int64_t b, int f) {
+#pragma HLS INLINE
+  return (int32_t)sat32(round_shift(a * b, f));
+}
 // snn.fixed_gelu (I-BERT); inv_sqrt2, b, a from nscc.semantics.fixed.gelu_constants(f)
 inline int32_t gelu_value(int64_t x, int f, int64_t inv_sqrt2, int64_t b, int64_t a) {
   int64_t xs = round_shift(x * inv_sqrt2, INV_SQRT2_BITS);

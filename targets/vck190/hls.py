@@ -429,20 +429,22 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
     return _other(g, op, n, 1)
 
 
-@_emits(snn.FixedLayerNormOp)
+@_emits(snn.FixedLayerNormOp, snn.FixedRmsNormOp)
 def _emit_fixed_layer_norm(g: _Gen, op: Operation) -> None:
     L = g.lines
     shape = _shape(op.input)
     axis = prop(op, "axis") % len(shape)
     n = math.prod(shape[axis:])
-    gamma, beta = _constant(g, op.gamma), _constant(g, op.beta)
+    center = isinstance(op, snn.FixedLayerNormOp)
+    gamma, beta = _constant(g, op.gamma), (_constant(g, op.beta) if center else np.zeros(1, np.int32))
     if gamma is None or beta is None:
         raise NsccError(f"vck190 target: {where(op)} has computed gamma or beta", "they must be constants")
     x = g.ref(op.input)
-    go, bo = g.param(np.broadcast_to(gamma, shape[axis:])), g.param(np.broadcast_to(beta, shape[axis:]))
+    go = g.param(np.broadcast_to(gamma, shape[axis:]))
+    bo = g.param(np.broadcast_to(beta, shape[axis:])) if center else -1
     out = g.alloc(op.res)
     L.append(
-        f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}>"
+        f"  nscc::fixed_layer_norm<{math.prod(shape) // n}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}, {str(center).lower()}>"
         f"({x[0]}, {x[1]}, prm, {go}, {bo}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
     )
     return _other(g, op, math.prod(shape), 3)
@@ -457,6 +459,17 @@ def _emit_fixed_gelu(g: _Gen, op: Operation) -> None:
     inv, b, a = fixed.gelu_constants(f)
     n = math.prod(_shape(op.input))
     L.append(f"  nscc::fixed_gelu<{n}, {f}, {inv}LL, {b}LL, {a}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    return _other(g, op, n, 1)
+
+
+@_emits(snn.FixedSiluOp)
+def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
+    f = prop(op, "frac_bits")
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    log2e, c1, c2 = fixed.softmax_constants(f)
+    n = math.prod(_shape(op.input))
+    g.lines.append(f"  nscc::fixed_silu<{n}, {f}, {prop(op, 'alpha')}LL, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
     return _other(g, op, n, 1)
 
 
@@ -558,7 +571,7 @@ def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: l
     _other(g, dst_v.owner, math.prod(dims), 1)
 
 
-@_emits(snn.FixedAddOp, snn.FixedDivOp, nn.ReluOp)
+@_emits(snn.FixedAddOp, snn.FixedDivOp, snn.FixedMulOp, nn.ReluOp)
 def _binary(g: _Gen, op: Operation) -> None:
     res = op.results[0]
     oshape = _shape(res) or (1,)
@@ -566,8 +579,8 @@ def _binary(g: _Gen, op: Operation) -> None:
     refs = [g.ref(v) for v in operands]
     strides = [_rom(g, _pad(broadcast_strides(_shape(v) or (1,), oshape), 0)) for v in operands]
     out = g.alloc(res)
-    kind = 0 if isinstance(op, snn.FixedAddOp) else 1 if isinstance(op, snn.FixedDivOp) else 2
-    f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp) else 0
+    kind = {snn.FixedAddOp: 0, snn.FixedDivOp: 1, nn.ReluOp: 2, snn.FixedMulOp: 3}[type(op)]
+    f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp | snn.FixedMulOp) else 0
     kn = _rom(g, _pad(list(oshape), 1), "int")
     (a, ao), (b, bo) = refs
     g.lines.append(f"  nscc::binary<{kind}, {f}>({a}, {ao}, {strides[0]}, {b}, {bo}, {strides[1]}, {out[0]}, {out[1]}, {kn});")

@@ -600,13 +600,15 @@ inline void fixed_decode(const int32_t* x, i64 n, int f, float* out) {
   for (i64 i = 0; i < n; ++i) out[i] = (float)((double)x[i] * std::ldexp(1.0, -f));
 }
 
+// snn.fixed_layer_norm, and snn.fixed_rms_norm where beta is null (no mean, no beta)
 inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32_t* beta, i64 rows, i64 n, int f, int r, int64_t eps, int32_t* out) {
 #pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const int32_t* xr = x + i * n;
     int64_t sum = 0;
-    for (i64 j = 0; j < n; ++j) sum += xr[j];
-    int64_t mu = round_div(sum, n);
+    if (beta)
+      for (i64 j = 0; j < n; ++j) sum += xr[j];
+    int64_t mu = beta ? round_div(sum, n) : 0;
     int64_t ss = 0;
     for (i64 j = 0; j < n; ++j) {
       int64_t e = round_shift(xr[j] - mu, r);
@@ -614,7 +616,7 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
     }
     int64_t var = round_div(ss, n) + eps;
     int64_t sigma = std::max<int64_t>(isqrt(var), 1);
-    for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta[j]);
+    for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta ? beta[j] : 0);
   }
 }
 
@@ -634,6 +636,11 @@ inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, 
       total = std::max<int64_t>(total, 1);
       for (i64 j = 0; j < n; ++j) out[base + j * inner] = (int32_t)sat32(round_div(e[j] << f, total));
     }
+}
+
+inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(n))
+  for (i64 i = 0; i < n; ++i) out[i] = silu_value(x[i], f, alpha, log2e, c1, c2);
 }
 
 inline void fixed_gelu(const int32_t* x, i64 n, int f, int64_t inv_sqrt2, int64_t b, int64_t a, int32_t* out) {

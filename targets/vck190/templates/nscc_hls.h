@@ -85,6 +85,7 @@ binary_loop:
               int64_t r;
               if (OP == 0) r = fixed_add_value(x, y);         // snn.fixed_add
               else if (OP == 1) r = fixed_div_value(x, y, F);  // snn.fixed_div
+              else if (OP == 3) r = fixed_mul_value(x, y, F);  // snn.fixed_mul
               else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
               out[o++] = (TO)r;
             }
@@ -359,7 +360,8 @@ la_heads_loop:
 }
 
 // ------------------------------------------------------------------ fixed point (docs/semantics.md)
-template <int ROWS, int N, int F, int R>
+// snn.fixed_layer_norm; with CENTER false snn.fixed_rms_norm (no mean, no beta: bo unused)
+template <int ROWS, int N, int F, int R, bool CENTER>
 void fixed_layer_norm(const int32_t* x, int64_t xo, const int32_t* prm, int64_t go, int64_t bo, int64_t eps, int32_t* out, int64_t oo) {
 ln_rows_loop:
   for (int i = 0; i < ROWS; ++i) {
@@ -369,7 +371,7 @@ ln_rows_loop:
 #pragma HLS PIPELINE II=1
       sum += x[xo + i * N + j];
     }
-    int64_t mu = round_div(sum, N);
+    int64_t mu = CENTER ? round_div(sum, N) : 0;
     int64_t ss = 0;
   ln_var_loop:
     for (int j = 0; j < N; ++j) {
@@ -382,7 +384,7 @@ ln_rows_loop:
   ln_out_loop:
     for (int j = 0; j < N; ++j) {
 #pragma HLS PIPELINE II=1
-      out[oo + i * N + j] = layer_norm_value(x[xo + i * N + j] - mu, sigma, F, R, prm[go + j], prm[bo + j]);
+      out[oo + i * N + j] = layer_norm_value(x[xo + i * N + j] - mu, sigma, F, R, prm[go + j], CENTER ? prm[bo + j] : 0);
     }
   }
 }
@@ -394,6 +396,16 @@ gelu_loop:
   for (int i = 0; i < N; ++i) {
 #pragma HLS PIPELINE II=1
     out[oo + i] = gelu_value(x[xo + i], F, INV_SQRT2, GB, GA);
+  }
+}
+
+// x sigmoid(alpha x); LOG2E, C1, C2 as for softmax, ALPHA at ALPHA_BITS
+template <int N, int F, int64_t ALPHA, int64_t LOG2E, int64_t C1, int64_t C2>
+void fixed_silu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
+silu_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    out[oo + i] = silu_value(x[xo + i], F, ALPHA, LOG2E, C1, C2);
   }
 }
 
