@@ -47,8 +47,8 @@ from nscc.ir.types import np_dtype
 from nscc.semantics.folding import constant_value
 from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
 
-ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp)
-ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp)
+ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp, snn.AttentionOp)
+ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp, snn.AttentionStepOp)
 STATE_ATTR = "nscc.state"  # on a state argument and the result that returns its next value
 POSITION_ATTR = "nscc.position"  # on the position argument
 LENGTH_ATTR = "nscc.decode_length"  # on the module: the positions a step function may be called at
@@ -108,8 +108,12 @@ class _Specializer:
             return a if op.keepdims else a - sum(1 for x in axes if x < a)
         if isinstance(op, nn.AttentionOp):
             raise NsccError(
-                "decoding: softmax attention needs a growing KV cache",
-                "run -p raise-attention,linear-attention first (or raise-attention on a model trained with it)",
+                "decoding: float softmax attention has no KV cache",
+                "convert it with spike-conversion (spiking attention keeps a KV cache), or run -p raise-attention,linear-attention",
+            )
+        if isinstance(op, snn.AttentionOp) and (op.causal is None or op.mask is not None):
+            raise NsccError(
+                "decoding: attention with a mask or without causality sees later positions", "decoding needs causal attention without a mask"
             )
         if isinstance(op, nn.LinearAttentionOp) and not op.causal:
             raise NsccError("decoding: non-causal linear attention sums over the whole sequence", "decoding needs causal attention")
@@ -212,12 +216,21 @@ def specialize(module: ModuleOp, weights, token_input: str | None = None, seq_ax
 # --- the step function's explicit state ------------------------------------------------------
 
 
+def cache_type(levels: int):
+    """The narrowest integer that holds counts in [-levels, levels]: a KV cache of D = 15 is one byte a count."""
+    from xdsl.dialects.builtin import IntegerType
+
+    return IntegerType(8 if levels <= 127 else 16 if levels <= 32767 else 32)
+
+
 @dataclass
 class AttentionToStep(RewritePattern):
-    """Linear attention over the one token -> its step op on state from new arguments of @main;
+    """Attention over the one token -> its step op on state from new arguments of @main
+    (linear attention: S and z; softmax attention: the KV cache of `length` positions);
     the new state goes out as new results. Arguments and results in program order."""
 
     fn: FuncOp
+    length: int = 0
     names: set[str] = field(default_factory=set)
 
     def _name(self, op) -> str:
@@ -229,8 +242,40 @@ class AttentionToStep(RewritePattern):
         self.names.add(name)
         return name
 
+    def _state(self, rewriter: PatternRewriter, op, names: str, step, results) -> None:
+        """`op` -> `step`, built on new state arguments; its results past `results` are the new state, returned."""
+        rewriter.replace(op, step, results)
+        ret = self.fn.get_return_op()
+        ret.operands = (*ret.operands, *step.results[len(results) :])
+        rewriter.notify_op_modified(ret)
+        name = self._name(op)
+        marks = [DictionaryAttr({NAME_ATTR: StringAttr(f"{name}.{x}"), STATE_ATTR: StringAttr(f"{name}.{x}")}) for x in names]
+        self.fn.arg_attrs = ArrayAttr([*self.fn.arg_attrs.data, *marks])
+        self.fn.res_attrs = ArrayAttr([*self.fn.res_attrs.data, *marks])
+        self.fn.update_function_type()
+
+    def _kv_cache(self, op: snn.AttentionOp, rewriter: PatternRewriter) -> None:
+        block = self.fn.body.block
+        n = len(block.args)
+        position = next(a for a, d in zip(block.args, self.fn.arg_attrs.data) if POSITION_ATTR in d.data)
+        caches = []
+        for i, x in enumerate((op.k, op.v)):
+            shape = list(x.type.get_shape())
+            shape[-2] = self.length
+            c = rewriter.insert_block_argument(block, n + i, TensorType(cache_type(x.type.levels.data), shape))
+            c.name_hint = "KV"[i]
+            caches.append(c)
+        step = snn.AttentionStepOp(
+            op.q, op.k, op.v, *caches, position,
+            multiplier=op.multiplier.value.data, shift=op.shift.value.data, frac_bits=op.frac_bits.value.data,
+        )  # fmt: skip
+        step.attributes.update(op.attributes)
+        self._state(rewriter, op, "KV", step, [step.res])
+
     @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: snn.LinearAttentionOp | nn.LinearAttentionOp, rewriter: PatternRewriter) -> None:
+    def match_and_rewrite(self, op: snn.LinearAttentionOp | nn.LinearAttentionOp | snn.AttentionOp, rewriter: PatternRewriter) -> None:
+        if isinstance(op, snn.AttentionOp):
+            return self._kv_cache(op, rewriter)
         qs, vs = tuple(op.q.type.get_shape()), tuple(op.v.type.get_shape())
         element = i64 if isinstance(op, snn.LinearAttentionOp) else f64
         block = self.fn.body.block
@@ -247,15 +292,7 @@ class AttentionToStep(RewritePattern):
             )
             outs = [step.res]
         step.attributes.update(op.attributes)
-        rewriter.replace(op, step, outs)
-        ret = self.fn.get_return_op()
-        ret.operands = (*ret.operands, step.new_state, step.new_norm)
-        rewriter.notify_op_modified(ret)
-        name = self._name(op)
-        marks = [DictionaryAttr({NAME_ATTR: StringAttr(f"{name}.{x}"), STATE_ATTR: StringAttr(f"{name}.{x}")}) for x in "Sz"]
-        self.fn.arg_attrs = ArrayAttr([*self.fn.arg_attrs.data, *marks])
-        self.fn.res_attrs = ArrayAttr([*self.fn.res_attrs.data, *marks])
-        self.fn.update_function_type()
+        self._state(rewriter, op, "Sz", step, outs)
 
 
 def decode_step(module: ModuleOp, weights, token_input: str | None = None, seq_axis: int = 1) -> None:
@@ -266,7 +303,7 @@ def decode_step(module: ModuleOp, weights, token_input: str | None = None, seq_a
     _, length = specialize(module, weights, token_input, seq_axis)
     fn = main_function(module)
     taken = {d.data[NAME_ATTR].data for d in (*fn.arg_attrs.data, *fn.res_attrs.data) if NAME_ATTR in d.data}
-    PatternRewriteWalker(AttentionToStep(fn, taken), apply_recursively=False).rewrite_module(module)
+    PatternRewriteWalker(AttentionToStep(fn, length, taken), apply_recursively=False).rewrite_module(module)
     module.attributes[LENGTH_ATTR] = IntegerAttr(length, i64)
 
 

@@ -48,6 +48,8 @@ from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
+from nscc.quant.attention import FRAC_BITS as ATTENTION_FRAC_BITS
+from nscc.quant.attention import AttentionCode, attention_code, kv_source
 from nscc.quant.plans import (
     BITS_ATTR,
     CODING_ATTR,
@@ -234,6 +236,44 @@ class ConvertLinearAttention(RewritePattern):
         rewriter.replace(op, new)
 
 
+@dataclass
+class ConvertSoftmaxAttention(RewritePattern):
+    """nn.attention -> q, k, v encoded as counts (k and v once per key-value head) ->
+    snn.attention (integer scores, integer softmax, counts weighted by the
+    probabilities) -> decode by the value thresholds."""
+
+    codes: Decisions[AttentionCode]
+    store: WeightStore
+    levels: int
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.AttentionOp, rewriter: PatternRewriter) -> None:
+        code = self.codes.get(_attention_key(op), op.operands)
+        if code is None:
+            return
+        new: list[Operation] = []
+        name = _attention_key(op) or "attention"
+        counts = []
+        for x, theta, signed, what in zip((op.q, op.k, op.v), (code.theta_q, code.theta_k, code.theta_v), code.signed, "qkv"):
+            source = kv_source(x)[0] if what != "q" else x
+            w = new_weight(self.store, f"{name}.{what}_theta", theta, f32)
+            enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), self.levels, signed))
+            new += [w, enc]
+            counts.append(enc.res)
+        mask = None
+        if op.mask is not None:
+            fx = snn.FixedEncodeOp(op.mask, frac_bits=ATTENTION_FRAC_BITS)
+            new.append(fx)
+            mask = fx.res
+        att = snn.AttentionOp(
+            *counts, mask, multiplier=code.multiplier, shift=code.shift, frac_bits=ATTENTION_FRAC_BITS, causal=op.causal is not None
+        )
+        att.attributes[LAYER_ATTR] = StringAttr(name)
+        scale = new_weight(self.store, f"{name}.scale", code.theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
+        dec = snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)
+        rewriter.replace(op, [*new, att, scale, dec])
+
+
 @dataclass(frozen=True)
 class SpikeConversionPass(ModulePass):
     """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode.
@@ -255,7 +295,11 @@ class SpikeConversionPass(ModulePass):
     `bias-correction` (fold the mean quantization error into the bias);
     `rounding` gptq | nearest (below 8 bits, GPTQ's error-feedback rounding
     from the calibration Gram matrix, or each weight to its nearest);
-    `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`);
+    `keep-dense` layer names or globs to leave dense (e.g. `keep-dense=head`, or an
+    attention layer's name);
+    `attention` spiking | float: softmax attention (`nn.attention`, from
+    `raise-attention`) over spike counts of q, k and v with the integer softmax
+    (`snn.attention`; thresholds in `nscc.quant.attention`), or left in float;
     `calib-batches` (random batches when no --calib data is given);
     `measure-batches` (0: do not measure) calibration batches on which the converted
     model is compared with the float one (held out of calibration when there are at
@@ -281,6 +325,7 @@ class SpikeConversionPass(ModulePass):
     keep_dense: tuple[str, ...] = ()
     measure_batches: int = 2
     rotate: bool = False
+    attention: str = "spiking"
 
     def __post_init__(self) -> None:
         checks = [
@@ -295,6 +340,7 @@ class SpikeConversionPass(ModulePass):
             (self.calib_batches >= 1, "calib-batches must be at least 1"),
             (self.measure_batches >= 0, "measure-batches must be 0 (no measurement) or more"),
             (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
+            (self.attention in ("spiking", "float"), "attention must be spiking or float"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -314,10 +360,15 @@ class SpikeConversionPass(ModulePass):
             rotate_streams(op, store)
         codes = self._calibrate_linear(ctx, op, store)
         attention = self._calibrate_attention(ctx, op, store)
-        before = op.clone() if self.measure_batches and (codes or attention) else None
-        patterns = [ConvertLinear(codes, self, store), ConvertLinearAttention(attention, self.levels, store)]
+        softmax = self._calibrate_softmax_attention(ctx, op, store)
+        before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
+        patterns = [
+            ConvertLinear(codes, self, store),
+            ConvertLinearAttention(attention, self.levels, store),
+            ConvertSoftmaxAttention(softmax, store, self.levels),
+        ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
-        del patterns, codes, attention  # the calibration samples: the measurement needs the memory
+        del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
         release_memory()
         if before is not None:
             self._report_fidelity(ctx, before, op, store)
@@ -403,4 +454,23 @@ class SpikeConversionPass(ModulePass):
                 clip = choose_clip(s, self.threshold, self.percentile, False, self.levels, signed)
                 code[i] = (float(clip / self.levels), signed)
             codes.add(_attention_key(o), o.operands, code)
+        return codes
+
+    def _calibrate_softmax_attention(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[AttentionCode]:
+        """Softmax attention: per-feature clipping ranges of q, k and v on the calibration
+        batches, turned into thresholds by `nscc.quant.attention.attention_code`."""
+        codes: Decisions[AttentionCode] = Decisions()
+        if self.attention != "spiking":
+            return codes
+        found = [o for o in op.walk() if isinstance(o, nn.AttentionOp) and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]
+        if not found:
+            return codes
+        targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in found}
+        stats = collect(op, store, self._batches(ctx, op)[0], targets)
+        for o in found:
+            s = [stats[o.operands[i]] for i in range(3)]
+            signed = tuple(self.coding == "ternary" or goes_negative(x) for x in s)
+            clips = [choose_clip(x, self.threshold if self.threshold != "output" else "percentile", self.percentile, True, self.levels, sg)
+                     for x, sg in zip(s, signed)]  # fmt: skip
+            codes.add(_attention_key(o), o.operands, attention_code(*clips, signed, self.levels, o.scale.value.data))
         return codes

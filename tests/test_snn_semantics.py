@@ -15,6 +15,7 @@ from nscc.semantics.interpreter import run
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
 FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")
+ATTENTION = os.path.join(os.path.dirname(__file__), "ir", "snn_attention_ops.mlir")
 
 
 def load():
@@ -105,7 +106,7 @@ def test_every_snn_op_round_trips_with_weights(tmp_path, program):
     from nscc.ir.snn import SNN
 
     seen = set()
-    for m in (module, parse_module(open(FIXED).read(), source=FIXED)[1]):
+    for m in (module, *(parse_module(open(f).read(), source=f)[1] for f in (FIXED, ATTENTION))):
         text = module_text(m)
         _, again = parse_module(text)
         assert module_text(again) == text and again.is_structurally_equivalent(m)
@@ -376,6 +377,58 @@ def test_fixed_point_ops_match_the_written_semantics():
     assert np.abs(rms / 2**f - ref).max() < 2e-2
     assert np.abs(si / 2**f - xf / (1 + np.exp(-xf))).max() < 3e-3
     assert np.abs(qg / 2**f - xf / (1 + np.exp(-1.702 * xf))).max() < 3e-3
+
+
+def ref_attention(q, k, v, visible, mult, shift, f, mask=None):
+    """snn.attention for one query row q [dk] over keys k [T][dk] and values v [T][dv]."""
+    t = [rshift(sum(a * b for a, b in zip(q, kj)) * mult, shift) for kj in k]
+    if mask is not None:
+        visible = [vis and mk > -(1 << 30) for vis, mk in zip(visible, mask)]
+        t = [a + mk for a, mk in zip(t, mask)]
+    seen = [j for j, vis in enumerate(visible) if vis]
+    if not seen:
+        return [0] * len(v[0])
+    m = max(t[j] for j in seen)
+    e = {j: ref_exp(t[j] - m, f) for j in seen}
+    total = sum(e.values())
+    p = {j: sat(rdiv(e[j] << f, max(total, 1))) if total > 0 else 0 for j in seen}
+    return [sum(p[j] * v[j][c] for j in seen) for c in range(len(v[0]))]
+
+
+def test_spiking_attention_matches_the_written_semantics():
+    ctx, module = parse_module(open(ATTENTION).read(), source=ATTENTION)
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    rng = np.random.default_rng(3)
+    q = rng.integers(-15, 16, (1, 4, 5, 8)).astype(np.int8)
+    k = rng.integers(-15, 16, (1, 2, 5, 8)).astype(np.int8)
+    v = rng.integers(-15, 16, (1, 2, 5, 3)).astype(np.int8)
+    mask = rng.integers(-3000, 3000, (1, 1, 5, 5)).astype(np.int32)
+    mask[0, 0, 1, :] = -(2**31)  # a query that sees nothing
+    mask[0, 0, 3, 2] = -(2**30)  # the boundary: hidden
+    mask[0, 0, 4, 0] = -(2**30) + 1  # and just above it: seen
+    kc = rng.integers(-15, 16, (1, 2, 6, 8)).astype(np.int8)
+    vc = rng.integers(-15, 16, (1, 2, 6, 3)).astype(np.int8)
+    out = run(module, ctx.weights, {"input0": q, "input1": k, "input2": v, "input3": mask, "input4": kc, "input5": vc, "input6": np.array([2])})
+    a, b, o, kc2, vc2 = (out[f"output{i}"] for i in range(5))
+    mult, shift, f = 12345678, 20, 12
+    for h in range(4):
+        g = h // 2  # grouped-query: two query heads a key-value head
+        K, V = k[0, g].tolist(), v[0, g].tolist()
+        for i in range(5):
+            Q = q[0, h, i].tolist()
+            assert a[0, h, i].tolist() == ref_attention(Q, K, V, [j <= i for j in range(5)], mult, shift, f)
+            assert b[0, h, i].tolist() == ref_attention(Q, K, V, [True] * 5, mult, shift, f, mask[0, 0, i].tolist())
+        # the step writes k, v at position 2 and attends to positions 0..2 of the cache
+        Kc, Vc = kc[0, g].tolist(), vc[0, g].tolist()
+        Kc[2], Vc[2] = k[0, g, 2].tolist(), v[0, g, 2].tolist()
+        assert o[0, h, 0].tolist() == ref_attention(q[0, h, 2].tolist(), Kc[:3], Vc[:3], [True] * 3, mult, shift, f)
+        assert kc2[0, g].tolist() == Kc and vc2[0, g].tolist() == Vc
+    assert not b[0, :, 1].any()
+    # with position 2 and a full cache equal to k, v the step is row 2 of the causal attention
+    kfull = np.concatenate([k, kc[:, :, 5:]], axis=2)
+    vfull = np.concatenate([v, vc[:, :, 5:]], axis=2)
+    out = run(module, ctx.weights, {"input0": q, "input1": k, "input2": v, "input3": mask, "input4": kfull, "input5": vfull, "input6": np.array([2])})
+    np.testing.assert_array_equal(out["output2"][:, :, 0], a[:, :, 2])
 
 
 def test_layer_norm_var_shift_is_checked():

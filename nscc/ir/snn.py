@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    UnitAttr,
     f32,
     i32,
     i64,
@@ -38,6 +39,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -766,6 +768,121 @@ class LinearAttentionStepOp(_LinearAttention):
             raise VerifyException("snn.linear_attention_step: new state types must equal the old")
 
 
+def _check_attention(op: Operation, q, k, v) -> tuple[int, ...]:
+    """q [..., H, S, dk], k [..., KVH, T, dk], v [..., KVH, T, dv] with KVH dividing H (grouped-query
+    attention: head h reads key-value head h // (H / KVH)); returns the result shape [..., H, S, dv]."""
+    qs, ks, vs = _shape(q), _shape(k), _shape(v)
+    if len(qs) < 3 or len(ks) != len(qs) or len(vs) != len(qs):
+        raise VerifyException(f"{op.name}: q, k and v must be [..., heads, positions, features], got {qs}, {ks}, {vs}")
+    if qs[:-3] != ks[:-3] or ks[:-1] != vs[:-1] or qs[-1] != ks[-1]:
+        raise VerifyException(f"{op.name}: q {qs}, k {ks} and v {vs} disagree")
+    if ks[-3] < 1 or qs[-3] % ks[-3]:
+        raise VerifyException(f"{op.name}: the {ks[-3]} key-value heads must divide the {qs[-3]} query heads")
+    if op.shift.value.data < 0 or op.multiplier.value.data <= 0 or op.multiplier.value.data >= 1 << 31:
+        raise VerifyException(f"{op.name}: the logit scale needs 0 < multiplier < 2^31 and shift >= 0")
+    _check_frac_bits(op)
+    for x in (q, k, v):
+        if not isinstance(x.type, CountsType):
+            raise VerifyException(f"{op.name}: q, k and v must be spike counts, got {x.type}")
+    return (*qs[:-1], vs[-1])
+
+
+@irdl_op_definition
+class AttentionOp(SNNOp):
+    """Softmax attention of spike counts, integers only (see docs/semantics.md):
+
+        s = q . k (counts, no multiplier arrays), t = round_shift(s * multiplier, shift) (+ mask),
+        p = integer softmax of t over the keys a query may see (F fraction bits),
+        out = sum_j p_j v_j (int64: the value counts weighted by p, F fraction bits)
+
+    Grouped-query: k and v may have fewer heads than q. `causal` hides keys j > i;
+    `mask` is additive at F fraction bits, and entries at or below -2^30 hide the key."""
+
+    name = "snn.attention"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    mask = opt_operand_def(TensorType)
+    res = result_def(TensorType)
+    multiplier = prop_def(IntegerAttr)
+    shift = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    causal = opt_prop_def(UnitAttr)
+
+    def __init__(
+        self, q: Value, k: Value, v: Value, mask: Value | None = None, *, multiplier: int, shift: int, frac_bits: int, causal: bool = False
+    ):
+        shape = (*value_type(q).get_shape()[:-1], value_type(v).get_shape()[-1])
+        init_op(self, [q, k, v, mask], [TensorType(i64, shape)], multiplier=multiplier, shift=shift, frac_bits=frac_bits, causal=causal)
+
+    def verify_(self) -> None:
+        import numpy as np
+
+        out = _check_attention(self, self.q, self.k, self.v)
+        if _shape(self.res) != out or self.res.type.element_type != i64:
+            raise VerifyException(f"snn.attention: the result must be tensor<{'x'.join(map(str, out))}xi64>")
+        if self.mask is not None:
+            _check_i32(self, self.mask)
+            scores = (*out[:-1], _shape(self.k)[-2])
+            try:
+                ok = tuple(np.broadcast_shapes(_shape(self.mask), scores)) == scores
+            except ValueError:
+                ok = False
+            if not ok:
+                raise VerifyException(f"snn.attention: the mask {_shape(self.mask)} must broadcast to the scores {scores}")
+
+
+@irdl_op_definition
+class AttentionStepOp(SNNOp):
+    """One decoding step of `snn.attention` (causal) with a KV cache: the token's k and v are
+    written at `position` of the caches, and q attends to positions 0..position of them.
+    Returns the output and the new caches ([..., KVH, N, d], counts as integers)."""
+
+    name = "snn.attention_step"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    k_cache = operand_def(TensorType)
+    v_cache = operand_def(TensorType)
+    position = operand_def(TensorType)
+    res = result_def(TensorType)
+    new_k_cache = result_def(TensorType)
+    new_v_cache = result_def(TensorType)
+    multiplier = prop_def(IntegerAttr)
+    shift = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+
+    def __init__(self, q: Value, k: Value, v: Value, k_cache: Value, v_cache: Value, position: Value, *, multiplier: int, shift: int, frac_bits: int):
+        shape = (*value_type(q).get_shape()[:-1], value_type(v).get_shape()[-1])
+        init_op(
+            self,
+            [q, k, v, k_cache, v_cache, position],
+            [TensorType(i64, shape), value_type(k_cache), value_type(v_cache)],
+            multiplier=multiplier,
+            shift=shift,
+            frac_bits=frac_bits,
+        )
+
+    def verify_(self) -> None:
+        out = _check_attention(self, self.q, self.k, self.v)
+        if _shape(self.q)[-2] != 1 or _shape(self.k)[-2] != 1:
+            raise VerifyException("snn.attention_step: q, k and v hold one position")
+        ks, vs = _shape(self.k), _shape(self.v)
+        kc, vc = _shape(self.k_cache), _shape(self.v_cache)
+        if kc[:-2] != ks[:-2] or kc[-1] != ks[-1] or vc[:-2] != vs[:-2] or vc[-1] != vs[-1] or kc[-2] != vc[-2]:
+            raise VerifyException(f"snn.attention_step: the caches {kc}, {vc} must be k's and v's shapes with N positions")
+        for c, x in ((self.k_cache, self.k), (self.v_cache, self.v)):
+            t = c.type.element_type
+            if not isinstance(t, IntegerType) or (1 << (t.width.data - 1)) <= x.type.levels.data:
+                raise VerifyException(f"snn.attention_step: a cache of {t} cannot hold counts up to {x.type.levels.data}")
+        if self.new_k_cache.type != self.k_cache.type or self.new_v_cache.type != self.v_cache.type:
+            raise VerifyException("snn.attention_step: the new caches must have the caches' types")
+        if _shape(self.position) != (1,) or self.position.type.element_type != i64:
+            raise VerifyException("snn.attention_step: position must be tensor<1xi64>")
+        if _shape(self.res) != out or self.res.type.element_type != i64:
+            raise VerifyException(f"snn.attention_step: the result must be tensor<{'x'.join(map(str, out))}xi64>")
+
+
 SNN = Dialect(
     "snn",
     [
@@ -778,6 +895,8 @@ SNN = Dialect(
         NeuronOp,
         LinearAttentionOp,
         LinearAttentionStepOp,
+        AttentionOp,
+        AttentionStepOp,
         FixedEncodeOp,
         FixedDecodeOp,
         FixedAddOp,

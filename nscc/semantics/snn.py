@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+from nscc.errors import NsccError
 from nscc.ir import snn
 from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
@@ -348,6 +349,53 @@ def _fixed_softmax(op, args):
     e = _exp(x - x.max(axis=axis, keepdims=True), f)
     total = e.sum(axis=axis, keepdims=True)
     return (_saturate(_round_div(e << f, np.maximum(total, 1))),)
+
+
+HIDDEN = -(1 << 30)  # an additive mask entry at or below this hides the key
+
+
+def _attend(op, q, k, v, visible: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """snn.attention's arithmetic (docs/semantics.md) on q [..., H, S, dk] and keys and values
+    [..., KVH, T, d]; `visible` [..., S, T] says which keys each query may see."""
+    f = prop(op, "frac_bits")
+    g = q.shape[-3] // k.shape[-3]
+    k, v = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    dk = q.shape[-1]
+    s = _int_matmul(q, np.swapaxes(k, -1, -2), dk * _max_abs(op.q.type) * _max_abs(op.k.type))
+    t = _round_shift(s * prop(op, "multiplier"), prop(op, "shift"))
+    if mask is not None:
+        mask = mask.astype(np.int64)
+        visible = visible & (mask > HIDDEN)
+        t = t + mask
+    visible = np.broadcast_to(visible, t.shape)
+    m = np.where(visible, t, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+    e = np.where(visible, _exp(np.where(visible, t - m, 0), f), 0)
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.where(total > 0, _saturate(_round_div(e << f, np.maximum(total, 1))), 0)
+    return _int_matmul(p, v, k.shape[-2] * (1 << f) * _max_abs(op.v.type))
+
+
+@kernel(snn.AttentionOp)
+def _attention(op, args):
+    q, k, v = args[:3]
+    n, t = q.shape[-2], k.shape[-2]
+    visible = np.ones((n, t), bool)
+    if op.causal is not None:
+        visible = np.tril(visible)
+    return (_attend(op, q, k, v, visible, args[3] if len(args) > 3 else None),)
+
+
+@kernel(snn.AttentionStepOp)
+def _attention_step(op, args):
+    q, k, v, kc, vc, pos = args
+    p = int(pos.reshape(-1)[0])
+    n = kc.shape[-2]
+    if not 0 <= p < n:
+        raise NsccError(f"snn.attention_step: position {p} is outside the cache of {n} positions", "decode at most N tokens")
+    kc, vc = kc.copy(), vc.copy()
+    kc[..., p, :], vc[..., p, :] = k[..., 0, :], v[..., 0, :]
+    visible = (np.arange(n) <= p)[None, :]
+    return (_attend(op, q, kc, vc, visible, None), kc, vc)
 
 
 @kernel(snn.FixedSiluOp)
