@@ -371,7 +371,12 @@ def step_function(ctx, module: ModuleOp, token_input: str | None = None, seq_axi
 
 
 def has_attention_state(module: ModuleOp) -> bool:
-    return any(isinstance(op, ATTENTION + ATTENTION_STEP) for op in module.walk())
+    """Whether the module decodes with state: attention over earlier positions only (a BERT-style
+    encoder's spiking attention sees the whole sequence and has none)."""
+    return any(
+        isinstance(op, ATTENTION + ATTENTION_STEP) and not (isinstance(op, snn.AttentionOp) and (op.causal is None or op.mask is not None))
+        for op in module.walk()
+    )
 
 
 class Decoder:

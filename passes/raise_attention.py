@@ -101,6 +101,9 @@ class RaiseAttention(RewritePattern):
             elif isinstance(owner, nn.AddOp):
                 for mval, rest in ((owner.rhs, owner.lhs), (owner.lhs, owner.rhs)):
                     c = constant_value(mval, self.store)
+                    if c is not None and not np.any(c):  # an export without attention_mask adds zeros
+                        value = rest
+                        break
                     if c is not None:
                         masked = c <= MASKED
                         if causal or not _causal(masked, n, m) or np.any(c[~masked] != 0):

@@ -27,6 +27,20 @@ def broadcast_strides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list
     return strides
 
 
+def mask_strides(mask: Sequence[int], lead: Sequence[int], scores: Sequence[int]) -> tuple[int, int, int, int] | None:
+    """Strides of an attention mask over (batch entries flattened, heads, queries, keys), the
+    scores being [*lead, heads, queries, keys]; None when the mask broadcasts over some of the
+    batch axes only (the kernels index the batch entries as one flat axis)."""
+    lead = tuple(lead)
+    full = (*lead, *scores)
+    m = (1,) * (len(full) - len(mask)) + tuple(mask)
+    ml, rest = m[: len(lead)], m[len(lead) :]
+    if any(d != 1 for d in ml) and ml != lead:
+        return None
+    st = broadcast_strides(rest, scores)
+    return (0 if all(d == 1 for d in ml) else math.prod(rest), *st)
+
+
 def strided_views(op: Operation) -> list[tuple[SSAValue, list[int], int]]:
     """For a transpose, split or slice: each result with the input strides (elements) and the
     offset at which it reads its input; both code generators copy through these views."""

@@ -15,7 +15,7 @@ from xdsl.interpreter import Interpreter
 
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
-from nscc.targets.vck190.partition import partition, refuse_encoders
+from nscc.targets.vck190.partition import partition, refuse_float_attention
 
 TB_STEPS = 8
 
@@ -49,7 +49,7 @@ def program(ctx: NsccContext, module: ModuleOp):
     from nscc.calibration import calibration_of
     from nscc.decoding import Decoder, has_attention_state, is_step_function
 
-    refuse_encoders(module)
+    refuse_float_attention(module)
     sig = signature(module)
     if is_step_function(module) or (has_attention_state(module) and len(sig.inputs) == 1):
         # the kernel is the decode-step function; its state arguments are the state port, not vectors

@@ -29,7 +29,7 @@ from nscc.semantics import fixed
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import prop
 from nscc.semantics.snn import group_weighted
-from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
+from nscc.targets.layout import broadcast_strides, channel_layout, mask_strides, plan_arena, strided_views
 from nscc.targets.vck190.partition import Partition, where
 
 WORD_BYTES = 64
@@ -219,6 +219,9 @@ def _state_port(g: _Gen) -> list[dict]:
     argument was read."""
     layout = []
     for op, s, z in g.part.state:
+        if isinstance(op, snn.AttentionStepOp):
+            layout.append(_kv_cache_layout(g, op, s, z))
+            continue
         if s.dtype != np.int64 or z.dtype != np.int64:
             raise NsccError(f"vck190 target: the state of {where(op)} must be int64", "make the step function with the decode-step pass")
         qs, vs = _shape(op.q), _shape(op.v)
@@ -234,6 +237,27 @@ def _state_port(g: _Gen) -> list[dict]:
         )
         g.state += words
     return layout
+
+
+def _kv_cache_layout(g: _Gen, op: snn.AttentionStepOp, k, v) -> dict:
+    """A KV cache in the state port: per key-value head, N position rows of ceil(d / 64) words of
+    64 signed bytes (keys, then values), so a position's key is streamed a word per cycle."""
+    if k.dtype != np.int8 or v.dtype != np.int8:
+        raise NsccError(f"vck190 target: the KV cache of {where(op)} must hold bytes", "use at most 127 levels (spike-conversion levels)")
+    ks, vs = _shape(op.k_cache), _shape(op.v_cache)
+    rows = math.prod(ks[:-1])
+    kw, vw = rows * -(-ks[-1] // 64), rows * -(-vs[-1] // 64)
+    g.state_at[op] = (g.state, g.state + kw)
+    entry = {
+        "K": {"argument": k.arg, "result": k.result, "name": k.name},
+        "V": {"argument": v.arg, "result": v.result, "name": v.name},
+        "word_offset": g.state,
+        "words": kw + vw,
+        "positions": ks[-2],
+        "bytes": math.prod(ks) + math.prod(vs),
+    }
+    g.state += kw + vw
+    return entry
 
 
 def generate(module: ModuleOp, store, part: Partition) -> Kernel:
@@ -473,6 +497,58 @@ def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
     return _other(g, op, n, 1)
 
 
+def _attention_costs(g: _Gen, op: Operation, elements: int, dk: int, dv: int) -> None:
+    layer = op.attributes.get(LAYER_ATTR)
+    g.others.append(
+        {"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": elements, "passes": 1, "dk": dk, "dv": dv}
+    )
+
+
+@_emits(snn.AttentionStepOp)
+def _emit_attention_step(g: _Gen, op: snn.AttentionStepOp) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k_cache), _shape(op.v_cache)
+    groups, n, dk, dv = math.prod(ks[:-2]), ks[-2], ks[-1], vs[-1]
+    hg = math.prod(qs[:-2]) // groups
+    f = prop(op, "frac_bits")
+    log2e, c1, c2 = fixed.softmax_constants(f)
+    q, k, v, pos = (g.ref(x) for x in (op.q, op.k, op.v, op.position))
+    out = g.alloc(op.res)
+    kso, vso = g.state_at[op]
+    g.lines.append(
+        f"  nscc::attention_step<{groups}, {hg}, {dk}, {dv}, {n}, {f}, {prop(op, 'shift')}, {prop(op, 'multiplier')}LL, {log2e}LL, {c1}LL, {c2}LL>"
+        f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {pos[0]}, {pos[1]}, state, {kso}, {vso}, {out[0]}, {out[1]});"
+    )
+    # per call the keys and values of every position written so far: N at most
+    _attention_costs(g, op, groups * n * (-(-dk // 64) + -(-dv // 64)), dk, dv)
+
+
+@_emits(snn.AttentionOp)
+def _emit_attention(g: _Gen, op: snn.AttentionOp) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)
+    outer, (h, s, dk), (gk, t, dv) = math.prod(qs[:-3]), qs[-3:], (ks[-3], ks[-2], vs[-1])
+    f = prop(op, "frac_bits")
+    log2e, c1, c2 = fixed.softmax_constants(f)
+    q, k, v = (g.ref(x) for x in (op.q, op.k, op.v))
+    if op.mask is not None:
+        m = g.ref(op.mask)
+        if m[0] not in ("a32", "prm"):
+            raise NsccError(f"vck190 target: the mask of {where(op)} must be int32", "report this as a bug")
+        strides = mask_strides(_shape(op.mask), qs[:-3], (h, s, t))
+        if strides is None:
+            raise NsccError(f"vck190 target: the mask of {where(op)} broadcasts over some batch axes only", "give it all or none of them")
+        mz, mh, mi, mj = strides
+    else:
+        m, (mz, mh, mi, mj) = ("a32", "0"), (0, 0, 0, 0)
+    out = g.alloc(op.res)
+    limit = 0 if op.causal is not None else t
+    g.lines.append(
+        f"  nscc::attention<{outer}, {h}, {gk}, {s}, {t}, {dk}, {dv}, {limit}, {str(op.mask is not None).lower()}, {mz}, {mh}, {mi}, {mj}, "
+        f"{f}, {prop(op, 'shift')}, {prop(op, 'multiplier')}LL, {log2e}LL, {c1}LL, {c2}LL>"
+        f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {m[0]}, {m[1]}, {out[0]}, {out[1]});"
+    )
+    _attention_costs(g, op, outer * h * s * t * (dk + dv), dk, dv)
+
+
 @_emits(snn.FixedSoftmaxOp)
 def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
     L = g.lines
@@ -491,18 +567,19 @@ def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
 def _emit_gather(g: _Gen, op: Operation) -> None:
     L = g.lines
     table = _constant(g, op.input)
-    if table is None or prop(op, "axis") % table.ndim != 0:
-        what = "a computed table" if table is None else f"axis {prop(op, 'axis')} of a {list(table.shape)} table"
+    if table is None:
         raise NsccError(
-            f"vck190 target: {where(op)} reads {what}; the kernel gathers rows of a constant table",
-            "gathers along axis 0 of a weight (embeddings) are supported",
+            f"vck190 target: {where(op)} reads a computed table; the kernel gathers from constant tables",
+            "gathers from weights (embeddings, positional tables) are supported",
         )
+    a = prop(op, "axis") % table.ndim  # embeddings: rows (axis 0); positional tables read at the position: any axis
     to = g.param(table)
     idx = g.ref(op.indices)
     out = g.alloc(op.res)
     nidx = max(1, math.prod(_shape(op.indices)))
+    outer, inner = math.prod(table.shape[:a]), math.prod(table.shape[a + 1 :])
     L.append(
-        f"  nscc::gather_rows<{nidx}, {table.shape[0]}, {math.prod(table.shape[1:])}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
+        f"  nscc::gather_rows<{outer}, {nidx}, {table.shape[a]}, {inner}>(prm, {to}, {idx[0]}, {idx[1]}, {out[0]}, {out[1]});"
     )
     return _other(g, op, math.prod(_shape(op.res)), 1)
 

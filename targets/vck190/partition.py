@@ -45,13 +45,19 @@ def hint(module: ModuleOp) -> str:
     return "this op has no integer form in the kernel yet; docs/targets.md lists the ops the VCK190 kernel implements"
 
 
-def refuse_encoders(module: ModuleOp) -> None:
-    """Bidirectional attention (BERT-style encoders) has no kernel yet: say so plainly."""
+def refuse_float_attention(module: ModuleOp) -> None:
+    """Attention still in float has a clear remedy: say so before anything else."""
     for op in module.walk():
-        if isinstance(op, nn.AttentionOp) or (isinstance(op, nn.LinearAttentionOp) and not op.causal):
+        if isinstance(op, nn.AttentionOp):
             raise NsccError(
-                f"vck190 target: {where(op)} is bidirectional attention: encoders (BERT-style) are not supported on the VCK190 yet",
-                "the kernel runs decoders with causal linear attention and attention-free networks; compile encoders for --target cpp",
+                f"vck190 target: {where(op)} is softmax attention in float",
+                "spike-conversion makes it spiking attention (snn.attention, its default attention=spiking); "
+                "or rewrite it with linear-attention",
+            )
+        if isinstance(op, nn.LinearAttentionOp) and not op.causal:
+            raise NsccError(
+                f"vck190 target: {where(op)} is bidirectional linear attention, which has no integer form",
+                "for encoders keep softmax attention: spike-conversion makes it spiking attention",
             )
 
 
@@ -92,12 +98,13 @@ class Partition:
     ops: list[Operation] = field(default_factory=list)  # the kernel's, in program order
     inputs: list[tuple[SSAValue, int, snn.EncodeOp | None]] = field(default_factory=list)  # value, model input, its encoder
     outputs: list[tuple[SSAValue, int, snn.DecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
-    # a step function's (decode-step) state: each attention step op with the slots of its S and z,
-    # in argument order; the kernel keeps them in its state port, updated in place
-    state: list[tuple[snn.LinearAttentionStepOp, StateSlot, StateSlot]] = field(default_factory=list)
+    # a step function's (decode-step) state: each attention step op with the slots of its S and z
+    # (linear attention) or K and V (the KV cache of softmax attention), in argument order; the
+    # kernel keeps them in its state port, updated in place
+    state: list[tuple[snn.LinearAttentionStepOp | snn.AttentionStepOp, StateSlot, StateSlot]] = field(default_factory=list)
 
 
-def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionStepOp, StateSlot, StateSlot]]:
+def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionStepOp | snn.AttentionStepOp, StateSlot, StateSlot]]:
     """The step ops that read the state arguments, each returning its new state at the result
     of the same slot (so the state port can be updated in place), in argument order."""
     if not is_step_function(module):
@@ -105,9 +112,12 @@ def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionSte
     slots = {s.arg: s for s in state_slots(module)}
     out = []
     for op in main_function(module).walk():
-        if not isinstance(op, snn.LinearAttentionStepOp):
+        if isinstance(op, snn.LinearAttentionStepOp):
+            olds, news = (op.state, op.norm), (op.new_state, op.new_norm)
+        elif isinstance(op, snn.AttentionStepOp):
+            olds, news = (op.k_cache, op.v_cache), (op.new_k_cache, op.new_v_cache)
+        else:
             continue
-        olds, news = (op.state, op.norm), (op.new_state, op.new_norm)
         pair = [slots.get(v.index) if isinstance(v, BlockArgument) and v.has_one_use() else None for v in olds]
         if None in pair or any(ret.operands[s.result] is not new or not new.has_one_use() for s, new in zip(pair, news)):
             raise NsccError(
@@ -117,14 +127,14 @@ def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionSte
         out.append((op, pair[0], pair[1]))
     if 2 * len(out) != len(slots):
         raise NsccError(
-            "vck190 target: a state argument of the step function is not linear-attention state",
+            "vck190 target: a state argument of the step function is not attention state",
             "make the step function with the decode-step pass",
         )
     return sorted(out, key=lambda t: t[1].arg)
 
 
 def partition(module: ModuleOp) -> Partition:
-    refuse_encoders(module)
+    refuse_float_attention(module)
     fn = main_function(module)
     args = list(fn.body.block.args)
     p = Partition()

@@ -23,6 +23,13 @@ inline int32_t lane(const word_t& w, int l) {
   return u >= (uint64_t(1) << (B - 1)) ? (int32_t)u - (int32_t)(uint64_t(1) << B) : (int32_t)u;
 }
 
+template <int B>
+inline void set_lane(word_t& w, int l, int32_t v) {
+  const int bit = l * B;
+  const uint64_t m = ((uint64_t(1) << B) - 1) << (bit & 63);
+  w.v[bit >> 6] = (w.v[bit >> 6] & ~m) | (((uint64_t)(uint32_t)v << (bit & 63)) & m);
+}
+
 inline int64_t get64(const word_t& w, int i) { return (int64_t)w.v[i]; }
 inline void set64(word_t& w, int i, int64_t v) { w.v[i] = (uint64_t)v; }
 

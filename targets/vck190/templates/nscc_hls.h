@@ -33,6 +33,11 @@ inline void set64(word_t& w, int i, int64_t v) {
 #pragma HLS INLINE
   w.range(64 * i + 63, 64 * i) = (ap_uint<64>)(uint64_t)v;
 }
+template <int B>
+inline void set_lane(word_t& w, int l, int32_t v) {
+#pragma HLS INLINE
+  w.range(l * B + B - 1, l * B) = (ap_uint<B>)(uint32_t)v;
+}
 }  // namespace nscc
 #else
 #include "nscc_csim_types.h"
@@ -359,6 +364,146 @@ la_heads_loop:
   }
 }
 
+// ------------------------------------------------------------------ spiking softmax attention
+// snn.attention_step with the KV cache in the state port: per key-value head, N position rows of
+// KW (keys) or VW (values) words of 64 signed bytes. The token's k and v rows are written at pos;
+// the keys 0..pos are then streamed once, a word per cycle, for the HG query heads that share
+// them, and the values once more, weighted by the integer softmax (docs/semantics.md).
+template <int GROUPS, int HG, int DK, int DV, int N, int F, int SHIFT, int64_t MULT, int64_t LOG2E, int64_t C1, int64_t C2, class TQ>
+void attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, const int64_t* pos, int64_t po, word_t* state,
+                    int64_t kso, int64_t vso, int64_t* out, int64_t oo) {
+  const int KW = (DK + 63) / 64, VW = (DV + 63) / 64;
+  const int64_t p = pos[po];
+  int64_t t[HG][N], qh[HG][DK], o[HG][DV], mx[HG], total[HG];
+#pragma HLS ARRAY_PARTITION variable=qh type=complete dim=1
+#pragma HLS ARRAY_PARTITION variable=o type=complete dim=1
+kv_groups_loop:
+  for (int g = 0; g < GROUPS; ++g) {
+  kv_write_loop:
+    for (int w = 0; w < KW + VW; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word;
+      for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+        int a = (w < KW ? w : w - KW) * 64 + l;
+        int32_t x = w < KW ? (a < DK ? (int32_t)k[ko + g * DK + a] : 0) : (a < DV ? (int32_t)v[vo + g * DV + a] : 0);
+        set_lane<8>(word, l, x);
+      }
+      if (w < KW) state[kso + ((int64_t)g * N + p) * KW + w] = word;
+      else state[vso + ((int64_t)g * N + p) * VW + (w - KW)] = word;
+    }
+    for (int h = 0; h < HG; ++h) {
+      mx[h] = INT64_MIN;
+      total[h] = 0;
+      for (int a = 0; a < DK; ++a) qh[h][a] = (int64_t)q[qo + ((int64_t)g * HG + h) * DK + a];
+      for (int c = 0; c < DV; ++c) o[h][c] = 0;
+    }
+  keys_loop:
+    for (int j = 0; j <= p; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=2048
+      int64_t s[HG];
+      for (int h = 0; h < HG; ++h) s[h] = 0;
+      for (int w = 0; w < KW; ++w) {
+#pragma HLS PIPELINE II=1
+        word_t word = state[kso + ((int64_t)g * N + j) * KW + w];
+        for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+          int a = w * 64 + l;
+          if (a < DK) {
+            int64_t x = lane<8>(word, l);
+            for (int h = 0; h < HG; ++h) s[h] += qh[h][a] * x;
+          }
+        }
+      }
+      for (int h = 0; h < HG; ++h) {
+        t[h][j] = round_shift(s[h] * MULT, SHIFT);
+        if (t[h][j] > mx[h]) mx[h] = t[h][j];
+      }
+    }
+  exp_loop:
+    for (int j = 0; j <= p; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=2048
+#pragma HLS PIPELINE II=1
+      for (int h = 0; h < HG; ++h) {
+        t[h][j] = exp_value(t[h][j] - mx[h], F, LOG2E, C1, C2);
+        total[h] += t[h][j];
+      }
+    }
+  values_loop:
+    for (int j = 0; j <= p; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=2048
+      int64_t pr[HG];
+      for (int h = 0; h < HG; ++h) pr[h] = total[h] > 0 ? sat32(round_div(t[h][j] << F, total[h])) : 0;
+      for (int w = 0; w < VW; ++w) {
+#pragma HLS PIPELINE II=1
+        word_t word = state[vso + ((int64_t)g * N + j) * VW + w];
+        for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+          int c = w * 64 + l;
+          if (c < DV) {
+            int64_t x = lane<8>(word, l);
+            for (int h = 0; h < HG; ++h) o[h][c] += pr[h] * x;
+          }
+        }
+      }
+    }
+    for (int h = 0; h < HG; ++h)
+      for (int c = 0; c < DV; ++c) out[oo + ((int64_t)g * HG + h) * DV + c] = o[h][c];
+  }
+}
+
+// snn.attention over a whole sequence (encoders), q, k, v and the mask on chip: for each of
+// OUTER batch entries, H query heads on G key-value heads, S queries, T keys; key j visible
+// to query i when j <= LIMIT + i and its mask entry (strides MZ, MH, MI, MJ) is above -2^30.
+template <int OUTER, int H, int G, int S, int T, int DK, int DV, int LIMIT, bool MASK, int64_t MZ, int64_t MH, int64_t MI, int64_t MJ, int F,
+          int SHIFT, int64_t MULT, int64_t LOG2E, int64_t C1, int64_t C2>
+void attention(const int32_t* q, int64_t qo, const int32_t* k, int64_t ko, const int32_t* v, int64_t vo, const int32_t* mask, int64_t mo,
+               int64_t* out, int64_t oo) {
+  int64_t t[T];
+  bool seen[T];
+attention_rows_loop:
+  for (int z = 0; z < OUTER; ++z)
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < S; ++i) {
+        const int64_t kz = ko + ((int64_t)z * G + h / (H / G)) * T * DK, vz = vo + ((int64_t)z * G + h / (H / G)) * T * DV;
+        const int64_t qi = qo + (((int64_t)z * H + h) * S + i) * DK;
+        int64_t mx = INT64_MIN, total = 0;
+      attention_scores_loop:
+        for (int j = 0; j < T; ++j) {
+          int64_t s = 0;
+          for (int a = 0; a < DK; ++a) {
+#pragma HLS PIPELINE II=1
+            s += (int64_t)q[qi + a] * (int64_t)k[kz + (int64_t)j * DK + a];
+          }
+          int64_t tj = round_shift(s * MULT, SHIFT);
+          bool vis = j <= LIMIT + i;
+          if (MASK) {
+            int64_t mk = mask[mo + z * MZ + h * MH + i * MI + j * MJ];
+            vis = vis && mk > -(int64_t(1) << 30);
+            tj += mk;
+          }
+          seen[j] = vis;
+          t[j] = tj;
+          if (vis && tj > mx) mx = tj;
+        }
+      attention_exp_loop:
+        for (int j = 0; j < T; ++j) {
+#pragma HLS PIPELINE II=1
+          t[j] = seen[j] ? exp_value(t[j] - mx, F, LOG2E, C1, C2) : 0;
+          total += t[j];
+        }
+      attention_values_loop:
+        for (int c = 0; c < DV; ++c) {
+          int64_t acc = 0;
+          for (int j = 0; j < T; ++j) {
+#pragma HLS PIPELINE II=1
+            if (seen[j] && total > 0) acc += sat32(round_div(t[j] << F, total)) * (int64_t)v[vz + (int64_t)j * DV + c];
+          }
+          out[oo + (((int64_t)z * H + h) * S + i) * DV + c] = acc;
+        }
+      }
+}
+
 // ------------------------------------------------------------------ fixed point (docs/semantics.md)
 // snn.fixed_layer_norm; with CENTER false snn.fixed_rms_norm (no mean, no beta: bo unused)
 template <int ROWS, int N, int F, int R, bool CENTER>
@@ -440,20 +585,23 @@ softmax_outer_loop:
     }
 }
 
-// nn.gather along axis 0 of a table in device memory (embeddings): out[j, :] = table[idx[j], :]
-template <int NIDX, int ROWS, int INNER, class TI>
+// nn.gather along one axis of a table in device memory (embeddings: axis 0; positional tables at the
+// position): out[o, j, :] = table[o, idx[j], :]
+template <int OUTER, int NIDX, int ROWS, int INNER, class TI>
 void gather_rows(const int32_t* prm, int64_t to, const TI* idx, int64_t io, int32_t* out, int64_t oo) {
-gather_loop:
-  for (int j = 0; j < NIDX; ++j) {
-    int64_t r = (int64_t)idx[io + j];
-    if (r < 0) r += ROWS;
-    if (r < 0 || r >= ROWS) r = 0;  // out of range: row 0 (the host checks token ids)
-  gather_row_loop:
-    for (int i = 0; i < INNER; ++i) {
+gather_outer_loop:
+  for (int o = 0; o < OUTER; ++o)
+  gather_loop:
+    for (int j = 0; j < NIDX; ++j) {
+      int64_t r = (int64_t)idx[io + j];
+      if (r < 0) r += ROWS;
+      if (r < 0 || r >= ROWS) r = 0;  // out of range: row 0 (the host checks token ids)
+    gather_row_loop:
+      for (int i = 0; i < INNER; ++i) {
 #pragma HLS PIPELINE II=1
-      out[oo + (int64_t)j * INNER + i] = prm[to + r * INNER + i];
+        out[oo + ((int64_t)o * NIDX + j) * INNER + i] = prm[to + ((int64_t)o * ROWS + r) * INNER + i];
+      }
     }
-  }
 }
 
 }  // namespace nscc
