@@ -6,6 +6,9 @@ from nscc.passes.binary_expand import BinaryExpandPass
 from nscc.passes.bit_allocation import BitAllocationPass
 from nscc.passes.decode_step import DecodeStepPass
 from nscc.passes.fuse_gelu import FuseGeluPass
+from nscc.passes.fuse_layer_norm import FuseLayerNormPass
+from nscc.passes.fuse_rms_norm import FuseRmsNormPass
+from nscc.passes.fuse_silu import FuseSiluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.linear_attention import LinearAttentionPass
 from nscc.passes.raise_attention import RaiseAttentionPass
@@ -17,6 +20,9 @@ from nscc.passes.stateful_neurons import StatefulNeuronsPass
 
 ALL_PASSES: list[type[ModulePass]] = [
     FuseGeluPass,
+    FuseSiluPass,
+    FuseRmsNormPass,
+    FuseLayerNormPass,
     RaiseAttentionPass,
     LinearAttentionPass,
     RotateResidualPass,
