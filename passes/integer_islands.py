@@ -385,6 +385,25 @@ class NegToFixed(FixedPattern):
         self.emit(rewriter, op, new, snn.FixedMulOp(x, minus_one, _i32(op.res), frac_bits=self.frac_bits))
 
 
+class SelectToFixed(FixedPattern):
+    """The fixed-point encoding of `nn.where(cond, a, b)` with constant a and b (the padding
+    mask of an encoder, from the attention_mask input) -> `nn.where` of their fixed-point
+    forms: the selection on integers, so that the mask needs no float op."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: snn.FixedEncodeOp, rewriter: PatternRewriter) -> None:
+        sel = op.input.owner
+        if not isinstance(sel, nn.WhereOp):
+            return
+        a, b = constant_value(sel.lhs, self.store), constant_value(sel.rhs, self.store)
+        if a is None or b is None:
+            return
+        f = op.frac_bits.value.data
+        new: list[Operation] = []
+        fa, fb = self.weight(new, sel.lhs, "const", to_fixed(a, f)), self.weight(new, sel.rhs, "const", to_fixed(b, f))
+        rewriter.replace(op, [*new, nn.WhereOp(sel.cond, fa, fb, op.res.type)])
+
+
 class GatherToFixed(FixedPattern):
     """An embedding table (a constant float `nn.gather` input) that an island reads -> a fixed-point table."""
 
@@ -404,6 +423,7 @@ class GatherToFixed(FixedPattern):
 ISLAND_PATTERNS = (
     DecodeToRequant, LayerNormToFixed, RmsNormToFixed, SoftmaxToFixed, GeluToFixed, SiluToFixed, AddToFixed,
     DivToFixed, MulToRequant, MulToFixed, NegToFixed, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
+    SelectToFixed,
 )  # fmt: skip
 
 

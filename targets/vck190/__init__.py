@@ -33,6 +33,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
+from nscc.ir import snn
 from nscc.semantics.folding import constant_value
 from nscc.targets import write_integer_headers
 from nscc.targets.vck190 import golden
@@ -70,7 +71,9 @@ def _host_tables(kernel: Kernel, ctx) -> tuple[bytes, list[dict]]:
         if x["encode"] is not None:
             put(table(x["encode"].theta), "theta", x["port"])
     for x in kernel.outputs:
-        if x["decode"] is not None:
+        if isinstance(x["decode"], snn.FixedDecodeOp):
+            put(np.array([2.0 ** -x["decode"].frac_bits.value.data]), "scale", x["port"])
+        elif x["decode"] is not None:
             put(table(x["decode"].scale), "scale", x["port"])
             if x["decode"].bias is not None:
                 put(table(x["decode"].bias), "bias", x["port"])

@@ -27,6 +27,7 @@ from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.folding import constant_value
+from nscc.semantics.nn import KERNELS as NN_KERNELS
 from nscc.semantics.nn import prop
 from nscc.semantics.snn import group_weighted
 from nscc.targets.layout import broadcast_strides, channel_layout, mask_strides, plan_arena, strided_views
@@ -283,7 +284,9 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
         n = max(1, math.prod(_shape(v)))
         ctype = "int64_t" if arr == "a64" else "int32_t"
         outs.append({"port": f"out{j}", "result": res, "shape": list(_shape(v)), "ctype": ctype, "elements": n, "decode": dec})
-        if dec is not None:
+        if isinstance(dec, snn.FixedDecodeOp):  # fixed point (an encoder's last LayerNorm): one scale, 2^-F
+            outs[-1].update(channels=1, inner=1)
+        elif dec is not None:
             c, inner = channel_layout(_shape(dec.input), _shape(dec.scale), prop(dec, "axis"))
             outs[-1].update(channels=c, inner=inner)
         g.lines.append(f"  for (int i = 0; i < {n}; ++i) {{\n#pragma HLS PIPELINE II=1\n    out{j}[i] = {arr}[{off} + i];\n  }}")
@@ -586,6 +589,8 @@ def _emit_gather(g: _Gen, op: Operation) -> None:
 
 @_emits(nn.ReshapeOp, nn.CastOp)
 def _emit_reshape(g: _Gen, op: Operation) -> None:
+    if isinstance(op, nn.CastOp) and np.dtype(np_dtype(op.res.type)) == np.bool_:  # to i1: x != 0
+        return _elementwise(g, op, 6, [op.input, op.input])
     if isinstance(op, nn.ReshapeOp) and g.arena(op.operands[0]) == g.arena(op.results[0]):
         g.ref(op.operands[0])
         g.alias[op.results[0]] = op.operands[0]
@@ -648,20 +653,61 @@ def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: l
     _other(g, dst_v.owner, math.prod(dims), 1)
 
 
-@_emits(snn.FixedAddOp, snn.FixedDivOp, snn.FixedMulOp, nn.ReluOp)
+BINARY_KINDS = {
+    snn.FixedAddOp: 0, snn.FixedDivOp: 1, nn.ReluOp: 2, snn.FixedMulOp: 3, nn.AndOp: 4, nn.OrOp: 5, nn.EqualOp: 7,
+    nn.AddOp: 8, nn.SubOp: 9, nn.MulOp: 10,
+}  # fmt: skip
+
+
+@_emits(*BINARY_KINDS)
 def _binary(g: _Gen, op: Operation) -> None:
+    operands = list(op.operands[:2]) if not isinstance(op, nn.ReluOp) else [op.operands[0], op.operands[0]]
+    _elementwise(g, op, BINARY_KINDS[type(op)], operands)
+
+
+def _elementwise(g: _Gen, op: Operation, kind: int, operands: list[SSAValue]) -> None:
+    """One `nscc::binary` call: op `kind` (nscc_hls.h) of two operands broadcast to the result."""
     res = op.results[0]
     oshape = _shape(res) or (1,)
-    operands = list(op.operands[:2]) if not isinstance(op, nn.ReluOp) else [op.operands[0], op.operands[0]]
     refs = [g.ref(v) for v in operands]
     strides = [_rom(g, _pad(broadcast_strides(_shape(v) or (1,), oshape), 0)) for v in operands]
     out = g.alloc(res)
-    kind = {snn.FixedAddOp: 0, snn.FixedDivOp: 1, nn.ReluOp: 2, snn.FixedMulOp: 3}[type(op)]
     f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp | snn.FixedMulOp) else 0
     kn = _rom(g, _pad(list(oshape), 1), "int")
     (a, ao), (b, bo) = refs
     g.lines.append(f"  nscc::binary<{kind}, {f}>({a}, {ao}, {strides[0]}, {b}, {bo}, {strides[1]}, {out[0]}, {out[1]}, {kn});")
     _other(g, op, math.prod(oshape), 1)
+
+
+@_emits(nn.WhereOp)
+def _emit_where(g: _Gen, op: nn.WhereOp) -> None:
+    oshape = _shape(op.res) or (1,)
+    operands = [op.cond, op.lhs, op.rhs]
+    refs = [g.ref(v) for v in operands]
+    strides = [_rom(g, _pad(broadcast_strides(_shape(v) or (1,), oshape), 0)) for v in operands]
+    out = g.alloc(op.res)
+    kn = _rom(g, _pad(list(oshape), 1), "int")
+    args = ", ".join(f"{r[0]}, {r[1]}, {st}" for r, st in zip(refs, strides))
+    g.lines.append(f"  nscc::select({args}, {out[0]}, {out[1]}, {kn});")
+    _other(g, op, math.prod(oshape), 1)
+
+
+@_emits(nn.GatherNDOp, nn.GatherElementsOp)
+def _emit_static_gather(g: _Gen, op: Operation) -> None:
+    """A gather whose indices are constants is a fixed permutation: its flat source indices,
+    computed once by the op's own semantics on arange, are a parameter table."""
+    idx = _constant(g, op.indices)
+    if idx is None:
+        raise NsccError(f"vck190 target: {where(op)} gathers at computed indices", "the kernel gathers at constant indices only")
+    shape = _shape(op.input)
+    flat = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+    (src_index,) = NN_KERNELS[type(op)](op, [flat, idx])
+    table = g.param(np.asarray(src_index, np.int64).reshape(-1))
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    n = max(1, math.prod(_shape(op.res)))
+    g.lines.append(f"  nscc::gather_static<{n}>({x[0]}, {x[1]}, prm, {table}, {out[0]}, {out[1]});")
+    _other(g, op, n, 1)
 
 
 @_emits(snn.SynapseOp)

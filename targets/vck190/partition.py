@@ -97,7 +97,7 @@ def where(op: Operation) -> str:
 class Partition:
     ops: list[Operation] = field(default_factory=list)  # the kernel's, in program order
     inputs: list[tuple[SSAValue, int, snn.EncodeOp | None]] = field(default_factory=list)  # value, model input, its encoder
-    outputs: list[tuple[SSAValue, int, snn.DecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
+    outputs: list[tuple[SSAValue, int, snn.DecodeOp | snn.FixedDecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
     # a step function's (decode-step) state: each attention step op with the slots of its S and z
     # (linear attention) or K and V (the KV cache of softmax attention), in argument order; the
     # kernel keeps them in its state port, updated in place
@@ -153,7 +153,7 @@ def partition(module: ModuleOp) -> Partition:
         if isinstance(op, snn.EncodeOp) and isinstance(op.input, BlockArgument):
             p.inputs.append((op.res, args.index(op.input), op))
             continue
-        if isinstance(op, snn.DecodeOp) and all(u.operation is ret for u in op.res.uses) and op.res.uses:
+        if isinstance(op, snn.DecodeOp | snn.FixedDecodeOp) and all(u.operation is ret for u in op.res.uses) and op.res.uses:
             p.outputs.append((op.input, next(u.index for u in op.res.uses), op))
             continue
         if not all(is_integer(r) for r in op.results):
@@ -165,7 +165,7 @@ def partition(module: ModuleOp) -> Partition:
                 p.inputs.append((v, args.index(v), None))
         p.ops.append(op)
     for j, v in enumerate(ret.operands):
-        if j in state_results or isinstance(v.owner, snn.DecodeOp) and any(d is v.owner for _, _, d in p.outputs):
+        if j in state_results or isinstance(v.owner, snn.DecodeOp | snn.FixedDecodeOp) and any(d is v.owner for _, _, d in p.outputs):
             continue
         if not is_integer(v) or isinstance(v, BlockArgument):
             raise NsccError(f"vck190 target: output {j} is not computed by the kernel", hint(module))

@@ -91,9 +91,48 @@ binary_loop:
               if (OP == 0) r = fixed_add_value(x, y);         // snn.fixed_add
               else if (OP == 1) r = fixed_div_value(x, y, F);  // snn.fixed_div
               else if (OP == 3) r = fixed_mul_value(x, y, F);  // snn.fixed_mul
+              else if (OP == 4) r = (x != 0) && (y != 0);      // nn.and
+              else if (OP == 5) r = (x != 0) || (y != 0);      // nn.or
+              else if (OP == 6) r = x != 0;                    // nn.cast to i1 (b unused)
+              else if (OP == 7) r = x == y;                    // nn.equal
+              else if (OP == 8) r = x + y;                     // integer nn.add, nn.sub, nn.mul: the
+              else if (OP == 9) r = x - y;                     // result type's wrap-around, as numpy
+              else if (OP == 10) r = x * y;
               else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
               out[o++] = (TO)r;
             }
+}
+
+// nn.where(c, a, b) over broadcast views (out contiguous): integer selects, such as a padding mask.
+template <class TC, class TA, class TB, class TO>
+void select(const TC* c, int64_t co, const int64_t* cs, const TA* a, int64_t ao, const int64_t* as, const TB* b, int64_t bo, const int64_t* bs,
+            TO* out, int64_t oo, const int* n) {
+  int64_t o = oo;
+select_loop:
+  for (int i0 = 0; i0 < n[0]; ++i0)
+    for (int i1 = 0; i1 < n[1]; ++i1)
+      for (int i2 = 0; i2 < n[2]; ++i2)
+        for (int i3 = 0; i3 < n[3]; ++i3)
+          for (int i4 = 0; i4 < n[4]; ++i4)
+            for (int i5 = 0; i5 < n[5]; ++i5) {
+#pragma HLS LOOP_TRIPCOUNT max=4096
+#pragma HLS PIPELINE II=1
+              int64_t ci = co + i0 * cs[0] + i1 * cs[1] + i2 * cs[2] + i3 * cs[3] + i4 * cs[4] + i5 * cs[5];
+              int64_t ai = ao + i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4] + i5 * as[5];
+              int64_t bi = bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5];
+              out[o++] = c[ci] != 0 ? (TO)a[ai] : (TO)b[bi];
+            }
+}
+
+// A gather with constant indices (nn.gather_nd, say): out[i] = src[so + idx[i]], the flat source
+// indices a parameter table
+template <int N, class TS, class TO>
+void gather_static(const TS* src, int64_t so, const int32_t* prm, int64_t io, TO* out, int64_t oo) {
+gather_static_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    out[oo + i] = (TO)src[so + prm[io + i]];
+  }
 }
 
 // snn.requant: out = clamp(round_shift((acc + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
