@@ -15,7 +15,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import VerifyException
 
 from nscc import arrays
-from nscc.errors import NsccError, printable
+from nscc.errors import NsccError, note, printable
 from nscc.ir.context import NsccContext
 from nscc.ir.textio import module_text, read_module, umask, write_module
 from nscc.registry import available_passes
@@ -77,18 +77,30 @@ def parse_pipeline(spec: str, callback=None) -> PassPipeline:
         ) from None
 
 
+# Passes that run the model on calibration data: minutes on an LLM. A target's preflight
+# check runs before the first of them, so that an op it cannot take is named at once.
+CALIBRATING = ("rotate-residual", "bit-allocation", "spike-conversion", "sparsity-pruning")
+
+
 def apply_pipeline(
     ctx: NsccContext,
     module: ModuleOp,
     spec: str | None,
     after_pass: Callable[[int, ModulePass, NsccContext, ModuleOp], None] | None = None,
+    preflight: Callable[[ModuleOp], None] | None = None,
 ) -> None:
-    """Runs the pipeline, verifying after every pass; `after_pass(i, pass, ctx, module)` sees each result."""
+    """Runs the pipeline, verifying after every pass; `after_pass(i, pass, ctx, module)` sees each
+    result; `preflight(module)` runs once, before the first pass that calibrates."""
     if not spec:
         return
     counter = iter(range(1, 1_000_000))
+    checked = preflight is None
 
-    def between(prev: ModulePass | None, m: ModuleOp, _next) -> None:
+    def between(prev: ModulePass | None, m: ModuleOp, nxt) -> None:
+        nonlocal checked
+        if not checked and nxt is not None and nxt.name in CALIBRATING:
+            checked = True
+            preflight(m)
         if prev is None:
             return
         try:
@@ -234,15 +246,26 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prepare(model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None) -> tuple[NsccContext, ModuleOp]:
+def prepare(
+    model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None, preflight=None
+) -> tuple[NsccContext, ModuleOp]:
     """Load, attach calibration data, run the pipeline: what every command starts with."""
     ctx, module = load(model, dims)
     if calib:
         from nscc.calibration import load_calibration
 
         ctx.calibration = load_calibration(calib, module)
-    apply_pipeline(ctx, module, pipeline, after_pass)
+    apply_pipeline(ctx, module, pipeline, after_pass, preflight)
     return ctx, module
+
+
+def target_pipeline(tgt, target: str, pipeline: str | None) -> str | None:
+    """-p as given, or, without it, the target's default pipeline, said aloud."""
+    default = getattr(tgt, "DEFAULT_PIPELINE", None)
+    if pipeline is not None or not default:
+        return pipeline
+    note(f"no -p given: the {target} target applies its default pipeline -p '{default}' (give -p to choose another)")
+    return default
 
 
 def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO | None = None) -> dict | None:
@@ -286,7 +309,8 @@ def compile_model(
     from nscc.targets import get_target
 
     tgt = get_target(target)
-    ctx, module = prepare(model, dims, calib, pipeline)
+    pipeline = target_pipeline(tgt, target, pipeline)
+    ctx, module = prepare(model, dims, calib, pipeline, preflight=getattr(tgt, "preflight", None))
     inputs = (model, calib) if calib else (model,)
     files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model), inputs)
     spike_report(ctx, module, report)

@@ -100,9 +100,39 @@ def test_unknown_flag_and_target(tmp_path, mlp):
 
 
 def test_a_float_model_for_the_fpga_is_one_error_naming_the_op(tmp_path, mlp):
-    r = nscc("compile", mlp, "-o", tmp_path / "out", "--target", "vck190")
+    r = nscc("compile", mlp, "-o", tmp_path / "out", "--target", "vck190", "-p", "raise-attention")
     assert one_error_line(r) and "vck190 target: op 'nn." in r.stderr and "integer-islands" in r.stderr and r.returncode != 0
     assert not (tmp_path / "out").exists()
+
+
+def test_without_p_the_fpga_target_says_which_pipeline_it_applies(tmp_path, mlp):
+    r = nscc("compile", mlp, "-o", tmp_path / "out", "--target", "vck190")
+    assert r.returncode == 0, r.stderr
+    from nscc.targets.vck190 import DEFAULT_PIPELINE
+
+    assert f"no -p given: the vck190 target applies its default pipeline -p '{DEFAULT_PIPELINE}'" in r.stderr
+    assert "no --calib data" in r.stderr and (tmp_path / "out" / "kernel" / "nscc_kernel.cpp").exists()
+
+
+def test_an_op_without_an_integer_form_is_named_before_calibration(tmp_path):
+    """A tanh the fpga cannot take is refused before spike-conversion calibrates (which the
+    note of its fidelity line would show)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Tanh", ["h"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w],
+    )  # fmt: skip
+    path = tmp_path / "tanh.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    r = nscc("compile", path, "-o", tmp_path / "out", "--target", "vck190")
+    lines = r.stderr.strip().splitlines()
+    line = lines[-1]
+    assert r.returncode != 0 and line.startswith("nscc: error: ") and "Traceback" not in r.stderr and "no -p given" in lines[0]
+    assert "would stay float in the integer-only kernel (nn.tanh)" in line and "op 'nn.tanh'" in line
+    assert "spike-conversion:" not in r.stderr and not (tmp_path / "out").exists()
 
 
 def test_missing_input_file(tmp_path, mlp):

@@ -474,8 +474,11 @@ def test_vck190_advice_names_only_the_passes_the_pipeline_lacks(tmp_path):
         str(tmp_path / "p"),
         "-p",
     ]
-    r = nscc(*args, "raise-attention,linear-attention,spike-conversion")
-    assert r.returncode == 1 and "add fuse-gelu, integer-islands to the pipeline" in r.stderr, r.stderr
+    r = nscc(*args, "raise-attention,linear-attention,spike-conversion")  # refused before calibration
+    assert r.returncode == 1 and "would stay float" in r.stderr and "put fuse-gelu" in r.stderr, r.stderr
+    assert "spike-conversion:" not in r.stderr
+    r = nscc(*args, "raise-attention,linear-attention,fuse-gelu,spike-conversion")
+    assert r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr, r.stderr
     r = nscc(*args, "raise-attention,linear-attention,fuse-gelu,spike-conversion,requant-fusion")
     assert (
         r.returncode == 1 and "add integer-islands to the pipeline" in r.stderr and "spike-conversion," not in r.stderr.split("hint")[1]

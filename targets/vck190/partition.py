@@ -61,6 +61,54 @@ def refuse_float_attention(module: ModuleOp) -> None:
             )
 
 
+# The float ops the default pipeline turns into integers the kernel runs: linear layers and
+# attention (spike-conversion), norms, activations, products and sums, negation and data
+# movement (integer-islands), the selections of a padding mask. What else is float stays
+# float, and `preflight` names it before calibration starts.
+BECOMES_INTEGER = (
+    nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp,
+    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.ReluOp,
+    nn.AddOp, nn.MulOp, nn.NegOp, nn.WhereOp, nn.DivOp,
+    nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp,
+    nn.GatherOp, nn.GatherNDOp, nn.GatherElementsOp, nn.CastOp,
+    nn.ClipOp, nn.RoundOp,  # a trained quantizer's clip(round(x / theta)): spike-conversion takes it as the encoder
+)  # fmt: skip
+
+
+def preflight(module: ModuleOp) -> None:
+    """Before the passes that calibrate (minutes on an LLM): every op computed from the inputs
+    must be one the pipeline can make integer, or already integer; the rest is listed by place."""
+    fn = main_function(module)
+    constant: set[SSAValue] = set()
+    bad = []
+    for op in fn.body.block.ops:
+        if isinstance(op, ReturnOp):
+            continue
+        if isinstance(op, nn.WeightOp | ConstantOp) or (op.operands and all(v in constant for v in op.operands)):
+            constant.update(op.results)
+            continue
+        if isinstance(op, snn.SNNOp) or isinstance(op, BECOMES_INTEGER):
+            continue
+        if all(is_integer(r) for r in op.results) and all(is_integer(v) or v in constant for v in op.operands):
+            continue  # integer already (a mask from the inputs): the kernel's own emitters decide
+        bad.append(where(op))
+    if bad:
+        kinds = sorted({b.split("'")[1] for b in bad})
+        spelled = {"nn.pow", "nn.sqrt", "nn.reciprocal", "nn.reduce_mean", "nn.sigmoid", "nn.erf", "nn.tanh", "nn.div", "nn.sub"}
+        hint = (
+            "they look like norms or activations written out: put fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm "
+            "before spike-conversion (leaving -p out applies them)"
+            if spelled & set(kinds)
+            else "these have no integer form yet (docs/targets.md lists what the kernel runs); --target cpp runs every op"
+        )
+        raise NsccError(
+            f"vck190 target: {len(bad)} op(s) would stay float in the integer-only kernel ({', '.join(kinds)}): "
+            + "; ".join(bad[:4])
+            + ("; ..." if len(bad) > 4 else ""),
+            hint,
+        )
+
+
 def is_integer(v: SSAValue) -> bool:
     t = v.type
     if isinstance(t, snn.CountsType | snn.SpikesType):
