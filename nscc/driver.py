@@ -264,7 +264,7 @@ def target_pipeline(tgt, target: str, pipeline: str | None) -> str | None:
     default = getattr(tgt, "DEFAULT_PIPELINE", None)
     if pipeline is not None or not default:
         return pipeline
-    note(f"no -p given: the {target} target applies its default pipeline -p '{default}' (give -p to choose another)")
+    note(f"no -p given: the {target} target applies its default pipeline -p '{default}' (-p chooses another; -p '' none)")
     return default
 
 

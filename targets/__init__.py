@@ -8,6 +8,10 @@ A target package exposes:
   when `emit` succeeds) and returns the file names;
 * `summary(out_dir) -> list[str]`: what `nscc compile` prints after the output is
   in place (where to look next);
+* `DEFAULT_PIPELINE`: the passes `nscc compile` applies when no -p is given (all three
+  targets take `INTEGER_PIPELINE`, so that they run the same program), and optionally
+  `preflight(module)`, which names the ops the target cannot take before the passes
+  that calibrate start;
 * `recognizes(path) -> bool`: whether `path` is a program this target built
   (`nscc run OUT/` finds the target so);
 * `run_built(path, inputs) -> (outputs, counters)` and
@@ -66,6 +70,11 @@ def render(template_path: str, **fields: object) -> str:
         raise ValueError(f"template {os.path.basename(template_path)}: " + ", ".join(problems))
     return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), text)
 
+
+# Without -p: attention raised and made spiking, activations and norms recognised and
+# made fixed point, decode -> encode pairs requantized: integers from the embedding to
+# the logits, the program the VCK190 kernel needs and the other targets reproduce.
+INTEGER_PIPELINE = "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,spike-conversion,requant-fusion,integer-islands"
 
 TARGETS = ("interpreter", "cpp", "vck190")
 # Targets whose programs `nscc run` can execute on this machine.

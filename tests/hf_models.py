@@ -67,19 +67,23 @@ class _Out(torch.nn.Module):
         super().__init__()
         self.m, self.family = m, family
 
-    def forward(self, ids):
+    def forward(self, ids, mask=None):
         if self.family == "bert":
-            return self.m(input_ids=ids).last_hidden_state
+            return self.m(input_ids=ids, attention_mask=mask).last_hidden_state
         return self.m(input_ids=ids, use_cache=False).logits
 
 
-def export(family: str, path: str, outliers: bool = True) -> str:
-    """The model as torch's dynamo exporter writes it (opset 18, static [1, SEQ] ids)."""
+def export(family: str, path: str, outliers: bool = True, batch: int = 1) -> str:
+    """The model as torch's dynamo exporter writes it (opset 18, static [batch, SEQ] ids);
+    BERT with an attention_mask input too when batch > 1 (a padded batch)."""
     model = build(family, outliers)
-    ids = torch.zeros((1, SEQ), dtype=torch.int64)
+    ids = torch.zeros((batch, SEQ), dtype=torch.int64)
+    args, names = (ids,), ["ids"]
+    if family == "bert" and batch > 1:
+        args, names = (ids, torch.ones((batch, SEQ), dtype=torch.int64)), ["ids", "mask"]
     with torch.no_grad():
-        torch.onnx.export(_Out(model, family), (ids,), path, dynamo=True, opset_version=18,
-                          input_names=["ids"], output_names=["out"], external_data=False)  # fmt: skip
+        torch.onnx.export(_Out(model, family).eval(), args, path, dynamo=True, opset_version=18,
+                          input_names=names, output_names=["out"], external_data=False)  # fmt: skip
     return path
 
 
@@ -90,8 +94,18 @@ def token_batches(n: int, seed: int) -> np.ndarray:
     return ids
 
 
-def write_calib(path: str, n: int = 8, seed: int = 1) -> str:
-    np.savez(path, ids=token_batches(n, seed).reshape(n, SEQ))
+def write_calib(path: str, n: int = 8, seed: int = 1, mask: bool = False) -> str:
+    """n windows of ids (and, for a masked BERT, an attention mask that pads every other
+    row after a random length)."""
+    ids = token_batches(n, seed).reshape(n, SEQ)
+    if not mask:
+        np.savez(path, ids=ids)
+        return path
+    m = np.ones((n, SEQ), np.int64)
+    lengths = np.random.default_rng(seed).integers(SEQ // 4, SEQ, n)
+    for i in range(1, n, 2):
+        m[i, lengths[i] :] = 0
+    np.savez(path, ids=ids, mask=m)
     return path
 
 

@@ -17,11 +17,14 @@ from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
 from nscc.ir.textio import write_module
 from nscc.semantics.interpreter import run
+from nscc.targets import INTEGER_PIPELINE
+
+DEFAULT_PIPELINE = INTEGER_PIPELINE  # the program the C++ targets run; -p '' keeps the float model
 
 MODULE_FILE = "model.mlir"
 MANIFEST_FILE = "manifest.json"
 
-__all__ = ["emit", "run", "signature", "MODULE_FILE"]
+__all__ = ["DEFAULT_PIPELINE", "emit", "run", "signature", "MODULE_FILE"]
 
 
 def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[str]:

@@ -35,7 +35,7 @@ from nscc.errors import NsccError
 from nscc.ir import snn
 from nscc.ir.context import NsccContext
 from nscc.semantics.folding import constant_value
-from nscc.targets import write_integer_headers
+from nscc.targets import INTEGER_PIPELINE, write_integer_headers
 from nscc.targets.vck190 import golden
 from nscc.targets.vck190.build_files import hls_config, makefile, package_cfg, system_cfg
 from nscc.targets.vck190.estimate import estimate, plot
@@ -45,10 +45,7 @@ from nscc.targets.vck190.host import host_source
 from nscc.targets.vck190.readme import readme
 from nscc.targets.vck190.testbench import tb_io
 
-# What `nscc compile --target vck190` applies without -p: the kernel is integer-only, so
-# attention is raised and made spiking, activations and norms are recognised and made
-# fixed point, and decode -> encode pairs become requantizations.
-DEFAULT_PIPELINE = "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,spike-conversion,requant-fusion,integer-islands"
+DEFAULT_PIPELINE = INTEGER_PIPELINE  # the kernel is integer-only
 
 __all__ = ["DEFAULT_PIPELINE", "emit", "preflight"]
 
