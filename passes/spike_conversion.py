@@ -300,6 +300,9 @@ class SpikeConversionPass(ModulePass):
     `attention` spiking | float: softmax attention (`nn.attention`, from
     `raise-attention`) over spike counts of q, k and v with the integer softmax
     (`snn.attention`; thresholds in `nscc.quant.attention`), or left in float;
+    `attention-levels` D of q, k and v there (127 by default: a KV cache holds a
+    byte a count either way, and each halving of D doubles the attention's error,
+    27% of its output at 15 on SmolLM2);
     `calib-batches` (random batches when no --calib data is given);
     `measure-batches` (0: do not measure) calibration batches on which the converted
     model is compared with the float one (held out of calibration when there are at
@@ -326,6 +329,7 @@ class SpikeConversionPass(ModulePass):
     measure_batches: int = 2
     rotate: bool = False
     attention: str = "spiking"
+    attention_levels: int = 127
 
     def __post_init__(self) -> None:
         checks = [
@@ -341,6 +345,7 @@ class SpikeConversionPass(ModulePass):
             (self.measure_batches >= 0, "measure-batches must be 0 (no measurement) or more"),
             (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
             (self.attention in ("spiking", "float"), "attention must be spiking or float"),
+            (1 <= self.attention_levels <= 32767, "attention-levels must be in [1, 32767]"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -365,7 +370,7 @@ class SpikeConversionPass(ModulePass):
         patterns = [
             ConvertLinear(codes, self, store),
             ConvertLinearAttention(attention, self.levels, store),
-            ConvertSoftmaxAttention(softmax, store, self.levels),
+            ConvertSoftmaxAttention(softmax, store, self.attention_levels),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
@@ -470,7 +475,8 @@ class SpikeConversionPass(ModulePass):
         for o in found:
             s = [stats[o.operands[i]] for i in range(3)]
             signed = tuple(self.coding == "ternary" or goes_negative(x) for x in s)
-            clips = [choose_clip(x, self.threshold if self.threshold != "output" else "percentile", self.percentile, True, self.levels, sg)
+            d = self.attention_levels
+            clips = [choose_clip(x, self.threshold if self.threshold != "output" else "percentile", self.percentile, True, d, sg)
                      for x, sg in zip(s, signed)]  # fmt: skip
-            codes.add(_attention_key(o), o.operands, attention_code(*clips, signed, self.levels, o.scale.value.data))
+            codes.add(_attention_key(o), o.operands, attention_code(*clips, signed, d, o.scale.value.data))
         return codes

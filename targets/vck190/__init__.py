@@ -144,7 +144,8 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "params": {"dtype": "int32", "count": int(kernel.params.size)},
         "host_tables": host_entries,
         "state": {
-            "dtype": "int64, eight to a 512-bit word; per head S row-major then z",
+            "dtype": "linear attention: int64, eight to a 512-bit word, per head S row-major then z; "
+                     "KV cache: int8 counts, per key-value head one position row of ceil(d / 64) words, keys then values",
             "words": kernel.state_words,
             "arguments": kernel.state,  # the step function's state arguments (decode-step) that the port holds, updated in place
         },  # fmt: skip
@@ -155,6 +156,12 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         rows = kernel.inputs[0]["elements"]
         est["tokens_per_s"], est["memory_bound_tokens_per_s"] = est["calls_per_s"] * rows, est["memory_bound_calls_per_s"] * rows
         est["two_bank_bound_tokens_per_s"] = est["two_bank_bound_calls_per_s"] * rows
+    caches = [x for x in kernel.state if "positions" in x]
+    if caches:  # bytes grow with the positions compiled for; the port's words are whole rows of words
+        n = caches[0]["positions"]
+        per = sum(x["bytes"] for x in caches) / n
+        est["kv_cache"] = {"positions": n, "bytes": int(per * n), "bytes_per_position": int(per), "bytes_at_2048": int(per * 2048),
+                           "port_bytes": sum(x["words"] for x in caches) * 64}  # fmt: skip
     fp16 = sum(s.k * s.n * 2 for s in kernel.layers)
     packed = len(kernel.weights) + len(kernel.weights_b)
     report = {
@@ -218,8 +225,14 @@ def summary(pkg: str) -> list[str]:
     e = rep["estimate"]
     rate = f"{e.get('tokens_per_s', e['calls_per_s']):,.1f} {'tokens' if rep['decoder'] else 'calls'}/s"
     use = ", ".join(f"{k} {100 * v:.1f}%" for k, v in e["utilisation"].items())
+    kv = e.get("kv_cache")
+    cache = (
+        f"; KV cache {kv['bytes']:,} bytes for {kv['positions']} positions ({kv['bytes_per_position']:,} a position, {kv['bytes_at_2048']:,} at 2,048)"
+        if kv
+        else ""
+    )
     return [
-        f"estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call, {rate}; {use}; fits: {'yes' if e['fits'] else 'NO'}",
+        f"estimate at {e['assumptions']['clock_mhz']:.0f} MHz: {e['latency_ms']:.3f} ms per call, {rate}; {use}; fits: {'yes' if e['fits'] else 'NO'}{cache}",
         f"check it with `make -C {pkg} csim` (C simulation against the interpreter's golden vectors); report.json and report.png have the details",
     ]
 
