@@ -27,6 +27,7 @@ from nscc.errors import printable
 from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
 from nscc.quant.plans import read_bits
+from nscc.semantics.snn import HIDDEN
 
 # pJ per operation, 45 nm
 ENERGY = {"fp32": {"mac": 4.6, "ac": 0.9}, "int8": {"mac": 0.23, "ac": 0.03}}
@@ -56,6 +57,9 @@ class _Events(Interpreter.Listener):
             return
         if isinstance(op, snn.LinearAttentionOp | snn.LinearAttentionStepOp):
             self._attention(op, args)
+            return
+        if isinstance(op, snn.AttentionOp | snn.AttentionStepOp):
+            self._softmax_attention(op, args)
             return
         if not isinstance(op, snn.SynapseOp | snn.ConvSynapseOp):
             return
@@ -119,6 +123,35 @@ class _Events(Interpreter.Listener):
                 rec["histogram"][int(v)] = rec["histogram"].get(int(v), 0) + int(c)
 
 
+    def _softmax_attention(self, op, args) -> None:
+        """Spiking softmax attention: each spike of q adds a key's count for every key the query
+        sees, each spike of v adds that key's probability for every query that sees it. Dense:
+        dk + dv MACs per visible (query, key) pair."""
+        q, k, v = args[:3]
+        h, g = q.shape[-3], k.shape[-3]
+        if isinstance(op, snn.AttentionStepOp):
+            p = int(np.asarray(args[5]).reshape(-1)[0])
+            k, v = args[3].copy(), args[4].copy()
+            k[..., p, :], v[..., p, :] = args[1][..., 0, :], args[2][..., 0, :]
+            visible = (np.arange(k.shape[-2]) <= p)[None, :]
+        else:
+            n, t = q.shape[-2], k.shape[-2]
+            visible = np.tril(np.ones((n, t), bool)) if op.causal is not None else np.ones((n, t), bool)
+            if op.mask is not None:
+                visible = visible & (np.asarray(args[3]) > HIDDEN)
+        visible = np.broadcast_to(visible, (*q.shape[:-1], k.shape[-2]))
+        qa, va = (np.abs(a.astype(np.int64)) for a in (q, v))
+        if self.coding == "bitplane":
+            qa, va = _popcount(qa), _popcount(va)
+        per_key = np.repeat(va.sum(axis=-1), h // g, axis=-2)  # spikes of each key's value, per query head
+        rec = self.layers[op]
+        rec["sops"] += int((qa.sum(axis=-1) * visible.sum(axis=-1)).sum() + (per_key * visible.sum(axis=-2)).sum())
+        rec["macs"] += int(visible.sum()) * (q.shape[-1] + v.shape[-1])
+        rec["events"] += int(qa.sum() + va.sum())
+        rec["elements"] += q.size + v.size
+        rec["nonzero"] += int(np.count_nonzero(qa) + np.count_nonzero(va))
+
+
 def spike_report(module: ModuleOp, weights, batches, progress: bool = True, listeners: tuple = (), desc: str = "measuring spikes") -> dict:
     """Runs the module on `batches` and measures every spiking layer; `listeners(i)`
     are called with the batch index and give more Interpreter listeners for that run
@@ -129,7 +162,9 @@ def spike_report(module: ModuleOp, weights, batches, progress: bool = True, list
     chosen = module.attributes.get(CODING_ATTR)
     coding = chosen.data if isinstance(chosen, StringAttr) else "thermometer"
     synapses = [
-        op for op in module.walk() if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp)
+        op
+        for op in module.walk()
+        if isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LinearAttentionOp | snn.LinearAttentionStepOp | snn.AttentionOp | snn.AttentionStepOp)
     ]
     layers = {op: {"events": 0, "elements": 0, "sops": 0, "macs": 0, "nonzero": 0, "histogram": {}} for op in synapses}
     inputs: dict = {}
