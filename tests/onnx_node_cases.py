@@ -102,20 +102,26 @@ def _array(a) -> np.ndarray:
     return onnx.numpy_helper.to_array(a) if isinstance(a, onnx.TensorProto) else np.asarray(a)
 
 
-def run_case(case) -> tuple[str, str]:
-    """('pass' | 'unsupported' | 'mismatch' | 'crash', detail)."""
+def imported(case):
+    """Each data set of a case, imported: (model, ctx, module, feeds, expected), configuration inputs frozen."""
     original = case.model
     for inputs, expected in case.data_sets:
         real = [vi for vi in original.graph.input if vi.name not in {t.name for t in original.graph.initializer}]
         model, feeds = freeze_config_inputs(original, {vi.name: _array(a) for vi, a in zip(real, inputs)})
         real = [vi for vi in real if vi.name in feeds]
-        try:
-            ctx, module = import_onnx(model, dims=_dims_from(real, feeds), name=case.name)
-            got = run(module, ctx.weights, feeds)
-        except NsccError as e:
-            return "unsupported", e.message
-        except Exception as e:  # noqa: BLE001 -- a crash is what this harness reports
-            return "crash", f"{type(e).__name__}: {e}"
+        ctx, module = import_onnx(model, dims=_dims_from(real, feeds), name=case.name)
+        yield model, ctx, module, feeds, expected
+
+
+def run_case(case) -> tuple[str, str]:
+    """('pass' | 'unsupported' | 'mismatch' | 'crash', detail)."""
+    try:
+        results = [(model, expected, run(module, ctx.weights, feeds)) for model, ctx, module, feeds, expected in imported(case)]
+    except NsccError as e:
+        return "unsupported", e.message
+    except Exception as e:  # noqa: BLE001 -- a crash is what this harness reports
+        return "crash", f"{type(e).__name__}: {e}"
+    for model, expected, got in results:
         for vi, exp in zip(model.graph.output, expected):
             exp = _array(exp)
             g = got[vi.name]

@@ -40,8 +40,9 @@ RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.bin"
 CXXFLAGS = "-std=c++17 -O3 -march=native -fopenmp -ffp-contract=off"
-DESCR = {"float32": "<f4", "float64": "<f8", "int8": "|i1", "int16": "<i2", "int32": "<i4", "int64": "<i8", "uint8": "|u1", "bool": "|b1"}
-DTYPE_CODE = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "uint8": 6, "bool": 6}
+DESCR = {"float32": "<f4", "float64": "<f8", "int8": "|i1", "int16": "<i2", "int32": "<i4", "int64": "<i8", "uint8": "|u1", "bool": "|b1",
+         "uint16": "<u2", "uint32": "<u4", "uint64": "<u8"}  # fmt: skip
+DTYPE_CODE = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5, "uint8": 6, "bool": 6, "uint16": 9, "uint32": 10, "uint64": 11}
 ALIGN = 64
 
 

@@ -37,6 +37,9 @@ C_TYPES = {
     np.dtype(np.int32): "int32_t",
     np.dtype(np.int64): "int64_t",
     np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.uint16): "uint16_t",
+    np.dtype(np.uint32): "uint32_t",
+    np.dtype(np.uint64): "uint64_t",
     np.dtype(np.bool_): "uint8_t",
 }
 
@@ -56,6 +59,10 @@ UNARY_C = {
     nn.RoundOp: "std::nearbyint(a)",
     nn.SignOp: "T((a > T(0)) - (a < T(0)))",
     nn.NotOp: "T(!a)",
+    nn.SinOp: "std::sin(a)",
+    nn.CosOp: "std::cos(a)",
+    nn.IsNanOp: "T(a != a)",
+    nn.SoftplusOp: "std::max(a, T(0)) + std::log1p(std::exp(-std::abs(a)))",
 }
 BINARY_C = {
     nn.AddOp: "a + b",
@@ -72,6 +79,27 @@ BINARY_C = {
     nn.AndOp: "a && b",
     nn.OrOp: "a || b",
     nn.XorOp: "bool(a) != bool(b)",
+}
+
+
+def _c_float(x: float) -> str:
+    """A C++ double literal (the element type's T(...) around it rounds as numpy's asarray does)."""
+    x = float(x)
+    return "NAN" if math.isnan(x) else ("INFINITY" if x > 0 else "-INFINITY") if math.isinf(x) else repr(x)
+
+
+def _c_bool(x) -> str:
+    return "true" if x else "false"
+
+
+# Unary ops with parameters: the expression, from the op's properties.
+UNARY_PARAM_C = {
+    nn.SiluOp: lambda op: f"a / (T(1) + T(fast_exp(float(-a * T({_c_float(prop(op, 'alpha'))})))))",
+    nn.LeakyReluOp: lambda op: f"a >= T(0) ? a : T(a * T({_c_float(prop(op, 'alpha'))}))",
+    nn.EluOp: lambda op: f"a > T(0) ? a : T(T({_c_float(prop(op, 'alpha'))}) * std::expm1(a))",
+    nn.HardSigmoidOp: lambda op: (
+        f"std::min(std::max(T(a * T({_c_float(prop(op, 'alpha'))}) + T({_c_float(prop(op, 'beta'))})), T(0)), T(1))"
+    ),
 }
 
 
@@ -205,7 +233,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid"
     )
     for j, v in enumerate(outputs):
-        g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {max(1, math.prod(_shape(v)))});")
+        g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {math.prod(_shape(v))});")  # 0 for an empty one
     ins = ", ".join(f"const {C_TYPES[np.dtype(d)]}* in{i}" for i, (_, _, d) in enumerate(sig.inputs))
     outs = ", ".join(f"{C_TYPES[np.dtype(d)]}* out{j}" for j, (_, _, d) in enumerate(sig.outputs))
     src = [
@@ -251,16 +279,30 @@ EMITTERS = OpTable()
 _emits = EMITTERS
 
 
+def _why_unsupported(op: Operation) -> str | None:
+    """None if the target emits op; else why not ('' when it has no emitter)."""
+    if type(op) not in EMITTERS:
+        return ""
+    for v in (*op.operands, *op.results):
+        try:
+            dt = np_dtype(v.type)
+        except ValueError:
+            return f"element type {v.type}"
+        if dt not in C_TYPES:
+            return f"element type {dt}"
+    return None
+
+
 def check_supported(ops: Sequence[Operation]) -> None:
     """Every op the target cannot emit, reported at once, before anything is written."""
-    bad = [op for op in ops if not isinstance(op, ReturnOp) and type(op) not in EMITTERS]
+    bad = [(op, why) for op in ops if not isinstance(op, ReturnOp) for why in [_why_unsupported(op)] if why is not None]
     if bad:
-        kinds = sorted({op.name for op in bad})
-        first = _unsupported(bad[0])
+        kinds = sorted({op.name + (f" ({why})" if why else "") for op, why in bad})
+        first = _unsupported(*bad[0])
         raise NsccError(
             f"cpp target: {len(bad)} op(s) of {len(kinds)} kind(s) are not supported: {', '.join(kinds)}",
             first.hint,
-            lines=[_unsupported(op).message for op in bad[:10]] if len(bad) > 1 else None,
+            lines=[_unsupported(op, why).message for op, why in bad[:10]] if len(bad) > 1 else None,
             exit_code=2,
         )
 
@@ -385,7 +427,7 @@ def _emit_fixed_mul(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, f"fixed_mul_value(a, b, {prop(op, 'frac_bits')})")
 
 
-@_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp)
+@_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp, nn.LogSoftmaxOp)
 def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
     L = g.lines
     out = g.alloc(op.res)
@@ -398,7 +440,7 @@ def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
         L.append(f"  fixed_softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {f}, {consts}, {out});")
     else:
         _float_only(op)
-        L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out});")
+        L.append(f"  softmax({g.ref(op.input)}, {outer}, {n}, {inner}, {out}, {_c_bool(isinstance(op, nn.LogSoftmaxOp))});")
 
 
 @_emits(*BINARY_C)
@@ -415,9 +457,15 @@ def _emit_pow(g: _Gen, op: Operation) -> None:
     return _elementwise(g, op, "std::pow(a, b)")
 
 
-@_emits(*UNARY_C)
+@_emits(*UNARY_C, *UNARY_PARAM_C)
 def _emit_unary(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, UNARY_C[type(op)], unary=True)
+    expr = UNARY_C[type(op)] if type(op) in UNARY_C else UNARY_PARAM_C[type(op)](op)
+    return _elementwise(g, op, expr, unary=True)
+
+
+@_emits(nn.ModOp)
+def _emit_mod(g: _Gen, op: Operation) -> None:
+    return _elementwise(g, op, f"mod_value(T(a), T(b), {_c_bool(prop(op, 'fmod'))})")
 
 
 @_emits(nn.WhereOp)
@@ -440,9 +488,9 @@ def _emit_clip(g: _Gen, op: Operation) -> None:
     lo, hi = prop(op, "min"), prop(op, "max")
     expr = "a"
     if lo is not None:
-        expr = f"std::max({expr}, T({lo!r}))"
+        expr = f"std::max({expr}, T({_c_float(lo)}))"
     if hi is not None:
-        expr = f"std::min({expr}, T({hi!r}))"
+        expr = f"std::min({expr}, T({_c_float(hi)}))"
     return _elementwise(g, op, expr, unary=True)
 
 
@@ -490,14 +538,19 @@ def _emit_gather(g: _Gen, op: Operation) -> None:
     axis = prop(op, "axis") % len(t_shape)
     out = g.alloc(op.res)
     nidx = max(1, math.prod(_shape(idx)))
-    ind = g.ref(idx)
-    if np_dtype(idx.type) != np.int64:
-        tmp = g.fresh()
-        L.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {nidx});")
-        ind = f"{tmp}.data()"
+    ind = _int64_indices(g, idx)
     L.append(
         f"  gather({g.ref(table)}, {ind}, {math.prod(t_shape[:axis])}, {t_shape[axis]}, {math.prod(t_shape[axis + 1 :])}, {nidx}, {out});"
     )
+
+
+def _int64_indices(g: _Gen, idx: SSAValue) -> str:
+    """A pointer to the indices as int64 (copied if they are of another type)."""
+    if np_dtype(idx.type) == np.int64:
+        return g.ref(idx)
+    tmp = g.fresh()
+    g.lines.append(f"  std::vector<int64_t> {tmp}({g.ref(idx)}, {g.ref(idx)} + {max(1, math.prod(_shape(idx)))});")
+    return f"{tmp}.data()"
 
 
 @_emits(nn.LayerNormOp)
@@ -508,33 +561,58 @@ def _emit_layer_norm(g: _Gen, op: Operation) -> None:
     shape = _shape(op.input)
     axis = prop(op, "axis") % len(shape)
     n = math.prod(shape[axis:])
-    bias = g.ref(op.bias) if op.bias is not None else "nullptr"
+    scale, bias = _norm_param(g, op, op.scale, axis), _norm_param(g, op, op.bias, axis)
     L.append(
-        f"  layer_norm({g.ref(op.input)}, {g.ref(op.scale)}, {bias}, {math.prod(shape) // n}, {n}, {float(prop(op, 'epsilon'))!r}f, {out});"
+        f"  layer_norm({g.ref(op.input)}, {scale}, {bias}, {math.prod(shape) // n}, {n}, {_ctype(op.res)}({_c_float(prop(op, 'epsilon'))}), {out});"
     )
+
+
+def _norm_param(g: _Gen, op: Operation, v: SSAValue | None, axis: int) -> str:
+    """A norm's scale or bias as n values, one per position of the axes from `axis` on: the
+    operand itself, or (one that broadcasts over those axes) a copy of it spread out to n."""
+    if v is None:
+        return "nullptr"
+    shape = _shape(op.operands[0])
+    ps = (1,) * (len(shape) - len(_shape(v))) + _shape(v)
+    if any(d != 1 for d in ps[:axis]):
+        raise _unsupported(op, "a scale or bias that varies over the leading axes")
+    if ps[axis:] == shape[axis:]:
+        return g.ref(v)
+    tmp = g.fresh()
+    g.lines.append(f"  std::vector<{_ctype(v)}> {tmp}({max(1, math.prod(shape[axis:]))});")
+    _strided_into(g, g.ref(v), f"{tmp}.data()", shape[axis:], broadcast_strides(ps[axis:], shape[axis:]))
+    return f"{tmp}.data()"
 
 
 @_emits(nn.MaxPoolOp, nn.AvgPoolOp)
-def _emit_max_pool(g: _Gen, op: Operation) -> None:
-    L = g.lines
-    shape, oshape = _shape(op.operands[0]), _shape(op.results[0])
-    kernel = list(prop(op, "kernel"))
-    if len(shape) != 4 or any(d != 1 for d in prop(op, "dilations") or [1, 1]) or len(op.results) != 1:
-        raise _unsupported(op, "only 2-D pooling without dilation")
+def _emit_pool(g: _Gen, op: Operation) -> None:
+    shape = _shape(op.operands[0])
+    nd = len(shape) - 2
+    if nd > 3 or len(op.results) != 1:
+        raise _unsupported(op, "more than three spatial axes")
+    pads = prop(op, "pads")
+    vals = [shape[2:], prop(op, "kernel"), prop(op, "strides"), pads[:nd], pads[nd:], prop(op, "dilations"), _shape(op.results[0])[2:]]
+    sp, k, st, pb, pe, dl, os_ = _spatial_arrays(g, nd, vals, [1, 1, 1, 0, 0, 1, 1])
     out = g.alloc(op.results[0])
-    s, p = list(prop(op, "strides")), list(prop(op, "pads"))
-    is_max = "true" if isinstance(op, nn.MaxPoolOp) else "false"
-    cp = "true" if isinstance(op, nn.AvgPoolOp) and prop(op, "count_include_pad") else "false"
-    L.append(
-        f"  pool2d({g.ref(op.operands[0])}, {shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}, {kernel[0]}, {kernel[1]}, {s[0]}, {s[1]}, "
-        f"{p[0]}, {p[1]}, {oshape[2]}, {oshape[3]}, {is_max}, {cp}, {out});"
+    is_max = _c_bool(isinstance(op, nn.MaxPoolOp))
+    cp = _c_bool(isinstance(op, nn.AvgPoolOp) and prop(op, "count_include_pad"))
+    g.lines.append(
+        f"  pool({g.ref(op.operands[0])}, {shape[0] * shape[1]}, {sp}, {k}, {st}, {pb}, {pe}, {dl}, {os_}, {is_max}, {cp}, {out});"
     )
-    return
+
+
+def _spatial_arrays(g: _Gen, nd: int, values: Sequence[Sequence[int]], fills: Sequence[int]) -> list[str]:
+    """Per-axis parameters of an op over nd <= 3 spatial axes as static arrays of three (the
+    missing leading axes filled in: size 1, stride 1, pad 0...); their names."""
+    names = [g.fresh("c") for _ in values]
+    arrays = [_arr([fill] * (3 - nd) + list(v)) for v, fill in zip(values, fills)]
+    g.lines.append("  " + " ".join(f"static const int64_t {n}[] = {a};" for n, a in zip(names, arrays)))
+    return names
 
 
 def _float_only(op: Operation) -> None:
-    if np_dtype(op.results[0].type) != np.float32:
-        raise _unsupported(op, "only float32 here")
+    if np_dtype(op.results[0].type) not in (np.float32, np.float64):
+        raise _unsupported(op, "only float32 and float64 here")
 
 
 def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary: bool = False) -> None:
@@ -563,13 +641,18 @@ def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary
     )
 
 
-def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int], offset: int) -> None:
+def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int], offset: int, shape: Sequence[int] | None = None) -> None:
+    """dst from src read at `strides` from `offset`, over dst's shape (or `shape`, of the same size)."""
     out = g.alloc(dst)
-    shape = _shape(dst) or (1,)
+    _strided_into(g, f"{g.ref(src)} + {offset}", out, shape or _shape(dst), strides)
+
+
+def _strided_into(g: _Gen, src: str, out: str, shape: Sequence[int], strides: Sequence[int]) -> None:
+    shape, strides = (tuple(shape), list(strides)) if shape else ((1,), [0])
     s = g.fresh("s")
     g.lines.append(
         f"  {{ static const int64_t {s}[] = {_arr(strides)}; Index ix{{{len(shape)}, {_arr(shape)}}}; "
-        f"copy_strided({g.ref(src)} + {offset}, ix, {math.prod(shape)}, {s}, {out}); }}"
+        f"copy_strided({src}, ix, {math.prod(shape)}, {s}, {out}); }}"
     )
 
 
@@ -577,24 +660,24 @@ def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int],
 def _matmul(g: _Gen, op: nn.MatMulOp) -> None:
     _float_only(op)
     a, b = _shape(op.lhs), _shape(op.rhs)
-    if len(a) < 2 or len(b) < 2:
-        raise _unsupported(op, "vector operands")
-    out_shape = _shape(op.res)
-    batch_shape = out_shape[:-2]
-    batch = math.prod(batch_shape)
+    a, b = (1,) + a if len(a) == 1 else a, b + (1,) if len(b) == 1 else b  # numpy's promotion of vectors
+    batch_shape = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
     m, k, n = a[-2], a[-1], b[-1]
-    sa = broadcast_strides(a[:-2] or (1,), batch_shape or (1,))
-    sb = broadcast_strides(b[:-2] or (1,), batch_shape or (1,))
-    offs_a, offs_b = [], []
-    for z in np.ndindex(*(batch_shape or (1,))):
-        offs_a.append(sum(i * s for i, s in zip(z, sa)) * m * k)
-        offs_b.append(sum(i * s for i, s in zip(z, sb)) * k * n)
     out = g.alloc(op.res)
-    oa, ob = g.fresh("o"), g.fresh("o")
-    g.lines.append(
-        f"  {{ static const int64_t {oa}[] = {_arr(offs_a)}; static const int64_t {ob}[] = {_arr(offs_b)}; "
-        f"matmul({g.ref(op.lhs)}, {g.ref(op.rhs)}, {batch}, {oa}, {ob}, {m}, {k}, {n}, {out}); }}"
-    )
+    oa, ob = _batch_offsets(g, [(a[:-2], m * k), (b[:-2], k * n)], batch_shape)
+    g.lines.append(f"  matmul({g.ref(op.lhs)}, {g.ref(op.rhs)}, {max(1, math.prod(batch_shape))}, {oa}, {ob}, {m}, {k}, {n}, {out});")
+
+
+def _batch_offsets(g: _Gen, operands: Sequence[tuple[Sequence[int], int]], batch_shape: Sequence[int]) -> list[str]:
+    """For operands given as (leading shape, elements per matrix), broadcast over batch_shape:
+    the names of static arrays of each one's offset at every batch entry."""
+    names = []
+    for lead, block in operands:
+        st = broadcast_strides(tuple(lead) or (1,), tuple(batch_shape) or (1,))
+        offs = [sum(i * s for i, s in zip(z, st)) * block for z in np.ndindex(*(tuple(batch_shape) or (1,)))]
+        names.append(g.fresh("o"))
+        g.lines.append(f"  static const int64_t {names[-1]}[] = {_arr(offs)};")
+    return names
 
 
 def _counter(g: _Gen, op: Operation) -> str:
@@ -682,3 +765,271 @@ def _linear_attention(g: _Gen, op) -> None:
     g.lines.append(
         f"  linear_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {heads}, {t}, {dk}, {dv}, {prop(op, 'decay_shift')}, {state}, {norm}, {num}, {den}, {ctr});"
     )
+
+
+# --- the remaining nn ops: reductions, normalisation, linear algebra, attention, data movement
+
+
+def _merged(dims: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(size, stride) axes with size-1 axes dropped and neighbours that are one run merged;
+    [(1, 0)] when none is left."""
+    out: list[tuple[int, int]] = []
+    for n, st in dims:
+        if n == 1:
+            continue
+        if out and out[-1][1] == st * n:
+            out[-1] = (out[-1][0] * n, st)
+        else:
+            out.append((n, st))
+    return out or [(1, 0)]
+
+
+def _index(g: _Gen, dims: Sequence[tuple[int, int]]) -> tuple[str, str]:
+    """An Index over (size, stride) axes and its static strides array: their names."""
+    ix, s = g.fresh("ix"), g.fresh("s")
+    g.lines.append(
+        f"  static const int64_t {s}[] = {_arr([st for _, st in dims])}; const Index {ix}{{{len(dims)}, {_arr([n for n, _ in dims])}}};"
+    )
+    return ix, s
+
+
+REDUCE_KIND = {
+    nn.ReduceSumOp: 0,
+    nn.ReduceMeanOp: 1,
+    nn.ReduceMaxOp: 2,
+    nn.ReduceMinOp: 3,
+    nn.ReduceProdOp: 4,
+    nn.ReduceSumSquareOp: 5,
+    nn.ReduceL2Op: 6,
+}
+
+
+@_emits(*REDUCE_KIND)
+def _emit_reduce(g: _Gen, op: Operation) -> None:
+    shape = _shape(op.input)
+    axes = prop(op, "axes")
+    axes = sorted({a % len(shape) for a in axes}) if axes is not None and shape else list(range(len(shape)))
+    strides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
+    kept = _merged([(shape[d], strides[d]) for d in range(len(shape)) if d not in axes])
+    red = _merged([(shape[d], strides[d]) for d in axes])
+    out = g.alloc(op.res)
+    (kix, ks), (rix, rs) = _index(g, kept), _index(g, red)
+    n_out, n_red = math.prod(n for n, _ in kept), math.prod(shape[d] for d in axes)
+    g.lines.append(f"  reduce({g.ref(op.input)}, {kix}, {ks}, {n_out}, {rix}, {rs}, {n_red}, {REDUCE_KIND[type(op)]}, {out});")
+
+
+def _axis_layout(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
+    """(outer, n, inner) around one axis of a row-major shape."""
+    axis %= max(1, len(shape))
+    return math.prod(shape[:axis]), shape[axis] if shape else 1, math.prod(shape[axis + 1 :])
+
+
+@_emits(nn.ArgMaxOp, nn.ArgMinOp)
+def _emit_arg(g: _Gen, op: Operation) -> None:
+    outer, n, inner = _axis_layout(_shape(op.input), prop(op, "axis"))
+    out = g.alloc(op.res)
+    is_max, last = _c_bool(isinstance(op, nn.ArgMaxOp)), _c_bool(prop(op, "select_last_index"))
+    g.lines.append(f"  arg_reduce({g.ref(op.input)}, {outer}, {n}, {inner}, {is_max}, {last}, {out});")
+
+
+@_emits(nn.CumSumOp)
+def _emit_cumsum(g: _Gen, op: Operation) -> None:
+    outer, n, inner = _axis_layout(_shape(op.input), prop(op, "axis"))
+    out = g.alloc(op.res)
+    flags = f"{_c_bool(prop(op, 'exclusive'))}, {_c_bool(prop(op, 'reverse'))}"
+    g.lines.append(f"  cumsum({g.ref(op.input)}, {outer}, {n}, {inner}, {flags}, {out});")
+
+
+@_emits(nn.TriluOp)
+def _emit_trilu(g: _Gen, op: Operation) -> None:
+    shape = _shape(op.input)
+    if len(shape) < 2:
+        raise _unsupported(op, "an input of rank below 2")
+    out = g.alloc(op.res)
+    n, m = shape[-2:]
+    g.lines.append(f"  trilu({g.ref(op.input)}, {math.prod(shape[:-2])}, {n}, {m}, {prop(op, 'k')}, {_c_bool(prop(op, 'upper'))}, {out});")
+
+
+@_emits(nn.RMSNormOp)
+def _emit_rms_norm(g: _Gen, op: Operation) -> None:
+    _float_only(op)
+    shape = _shape(op.input)
+    axis = prop(op, "axis") % len(shape)
+    n = math.prod(shape[axis:])
+    scale = _norm_param(g, op, op.scale, axis)
+    out = g.alloc(op.res)
+    eps = f"{_ctype(op.res)}({_c_float(prop(op, 'epsilon'))})"
+    g.lines.append(f"  rms_norm({g.ref(op.input)}, {scale}, {math.prod(shape) // n}, {n}, {eps}, {out});")
+
+
+@_emits(nn.BatchNormOp)
+def _emit_batch_norm(g: _Gen, op: Operation) -> None:
+    _float_only(op)
+    shape = _shape(op.input)
+    out = g.alloc(op.res)
+    outer, c, inner = _axis_layout(shape, 1) if len(shape) > 1 else (1, shape[0], 1)
+    args = ", ".join(g.ref(v) for v in (op.input, op.scale, op.bias, op.mean, op.var))
+    eps = f"{_ctype(op.var)}({_c_float(prop(op, 'epsilon'))})"
+    g.lines.append(f"  batch_norm({args}, {outer}, {c}, {inner}, {eps}, {out});")
+
+
+@_emits(nn.GemmOp)
+def _emit_gemm(g: _Gen, op: Operation) -> None:
+    a, b = _shape(op.a), _shape(op.b)
+    m, k = a[::-1] if prop(op, "trans_a") else a
+    n = b[0] if prop(op, "trans_b") else b[1]
+    T = _ctype(op.res)
+    out = g.alloc(op.res)
+    c, sc = "nullptr", g.fresh("s")
+    beta = prop(op, "beta")
+    if op.c is not None and beta != 0.0:
+        c = g.ref(op.c)
+        cs = _shape(op.c)
+        g.lines.append(f"  static const int64_t {sc}[] = {_arr(broadcast_strides(cs, (m, n)))};")
+    else:
+        g.lines.append(f"  static const int64_t {sc}[] = {{0, 0}};")
+    g.lines.append(
+        f"  gemm({g.ref(op.a)}, {g.ref(op.b)}, (const {T}*){c}, {sc}, {m}, {k}, {n}, {_c_bool(prop(op, 'trans_a'))}, "
+        f"{_c_bool(prop(op, 'trans_b'))}, {T}({_c_float(prop(op, 'alpha'))}), {T}({_c_float(beta)}), {out});"
+    )
+
+
+@_emits(nn.ConvOp)
+def _emit_conv(g: _Gen, op: Operation) -> None:
+    x, w = _shape(op.input), _shape(op.weight)
+    nd = len(x) - 2
+    if nd > 3:
+        raise _unsupported(op, "more than three spatial axes")
+    pads = prop(op, "pads")
+    vals = [x[2:], w[2:], prop(op, "strides"), pads[:nd], prop(op, "dilations"), _shape(op.res)[2:]]
+    sp, kk, st, pd, dl, os_n = _spatial_arrays(g, nd, vals, [1, 1, 1, 0, 1, 1])
+    out = g.alloc(op.res)
+    bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.res)}*)nullptr"
+    g.lines.append(
+        f"  conv({g.ref(op.input)}, {g.ref(op.weight)}, {bias}, {x[0]}, {x[1]}, {sp}, {w[0]}, {kk}, {st}, {pd}, {dl}, {prop(op, 'group')}, {os_n}, {out});"
+    )
+
+
+def _compute_type(v: SSAValue) -> str:
+    """At least float: the C type attention computes in (double for double operands)."""
+    return "double" if np_dtype(v.type) == np.float64 else "float"
+
+
+def _qkv_batches(g: _Gen, op: Operation) -> tuple[tuple[int, ...], int, int, int, int, list[str]]:
+    """q [..., S, dk], k [..., L, dk], v [..., L, dv], their leading axes broadcast to the
+    result's: (batch shape, S, L, dk, dv, the names of q's, k's and v's offset arrays)."""
+    q, k, v = _shape(op.q), _shape(op.k), _shape(op.v)
+    batch_shape, (s, dk), (l_, dv) = _shape(op.res)[:-2], q[-2:], v[-2:]
+    return batch_shape, s, l_, dk, dv, _batch_offsets(g, [(q[:-2], s * dk), (k[:-2], l_ * dk), (v[:-2], l_ * dv)], batch_shape)
+
+
+@_emits(nn.AttentionOp)
+def _emit_attention(g: _Gen, op: Operation) -> None:
+    batch_shape, s, l_, dh, dv, (qo, ko, vo) = _qkv_batches(g, op)
+    out = g.alloc(op.res)
+    mo, msi, msj, mask = qo, 0, 0, "(float*)nullptr"
+    if op.mask is not None:
+        mshape = (1,) * (len(batch_shape) + 2 - len(_shape(op.mask))) + _shape(op.mask)
+        (mo,) = _batch_offsets(g, [(mshape[:-2], mshape[-2] * mshape[-1])], batch_shape)
+        (msi, msj), mask = broadcast_strides(mshape[-2:], (s, l_)), g.ref(op.mask)
+    ct = _compute_type(op.q)
+    g.lines.append(
+        f"  attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {mask}, {max(1, math.prod(batch_shape))}, {qo}, {ko}, {vo}, {mo}, {msi}, {msj}, "
+        f"{s}, {l_}, {dh}, {dv}, {ct}({_c_float(prop(op, 'scale'))}), {_c_bool(prop(op, 'causal'))}, {out});"
+    )
+
+
+@_emits(nn.LinearAttentionOp)
+def _emit_linear_attention_float(g: _Gen, op: Operation) -> None:
+    _float_only(op)
+    batch_shape, n, m, dk, dv, (qo, ko, vo) = _qkv_batches(g, op)
+    out = g.alloc(op.res)
+    flags = f"{_c_bool(prop(op, 'feature') == 'elu1')}, {_c_float(prop(op, 'decay'))}, {_c_bool(prop(op, 'causal'))}, {_c_bool(prop(op, 'normalize'))}"
+    g.lines.append(
+        f"  linear_attention_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {math.prod(_shape(op.q))}, {math.prod(_shape(op.k))}, "
+        f"{max(1, math.prod(batch_shape))}, "
+        f"{qo}, {ko}, {vo}, {n}, {m}, {dk}, {dv}, {flags}, {out});"
+    )
+
+
+@_emits(nn.LinearAttentionStepOp)
+def _emit_linear_attention_step_float(g: _Gen, op: Operation) -> None:
+    q, v = _shape(op.q), _shape(op.v)
+    out, state, norm = g.alloc(op.res), g.alloc(op.new_state), g.alloc(op.new_norm)
+    ct = _compute_type(op.state)
+    g.lines.append(
+        f"  linear_attention_step_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {g.ref(op.state)}, {g.ref(op.norm)}, {math.prod(q[:-2])}, "
+        f"{q[-2]}, {q[-1]}, {v[-1]}, {_c_bool(prop(op, 'feature') == 'elu1')}, {ct}({_c_float(prop(op, 'decay'))}), "
+        f"{_c_bool(prop(op, 'normalize'))}, {out}, {state}, {norm});"
+    )
+
+
+@_emits(nn.BroadcastOp)
+def _emit_broadcast(g: _Gen, op: Operation) -> None:
+    _strided_copy(g, op.input, op.res, broadcast_strides(_shape(op.input), _shape(op.res)), 0)
+
+
+@_emits(nn.TileOp)
+def _emit_tile(g: _Gen, op: Operation) -> None:
+    """numpy.tile as a strided view: each axis d of the input becomes (repeats[d], d) with stride 0 on the first."""
+    reps, shape = list(prop(op, "repeats")), list(_shape(op.input))
+    nd = max(len(reps), len(shape))
+    reps, shape = [1] * (nd - len(reps)) + reps, [1] * (nd - len(shape)) + shape
+    strides = [math.prod(shape[d + 1 :]) for d in range(nd)]
+    dims = _merged([x for d in range(nd) for x in ((reps[d], 0), (shape[d], strides[d]))])
+    _strided_copy(g, op.input, op.res, [st for _, st in dims], 0, [n for n, _ in dims])
+
+
+PAD_MODE = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}
+
+
+@_emits(nn.PadOp)
+def _emit_pad(g: _Gen, op: Operation) -> None:
+    shape, oshape = _shape(op.input) or (1,), _shape(op.res) or (1,)
+    pads = prop(op, "pads")
+    out = g.alloc(op.res)
+    b = g.fresh("s")
+    g.lines.append(
+        f"  {{ static const int64_t {b}[] = {_arr(pads[: len(shape)] or [0])}; const Index in{{{len(shape)}, {_arr(shape)}}}, ix{{{len(oshape)}, {_arr(oshape)}}};\n"
+        f"    pad({g.ref(op.input)}, in, ix, {b}, {PAD_MODE[prop(op, 'mode')]}, {_ctype(op.res)}({_c_float(prop(op, 'value'))}), {math.prod(oshape)}, {out}); }}"
+    )
+
+
+@_emits(nn.GatherElementsOp)
+def _emit_gather_elements(g: _Gen, op: Operation) -> None:
+    x, idx, res = _shape(op.input), _shape(op.indices), _shape(op.res)
+    axis = prop(op, "axis") % len(x)
+    sx = broadcast_strides(x, res)
+    sx[axis] = 0
+    ind = _int64_indices(g, op.indices)
+    out = g.alloc(op.res)
+    ix, s1 = _index(g, list(zip(res, sx)))
+    s2 = g.fresh("s")
+    g.lines.append(f"  static const int64_t {s2}[] = {_arr(broadcast_strides(idx, res))};")
+    g.lines.append(
+        f"  gather_elements({g.ref(op.input)}, {ind}, {max(1, math.prod(idx))}, {ix}, {math.prod(res)}, {s1}, {s2}, {x[axis]}, {math.prod(x[axis + 1 :])}, {out});"
+    )
+
+
+@_emits(nn.GatherNDOp)
+def _emit_gather_nd(g: _Gen, op: Operation) -> None:
+    x, idx = _shape(op.input), _shape(op.indices)
+    b, m = prop(op, "batch_dims"), _shape(op.indices)[-1]
+    nb = math.prod(x[:b])
+    n_tuples = math.prod(idx[b:-1])
+    dims = x[b : b + m]
+    strides = [math.prod(x[d + 1 :]) for d in range(b, b + m)]
+    ind = _int64_indices(g, op.indices)
+    out = g.alloc(op.res)
+    sd, ss = g.fresh("s"), g.fresh("s")
+    g.lines.append(f"  static const int64_t {sd}[] = {_arr(list(dims) or [1])}; static const int64_t {ss}[] = {_arr(strides or [0])};")
+    g.lines.append(
+        f"  gather_nd({g.ref(op.input)}, {ind}, {nb}, {n_tuples}, {m}, {sd}, {ss}, {math.prod(x[b:])}, {math.prod(x[b + m :])}, {out});"
+    )
+
+
+@_emits(nn.RangeOp)
+def _emit_range(g: _Gen, op: Operation) -> None:
+    out = g.alloc(op.res)
+    s = "double" if np_dtype(op.res.type).kind == "f" else "int64_t"
+    g.lines.append(f"  arange({s}({g.ref(op.start)}[0]), {s}({g.ref(op.delta)}[0]), {math.prod(_shape(op.res))}, {out});")

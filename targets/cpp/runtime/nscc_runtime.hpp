@@ -21,6 +21,7 @@
 #endif
 #include <type_traits>
 #include <fcntl.h>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <sys/mman.h>
@@ -46,7 +47,7 @@ struct Entry {
 };
 
 constexpr uint16_t MAX_DIMS = 16;
-constexpr uint8_t MAX_DTYPE = 8;  // the codes of DTYPE_CODE in targets/cpp/__init__.py, 7 packed, 8 blocked
+constexpr uint8_t MAX_DTYPE = 11;  // the codes of DTYPE_CODE in targets/cpp/__init__.py, 7 packed, 8 blocked
 
 class Weights {
  public:
@@ -728,83 +729,517 @@ void matmul(const T* a, const T* b, i64 batch, const i64* boff_a, const i64* bof
     }
 }
 
-inline void softmax(const float* x, i64 outer, i64 n, i64 inner, float* out) {
+// e^x in the float kernels: fast_exp for float, libm's for double
+template <class T>
+inline T exp_of(T x) {
+  if constexpr (std::is_same<T, float>::value) return fast_exp(x);
+  else return std::exp(x);
+}
+
+// softmax along an axis; `log`: log_softmax, (x - max) - ln(sum e^(x - max))
+template <class T>
+void softmax(const T* x, i64 outer, i64 n, i64 inner, T* out, bool log = false) {
 #pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       const i64 base = o * n * inner + in;
-      float mx = -INFINITY;
+      T mx = -INFINITY;
       for (i64 j = 0; j < n; ++j) mx = std::max(mx, x[base + j * inner]);
       double s = 0;
       for (i64 j = 0; j < n; ++j) {
-        float e = fast_exp(x[base + j * inner] - mx);
-        out[base + j * inner] = e;
+        T e = exp_of<T>(x[base + j * inner] - mx);
+        if (!log) out[base + j * inner] = e;
         s += e;
       }
-      float sf = (float)s;
+      if (log) {
+        const T ls = std::log((T)s);
+        for (i64 j = 0; j < n; ++j) out[base + j * inner] = T(x[base + j * inner] - mx) - ls;
+        continue;
+      }
+      T sf = (T)s;
       for (i64 j = 0; j < n; ++j) out[base + j * inner] = out[base + j * inner] / sf;
     }
 }
 
-inline void layer_norm(const float* x, const float* scale, const float* bias, i64 rows, i64 n, float eps, float* out) {
+template <class T>
+void layer_norm(const T* x, const T* scale, const T* bias, i64 rows, i64 n, T eps, T* out) {
 #pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
   for (i64 i = 0; i < rows; ++i) {
-    const float* xr = x + i * n;
+    const T* xr = x + i * n;
     double s = 0;
     for (i64 j = 0; j < n; ++j) s += xr[j];
-    float mean = (float)(s / n);
+    T mean = (T)(s / n);
     double v = 0;
     for (i64 j = 0; j < n; ++j) {
-      float d = xr[j] - mean;
+      T d = xr[j] - mean;
       v += (double)(d * d);
     }
-    float den = std::sqrt((float)(v / n) + eps);
+    T den = std::sqrt((T)(v / n) + eps);
     for (i64 j = 0; j < n; ++j) {
-      float y = (xr[j] - mean) / den * scale[j];
+      T y = (xr[j] - mean) / den * scale[j];
       out[i * n + j] = bias ? y + bias[j] : y;
     }
   }
 }
 
+// x / sqrt(mean(x^2) + eps) * scale over rows of n
 template <class T>
-void pool2d(const T* x, i64 B, i64 C, i64 H, i64 W, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 OH, i64 OW, bool is_max, bool count_pad,
-            T* out) {
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(B * C * OH * OW * kh * kw))
-  for (i64 b = 0; b < B; ++b)
-    for (i64 c = 0; c < C; ++c)
-      for (i64 oy = 0; oy < OH; ++oy)
-        for (i64 ox = 0; ox < OW; ++ox) {
-          double acc = is_max ? -INFINITY : 0.0;
-          i64 cnt = 0;
-          for (i64 a = 0; a < kh; ++a)
-            for (i64 e = 0; e < kw; ++e) {
-              i64 iy = oy * sh - pt + a, ix = ox * sw - pl + e;
-              if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-                if (count_pad) ++cnt;
-                continue;
-              }
-              double v = x[((b * C + c) * H + iy) * W + ix];
-              acc = is_max ? std::max(acc, v) : acc + v;
-              ++cnt;
-            }
-          if (!is_max && std::is_integral<T>::value)  // fixed point: round_div(sum, count), exact in double below 2^53
-            out[((b * C + c) * OH + oy) * OW + ox] = (T)round_div((int64_t)acc, cnt);
-          else
-            out[((b * C + c) * OH + oy) * OW + ox] = (T)(is_max ? acc : acc / (double)cnt);
+void rms_norm(const T* x, const T* scale, i64 rows, i64 n, T eps, T* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
+  for (i64 i = 0; i < rows; ++i) {
+    const T* xr = x + i * n;
+    double v = 0;
+    for (i64 j = 0; j < n; ++j) v += (double)(xr[j] * xr[j]);
+    const T den = std::sqrt((T)(v / n) + eps);
+    for (i64 j = 0; j < n; ++j) out[i * n + j] = xr[j] / den * scale[j];
+  }
+}
+
+// inference batch normalisation, channels on axis 1: (x - mean) * (scale / sqrt(var + eps)) + bias
+template <class T, class TS, class TM>
+void batch_norm(const T* x, const TS* scale, const TS* bias, const TM* mean, const TM* var, i64 outer, i64 C, i64 inner, TM eps, T* out) {
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * C * inner))
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 c = 0; c < C; ++c) {
+      const T inv = T(scale[c] / std::sqrt(var[c] + eps));
+      const i64 base = (o * C + c) * inner;
+      for (i64 i = base; i < base + inner; ++i) out[i] = T(x[i] - T(mean[c])) * inv + T(bias[c]);
+    }
+}
+
+// Max or average pooling over up to three spatial axes (fewer given as leading 1s) of
+// x [BC, D, H, W]; sp, k, st, pad (begin), pad_end, dil, os: 3 each. Padding never wins a
+// max; an average counts the cells of the explicit padding only with count_pad (never the
+// extra end cells of ceil mode).
+template <class T>
+void pool(const T* x, i64 BC, const i64* sp, const i64* k, const i64* st, const i64* pad, const i64* pad_end, const i64* dil, const i64* os, bool is_max,
+          bool count_pad, T* out) {
+  const i64 isz = sp[0] * sp[1] * sp[2], osz = os[0] * os[1] * os[2];
+#pragma omp parallel for schedule(static) if (parallel_worth(BC * osz * k[0] * k[1] * k[2]))
+  for (i64 bc = 0; bc < BC; ++bc)
+    for (i64 o = 0; o < osz; ++o) {
+      const i64 oc[3] = {o / (os[1] * os[2]), (o / os[2]) % os[1], o % os[2]};
+      double acc = is_max ? -INFINITY : 0.0;
+      i64 cnt = 0;
+      for (i64 a = 0; a < k[0] * k[1] * k[2]; ++a) {
+        const i64 kc[3] = {a / (k[1] * k[2]), (a / k[2]) % k[1], a % k[2]};
+        i64 at = 0;
+        bool inside = true, padded = true;
+        for (int d = 0; d < 3; ++d) {
+          const i64 c = oc[d] * st[d] - pad[d] + kc[d] * dil[d];
+          inside = inside && c >= 0 && c < sp[d];
+          padded = padded && c >= -pad[d] && c < sp[d] + pad_end[d];
+          at = at * sp[d] + c;
         }
+        if (!inside) {
+          cnt += count_pad && padded;
+          continue;
+        }
+        const double v = x[bc * isz + at];
+        acc = is_max ? std::max(acc, v) : acc + v;
+        ++cnt;
+      }
+      if (!is_max && std::is_integral<T>::value)  // fixed point: round_div(sum, count), exact in double below 2^53
+        out[bc * osz + o] = (T)round_div((int64_t)acc, cnt);
+      else
+        out[bc * osz + o] = (T)(is_max ? acc : acc / (double)cnt);
+    }
+}
+
+// ONNX leaves out-of-range ids undefined; nscc refuses them (docs/semantics.md)
+inline void check_indices(const int64_t* idx, i64 n, i64 axis_len) {
+  for (i64 j = 0; j < n; ++j)
+    if (idx[j] < -axis_len || idx[j] >= axis_len)
+      throw std::runtime_error("gather index " + std::to_string(idx[j]) + " is out of range for an axis of " + std::to_string(axis_len));
 }
 
 template <class T>
 void gather(const T* table, const int64_t* idx, i64 outer, i64 axis_len, i64 inner, i64 nidx, T* out) {
-  for (i64 j = 0; j < nidx; ++j)  // ONNX leaves out-of-range ids undefined; nscc refuses them (docs/semantics.md)
-    if (idx[j] < -axis_len || idx[j] >= axis_len)
-      throw std::runtime_error("gather index " + std::to_string(idx[j]) + " is out of range for an axis of " + std::to_string(axis_len));
+  check_indices(idx, nidx, axis_len);
 #pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * nidx * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 j = 0; j < nidx; ++j) {
       i64 r = idx[j] < 0 ? idx[j] + axis_len : idx[j];
       std::memcpy(out + (o * nidx + j) * inner, table + (o * axis_len + r) * inner, sizeof(T) * inner);
     }
+}
+
+// ---------------------------------------------------------------- more nn ops, any element type
+// Integer arithmetic that wraps as numpy's does (in unsigned, where C++ signed overflow is undefined).
+template <class T>
+inline T wrap_add(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(uint64_t(a) + uint64_t(b));
+  else return a + b;
+}
+template <class T>
+inline T wrap_sub(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(uint64_t(a) - uint64_t(b));
+  else return a - b;
+}
+template <class T>
+inline T wrap_mul(T a, T b) {
+  if constexpr (std::is_integral<T>::value) return T(uint64_t(a) * uint64_t(b));
+  else return a * b;
+}
+
+// nn.mod: the sign of the divisor (Python's %), or with `fmod` of the dividend (C's fmod);
+// an integer remainder by 0 is 0, as numpy's
+template <class T>
+inline T mod_value(T a, T b, bool fmod) {
+  if constexpr (std::is_integral<T>::value) {
+    if (b == 0) return T(0);
+    if constexpr (std::is_signed<T>::value)
+      if (b == T(-1)) return T(0);  // INT_MIN % -1 traps
+    T r = T(a % b);
+    if (!fmod && r != 0 && ((r < 0) != (b < 0))) r = T(r + b);
+    return r;
+  } else {
+    T r = std::fmod(a, b);
+    if (!fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  }
+}
+
+// The offset of element `flat` of the first `ndim` axes of an Index, given their strides.
+inline i64 offset_of(const Index& ix, const i64* s, i64 flat, int ndim) {
+  i64 off = 0;
+  for (int d = ndim - 1; d >= 0; --d) {
+    const i64 q = flat % ix.shape[d];
+    flat /= ix.shape[d];
+    off += q * s[d];
+  }
+  return off;
+}
+
+// Reductions: out[o] over the reduced elements of x, the kept and the reduced axes each an
+// Index with strides into x. kind: 0 sum, 1 mean, 2 max, 3 min, 4 prod, 5 sum of squares,
+// 6 L2 norm. Sums in double (floats) or int64 (integers, wrapping); max and min keep NaN.
+template <class TI, class TO>
+void reduce(const TI* x, const Index& kept, const i64* sk, i64 n_out, const Index& red, const i64* sr, i64 n_red, int kind, TO* out) {
+  using A = std::conditional_t<std::is_floating_point<TI>::value, double, int64_t>;
+  const int last = red.ndim - 1;
+  const i64 inner = red.shape[last], is = sr[last], rows = inner ? n_red / inner : 0;
+#pragma omp parallel for schedule(static) if (parallel_worth(n_out * n_red))
+  for (i64 o = 0; o < n_out; ++o) {
+    const TI* base = x + offset_of(kept, sk, o, kept.ndim);
+    A acc = kind == 4 ? A(1) : A(0);
+    TI best = kind == 2 ? std::numeric_limits<TI>::lowest() : std::numeric_limits<TI>::max();
+    if constexpr (std::is_floating_point<TI>::value) best = kind == 2 ? -INFINITY : INFINITY;
+    for (i64 r = 0; r < rows; ++r) {
+      const TI* p = base + offset_of(red, sr, r, last);
+      for (i64 j = 0; j < inner; ++j) {
+        const TI v = p[j * is];
+        if (kind == 2) best = (v > best || v != v) && best == best ? v : best;
+        else if (kind == 3) best = (v < best || v != v) && best == best ? v : best;
+        else if (kind == 4) acc = wrap_mul(acc, A(v));
+        else if (kind >= 5) acc = wrap_add(acc, A(TI(v * v)));
+        else acc = wrap_add(acc, A(v));
+      }
+    }
+    if (kind == 2 || kind == 3) out[o] = TO(best);
+    else if (kind == 1) out[o] = TO(double(acc) / double(n_red));
+    else if (kind == 6) out[o] = TO(std::sqrt(double(acc)));
+    else out[o] = TO(acc);
+  }
+}
+
+// argmax / argmin along an axis: the first extreme (the last with `last`); a NaN wins, as in numpy
+template <class T>
+void arg_reduce(const T* x, i64 outer, i64 n, i64 inner, bool is_max, bool last, int64_t* out) {
+  if (n == 0) return;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 in = 0; in < inner; ++in) {
+      const T* p = x + o * n * inner + in;
+      i64 bi = 0;
+      T best = p[0];
+      bool nan = best != best;
+      for (i64 j = 1; j < n && !(nan && !last); ++j) {
+        const T v = p[j * inner];
+        if (v != v) {
+          if (!nan || last) bi = j;
+          nan = true;
+        } else if (!nan && (is_max ? (v > best || (last && v == best)) : (v < best || (last && v == best)))) {
+          best = v;
+          bi = j;
+        }
+      }
+      out[o * inner + in] = bi;
+    }
+}
+
+// running sums along an axis, in T (as numpy's cumsum with the input's dtype)
+template <class T>
+void cumsum(const T* x, i64 outer, i64 n, i64 inner, bool exclusive, bool reverse, T* out) {
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 in = 0; in < inner; ++in) {
+      T acc = T(0);
+      for (i64 t = 0; t < n; ++t) {
+        const i64 at = (o * n + (reverse ? n - 1 - t : t)) * inner + in;
+        acc = wrap_add(acc, x[at]);
+        out[at] = exclusive ? wrap_sub(acc, x[at]) : acc;
+      }
+    }
+}
+
+// the upper (j - i >= k) or lower (j - i <= k) triangle of each [n, m] matrix, zeros elsewhere
+template <class T>
+void trilu(const T* x, i64 batch, i64 n, i64 m, i64 k, bool upper, T* out) {
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(batch * n * m))
+  for (i64 b = 0; b < batch; ++b)
+    for (i64 i = 0; i < n; ++i)
+      for (i64 j = 0; j < m; ++j) {
+        const i64 at = (b * n + i) * m + j;
+        out[at] = (upper ? j - i >= k : j - i <= k) ? x[at] : T(0);
+      }
+}
+
+// alpha op(A) op(B) (+ beta C), op transposing with ta / tb; C read at (i sc[0] + j sc[1])
+template <class T>
+void gemm(const T* a, const T* b, const T* c, const i64* sc, i64 M, i64 K, i64 N, bool ta, bool tb, T alpha, T beta, T* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(M * K * N))
+  for (i64 i = 0; i < M; ++i) {
+    T* o = out + i * N;
+    if (!tb) {
+      for (i64 j = 0; j < N; ++j) o[j] = T(0);
+      for (i64 k = 0; k < K; ++k) {
+        const T av = ta ? a[k * M + i] : a[i * K + k];
+        const T* br = b + k * N;
+#pragma omp simd
+        for (i64 j = 0; j < N; ++j) o[j] += av * br[j];
+      }
+    } else {
+      for (i64 j = 0; j < N; ++j) {
+        T s = T(0);
+        for (i64 k = 0; k < K; ++k) s += (ta ? a[k * M + i] : a[i * K + k]) * b[j * K + k];
+        o[j] = s;
+      }
+    }
+    if (alpha != T(1))
+      for (i64 j = 0; j < N; ++j) o[j] = o[j] * alpha;
+    if (c)
+      for (i64 j = 0; j < N; ++j) {
+        const T cv = c[i * sc[0] + j * sc[1]];
+        o[j] = o[j] + (beta == T(1) ? cv : T(cv * beta));
+      }
+  }
+}
+
+// Grouped cross-correlation over up to three spatial axes (fewer given as leading 1s):
+// x [B, C, D, H, W], w [M, C / group, kd, kh, kw]; sp, k, st, pad (begin), dil, os: 3 each.
+template <class T>
+void conv(const T* x, const T* w, const T* bias, i64 B, i64 C, const i64* sp, i64 M, const i64* k, const i64* st, const i64* pad, const i64* dil,
+          i64 group, const i64* os, T* out) {
+  using A = std::conditional_t<std::is_floating_point<T>::value, double, int64_t>;
+  const i64 cg = C / group, mg = M / group, isz = sp[0] * sp[1] * sp[2], osz = os[0] * os[1] * os[2], ksz = k[0] * k[1] * k[2];
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(B * M * osz * cg * ksz))
+  for (i64 b = 0; b < B; ++b)
+    for (i64 m = 0; m < M; ++m) {
+      const i64 g = m / mg;
+      for (i64 oz = 0; oz < os[0]; ++oz)
+        for (i64 oy = 0; oy < os[1]; ++oy)
+          for (i64 ox = 0; ox < os[2]; ++ox) {
+            A acc = 0;
+            for (i64 c = 0; c < cg; ++c) {
+              const T* xc = x + (b * C + g * cg + c) * isz;
+              const T* wc = w + (m * cg + c) * ksz;
+              for (i64 a = 0; a < k[0]; ++a) {
+                const i64 iz = oz * st[0] - pad[0] + a * dil[0];
+                if (iz < 0 || iz >= sp[0]) continue;
+                for (i64 e = 0; e < k[1]; ++e) {
+                  const i64 iy = oy * st[1] - pad[1] + e * dil[1];
+                  if (iy < 0 || iy >= sp[1]) continue;
+                  for (i64 f = 0; f < k[2]; ++f) {
+                    const i64 ix = ox * st[2] - pad[2] + f * dil[2];
+                    if (ix < 0 || ix >= sp[2]) continue;
+                    acc += A(xc[(iz * sp[1] + iy) * sp[2] + ix]) * A(wc[(a * k[1] + e) * k[2] + f]);
+                  }
+                }
+              }
+            }
+            const i64 at = ((b * M + m) * os[0] + oz) * os[1] * os[2] + oy * os[2] + ox;
+            out[at] = bias ? T(T(acc) + bias[m]) : T(acc);
+          }
+    }
+}
+
+// Scaled dot-product attention in C (at least float), per batch entry z (q, k, v, mask at the
+// offsets given): s = scale q k^T (+ mask), -inf where j > i if causal; softmax(s) v, a row
+// with nothing to attend giving 0.
+template <class TQ, class TK, class TV, class TM, class C, class TO>
+void attention(const TQ* q, const TK* k, const TV* v, const TM* mask, i64 batch, const i64* qo, const i64* ko, const i64* vo, const i64* mo, i64 msi,
+               i64 msj, i64 S, i64 L, i64 Dh, i64 Dv, C scale, bool causal, TO* out) {
+#pragma omp parallel if (parallel_worth(batch * S * L * (Dh + Dv)))
+  {
+    std::vector<C> s(L > 0 ? L : 1), o(Dv > 0 ? Dv : 1);
+#pragma omp for collapse(2) schedule(static)
+    for (i64 z = 0; z < batch; ++z)
+      for (i64 i = 0; i < S; ++i) {
+        const TQ* qi = q + qo[z] + i * Dh;
+        C top = -INFINITY;
+        for (i64 j = 0; j < L; ++j) {
+          const TK* kj = k + ko[z] + j * Dh;
+          C dot = 0;
+          for (i64 d = 0; d < Dh; ++d) dot += C(qi[d]) * C(kj[d]);
+          C sj = dot * scale;
+          if (mask) sj = sj + C(mask[mo[z] + i * msi + j * msj]);
+          if (causal && j > i) sj = -INFINITY;
+          s[j] = sj;
+          top = std::max(top, sj);
+        }
+        const C sub = std::isfinite(top) ? top : C(0);
+        double total = 0;
+        for (i64 j = 0; j < L; ++j) {
+          s[j] = s[j] == -INFINITY ? C(0) : exp_of<C>(s[j] - sub);
+          total += s[j];
+        }
+        for (i64 d = 0; d < Dv; ++d) o[d] = C(0);
+        if (total > 0)
+          for (i64 j = 0; j < L; ++j) {
+            const C p = s[j] / C(total);
+            const TV* vj = v + vo[z] + j * Dv;
+            for (i64 d = 0; d < Dv; ++d) o[d] += p * C(vj[d]);
+          }
+        for (i64 d = 0; d < Dv; ++d) out[(z * S + i) * Dv + d] = TO(o[d]);
+      }
+  }
+}
+
+// the linear-attention feature map: relu, or elu(x) + 1
+template <class T>
+inline T feature_of(T x, bool elu1) {
+  return elu1 ? (x > T(0) ? T(x + T(1)) : T(std::exp(x))) : std::max(x, T(0));
+}
+
+// nn.linear_attention over whole sequences, per batch entry z (q, k, v at the offsets given):
+// o_t = sum_s w(t, s) (phi(q_t) . phi(k_s)) v_s [/ (sum_s w(t, s) phi(q_t) . phi(k_s) + 1e-6)],
+// w = decay^(t + m - n - s) for s <= t + m - n if causal (else 0), 1 if not causal.
+template <class T>
+void linear_attention_float(const T* q, const T* k, const T* v, i64 nq, i64 nk, i64 batch, const i64* qo, const i64* ko, const i64* vo, i64 n, i64 m,
+                            i64 dk, i64 dv, bool elu1, double decay, bool causal, bool normalize, T* out) {
+  std::vector<T> fq(nq), fk(nk);
+  for (i64 i = 0; i < nq; ++i) fq[i] = feature_of(q[i], elu1);
+  for (i64 i = 0; i < nk; ++i) fk[i] = feature_of(k[i], elu1);
+#pragma omp parallel if (parallel_worth(batch * n * m * (dk + dv)))
+  {
+    std::vector<T> o(dv > 0 ? dv : 1);
+#pragma omp for collapse(2) schedule(static)
+    for (i64 z = 0; z < batch; ++z)
+      for (i64 t = 0; t < n; ++t) {
+        const T* qt = fq.data() + qo[z] + t * dk;
+        T den = T(0);
+        for (i64 b = 0; b < dv; ++b) o[b] = T(0);
+        for (i64 s = 0; s < m; ++s) {
+          const i64 gap = t + m - n - s;
+          if (causal && gap < 0) continue;
+          const T* ks = fk.data() + ko[z] + s * dk;
+          T sc = T(0);
+          for (i64 a = 0; a < dk; ++a) sc += qt[a] * ks[a];
+          if (causal) sc = sc * T(std::pow(decay, double(gap)));
+          den += sc;
+          const T* vs = v + vo[z] + s * dv;
+          for (i64 b = 0; b < dv; ++b) o[b] += sc * vs[b];
+        }
+        for (i64 b = 0; b < dv; ++b) out[(z * n + t) * dv + b] = normalize ? T(o[b] / T(den + T(1e-6))) : o[b];
+      }
+  }
+}
+
+// nn.linear_attention_step: the causal recurrence from the state (S, z) over T tokens, in C
+template <class C, class TQ, class TV, class TS, class TO>
+void linear_attention_step_float(const TQ* q, const TQ* k, const TV* v, const TS* state, const TS* norm, i64 heads, i64 T, i64 dk, i64 dv, bool elu1,
+                                 C decay, bool normalize, TO* out, TS* new_state, TS* new_norm) {
+#pragma omp parallel for schedule(static) if (parallel_worth(heads * T * dk * dv))
+  for (i64 h = 0; h < heads; ++h) {
+    std::vector<C> S(dk * dv), z(dk), pq(dk), pk(dk);
+    for (i64 i = 0; i < dk * dv; ++i) S[i] = C(state[h * dk * dv + i]);
+    for (i64 i = 0; i < dk; ++i) z[i] = C(norm[h * dk + i]);
+    for (i64 t = 0; t < T; ++t) {
+      const i64 row = h * T + t;
+      for (i64 a = 0; a < dk; ++a) {
+        pq[a] = feature_of(C(q[row * dk + a]), elu1);
+        pk[a] = feature_of(C(k[row * dk + a]), elu1);
+      }
+      for (i64 a = 0; a < dk; ++a) {
+        for (i64 b = 0; b < dv; ++b) S[a * dv + b] = decay * S[a * dv + b] + pk[a] * C(v[row * dv + b]);
+        z[a] = decay * z[a] + pk[a];
+      }
+      C d = 0;
+      for (i64 a = 0; a < dk; ++a) d += pq[a] * z[a];
+      for (i64 b = 0; b < dv; ++b) {
+        C o = 0;
+        for (i64 a = 0; a < dk; ++a) o += pq[a] * S[a * dv + b];
+        out[row * dv + b] = TO(normalize ? o / (d + C(1e-6)) : o);
+      }
+    }
+    for (i64 i = 0; i < dk * dv; ++i) new_state[h * dk * dv + i] = TS(S[i]);
+    for (i64 i = 0; i < dk; ++i) new_norm[h * dk + i] = TS(z[i]);
+  }
+}
+
+// Padding, each output element from the input at its index less the begin pads; outside the
+// input: mode 0 the value, 1 reflected (edge not repeated), 2 the edge, 3 wrapped around.
+template <class T>
+void pad(const T* x, const Index& in, const Index& ix, const i64* before, int mode, T value, i64 total, T* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(total))
+  for (i64 i = 0; i < total; ++i) {
+    i64 rem = i, off = 0, stride = 1;
+    bool inside = true;
+    for (int d = ix.ndim - 1; d >= 0 && inside; --d) {
+      const i64 n = in.shape[d];
+      i64 j = rem % ix.shape[d] - before[d];
+      rem /= ix.shape[d];
+      if (j < 0 || j >= n) {
+        if (mode == 0 || n == 0) inside = false;
+        else if (mode == 2) j = j < 0 ? 0 : n - 1;
+        else if (mode == 3) j = ((j % n) + n) % n;
+        else if (n == 1) j = 0;
+        else {
+          const i64 period = 2 * (n - 1);
+          j = ((j % period) + period) % period;
+          if (j >= n) j = period - j;
+        }
+      }
+      off += j * stride;
+      stride *= n;
+    }
+    out[i] = inside ? x[off] : value;
+  }
+}
+
+// numpy's take_along_axis: x read at its strides sx (0 on the axis and where it broadcasts),
+// plus the index (at strides si into idx) times the axis stride
+template <class T>
+void gather_elements(const T* x, const int64_t* idx, i64 nidx, const Index& ix, i64 total, const i64* sx, const i64* si, i64 axis_len, i64 axis_stride,
+                     T* out) {
+  check_indices(idx, nidx, axis_len);
+  for_each_index(ix, total, sx, si, nullptr, [&](i64 i, i64 oa, i64 ob, i64) {
+    const i64 r = idx[ob] < 0 ? idx[ob] + axis_len : idx[ob];
+    out[i] = x[oa + r * axis_stride];
+  });
+}
+
+// ONNX GatherND: per batch entry z (of nb, x at z * batch_stride) and index tuple l (of L, m
+// coordinates over dims, strides), the slice of `inner` elements there
+template <class T>
+void gather_nd(const T* x, const int64_t* idx, i64 nb, i64 L, i64 m, const i64* dims, const i64* strides, i64 batch_stride, i64 inner, T* out) {
+  for (i64 z = 0; z < nb; ++z)
+    for (i64 l = 0; l < L; ++l) {
+      i64 off = z * batch_stride;
+      for (i64 j = 0; j < m; ++j) {
+        const int64_t r = idx[(z * L + l) * m + j];
+        check_indices(&r, 1, dims[j]);
+        off += (r < 0 ? r + dims[j] : r) * strides[j];
+      }
+      std::memcpy(out + (z * L + l) * inner, x + off, sizeof(T) * inner);
+    }
+}
+
+// start, start + delta, ...: n values computed in S (double or int64) as numpy's arange
+template <class S, class T>
+void arange(S start, S delta, i64 n, T* out) {
+  for (i64 i = 0; i < n; ++i) out[i] = T(start + delta * S(i));
 }
 
 }  // namespace nscc
