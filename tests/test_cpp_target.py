@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_snn_semantics import FIXED, program  # noqa: F401  (a fixture)
+from test_snn_semantics import ATTENTION, FIXED, program  # noqa: F401  (a fixture)
 
 from nscc.driver import apply_pipeline, atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -61,6 +61,25 @@ def test_fixed_point_ops_are_bit_exact(tmp_path):
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)
     inputs = {"input0": x, "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)}
+    ref = run(module, ctx.weights, inputs)
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+def test_spiking_attention_and_its_kv_cache_step_are_bit_exact(tmp_path):
+    """Grouped-query heads, causal, an additive mask with a query that sees nothing, and a
+    decoding step that writes the KV cache: the simulator against the interpreter."""
+    ctx, module = parse_module(open(ATTENTION).read(), source=ATTENTION)
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    rng = np.random.default_rng(3)
+    counts = [(1, 4, 5, 8), (1, 2, 5, 8), (1, 2, 5, 3)]
+    inputs = {f"input{i}": rng.integers(-15, 16, s).astype(np.int8) for i, s in enumerate(counts)}
+    inputs["input3"] = rng.integers(-3000, 3000, (1, 1, 5, 5)).astype(np.int32)
+    inputs["input3"][0, 0, 1, :] = -(2**31)
+    inputs["input4"] = rng.integers(-15, 16, (1, 2, 6, 8)).astype(np.int8)
+    inputs["input5"] = rng.integers(-15, 16, (1, 2, 6, 3)).astype(np.int8)
+    inputs["input6"] = np.array([2])
     ref = run(module, ctx.weights, inputs)
     out, _, _ = simulate(ctx, module, inputs, tmp_path)
     for k in ref:

@@ -33,10 +33,11 @@ from nscc.decoding import StateSlot, decode_length, has_attention_state, is_step
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.weights import pack
-from nscc.targets import INTEGER_HEADERS, render, write_integer_headers
+from nscc.targets import INTEGER_HEADERS, INTEGER_PIPELINE, render, write_integer_headers
 from nscc.targets.cpp.codegen import C_TYPES, Program, c_string, generate
 
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
+DEFAULT_PIPELINE = INTEGER_PIPELINE  # the VCK190's program, run here bit for bit; -p '' keeps the float model
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.bin"
 CXXFLAGS = "-std=c++17 -O3 -march=native -fopenmp -ffp-contract=off"

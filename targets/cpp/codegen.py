@@ -27,7 +27,7 @@ from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
 from nscc.semantics import fixed
 from nscc.semantics.nn import prop
-from nscc.targets.layout import broadcast_strides, channel_layout, plan_arena, strided_views
+from nscc.targets.layout import broadcast_strides, channel_layout, mask_strides, plan_arena, strided_views
 
 C_TYPES = {
     np.dtype(np.float32): "float",
@@ -764,6 +764,36 @@ def _linear_attention(g: _Gen, op) -> None:
         state, norm = f"({st_t}*)nullptr", f"({st_t}*)nullptr"
     g.lines.append(
         f"  linear_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {heads}, {t}, {dk}, {dv}, {prop(op, 'decay_shift')}, {state}, {norm}, {num}, {den}, {ctr});"
+    )
+
+
+@_emits(snn.AttentionOp, snn.AttentionStepOp)
+def _spiking_attention(g: _Gen, op) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)
+    outer, (h, s, dk), (gk, t, dv) = math.prod(qs[:-3]), qs[-3:], (ks[-3], ks[-2], vs[-1])
+    ctr = _counter(g, op)
+    out = g.alloc(op.res)
+    f = prop(op, "frac_bits")
+    consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(f))
+    mask, strides = "(const int32_t*)nullptr", [0, 0, 0, 0]
+    if isinstance(op, snn.AttentionStepOp):
+        t = _shape(op.k_cache)[-2]
+        pos = f"{g.ref(op.position)}[0]"
+        g.lines.append(f"  if ({pos} < 0 || {pos} >= {t}) throw std::runtime_error(\"attention step: position outside the KV cache\");")
+        keys, values = g.alloc(op.new_k_cache), g.alloc(op.new_v_cache)
+        g.lines.append(f"  kv_cache_write({g.ref(op.k_cache)}, {g.ref(op.k)}, {outer * gk}, {t}, {dk}, {pos}, {keys});")
+        g.lines.append(f"  kv_cache_write({g.ref(op.v_cache)}, {g.ref(op.v)}, {outer * gk}, {t}, {dv}, {pos}, {values});")
+        limit = pos
+    else:
+        keys, values = g.ref(op.k), g.ref(op.v)
+        limit = "0" if op.causal is not None else str(t)
+        if op.mask is not None:
+            mask, strides = g.ref(op.mask), mask_strides(_shape(op.mask), qs[:-3], (h, s, t))
+            if strides is None:
+                raise _unsupported(op, "a mask broadcast over some of the batch axes only")
+    g.lines.append(
+        f"  spiking_attention({g.ref(op.q)}, {keys}, {values}, {mask}, {', '.join(map(str, strides))}, {outer}, {h}, {gk}, {s}, {t}, {dk}, {dv}, "
+        f"{prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {f}, {limit}, {consts}, {out}, {ctr});"
     )
 
 

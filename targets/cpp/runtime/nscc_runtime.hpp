@@ -1112,6 +1112,72 @@ inline T feature_of(T x, bool elu1) {
   return elu1 ? (x > T(0) ? T(x + T(1)) : T(std::exp(x))) : std::max(x, T(0));
 }
 
+// snn.attention (and the attention of snn.attention_step): for each of `outer` batch entries,
+// H query heads over G key-value heads (head h reads h / (H / G)), S queries, T keys. Key j is
+// visible to query i when j <= limit + i (limit = 0: causal; T: all; p - S + 1 for a step at p)
+// and its mask entry (mask[z * mz + h * mh + i * mi + j * mj], if any) is above -2^30.
+template <class TQ, class TK, class TV>
+void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mask, i64 mz, i64 mh, i64 mi, i64 mj, i64 outer, i64 H, i64 G, i64 S,
+                       i64 T, i64 dk, i64 dv, int64_t mult, int shift, int f, i64 limit, int64_t log2e, int64_t c1, int64_t c2, int64_t* out,
+                       LayerCounter* ctr) {
+  i64 events = 0;
+#pragma omp parallel for collapse(3) reduction(+ : events) schedule(static) if (parallel_worth(outer * H * S * T * (dk + dv)))
+  for (i64 z = 0; z < outer; ++z)
+    for (i64 h = 0; h < H; ++h)
+      for (i64 i = 0; i < S; ++i) {
+        const i64 g = h / (H / G);
+        const TQ* qi = q + ((z * H + h) * S + i) * dk;
+        const TK* kz = k + (z * G + g) * T * dk;
+        const TV* vz = v + (z * G + g) * T * dv;
+        std::vector<int64_t> t(T), e(T);
+        std::vector<char> seen(T, 0);
+        int64_t mx = INT64_MIN;
+        for (i64 j = 0; j < T; ++j) {
+          if (j > limit + i) continue;
+          int64_t s = 0;
+          for (i64 a = 0; a < dk; ++a) s += (int64_t)qi[a] * (int64_t)kz[j * dk + a];
+          int64_t tj = round_shift(s * mult, shift);
+          if (mask) {
+            int64_t mk = mask[z * mz + h * mh + i * mi + j * mj];
+            if (mk <= -(int64_t(1) << 30)) continue;
+            tj += mk;
+          }
+          t[j] = tj;
+          seen[j] = 1;
+          mx = std::max(mx, tj);
+          events += dk;
+        }
+        int64_t total = 0;
+        for (i64 j = 0; j < T; ++j)
+          if (seen[j]) {
+            e[j] = exp_value(t[j] - mx, f, log2e, c1, c2);
+            total += e[j];
+          }
+        int64_t* o = out + ((z * H + h) * S + i) * dv;
+        for (i64 c = 0; c < dv; ++c) o[c] = 0;
+        if (total <= 0) continue;
+        for (i64 j = 0; j < T; ++j) {
+          if (!seen[j]) continue;
+          int64_t p = sat32(round_div(e[j] << f, total));
+          for (i64 c = 0; c < dv; ++c) o[c] += p * (int64_t)vz[j * dv + c];
+          events += dv;
+        }
+      }
+  if (ctr) {
+    ctr->events += events;
+    ctr->sops += events;
+    ctr->elements += outer * H * S * dv;
+  }
+}
+
+// snn.attention_step: the caches copied to the new ones, k and v written at position p
+template <class TK, class TC>
+void kv_cache_write(const TC* cache, const TK* x, i64 rows, i64 n, i64 d, i64 p, TC* next) {
+  std::memcpy(next, cache, sizeof(TC) * rows * n * d);
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 a = 0; a < d; ++a) next[(r * n + p) * d + a] = (TC)x[r * d + a];
+}
+
 // nn.linear_attention over whole sequences, per batch entry z (q, k, v at the offsets given):
 // o_t = sum_s w(t, s) (phi(q_t) . phi(k_s)) v_s [/ (sum_s w(t, s) phi(q_t) . phi(k_s) + 1e-6)],
 // w = decay^(t + m - n - s) for s <= t + m - n if causal (else 0), 1 if not causal.
