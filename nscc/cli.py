@@ -414,7 +414,7 @@ def _generate(a, ctx=None, module=None, project: str | None = None, target: str 
 
         out, info = get_target(target).generate_built(project, prompt, a.generate)
         dt = info["prompt_seconds"] + info["generate_seconds"]
-        state = "constant-size"
+        state = f"{info['state_bytes']} bytes" if "state_bytes" in info else "held by the program"
     else:
         from nscc.decoding import Decoder
 

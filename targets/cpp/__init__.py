@@ -34,10 +34,17 @@ from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.weights import pack
 from nscc.targets import INTEGER_HEADERS, INTEGER_PIPELINE, render, write_integer_headers
-from nscc.targets.cpp.codegen import C_TYPES, Program, c_string, generate
+from nscc.targets.cpp.codegen import C_TYPES, Program, c_string, check_supported, generate
 
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
 DEFAULT_PIPELINE = INTEGER_PIPELINE  # the VCK190's program, run here bit for bit; -p '' keeps the float model
+
+
+def preflight(module: ModuleOp) -> None:
+    """Before calibration: the ops (or element types, float16) the simulator cannot take."""
+    from nscc.ir.signature import main_function
+
+    check_supported(list(main_function(module).body.block.ops))
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.bin"
 CXXFLAGS = "-std=c++17 -O3 -march=native -fopenmp -ffp-contract=off"

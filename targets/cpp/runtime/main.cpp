@@ -4,8 +4,8 @@
 //   ./model WEIGHTS.bin --input IN0.npy ... --output OUT0.npy ... [--counters FILE.json] [--repeat N]
 //   ./model WEIGHTS.bin --generate N --prompt-ids IDS.npy --output IDS_OUT.npy [--counters FILE.json]
 //
-// The second form (decoders with linear attention) feeds the prompt one token
-// at a time, then continues greedily for N tokens, with constant-size state:
+// The second form (decoders: linear attention, or a KV cache) feeds the prompt one token
+// at a time, then continues greedily for N tokens, with state of a fixed size:
 // the step function (nscc's decode-step) takes its state as arguments and
 // returns the new state; this loop keeps the buffers between calls.
 //
