@@ -11,6 +11,7 @@ from nscc.passes.fuse_rms_norm import FuseRmsNormPass
 from nscc.passes.fuse_silu import FuseSiluPass
 from nscc.passes.integer_islands import IntegerIslandsPass
 from nscc.passes.linear_attention import LinearAttentionPass
+from nscc.passes.online_hadamard import OnlineHadamardPass
 from nscc.passes.raise_attention import RaiseAttentionPass
 from nscc.passes.requant_fusion import RequantFusionPass
 from nscc.passes.rotate_residual import RotateResidualPass
@@ -26,6 +27,7 @@ ALL_PASSES: list[type[ModulePass]] = [
     RaiseAttentionPass,
     LinearAttentionPass,
     RotateResidualPass,
+    OnlineHadamardPass,
     BitAllocationPass,
     SpikeConversionPass,
     SparsityPruningPass,

@@ -13,6 +13,7 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
   `fuse-silu`) become `snn.fixed_rms_norm`, `snn.fixed_silu`; a product with a
   fixed-point operand that is not a per-channel scale (the SwiGLU gate, RoPE's
   cos and sin tables) becomes `snn.fixed_mul`, and RoPE's `nn.neg` a product by -1;
+* `online-hadamard`'s `nn.hadamard` becomes `snn.fixed_hadamard`;
 * `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu`, pooling
   (max exact, average `round_div`) and data movement ops work on the
   integers unchanged;
@@ -67,7 +68,9 @@ from nscc.semantics.fixed import ALPHA_BITS, GAMMA_BITS
 from nscc.semantics.folding import constant_value
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
-ISLAND = (nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.AddOp, nn.ReluOp, nn.MulOp, nn.NegOp, snn.EncodeOp, *MOVEMENT)  # what reads fixed point
+ISLAND = (
+    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.HadamardOp, nn.AddOp, nn.ReluOp, nn.MulOp, nn.NegOp, snn.EncodeOp, *MOVEMENT,
+)  # fmt: skip  # what reads fixed point
 
 
 def _stem(source: Operation | SSAValue) -> str:
@@ -224,6 +227,22 @@ class SiluToFixed(FixedPattern):
         new: list[Operation] = []
         x = self.as_fixed(new, op.input)
         self.emit(rewriter, op, new, snn.FixedSiluOp(x, _i32(op.res), frac_bits=self.frac_bits, alpha=alpha))
+
+
+class HadamardToFixed(FixedPattern):
+    """`nn.hadamard` (from `online-hadamard`) -> `snn.fixed_hadamard`: the +-1 factors as
+    integers, additions exact in int64, 1 / sqrt(n) one 16-bit multiplier and a shift."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.HadamardOp, rewriter: PatternRewriter) -> None:
+        a, b = constant_value(op.a, self.store), constant_value(op.b, self.store)
+        if a is None or b is None or np.abs(a).max() > 1 or np.abs(b).max() > 1:
+            return
+        new: list[Operation] = []
+        x = self.as_fixed(new, op.input)
+        fa, fb = self.weight(new, op.a, "factor", a.astype(np.int8)), self.weight(new, op.b, "factor", b.astype(np.int8))
+        mult, shift = fixed_point(np.array([1.0 / np.sqrt(a.shape[0] * b.shape[0])]), 16)
+        self.emit(rewriter, op, new, snn.FixedHadamardOp(x, fa, fb, _i32(op.res), multiplier=int(mult[0]), shift=shift))
 
 
 class SoftmaxToFixed(FixedPattern):
@@ -421,7 +440,7 @@ class GatherToFixed(FixedPattern):
 
 
 ISLAND_PATTERNS = (
-    DecodeToRequant, LayerNormToFixed, RmsNormToFixed, SoftmaxToFixed, GeluToFixed, SiluToFixed, AddToFixed,
+    DecodeToRequant, LayerNormToFixed, RmsNormToFixed, HadamardToFixed, SoftmaxToFixed, GeluToFixed, SiluToFixed, AddToFixed,
     DivToFixed, MulToRequant, MulToFixed, NegToFixed, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
     SelectToFixed,
 )  # fmt: skip

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_snn_semantics import ATTENTION, FIXED, program  # noqa: F401  (a fixture)
+from test_snn_semantics import ATTENTION, FIXED, hadamard_factors, program  # noqa: F401  (a fixture)
 
 from nscc.driver import apply_pipeline, atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -58,6 +58,9 @@ def test_fixed_point_ops_are_bit_exact(tmp_path):
     ctx.weights.add("beta", rng.integers(-3000, 3000, 16).astype(np.int32))
     ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
     ctx.weights.add("den", np.array([[0], [-5], [777]], np.int32))
+    ha, hb = hadamard_factors()
+    ctx.weights.add("ha", ha)
+    ctx.weights.add("hb", hb)
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)
     inputs = {"input0": x, "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)}

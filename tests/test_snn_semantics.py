@@ -332,6 +332,15 @@ def ref_silu(x, f, alpha):
     return sat(rshift(x * (s if xs >= 0 else (1 << f) - s), f))
 
 
+def hadamard_factors():
+    from nscc.quant.hadamard import kronecker_factors
+
+    a, b = kronecker_factors(16, seed=3)  # 16 = 1 x 16: split it 2 x 8 to exercise both factors
+    assert a.shape == (1, 1)
+    h = np.array([[1, 1], [1, -1]], np.int8)
+    return h, kronecker_factors(8, seed=3)[1]
+
+
 def test_fixed_point_ops_match_the_written_semantics():
     ctx, module = parse_module(open(FIXED).read(), source=FIXED)
     rng = np.random.default_rng(11)
@@ -343,11 +352,14 @@ def test_fixed_point_ops_match_the_written_semantics():
     ctx.weights.add("mult", mult)
     den = np.array([[0], [-5], [777]], np.int32)  # no keys seen, a negative, a count
     ctx.weights.add("den", den)
+    ha, hb = hadamard_factors()
+    ctx.weights.add("ha", ha)
+    ctx.weights.add("hb", hb)
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)  # a value whose encoding rounds
     acc = rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)
     out = run(module, ctx.weights, {"input0": x, "input1": acc})
-    ln, sm, ge, s, y, fx, dv, rms, si, qg, mu = (out[f"output{i}"] for i in range(11))
+    ln, sm, ge, s, y, fx, dv, rms, si, qg, mu, hd = (out[f"output{i}"] for i in range(12))
     f = 12
     v = [[sat(int(np.rint(float(a) * 2**f))) for a in row] for row in x]
     for i in range(3):
@@ -358,6 +370,10 @@ def test_fixed_point_ops_match_the_written_semantics():
         assert si[i].tolist() == [ref_silu(a, f, 1 << 30) for a in v[i]]
         assert qg[i].tolist() == [ref_silu(a, f, 1827508584) for a in v[i]]
         assert mu[i].tolist() == [sat(rshift(a * int(b), f)) for a, b in zip(v[i], beta)]
+        X = [v[i][r * 8 : r * 8 + 8] for r in range(2)]  # the row as 2 x 8, then a^T X b
+        left = [[sum(int(ha[r, k]) * X[r][c] for r in range(2)) for c in range(8)] for k in range(2)]
+        want = [sum(left[k][c] * int(hb[c, c2]) for c in range(8)) for k in range(2) for c2 in range(8)]
+        assert hd[i].tolist() == [sat(rshift(w * 16384, 16)) for w in want]
         assert fx[i].tolist() == [sat(rshift(int(a) * int(m), 10)) for a, m in zip(acc[i], mult)]
         assert s[i].tolist() == [sat(a + b) for a, b in zip(fx[i].tolist(), v[i])]
         d = int(den[i, 0])
@@ -377,6 +393,8 @@ def test_fixed_point_ops_match_the_written_semantics():
     assert np.abs(rms / 2**f - ref).max() < 2e-2
     assert np.abs(si / 2**f - xf / (1 + np.exp(-xf))).max() < 3e-3
     assert np.abs(qg / 2**f - xf / (1 + np.exp(-1.702 * xf))).max() < 3e-3
+    rot = np.kron(ha.astype(float), hb.astype(float)) / 4.0  # orthogonal: the norm is kept
+    assert np.abs(hd / 2**f - xf @ rot).max() < 1e-3 and np.allclose(rot @ rot.T, np.eye(16))
 
 
 def ref_attention(q, k, v, visible, mult, shift, f, mask=None):

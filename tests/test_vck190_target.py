@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_snn_semantics import hadamard_factors
 
 from nscc.driver import atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -138,8 +139,11 @@ def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
 
 
 FIXED_KERNEL = """builtin.module {
-  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>) {
+  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>) {
     %g = nn.weight "gamma" : tensor<16xi32>
+    %ha = nn.weight "ha" : tensor<2x2xi8>
+    %hb = nn.weight "hb" : tensor<8x8xi8>
+    %hd = snn.fixed_hadamard %v, %ha, %hb {multiplier = 16384 : i64, shift = 16 : i64} : (tensor<3x16xi32>, tensor<2x2xi8>, tensor<8x8xi8>) -> tensor<3x16xi32>
     %rms = snn.fixed_rms_norm %v, %g {axis = 1 : i64, frac_bits = 12 : i64, var_shift = 3 : i64, epsilon = 1 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
     %si = snn.fixed_silu %v {frac_bits = 12 : i64, alpha = 1827508584 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
     %b = nn.weight "beta" : tensor<16xi32>
@@ -160,13 +164,13 @@ FIXED_KERNEL = """builtin.module {
     %w = nn.weight "w" : tensor<16x4xi4>
     %o = snn.synapse %cnt, %w {acc_bits = 32 : i64} : (!snn.counts<3x16, 15, signed>, tensor<16x4xi4>) -> tensor<3x4xi32>
     %mu = snn.fixed_mul %si, %b {frac_bits = 12 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
-    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>
+    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu, %hd : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>
   }
 }"""
 
 
 def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
-    """Fixed-point LayerNorm, RMSNorm, softmax, GELU, SiLU, products, division, requant, add, ReLU,
+    """Fixed-point LayerNorm, RMSNorm, softmax, GELU, SiLU, products, Hadamard rotations, division, requant, add, ReLU,
     slices with steps, concatenation and transposes on random integers, against the written semantics."""
     rng = np.random.default_rng(5)
     ctx, module = parse_module(FIXED_KERNEL)
@@ -174,6 +178,9 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ctx.weights.add("beta", rng.integers(-3000, 3000, 16).astype(np.int32))
     ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
     ctx.weights.add("w", rng.integers(-8, 8, (16, 4)).astype(np.int8))
+    ha, hb = hadamard_factors()
+    ctx.weights.add("ha", ha)
+    ctx.weights.add("hb", hb)
     ctx.calibration = [
         {
             "input0": rng.integers(-(2**15), 2**15, (3, 16)).astype(np.int32),
@@ -184,7 +191,7 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ]
     pkg = package(ctx, module, tmp_path)
     n = assert_csim_passes(pkg)
-    assert n == 7 * 48 + 24 + 48 + 72 + 12
+    assert n == 8 * 48 + 24 + 48 + 72 + 12
 
 
 def _random_program(seed: int):

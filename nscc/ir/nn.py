@@ -836,6 +836,37 @@ class RMSNormOp(_NormOp):
         init_op(self, [input, scale], [result_type or value_type(input)], axis=axis, epsilon=epsilon)
 
 
+def check_hadamard(op: Operation, x, a, b) -> None:
+    """What nn.hadamard and snn.fixed_hadamard share: square factors whose orders multiply to
+    x's last axis."""
+    xs, as_, bs = _shape(x), _shape(a), _shape(b)
+    if len(as_) != 2 or len(bs) != 2 or as_[0] != as_[1] or bs[0] != bs[1]:
+        raise VerifyException(f"{op.name}: the factors must be square matrices, got {as_} and {bs}")
+    if not xs or as_[0] * bs[0] != xs[-1]:
+        raise VerifyException(f"{op.name}: the factors' orders {as_[0]} x {bs[0]} must multiply to the last axis of {xs}")
+    if _shape(op.results[0]) != xs:
+        raise VerifyException(f"{op.name}: result shape must equal input shape")
+
+
+@irdl_op_definition
+class HadamardOp(NNOp):
+    """An orthogonal rotation of the last axis by a Kronecker product of two +-1 matrices
+    (a randomised Hadamard matrix, QuaRot's online rotation): with x's last axis viewed as
+    a p x q matrix X (row-major), y = vec(a^T X b) / sqrt(p q)."""
+
+    name = "nn.hadamard"
+    input = operand_def(TensorType)
+    a = operand_def(TensorType)
+    b = operand_def(TensorType)
+    res = result_def(TensorType)
+
+    def __init__(self, input: Value, a: Value, b: Value, result_type: Attribute | None = None):
+        init_op(self, [input, a, b], [result_type or value_type(input)])
+
+    def verify_(self) -> None:
+        check_hadamard(self, self.input, self.a, self.b)
+
+
 @irdl_op_definition
 class BatchNormOp(NNOp):
     """Inference-mode batch normalisation over axis 1."""
@@ -1248,6 +1279,7 @@ NN = Dialect(
         CastOp,
         GeluOp,
         SiluOp,
+        HadamardOp,
         LeakyReluOp,
         EluOp,
         HardSigmoidOp,

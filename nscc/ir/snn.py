@@ -674,6 +674,31 @@ class FixedMulOp(SNNOp):
 
 
 @irdl_op_definition
+class FixedHadamardOp(SNNOp):
+    """nn.hadamard on fixed point: sat32(round_shift(vec(a^T X b) * multiplier, shift)), the
+    sum exact in int64 (a and b hold -1, 0, 1), multiplier / 2^shift ~ 1 / sqrt(p q)."""
+
+    name = "snn.fixed_hadamard"
+    input = operand_def(TensorType)
+    a = operand_def(TensorType)
+    b = operand_def(TensorType)
+    res = result_def(TensorType)
+    multiplier = prop_def(IntegerAttr)
+    shift = prop_def(IntegerAttr)
+
+    def __init__(self, input: Value, a: Value, b: Value, result_type: Attribute | None = None, *, multiplier: int, shift: int):
+        init_op(self, [input, a, b], [result_type or _i32_like(input)], multiplier=multiplier, shift=shift)
+
+    def verify_(self) -> None:
+        from nscc.ir.nn import check_hadamard
+
+        _check_i32(self, self.input, self.res)
+        check_hadamard(self, self.input, self.a, self.b)
+        if not 0 < self.multiplier.value.data < (1 << 16) or self.shift.value.data < 0:
+            raise VerifyException("snn.fixed_hadamard: needs 0 < multiplier < 2^16 and shift >= 0 (the int64 sum times it cannot overflow)")
+
+
+@irdl_op_definition
 class FixedSoftmaxOp(_FixedUnary):
     """Integer softmax: base-2 exponent split into integer and fraction, a quadratic
     for 2^-f, a shift for the integer part, a rounding division by the sum."""
@@ -902,6 +927,7 @@ SNN = Dialect(
         FixedRmsNormOp,
         FixedSiluOp,
         FixedMulOp,
+        FixedHadamardOp,
         FixedSoftmaxOp,
         FixedGeluOp,
     ],  # fmt: skip

@@ -58,21 +58,37 @@ def _paley(n: int) -> np.ndarray | None:
 
 
 @lru_cache(maxsize=32)
-def hadamard_matrix(n: int) -> np.ndarray | None:
-    """An n x n matrix of +-1 with H H^T = n I, or None when none is built here."""
+def _factors(n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(P, S) with P (x) S a Hadamard matrix of order n: P a Paley block (or [[1]]), S Sylvester's."""
     if n < 1:
         return None
     if n & (n - 1) == 0:
-        return sylvester(n).astype(np.int64)
+        return np.ones((1, 1), np.int64), sylvester(n).astype(np.int64)
     power = n & -n  # the largest power of two dividing n
     m = n // power
     while power >= 1:  # the smallest Paley block times the rest of the power of two
         block = _paley(m)
         if block is not None:
-            return np.kron(block, sylvester(power).astype(np.int64))
+            return block, sylvester(power).astype(np.int64)
         m, power = m * 2, power // 2
     return None
 
+
+def hadamard_matrix(n: int) -> np.ndarray | None:
+    """An n x n matrix of +-1 with H H^T = n I, or None when none is built here."""
+    f = _factors(n)
+    return None if f is None else np.kron(*f)
+
+
+def kronecker_factors(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """(A, B), int8 matrices of +-1 with A (x) B a Hadamard matrix of order n whose rows carry
+    random signs s_a (x) s_b (QuaRot's randomised Hadamard, kept a Kronecker product so that
+    applying it costs n (p + q) additions instead of n^2); None when no order-n one is built here."""
+    f = _factors(n)
+    if f is None:
+        return None
+    rng = np.random.default_rng(seed)
+    return tuple((m * rng.choice(np.array([-1, 1]), m.shape[0])[:, None]).astype(np.int8) for m in f)
 
 def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-random orthogonal matrix (QR of a Gaussian one, signs fixed)."""

@@ -169,6 +169,19 @@ def _silu(op, args):
     return _typed(op, x / (1 + np.exp(-x * np.asarray(prop(op, "alpha"), x.dtype))))
 
 
+def hadamard_sum(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """vec(a^T X b) over x's last axis viewed as p x q (row-major), in x's dtype."""
+    p, q = a.shape[0], b.shape[0]
+    xv = x.reshape(*x.shape[:-1], p, q)
+    return (np.swapaxes(a, 0, 1).astype(x.dtype) @ xv @ b.astype(x.dtype)).reshape(x.shape)
+
+
+@kernel(nn.HadamardOp)
+def _hadamard(op, args):
+    x, a, b = args
+    return _typed(op, hadamard_sum(x, a, b) / np.asarray(math.sqrt(a.shape[0] * b.shape[0]), x.dtype))
+
+
 @kernel(nn.LeakyReluOp)
 def _leaky(op, args):
     (x,) = args

@@ -17,7 +17,7 @@ from nscc.ir import snn
 from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
 from nscc.semantics import fixed
-from nscc.semantics.nn import conv_nd, prop
+from nscc.semantics.nn import conv_nd, hadamard_sum, prop
 
 SNN_KERNELS = OpTable()
 EXACT_F64 = 1 << 53
@@ -255,6 +255,14 @@ def _fixed_layer_norm(op, args):
 def _fixed_rms_norm(op, args):
     x, gamma = (a.astype(np.int64) for a in args)
     return (_saturate(_round_shift(_normalized(op, x, False) * gamma, fixed.GAMMA_BITS)),)
+
+
+@kernel(snn.FixedHadamardOp)
+def _fixed_hadamard(op, args):
+    x, a, b = (v.astype(np.int64) for v in args)
+    if np.abs(a).max(initial=0) > 1 or np.abs(b).max(initial=0) > 1:
+        raise NsccError("snn.fixed_hadamard: the factors must hold -1, 0 and 1", "they come from the online-hadamard pass")
+    return (_saturate(_round_shift(hadamard_sum(x, a, b) * prop(op, "multiplier"), prop(op, "shift"))),)
 
 
 @kernel(snn.FixedMulOp)

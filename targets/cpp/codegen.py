@@ -767,6 +767,21 @@ def _linear_attention(g: _Gen, op) -> None:
     )
 
 
+@_emits(nn.HadamardOp, snn.FixedHadamardOp)
+def _emit_hadamard(g: _Gen, op: Operation) -> None:
+    shape = _shape(op.input)
+    p, q = _shape(op.a)[0], _shape(op.b)[0]
+    out = g.alloc(op.res)
+    rows = math.prod(shape) // (p * q)
+    if isinstance(op, snn.FixedHadamardOp):
+        acc, fin = "int64_t", f"[](int64_t v) {{ return (int32_t)sat32(round_shift(v * {prop(op, 'multiplier')}LL, {prop(op, 'shift')})); }}"
+    else:
+        _float_only(op)
+        t = _ctype(op.res)
+        acc, fin = t, f"[](const {t} v) {{ return v / std::sqrt({t}({p * q})); }}"
+    g.lines.append(f"  hadamard<{acc}>({g.ref(op.input)}, {g.ref(op.a)}, {g.ref(op.b)}, {rows}, {p}, {q}, {out}, {fin});")
+
+
 @_emits(snn.AttentionOp, snn.AttentionStepOp)
 def _spiking_attention(g: _Gen, op) -> None:
     qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)

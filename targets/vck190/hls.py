@@ -489,6 +489,22 @@ def _emit_fixed_gelu(g: _Gen, op: Operation) -> None:
     return _other(g, op, n, 1)
 
 
+@_emits(snn.FixedHadamardOp)
+def _emit_fixed_hadamard(g: _Gen, op: snn.FixedHadamardOp) -> None:
+    a, b = _constant(g, op.a), _constant(g, op.b)
+    if a is None or b is None:
+        raise NsccError(f"vck190 target: {where(op)} has computed factors", "they must be constants (online-hadamard makes them)")
+    p, q = a.shape[0], b.shape[0]
+    x = g.ref(op.input)
+    ao, bo = g.param(a), g.param(b)
+    out = g.alloc(op.res)
+    n = math.prod(_shape(op.input))
+    g.lines.append(
+        f"  nscc::fixed_hadamard<{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}>({x[0]}, {x[1]}, prm, {ao}, {bo}, {out[0]}, {out[1]});"
+    )
+    return _other(g, op, n * (p + q), 1)
+
+
 @_emits(snn.FixedSiluOp)
 def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
     f = prop(op, "frac_bits")

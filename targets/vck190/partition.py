@@ -67,7 +67,7 @@ def refuse_float_attention(module: ModuleOp) -> None:
 # float, and `preflight` names it before calibration starts.
 BECOMES_INTEGER = (
     nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp,
-    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.ReluOp,
+    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.ReluOp, nn.HadamardOp,
     nn.AddOp, nn.MulOp, nn.NegOp, nn.WhereOp, nn.DivOp,
     nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp,
     nn.GatherOp, nn.GatherNDOp, nn.GatherElementsOp, nn.CastOp,

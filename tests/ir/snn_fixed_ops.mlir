@@ -1,7 +1,7 @@
 // The fixed-point ops once each. Parsed, printed, re-parsed and interpreted by
 // tests/test_snn_semantics.py against references written from docs/semantics.md.
 builtin.module {
-  func.func @main(%x: tensor<3x16xf32>, %acc: tensor<3x16xi32>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xf32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>) {
+  func.func @main(%x: tensor<3x16xf32>, %acc: tensor<3x16xi32>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xf32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>) {
     %v = snn.fixed_encode %x {frac_bits = 12 : i64} : (tensor<3x16xf32>) -> tensor<3x16xi32>
     %g = nn.weight "gamma" : tensor<16xi32>
     %b = nn.weight "beta" : tensor<16xi32>
@@ -18,6 +18,9 @@ builtin.module {
     %si = snn.fixed_silu %v {frac_bits = 12 : i64, alpha = 1073741824 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
     %qg = snn.fixed_silu %v {frac_bits = 12 : i64, alpha = 1827508584 : i64} : (tensor<3x16xi32>) -> tensor<3x16xi32>
     %mu = snn.fixed_mul %v, %b {frac_bits = 12 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
-    func.return %ln, %sm, %ge, %s, %y, %fx, %dv, %rms, %si, %qg, %mu : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xf32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>
+    %ha = nn.weight "ha" : tensor<2x2xi8>
+    %hb = nn.weight "hb" : tensor<8x8xi8>
+    %hd = snn.fixed_hadamard %v, %ha, %hb {multiplier = 16384 : i64, shift = 16 : i64} : (tensor<3x16xi32>, tensor<2x2xi8>, tensor<8x8xi8>) -> tensor<3x16xi32>
+    func.return %ln, %sm, %ge, %s, %y, %fx, %dv, %rms, %si, %qg, %mu, %hd : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xf32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>
   }
 }

@@ -1112,6 +1112,29 @@ inline T feature_of(T x, bool elu1) {
   return elu1 ? (x > T(0) ? T(x + T(1)) : T(std::exp(x))) : std::max(x, T(0));
 }
 
+// nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
+// a^T X b in Acc (exact in int64 for the fixed form), then `finish` per element.
+template <class Acc, class T, class A, class B, class R, class Fin>
+void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * p * q * (p + q)))
+  for (i64 r = 0; r < rows; ++r) {
+    std::vector<Acc> t(p * q, Acc(0));
+    const T* xr = x + r * p * q;
+    for (i64 i = 0; i < p; ++i)
+      for (i64 k = 0; k < p; ++k) {
+        const Acc aik = (Acc)a[i * p + k];
+        if (aik == Acc(0)) continue;
+        for (i64 c = 0; c < q; ++c) t[k * q + c] += aik * (Acc)xr[i * q + c];
+      }
+    for (i64 k = 0; k < p; ++k)
+      for (i64 c2 = 0; c2 < q; ++c2) {
+        Acc s = Acc(0);
+        for (i64 c = 0; c < q; ++c) s += t[k * q + c] * (Acc)b[c * q + c2];
+        out[r * p * q + k * q + c2] = finish(s);
+      }
+  }
+}
+
 // snn.attention (and the attention of snn.attention_step): for each of `outer` batch entries,
 // H query heads over G key-value heads (head h reads h / (H / G)), S queries, T keys. Key j is
 // visible to query i when j <= limit + i (limit = 0: causal; T: all; p - S + 1 for a step at p)

@@ -583,6 +583,37 @@ gelu_loop:
   }
 }
 
+// snn.fixed_hadamard: per row X (P x Q), a^T X b exact in int64 (factors +-1 in the parameters),
+// then sat32(round_shift(v * MULT, SHIFT))
+template <int ROWS, int P, int Q, int64_t MULT, int SHIFT>
+void fixed_hadamard(const int32_t* x, int64_t xo, const int32_t* prm, int64_t ao, int64_t bo, int32_t* out, int64_t oo) {
+  int64_t t[P * Q];
+hadamard_rows_loop:
+  for (int r = 0; r < ROWS; ++r) {
+    const int64_t base = (int64_t)r * P * Q;
+    for (int i = 0; i < P * Q; ++i) t[i] = 0;
+  hadamard_left_loop:
+    for (int i = 0; i < P; ++i)
+      for (int k = 0; k < P; ++k) {
+        const int64_t aik = prm[ao + i * P + k];
+        for (int c = 0; c < Q; ++c) {
+#pragma HLS PIPELINE II=1
+          t[k * Q + c] += aik * (int64_t)x[xo + base + i * Q + c];
+        }
+      }
+  hadamard_right_loop:
+    for (int k = 0; k < P; ++k)
+      for (int c2 = 0; c2 < Q; ++c2) {
+        int64_t s = 0;
+        for (int c = 0; c < Q; ++c) {
+#pragma HLS PIPELINE II=1
+          s += t[k * Q + c] * (int64_t)prm[bo + c * Q + c2];
+        }
+        out[oo + base + k * Q + c2] = (int32_t)sat32(round_shift(s * MULT, SHIFT));
+      }
+  }
+}
+
 // x sigmoid(alpha x); LOG2E, C1, C2 as for softmax, ALPHA at ALPHA_BITS
 template <int N, int F, int64_t ALPHA, int64_t LOG2E, int64_t C1, int64_t C2>
 void fixed_silu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
