@@ -206,6 +206,23 @@ def _clean_leftovers(parent: str, base: str) -> None:
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
+def check_output_dir(out_dir: str, inputs: tuple[str, ...] = ()) -> None:
+    """What `atomic_output_dir` will refuse, checked before minutes of passes: an empty -o, a
+    file in the way, a folder nscc may not replace, a parent that cannot be created or written."""
+    if not out_dir or not out_dir.strip():
+        raise NsccError("-o is empty", "name an output folder, e.g. -o build/model")
+    out_dir = os.path.realpath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NsccError(f"{out_dir}: exists and is not a directory", "choose another -o")
+    _check_replaceable(out_dir, inputs)
+    up = os.path.dirname(out_dir)
+    while not os.path.exists(up):
+        up = os.path.dirname(up)
+    why = "Not a directory" if not os.path.isdir(up) else "Permission denied" if not os.access(up, os.W_OK | os.X_OK) else ""
+    if why:
+        raise NsccError(f"{out_dir}: cannot write the output directory ({why})", "choose a writable -o path")
+
+
 def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple[str, ...] = ()) -> object:
     """Fills a temporary sibling of `out_dir`, then renames it into place.
 
@@ -213,13 +230,9 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple
     existing one untouched). An existing `out_dir` is replaced only when an
     earlier nscc run wrote it, and never when it holds one of `inputs` (the
     model, its data) or the working directory."""
-    if not out_dir or not out_dir.strip():
-        raise NsccError("-o is empty", "name an output folder, e.g. -o build/model")
+    check_output_dir(out_dir, inputs)
     out_dir = os.path.realpath(out_dir)
     parent = os.path.dirname(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NsccError(f"{out_dir}: exists and is not a directory", "choose another -o")
-    _check_replaceable(out_dir, inputs)
     try:
         os.makedirs(parent, exist_ok=True)
         _clean_leftovers(parent, os.path.basename(out_dir))
@@ -247,25 +260,27 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple
 
 
 def prepare(
-    model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None, preflight=None
+    model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None, preflight=None, announce: str = ""
 ) -> tuple[NsccContext, ModuleOp]:
-    """Load, attach calibration data, run the pipeline: what every command starts with."""
+    """Load, attach calibration data, run the pipeline: what every command starts with.
+    `announce` is printed once the model and its data have loaded (before the passes)."""
     ctx, module = load(model, dims)
     if calib:
         from nscc.calibration import load_calibration
 
         ctx.calibration = load_calibration(calib, module)
+    if announce:
+        note(announce)
     apply_pipeline(ctx, module, pipeline, after_pass, preflight)
     return ctx, module
 
 
-def target_pipeline(tgt, target: str, pipeline: str | None) -> str | None:
-    """-p as given, or, without it, the target's default pipeline, said aloud."""
+def target_pipeline(tgt, target: str, pipeline: str | None) -> tuple[str | None, str]:
+    """(-p as given, or without it the target's default pipeline; the line that says which)."""
     default = getattr(tgt, "DEFAULT_PIPELINE", None)
     if pipeline is not None or not default:
-        return pipeline
-    note(f"no -p given: the {target} target applies its default pipeline -p '{default}' (-p chooses another; -p '' none)")
-    return default
+        return pipeline, ""
+    return default, f"no -p given: the {target} target applies its default pipeline -p '{default}' (-p chooses another; -p '' none)"
 
 
 def spike_report(ctx: NsccContext, module: ModuleOp, json_path: str | None, stream: TextIO | None = None) -> dict | None:
@@ -309,8 +324,9 @@ def compile_model(
     from nscc.targets import get_target
 
     tgt = get_target(target)
-    pipeline = target_pipeline(tgt, target, pipeline)
-    ctx, module = prepare(model, dims, calib, pipeline, preflight=getattr(tgt, "preflight", None))
+    pipeline, announce = target_pipeline(tgt, target, pipeline)
+    check_output_dir(out_dir, (model, calib) if calib else (model,))
+    ctx, module = prepare(model, dims, calib, pipeline, preflight=getattr(tgt, "preflight", None), announce=announce)
     inputs = (model, calib) if calib else (model,)
     files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model), inputs)
     spike_report(ctx, module, report)

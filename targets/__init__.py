@@ -72,9 +72,12 @@ def render(template_path: str, **fields: object) -> str:
 
 
 # Without -p: attention raised and made spiking, activations and norms recognised and
-# made fixed point, decode -> encode pairs requantized: integers from the embedding to
-# the logits, the program the VCK190 kernel needs and the other targets reproduce.
-INTEGER_PIPELINE = "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,spike-conversion,requant-fusion,integer-islands"
+# made fixed point, the attention outputs and the LM head rotated before they spike
+# (online-hadamard), decode -> encode pairs requantized: integers from the embedding
+# to the logits, the program the VCK190 kernel needs and the other targets reproduce.
+INTEGER_PIPELINE = (
+    "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,online-hadamard,spike-conversion,requant-fusion,integer-islands"
+)
 
 TARGETS = ("interpreter", "cpp", "vck190")
 # Targets whose programs `nscc run` can execute on this machine.

@@ -375,7 +375,7 @@ def test_names_that_are_numpy_keywords_survive_npz_files(tmp_path):
 
     path = _renamed_mlp(tmp_path, "file", "allow_pickle")
     out = tmp_path / "out"
-    assert nscc("compile", str(path), "--dim", "batch=2", "-o", str(out)).returncode == 0
+    assert nscc("compile", str(path), "--dim", "batch=2", "-o", str(out), "-p", "").returncode == 0  # the float model's weights
     assert "file" in np.load(out / "model.weights.npz").files
     np.save(tmp_path / "x.npy", np.ones((2, 64), np.float32))
     r = nscc("run", str(out), "--input", f"image={tmp_path / 'x.npy'}", "--output", str(tmp_path / "y.npz"))
@@ -386,7 +386,7 @@ def test_names_that_are_numpy_keywords_survive_npz_files(tmp_path):
 @pytest.mark.parametrize("name", ["nul\0name", "x" * 100_000])
 def test_names_an_npz_cannot_hold_are_one_clear_error(tmp_path, name):
     path = _renamed_mlp(tmp_path, name, "logits")
-    r = nscc("compile", str(path), "--dim", "batch=2", "-o", str(tmp_path / "out"))
+    r = nscc("compile", str(path), "--dim", "batch=2", "-o", str(tmp_path / "out"), "-p", "")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "cannot be a key" in r.stderr, r.stderr[:500]
     assert not (tmp_path / "out").exists()
 

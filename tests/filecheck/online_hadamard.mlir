@@ -1,9 +1,9 @@
-// RUN: nscc opt %s -p online-hadamard | tee %t | filecheck %s
+// RUN: nscc opt %s -p online-hadamard | filecheck %s
 // RUN: nscc opt %s -p 'online-hadamard{layers="*up"}' | filecheck %s --check-prefix=NONE
 // RUN: nscc opt %s -p 'online-hadamard,integer-islands' | filecheck %s --check-prefix=FIXED
 
-// online-hadamard rotates the input of the layers it is given (by default those
-// whose inputs do not come out of a norm: down_proj, o_proj, lm_head, ...) by a
+// online-hadamard rotates the input of the layers it is given (by default the
+// attention outputs' projections and the LM head: o_proj, attn.c_proj, ...) by a
 // randomised Hadamard matrix A (x) B, here 12 = 12 x 1 (a Paley block), inserted as
 // nn.hadamard, and folds the transpose into a new weight: the same function, with an
 // input that quantizes to few levels far better. The tied weight %w keeps its other
@@ -12,21 +12,21 @@
 builtin.module {
   func.func @main(%x: tensor<2x12xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
     %w = arith.constant dense<1.000000e+00> : tensor<12x4xf32>
-    %y = nn.matmul %x, %w {nscc.layer = "mlp.down_proj"} : (tensor<2x12xf32>, tensor<12x4xf32>) -> tensor<2x4xf32>
+    %y = nn.matmul %x, %w {nscc.layer = "attn.o_proj"} : (tensor<2x12xf32>, tensor<12x4xf32>) -> tensor<2x4xf32>
     %z = nn.matmul %x, %w {nscc.layer = "mlp.up"} : (tensor<2x12xf32>, tensor<12x4xf32>) -> tensor<2x4xf32>
     func.return %y, %z : tensor<2x4xf32>, tensor<2x4xf32>
   }
 }
-// CHECK:      %[[A:.*]] = nn.weight "mlp.down_proj.hadamard_a" : tensor<12x12xi8>
-// CHECK-NEXT: %[[B:.*]] = nn.weight "mlp.down_proj.hadamard_b" : tensor<1x1xi8>
+// CHECK:      %[[A:.*]] = nn.weight "attn.o_proj.hadamard_a" : tensor<12x12xi8>
+// CHECK-NEXT: %[[B:.*]] = nn.weight "attn.o_proj.hadamard_b" : tensor<1x1xi8>
 // CHECK-NEXT: %[[R:.*]] = nn.hadamard %x, %[[A]], %[[B]] : (tensor<2x12xf32>, tensor<12x12xi8>, tensor<1x1xi8>) -> tensor<2x12xf32>
-// CHECK-NEXT: %[[W:.*]] = nn.weight "mlp.down_proj.weight_rotated" : tensor<12x4xf32>
-// CHECK-NEXT: %y = nn.matmul %[[R]], %[[W]] {nscc.layer = "mlp.down_proj"}
+// CHECK-NEXT: %[[W:.*]] = nn.weight "attn.o_proj.weight_rotated" : tensor<12x4xf32>
+// CHECK-NEXT: %y = nn.matmul %[[R]], %[[W]] {nscc.layer = "attn.o_proj"}
 // CHECK-NEXT: %z = nn.matmul %x, %w {nscc.layer = "mlp.up"}
 
-// NONE-NOT: mlp.down_proj.hadamard
+// NONE-NOT: attn.o_proj.hadamard
 // NONE:     nn.hadamard
-// NONE-NOT: mlp.down_proj.hadamard
+// NONE-NOT: attn.o_proj.hadamard
 
 // FIXED:      %[[X:.*]] = snn.fixed_encode %x {frac_bits = 16 : i64}
 // FIXED:      snn.fixed_hadamard %[[X]], %{{.*}}, %{{.*}} {multiplier = 37837 : i64, shift = 17 : i64} : (tensor<2x12xi32>, tensor<12x12xi8>, tensor<1x1xi8>) -> tensor<2x12xi32>
