@@ -429,8 +429,9 @@ def test_float_inside_the_kernel_is_one_clear_error(tmp_path):
     )  # fmt: skip
     assert r.returncode != 0 and "Traceback" not in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("nscc: error")]
-    assert len(errors) == 1 and "vck190 target" in errors[0] and "integer-islands" in errors[0], r.stderr
-    assert not os.path.exists(tmp_path / "out")
+    # GELU written out (pow, tanh) is named before calibration, with the passes that fix it
+    assert len(errors) == 1 and "vck190 target" in errors[0] and "fuse-gelu" in errors[0] and "nn.tanh" in errors[0], r.stderr
+    assert "spike-conversion:" not in r.stderr and not os.path.exists(tmp_path / "out")
 
 
 def test_running_a_package_here_says_how_to_check_it(lm_package):
@@ -472,7 +473,7 @@ def test_a_float_op_in_the_kernel_is_refused_naming_its_place(tmp_path):
          "-p", "raise-attention,linear-attention,spike-conversion", "-o", str(tmp_path / "p")],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert r.returncode == 1 and "computes in float inside the kernel" in r.stderr
+    assert r.returncode == 1 and "would stay float in the integer-only kernel" in r.stderr
     assert "(reading weight" in r.stderr or "(after layer" in r.stderr or "(layer" in r.stderr, r.stderr
 
 
@@ -530,6 +531,8 @@ def test_readme_states_the_padding_and_claims_only_what_was_checked(mlp_package,
     for name, lo, hi, shape, dtype in (("gamma", 40000, 90000, 16, np.int32), ("beta", -3000, 3000, 16, np.int32),
                                        ("mult", 100, 5000, 16, np.int32), ("w", -8, 8, (16, 4), np.int8)):  # fmt: skip
         ctx.weights.add(name, rng.integers(lo, hi, shape).astype(dtype))
+    for name, factor in zip(("ha", "hb"), hadamard_factors()):
+        ctx.weights.add(name, factor)
     ctx.calibration = [{"input0": np.zeros((3, 16), np.int32), "input1": np.zeros((3, 16), np.int32),
                         "input2": np.zeros((3, 16), np.int64), "input3": np.ones((3, 1), np.int64)}]  # fmt: skip
     small = package(ctx, module, tmp_path)
