@@ -91,6 +91,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
     attention = {(o["dk"], o["dv"]) for o in kernel.others if "dv" in o}
     lut += sum(dv * a["lut_per_attention_lane"] for _, dv in attention)
+    lut += sum(q * a["lut_per_attention_lane"] for q in {o["lanes"] for o in kernel.others if "lanes" in o})  # Hadamard columns
     ff = lut * a["ff_per_lut"]
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
     bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * 2 * bram36(512, 128)

@@ -502,7 +502,8 @@ def _emit_fixed_hadamard(g: _Gen, op: snn.FixedHadamardOp) -> None:
     g.lines.append(
         f"  nscc::fixed_hadamard<{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}>({x[0]}, {x[1]}, prm, {ao}, {bo}, {out[0]}, {out[1]});"
     )
-    return _other(g, op, n * (p + q), 1)
+    _other(g, op, n // q * (p + q), 1)  # per row P x P then P x Q pipelined steps, the Q columns in lanes
+    g.others[-1]["lanes"] = q
 
 
 @_emits(snn.FixedSiluOp)

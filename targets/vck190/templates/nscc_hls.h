@@ -584,30 +584,37 @@ gelu_loop:
 }
 
 // snn.fixed_hadamard: per row X (P x Q), a^T X b exact in int64 (factors +-1 in the parameters),
-// then sat32(round_shift(v * MULT, SHIFT))
+// then sat32(round_shift(v * MULT, SHIFT)). The Q columns are lanes: P P + P Q cycles a row.
 template <int ROWS, int P, int Q, int64_t MULT, int SHIFT>
 void fixed_hadamard(const int32_t* x, int64_t xo, const int32_t* prm, int64_t ao, int64_t bo, int32_t* out, int64_t oo) {
-  int64_t t[P * Q];
+  int64_t t[P][Q];
+#pragma HLS ARRAY_PARTITION variable=t type=complete dim=2
 hadamard_rows_loop:
   for (int r = 0; r < ROWS; ++r) {
     const int64_t base = (int64_t)r * P * Q;
-    for (int i = 0; i < P * Q; ++i) t[i] = 0;
+    for (int k = 0; k < P; ++k)
+      for (int c = 0; c < Q; ++c) {
+#pragma HLS UNROLL
+        t[k][c] = 0;
+      }
   hadamard_left_loop:
     for (int i = 0; i < P; ++i)
       for (int k = 0; k < P; ++k) {
+#pragma HLS PIPELINE II=1
         const int64_t aik = prm[ao + i * P + k];
         for (int c = 0; c < Q; ++c) {
-#pragma HLS PIPELINE II=1
-          t[k * Q + c] += aik * (int64_t)x[xo + base + i * Q + c];
+#pragma HLS UNROLL
+          t[k][c] += aik * (int64_t)x[xo + base + i * Q + c];
         }
       }
   hadamard_right_loop:
     for (int k = 0; k < P; ++k)
       for (int c2 = 0; c2 < Q; ++c2) {
+#pragma HLS PIPELINE II=1
         int64_t s = 0;
         for (int c = 0; c < Q; ++c) {
-#pragma HLS PIPELINE II=1
-          s += t[k * Q + c] * (int64_t)prm[bo + c * Q + c2];
+#pragma HLS UNROLL
+          s += t[k][c] * (int64_t)prm[bo + c * Q + c2];
         }
         out[oo + base + k * Q + c2] = (int32_t)sat32(round_shift(s * MULT, SHIFT));
       }
