@@ -18,6 +18,7 @@ from nscc.passes.rotate_residual import RotateResidualPass
 from nscc.passes.sparsity_pruning import SparsityPruningPass
 from nscc.passes.spike_conversion import SpikeConversionPass
 from nscc.passes.stateful_neurons import StatefulNeuronsPass
+from nscc.passes.token_scale import TokenScalePass
 
 ALL_PASSES: list[type[ModulePass]] = [
     FuseGeluPass,
@@ -28,6 +29,7 @@ ALL_PASSES: list[type[ModulePass]] = [
     LinearAttentionPass,
     RotateResidualPass,
     OnlineHadamardPass,
+    TokenScalePass,
     BitAllocationPass,
     SpikeConversionPass,
     SparsityPruningPass,

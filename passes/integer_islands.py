@@ -13,7 +13,8 @@ standing for v * 2^-F (`frac-bits`, 16), in the manner of I-BERT:
   `fuse-silu`) become `snn.fixed_rms_norm`, `snn.fixed_silu`; a product with a
   fixed-point operand that is not a per-channel scale (the SwiGLU gate, RoPE's
   cos and sin tables) becomes `snn.fixed_mul`, and RoPE's `nn.neg` a product by -1;
-* `online-hadamard`'s `nn.hadamard` becomes `snn.fixed_hadamard`;
+* `online-hadamard`'s `nn.hadamard` becomes `snn.fixed_hadamard`; `token-scale`'s
+  largest magnitude per token is an integer abs and maximum, its division `snn.fixed_div`;
 * `nn.add` becomes the saturating `snn.fixed_add`, `nn.relu`, pooling
   (max exact, average `round_div`) and data movement ops work on the
   integers unchanged;
@@ -69,7 +70,8 @@ from nscc.semantics.folding import constant_value
 
 MOVEMENT = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp)
 ISLAND = (
-    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.HadamardOp, nn.AddOp, nn.ReluOp, nn.MulOp, nn.NegOp, snn.EncodeOp, *MOVEMENT,
+    nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.HadamardOp, nn.AddOp, nn.ReluOp, nn.MulOp, nn.NegOp,
+    nn.AbsOp, nn.ReduceMaxOp, nn.DivOp, snn.EncodeOp, *MOVEMENT,
 )  # fmt: skip  # what reads fixed point
 
 
@@ -390,6 +392,29 @@ class MulToFixed(FixedPattern):
         self.emit(rewriter, op, new, snn.FixedMulOp(a, b, _i32(op.res), frac_bits=self.frac_bits))
 
 
+class TokenPeakToFixed(FixedPattern):
+    """`token-scale`'s largest magnitude per token, `nn.reduce_max(nn.abs(x))` of a fixed-point
+    x: the same ops on the integers (exact; |-2^31| wraps, as numpy's does)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, nn.AbsOp | nn.ReduceMaxOp):
+            return
+        x = self.fixed(op.input)
+        if x is not None:
+            self.emit(rewriter, op, [], type(op).create(operands=[x], result_types=[_i32(op.res)], properties=dict(op.properties)))
+
+
+class FixedDivToFixed(FixedPattern):
+    """A quotient of two fixed-point values (`token-scale`'s x / m, m >= 2^-F) -> `snn.fixed_div`."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.DivOp, rewriter: PatternRewriter) -> None:
+        a, b = self.fixed(op.lhs), self.fixed(op.rhs)
+        if a is None or b is None:
+            return
+        self.emit(rewriter, op, [], snn.FixedDivOp(a, b, _i32(op.res), frac_bits=self.frac_bits))
+
+
 class NegToFixed(FixedPattern):
     """`nn.neg` of a fixed-point value (RoPE's rotate_half) -> `snn.fixed_mul` by -1,
     which saturates -2^31 instead of wrapping."""
@@ -441,8 +466,8 @@ class GatherToFixed(FixedPattern):
 
 ISLAND_PATTERNS = (
     DecodeToRequant, LayerNormToFixed, RmsNormToFixed, HadamardToFixed, SoftmaxToFixed, GeluToFixed, SiluToFixed, AddToFixed,
-    DivToFixed, MulToRequant, MulToFixed, NegToFixed, GatherToFixed, ReluToFixed, MovementToFixed, EncodeToRequant,
-    SelectToFixed,
+    DivToFixed, FixedDivToFixed, TokenPeakToFixed, MulToRequant, MulToFixed, NegToFixed, GatherToFixed, ReluToFixed,
+    MovementToFixed, EncodeToRequant, SelectToFixed,
 )  # fmt: skip
 
 

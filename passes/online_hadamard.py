@@ -4,18 +4,17 @@ A linear layer y = x W is the same function as y = (x R)(R^T W) for any
 orthogonal R. With R a Hadamard matrix (QuaRot's online rotation) the input
 x R spreads every outlier channel over all channels, so the few levels of a
 spike count (D = 15) are spent on a flat, Gaussian-like distribution instead
-of a heavy tail. On SmolLM2-135M at D = 15 the output error of an o_proj falls
-from 12% to 8%, of the lm_head from 7% to 3.5%, and the perplexity of the
-integer program from 38.9 to 37.0 (float 26.8; 4 windows of
-benchmarks/pretrained_llm.py).
+of a heavy tail. Measured per layer on SmolLM2-135M at D = 15, the output
+error of an o_proj falls from 12% to 8%, of the lm_head from 7% to 3.5%, of a
+down_proj from 20% to 9%, and to 5% with `token-scale` after it.
 
-Not the MLP's output projection (down_proj, GPT-2's mlp.c_proj, BERT's
-output.dense), although its own error would halve (20% to 9%): its input
-carries the attention sink's massive activation, one token hundreds of times
-larger in a few channels, and a rotation spreads that token into every
-channel, so every static threshold is set by it and every other token loses
-its levels (perplexity 48.7 with down_proj rotated). QuaRot pairs the
-rotation with a scale per token, which spike thresholds do not have.
+The MLP's output projection (down_proj, GPT-2's mlp.c_proj, BERT's
+output.dense) needs `token-scale` too: its input carries the attention sink's
+massive activation, one token hundreds of times larger in a few channels; a
+rotation alone spreads that token into every channel, every static threshold
+is set by it, and the model gets worse (perplexity 48.7 against 38.9
+unrotated). Divided by its own largest magnitude, each token fits the
+thresholds (32.2 with both; float 26.8; docs/spiking.md has the table).
 
 The rotation is done on the activation, in the layer's input, and folded into
 the weight: the pass inserts `nn.hadamard` (R = A (x) B with random row signs,
@@ -24,8 +23,9 @@ n (p + q) additions a row, not n^2) and replaces W by R^T W. It is exact in
 float. `integer-islands` makes the rotation `snn.fixed_hadamard` (additions
 and one rescaling of fixed-point values), so it is integer on every target.
 
-Options: `layers`, globs of the layer names to rotate (default: the attention
-outputs' projections and the LM head of the Llama, GPT-2 and BERT families);
+Options: `layers`, globs of the layer names to rotate (default: the inputs that
+do not come out of a norm in the Llama, GPT-2 and BERT families: the attention
+outputs' and the MLPs' output projections and the LM head);
 `seed` of the random signs. A layer whose input width has no Hadamard matrix
 built here is left as it is and named.
 """
@@ -51,7 +51,7 @@ from nscc.quant.hadamard import kronecker_factors
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import hadamard_sum
 
-DEFAULT_LAYERS = ("*o_proj", "*attn.c_proj", "*attention.output.dense", "*lm_head")
+DEFAULT_LAYERS = ("*o_proj", "*attn.c_proj", "*attention.output.dense", "*lm_head", "*down_proj", "*mlp.c_proj", "*[!n].output.dense")
 
 
 @dataclass
@@ -97,8 +97,9 @@ class OnlineHadamardPass(ModulePass):
     and folds its transpose into their weights: the same function, with inputs that quantize to
     few spike levels far better.
 
-    Options: `layers` (globs of layer names; default the attention outputs' projections,
-    o_proj, attn.c_proj, attention.output.dense, and lm_head), `seed` (the random signs)."""
+    Options: `layers` (globs of layer names; default the inputs no norm produced: o_proj,
+    attn.c_proj, attention.output.dense, down_proj, mlp.c_proj, output.dense, lm_head), `seed`
+    (the random signs). The MLP outputs need `token-scale` after it (its docstring says why)."""
 
     name = "online-hadamard"
     layers: tuple[str, ...] = DEFAULT_LAYERS

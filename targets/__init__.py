@@ -72,11 +72,13 @@ def render(template_path: str, **fields: object) -> str:
 
 
 # Without -p: attention raised and made spiking, activations and norms recognised and
-# made fixed point, the attention outputs and the LM head rotated before they spike
-# (online-hadamard), decode -> encode pairs requantized: integers from the embedding
-# to the logits, the program the VCK190 kernel needs and the other targets reproduce.
+# made fixed point, the inputs no norm produced rotated before they spike
+# (online-hadamard) and the MLP outputs' scaled per token (token-scale), decode -> encode
+# pairs requantized: integers from the embedding to the logits, the program the VCK190
+# kernel needs and the other targets reproduce.
 INTEGER_PIPELINE = (
-    "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,online-hadamard,spike-conversion,requant-fusion,integer-islands"
+    "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,online-hadamard,token-scale,"
+    "spike-conversion,requant-fusion,integer-islands"
 )
 
 TARGETS = ("interpreter", "cpp", "vck190")

@@ -672,14 +672,27 @@ def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: l
 
 BINARY_KINDS = {
     snn.FixedAddOp: 0, snn.FixedDivOp: 1, nn.ReluOp: 2, snn.FixedMulOp: 3, nn.AndOp: 4, nn.OrOp: 5, nn.EqualOp: 7,
-    nn.AddOp: 8, nn.SubOp: 9, nn.MulOp: 10,
+    nn.AddOp: 8, nn.SubOp: 9, nn.MulOp: 10, nn.AbsOp: 11,
 }  # fmt: skip
 
 
 @_emits(*BINARY_KINDS)
 def _binary(g: _Gen, op: Operation) -> None:
-    operands = list(op.operands[:2]) if not isinstance(op, nn.ReluOp) else [op.operands[0], op.operands[0]]
+    operands = list(op.operands[:2]) if len(op.operands) > 1 else [op.operands[0], op.operands[0]]
     _elementwise(g, op, BINARY_KINDS[type(op)], operands)
+
+
+@_emits(nn.ReduceMaxOp)
+def _emit_reduce_max(g: _Gen, op: nn.ReduceMaxOp) -> None:
+    shape = _shape(op.input)
+    axes = [a % len(shape) for a in op.axes.get_values()] if op.axes is not None else list(range(len(shape)))
+    if axes != [len(shape) - 1]:
+        raise NsccError(f"vck190 target: {where(op)} reduces axes {axes}", "the kernel takes maxima over the last axis")
+    x = g.ref(op.input)
+    out = g.alloc(op.res)
+    n = shape[-1]
+    g.lines.append(f"  nscc::reduce_max_rows<{math.prod(shape) // n}, {n}>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    _other(g, op, math.prod(shape), 1)
 
 
 def _elementwise(g: _Gen, op: Operation, kind: int, operands: list[SSAValue]) -> None:

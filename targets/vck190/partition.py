@@ -72,6 +72,7 @@ BECOMES_INTEGER = (
     nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp,
     nn.GatherOp, nn.GatherNDOp, nn.GatherElementsOp, nn.CastOp,
     nn.ClipOp, nn.RoundOp,  # a trained quantizer's clip(round(x / theta)): spike-conversion takes it as the encoder
+    nn.AbsOp, nn.ReduceMaxOp,  # token-scale's largest magnitude per token
 )  # fmt: skip
 
 

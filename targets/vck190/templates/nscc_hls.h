@@ -98,6 +98,7 @@ binary_loop:
               else if (OP == 8) r = x + y;                     // integer nn.add, nn.sub, nn.mul: the
               else if (OP == 9) r = x - y;                     // result type's wrap-around, as numpy
               else if (OP == 10) r = x * y;
+              else if (OP == 11) r = x < 0 ? -x : x;           // nn.abs (b unused; wraps at -2^31 as numpy)
               else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
               out[o++] = (TO)r;
             }
@@ -122,6 +123,21 @@ select_loop:
               int64_t bi = bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5];
               out[o++] = c[ci] != 0 ? (TO)a[ai] : (TO)b[bi];
             }
+}
+
+// nn.reduce_max over the last axis (keepdims), integers: token-scale's largest magnitude
+template <int ROWS, int N, class T>
+void reduce_max_rows(const T* x, int64_t xo, T* out, int64_t oo) {
+reduce_max_loop:
+  for (int r = 0; r < ROWS; ++r) {
+    T m = x[xo + (int64_t)r * N];
+    for (int j = 1; j < N; ++j) {
+#pragma HLS PIPELINE II=1
+      T v = x[xo + (int64_t)r * N + j];
+      m = v > m ? v : m;
+    }
+    out[oo + r] = m;
+  }
 }
 
 // A gather with constant indices (nn.gather_nd, say): out[i] = src[so + idx[i]], the flat source

@@ -1,0 +1,90 @@
+"""Pass `token-scale`: each token's input to chosen linear layers divided by its largest magnitude, and the output multiplied back.
+
+    y = x W   ->   m = max_k |x_k| + 2^-16,   y = ((x / m) W) m
+
+is the same function (the linear layer commutes with a per-token scalar). The
+spike thresholds are static: one per input channel, set on calibration data.
+A token hundreds of times larger than the others (the attention sink's
+massive activation at a Llama's down_proj input) then sets every threshold
+and leaves the other tokens few levels. Divided by its own largest magnitude,
+every token spans [-1, 1] and gets all D levels: a gain control per token, as
+the norm before the attention and MLP inputs already is.
+
+Together with `online-hadamard`, which it follows (a rotation flattens each
+token, the scale then fits it): on SmolLM2-135M the output error of a
+down_proj at D = 15 falls from 20% to 5% (9% with the rotation alone, 16%
+with the scale alone).
+
+`integer-islands` makes the maximum an integer reduction, the division
+`snn.fixed_div` and the product `snn.fixed_mul`, so it is integer on every
+target. Options: `layers`, globs of the layer names (default: the MLPs'
+output projections, `*down_proj`, `*mlp.c_proj`, `*output.dense` without
+`attention`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
+
+from nscc.ir import nn
+from nscc.ir.constants import new_weight
+from nscc.ir.context import weights_of
+from nscc.ir.signature import LAYER_ATTR
+from nscc.ir.weights import WeightStore
+from nscc.semantics.folding import constant_value
+
+DEFAULT_LAYERS = ("*down_proj", "*mlp.c_proj", "*[!n].output.dense")
+TOKEN_EPS = 2.0**-16  # one unit of integer-islands' fixed point: the divisor is never 0
+
+
+@dataclass
+class ScaleTokens(RewritePattern):
+    store: WeightStore
+    layers: tuple[str, ...]
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MatMulOp, rewriter: PatternRewriter) -> None:
+        layer = op.attributes.get(LAYER_ATTR)
+        if not isinstance(layer, StringAttr) or not any(fnmatch(layer.data, g) for g in self.layers):
+            return
+        x = op.lhs
+        if isinstance(x.owner, nn.DivOp) or constant_value(op.rhs, self.store) is None or constant_value(x, self.store) is not None:
+            return
+        shape = list(x.type.get_shape())
+        et = x.type.element_type
+        mag = nn.AbsOp(x)
+        peak = nn.ReduceMaxOp(mag.res, TensorType(et, [*shape[:-1], 1]), axes=[len(shape) - 1], keepdims=True)
+        eps = new_weight(self.store, f"{layer.data}.token_eps", np.array(TOKEN_EPS, np.float32))
+        m = nn.AddOp(peak.res, eps.res, peak.res.type)
+        xn = nn.DivOp(x, m.res, x.type)
+        mm = nn.MatMulOp(xn.res, op.rhs, op.res.type)
+        mm.attributes.update(op.attributes)
+        y = nn.MulOp(mm.res, m.res, op.res.type)
+        hints = ((mag.res, "magnitude"), (peak.res, "peak"), (eps.res, "token_eps"), (m.res, "token_scale"), (xn.res, "scaled"),
+                 (mm.res, "scaled_out"), (y.res, op.res.name_hint))  # fmt: skip
+        for v, hint in hints:
+            v.name_hint = hint
+        rewriter.replace(op, [mag, peak, eps, m, xn, mm, y])
+
+
+@dataclass(frozen=True)
+class TokenScalePass(ModulePass):
+    """Divides each token's input to the chosen linear layers by its largest magnitude and multiplies
+    their output back (the same function): static spike thresholds then fit every token, not the
+    attention sink's massive one.
+
+    Options: `layers` (globs of layer names; default the MLPs' output projections: down_proj,
+    mlp.c_proj, output.dense)."""
+
+    name = "token-scale"
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(ScaleTokens(weights_of(ctx), tuple(self.layers)), apply_recursively=False).rewrite_module(op)
