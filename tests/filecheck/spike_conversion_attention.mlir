@@ -4,7 +4,7 @@
 // RUN: nscc opt %s -p 'spike-conversion{attention-levels=15}' 2>/dev/null | filecheck %s --check-prefix=D15
 
 // spike-conversion makes softmax attention spiking (its default attention=spiking):
-// q, k and v are encoded as signed counts at attention-levels (127) with thresholds
+// q, k and v are encoded as signed counts at attention-levels (31) with thresholds
 // per feature (nscc.quant.attention), k and v before Llama's repeat_kv
 // (reshape, broadcast, reshape), so once per key-value head; snn.attention
 // multiplies counts by counts and takes the integer softmax, and a decode by v's
@@ -23,11 +23,11 @@ builtin.module {
 }
 
 // CHECK:      %[[QT:.*]] = nn.weight "attn.q_theta" : tensor<4xf32>
-// CHECK-NEXT: %[[QN:.*]] = snn.encode %q, %[[QT]] : (tensor<1x2x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x2x4x4, 127, signed>
+// CHECK-NEXT: %[[QN:.*]] = snn.encode %q, %[[QT]] : (tensor<1x2x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x2x4x4, 31, signed>
 // CHECK-NEXT: %[[KT:.*]] = nn.weight "attn.k_theta" : tensor<4xf32>
-// CHECK-NEXT: %[[KN:.*]] = snn.encode %kv, %[[KT]] : (tensor<1x1x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x1x4x4, 127, signed>
+// CHECK-NEXT: %[[KN:.*]] = snn.encode %kv, %[[KT]] : (tensor<1x1x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x1x4x4, 31, signed>
 // CHECK-NEXT: %[[VT:.*]] = nn.weight "attn.v_theta" : tensor<4xf32>
-// CHECK-NEXT: %[[VN:.*]] = snn.encode %kv, %[[VT]] : (tensor<1x1x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x1x4x4, 127, signed>
+// CHECK-NEXT: %[[VN:.*]] = snn.encode %kv, %[[VT]] : (tensor<1x1x4x4xf32>, tensor<4xf32>) -> !snn.counts<1x1x4x4, 31, signed>
 // CHECK-NEXT: %[[A:.*]] = snn.attention %[[QN]], %[[KN]], %[[VN]] {nscc.layer = "attn", multiplier = {{[0-9]+}} : i64, shift = {{[0-9]+}} : i64, frac_bits = 16 : i64, causal}
 // CHECK-SAME: -> tensor<1x2x4x4xi64>
 // CHECK-NEXT: %[[S:.*]] = nn.weight "attn.scale" : tensor<4xf32>
