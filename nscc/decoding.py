@@ -49,6 +49,8 @@ from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
 
 ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp, snn.AttentionOp)
 ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp, snn.AttentionStepOp)
+# the ops whose constant operands can be positional tables, broadcast against the sequence
+BROADCASTING = (nn.BinaryOp, nn.WhereOp, snn.FixedAddOp, snn.FixedMulOp, snn.FixedDivOp)
 STATE_ATTR = "nscc.state"  # on a state argument and the result that returns its next value
 POSITION_ATTR = "nscc.position"  # on the position argument
 LENGTH_ATTR = "nscc.decode_length"  # on the module: the positions a step function may be called at
@@ -175,7 +177,11 @@ class _Specializer:
         )
 
     def _positional(self, v: SSAValue, op: Operation, axis: int, block: Block, vmap, pos) -> SSAValue:
-        """A constant operand whose dimension on the sequence axis is the sequence: read at pos."""
+        """A constant operand of a broadcasting elementwise op whose dimension on the sequence axis
+        is the sequence (a positional table, RoPE's cos and sin): read at pos. Other constants (a
+        weight, a Hadamard factor) are not positional, whatever their sizes."""
+        if not isinstance(op, BROADCASTING):
+            return vmap[v]
         res_rank = len(op.results[0].type.get_shape())
         rank = len(v.type.get_shape())
         i = axis - (res_rank - rank)

@@ -130,3 +130,33 @@ def test_compile_with_an_explicit_decode_step_for_the_simulator(tmp_path):
         [sys.executable, "-m", "nscc", "run", str(out), "--generate", "5", "--prompt-ids", "1,2,3"], capture_output=True, text=True
     )
     assert r.returncode == 0 and "generated ids" in r.stdout, r.stderr
+
+
+def test_a_weight_as_long_as_the_sequence_is_not_a_positional_table():
+    """A Hadamard factor (or any weight) whose size equals the sequence length is not read at the
+    position; RoPE-like tables of a broadcasting op are."""
+    from nscc.ir.textio import parse_module
+
+    text = """builtin.module {
+  func.func @main(%ids: tensor<1x4xi64> {nscc.name = "ids"}) -> (tensor<1x4x4xf32> {nscc.name = "out"}) {
+    %emb = nn.weight "emb" : tensor<16x4xf32>
+    %e = nn.gather %emb, %ids {axis = 0 : i64} : (tensor<16x4xf32>, tensor<1x4xi64>) -> tensor<1x4x4xf32>
+    %a = nn.weight "a" : tensor<1x1xi8>
+    %b = nn.weight "b" : tensor<4x4xi8>
+    %r = nn.hadamard %e, %a, %b : (tensor<1x4x4xf32>, tensor<1x1xi8>, tensor<4x4xi8>) -> tensor<1x4x4xf32>
+    %pos = nn.weight "pos" : tensor<4x4xf32>
+    %o = nn.mul %r, %pos : (tensor<1x4x4xf32>, tensor<4x4xf32>) -> tensor<1x4x4xf32>
+    func.return %o : tensor<1x4x4xf32>
+  }
+}"""
+    ctx, module = parse_module(text)
+    rng = np.random.default_rng(0)
+    ctx.weights.add("emb", rng.standard_normal((16, 4)).astype(np.float32))
+    ctx.weights.add("a", np.ones((1, 1), np.int8))
+    ctx.weights.add("b", np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], np.int8))
+    ctx.weights.add("pos", rng.standard_normal((4, 4)).astype(np.float32))
+    ids = np.array([[3, 1, 4, 1]])
+    whole = run(module, ctx.weights, {"ids": ids})["out"]
+    dec = Decoder(ctx, module)
+    for t in range(4):
+        np.testing.assert_allclose(dec.step([ids[0, t]]), whole[:, t], rtol=1e-6)
