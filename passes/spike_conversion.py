@@ -300,10 +300,10 @@ class SpikeConversionPass(ModulePass):
     `attention` spiking | float: softmax attention (`nn.attention`, from
     `raise-attention`) over spike counts of q, k and v with the integer softmax
     (`snn.attention`; thresholds in `nscc.quant.attention`), or left in float;
-    `attention-levels` D of q, k and v there (31 by default: each halving of D
-    doubles the attention's own error, 27% of its output at 15 on SmolLM2, 14% at
-    31, 3.5% at 127, while the model's perplexity is the same from 31 up and the
-    spikes of 127 cost energy; a KV cache holds a byte a count up to 127);
+    `attention-levels` D of q, k and v there (0: `levels` clamped to [31, 127].
+    Each halving of D doubles the attention's own error, 27% of its output at 15
+    on SmolLM2, 14% at 31, 3.5% at 127; at D = 15 the perplexity is the same from
+    31 up and more spikes cost energy; a KV cache holds a byte a count up to 127);
     `calib-batches` (random batches when no --calib data is given);
     `measure-batches` (0: do not measure) calibration batches on which the converted
     model is compared with the float one (held out of calibration when there are at
@@ -330,7 +330,7 @@ class SpikeConversionPass(ModulePass):
     measure_batches: int = 2
     rotate: bool = False
     attention: str = "spiking"
-    attention_levels: int = 31
+    attention_levels: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -346,11 +346,15 @@ class SpikeConversionPass(ModulePass):
             (self.measure_batches >= 0, "measure-batches must be 0 (no measurement) or more"),
             (self.rounding in ROUNDINGS, f"rounding must be one of {', '.join(ROUNDINGS)}"),
             (self.attention in ("spiking", "float"), "attention must be spiking or float"),
-            (1 <= self.attention_levels <= 32767, "attention-levels must be in [1, 32767]"),
+            (0 <= self.attention_levels <= 32767, "attention-levels must be 0 (levels within [31, 127]) or in [1, 32767]"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise NsccError(f"spike-conversion: {msg}", "`nscc passes` lists the options")
+
+    @property
+    def attention_d(self) -> int:
+        return self.attention_levels or min(max(self.levels, 31), 127)
 
     def accumulator_bits(self, fan_in: int, levels: int, bits: float, grouped: bool) -> int:
         """`acc-bits`, or with 0 the narrowest of 32 and 64 that no input can overflow."""
@@ -371,7 +375,7 @@ class SpikeConversionPass(ModulePass):
         patterns = [
             ConvertLinear(codes, self, store),
             ConvertLinearAttention(attention, self.levels, store),
-            ConvertSoftmaxAttention(softmax, store, self.attention_levels),
+            ConvertSoftmaxAttention(softmax, store, self.attention_d),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
@@ -476,7 +480,7 @@ class SpikeConversionPass(ModulePass):
         for o in found:
             s = [stats[o.operands[i]] for i in range(3)]
             signed = tuple(self.coding == "ternary" or goes_negative(x) for x in s)
-            d = self.attention_levels
+            d = self.attention_d
             clips = [choose_clip(x, self.threshold if self.threshold != "output" else "percentile", self.percentile, True, d, sg)
                      for x, sg in zip(s, signed)]  # fmt: skip
             codes.add(_attention_key(o), o.operands, attention_code(*clips, signed, d, o.scale.value.data))
