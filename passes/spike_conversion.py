@@ -23,6 +23,7 @@ functions and residual adds. The report lists them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
 
@@ -368,9 +369,12 @@ class SpikeConversionPass(ModulePass):
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
         if self.rotate:
             rotate_streams(op, store)
-        codes = self._calibrate_linear(ctx, op, store)
-        attention = self._calibrate_attention(ctx, op, store)
-        softmax = self._calibrate_softmax_attention(ctx, op, store)
+        # every layer's and attention's inputs watched in one pass over the calibration batches
+        calibrations = [self._calibrate_linear(op, store), self._calibrate_attention(op, store), self._calibrate_softmax_attention(op)]
+        targets = {o: t for watched, _ in calibrations for o, t in watched.items()}
+        stats = collect(op, store, self._batches(ctx, op)[0], targets) if targets else {}
+        codes, attention, softmax = (decide(stats) for _, decide in calibrations)
+        del stats
         before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
         patterns = [
             ConvertLinear(codes, self, store),
@@ -412,7 +416,10 @@ class SpikeConversionPass(ModulePass):
         else:
             note(fid.line("spike-conversion"))
 
-    def _calibrate_linear(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[InputCode]:
+    # Each _calibrate_* returns (the operands to watch, by op: collect's targets; the decision
+    # from their statistics), so that `apply` runs the model over the batches once for all.
+
+    def _calibrate_linear(self, op: ModuleOp, store: WeightStore) -> tuple[dict, Callable[[dict], Decisions[InputCode]]]:
         """Thresholds and calibration rows of every linear layer's input, by layer name."""
         plans, memo = [], {}  # one folding memo for the whole (unchanged) module
         for i, o in enumerate(o for o in op.walk() if isinstance(o, LINEAR)):
@@ -426,11 +433,11 @@ class SpikeConversionPass(ModulePass):
                     f"spike-conversion: group-size {group} does not divide the {p.weight.shape[0]} inputs of layer '{layer_name(p.name)}'",
                     "pick a group size that divides every layer's input width, or group-size=0",
                 )
-        codes: Decisions[InputCode] = Decisions()
-        if not plans:
-            return codes
         targets = {p.op: [(0, 1 if p.conv else len(p.x.type.get_shape()) - 1)] for p in plans}
-        stats = collect(op, store, self._batches(ctx, op)[0], targets)
+        return targets, lambda stats: self._decide_linear(plans, stats, store)
+
+    def _decide_linear(self, plans: list, stats: dict, store: WeightStore) -> Decisions[InputCode]:
+        codes: Decisions[InputCode] = Decisions()
         for p in plans:
             s = stats[p.x]
             code = InputCode(p.name, s.sample)
@@ -446,7 +453,7 @@ class SpikeConversionPass(ModulePass):
             codes.add(decision_key(p.op, store), [p.x], code)
         return codes
 
-    def _calibrate_attention(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[list]:
+    def _calibrate_attention(self, op: ModuleOp, store: WeightStore) -> tuple[dict, Callable[[dict], Decisions[list]]]:
         """Linear attention: phi(q) = relu(q) and phi(k) are unsigned counts (the clip at
         0 is the relu), v signed where it goes negative; one threshold per tensor,
         since per-feature thresholds of q and k would not factor out of q . k. Operands
@@ -454,7 +461,9 @@ class SpikeConversionPass(ModulePass):
         attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
         calibrate = {o: [i for i in range(3) if _trained_attention_input(o, i, store, self.levels) is None] for o in attention}
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in idx] for o, idx in calibrate.items() if idx}
-        stats = collect(op, store, self._batches(ctx, op)[0], targets) if targets else {}
+        return targets, lambda stats: self._decide_attention(attention, calibrate, stats)
+
+    def _decide_attention(self, attention: list, calibrate: dict, stats: dict) -> Decisions[list]:
         codes: Decisions[list] = Decisions()
         for o in attention:
             code: list[tuple[float, bool] | None] = [None, None, None]
@@ -466,17 +475,17 @@ class SpikeConversionPass(ModulePass):
             codes.add(_attention_key(o), o.operands, code)
         return codes
 
-    def _calibrate_softmax_attention(self, ctx: Context, op: ModuleOp, store: WeightStore) -> Decisions[AttentionCode]:
+    def _calibrate_softmax_attention(self, op: ModuleOp) -> tuple[dict, Callable[[dict], Decisions[AttentionCode]]]:
         """Softmax attention: per-feature clipping ranges of q, k and v on the calibration
         batches, turned into thresholds by `nscc.quant.attention.attention_code`."""
-        codes: Decisions[AttentionCode] = Decisions()
-        if self.attention != "spiking":
-            return codes
-        found = [o for o in op.walk() if isinstance(o, nn.AttentionOp) and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]
-        if not found:
-            return codes
+        found = []
+        if self.attention == "spiking":
+            found = [o for o in op.walk() if isinstance(o, nn.AttentionOp) and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in found}
-        stats = collect(op, store, self._batches(ctx, op)[0], targets)
+        return targets, lambda stats: self._decide_softmax_attention(found, stats)
+
+    def _decide_softmax_attention(self, found: list, stats: dict) -> Decisions[AttentionCode]:
+        codes: Decisions[AttentionCode] = Decisions()
         for o in found:
             s = [stats[o.operands[i]] for i in range(3)]
             signed = tuple(self.coding == "ternary" or goes_negative(x) for x in s)
