@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, UnitAttr, f64, i64
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, IntegerType, ModuleOp, StringAttr, TensorType, UnitAttr, f64, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.interpreter import Interpreter
 from xdsl.interpreters.func import FuncFunctions
@@ -224,8 +224,6 @@ def specialize(module: ModuleOp, weights, token_input: str | None = None, seq_ax
 
 def cache_type(levels: int):
     """The narrowest integer that holds counts in [-levels, levels]: a KV cache of D = 15 is one byte a count."""
-    from xdsl.dialects.builtin import IntegerType
-
     return IntegerType(8 if levels <= 127 else 16 if levels <= 32767 else 32)
 
 

@@ -5,3 +5,14 @@ import sys
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def private_build_cache(tmp_path_factory):
+    """A build cache of the module's own (NSCC_CACHE), so that C++ builds are measured, not reused."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NSCC_CACHE", str(tmp_path_factory.mktemp("nscc-cache")))
+        yield

@@ -19,19 +19,8 @@ from nscc.report import spike_report
 from nscc.semantics.interpreter import run
 from nscc.targets.cpp import build, emit, run_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++"), pytest.mark.usefixtures("private_build_cache")]
 EX = os.path.join(os.path.dirname(__file__), "..", "examples")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cache(tmp_path_factory):
-    old = os.environ.get("NSCC_CACHE")
-    os.environ["NSCC_CACHE"] = str(tmp_path_factory.mktemp("nscc-cache"))
-    yield
-    if old is None:
-        del os.environ["NSCC_CACHE"]
-    else:
-        os.environ["NSCC_CACHE"] = old
 
 
 def simulate(ctx, module, inputs, tmp_path, name="p"):

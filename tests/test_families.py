@@ -27,6 +27,7 @@ from nscc.targets.cpp import run_project  # noqa: E402
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make"),
+    pytest.mark.usefixtures("private_build_cache"),
 ]
 FAMILIES = ["gpt2", "llama", "qwen2", "bert"]
 
@@ -40,17 +41,6 @@ def exported(tmp_path_factory):
         path = hf_models.export(fam, str(d / f"{fam}.onnx"), batch=batch)
         out[fam] = (path, hf_models.write_calib(str(d / f"{fam}_calib.npz"), n=8 * batch, mask=fam == "bert"))
     return out
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cache(tmp_path_factory):
-    old = os.environ.get("NSCC_CACHE")
-    os.environ["NSCC_CACHE"] = str(tmp_path_factory.mktemp("nscc-cache"))
-    yield
-    if old is None:
-        del os.environ["NSCC_CACHE"]
-    else:
-        os.environ["NSCC_CACHE"] = old
 
 
 @pytest.mark.parametrize("family", FAMILIES)

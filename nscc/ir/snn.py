@@ -456,6 +456,20 @@ def _check_i32(op: Operation, *values) -> None:
             raise VerifyException(f"{op.name}: fixed-point values are i32 tensors, got {v.type}")
 
 
+def _check_broadcast(op: Operation) -> None:
+    """An elementwise op of two fixed-point tensors (snn.fixed_add, snn.fixed_mul): i32 operands
+    that broadcast (numpy rules) to the result's shape."""
+    import numpy as np
+
+    _check_i32(op, op.lhs, op.rhs, op.res)
+    try:
+        out = tuple(np.broadcast_shapes(_shape(op.lhs), _shape(op.rhs)))
+    except ValueError:
+        raise VerifyException(f"{op.name}: operand shapes {_shape(op.lhs)} and {_shape(op.rhs)} do not broadcast") from None
+    if out != _shape(op.res):
+        raise VerifyException(f"{op.name}: result shape must be {out}")
+
+
 class _FixedUnary(SNNOp):
     input = operand_def(TensorType)
     res = result_def(TensorType)
@@ -507,15 +521,7 @@ class FixedAddOp(SNNOp):
         init_op(self, [lhs, rhs], [result_type or _i32_like(lhs)])
 
     def verify_(self) -> None:
-        import numpy as np
-
-        _check_i32(self, self.lhs, self.rhs, self.res)
-        try:
-            out = tuple(np.broadcast_shapes(_shape(self.lhs), _shape(self.rhs)))
-        except ValueError:
-            raise VerifyException(f"snn.fixed_add: operand shapes {_shape(self.lhs)} and {_shape(self.rhs)} do not broadcast") from None
-        if out != _shape(self.res):
-            raise VerifyException(f"snn.fixed_add: result shape must be {out}")
+        _check_broadcast(self)
 
 
 @irdl_op_definition
@@ -661,16 +667,8 @@ class FixedMulOp(SNNOp):
         init_op(self, [lhs, rhs], [result_type or _i32_like(lhs)], frac_bits=frac_bits)
 
     def verify_(self) -> None:
-        import numpy as np
-
         _check_frac_bits(self)
-        _check_i32(self, self.lhs, self.rhs, self.res)
-        try:
-            out = tuple(np.broadcast_shapes(_shape(self.lhs), _shape(self.rhs)))
-        except ValueError:
-            raise VerifyException(f"snn.fixed_mul: operand shapes {_shape(self.lhs)} and {_shape(self.rhs)} do not broadcast") from None
-        if out != _shape(self.res):
-            raise VerifyException(f"snn.fixed_mul: result shape must be {out}")
+        _check_broadcast(self)
 
 
 @irdl_op_definition

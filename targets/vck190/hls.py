@@ -517,13 +517,6 @@ def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
     return _other(g, op, n, 1)
 
 
-def _attention_costs(g: _Gen, op: Operation, elements: int, dk: int, dv: int) -> None:
-    layer = op.attributes.get(LAYER_ATTR)
-    g.others.append(
-        {"index": g.index, "op": op.name, "layer": layer.data if isinstance(layer, StringAttr) else "", "elements": elements, "passes": 1, "dk": dk, "dv": dv}
-    )
-
-
 @_emits(snn.AttentionStepOp)
 def _emit_attention_step(g: _Gen, op: snn.AttentionStepOp) -> None:
     qs, ks, vs = _shape(op.q), _shape(op.k_cache), _shape(op.v_cache)
@@ -539,7 +532,8 @@ def _emit_attention_step(g: _Gen, op: snn.AttentionStepOp) -> None:
         f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {pos[0]}, {pos[1]}, state, {kso}, {vso}, {out[0]}, {out[1]});"
     )
     # per call the keys and values of every position written so far: N at most
-    _attention_costs(g, op, groups * n * (-(-dk // 64) + -(-dv // 64)), dk, dv)
+    _other(g, op, groups * n * (-(-dk // 64) + -(-dv // 64)), 1)
+    g.others[-1].update(dk=dk, dv=dv)
 
 
 @_emits(snn.AttentionOp)
@@ -566,7 +560,8 @@ def _emit_attention(g: _Gen, op: snn.AttentionOp) -> None:
         f"{f}, {prop(op, 'shift')}, {prop(op, 'multiplier')}LL, {log2e}LL, {c1}LL, {c2}LL>"
         f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {m[0]}, {m[1]}, {out[0]}, {out[1]});"
     )
-    _attention_costs(g, op, outer * h * s * t * (dk + dv), dk, dv)
+    _other(g, op, outer * h * s * t * (dk + dv), 1)
+    g.others[-1].update(dk=dk, dv=dv)
 
 
 @_emits(snn.FixedSoftmaxOp)
