@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from test_cpp_target import cache, simulate  # noqa: F401  (the build cache fixture)
+from test_cpp_target import simulate
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
@@ -35,6 +35,7 @@ RTOL, ATOL = 1e-4, 1e-5  # the conformance suite's float tolerance (tests/onnx_n
 
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+pytestmark = pytest.mark.usefixtures("private_build_cache")
 
 
 def op_classes():
