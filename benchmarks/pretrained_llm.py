@@ -259,6 +259,18 @@ def onnxruntime_reference(model: str, ev: np.ndarray, path: str) -> dict:
     return {"ppl": perplexity(s, c), "seconds": time.perf_counter() - t}
 
 
+def held_out_files(n: int, seq: int = 128) -> tuple[str, str, str, str, dict]:
+    """The exported model and, for n windows each, the calibration and evaluation files and
+    onnxruntime's reference on the evaluation windows: (model, calib, eval, ref, its result)."""
+    model = export_model(seq)
+    calib_ids, eval_ids = prose_windows(seq, 16)
+    tag = f"s{seq}_n{n}"
+    calibf, evalf, reff = (os.path.join(CACHE, f"smollm2_{w}_{tag}.npz") for w in ("calib", "eval", "ortref"))
+    np.savez(calibf, input_ids=calib_ids[:n])
+    np.savez(evalf, eval=eval_ids[:n])
+    return model, calibf, evalf, reff, onnxruntime_reference(model, eval_ids[:n], reff)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--settings", nargs="+", help="spike-conversion pipelines (default: the 7 of DEFAULT_SETTINGS)")

@@ -30,8 +30,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pretrained_llm as P  # noqa: E402
@@ -87,16 +85,8 @@ def main() -> None:
     P._check_deps()
     from nscc.targets import INTEGER_PIPELINE
 
-    model = P.export_model(128)
-    calib_ids, eval_ids = P.prose_windows(128, 16)
     n = a.windows
-    tag = f"s128_n{n}"
-    calib = os.path.join(P.CACHE, f"smollm2_calib_{tag}.npz")
-    evalf = os.path.join(P.CACHE, f"smollm2_eval_{tag}.npz")
-    ref = os.path.join(P.CACHE, f"smollm2_ortref_{tag}.npz")
-    np.savez(calib, input_ids=calib_ids[:n])
-    np.savez(evalf, eval=eval_ids[:n])
-    ort = P.onnxruntime_reference(model, eval_ids[:n], ref)
+    model, calib, evalf, ref, ort = P.held_out_files(n)
     print(f"{P.MODEL}: float (onnxruntime) perplexity {ort['ppl']:.2f} on {n} evaluation windows of 128 tokens")
 
     pkg = os.path.join(P.OUT, "smollm2_vck190")

@@ -13,20 +13,26 @@ and decoding needs O(1) work and memory per token instead of a growing KV
 cache. After spike conversion phi(q), phi(k) and v are spike counts and the
 update and readout are accumulations (`snn.linear_attention`).
 
-A model trained with softmax computes a different function once rewritten.
-The pass measures what it changed, on the calibration inputs (or the
-documented random default), and prints it: relative output error and, for a
-vector of scores per position, top-1 agreement. A model trained with linear
-attention (examples) loses nothing. Attention with a padding mask is left
-alone and reported.
+A model trained with softmax computes a different function once rewritten
+with a fixed phi. By default the pass therefore fits phi per layer
+(attention transfer, Hedgehog's map, `nn.feature_map`), may keep softmax in
+the layers where linear attention errs most (a hybrid), and prints per layer
+what it chose, the error it measured and the decoding state it costs. It then
+measures what the whole rewrite changed on the calibration inputs (or the
+documented random default): relative output error and, for a vector of scores
+per position, top-1 agreement. A model trained with relu linear attention
+(examples, `feature=relu`) loses nothing. A padding mask carries over: hidden
+keys add nothing to the sums.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -40,29 +46,45 @@ from nscc import fidelity
 from nscc.calibration import calibration_of
 from nscc.errors import NsccError, note
 from nscc.ir import nn
+from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
+from nscc.progress import progress_bar
+from nscc.quant import attention_transfer as transfer
+from nscc.quant.attention import kv_source
 from nscc.semantics.folding import constant_value
 
 
 @dataclass
 class ToLinear(RewritePattern):
+    """nn.attention -> (nn.feature_map on q and k) -> nn.linear_attention, for the ops planned linear."""
+
     options: "LinearAttentionPass"
-    skipped: list[str] = field(default_factory=list)
+    maps: dict[Operation, np.ndarray | None]  # the fitted map of each op made linear (None: relu or elu1)
+    store: WeightStore
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.AttentionOp, rewriter: PatternRewriter) -> None:
-        if op.mask is not None:
-            layer = op.attributes.get(LAYER_ATTR)
-            self.skipped.append(layer.data if isinstance(layer, StringAttr) else "?")
+        if op not in self.maps:
             return
-        o = self.options
-        new = nn.LinearAttentionOp(
-            op.q, op.k, op.v, op.res.type, feature=o.feature, decay=o.decay, normalize=o.normalize, causal=op.causal is not None
-        )
-        new.attributes.update(op.attributes)
-        rewriter.replace(op, new)
+        o, w = self.options, self.maps.pop(op)
+        q, k, new = op.q, op.k, []
+        if w is not None:
+            layer = op.attributes.get(LAYER_ATTR)
+            name = f"{layer.data}.feature_map" if isinstance(layer, StringAttr) else "attention.feature_map"
+            weight = new_weight(self.store, name, w)
+            fq, fk = nn.FeatureMapOp(q, weight.res), nn.FeatureMapOp(k, weight.res)
+            if isinstance(layer, StringAttr):
+                fq.attributes[LAYER_ATTR] = fk.attributes[LAYER_ATTR] = layer
+            new += [weight, fq, fk]
+            q, k = fq.res, fk.res
+        la = nn.LinearAttentionOp(
+            q, k, op.v, op.res.type, mask=op.mask,
+            feature="relu" if w is not None else o.feature, decay=o.decay, normalize=o.normalize, causal=op.causal is not None,
+        )  # fmt: skip
+        la.attributes.update(op.attributes)
+        rewriter.replace(op, [*new, la])
 
 
 @dataclass(frozen=True)
@@ -72,31 +94,105 @@ class LinearAttentionPass(ModulePass):
     Why: linear attention is O(N) in the sequence and decodes with a constant-size
     state instead of a KV cache, and after spike-conversion its update and readout
     are accumulations of counts. Needs `raise-attention` before it.
-    Options: `feature` relu | elu1 (phi); `decay` lambda in (0, 1]; `normalize`
-    (divide by phi(q) . z); `measure` (print how far the outputs moved)."""
+
+    A pretrained model's softmax attention is not linear: by default (`feature=hedgehog`)
+    each layer gets a feature map phi(x) = [softmax(xW), softmax(-xW)] per head (nn.feature_map),
+    with W fitted on the calibration batches so that linear attention reproduces that
+    layer's softmax weights (attention transfer, `nscc.quant.attention_transfer`; needs torch).
+    `feature=relu | elu1` is the untrained rewrite, for models trained with it.
+
+    Hybrids: `softmax-layers=N` keeps softmax attention (and its KV cache) in the N layers
+    whose linear form errs most; `state-budget=B` keeps as many as fit B bytes of decoding
+    state at `context` positions. Both are solved exactly (`nscc.quant.knapsack`).
+    Options: `feature-dim` (f, 0 = the head size), `fit-steps`, `decay` lambda in (0, 1],
+    `normalize` (divide by phi(q) . z), `measure` (print how far the outputs moved)."""
 
     name = "linear-attention"
-    feature: str = "relu"
+    feature: str = "hedgehog"
+    feature_dim: int = 0
+    fit_steps: int = 300
+    softmax_layers: int = 0
+    state_budget: int = 0
+    context: int = 2048
     decay: float = 1.0
     normalize: bool = True
     measure: bool = True
 
     def __post_init__(self) -> None:
-        if self.feature not in ("relu", "elu1"):
-            raise NsccError("linear-attention: feature must be relu or elu1", "relu keeps phi(q), phi(k) spikeable (non-negative)")
+        if self.feature not in ("hedgehog", "relu", "elu1"):
+            raise NsccError(
+                "linear-attention: feature must be hedgehog, relu or elu1",
+                "hedgehog fits a map to the model's softmax attention; relu keeps phi(q), phi(k) spikeable untrained",
+            )
         if not 0.0 < self.decay <= 1.0:
             raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
+        if self.feature_dim < 0 or self.fit_steps < 0 or self.softmax_layers < 0 or self.state_budget < 0 or self.context < 1:
+            raise NsccError("linear-attention: feature-dim, fit-steps, softmax-layers and state-budget must be >= 0, context >= 1",
+                            "0 means the default: the head size, no fit, no softmax layers, no budget")  # fmt: skip
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        _require_raised(op, weights_of(ctx))
+        store = weights_of(ctx)
+        _require_raised(op, store)
+        found = [o for o in op.walk() if isinstance(o, nn.AttentionOp)]
+        if not found:
+            return
         before = op.clone() if self.measure else None
-        pattern = ToLinear(self)
-        PatternRewriteWalker(GreedyRewritePatternApplier([pattern])).rewrite_module(op)
-        for layer in dict.fromkeys(pattern.skipped):  # the walker may visit a skipped op more than once
-            note(f"linear-attention left attention with a padding mask in '{layer}'")
+        maps = self._plan(ctx, op, store, found)
+        PatternRewriteWalker(GreedyRewritePatternApplier([ToLinear(self, maps, store)])).rewrite_module(op)
         if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
-            fid = fidelity.measure(before, op, weights_of(ctx), calibration_of(ctx, op)[:8])
+            fid = fidelity.measure(before, op, store, calibration_of(ctx, op)[:8])
             note(fid.line("linear-attention changed the model's function", "with softmax attention"))
+
+    def _plan(self, ctx: Context, module: ModuleOp, store: WeightStore, found: list[nn.AttentionOp]) -> dict:
+        """The ops made linear and their fitted maps; prints the choice per layer."""
+        hybrid = self.softmax_layers > 0 or self.state_budget > 0
+        if self.feature != "hedgehog" and not hybrid:
+            return {o: None for o in found}
+        data = transfer.capture(module, store, calibration_of(ctx, module), found)
+        rows, maps, errors = [], {}, []
+        for o in progress_bar(found, "attention transfer: fitting feature maps", enabled=self.feature == "hedgehog"):
+            d = data.pop(o)
+            if self.feature == "hedgehog":
+                fitted = transfer.fit(d, self.feature_dim or d.q.shape[-1], self.fit_steps)
+                maps[o], err, naive = fitted.weight, fitted.error, fitted.naive_error
+            else:
+                maps[o], err, naive = None, transfer.error(d, self.feature), None
+            features = maps[o].shape[-1] * 2 if maps[o] is not None else d.q.shape[-1]
+            heads = d.q.shape[-3]
+            kv_heads = _kv_heads(o)
+            rows.append((_layer(o), err, naive, transfer.linear_state_bytes(heads, features, d.v.shape[-1]),
+                         transfer.kv_cache_bytes(d.k.shape, kv_heads or heads, self.context)))  # fmt: skip
+            errors.append(err)
+        keep, how = transfer.choose_softmax(
+            errors, [r[3] for r in rows], [r[4] for r in rows], self.softmax_layers or None, self.state_budget or None
+        )
+        total = 0
+        for (layer, err, naive, lin, kv), soft in zip(rows, keep):
+            total += kv if soft else lin
+            what = "softmax, KV cache" if soft else "linear, state"
+            was = f" (relu {naive:.3f})" if naive is not None else ""
+            note(f"linear-attention: {layer}: {what} {_bytes(kv if soft else lin)} at {self.context} positions;"
+                 f" linear-attention output error {err:.3f}{was}")  # fmt: skip
+        n_soft = sum(keep)
+        note(f"linear-attention: {len(found) - n_soft} layer(s) linear, {n_soft} softmax ({how}); decoding state"
+             f" {_bytes(total)} at {self.context} positions, against {_bytes(sum(r[4] for r in rows))} of KV cache with softmax everywhere")  # fmt: skip
+        return {o: maps[o] for o, soft in zip(found, keep) if not soft}
+
+
+def _layer(op: Operation) -> str:
+    layer = op.attributes.get(LAYER_ATTR)
+    return layer.data if isinstance(layer, StringAttr) else "attention"
+
+
+def _kv_heads(op: nn.AttentionOp) -> int | None:
+    """Key-value heads behind the expanded k (grouped-query attention), when visible."""
+    src = kv_source(op.k)[0]
+    shape = src.type.get_shape() if isinstance(src.type, TensorType) else ()
+    return int(shape[-3]) if len(shape) >= 3 else None
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
 def _require_raised(module: ModuleOp, store: WeightStore) -> None:

@@ -51,6 +51,7 @@ from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 from nscc.quant.attention import FRAC_BITS as ATTENTION_FRAC_BITS
 from nscc.quant.attention import AttentionCode, attention_code, kv_source
+from nscc.quant.fixed import fixed_point
 from nscc.quant.plans import (
     BITS_ATTR,
     CODING_ATTR,
@@ -195,23 +196,30 @@ def _trained_attention_input(op: nn.LinearAttentionOp, i: int, store: WeightStor
 class ConvertLinearAttention(RewritePattern):
     """nn.linear_attention (relu features) -> encoded q, k, v -> snn.linear_attention -> rescale."""
 
-    codes: Decisions[list[tuple[float, bool] | None]]  # per operand, calibrated (theta, signed) or None (trained)
+    codes: Decisions[list]  # per operand, calibrated (theta, signed[, theta of the map's input, signed]) or None (trained)
     levels: int
     store: WeightStore
+    attention_levels: int
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.LinearAttentionOp, rewriter: PatternRewriter) -> None:
         code = self.codes.get(_attention_key(op), op.operands) if op.feature.data == "relu" else None
-        if code is None or not op.causal:
+        if code is None or not op.causal or op.mask is not None:
             return
         new: list[Operation] = []
         counts, th = [], []
+        maps = _feature_maps(op)
+        levels = self.attention_levels if maps else self.levels
         for i in range(3):
-            theta, signed, source = _trained_attention_input(op, i, self.store, self.levels) or (*code[i], op.operands[i])
-            w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
-            enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), self.levels, signed))
-            new += [w, enc]
-            counts.append(enc.res)
+            if len(code[i] or ()) == 4:
+                theta, c = self._feature_map(op.operands[i].owner, code[i], levels, new)
+            else:
+                theta, signed, source = _trained_attention_input(op, i, self.store, levels) or (*code[i], op.operands[i])
+                w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
+                enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), levels, signed))
+                new += [w, enc]
+                c = enc.res
+            counts.append(c)
             th.append(theta)
         vshape = list(op.v.type.get_shape())
         la = snn.LinearAttentionOp(*counts, decay_shift=decay_shift(op.decay.value.data))
@@ -235,6 +243,33 @@ class ConvertLinearAttention(RewritePattern):
             out = nn.MulOp(num.res, scale.res, f32_out)
             new += [scale, out]
         rewriter.replace(op, new)
+        for fm in maps:
+            if not fm.res.uses:
+                rewriter.erase(fm)
+
+    def _feature_map(self, fm: nn.FeatureMapOp, code: tuple, levels: int, new: list[Operation]) -> tuple[float, SSAValue]:
+        """nn.feature_map -> its input encoded per feature -> snn.feature_map (the thresholds
+        folded into the map's weights, int8 per head, the logit scale one multiplier per head)."""
+        theta_phi, _, theta_x, signed = code
+        w = constant_value(fm.weight, self.store).astype(np.float64) * np.asarray(theta_x, np.float64)[None, :, None]
+        scale = np.maximum(np.abs(w).max(axis=(1, 2)), 1e-30) / 127.0
+        wq = np.clip(np.rint(w / scale[:, None, None]), -127, 127).astype(np.int8)
+        mult, shift = fixed_point(scale * 2.0**ATTENTION_FRAC_BITS, 24)
+        divisor = max(1, round(theta_phi * 2**ATTENTION_FRAC_BITS))
+        name = _attention_key(fm) or "attention"
+        tw = new_weight(self.store, f"{name}.feature_theta", np.asarray(theta_x, np.float32))
+        x = fm.input
+        enc = snn.EncodeOp(x, tw.res, snn.CountsType(x.type.get_shape(), levels, signed))
+        wv = new_weight(self.store, f"{name}.feature_map.q8", wq, IntegerType(8))
+        mv = new_weight(self.store, f"{name}.feature_map.multiplier", mult.astype(np.int64), i64)
+        sfm = snn.FeatureMapOp(enc.res, wv.res, mv.res, levels=levels, shift=shift, frac_bits=ATTENTION_FRAC_BITS, divisor=divisor)
+        new += [tw, enc, wv, mv, sfm]
+        return divisor / 2.0**ATTENTION_FRAC_BITS, sfm.res
+
+
+def _feature_maps(op: nn.LinearAttentionOp) -> list[nn.FeatureMapOp]:
+    """The fitted maps (`linear-attention{feature=hedgehog}`) that give phi(q) and phi(k)."""
+    return [o.owner for o in (op.q, op.k) if isinstance(o.owner, nn.FeatureMapOp)]
 
 
 @dataclass
@@ -378,7 +413,7 @@ class SpikeConversionPass(ModulePass):
         before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
         patterns = [
             ConvertLinear(codes, self, store),
-            ConvertLinearAttention(attention, self.levels, store),
+            ConvertLinearAttention(attention, self.levels, store, self.attention_d),
             ConvertSoftmaxAttention(softmax, store, self.attention_d),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
@@ -458,20 +493,31 @@ class SpikeConversionPass(ModulePass):
         0 is the relu), v signed where it goes negative; one threshold per tensor,
         since per-feature thresholds of q and k would not factor out of q . k. Operands
         the model was trained to quantize keep their trained thresholds (the pattern reads them)."""
-        attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
+        attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu" and o.mask is None]
         calibrate = {o: [i for i in range(3) if _trained_attention_input(o, i, store, self.levels) is None] for o in attention}
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in idx] for o, idx in calibrate.items() if idx}
+        maps = [fm for o in attention for fm in _feature_maps(o)]
+        targets.update({fm: [(0, len(fm.input.type.get_shape()) - 1)] for fm in maps})
         return targets, lambda stats: self._decide_attention(attention, calibrate, stats)
 
     def _decide_attention(self, attention: list, calibrate: dict, stats: dict) -> Decisions[list]:
+        """Per operand (theta, signed); behind a fitted feature map (nn.feature_map) the
+        thresholds of phi and of the map's input, per feature, at `attention-levels`."""
         codes: Decisions[list] = Decisions()
         for o in attention:
-            code: list[tuple[float, bool] | None] = [None, None, None]
+            code: list = [None, None, None]
+            levels = self.attention_d if _feature_maps(o) else self.levels
             for i in calibrate[o]:
                 s = stats[o.operands[i]]
                 signed = i == 2 and s.min < 0
-                clip = choose_clip(s, self.threshold, self.percentile, False, self.levels, signed)
-                code[i] = (float(clip / self.levels), signed)
+                clip = choose_clip(s, self.threshold, self.percentile, False, levels, signed)
+                code[i] = (float(clip / levels), signed)
+                fm = o.operands[i].owner
+                if isinstance(fm, nn.FeatureMapOp):
+                    x = stats[fm.input]
+                    signed_x = goes_negative(x)
+                    clip_x = choose_clip(x, "percentile", self.percentile, True, levels, signed_x)
+                    code[i] = (*code[i], clip_x / levels, signed_x)
             codes.add(_attention_key(o), o.operands, code)
         return codes
 

@@ -106,7 +106,8 @@ def test_every_snn_op_round_trips_with_weights(tmp_path, program):
     from nscc.ir.snn import SNN
 
     seen = set()
-    for m in (module, *(parse_module(open(f).read(), source=f)[1] for f in (FIXED, ATTENTION))):
+    texts = [open(f).read() for f in (FIXED, ATTENTION)] + [FEATURE_MAP]
+    for m in (module, *(parse_module(t, source='snn')[1] for t in texts)):
         text = module_text(m)
         _, again = parse_module(text)
         assert module_text(again) == text and again.is_structurally_equivalent(m)
@@ -465,3 +466,27 @@ def test_isqrt_is_exact():
     rng = np.random.default_rng(0)
     n = np.concatenate([rng.integers(0, 2**62, 2000), np.array([0, 1, 2, 3, 4, 2**62 - 1, (2**31 - 1) ** 2, (2**31 - 1) ** 2 - 1])])
     assert isqrt(n).tolist() == [math.isqrt(int(v)) for v in n]
+
+
+FEATURE_MAP = """builtin.module {
+  func.func @main(%x: !snn.counts<2x3x5x6, 31, signed>, %w: tensor<3x6x4xi8>, %m: tensor<3xi64>) -> !snn.counts<2x3x5x8, 15> {
+    %0 = snn.feature_map %x, %w, %m {shift = 22 : i64, frac_bits = 12 : i64, divisor = 37 : i64} : (!snn.counts<2x3x5x6, 31, signed>, tensor<3x6x4xi8>, tensor<3xi64>) -> !snn.counts<2x3x5x8, 15>
+    func.return %0 : !snn.counts<2x3x5x8, 15>
+  }
+}"""
+
+
+def test_feature_map_matches_the_written_semantics():
+    ctx, module = parse_module(FEATURE_MAP, source="feature_map")
+    rng = np.random.default_rng(5)
+    x = rng.integers(-31, 32, (2, 3, 5, 6)).astype(np.int8)
+    w = rng.integers(-127, 128, (3, 6, 4)).astype(np.int8)
+    m = np.array([3_000_000, 900_000, 12_000_000], np.int64)  # steep and flat heads: counts from 0 to the clip
+    out = run(module, ctx.weights, {"input0": x, "input1": w, "input2": m})["output0"]
+    f, k, div, levels = 12, 22, 37, 15
+    for b, h, s in np.ndindex(2, 3, 5):
+        a = [sum(int(x[b, h, s, i]) * int(w[h, i, j]) for i in range(6)) for j in range(4)]
+        t = [rshift(v * int(m[h]), k) for v in a]
+        want = [min(levels, rdiv(p, div)) for p in ref_softmax(t, f) + ref_softmax([-v for v in t], f)]
+        assert out[b, h, s].tolist() == want
+    assert out.min() == 0 and out.max() == levels

@@ -705,12 +705,15 @@ class LinearAttentionOp(NNOp):
 
     Without `causal` the sums run over the whole sequence instead (lambda unused). The
     recurrent form costs O(1) per token; whole sequences may be computed in
-    the equivalent parallel form phi(q) phi(k)^T (masked, decayed) v."""
+    the equivalent parallel form phi(q) phi(k)^T (masked, decayed) v. An additive
+    `mask` (padding) weighs each term by exp(mask), as it would softmax's: a key
+    masked with -inf or -10000 adds nothing."""
 
     name = "nn.linear_attention"
     q = operand_def(TensorType)
     k = operand_def(TensorType)
     v = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
     res = result_def(TensorType)
     feature = prop_def(one_of(FeatureMap, "nn.linear_attention: feature"))
     decay = prop_def(FloatAttr)
@@ -728,12 +731,45 @@ class LinearAttentionOp(NNOp):
         decay: float,
         normalize: bool = True,
         causal: bool = True,
+        mask: Value | None = None,
     ):
-        init_op(self, [q, k, v], [result_type or value_type(q)], feature=feature, decay=decay, normalize=normalize, causal=causal)
+        init_op(self, [q, k, v, mask], [result_type or value_type(q)], feature=feature, decay=decay, normalize=normalize, causal=causal)
 
     def verify_(self) -> None:
         if not 0.0 < self.decay.value.data <= 1.0:
             raise VerifyException("nn.linear_attention: decay must be in (0, 1]")
+
+
+@irdl_op_definition
+class FeatureMapOp(NNOp):
+    """A learned feature map of linear attention (Hedgehog's): per head h,
+
+        z = x[..., h, :, :] @ w[h];   phi = concat(softmax(z, -1), softmax(-z, -1))
+
+    x [..., H, S, d], w [H, d, f], result [..., H, S, 2f]. phi is non-negative, and
+    phi(q) . phi(k) is fitted (attention transfer) to follow exp(q . k / sqrt(d))."""
+
+    name = "nn.feature_map"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    res = result_def(TensorType)
+
+    def __init__(self, input: Value, weight: Value, result_type: Attribute | None = None):
+        if result_type is None:
+            x, w = value_type(input), value_type(weight)
+            result_type = TensorType(x.get_element_type(), [*x.get_shape()[:-1], 2 * w.get_shape()[-1]])
+        init_op(self, [input, weight], [result_type])
+
+    def verify_(self) -> None:
+        check_feature_map(self, _shape(self.input), _shape(self.weight), _shape(self.res))
+
+
+def check_feature_map(op: Operation, x: tuple[int, ...], w: tuple[int, ...], res: tuple[int, ...]) -> None:
+    """x [..., H, S, d] and w [H, d, f] give [..., H, S, 2f] (shared by nn and snn)."""
+    if len(w) != 3 or len(x) < 3 or x[-3] != w[0] or x[-1] != w[1]:
+        raise VerifyException(f"{op.name}: input {x} and weight {w} do not fit ([..., H, S, d] and [H, d, f])")
+    if res != (*x[:-1], 2 * w[2]):
+        raise VerifyException(f"{op.name}: result must be {(*x[:-1], 2 * w[2])}, got {res}")
 
 
 @irdl_op_definition
@@ -1310,6 +1346,7 @@ NN = Dialect(
         ConvOp,
         AttentionOp,
         LinearAttentionOp,
+        FeatureMapOp,
         LinearAttentionStepOp,
         LayerNormOp,
         RMSNormOp,

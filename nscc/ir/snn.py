@@ -903,6 +903,44 @@ class AttentionStepOp(SNNOp):
             raise VerifyException(f"snn.attention_step: the result must be tensor<{'x'.join(map(str, out))}xi64>")
 
 
+@irdl_op_definition
+class FeatureMapOp(SNNOp):
+    """`nn.feature_map` on spike counts, integers only (see docs/semantics.md): per head h,
+
+        a = x[..., h, :, :] . w[h]  (counts times integer weights),
+        t = round_shift(a * multiplier[h], shift)  (the logits at F fraction bits),
+        p = integer softmax of t over the f features, and of -t,
+        out = min(levels, round_div(p, divisor)) for both, concatenated: counts [..., H, S, 2f]."""
+
+    name = "snn.feature_map"
+    input = operand_def(CountsType)
+    weight = operand_def(TensorType)
+    multiplier = operand_def(TensorType)
+    res = result_def(CountsType)
+    shift = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    divisor = prop_def(IntegerAttr)
+
+    def __init__(self, input: Value, weight: Value, multiplier: Value, *, levels: int, shift: int, frac_bits: int, divisor: int):
+        x, w = value_type(input), value_type(weight)
+        out = CountsType((*x.get_shape()[:-1], 2 * w.get_shape()[-1]), levels, False)
+        init_op(self, [input, weight, multiplier], [out], shift=shift, frac_bits=frac_bits, divisor=divisor)
+
+    def verify_(self) -> None:
+        from nscc.ir.nn import check_feature_map
+
+        check_feature_map(self, _shape(self.input), _shape(self.weight), _shape(self.res))
+        if not isinstance(self.weight.type.element_type, IntegerType):
+            raise VerifyException("snn.feature_map: the weights must be integers")
+        if _shape(self.multiplier) != (_shape(self.weight)[0],) or self.multiplier.type.element_type != i64:
+            raise VerifyException(f"snn.feature_map: the multiplier must be tensor<{_shape(self.weight)[0]}xi64>, one per head")
+        if self.res.type.signed.data:
+            raise VerifyException("snn.feature_map: the result counts are unsigned")
+        _check_frac_bits(self)
+        if not 0 <= self.shift.value.data <= 62 or self.divisor.value.data < 1:
+            raise VerifyException("snn.feature_map: shift must be in [0, 62] and divisor >= 1")
+
+
 SNN = Dialect(
     "snn",
     [
@@ -917,6 +955,7 @@ SNN = Dialect(
         LinearAttentionStepOp,
         AttentionOp,
         AttentionStepOp,
+        FeatureMapOp,
         FixedEncodeOp,
         FixedDecodeOp,
         FixedAddOp,

@@ -359,17 +359,33 @@ def linear_attention_weights(n: int, m: int, decay: float, causal: bool, dtype) 
 
 @kernel(nn.LinearAttentionOp)
 def _linear_attention(op, args):
-    q, k, v = args
+    q, k, v = args[:3]
     f = prop(op, "feature")
     pq, pk = feature_map(q, f), feature_map(k, f)
     scores = np.matmul(pq, np.swapaxes(pk, -1, -2))
     w = linear_attention_weights(scores.shape[-2], scores.shape[-1], prop(op, "decay"), bool(prop(op, "causal")), scores.dtype)
     if w is not None:
         scores = scores * w
+    if len(args) > 3:
+        m = np.broadcast_to(args[3].astype(scores.dtype), scores.shape)
+        scores = scores * np.exp(m - m.max(axis=-1, keepdims=True))  # softmax's weighing by exp(mask), per query up to a constant
     out = np.matmul(scores, v)
     if prop(op, "normalize"):
         out = out / (scores.sum(axis=-1, keepdims=True) + np.asarray(1e-6, out.dtype))
     return _typed(op, out)
+
+
+@kernel(nn.FeatureMapOp)
+def _feature_map(op, args):
+    x, w = args
+    ct = np.promote_types(x.dtype, np.float32)
+    z = np.matmul(x.astype(ct, copy=False), w.astype(ct, copy=False))  # [..., H, S, d] @ [H, d, f]
+    return _typed(op, np.concatenate([softmax_last(z), softmax_last(-z)], axis=-1))
+
+
+def softmax_last(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 @kernel(nn.LinearAttentionStepOp)

@@ -359,6 +359,21 @@ def _fixed_softmax(op, args):
     return (_saturate(_round_div(e << f, np.maximum(total, 1))),)
 
 
+@kernel(snn.FeatureMapOp)
+def _feature_map(op, args):
+    x, w, mult = args
+    f, levels, div = prop(op, "frac_bits"), op.res.type.levels.data, prop(op, "divisor")
+    bound = x.shape[-1] * _max_abs(op.input.type) * _max_abs(op.weight.type)
+    a = _int_matmul(x.astype(np.int64), w.astype(np.int64), bound)  # [..., H, S, d] @ [H, d, f]
+    t = _round_shift(a * mult.astype(np.int64)[:, None, None], prop(op, "shift"))
+    out = []
+    for z in (t, -t):
+        e = _exp(z - z.max(axis=-1, keepdims=True), f)
+        p = _saturate(_round_div(e << f, np.maximum(e.sum(axis=-1, keepdims=True), 1))).astype(np.int64)
+        out.append(np.minimum(_round_div(p, np.int64(div)), levels))
+    return (np.concatenate(out, axis=-1).astype(np_dtype(op.res.type)),)
+
+
 HIDDEN = -(1 << 30)  # an additive mask entry at or below this hides the key
 
 

@@ -1,14 +1,21 @@
-// RUN: nscc opt %s -p raise-attention,linear-attention 2>&1 | filecheck %s
+// RUN: nscc opt %s -p 'raise-attention,linear-attention{fit-steps=5}' 2>&1 | filecheck %s
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=elu1 decay=0.9 normalize=false measure=false}' 2>&1 | filecheck %s --check-prefix=OPTS
+// RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=relu softmax-layers=1 measure=false}' 2>&1 | filecheck %s --check-prefix=HYBRID
+// RUN: not nscc opt %s -p 'raise-attention,linear-attention{feature=relu state-budget=100}' 2>&1 | filecheck %s --check-prefix=BUDGET
 // RUN: not nscc opt %s -p linear-attention 2>&1 | filecheck %s --check-prefix=UNRAISED
 
 // linear-attention rewrites softmax attention (nn.attention, from
 // raise-attention: the attention here is written out as exporters write it)
-// into nn.linear_attention with a feature map (relu or elu + 1), a decay and a
-// normalisation, keeping causality. Attention with a padding mask is left as
-// it is and said so. The pass measures the change of the outputs on the
-// calibration inputs (here the documented random default) and prints it,
-// unless measure=false. Without raise-attention first it is an error.
+// into nn.linear_attention. By default (feature=hedgehog) q and k first go
+// through a feature map per layer, nn.feature_map, whose weights are fitted on
+// the calibration inputs (here the documented random default) so that linear
+// attention follows the softmax weights; the pass prints, per layer, what it
+// chose, the output error it measured (and the untrained relu form's), and the
+// decoding state. A padding mask carries over (enc.attn: not causal, the mask
+// an operand). feature=relu | elu1 is the untrained rewrite. softmax-layers=N
+// keeps softmax attention in the N layers whose linear form errs most;
+// state-budget=B keeps as many as fit B bytes of decoding state and refuses a
+// budget nothing fits. Without raise-attention first it is an error.
 builtin.module {
   func.func @main(%q: tensor<1x2x3x4xf32>, %kt: tensor<1x2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %pad: tensor<1x1x1x3xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
     %s = nn.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
@@ -27,20 +34,33 @@ builtin.module {
   }
 }
 
-// CHECK:      nscc: note: linear-attention left attention with a padding mask in 'enc.attn'
 // CHECK:      nscc: warning: no --calib data; calibrating on 8 random batches
+// CHECK-NEXT: nscc: note: linear-attention: dec.attn: linear, state 0.6 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
+// CHECK-NEXT: nscc: note: linear-attention: enc.attn: linear, state 0.6 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
+// CHECK-NEXT: nscc: note: linear-attention: 2 layer(s) linear, 0 softmax (all linear); decoding state 1.2 KiB at 2048 positions, against 64.0 KiB of KV cache with softmax everywhere
 // CHECK-NEXT: nscc: note: linear-attention changed the model's function: relative output error {{[0-9.e+-]+}}, top-1 agreement {{[0-9.]+}}%, KL {{[0-9.e+-]+}} with softmax attention (on 8 calibration batches)
 // CHECK-LABEL: func.func @main
 // CHECK:      %[[K:.*]] = nn.transpose %kt {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x3xf32>) -> tensor<1x2x3x4xf32>
-// CHECK-NEXT: %[[O:.*]] = nn.linear_attention %q, %[[K]], %v {{{.*}}feature = "relu", decay = 1.000000e+00 : f64, normalize{{( = 1 : i64)?}}, causal{{( = 1 : i64)?}}{{.*}}} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+// CHECK-NEXT: %[[W:.*]] = nn.weight "dec.attn.feature_map" : tensor<2x4x4xf32>
+// CHECK-NEXT: %[[FQ:.*]] = nn.feature_map %q, %[[W]] {nscc.layer = "dec.attn"} : (tensor<1x2x3x4xf32>, tensor<2x4x4xf32>) -> tensor<1x2x3x8xf32>
+// CHECK-NEXT: %[[FK:.*]] = nn.feature_map %[[K]], %[[W]] {nscc.layer = "dec.attn"}
+// CHECK-NEXT: %[[O:.*]] = nn.linear_attention %[[FQ]], %[[FK]], %v {{{.*}}feature = "relu", decay = 1.000000e+00 : f64, normalize, causal} : (tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>, tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
 // CHECK-NOT:  nn.softmax
-// CHECK:      %[[K2:.*]] = nn.transpose %kt
-// CHECK-NEXT: %[[O2:.*]] = nn.attention %q, %[[K2]], %v, %pad {{{.*}}scale = 5.000000e-01 : f64{{(, causal = 0 : i64)?}}{{.*}}} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x1x1x3xf32>) -> tensor<1x2x3x4xf32>
+// CHECK:      %[[W2:.*]] = nn.weight "enc.attn.feature_map"
+// CHECK:      %[[O2:.*]] = nn.linear_attention %{{.*}}, %{{.*}}, %v, %pad {{{.*}}normalize} : (tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>, tensor<1x2x3x4xf32>, tensor<1x1x1x3xf32>) -> tensor<1x2x3x4xf32>
 // CHECK-NEXT: func.return %[[O]], %[[O2]]
 // CHECK-NOT:  nn.matmul
 
 // OPTS-NOT:  linear-attention changed the model's function
 // OPTS-NOT:  no --calib data
 // OPTS:      nn.linear_attention %q, %{{.*}}, %v {{{.*}}feature = "elu1", decay = 9.000000e-01 : f64{{(, normalize = 0 : i64)?}}, causal{{( = 1 : i64)?}}{{.*}}} :
+
+// HYBRID:      nscc: note: linear-attention: dec.attn: {{softmax|linear}}
+// HYBRID:      nscc: note: linear-attention: 1 layer(s) linear, 1 softmax (milp (exact)); decoding state {{.*}} KiB at 2048 positions, against 64.0 KiB of KV cache with softmax everywhere
+// HYBRID-COUNT-1: nn.linear_attention
+// HYBRID-COUNT-1: nn.attention
+// HYBRID-NOT:  nn.feature_map
+
+// BUDGET: nscc: error: linear-attention: no choice of softmax layers fits a state budget of 100 bytes (hint: all-linear attention needs {{[0-9]+}} bytes; raise state-budget)
 
 // UNRAISED: nscc: error: linear-attention: the module's attention is not raised{{.*}}raise-attention,linear-attention

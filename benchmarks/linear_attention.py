@@ -1,0 +1,118 @@
+"""Linear attention on a pretrained LLM, naive and with attention transfer (issue 18).
+
+SmolLM2-135M-Instruct (30 layers), the text and windows of `pretrained_llm.py`
+(calibration and evaluation windows from disjoint topics). For each fraction of
+layers that keep softmax attention (0, 1/8, 1/4, 1/2 of them, rounded) it
+compiles `raise-attention,linear-attention{...}` twice:
+
+- naive: `feature=relu`, the untrained rewrite (the layers kept softmax are
+  the ones whose relu form errs most);
+- transfer: the default, Hedgehog feature maps fitted per layer on the
+  calibration windows;
+
+first with everything else float, then (`--spiking`) inside the default integer
+pipeline at D=15. For each point it prints perplexity on the evaluation windows
+against float, top-1 agreement with float, the decoding state at 2,048
+positions that the pass reports (against the full KV cache), and the
+conversion time (load + fit + rewrite; the fit dominates).
+
+Each point runs in a fresh worker process of `pretrained_llm.py`. Writes
+benchmarks/out/linear_attention.json and linear_attention.png.
+
+    pip install -e '.[bench]'
+    python benchmarks/linear_attention.py --windows 8             # float attention elsewhere
+    python benchmarks/linear_attention.py --windows 8 --spiking   # and spiking at D=15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import pretrained_llm as P  # noqa: E402
+
+LAYERS = 30
+FRACTIONS = (0.0, 0.125, 0.25, 0.5)
+_STATE = re.compile(r"decoding state ([\d.]+ [KM]iB) at (\d+) positions, against ([\d.]+ [KM]iB)")
+
+
+def pipelines(spiking: bool) -> list[tuple[str, str, float]]:
+    out = []
+    for frac in FRACTIONS:
+        k = round(LAYERS * frac)
+        for name, opts in (("naive", "feature=relu "), ("transfer", "")):
+            la = f"raise-attention,linear-attention{{{opts}softmax-layers={k} measure=false}}"
+            if spiking:
+                la = P._default("levels=15").replace("raise-attention,", la + ",", 1)
+            out.append((name, la, frac))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--spiking", action="store_true", help="inside the default integer pipeline at D=15")
+    ap.add_argument("--only", choices=("naive", "transfer"))
+    a = ap.parse_args()
+    P._check_deps()
+    n = a.windows
+    model, calibf, evalf, reff, ref = P.held_out_files(n)
+    print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {n} calibration windows", flush=True)
+    rows = []
+    for name, pipe, frac in pipelines(a.spiking):
+        if a.only and name != a.only:
+            continue
+        out = os.path.join(P.CACHE, "linear_attention_result.json")
+        cmd = [sys.executable, os.path.join(HERE, "pretrained_llm.py"), "--worker", model, calibf, pipe, evalf, reff, out]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stderr.write("".join(line + "\n" for line in proc.stderr.splitlines() if "softmax (" in line or "error" in line.lower()))
+        if proc.returncode != 0:
+            print(f"  {name} {frac}: FAILED\n{proc.stderr[-2000:]}", flush=True)
+            continue
+        with open(out) as f:
+            r = json.load(f)
+        m = _STATE.search(proc.stderr)
+        r.update(kind=name, softmax_fraction=frac, state=m.group(1) if m else "?", kv_cache=m.group(3) if m else "?")
+        rows.append(r)
+        print(f"  {name:8s} softmax {frac:5.3f}: perplexity {r['ppl']:10.2f} ({r['ppl'] / ref['ppl']:7.2f}x float), top-1 "
+              f"{100 * r['agreement']:5.1f}%, state {r['state']} at 2048 (KV cache {r['kv_cache']}), "
+              f"conversion {r['convert_seconds']:.0f} s", flush=True)  # fmt: skip
+    summary = {"model": P.MODEL, "windows": n, "spiking": a.spiking, "float_ppl": ref["ppl"], "results": rows}
+    os.makedirs(P.OUT, exist_ok=True)
+    stem = "linear_attention_spiking" if a.spiking else "linear_attention"
+    with open(os.path.join(P.OUT, f"{stem}.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    _plot(summary, os.path.join(P.OUT, f"{stem}.png"))
+
+
+def _plot(s: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind in ("naive", "transfer"):
+        pts = sorted((r["softmax_fraction"], r["ppl"]) for r in s["results"] if r["kind"] == kind)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=kind)
+    ax.axhline(s["float_ppl"], color="gray", ls="--", label="float")
+    ax.set(xlabel="fraction of layers with softmax attention", ylabel="perplexity", yscale="log",
+           title=f"{s['model']}: linear attention{' (spiking, D=15)' if s['spiking'] else ''}")  # fmt: skip
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Attention transfer: feature maps fitted so that linear attention follows a
+pretrained model's softmax attention, and the choice of which layers keep softmax.
+
+A model trained with softmax attention computes something else once its
+attention is linear: relu(q) . relu(k) is not exp(q . k / sqrt(d)). Hedgehog
+(Zhang et al., ICLR 2024) and LoLCATs fit, per head, a small map
+
+    phi(x) = [softmax(x W), softmax(-x W)]
+
+so that the normalised products phi(q_i) . phi(k_j) reproduce the softmax
+weights of that layer on calibration text. The fit is layer-local: it reads the
+float model's q, k (and the padding mask) at each attention op, trains only W,
+and minimises the cross-entropy between the softmax weights and the linear ones,
+as Hedgehog does. Nothing else in the model changes.
+
+The fit needs torch (the optional extra `nscc[train]`); the compiler core does not.
+
+Which layers stay softmax is a decision of the same kind as a width per layer:
+each layer's measured error as linear attention against the decoding state it
+saves, solved exactly by `nscc.quant.knapsack`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.interpreter import Interpreter
+from xdsl.ir import Operation
+
+from nscc.errors import NsccError
+from nscc.ir import nn
+from nscc.quant.knapsack import Infeasible, choose
+
+HIDDEN_MASK = -1e4  # an additive mask entry at or below this hides the key (BERT uses -10000 or the dtype's min)
+
+
+@dataclass
+class AttentionData:
+    """What one attention op saw on the calibration batches: q and k with one head per
+    query head ([B, H, S, d]), v, and the additive mask broadcast to [B, 1 or H, S or 1, S]."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray | None
+    scale: float
+    causal: bool
+
+
+@dataclass
+class FitResult:
+    weight: np.ndarray  # [H, d, f], float32
+    error: float  # relative error of the attention output, linear against softmax, on the data
+    naive_error: float  # the same for relu features, the untrained rewrite
+    seconds: float
+
+
+class _Grab(Interpreter.Listener):
+    def __init__(self, ops: Sequence[Operation]) -> None:
+        self.ops = set(ops)
+        self.got: dict[Operation, list[list[np.ndarray]]] = {}
+
+    def will_interpret_op(self, op: Operation, args) -> None:
+        if op in self.ops:
+            self.got.setdefault(op, []).append([np.asarray(a, np.float32) for a in args])
+
+
+def capture(module: ModuleOp, weights, batches: Sequence[dict[str, np.ndarray]], ops: Sequence[nn.AttentionOp]) -> dict[Operation, AttentionData]:
+    """Runs the float module over the batches and keeps each attention op's operands."""
+    from nscc.progress import progress_bar
+    from nscc.semantics.interpreter import run
+
+    grab = _Grab(ops)
+    for feed in progress_bar(list(batches), "attention transfer: reading q, k, v", enabled=True):
+        run(module, weights, feed, listeners=(grab,))
+    out = {}
+    for op, runs in grab.got.items():
+        q, k, v = (np.concatenate([np.broadcast_to(r[i], _lead(r[0], r[i])) for r in runs]) for i in range(3))
+        mask = None
+        if len(runs[0]) > 3:
+            mask = np.concatenate([_mask4(r[3], r[0].shape[0]) for r in runs])
+        out[op] = AttentionData(q, k, v, mask, op.scale.value.data, op.causal is not None)
+    return out
+
+
+def _mask4(mask: np.ndarray, batch: int) -> np.ndarray:
+    """An additive mask broadcastable to [B, H, S, T] as [B, 1 or H, 1 or S, T], each row's largest entry 0."""
+    m = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    m = m - m.max(axis=-1, keepdims=True)  # only differences within a query's row matter to softmax
+    return np.broadcast_to(m, (batch, *m.shape[1:]))
+
+
+def _lead(q: np.ndarray, x: np.ndarray) -> tuple[int, ...]:
+    """x broadcast to q's leading axes (batch, heads), keeping its own last two."""
+    return (*q.shape[:-2], *x.shape[-2:])
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise NsccError(
+            "linear-attention: attention transfer (feature=hedgehog) fits feature maps with torch, which is not installed",
+            "pip install 'nscc[train]', or choose the untrained rewrite with linear-attention{feature=relu}",
+        ) from None
+    return torch
+
+
+def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0) -> FitResult:
+    """Fits W [H, d, f] so that phi(q) phi(k)^T, normalised over the visible keys,
+    reproduces softmax(scale q k^T + mask) on the captured batches."""
+    torch = _torch()
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    q, k, v = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (data.q, data.k, data.v))
+    heads, d = q.shape[-3], q.shape[-1]
+    q, k, v = (x.reshape(-1, heads, *x.shape[-2:]) for x in (q, k, v))
+    n, m = q.shape[-2], k.shape[-2]
+    keep = torch.ones(q.shape[0], 1, n, m, dtype=torch.bool)
+    if data.causal:
+        keep = keep & torch.ones(n, m, dtype=torch.bool).tril(m - n)
+    if data.mask is not None:
+        mask = torch.from_numpy(np.ascontiguousarray(data.mask, np.float32)).reshape(-1, *data.mask.shape[-3:])
+        keep = keep & (mask > HIDDEN_MASK)
+    with torch.no_grad():
+        s = torch.einsum("bhnd,bhmd->bhnm", q, k) * data.scale
+        target = torch.softmax(s.masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)
+    eye = torch.eye(d, feature_dim) if feature_dim <= d else torch.randn(d, feature_dim) / d**0.5
+    w = torch.nn.Parameter(eye.repeat(heads, 1, 1).contiguous())
+    opt = torch.optim.Adam([w], lr=lr)
+    keepf = keep.float()
+
+    def weights_of(wt):
+        zq, zk = q @ wt, k @ wt
+        pq = torch.cat([torch.softmax(zq, -1), torch.softmax(-zq, -1)], -1)
+        pk = torch.cat([torch.softmax(zk, -1), torch.softmax(-zk, -1)], -1)
+        a = (pq @ pk.transpose(-1, -2)) * keepf
+        return a / (a.sum(-1, keepdim=True) + 1e-6)
+
+    rows = keep.any(-1, keepdim=True).float()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = -(target * torch.log(weights_of(w) + 1e-8)).sum(-1, keepdim=True).mul(rows).sum() / rows.sum().clamp(min=1) / heads
+        loss.backward()
+        opt.step()
+    weight = w.detach().numpy().astype(np.float32)
+    return FitResult(weight, error(data, "hedgehog", weight), error(data, "relu"), time.perf_counter() - start)
+
+
+def phi(x: np.ndarray, feature: str, weight: np.ndarray | None = None) -> np.ndarray:
+    """The feature map of `nn.linear_attention` (relu, elu1) or of `nn.feature_map` (hedgehog)."""
+    from nscc.semantics.nn import feature_map, softmax_last
+
+    if feature != "hedgehog":
+        return feature_map(x, feature)
+    z = np.matmul(x, weight)
+    return np.concatenate([softmax_last(z), softmax_last(-z)], axis=-1)
+
+
+def visible(data: AttentionData) -> np.ndarray:
+    """[B, 1 or H, S, T]: which keys each query sees (causal, and not hidden by the mask)."""
+    n, m = data.q.shape[-2], data.k.shape[-2]
+    keep = np.ones((1, 1, n, m), bool)
+    if data.causal:
+        keep = np.tril(keep, m - n)
+    if data.mask is not None:
+        keep = keep & (data.mask > HIDDEN_MASK)
+    return keep
+
+
+def error(data: AttentionData, feature: str, weight: np.ndarray | None = None) -> float:
+    """Relative error of the layer's attention output with linear attention (feature map
+    `feature`) against its softmax attention, on the captured batches."""
+    keep = visible(data)
+    q, k, v = (x.reshape(-1, *x.shape[-3:]) for x in (data.q, data.k, data.v))
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.float32(data.scale)
+    s = np.where(keep, s, -np.inf)
+    top = s.max(-1, keepdims=True)
+    e = np.where(keep, np.exp(s - np.where(np.isfinite(top), top, 0)), 0)
+    ref = np.matmul(e / np.maximum(e.sum(-1, keepdims=True), 1e-30), v)
+    a = np.matmul(phi(q, feature, weight), np.swapaxes(phi(k, feature, weight), -1, -2)) * keep
+    out = np.matmul(a / (a.sum(-1, keepdims=True) + 1e-6), v)
+    return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-30))
+
+
+# --- which layers keep softmax -----------------------------------------------------------
+
+
+def kv_cache_bytes(data_shape_k: Sequence[int], kv_heads: int, context: int) -> int:
+    """Bytes of one layer's spiking KV cache at `context` positions: a byte a count, K and V."""
+    return 2 * kv_heads * context * int(data_shape_k[-1])
+
+
+def linear_state_bytes(heads: int, features: int, dv: int) -> int:
+    """Bytes of one layer's linear-attention state: S [H, F, dv] and z [H, F], 64-bit integers."""
+    return 8 * heads * features * (dv + 1)
+
+
+def choose_softmax(errors: Sequence[float], linear_bytes: Sequence[int], softmax_bytes: Sequence[int],
+                   softmax_layers: int | None, budget: int | None) -> tuple[list[bool], str]:  # fmt: skip
+    """True where a layer keeps softmax attention: least summed error of the layers made
+    linear, with at most `softmax_layers` softmax layers and/or at most `budget` bytes of
+    decoding state in all."""
+    costs = [[e, 0.0] for e in errors]  # option 0: linear, 1: softmax
+    limits = []
+    if softmax_layers is not None:
+        limits.append(([[0, 1] for _ in errors], softmax_layers))
+    if budget is not None:
+        limits.append(([[lb, sb] for lb, sb in zip(linear_bytes, softmax_bytes)], budget))
+    if not limits:
+        return [False] * len(errors), "all linear"
+    try:
+        picked, how = choose(costs, limits)
+    except Infeasible:
+        raise NsccError(
+            f"linear-attention: no choice of softmax layers fits a state budget of {budget} bytes",
+            f"all-linear attention needs {sum(linear_bytes)} bytes; raise state-budget",
+        ) from None
+    return [p == 1 for p in picked], how
