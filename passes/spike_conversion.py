@@ -204,7 +204,8 @@ class ConvertLinearAttention(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.LinearAttentionOp, rewriter: PatternRewriter) -> None:
         code = self.codes.get(_attention_key(op), op.operands) if op.feature.data == "relu" else None
-        if code is None or not op.causal or op.mask is not None:
+        exact_sum = op.decay.value.data == 1.0  # bidirectional or masked sums have no decayed form
+        if code is None or ((op.causal is None or op.mask is not None) and not exact_sum):
             return
         new: list[Operation] = []
         counts, th = [], []
@@ -222,7 +223,13 @@ class ConvertLinearAttention(RewritePattern):
             counts.append(c)
             th.append(theta)
         vshape = list(op.v.type.get_shape())
-        la = snn.LinearAttentionOp(*counts, decay_shift=decay_shift(op.decay.value.data))
+        mask = None
+        if op.mask is not None:
+            fx = snn.FixedEncodeOp(op.mask, frac_bits=ATTENTION_FRAC_BITS)
+            new.append(fx)
+            mask = fx.res
+        la = snn.LinearAttentionOp(*counts, mask, decay_shift=decay_shift(op.decay.value.data), bidirectional=op.causal is None,
+                                   frac_bits=ATTENTION_FRAC_BITS if mask is not None else None)  # fmt: skip
         if LAYER_ATTR in op.attributes:
             la.attributes[LAYER_ATTR] = op.attributes[LAYER_ATTR]
         new.append(la)
@@ -493,7 +500,7 @@ class SpikeConversionPass(ModulePass):
         0 is the relu), v signed where it goes negative; one threshold per tensor,
         since per-feature thresholds of q and k would not factor out of q . k. Operands
         the model was trained to quantize keep their trained thresholds (the pattern reads them)."""
-        attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu" and o.mask is None]
+        attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
         calibrate = {o: [i for i in range(3) if _trained_attention_input(o, i, store, self.levels) is None] for o in attention}
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in idx] for o, idx in calibrate.items() if idx}
         maps = [fm for o in attention for fm in _feature_maps(o)]

@@ -7,7 +7,7 @@ import torch_models as M
 
 from nscc.driver import apply_pipeline
 from nscc.frontend.importer import import_onnx
-from nscc.ir import nn
+from nscc.ir import nn, snn
 from nscc.semantics.interpreter import run
 
 pytestmark = pytest.mark.slow  # torch exports
@@ -121,6 +121,22 @@ def test_linear_attention_rewrites_padding_masked_attention(tmp_path):
     assert np.isfinite(a).all()
     np.testing.assert_allclose(a[:, :12], b[:, :12], rtol=1e-5, atol=1e-5)
     assert not np.allclose(a[:, 12:], b[:, 12:])
+
+
+def test_spiking_encoder_linear_attention_drops_padded_keys_exactly(tmp_path):
+    """Spike-converted, the encoder's linear attention is snn.linear_attention over the whole
+    sequence (bidirectional) with the padding mask as integers: the padded tokens leave the
+    other positions' outputs bit for bit."""
+    path = M.export(M.Bert(), (IDS, MASK), str(tmp_path / "b.onnx"), ["ids", "attention_mask"], ["hidden", "pooled"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, "raise-attention,linear-attention{fit-steps=20 measure=false},spike-conversion{measure-batches=0},integer-islands")
+    lin = [op for op in module.walk() if isinstance(op, snn.LinearAttentionOp)]
+    assert len(lin) == 2 and all(op.mask is not None and op.bidirectional is not None for op in lin)
+    assert not any(isinstance(op, nn.LinearAttentionOp | nn.AttentionOp | nn.FeatureMapOp) for op in module.walk())
+    other = IDS.clone()
+    other[0, 12:] = (other[0, 12:] + 7) % 256
+    a, b = (run(module, ctx.weights, {"ids": i.numpy(), "attention_mask": MASK.numpy()})["hidden"] for i in (IDS, other))
+    np.testing.assert_array_equal(a[:, :12], b[:, :12])
 
 
 @pytest.mark.parametrize("decay", [1.0, 0.875])

@@ -490,3 +490,29 @@ def test_feature_map_matches_the_written_semantics():
         want = [min(levels, rdiv(p, div)) for p in ref_softmax(t, f) + ref_softmax([-v for v in t], f)]
         assert out[b, h, s].tolist() == want
     assert out.min() == 0 and out.max() == levels
+
+
+MASKED_LINEAR = """builtin.module {
+  func.func @main(%q: !snn.counts<2x5x4, 15>, %k: !snn.counts<2x5x4, 15>, %v: !snn.counts<2x5x3, 15, signed>, %m: tensor<2x1x5xi32>) -> (tensor<2x5x3xi64>, tensor<2x5xi64>, tensor<2x5x3xi64>, tensor<2x5xi64>) {
+    %0, %1 = snn.linear_attention %q, %k, %v, %m {decay_shift = 0 : i64, bidirectional, frac_bits = 4 : i64} : (!snn.counts<2x5x4, 15>, !snn.counts<2x5x4, 15>, !snn.counts<2x5x3, 15, signed>, tensor<2x1x5xi32>) -> (tensor<2x5x3xi64>, tensor<2x5xi64>)
+    %2, %3 = snn.linear_attention %q, %k, %v, %m {decay_shift = 0 : i64, frac_bits = 4 : i64} : (!snn.counts<2x5x4, 15>, !snn.counts<2x5x4, 15>, !snn.counts<2x5x3, 15, signed>, tensor<2x1x5xi32>) -> (tensor<2x5x3xi64>, tensor<2x5xi64>)
+    func.return %0, %1, %2, %3 : tensor<2x5x3xi64>, tensor<2x5xi64>, tensor<2x5x3xi64>, tensor<2x5xi64>
+  }
+}"""
+
+
+def test_masked_and_bidirectional_linear_attention_match_the_written_semantics():
+    ctx, module = parse_module(MASKED_LINEAR, source="masked_linear")
+    rng = np.random.default_rng(9)
+    q, k = (rng.integers(0, 16, (2, 5, 4)).astype(np.int8) for _ in range(2))
+    v = rng.integers(-15, 16, (2, 5, 3)).astype(np.int8)
+    m = np.zeros((2, 1, 5), np.int32)
+    m[0, 0, 3:] = -(32 << 4)  # the boundary: hidden
+    m[1, 0, 1] = -(32 << 4) + 1  # just above it: kept
+    out = run(module, ctx.weights, {"input0": q, "input1": k, "input2": v, "input3": m})
+    for b, i in np.ndindex(2, 5):
+        for causal, (num, den) in ((False, ("output0", "output1")), (True, ("output2", "output3"))):
+            keys = [j for j in range(5) if m[b, 0, j] > -(32 << 4) and (not causal or j <= i)]
+            s = {j: sum(int(q[b, i, a]) * int(k[b, j, a]) for a in range(4)) for j in keys}
+            assert out[num][b, i].tolist() == [sum(s[j] * int(v[b, j, c]) for j in keys) for c in range(3)]
+            assert int(out[den][b, i]) == sum(s.values())

@@ -744,21 +744,45 @@ class LinearAttentionOp(_LinearAttention):
     """Causal linear attention over a whole sequence (axis -2), integers only.
 
     S_t = S_{t-1} - (S_{t-1} >> s) + k_t^T v_t,  z_t = z_{t-1} - (z_{t-1} >> s) + k_t
-    num_t = q_t S_t,  den_t = q_t . z_t   (no decay when s = 0)"""
+    num_t = q_t S_t,  den_t = q_t . z_t   (no decay when s = 0)
+
+    `bidirectional` sums over every position instead (encoders); a `mask` (i32 at
+    `frac_bits`, broadcast to [..., S, T]) drops the terms of keys it hides: those at or
+    below -32 * 2^F, where the integer softmax's exponential is 0. Both need s = 0."""
 
     name = "snn.linear_attention"
     q = operand_def(CountsType)
     k = operand_def(CountsType)
     v = operand_def(CountsType)
+    mask = opt_operand_def(TensorType)
     num = result_def(TensorType)
     den = result_def(TensorType)
     decay_shift = prop_def(IntegerAttr)
+    bidirectional = opt_prop_def(UnitAttr)
+    frac_bits = opt_prop_def(IntegerAttr)
 
-    def __init__(self, q: Value, k: Value, v: Value, *, decay_shift: int = 0):
-        init_op(self, [q, k, v], _num_den_types(v), decay_shift=decay_shift)
+    def __init__(self, q: Value, k: Value, v: Value, mask: Value | None = None, *, decay_shift: int = 0,
+                 bidirectional: bool = False, frac_bits: int | None = None):  # fmt: skip
+        props = {"frac_bits": frac_bits} if frac_bits is not None else {}
+        init_op(self, [q, k, v, mask], _num_den_types(v), decay_shift=decay_shift, bidirectional=bidirectional, **props)
 
     def verify_(self) -> None:
+        import numpy as np
+
         self._check(self.q, self.k, self.v, self.num, self.den)
+        if (self.mask is not None or self.bidirectional is not None) and self.decay_shift.value.data:
+            raise VerifyException("snn.linear_attention: a mask or bidirectional attention needs decay_shift = 0")
+        if self.mask is not None:
+            _check_i32(self, self.mask)
+            if self.frac_bits is None:
+                raise VerifyException("snn.linear_attention: a mask needs frac_bits")
+            scores = (*_shape(self.q)[:-1], _shape(self.k)[-2])
+            try:
+                ok = tuple(np.broadcast_shapes(_shape(self.mask), scores)) == scores
+            except ValueError:
+                ok = False
+            if not ok:
+                raise VerifyException(f"snn.linear_attention: the mask {_shape(self.mask)} must broadcast to the scores {scores}")
 
 
 @irdl_op_definition

@@ -310,11 +310,22 @@ def _la_scan(q, k, v, s, state, norm):
 
 @kernel(snn.LinearAttentionOp)
 def _linear_attention(op, args):
-    q, k, v = args
+    q, k, v = args[:3]
     s = prop(op, "decay_shift")
     n, dk = q.shape[-2], q.shape[-1]
     bound = n * dk * _max_abs(op.q.type) * _max_abs(op.k.type) * _max_abs(op.v.type)
-    if s == 0 and bound < EXACT_F64:
+    if len(args) > 3 or op.bidirectional is not None:
+        if bound >= EXACT_F64:
+            raise NsccError("snn.linear_attention: the sums may exceed 2^53", "fewer positions or levels")
+        visible = np.ones((n, k.shape[-2]), bool)
+        if op.bidirectional is None:
+            visible = np.tril(visible)
+        if len(args) > 3:
+            visible = visible & (args[3].astype(np.int64) > -(fixed.SOFTMAX_MIN << prop(op, "frac_bits")))
+        scores = np.where(visible, _int_matmul(q, np.swapaxes(k, -1, -2), bound), 0)
+        num = _int_matmul(scores, v, bound)
+        den = scores.sum(axis=-1)
+    elif s == 0 and bound < EXACT_F64:
         # Without decay the recurrence is a masked product: same integers, vectorized.
         scores = _int_matmul(q, np.swapaxes(k, -1, -2), bound)
         scores = np.tril(scores)
