@@ -739,6 +739,18 @@ class _LinearAttention(SNNOp):
             raise VerifyException(f"{self.name}: decay_shift must be >= 0")
 
 
+def _check_mask(op: Operation, scores: tuple[int, ...]) -> None:
+    """An attention mask must broadcast (numpy rules) to the scores [..., S, T]."""
+    import numpy as np
+
+    try:
+        ok = tuple(np.broadcast_shapes(_shape(op.mask), scores)) == scores
+    except ValueError:
+        ok = False
+    if not ok:
+        raise VerifyException(f"{op.name}: the mask {_shape(op.mask)} must broadcast to the scores {scores}")
+
+
 @irdl_op_definition
 class LinearAttentionOp(_LinearAttention):
     """Causal linear attention over a whole sequence (axis -2), integers only.
@@ -767,8 +779,6 @@ class LinearAttentionOp(_LinearAttention):
         init_op(self, [q, k, v, mask], _num_den_types(v), decay_shift=decay_shift, bidirectional=bidirectional, **props)
 
     def verify_(self) -> None:
-        import numpy as np
-
         self._check(self.q, self.k, self.v, self.num, self.den)
         if (self.mask is not None or self.bidirectional is not None) and self.decay_shift.value.data:
             raise VerifyException("snn.linear_attention: a mask or bidirectional attention needs decay_shift = 0")
@@ -776,13 +786,7 @@ class LinearAttentionOp(_LinearAttention):
             _check_i32(self, self.mask)
             if self.frac_bits is None:
                 raise VerifyException("snn.linear_attention: a mask needs frac_bits")
-            scores = (*_shape(self.q)[:-1], _shape(self.k)[-2])
-            try:
-                ok = tuple(np.broadcast_shapes(_shape(self.mask), scores)) == scores
-            except ValueError:
-                ok = False
-            if not ok:
-                raise VerifyException(f"snn.linear_attention: the mask {_shape(self.mask)} must broadcast to the scores {scores}")
+            _check_mask(self, (*_shape(self.q)[:-1], _shape(self.k)[-2]))
 
 
 @irdl_op_definition
@@ -860,20 +864,12 @@ class AttentionOp(SNNOp):
         init_op(self, [q, k, v, mask], [TensorType(i64, shape)], multiplier=multiplier, shift=shift, frac_bits=frac_bits, causal=causal)
 
     def verify_(self) -> None:
-        import numpy as np
-
         out = _check_attention(self, self.q, self.k, self.v)
         if _shape(self.res) != out or self.res.type.element_type != i64:
             raise VerifyException(f"snn.attention: the result must be tensor<{'x'.join(map(str, out))}xi64>")
         if self.mask is not None:
             _check_i32(self, self.mask)
-            scores = (*out[:-1], _shape(self.k)[-2])
-            try:
-                ok = tuple(np.broadcast_shapes(_shape(self.mask), scores)) == scores
-            except ValueError:
-                ok = False
-            if not ok:
-                raise VerifyException(f"snn.attention: the mask {_shape(self.mask)} must broadcast to the scores {scores}")
+            _check_mask(self, (*out[:-1], _shape(self.k)[-2]))
 
 
 @irdl_op_definition
