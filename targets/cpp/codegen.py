@@ -972,11 +972,7 @@ def _qkv_batches(g: _Gen, op: Operation) -> tuple[tuple[int, ...], int, int, int
 def _emit_attention(g: _Gen, op: Operation) -> None:
     batch_shape, s, l_, dh, dv, (qo, ko, vo) = _qkv_batches(g, op)
     out = g.alloc(op.res)
-    mo, msi, msj, mask = qo, 0, 0, "(float*)nullptr"
-    if op.mask is not None:
-        mshape = (1,) * (len(batch_shape) + 2 - len(_shape(op.mask))) + _shape(op.mask)
-        (mo,) = _batch_offsets(g, [(mshape[:-2], mshape[-2] * mshape[-1])], batch_shape)
-        (msi, msj), mask = broadcast_strides(mshape[-2:], (s, l_)), g.ref(op.mask)
+    mask, mo, msi, msj = _score_mask(g, op, batch_shape, s, l_, qo)
     ct = _compute_type(op.q)
     g.lines.append(
         f"  attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {mask}, {max(1, math.prod(batch_shape))}, {qo}, {ko}, {vo}, {mo}, {msi}, {msj}, "
@@ -984,16 +980,58 @@ def _emit_attention(g: _Gen, op: Operation) -> None:
     )
 
 
+def _score_mask(g: _Gen, op: Operation, batch_shape: Sequence[int], s: int, l_: int, unused: str) -> tuple[str, str, int, int]:
+    """The additive mask of attention scores [..., S, L] (broadcast to them): its pointer, the
+    name of its offset array over the batch and its row and column strides; a null pointer
+    (and `unused` as the offsets) without one."""
+    if op.mask is None:
+        return "(float*)nullptr", unused, 0, 0
+    mshape = (1,) * (len(batch_shape) + 2 - len(_shape(op.mask))) + _shape(op.mask)
+    (mo,) = _batch_offsets(g, [(mshape[:-2], mshape[-2] * mshape[-1])], batch_shape)
+    msi, msj = broadcast_strides(mshape[-2:], (s, l_))
+    return g.ref(op.mask), mo, msi, msj
+
+
 @_emits(nn.LinearAttentionOp)
 def _emit_linear_attention_float(g: _Gen, op: Operation) -> None:
     _float_only(op)
     batch_shape, n, m, dk, dv, (qo, ko, vo) = _qkv_batches(g, op)
     out = g.alloc(op.res)
+    mask, mo, msi, msj = _score_mask(g, op, batch_shape, n, m, qo)
     flags = f"{_c_bool(prop(op, 'feature') == 'elu1')}, {_c_float(prop(op, 'decay'))}, {_c_bool(prop(op, 'causal'))}, {_c_bool(prop(op, 'normalize'))}"
     g.lines.append(
-        f"  linear_attention_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {math.prod(_shape(op.q))}, {math.prod(_shape(op.k))}, "
+        f"  linear_attention_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {mask}, {math.prod(_shape(op.q))}, {math.prod(_shape(op.k))}, "
         f"{max(1, math.prod(batch_shape))}, "
-        f"{qo}, {ko}, {vo}, {n}, {m}, {dk}, {dv}, {flags}, {out});"
+        f"{qo}, {ko}, {vo}, {mo}, {msi}, {msj}, {n}, {m}, {dk}, {dv}, {flags}, {out});"
+    )
+
+
+def _feature_map_shape(op: Operation) -> tuple[int, int, int, int, int]:
+    """x [..., H, S, d] and w [H, d, f]: (outer, H, S, d, f)."""
+    xs, (h, d, f) = _shape(op.input), _shape(op.weight)
+    return math.prod(xs[:-3]), h, xs[-2], d, f
+
+
+@_emits(nn.FeatureMapOp)
+def _emit_feature_map_float(g: _Gen, op: nn.FeatureMapOp) -> None:
+    _float_only(op)
+    outer, h, s, d, f = _feature_map_shape(op)
+    out = g.alloc(op.res)
+    g.lines.append(
+        f"  feature_map_float<{_compute_type(op.input)}>({g.ref(op.input)}, {g.ref(op.weight)}, {outer}, {h}, {s}, {d}, {f}, {out});"
+    )
+
+
+@_emits(snn.FeatureMapOp)
+def _emit_feature_map(g: _Gen, op: snn.FeatureMapOp) -> None:
+    outer, h, s, d, f = _feature_map_shape(op)
+    ctr = _counter(g, op)
+    out = g.alloc(op.res)
+    fb = prop(op, "frac_bits")
+    consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(fb))
+    g.lines.append(
+        f"  feature_map({g.ref(op.input)}, {g.ref(op.weight)}, {g.ref(op.multiplier)}, {outer}, {h}, {s}, {d}, {f}, {prop(op, 'shift')}, {fb}, "
+        f"{prop(op, 'divisor')}LL, {op.res.type.levels.data}LL, {consts}, {out}, {ctr});"
     )
 
 

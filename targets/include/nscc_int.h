@@ -76,6 +76,17 @@ inline int64_t exp_value(int64_t t, int f, int64_t log2e, int64_t c1, int64_t c2
   int64_t p = (int64_t(1) << f) - round_shift(fr * c1, f) + round_shift(round_shift(fr * fr, f) * c2, f);
   return p >> (z < 62 ? z : 62);
 }
+// snn.fixed_softmax steps 4-5 (and snn.feature_map's): e's share of the total at f fraction
+// bits, a total below 1 taken as 1
+inline int64_t softmax_share(int64_t e, int64_t total, int f) {
+#pragma HLS INLINE
+  return sat32(round_div(e << f, total > 1 ? total : 1));
+}
+// snn.feature_map step 4: a share p (f fraction bits) as a count of `divisor` units, at most `levels`
+inline int64_t feature_count(int64_t p, int64_t divisor, int64_t levels) {
+  int64_t c = round_div(p, divisor);
+  return c < levels ? c : levels;
+}
 // snn.fixed_silu: x sigmoid(alpha x), alpha at ALPHA_BITS; the sigmoid from exp_value
 inline int32_t silu_value(int64_t x, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2) {
   int64_t xs = round_shift(x * alpha, ALPHA_BITS);

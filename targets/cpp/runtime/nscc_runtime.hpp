@@ -634,9 +634,48 @@ inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, 
         e[j] = exp_value((int64_t)x[base + j * inner] - mx, f, log2e, c1, c2);
         total += e[j];
       }
-      total = std::max<int64_t>(total, 1);
-      for (i64 j = 0; j < n; ++j) out[base + j * inner] = (int32_t)sat32(round_div(e[j] << f, total));
+      for (i64 j = 0; j < n; ++j) out[base + j * inner] = (int32_t)softmax_share(e[j], total, f);
     }
+}
+
+// snn.feature_map (docs/semantics.md): for each of the `outer` x H x S positions (head h), the
+// logits t = round_shift((x . W[h]) * mult[h], shift) over the fd features (counts times int8
+// weights, silent inputs skipped), then the integer softmax of t and of -t, each share a count
+// of `divisor` units (at most `levels`): out [.., 2 fd]. Events: the non-zero counts read.
+template <class TI, class TW, class TM, class TO>
+void feature_map(const TI* x, const TW* w, const TM* mult, i64 outer, i64 H, i64 S, i64 d, i64 fd, int shift, int f, int64_t divisor,
+                 int64_t levels, int64_t log2e, int64_t c1, int64_t c2, TO* out, LayerCounter* ctr) {
+  i64 events = 0;
+#pragma omp parallel for collapse(2) reduction(+ : events) schedule(static) if (parallel_worth(outer * H * S * d * fd))
+  for (i64 zh = 0; zh < outer * H; ++zh)
+    for (i64 i = 0; i < S; ++i) {
+      const i64 h = zh % H, row = zh * S + i;
+      const TW* wh = w + h * d * fd;
+      std::vector<int64_t> t(fd, 0), e(fd);
+      for (i64 a = 0; a < d; ++a) {
+        const int64_t c = (int64_t)x[row * d + a];
+        if (c == 0) continue;
+        ++events;
+        for (i64 j = 0; j < fd; ++j) t[j] += c * (int64_t)wh[a * fd + j];
+      }
+      for (i64 j = 0; j < fd; ++j) t[j] = round_shift(t[j] * (int64_t)mult[h], shift);
+      for (int half = 0; half < 2; ++half) {  // softmax of t, then of -t
+        const int64_t sign = half ? -1 : 1;
+        int64_t mx = INT64_MIN, total = 0;
+        for (i64 j = 0; j < fd; ++j) mx = std::max<int64_t>(mx, sign * t[j]);
+        for (i64 j = 0; j < fd; ++j) {
+          e[j] = exp_value(sign * t[j] - mx, f, log2e, c1, c2);
+          total += e[j];
+        }
+        TO* o = out + (row * 2 + half) * fd;
+        for (i64 j = 0; j < fd; ++j) o[j] = (TO)feature_count(softmax_share(e[j], total, f), divisor, levels);
+      }
+    }
+  if (ctr) {
+    ctr->events += events;
+    ctr->sops += events * fd;
+    ctr->elements += outer * H * S * 2 * fd;
+  }
 }
 
 inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
@@ -1201,12 +1240,43 @@ void kv_cache_write(const TC* cache, const TK* x, i64 rows, i64 n, i64 d, i64 p,
     for (i64 a = 0; a < d; ++a) next[(r * n + p) * d + a] = (TC)x[r * d + a];
 }
 
+// nn.feature_map (Hedgehog's map) in C: per head h of H and position, z = x W[h] over the fd
+// features, out = [softmax(z), softmax(-z)] ([.., 2 fd]; sums in double, as softmax's)
+template <class C, class T, class TW, class TO>
+void feature_map_float(const T* x, const TW* w, i64 outer, i64 H, i64 S, i64 d, i64 fd, TO* out) {
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * H * S * d * fd))
+  for (i64 zh = 0; zh < outer * H; ++zh)
+    for (i64 i = 0; i < S; ++i) {
+      const i64 row = zh * S + i;
+      const TW* wh = w + (zh % H) * d * fd;
+      std::vector<C> z(fd, C(0)), e(fd);
+      for (i64 a = 0; a < d; ++a) {
+        const C xa = C(x[row * d + a]);
+        for (i64 j = 0; j < fd; ++j) z[j] += xa * C(wh[a * fd + j]);
+      }
+      for (int half = 0; half < 2; ++half) {
+        const C sign = half ? C(-1) : C(1);
+        C mx = -INFINITY;
+        for (i64 j = 0; j < fd; ++j) mx = std::max(mx, sign * z[j]);
+        double total = 0;
+        for (i64 j = 0; j < fd; ++j) {
+          e[j] = exp_of<C>(sign * z[j] - mx);
+          total += e[j];
+        }
+        for (i64 j = 0; j < fd; ++j) out[(row * 2 + half) * fd + j] = TO(e[j] / C(total));
+      }
+    }
+}
+
 // nn.linear_attention over whole sequences, per batch entry z (q, k, v at the offsets given):
 // o_t = sum_s w(t, s) (phi(q_t) . phi(k_s)) v_s [/ (sum_s w(t, s) phi(q_t) . phi(k_s) + 1e-6)],
-// w = decay^(t + m - n - s) for s <= t + m - n if causal (else 0), 1 if not causal.
-template <class T>
-void linear_attention_float(const T* q, const T* k, const T* v, i64 nq, i64 nk, i64 batch, const i64* qo, const i64* ko, const i64* vo, i64 n, i64 m,
-                            i64 dk, i64 dv, bool elu1, double decay, bool causal, bool normalize, T* out) {
+// w = decay^(t + m - n - s) for s <= t + m - n if causal (else 0), 1 if not causal, times
+// exp(mask_ts - max_s mask_ts) with a (padding) mask, mask_ts = mask[mo[z] + t msi + s msj]
+// (softmax's weighing by exp(mask), up to a constant per query, as the interpreter does).
+template <class T, class TM>
+void linear_attention_float(const T* q, const T* k, const T* v, const TM* mask, i64 nq, i64 nk, i64 batch, const i64* qo, const i64* ko,
+                            const i64* vo, const i64* mo, i64 msi, i64 msj, i64 n, i64 m, i64 dk, i64 dv, bool elu1, double decay, bool causal,
+                            bool normalize, T* out) {
   std::vector<T> fq(nq), fk(nk);
   for (i64 i = 0; i < nq; ++i) fq[i] = feature_of(q[i], elu1);
   for (i64 i = 0; i < nk; ++i) fk[i] = feature_of(k[i], elu1);
@@ -1217,6 +1287,10 @@ void linear_attention_float(const T* q, const T* k, const T* v, i64 nq, i64 nk, 
     for (i64 z = 0; z < batch; ++z)
       for (i64 t = 0; t < n; ++t) {
         const T* qt = fq.data() + qo[z] + t * dk;
+        const TM* mt = mask ? mask + mo[z] + t * msi : nullptr;
+        T top = -INFINITY;
+        if (mask)
+          for (i64 s = 0; s < m; ++s) top = std::max(top, T(mt[s * msj]));
         T den = T(0);
         for (i64 b = 0; b < dv; ++b) o[b] = T(0);
         for (i64 s = 0; s < m; ++s) {
@@ -1226,6 +1300,7 @@ void linear_attention_float(const T* q, const T* k, const T* v, i64 nq, i64 nk, 
           T sc = T(0);
           for (i64 a = 0; a < dk; ++a) sc += qt[a] * ks[a];
           if (causal) sc = sc * T(std::pow(decay, double(gap)));
+          if (mask) sc = sc * T(std::exp(T(T(mt[s * msj]) - top)));  // exp(-inf) = 0: a hidden key adds nothing
           den += sc;
           const T* vs = v + vo[z] + s * dv;
           for (i64 b = 0; b < dv; ++b) o[b] += sc * vs[b];
