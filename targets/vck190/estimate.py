@@ -10,7 +10,8 @@ The model (docs/targets.md gives it in full):
   vectors, all rows where none was measured);
 * every other op: `passes` pipelined sweeps over its elements at II=1
   (linear attention: one row of S per cycle, the state in and out a word
-  per cycle);
+  per cycle; a feature map: H * S * d * f count-times-weight additions, then
+  per position the softmax of its f logits and of their negation);
 * the layers run one after the other; a call ends after the last;
 * layers whose weights fit in URAM (in program order, 80% of it) are copied
   there once and cost no DDR traffic; the others stream from DDR.
@@ -73,9 +74,13 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
                 "active_rows": round(rows, 1), "cycles": round(cycles), "bytes_read": round(s.m * fetched), "memory": "URAM (resident)" if on_chip else "DDR (streamed)",
             }
         )  # fmt: skip
-    others = 0.0
+    others, by_op = 0.0, {}
     for o in kernel.others:
-        others += o["passes"] * o["elements"] + a["pipeline_depth"]
+        cycles = o["passes"] * o["elements"] + a["pipeline_depth"]
+        others += cycles
+        row = by_op.setdefault(o["op"], {"count": 0, "cycles": 0})
+        row["count"] += 1
+        row["cycles"] += round(cycles)
     total += others
     state_bytes = kernel.state_words * 64
     total += 2 * max(kernel.state_words, state_bytes / bytes_per_cycle)  # linear-attention state in and out, a word per cycle
@@ -85,7 +90,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     shapes = {(s.container, s.wa) for s in kernel.layers}
     lut = sum(1024 // c * a["lut_per_lane"] for c, _ in shapes)
     dsp = a["dsp_per_fixed_op"] * len(
-        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] == "snn.linear_attention"}
+        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] in ("snn.linear_attention", "snn.feature_map")}
     )
     n_ports = 4 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
@@ -123,6 +128,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         "utilisation": {k: resources[k] / VC1902[k] for k in VC1902},
         "fits": all(resources[k] <= VC1902[k] for k in VC1902),
         "layers": layers,
+        "other_ops": dict(sorted(by_op.items(), key=lambda kv: -kv[1]["cycles"])),  # per op kind: how many, their cycles per call
     }
 
 

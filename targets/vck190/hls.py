@@ -578,6 +578,28 @@ def _emit_fixed_softmax(g: _Gen, op: Operation) -> None:
     return _other(g, op, math.prod(shape), 3)
 
 
+@_emits(snn.FeatureMapOp)
+def _emit_feature_map(g: _Gen, op: snn.FeatureMapOp) -> None:
+    w, mult = _constant(g, op.weight), _constant(g, op.multiplier)
+    if w is None or mult is None:
+        raise NsccError(
+            f"vck190 target: {where(op)} has computed weights or multipliers", "they must be constants (spike-conversion makes them)"
+        )
+    xs, (h, d, f) = _shape(op.input), w.shape
+    rows = math.prod(xs[:-1])
+    fb = prop(op, "frac_bits")
+    log2e, c1, c2 = fixed.softmax_constants(fb)
+    x = g.ref(op.input)
+    wo, mo = g.param(w), _rom(g, mult.reshape(-1).tolist())
+    out = g.alloc(op.res)
+    g.lines.append(
+        f"  nscc::feature_map<{rows}, {h}, {xs[-2]}, {d}, {f}, {prop(op, 'shift')}, {fb}, {prop(op, 'divisor')}LL, {op.res.type.levels.data}LL, "
+        f"{log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, prm, {wo}, {mo}, {out[0]}, {out[1]});"
+    )
+    # per position D x f count-times-weight additions, f scalings, and the softmax of t and of -t (max, exp, share: 3 x 2f)
+    _other(g, op, rows * (d * f + f + 3 * 2 * f), 1)
+
+
 @_emits(nn.GatherOp)
 def _emit_gather(g: _Gen, op: Operation) -> None:
     L = g.lines
@@ -615,6 +637,13 @@ def _emit_reshape(g: _Gen, op: Operation) -> None:
 def _emit_transpose(g: _Gen, op: Operation) -> None:
     for res, strides, offset in strided_views(op):
         _view(g, op.operands[0], res, list(_shape(res)), strides, offset)
+
+
+@_emits(nn.BroadcastOp)
+def _emit_broadcast(g: _Gen, op: nn.BroadcastOp) -> None:
+    """A view with stride 0 along the broadcast axes (grouped-query keys and values repeated per head)."""
+    shape = _shape(op.res) or (1,)
+    _view(g, op.input, op.res, list(shape), broadcast_strides(_shape(op.input), shape), 0)
 
 
 @_emits(nn.ConcatOp)

@@ -61,12 +61,13 @@ def refuse_float_attention(module: ModuleOp) -> None:
             )
 
 
-# The float ops the default pipeline turns into integers the kernel runs: linear layers and
-# attention (spike-conversion), norms, activations, products and sums, negation and data
-# movement (integer-islands), the selections of a padding mask. What else is float stays
-# float, and `preflight` names it before calibration starts.
+# The float ops the default pipeline turns into integers the kernel runs: linear layers,
+# attention and linear attention's fitted feature maps (spike-conversion), norms,
+# activations, products and sums, negation and data movement (integer-islands), the
+# selections of a padding mask. What else is float stays float, and `preflight` names it
+# before calibration starts.
 BECOMES_INTEGER = (
-    nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp,
+    nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp, nn.FeatureMapOp,
     nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.ReluOp, nn.HadamardOp,
     nn.AddOp, nn.MulOp, nn.NegOp, nn.WhereOp, nn.DivOp,
     nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp,

@@ -34,6 +34,13 @@ def _weights(report: dict) -> str:
     )
 
 
+def _other_ops(estimate: dict, most: int = 5) -> str:
+    """The op kinds besides the synapses that cost the most cycles (report.json has them all)."""
+    rows = list(estimate.get("other_ops", {}).items())
+    text = ", ".join(f"{op} x{r['count']} {r['cycles']:,} cycles" for op, r in rows[:most])
+    return (text + (f", and {len(rows) - most} more kinds" if len(rows) > most else "")) or "nothing"
+
+
 def readme(report: dict) -> str:
     e, decoder = report["estimate"], report["decoder"]
     r, cap = e["resources"], e["capacity"]
@@ -60,6 +67,7 @@ def readme(report: dict) -> str:
         unit=unit,
         memory_bound=f"{e.get('memory_bound_tokens_per_s', e['memory_bound_calls_per_s']):.1f}",
         two_bank_bound=f"{e.get('two_bank_bound_tokens_per_s', e['two_bank_bound_calls_per_s']):.1f}",
+        other_ops=_other_ops(e),
         # NSLLM's figure is a decoder's: quoted for decoders only
         comparison=f"\nFor comparison, NSLLM's MatMul-free spiking LLM decodes {a['nsllm_tokens_per_s']} tokens/s on the VCK190."
         if decoder

@@ -669,13 +669,60 @@ softmax_outer_loop:
         e[j] = exp_value((int64_t)x[xo + base + j * INNER] - mx, F, LOG2E, C1, C2);
         total += e[j];
       }
-      if (total < 1) total = 1;
     softmax_out_loop:
       for (int j = 0; j < N; ++j) {
 #pragma HLS PIPELINE II=1
-        out[oo + base + j * INNER] = (int32_t)sat32(round_div(e[j] << F, total));
+        out[oo + base + j * INNER] = (int32_t)softmax_share(e[j], total, F);
       }
     }
+}
+
+// snn.feature_map (Hedgehog's map of linear attention): ROWS positions of D counts, row r of head
+// h = (r / S) % H. Its FD logits t = round_shift((x . W[h]) * mult[h], SHIFT) (mult: an int64 ROM) take D x FD
+// pipelined steps (count x int8 weight, weights in the parameters, [H, D, FD]); then the base-2
+// softmax of t and of -t (as snn.fixed_softmax), each share a count of DIVISOR units, at most
+// LEVELS: out [ROWS, 2 FD].
+template <int ROWS, int H, int S, int D, int FD, int SHIFT, int F, int64_t DIVISOR, int64_t LEVELS, int64_t LOG2E, int64_t C1, int64_t C2, class TI,
+          class TO>
+void feature_map(const TI* x, int64_t xo, const int32_t* prm, int64_t wo, const int64_t* mult, TO* out, int64_t oo) {
+  int64_t t[FD], e[FD];
+feature_map_rows_loop:
+  for (int r = 0; r < ROWS; ++r) {
+    const int h = (r / S) % H;
+    for (int j = 0; j < FD; ++j) t[j] = 0;
+  feature_map_dot_loop:
+    for (int a = 0; a < D; ++a)
+      for (int j = 0; j < FD; ++j) {
+#pragma HLS PIPELINE II=1
+        t[j] += (int64_t)x[xo + (int64_t)r * D + a] * (int64_t)prm[wo + ((int64_t)h * D + a) * FD + j];
+      }
+  feature_map_scale_loop:
+    for (int j = 0; j < FD; ++j) {
+#pragma HLS PIPELINE II=1
+      t[j] = round_shift(t[j] * mult[h], SHIFT);
+    }
+  feature_map_halves_loop:
+    for (int half = 0; half < 2; ++half) {  // softmax of t, then of -t
+      const int64_t sign = half ? -1 : 1;
+      int64_t mx = INT64_MIN, total = 0;
+    feature_map_max_loop:
+      for (int j = 0; j < FD; ++j) {
+#pragma HLS PIPELINE II=1
+        mx = sign * t[j] > mx ? sign * t[j] : mx;
+      }
+    feature_map_exp_loop:
+      for (int j = 0; j < FD; ++j) {
+#pragma HLS PIPELINE II=1
+        e[j] = exp_value(sign * t[j] - mx, F, LOG2E, C1, C2);
+        total += e[j];
+      }
+    feature_map_out_loop:
+      for (int j = 0; j < FD; ++j) {
+#pragma HLS PIPELINE II=1
+        out[oo + ((int64_t)r * 2 + half) * FD + j] = (TO)feature_count(softmax_share(e[j], total, F), DIVISOR, LEVELS);
+      }
+    }
+  }
 }
 
 // nn.gather along one axis of a table in device memory (embeddings: axis 0; positional tables at the
