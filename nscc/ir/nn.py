@@ -706,8 +706,9 @@ class LinearAttentionOp(NNOp):
     Without `causal` the sums run over the whole sequence instead (lambda unused). The
     recurrent form costs O(1) per token; whole sequences may be computed in
     the equivalent parallel form phi(q) phi(k)^T (masked, decayed) v. An additive
-    `mask` (padding) weighs each term by exp(mask), as it would softmax's: a key
-    masked with -inf or -10000 adds nothing."""
+    `mask` (padding) weighs the term of query i and key j by exp(mask_ij - max_j mask_ij)
+    (0 where the row's largest entry is -inf): softmax's weighing, up to a constant per
+    query that `normalize` removes; a key masked with -10000 or -inf adds nothing."""
 
     name = "nn.linear_attention"
     q = operand_def(TensorType)

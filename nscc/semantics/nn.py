@@ -368,7 +368,9 @@ def _linear_attention(op, args):
         scores = scores * w
     if len(args) > 3:
         m = np.broadcast_to(args[3].astype(scores.dtype), scores.shape)
-        scores = scores * np.exp(m - m.max(axis=-1, keepdims=True))  # softmax's weighing by exp(mask), per query up to a constant
+        top = m.max(axis=-1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0)  # a query whose keys are all hidden gets 0, as softmax's does
+        scores = scores * np.exp(m - top)  # softmax's weighing by exp(mask), up to a constant per query
     out = np.matmul(scores, v)
     if prop(op, "normalize"):
         out = out / (scores.sum(axis=-1, keepdims=True) + np.asarray(1e-6, out.dtype))
