@@ -43,11 +43,11 @@ FRACTIONS = (0.0, 0.125, 0.25, 0.5)
 _STATE = re.compile(r"decoding state ([\d.]+ [KM]iB) at (\d+) positions, against ([\d.]+ [KM]iB)")
 
 
-def pipelines(spiking: bool) -> list[tuple[str, str, float]]:
+def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "") -> list[tuple[str, str, float]]:
     out = []
-    for frac in FRACTIONS:
+    for frac in fractions:
         k = round(LAYERS * frac)
-        for name, opts in (("naive", "feature=relu "), ("transfer", "")):
+        for name, opts in (("naive", "feature=relu "), ("transfer", transfer_options)):
             la = f"raise-attention,linear-attention{{{opts}softmax-layers={k} measure=false}}"
             if spiking:
                 la = P._default("levels=15").replace("raise-attention,", la + ",", 1)
@@ -60,13 +60,15 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--spiking", action="store_true", help="inside the default integer pipeline at D=15")
     ap.add_argument("--only", choices=("naive", "transfer"))
+    ap.add_argument("--fractions", type=float, nargs="+", default=FRACTIONS, help="fractions of softmax layers")
+    ap.add_argument("--transfer-options", default="", help="linear-attention options of the transfer points, e.g. 'feature-dim=128 '")
     a = ap.parse_args()
     P._check_deps()
     n = a.windows
     model, calibf, evalf, reff, ref = P.held_out_files(n)
     print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {n} calibration windows", flush=True)
     rows = []
-    for name, pipe, frac in pipelines(a.spiking):
+    for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options):
         if a.only and name != a.only:
             continue
         out = os.path.join(P.CACHE, "linear_attention_result.json")
