@@ -241,7 +241,8 @@ def handmade():
     ctx.weights.add("cw", rng.standard_normal((6, 2, 3)).astype(np.float32))
     ctx.weights.add("fw", rng.standard_normal((3, 8, 5)).astype(np.float32))
     lm = np.where(rng.random((2, 1, 4, 6)) < 0.3, -np.inf, rng.standard_normal((2, 1, 4, 6))).astype(np.float32)
-    lm[:, :, :, 0], lm[1, 0, 3, 1:] = 0.5, -10000.0  # every query sees a key (padding masks hide keys, never all of them)
+    lm[:, :, :, 0], lm[1, 0, 3, 1:] = 0.5, -10000.0
+    lm[0, 0, 2] = -np.inf  # a query whose keys are all hidden gets 0
     ctx.weights.add("lm", lm)
     ctx.weights.add("rm", np.ones(1, np.int32))
     ctx.weights.add("sw", rng.integers(-128, 128, (2, 4, 3)).astype(np.int8))
@@ -321,3 +322,97 @@ def test_float_linear_attention_lm_runs_and_decodes_as_the_interpreter_does(tmp_
     assert_close(run_project(project, feed)[0]["logits"], run(module, ctx.weights, feed)["logits"], "logits")
     prompt = [5, 6, 7, 8, 9, 10]
     assert generate_project(project, prompt, 25)[0] == Decoder(ctx, module).generate(prompt, 25)
+
+
+def encoder_linear_attention_program(seed: int):
+    """snn.linear_attention of encoders on random counts: bidirectional with and without a padding
+    mask, causal with a mask, masks broadcast over heads, over the batch, per key only, of
+    every shape, an input or a constant; entries at the boundary -32 * 2^F (hidden) and one above it (seen), -2^31, a
+    query that sees no key; q and k unsigned or signed counts of 15 to 127 levels, a rank-2 form.
+    A synapse reads one of the counts (the VCK190 kernel wants one)."""
+    rng = np.random.default_rng(seed)
+    cases = [  # (levels, q and k signed, lead axes, heads, positions, dk, dv, bidirectional, mask shape, frac_bits)
+        (31, False, (2,), 3, 5, 6, 4, True, (2, 1, 5, 5), 16),
+        (15, True, (2,), 2, 4, 3, 5, True, None, 0),
+        (15, True, (1,), 2, 5, 4, 3, False, (5, 5), 8),
+        (31, False, (), None, 6, 4, 2, True, (6,), 12),
+        (127, True, (2,), 3, 4, 5, 3, True, (2, 3, 4, 4), 16),
+    ]
+    args, body, results, weights, feeds = [], [], [], {"one": np.ones(1, np.int32)}, []
+    body.append('%one = nn.weight "one" : tensor<1xi32>')
+
+    def counts(name, shape, levels, signed):
+        xs = "x".join(map(str, shape))
+        ct = f"!snn.counts<{xs}, {levels}{', signed' if signed else ''}>"
+        args.append(f"%{name}: tensor<{xs}xi32>")
+        body.append(f"%c{name} = snn.requant %{name}, %one {{shift = 0 : i64, axis = 0 : i64}} : (tensor<{xs}xi32>, tensor<1xi32>) -> {ct}")
+        x = rng.integers(-levels - 3 if signed else -3, levels + 4, shape)
+        x[rng.random(shape) < 0.3] = 0
+        feeds.append(x.astype(np.int32))
+        return ct
+
+    for i, (lv, signed, lead, h, s, dk, dv, bidir, mshape, f) in enumerate(cases):
+        heads = (*lead, h) if h else lead
+        cq = counts(f"q{i}", (*heads, s, dk), lv, signed)
+        ck = counts(f"k{i}", (*heads, s, dk), lv, signed)
+        cv = counts(f"v{i}", (*heads, s, dv), 15, True)
+        operands, types = f"%cq{i}, %ck{i}, %cv{i}", f"{cq}, {ck}, {cv}"
+        if mshape is not None:
+            ms = "x".join(map(str, mshape))
+            if h is None:  # a constant mask (the kernel's parameters)
+                body.append(f'%m{i} = nn.weight "m{i}" : tensor<{ms}xi32>')
+            else:
+                args.append(f"%m{i}: tensor<{ms}xi32>")
+            operands, types = operands + f", %m{i}", types + f", tensor<{ms}xi32>"
+            hidden = -(32 << f)
+            m = rng.integers(hidden - (8 << f), 2 << f, mshape)
+            pick = rng.random(mshape)
+            m[pick < 0.15], m[(pick >= 0.15) & (pick < 0.3)] = hidden, hidden + 1  # the boundary: hidden, seen
+            m[(pick >= 0.3) & (pick < 0.4)] = -(2**31)  # a padding mask's fill
+            m[(pick >= 0.4) & (pick < 0.5)] = 0
+            if len(mshape) > 1:
+                m[(0,) * (len(mshape) - 2) + (1,)] = -(2**31)  # a query that sees no key
+            if h is None:
+                weights[f"m{i}"] = m.astype(np.int32)
+            else:
+                feeds.append(m.astype(np.int32))
+        props = "decay_shift = 0 : i64" + (", bidirectional" if bidir else "") + (f", frac_bits = {f} : i64" if mshape else "")
+        num, den = "x".join(map(str, (*heads, s, dv))), "x".join(map(str, (*heads, s)))
+        body.append(f"%n{i}, %d{i} = snn.linear_attention {operands} {{{props}}} : ({types}) -> (tensor<{num}xi64>, tensor<{den}xi64>)")
+        results += [(f"%n{i}", f"tensor<{num}xi64>"), (f"%d{i}", f"tensor<{den}xi64>")]
+    body.append('%w = nn.weight "w" : tensor<5x2xi8>')
+    body.append(
+        "%o = snn.synapse %cv1, %w {acc_bits = 32 : i64} : (!snn.counts<2x2x4x5, 15, signed>, tensor<5x2xi8>) -> tensor<2x2x4x2xi32>"
+    )
+    weights["w"] = rng.integers(-4, 5, (5, 2)).astype(np.int8)
+    results.append(("%o", "tensor<2x2x4x2xi32>"))
+    return (*module_of(args, body, results, weights), {f"input{j}": x for j, x in enumerate(feeds)})
+
+
+def module_of(args: list[str], body: list[str], results: list[tuple[str, str]], weights: dict):
+    """(ctx, module) of a hand-written @main: its argument declarations, its lines, its results
+    as (value, type) and the weights its nn.weight ops name."""
+    rtypes = [t for _, t in results]
+    text = (
+        "builtin.module {\n"
+        f"  func.func @main({', '.join(args)}) -> ({', '.join(rtypes)}) {{\n"
+        + "".join(f"    {ln}\n" for ln in body)
+        + f"    func.return {', '.join(r for r, _ in results)} : {', '.join(rtypes)}\n  }}\n}}"
+    )
+    ctx, module = parse_module(text)
+    for k, v in weights.items():
+        ctx.weights.add(k, v)
+    return ctx, module
+
+
+@needs_gxx
+def test_encoder_linear_attention_on_random_counts_is_bit_exact(tmp_path):
+    """Bidirectional and masked snn.linear_attention (the quadratic form, hidden pairs dropped)
+    give the interpreter's num and den; a query that sees no key gets 0 in both."""
+    ctx, module, feeds = encoder_linear_attention_program(5)
+    ref = run(module, ctx.weights, feeds)
+    out = simulate(ctx, module, feeds, tmp_path)[0]
+    assert len(out) == len(ref) == 11
+    for k in ref:
+        assert_close(out[k], ref[k], k)
+    assert not ref["output0"][0, :, 1].any() and not ref["output1"][0, :, 1].any() and ref["output1"].all(axis=-1).any()  # no key seen

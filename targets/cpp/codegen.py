@@ -760,10 +760,28 @@ def _linear_attention(g: _Gen, op) -> None:
         st_t = _ctype(op.new_state)
         g.lines.append(f"  std::memcpy({state}, {g.ref(op.state)}, sizeof({st_t}) * {math.prod(_shape(op.state))});")
         g.lines.append(f"  std::memcpy({norm}, {g.ref(op.norm)}, sizeof({st_t}) * {math.prod(_shape(op.norm))});")
+    elif op.mask is not None or op.bidirectional is not None:  # encoders: the quadratic form, hidden pairs dropped
+        return _linear_attention_visible(g, op, num, den, ctr)
     else:  # the whole sequence from zero state
         state, norm = f"({st_t}*)nullptr", f"({st_t}*)nullptr"
     g.lines.append(
         f"  linear_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {heads}, {t}, {dk}, {dv}, {prop(op, 'decay_shift')}, {state}, {norm}, {num}, {den}, {ctr});"
+    )
+
+
+def _linear_attention_visible(g: _Gen, op: snn.LinearAttentionOp, num: str, den: str, ctr: str) -> None:
+    qs = _shape(op.q)
+    lead, h = (qs[:-3], qs[-3]) if len(qs) > 2 else ((), 1)
+    s, dk, dv = qs[-2], qs[-1], _shape(op.v)[-1]
+    mask, strides, f = "(const int32_t*)nullptr", (0, 0, 0, 0), 0
+    if op.mask is not None:
+        mask, strides, f = g.ref(op.mask), mask_strides(_shape(op.mask), lead, (h, s, s)), prop(op, "frac_bits")
+        if strides is None:
+            raise _unsupported(op, "a mask broadcast over some of the batch axes only")
+    limit = s if op.bidirectional is not None else 0
+    g.lines.append(
+        f"  linear_attention_visible({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {mask}, {', '.join(map(str, strides))}, {math.prod(lead)}, {h}, "
+        f"{s}, {dk}, {dv}, {limit}, {f}, {num}, {den}, {ctr});"
     )
 
 

@@ -76,6 +76,12 @@ inline int64_t exp_value(int64_t t, int f, int64_t log2e, int64_t c1, int64_t c2
   int64_t p = (int64_t(1) << f) - round_shift(fr * c1, f) + round_shift(round_shift(fr * fr, f) * c2, f);
   return p >> (z < 62 ? z : 62);
 }
+// snn.linear_attention's mask (f fraction bits): key j is hidden from query i where
+// mask_ij <= -SOFTMAX_MIN * 2^f (exp_value is 0 there), its product q_i . k_j then 0
+inline bool linear_attention_hides(int64_t mask, int f) {
+#pragma HLS INLINE
+  return mask <= -(int64_t(SOFTMAX_MIN) << f);
+}
 // snn.fixed_softmax steps 4-5 (and snn.feature_map's): e's share of the total at f fraction
 // bits, a total below 1 taken as 1
 inline int64_t softmax_share(int64_t e, int64_t total, int f) {

@@ -586,6 +586,45 @@ void linear_attention(const TQ* q, const TK* k, const TV* v, i64 heads, i64 T, i
   }
 }
 
+// snn.linear_attention with bidirectional sums or a mask (encoders), the quadratic form of
+// docs/semantics.md in int64: per batch entry z of `outer` and head h of H, query i sees key j
+// when j <= limit + i (limit = 0: causal; S: every key) and, with a mask (its entry
+// mask[z * mz + h * mh + i * mi + j * mj]), linear_attention_hides (nscc_int.h) is false;
+// num_i = sum (q_i . k_j) v_j and den_i = sum q_i . k_j over the keys it sees. The counters are
+// the recurrence's: every count of q and k is an event.
+template <class TQ, class TK, class TV, class TN, class TD>
+void linear_attention_visible(const TQ* q, const TK* k, const TV* v, const int32_t* mask, i64 mz, i64 mh, i64 mi, i64 mj, i64 outer, i64 H, i64 S,
+                              i64 dk, i64 dv, i64 limit, int f, TN* num, TD* den, LayerCounter* ctr) {
+#pragma omp parallel for collapse(3) schedule(static) if (parallel_worth(outer * H * S * S * (dk + dv)))
+  for (i64 z = 0; z < outer; ++z)
+    for (i64 h = 0; h < H; ++h)
+      for (i64 i = 0; i < S; ++i) {
+        const i64 zh = z * H + h;
+        const TQ* qi = q + (zh * S + i) * dk;
+        std::vector<int64_t> o(dv, 0);
+        int64_t d = 0;
+        for (i64 j = 0; j < S && j <= limit + i; ++j) {
+          if (mask && linear_attention_hides(mask[z * mz + h * mh + i * mi + j * mj], f)) continue;
+          const TK* kj = k + (zh * S + j) * dk;
+          int64_t s = 0;
+          for (i64 a = 0; a < dk; ++a) s += (int64_t)qi[a] * (int64_t)kj[a];
+          if (s == 0) continue;
+          d += s;
+          const TV* vj = v + (zh * S + j) * dv;
+          for (i64 b = 0; b < dv; ++b) o[b] += s * (int64_t)vj[b];
+        }
+        for (i64 b = 0; b < dv; ++b) num[(zh * S + i) * dv + b] = (TN)o[b];
+        den[zh * S + i] = (TD)d;
+      }
+  if (ctr) {
+    const i64 n = outer * H * S * dk;
+    i64 events = 0;
+    for (i64 i = 0; i < n; ++i) events += std::abs((int64_t)q[i]) + std::abs((int64_t)k[i]);
+    ctr->events += events;
+    ctr->elements += 2 * n;
+  }
+}
+
 // ---------------------------------------------------------------- fixed point
 inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
 #pragma omp parallel for schedule(static) if (parallel_worth(n))
@@ -1272,7 +1311,8 @@ void feature_map_float(const T* x, const TW* w, i64 outer, i64 H, i64 S, i64 d, 
 // o_t = sum_s w(t, s) (phi(q_t) . phi(k_s)) v_s [/ (sum_s w(t, s) phi(q_t) . phi(k_s) + 1e-6)],
 // w = decay^(t + m - n - s) for s <= t + m - n if causal (else 0), 1 if not causal, times
 // exp(mask_ts - max_s mask_ts) with a (padding) mask, mask_ts = mask[mo[z] + t msi + s msj]
-// (softmax's weighing by exp(mask), up to a constant per query, as the interpreter does).
+// (softmax's weighing by exp(mask), up to a constant per query, as the interpreter does; a
+// maximum that is not finite, every key hidden, taken as 0).
 template <class T, class TM>
 void linear_attention_float(const T* q, const T* k, const T* v, const TM* mask, i64 nq, i64 nk, i64 batch, const i64* qo, const i64* ko,
                             const i64* vo, const i64* mo, i64 msi, i64 msj, i64 n, i64 m, i64 dk, i64 dv, bool elu1, double decay, bool causal,
@@ -1289,8 +1329,10 @@ void linear_attention_float(const T* q, const T* k, const T* v, const TM* mask, 
         const T* qt = fq.data() + qo[z] + t * dk;
         const TM* mt = mask ? mask + mo[z] + t * msi : nullptr;
         T top = -INFINITY;
-        if (mask)
+        if (mask) {
           for (i64 s = 0; s < m; ++s) top = std::max(top, T(mt[s * msj]));
+          if (!std::isfinite(top)) top = T(0);  // every key hidden: the query gets 0, as softmax's does
+        }
         T den = T(0);
         for (i64 b = 0; b < dv; ++b) o[b] = T(0);
         for (i64 s = 0; s < m; ++s) {
