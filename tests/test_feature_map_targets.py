@@ -9,20 +9,19 @@ kernel's C simulation, and the op alone on random counts. The float forms (`nn.f
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import hf_models
 import numpy as np
 import pytest
+from test_cpp_every_op import module_of
 from test_cpp_target import simulate
-from test_vck190_target import assert_csim_passes
+from test_vck190_target import assert_csim_passes, assert_program_passes_csim
 from test_vck190_target import package as vck190_package
 
 from nscc.decoding import Decoder, position_argument, state_slots
 from nscc.driver import atomic_output_dir, prepare
 from nscc.ir.signature import signature
-from nscc.ir.textio import parse_module
 from nscc.semantics.interpreter import run
 from nscc.targets.cpp import emit, generate_project, run_project
 from nscc.targets.vck190.partition import preflight
@@ -146,17 +145,7 @@ def feature_map_program(seed: int):
         x[rng.random(x.shape) < 0.3] = 0
         x[0, 0, 0] = 0  # a silent position: uniform shares
         feeds[f"input{i}"] = x.astype(np.int32)
-    rtypes = [t for _, t in results]
-    text = (
-        "builtin.module {\n"
-        f"  func.func @main({', '.join(args)}) -> ({', '.join(rtypes)}) {{\n"
-        + "".join(f"    {ln}\n" for ln in body)
-        + f"    func.return {', '.join(r for r, _ in results)} : {', '.join(rtypes)}\n  }}\n}}"
-    )
-    ctx, module = parse_module(text)
-    for k, v in weights.items():
-        ctx.weights.add(k, v)
-    return ctx, module, feeds
+    return (*module_of(args, body, results, weights), feeds)
 
 
 def test_feature_map_on_random_counts_is_bit_exact_on_the_simulator(tmp_path):
@@ -174,7 +163,4 @@ def test_feature_map_on_random_counts_is_bit_exact_on_the_simulator(tmp_path):
 
 @pytest.mark.slow
 def test_feature_map_on_random_counts_is_bit_exact_in_csim(tmp_path):
-    ctx, module, feeds = feature_map_program(4)
-    ctx.calibration = [feeds]
-    pkg = vck190_package(ctx, module, tmp_path)
-    assert assert_csim_passes(pkg) == sum(math.prod(shape) for _, shape, _ in signature(module).outputs)
+    assert_program_passes_csim(*feature_map_program(4), tmp_path)

@@ -4,6 +4,7 @@ them), the synthesizability lint, the XRT host compile, the v++ configs,
 determinism, name safety and errors."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from test_snn_semantics import hadamard_factors
 from nscc.driver import atomic_output_dir, prepare
 from nscc.errors import NsccError
 from nscc.ir import snn
+from nscc.ir.signature import signature
 from nscc.ir.textio import parse_module
 from nscc.targets.vck190 import emit, hls
 from nscc.targets.vck190.hls import container_bits, pack_rows
@@ -56,6 +58,14 @@ def assert_csim_passes(pkg: str) -> int:
         assert r2.returncode == 0 and "0 failed" in r2.stdout, r2.stdout + r2.stderr
         assert "read while empty" not in r2.stdout + r2.stderr and "leftover data" not in r2.stdout + r2.stderr
     return int(m.group(1))
+
+
+def assert_program_passes_csim(ctx, module, feeds, tmp_path) -> None:
+    """A hand-made program's kernel, its golden vectors from `feeds`: every output element
+    compared in the C simulation."""
+    ctx.calibration = [feeds]
+    pkg = package(ctx, module, tmp_path)
+    assert assert_csim_passes(pkg) == sum(math.prod(shape) for _, shape, _ in signature(module).outputs)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ A decoder with linear attention is compiled token by token: the kernel is its
 decode-step function, one call takes one token per batch row, and the
 function's state arguments are the state port, a device-memory buffer the
 kernel updates in place (the new state it returns is written where it was
-read), which the host and the testbench keep between calls.
+read), which the host and the testbench keep between calls. An encoder's
+linear attention (bidirectional, with a padding mask) runs over the whole
+padded batch in one call, as its softmax attention does.
 """
 
 from __future__ import annotations

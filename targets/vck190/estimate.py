@@ -10,7 +10,8 @@ The model (docs/targets.md gives it in full):
   vectors, all rows where none was measured);
 * every other op: `passes` pipelined sweeps over its elements at II=1
   (linear attention: one row of S per cycle, the state in and out a word
-  per cycle; a feature map: H * S * d * f count-times-weight additions, then
+  per cycle; an encoder's over the whole sequence, as softmax attention, a
+  dot product per query and key, then a value column each; a feature map: H * S * d * f count-times-weight additions, then
   per position the softmax of its f logits and of their negation);
 * the layers run one after the other; a call ends after the last;
 * layers whose weights fit in URAM (in program order, 80% of it) are copied

@@ -429,9 +429,9 @@ _emits = EMITTERS
 
 def _emit(g: _Gen, op: Operation) -> None:
     emit = EMITTERS.get(type(op))
-    if isinstance(op, snn.LinearAttentionOp):
+    if isinstance(op, snn.LinearAttentionOp) and op.mask is None and op.bidirectional is None:
         raise NsccError(
-            f"vck190 target: {where(op)} runs over the whole sequence",
+            f"vck190 target: {where(op)} runs causally over the whole sequence",
             "the kernel decodes one token per call: nscc compiles decoders token by token (the decode-step function of a model with linear attention)",
         )
     if emit is None:
@@ -536,6 +536,20 @@ def _emit_attention_step(g: _Gen, op: snn.AttentionStepOp) -> None:
     g.others[-1].update(dk=dk, dv=dv)
 
 
+def _mask(g: _Gen, op: snn.AttentionOp | snn.LinearAttentionOp, lead: Sequence[int], scores: tuple[int, int, int]):
+    """An attention mask on chip: its (array, offset) and its strides over (batch entries, heads,
+    queries, keys); without one a placeholder and zero strides."""
+    if op.mask is None:
+        return ("a32", "0"), (0, 0, 0, 0)
+    m = g.ref(op.mask)
+    if m[0] not in ("a32", "prm"):
+        raise NsccError(f"vck190 target: the mask of {where(op)} must be int32", "report this as a bug")
+    strides = mask_strides(_shape(op.mask), lead, scores)
+    if strides is None:
+        raise NsccError(f"vck190 target: the mask of {where(op)} broadcasts over some batch axes only", "give it all or none of them")
+    return m, strides
+
+
 @_emits(snn.AttentionOp)
 def _emit_attention(g: _Gen, op: snn.AttentionOp) -> None:
     qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)
@@ -543,16 +557,7 @@ def _emit_attention(g: _Gen, op: snn.AttentionOp) -> None:
     f = prop(op, "frac_bits")
     log2e, c1, c2 = fixed.softmax_constants(f)
     q, k, v = (g.ref(x) for x in (op.q, op.k, op.v))
-    if op.mask is not None:
-        m = g.ref(op.mask)
-        if m[0] not in ("a32", "prm"):
-            raise NsccError(f"vck190 target: the mask of {where(op)} must be int32", "report this as a bug")
-        strides = mask_strides(_shape(op.mask), qs[:-3], (h, s, t))
-        if strides is None:
-            raise NsccError(f"vck190 target: the mask of {where(op)} broadcasts over some batch axes only", "give it all or none of them")
-        mz, mh, mi, mj = strides
-    else:
-        m, (mz, mh, mi, mj) = ("a32", "0"), (0, 0, 0, 0)
+    m, (mz, mh, mi, mj) = _mask(g, op, qs[:-3], (h, s, t))
     out = g.alloc(op.res)
     limit = 0 if op.causal is not None else t
     g.lines.append(
@@ -561,6 +566,30 @@ def _emit_attention(g: _Gen, op: snn.AttentionOp) -> None:
         f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {m[0]}, {m[1]}, {out[0]}, {out[1]});"
     )
     _other(g, op, outer * h * s * t * (dk + dv), 1)
+    g.others[-1].update(dk=dk, dv=dv)
+
+
+@_emits(snn.LinearAttentionOp)
+def _emit_linear_attention(g: _Gen, op: snn.LinearAttentionOp) -> None:
+    """Encoders' linear attention (bidirectional or masked; the causal unmasked form is refused in
+    `_emit`): the whole padded batch on chip, as snn.attention, in the quadratic form."""
+    qs, dv = _shape(op.q), _shape(op.v)[-1]
+    lead, h = (qs[:-3], qs[-3]) if len(qs) > 2 else ((), 1)
+    outer, s, dk = math.prod(lead), qs[-2], qs[-1]
+    q, k, v = (g.ref(x) for x in (op.q, op.k, op.v))
+    if not (q[0] == k[0] == v[0] == "a32"):
+        raise NsccError(f"vck190 target: {where(op)} needs counts as q, k and v", "run spike-conversion and requant-fusion first")
+    m, (mz, mh, mi, mj) = _mask(g, op, lead, (h, s, s))
+    num, den = g.alloc(op.num), g.alloc(op.den)
+    if num[0] != "a64" or den[0] != "a64":
+        raise NsccError(f"vck190 target: {where(op)} must produce int64 results", "report this as a bug")
+    limit = s if op.bidirectional is not None else 0
+    f = prop(op, "frac_bits") if op.mask is not None else 0
+    g.lines.append(
+        f"  nscc::linear_attention<{outer}, {h}, {s}, {dk}, {dv}, {limit}, {str(op.mask is not None).lower()}, {mz}, {mh}, {mi}, {mj}, {f}>"
+        f"({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, {m[0]}, {m[1]}, {num[0]}, {num[1]}, {den[0]}, {den[1]});"
+    )
+    _other(g, op, outer * h * s * s * (dk + dv), 1)  # per query and key: the dot product, then a value column each
     g.others[-1].update(dk=dk, dv=dv)
 
 

@@ -56,8 +56,9 @@ def refuse_float_attention(module: ModuleOp) -> None:
             )
         if isinstance(op, nn.LinearAttentionOp) and not op.causal:
             raise NsccError(
-                f"vck190 target: {where(op)} is bidirectional linear attention, which has no integer form",
-                "for encoders keep softmax attention: spike-conversion makes it spiking attention",
+                f"vck190 target: {where(op)} is bidirectional linear attention in float",
+                "spike-conversion makes it integer (snn.linear_attention) when its features are relu or "
+                "linear-attention's fitted maps and it has no decay; or keep softmax attention (spiking attention)",
             )
 
 

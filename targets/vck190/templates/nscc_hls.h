@@ -507,6 +507,21 @@ kv_groups_loop:
   }
 }
 
+// out[oo + c] = sum_j w[j] v[vz + j DV + c] for the DV columns of T value rows: a column per T
+// cycles (attention's shares, linear attention's products)
+template <int T, int DV, class TV>
+void weigh_values(const int64_t* w, const TV* v, int64_t vz, int64_t* out, int64_t oo) {
+weigh_values_loop:
+  for (int c = 0; c < DV; ++c) {
+    int64_t acc = 0;
+    for (int j = 0; j < T; ++j) {
+#pragma HLS PIPELINE II=1
+      acc += w[j] * (int64_t)v[vz + (int64_t)j * DV + c];
+    }
+    out[oo + c] = acc;
+  }
+}
+
 // snn.attention over a whole sequence (encoders), q, k, v and the mask on chip: for each of
 // OUTER batch entries, H query heads on G key-value heads, S queries, T keys; key j visible
 // to query i when j <= LIMIT + i and its mask entry (strides MZ, MH, MI, MJ) is above -2^30.
@@ -547,15 +562,44 @@ attention_rows_loop:
           t[j] = seen[j] ? exp_value(t[j] - mx, F, LOG2E, C1, C2) : 0;
           total += t[j];
         }
-      attention_values_loop:
-        for (int c = 0; c < DV; ++c) {
-          int64_t acc = 0;
-          for (int j = 0; j < T; ++j) {
+      attention_share_loop:
+        for (int j = 0; j < T; ++j) {
 #pragma HLS PIPELINE II=1
-            if (seen[j] && total > 0) acc += sat32(round_div(t[j] << F, total)) * (int64_t)v[vz + (int64_t)j * DV + c];
-          }
-          out[oo + (((int64_t)z * H + h) * S + i) * DV + c] = acc;
+          t[j] = total > 0 ? sat32(round_div(t[j] << F, total)) : 0;  // a hidden key's share is 0
         }
+        weigh_values<T, DV>(t, v, vz, out, oo + (((int64_t)z * H + h) * S + i) * DV);
+      }
+}
+
+// snn.linear_attention over a whole sequence with bidirectional sums or a mask (encoders), q, k,
+// v and the mask on chip, in the quadratic form: for each of OUTER batch entries and H heads, S
+// queries and keys; key j visible to query i when j <= LIMIT + i (LIMIT = S: every key) and its
+// mask entry (strides MZ, MH, MI, MJ) does not hide it (linear_attention_hides, nscc_int.h);
+// num_i = sum (q_i . k_j) v_j and den_i = sum q_i . k_j over the visible keys, in int64.
+template <int OUTER, int H, int S, int DK, int DV, int LIMIT, bool MASK, int64_t MZ, int64_t MH, int64_t MI, int64_t MJ, int F, class TQ, class TV>
+void linear_attention(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TV* v, int64_t vo, const int32_t* mask, int64_t mo, int64_t* num,
+                      int64_t no, int64_t* den, int64_t dno) {
+  int64_t sc[S];
+la_seq_rows_loop:
+  for (int z = 0; z < OUTER; ++z)
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < S; ++i) {
+        const int64_t zh = (int64_t)z * H + h, qi = qo + (zh * S + i) * DK;
+        int64_t d = 0;
+      la_seq_scores_loop:
+        for (int j = 0; j < S; ++j) {
+          int64_t s = 0;
+          for (int a = 0; a < DK; ++a) {
+#pragma HLS PIPELINE II=1
+            s += (int64_t)q[qi + a] * (int64_t)k[ko + (zh * S + j) * DK + a];
+          }
+          bool vis = j <= LIMIT + i;
+          if (MASK) vis = vis && !linear_attention_hides(mask[mo + z * MZ + h * MH + i * MI + j * MJ], F);
+          sc[j] = vis ? s : 0;  // a hidden pair's product is 0 in both sums
+          d += sc[j];
+        }
+        weigh_values<S, DV>(sc, v, vo + zh * S * DV, num, no + (zh * S + i) * DV);
+        den[dno + zh * S + i] = d;
       }
 }
 
