@@ -113,12 +113,10 @@ class _Specializer:
                 "decoding: float softmax attention has no KV cache",
                 "convert it with spike-conversion (spiking attention keeps a KV cache), or run -p raise-attention,linear-attention",
             )
-        if isinstance(op, snn.AttentionOp) and (op.causal is None or op.mask is not None):
+        if isinstance(op, ATTENTION) and _whole_sequence(op):
             raise NsccError(
-                "decoding: attention with a mask or without causality sees later positions", "decoding needs causal attention without a mask"
+                f"decoding: {op.name} with a mask or without causality sees later positions", "decoding needs causal attention without a mask"
             )
-        if isinstance(op, nn.LinearAttentionOp) and not op.causal:
-            raise NsccError("decoding: non-causal linear attention sums over the whole sequence", "decoding needs causal attention")
         if isinstance(op, nn.MatMulOp) and op.rhs in self.axis:
             raise NsccError("decoding: a product of two sequence-dependent values outside attention", "run -p raise-attention")
         return a + len(op.results[0].type.get_shape()) - len(v.type.get_shape())
@@ -376,11 +374,17 @@ def step_function(ctx, module: ModuleOp, token_input: str | None = None, seq_axi
 
 def has_attention_state(module: ModuleOp) -> bool:
     """Whether the module decodes with state: attention over earlier positions only (a BERT-style
-    encoder's spiking attention sees the whole sequence and has none)."""
-    return any(
-        isinstance(op, ATTENTION + ATTENTION_STEP) and not (isinstance(op, snn.AttentionOp) and (op.causal is None or op.mask is not None))
-        for op in module.walk()
-    )
+    encoder's attention, softmax or linear, sees the whole sequence and has none)."""
+    return any(isinstance(op, ATTENTION + ATTENTION_STEP) and not _whole_sequence(op) for op in module.walk())
+
+
+def _whole_sequence(op) -> bool:
+    """Attention that is not causal, or masked: an encoder's."""
+    if isinstance(op, snn.AttentionOp | nn.AttentionOp | nn.LinearAttentionOp):
+        return op.causal is None or op.mask is not None
+    if isinstance(op, snn.LinearAttentionOp):
+        return op.bidirectional is not None or op.mask is not None
+    return False
 
 
 class Decoder:

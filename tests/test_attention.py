@@ -185,3 +185,17 @@ def test_onnx_attention_op_from_an_sdpa_export(tmp_path):
     assert len(att) == 1 and att[0].causal
     got = run(module, ctx.weights, {"x": x.numpy()})["y"]
     np.testing.assert_allclose(got, ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-4, atol=1e-5)
+
+
+def test_an_encoder_with_linear_attention_is_not_a_decoder(tmp_path):
+    """Bidirectional linear attention has no decoding state: the targets treat the module as
+    whole-sequence, and decode-step refuses it by name."""
+    from nscc.decoding import has_attention_state
+    from nscc.errors import NsccError
+
+    path = M.export(M.Bert(), (IDS, MASK), str(tmp_path / "b.onnx"), ["ids", "attention_mask"], ["hidden", "pooled"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, "raise-attention,linear-attention{feature=relu measure=false},spike-conversion{measure-batches=0}")
+    assert not has_attention_state(module)
+    with pytest.raises(NsccError, match="snn.linear_attention with a mask or without causality"):
+        apply_pipeline(ctx, module, "decode-step{token-input=ids}")

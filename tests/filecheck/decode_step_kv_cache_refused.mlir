@@ -12,4 +12,4 @@ builtin.module {
     func.return %a : tensor<1x1x4x4xi64>
   }
 }
-// CHECK: nscc: error: decoding: attention with a mask or without causality sees later positions (hint: decoding needs causal attention without a mask)
+// CHECK: nscc: error: decoding: snn.attention with a mask or without causality sees later positions (hint: decoding needs causal attention without a mask)
