@@ -112,43 +112,60 @@ def _torch():
 
 def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0) -> FitResult:
     """Fits W [H, d, f] so that phi(q) phi(k)^T, normalised over the visible keys,
-    reproduces softmax(scale q k^T + mask) on the captured batches."""
+    reproduces softmax(scale q k^T + mask) on the captured batches.
+
+    The loss is Hedgehog's cross-entropy between the two attention weights. A quarter
+    of the batches (with four or more) is held out: the fit stops where the held-out
+    output error is least, and that error is the one reported. The maps overfit
+    quickly: on SmolLM2 with 12 windows of 128 tokens, 300 steps bring the fitted
+    windows' error to 0.2 while held-out windows stay at 0.5-0.6 (reached by
+    about 30 steps); more calibration text is what helps."""
     torch = _torch()
     start = time.perf_counter()
     torch.manual_seed(seed)
-    q, k, v = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (data.q, data.k, data.v))
+    batches = int(np.prod(data.q.shape[:-3]))
+    held = batches // 4 if batches >= 4 else 0
+    train, test = _rows(data, slice(0, batches - held)), _rows(data, slice(batches - held, batches)) if held else None
+    q, k, keep, target = _torch_data(torch, train)
     heads, d = q.shape[-3], q.shape[-1]
-    q, k, v = (x.reshape(-1, heads, *x.shape[-2:]) for x in (q, k, v))
-    n, m = q.shape[-2], k.shape[-2]
-    keep = torch.ones(q.shape[0], 1, n, m, dtype=torch.bool)
-    if data.causal:
-        keep = keep & torch.ones(n, m, dtype=torch.bool).tril(m - n)
-    if data.mask is not None:
-        mask = torch.from_numpy(np.ascontiguousarray(data.mask, np.float32)).reshape(-1, *data.mask.shape[-3:])
-        keep = keep & (mask > HIDDEN_MASK)
-    with torch.no_grad():
-        s = torch.einsum("bhnd,bhmd->bhnm", q, k) * data.scale
-        target = torch.softmax(s.masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)
     eye = torch.eye(d, feature_dim) if feature_dim <= d else torch.randn(d, feature_dim) / d**0.5
     w = torch.nn.Parameter(eye.repeat(heads, 1, 1).contiguous())
     opt = torch.optim.Adam([w], lr=lr)
     keepf = keep.float()
-
-    def weights_of(wt):
-        zq, zk = q @ wt, k @ wt
+    best = (error(test, "hedgehog", w.detach().numpy()) if test else np.inf, w.detach().clone())
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        zq, zk = q @ w, k @ w
         pq = torch.cat([torch.softmax(zq, -1), torch.softmax(-zq, -1)], -1)
         pk = torch.cat([torch.softmax(zk, -1), torch.softmax(-zk, -1)], -1)
         a = (pq @ pk.transpose(-1, -2)) * keepf
-        return a / (a.sum(-1, keepdim=True) + 1e-6)
-
-    rows = keep.any(-1, keepdim=True).float()
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = -(target * torch.log(weights_of(w) + 1e-8)).sum(-1, keepdim=True).mul(rows).sum() / rows.sum().clamp(min=1) / heads
+        a = a / (a.sum(-1, keepdim=True) + 1e-6)
+        loss = -(target * torch.log(a + 1e-8)).sum(-1).mean()
         loss.backward()
         opt.step()
-    weight = w.detach().numpy().astype(np.float32)
-    return FitResult(weight, error(data, "hedgehog", weight), error(data, "relu"), time.perf_counter() - start)
+        if test and (step % 10 == 0 or step == steps):
+            e = error(test, "hedgehog", w.detach().numpy())
+            if e < best[0]:
+                best = (e, w.detach().clone())
+    weight = (best[1] if test else w.detach()).numpy().astype(np.float32)
+    measured = test or train
+    return FitResult(weight, error(measured, "hedgehog", weight), error(measured, "relu"), time.perf_counter() - start)
+
+
+def _rows(data: AttentionData, rows: slice) -> AttentionData:
+    """The batches `rows` of the captured data (batch axis first)."""
+    flat = [None if x is None else x.reshape(-1, *x.shape[-3:])[rows] for x in (data.q, data.k, data.v, data.mask)]
+    return AttentionData(*flat, data.scale, data.causal)
+
+
+def _torch_data(torch, data: AttentionData):
+    """q, k, the visible pairs and the softmax weights to fit, as torch tensors."""
+    q, k = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (data.q, data.k))
+    keep = torch.from_numpy(visible(data))
+    with torch.no_grad():
+        s = torch.einsum("bhnd,bhmd->bhnm", q, k) * data.scale
+        target = torch.softmax(s.masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)
+    return q, k, keep, target
 
 
 def phi(x: np.ndarray, feature: str, weight: np.ndarray | None = None) -> np.ndarray:
