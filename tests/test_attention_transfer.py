@@ -1,0 +1,63 @@
+"""Attention transfer (nscc.quant.attention_transfer): fitted feature maps follow softmax
+attention better than relu on data they were not fitted on, hybrids are chosen exactly,
+and a missing torch is one line."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from nscc.errors import NsccError
+from nscc.quant import attention_transfer as T
+
+
+def _softmax_layer(batches: int = 8, heads: int = 2, n: int = 24, d: int = 8, seed: int = 0) -> T.AttentionData:
+    """q and k drawn around a few shared directions, as trained attention is: peaked, content-based."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((4, d)) * 2.0
+    pick = rng.integers(0, 4, (batches, heads, n))
+    q = (centers[pick] + 0.3 * rng.standard_normal((batches, heads, n, d))).astype(np.float32)
+    k = (centers[rng.integers(0, 4, (batches, heads, n))] + 0.3 * rng.standard_normal((batches, heads, n, d))).astype(np.float32)
+    v = rng.standard_normal((batches, heads, n, d)).astype(np.float32)
+    return T.AttentionData(q, k, v, None, 1.0 / np.sqrt(d), True)
+
+
+def test_fitted_maps_beat_relu_on_held_out_batches():
+    data = _softmax_layer()
+    r = T.fit(data, feature_dim=8, steps=60)
+    assert r.weight.shape == (2, 8, 8) and r.weight.dtype == np.float32
+    assert r.error < 0.6 * r.naive_error  # measured on the held-out quarter
+    # the map as nn.feature_map computes it: non-negative, each half a distribution
+    phi = T.phi(data.q, "hedgehog", r.weight)
+    assert phi.shape == (*data.q.shape[:-1], 16) and (phi >= 0).all()
+    np.testing.assert_allclose(phi[..., :8].sum(-1), 1.0, rtol=1e-5)
+
+
+def test_padding_masked_keys_are_not_fitted_or_measured():
+    data = _softmax_layer(batches=4)
+    mask = np.zeros((4, 1, 1, data.k.shape[-2]), np.float32)
+    mask[..., -5:] = -1e4
+    masked = T.AttentionData(data.q, data.k, data.v * 1.0, mask, data.scale, False)
+    before = T.error(masked, "relu")
+    masked.v[..., -5:, :] = 1e6  # hidden keys' values must not matter
+    assert T.error(masked, "relu") == pytest.approx(before)
+
+
+def test_softmax_layers_are_the_worst_linear_ones_within_the_limits():
+    errors, lin, soft = [0.1, 0.5, 0.3, 0.4], [10, 10, 10, 10], [100, 100, 100, 100]
+    keep, how = T.choose_softmax(errors, lin, soft, softmax_layers=2, budget=None)
+    assert keep == [False, True, False, True] and "milp" in how
+    keep, _ = T.choose_softmax(errors, lin, soft, softmax_layers=None, budget=130)  # room for one
+    assert keep == [False, True, False, False]
+    assert T.choose_softmax(errors, lin, soft, None, None)[0] == [False] * 4
+    with pytest.raises(NsccError, match="no choice of softmax layers fits a state budget of 39 bytes"):
+        T.choose_softmax(errors, lin, soft, softmax_layers=None, budget=39)
+
+
+def test_without_torch_the_fit_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(NsccError, match="fits feature maps with torch, which is not installed") as e:
+        T.fit(_softmax_layer(batches=2), 8, 5)
+    assert "nscc[train]" in e.value.hint and "feature=relu" in e.value.hint
