@@ -109,8 +109,9 @@ def test_linear_attention_lm_is_raised_and_its_spiking_form_is_matmul_free():
     sess = ort.InferenceSession(path)
     theirs = np.concatenate([sess.run(None, {"ids": ids[i : i + 8]})[0] for i in range(0, len(ids), 8)])
     assert (np.abs(ref - theirs).max(-1) <= 1e-4).mean() >= 0.95  # rounding ties aside (see above)
-    apply_pipeline(ctx, module, "raise-attention")
+    apply_pipeline(ctx, module, "raise-attention,linear-attention")  # already linear: nothing to fit or rewrite
     assert sum(isinstance(op, nn.LinearAttentionOp) for op in module.walk()) == 2
+    assert not any(isinstance(op, nn.FeatureMapOp) for op in module.walk())
     np.testing.assert_allclose(logits(ctx, module, ids[:8]), ref[:8], rtol=1e-5, atol=1e-5)
     apply_pipeline(ctx, module, "spike-conversion{levels=15},binary-expand")
     assert sum(isinstance(op, snn.LinearAttentionOp) for op in module.walk()) == 2
