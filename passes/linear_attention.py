@@ -145,9 +145,6 @@ class LinearAttentionPass(ModulePass):
 
     def _plan(self, ctx: Context, module: ModuleOp, store: WeightStore, found: list[nn.AttentionOp]) -> dict:
         """The ops made linear and their fitted maps; prints the choice per layer."""
-        hybrid = self.softmax_layers > 0 or self.state_budget > 0
-        if self.feature != "hedgehog" and not hybrid:
-            return {o: None for o in found}
         data = transfer.capture(module, store, calibration_of(ctx, module), found)
         rows, maps, errors = [], {}, []
         for o in progress_bar(found, "attention transfer: fitting feature maps", enabled=self.feature == "hedgehog"):
