@@ -170,6 +170,16 @@ class LinearAttentionPass(ModulePass):
             was = f" (relu {naive:.3f})" if naive is not None else ""
             note(f"linear-attention: {layer}: {what} {_bytes(kv if soft else lin)} at {self.context} positions;"
                  f" linear-attention output error {err:.3f}{was}")  # fmt: skip
+        reports = getattr(ctx, "pass_reports", None)
+        if reports is not None:
+            reports[self.name] = {
+                "feature": self.feature,
+                "context": self.context,
+                "how": how,
+                "layers": [{"layer": layer, "attention": "softmax" if soft else "linear", "linear_error": err, "relu_error": naive,
+                            "state_bytes": kv if soft else lin, "kv_cache_bytes": kv}
+                           for (layer, err, naive, lin, kv), soft in zip(rows, keep)],
+            }  # fmt: skip
         n_soft = sum(keep)
         note(f"linear-attention: {len(found) - n_soft} layer(s) linear, {n_soft} softmax ({how}); decoding state"
              f" {_bytes(total)} at {self.context} positions, against {_bytes(sum(r[4] for r in rows))} of KV cache with softmax everywhere")  # fmt: skip

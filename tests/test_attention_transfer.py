@@ -61,3 +61,29 @@ def test_without_torch_the_fit_says_what_to_install(monkeypatch):
     with pytest.raises(NsccError, match="fits feature maps with torch, which is not installed") as e:
         T.fit(_softmax_layer(batches=2), 8, 5)
     assert "nscc[train]" in e.value.hint and "feature=relu" in e.value.hint
+
+
+def test_the_pass_reports_each_layers_choice_error_and_state(tmp_path, capfd):
+    """On a GPT-2-style export: one layer keeps softmax attention (the one whose linear
+    form errs more), the other gets a fitted map; the notes and --report say which."""
+    import torch
+    import torch_models as M
+
+    from nscc.driver import apply_pipeline
+    from nscc.frontend.importer import import_onnx
+    from nscc.ir import nn
+
+    ids = torch.randint(0, 256, (1, 16))
+    path = M.export(M.GPT2(), (ids,), str(tmp_path / "g.onnx"), ["ids"], ["logits"])
+    ctx, module = import_onnx(path)
+    apply_pipeline(ctx, module, "raise-attention,linear-attention{fit-steps=20 softmax-layers=1 measure=false}")
+    rep = ctx.pass_reports["linear-attention"]["layers"]
+    assert [r["attention"] for r in rep].count("softmax") == 1
+    soft = next(r for r in rep if r["attention"] == "softmax")
+    lin = next(r for r in rep if r["attention"] == "linear")
+    assert soft["linear_error"] >= lin["linear_error"] and soft["state_bytes"] == soft["kv_cache_bytes"] > lin["state_bytes"]
+    assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 1
+    assert sum(isinstance(op, nn.FeatureMapOp) for op in module.walk()) == 2
+    err = capfd.readouterr().err
+    assert f"{soft['layer']}: softmax, KV cache" in err and f"{lin['layer']}: linear, state" in err
+    assert "1 layer(s) linear, 1 softmax (milp (exact))" in err
