@@ -20,8 +20,8 @@ Each point runs in a fresh worker process of `pretrained_llm.py`. Writes
 benchmarks/out/linear_attention.json and linear_attention.png.
 
     pip install -e '.[bench]'
-    python benchmarks/linear_attention.py --windows 8             # float attention elsewhere
-    python benchmarks/linear_attention.py --windows 8 --spiking   # and spiking at D=15
+    python benchmarks/linear_attention.py                 # 16 evaluation, 64 calibration windows; float elsewhere
+    python benchmarks/linear_attention.py --spiking       # spiking at D=15 elsewhere
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "") ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--windows", type=int, default=16, help="evaluation windows")
+    ap.add_argument("--calib-windows", type=int, default=64, help="calibration windows (the maps' fit improves with more text)")
     ap.add_argument("--spiking", action="store_true", help="inside the default integer pipeline at D=15")
     ap.add_argument("--only", choices=("naive", "transfer"))
     ap.add_argument("--fractions", type=float, nargs="+", default=FRACTIONS, help="fractions of softmax layers")
@@ -65,8 +66,8 @@ def main() -> None:
     a = ap.parse_args()
     P._check_deps()
     n = a.windows
-    model, calibf, evalf, reff, ref = P.held_out_files(n)
-    print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {n} calibration windows", flush=True)
+    model, calibf, evalf, reff, ref = P.held_out_files(n, calib_n=a.calib_windows)
+    print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {a.calib_windows} calibration windows", flush=True)
     rows = []
     for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options):
         if a.only and name != a.only:
@@ -86,7 +87,7 @@ def main() -> None:
         print(f"  {name:8s} softmax {frac:5.3f}: perplexity {r['ppl']:10.2f} ({r['ppl'] / ref['ppl']:7.2f}x float), top-1 "
               f"{100 * r['agreement']:5.1f}%, state {r['state']} at 2048 (KV cache {r['kv_cache']}), "
               f"conversion {r['convert_seconds']:.0f} s", flush=True)  # fmt: skip
-    summary = {"model": P.MODEL, "windows": n, "spiking": a.spiking, "float_ppl": ref["ppl"], "results": rows}
+    summary = {"model": P.MODEL, "windows": n, "calib_windows": a.calib_windows, "spiking": a.spiking, "float_ppl": ref["ppl"], "results": rows}
     os.makedirs(P.OUT, exist_ok=True)
     stem = "linear_attention_spiking" if a.spiking else "linear_attention"
     with open(os.path.join(P.OUT, f"{stem}.json"), "w") as f:

@@ -259,14 +259,17 @@ def onnxruntime_reference(model: str, ev: np.ndarray, path: str) -> dict:
     return {"ppl": perplexity(s, c), "seconds": time.perf_counter() - t}
 
 
-def held_out_files(n: int, seq: int = 128) -> tuple[str, str, str, str, dict]:
-    """The exported model and, for n windows each, the calibration and evaluation files and
-    onnxruntime's reference on the evaluation windows: (model, calib, eval, ref, its result)."""
+def held_out_files(n: int, seq: int = 128, calib_n: int | None = None) -> tuple[str, str, str, str, dict]:
+    """The exported model and the calibration (calib_n windows, default n) and evaluation
+    (n windows) files and onnxruntime's reference on the evaluation windows:
+    (model, calib, eval, ref, its result)."""
     model = export_model(seq)
-    calib_ids, eval_ids = prose_windows(seq, 16)
+    calib_n = calib_n or n
+    calib_ids, eval_ids = prose_windows(seq, max(16, n, calib_n))
     tag = f"s{seq}_n{n}"
-    calibf, evalf, reff = (os.path.join(CACHE, f"smollm2_{w}_{tag}.npz") for w in ("calib", "eval", "ortref"))
-    np.savez(calibf, input_ids=calib_ids[:n])
+    calibf = os.path.join(CACHE, f"smollm2_calib_s{seq}_n{calib_n}.npz")
+    evalf, reff = (os.path.join(CACHE, f"smollm2_{w}_{tag}.npz") for w in ("eval", "ortref"))
+    np.savez(calibf, input_ids=calib_ids[:calib_n])
     np.savez(evalf, eval=eval_ids[:n])
     return model, calibf, evalf, reff, onnxruntime_reference(model, eval_ids[:n], reff)
 
