@@ -46,7 +46,6 @@ from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.context import weights_of
-from nscc.ir.signature import main_function
 from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import knapsack
@@ -68,7 +67,7 @@ from nscc.quant.plans import (
 from nscc.quant.quantize import stored_bits, valid_width
 from nscc.quant.rotation import rotate_streams
 from nscc.quant.sensitivity import METRICS as SENSITIVITY_METRICS
-from nscc.quant.sensitivity import Probe
+from nscc.quant.sensitivity import Probe, metric_of
 
 METRICS = ("auto", *SENSITIVITY_METRICS)
 
@@ -261,15 +260,7 @@ class BitAllocationPass(ModulePass):
         return out
 
     def _metric(self, op: ModuleOp) -> str:
-        if self.metric != "auto":
-            return self.metric
-        ret = main_function(op).body.block.last_op
-        first = ret.operands[0].owner if ret.operands else None
-        while isinstance(first, nn.ReshapeOp | nn.TransposeOp | nn.AddOp) and first.operands:
-            if isinstance(first, nn.AddOp) and not isinstance(first.operands[0].owner, nn.MatMulOp):
-                break
-            first = first.operands[0].owner
-        return "kl" if isinstance(first, nn.MatMulOp | nn.GemmOp) else "mse"
+        return self.metric if self.metric != "auto" else metric_of(op)
 
     def _widest_uniform(self, layers: list[Layer], free: list[Layer], dmax: int) -> dict | None:
         """Every free layer at the widest width (per channel, largest D) that fits the budget."""

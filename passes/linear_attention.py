@@ -16,7 +16,7 @@ update and readout are accumulations (`snn.linear_attention`).
 A model trained with softmax computes a different function once rewritten
 with a fixed phi. By default the pass therefore fits phi per layer
 (attention transfer, Hedgehog's map, `nn.feature_map`), may keep softmax in
-the layers where linear attention errs most (a hybrid), and prints per layer
+the layers whose linear form moves the model's output most (a hybrid), and prints per layer
 what it chose, the error it measured and the decoding state it costs. It then
 measures what the whole rewrite changed on the calibration inputs (or the
 documented random default): relative output error and, for a vector of scores
@@ -27,7 +27,7 @@ keys add nothing to the sums.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from xdsl.context import Context
@@ -53,6 +53,7 @@ from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import attention_transfer as transfer
 from nscc.quant.attention import kv_source
+from nscc.quant.sensitivity import Probe, metric_of
 from nscc.semantics.folding import constant_value
 
 
@@ -102,7 +103,7 @@ class LinearAttentionPass(ModulePass):
     `feature=relu | elu1` is the untrained rewrite, for models trained with it.
 
     Hybrids: `softmax-layers=N` keeps softmax attention (and its KV cache) in the N layers
-    whose linear form errs most; `state-budget=B` keeps as many as fit B bytes of decoding
+    whose linear form alone moves the model's output most (measured on held-out calibration batches); `state-budget=B` keeps as many as fit B bytes of decoding
     state at `context` positions. Both are solved exactly (`nscc.quant.knapsack`).
     Options: `feature-dim` (f, 0 = the head size), `fit-steps`, `decay` lambda in (0, 1],
     `normalize` (divide by phi(q) . z), `measure` (print how far the outputs moved)."""
@@ -145,8 +146,11 @@ class LinearAttentionPass(ModulePass):
 
     def _plan(self, ctx: Context, module: ModuleOp, store: WeightStore, found: list[nn.AttentionOp]) -> dict:
         """The ops made linear and their fitted maps; prints the choice per layer."""
-        data = transfer.capture(module, store, calibration_of(ctx, module), found)
-        rows, maps, errors = [], {}, []
+        batches = calibration_of(ctx, module)
+        data = transfer.capture(module, store, batches, found)
+        hybrid = self.softmax_layers > 0 or self.state_budget > 0
+        probe = Probe(module, store, batches[-max(1, len(batches) // 4) :][:2], metric_of(module)) if hybrid else None
+        rows, maps = [], {}
         for o in progress_bar(found, "attention transfer: fitting feature maps", enabled=self.feature == "hedgehog"):
             d = data.pop(o)
             if self.feature == "hedgehog":
@@ -154,36 +158,45 @@ class LinearAttentionPass(ModulePass):
                 maps[o], err, naive = fitted.weight, fitted.error, fitted.naive_error
             else:
                 maps[o], err, naive = None, transfer.error(d, self.feature), None
+            # the model with only this layer linear: how far its output moves (the hybrid's cost)
+            moved = probe({o: transfer.linear_in_place(o, self.feature, maps[o])}) if probe is not None else None
             features = maps[o].shape[-1] * 2 if maps[o] is not None else d.q.shape[-1]
-            heads = d.q.shape[-3]
-            kv_heads = _kv_heads(o)
-            rows.append((_layer(o), err, naive, transfer.linear_state_bytes(heads, features, d.v.shape[-1]),
-                         transfer.kv_cache_bytes(d.k.shape, kv_heads or heads, self.context)))  # fmt: skip
-            errors.append(err)
+            rows.append(_Row(_layer(o), err, naive, moved, transfer.linear_state_bytes(d.q.shape[-3], features, d.v.shape[-1]),
+                             transfer.kv_cache_bytes(d.k.shape, _kv_heads(o) or d.q.shape[-3], self.context)))  # fmt: skip
         keep, how = transfer.choose_softmax(
-            errors, [r[3] for r in rows], [r[4] for r in rows], self.softmax_layers or None, self.state_budget or None
-        )
-        total = 0
-        for (layer, err, naive, lin, kv), soft in zip(rows, keep):
-            total += kv if soft else lin
-            what = "softmax, KV cache" if soft else "linear, state"
-            was = f" (relu {naive:.3f})" if naive is not None else ""
-            note(f"linear-attention: {layer}: {what} {_bytes(kv if soft else lin)} at {self.context} positions;"
-                 f" linear-attention output error {err:.3f}{was}")  # fmt: skip
+            [r.error if r.moved is None else r.moved for r in rows], [r.linear_bytes for r in rows], [r.kv_bytes for r in rows],
+            self.softmax_layers or None, self.state_budget or None,
+        )  # fmt: skip
+        for r, soft in zip(rows, keep):
+            r.softmax = soft
+            note(f"linear-attention: {r.layer}: {'softmax, KV cache' if soft else 'linear, state'} {_bytes(r.state)} at {self.context}"
+                 f" positions; linear-attention output error {r.error:.3f}" + (f" (relu {r.naive:.3f})" if r.naive is not None else "")
+                 + (f"; the model's output moves {r.moved:.3g} ({probe.metric}) with this layer alone linear" if r.moved is not None else ""))  # fmt: skip
         reports = getattr(ctx, "pass_reports", None)
         if reports is not None:
-            reports[self.name] = {
-                "feature": self.feature,
-                "context": self.context,
-                "how": how,
-                "layers": [{"layer": layer, "attention": "softmax" if soft else "linear", "linear_error": err, "relu_error": naive,
-                            "state_bytes": kv if soft else lin, "kv_cache_bytes": kv}
-                           for (layer, err, naive, lin, kv), soft in zip(rows, keep)],
-            }  # fmt: skip
+            reports[self.name] = {"feature": self.feature, "context": self.context, "how": how, "layers": [asdict(r) | {"state_bytes": r.state} for r in rows]}
+        total = sum(r.state for r in rows)
         n_soft = sum(keep)
         note(f"linear-attention: {len(found) - n_soft} layer(s) linear, {n_soft} softmax ({how}); decoding state"
-             f" {_bytes(total)} at {self.context} positions, against {_bytes(sum(r[4] for r in rows))} of KV cache with softmax everywhere")  # fmt: skip
+             f" {_bytes(total)} at {self.context} positions, against {_bytes(sum(r.kv_bytes for r in rows))} of KV cache with softmax everywhere")  # fmt: skip
         return {o: maps[o] for o, soft in zip(found, keep) if not soft}
+
+
+@dataclass
+class _Row:
+    """One attention layer's measurements and choice (a line of the notes and of --report)."""
+
+    layer: str
+    error: float  # its attention output's relative error as linear attention (held-out batches)
+    naive: float | None  # the same with relu features
+    moved: float | None  # the model's output error with this layer alone linear (hybrids)
+    linear_bytes: int
+    kv_bytes: int
+    softmax: bool = False
+
+    @property
+    def state(self) -> int:
+        return self.kv_bytes if self.softmax else self.linear_bytes
 
 
 def _layer(op: Operation) -> str:

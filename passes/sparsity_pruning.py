@@ -57,13 +57,13 @@ from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
-from nscc.ir.signature import LAYER_ATTR, main_function
+from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import knapsack
 from nscc.quant.plans import read_bits
 from nscc.quant.quantize import Hessian, gram_error, obs_round, q_range
-from nscc.quant.sensitivity import Probe
+from nscc.quant.sensitivity import Probe, metric_of
 from nscc.semantics.snn import SNN_KERNELS, group_weighted
 
 STRUCTURES = ("unstructured", "rows")
@@ -142,15 +142,6 @@ def _predict(cands: list[dict]) -> None:
     alpha = sum(k["measured"] for k in done) / proxy if proxy > 0 else 0.0
     for k in cands:
         k["predicted"] = k["measured"] if "measured" in k else alpha * k["proxy"]
-
-
-def _metric(op: ModuleOp) -> str:
-    """KL when the model's first output is decoded from a synapse (scores), else relative MSE."""
-    ret = main_function(op).body.block.last_op
-    v = ret.operands[0].owner if ret.operands else None
-    while isinstance(v, nn.ReshapeOp | nn.TransposeOp):
-        v = v.operands[0].owner
-    return "kl" if isinstance(v, snn.DecodeOp) else "mse"
 
 
 def _bits(syn) -> float:
@@ -346,7 +337,7 @@ class SparsityPruningPass(ModulePass):
         for e in encoders:
             e.x = stats[e.op.input].sample
         before = {c.name: self._layer_stats(e, c, c.w, 1.0) for e in encoders for c in e.consumers}
-        measure = Probe(op, store, ctx.calibration[: self.probe_batches], _metric(op))
+        measure = Probe(op, store, ctx.calibration[: self.probe_batches], metric_of(op))
         pruning = self._prune_all(encoders, measure)
         tuning = self._tune(encoders, measure) if self.firing_rate < 1.0 else None
         overrides = {}

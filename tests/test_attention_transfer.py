@@ -78,10 +78,11 @@ def test_the_pass_reports_each_layers_choice_error_and_state(tmp_path, capfd):
     ctx, module = import_onnx(path)
     apply_pipeline(ctx, module, "raise-attention,linear-attention{fit-steps=20 softmax-layers=1 measure=false}")
     rep = ctx.pass_reports["linear-attention"]["layers"]
-    assert [r["attention"] for r in rep].count("softmax") == 1
-    soft = next(r for r in rep if r["attention"] == "softmax")
-    lin = next(r for r in rep if r["attention"] == "linear")
-    assert soft["linear_error"] >= lin["linear_error"] and soft["state_bytes"] == soft["kv_cache_bytes"] > lin["state_bytes"]
+    assert [r["softmax"] for r in rep].count(True) == 1
+    soft = next(r for r in rep if r["softmax"])
+    lin = next(r for r in rep if not r["softmax"])
+    # the choice follows how far the model's output moves with each layer alone linear
+    assert soft["moved"] >= lin["moved"] > 0 and soft["state_bytes"] == soft["kv_bytes"] > lin["state_bytes"] == lin["linear_bytes"]
     assert sum(isinstance(op, nn.AttentionOp) for op in module.walk()) == 1
     assert sum(isinstance(op, nn.FeatureMapOp) for op in module.walk()) == 2
     err = capfd.readouterr().err

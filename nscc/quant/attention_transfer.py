@@ -203,9 +203,26 @@ def error(data: AttentionData, feature: str, weight: np.ndarray | None = None) -
     top = s.max(-1, keepdims=True)
     e = np.where(keep, np.exp(s - np.where(np.isfinite(top), top, 0)), 0)
     ref = np.matmul(e / np.maximum(e.sum(-1, keepdims=True), 1e-30), v)
-    a = np.matmul(phi(q, feature, weight), np.swapaxes(phi(k, feature, weight), -1, -2)) * keep
-    out = np.matmul(a / (a.sum(-1, keepdims=True) + 1e-6), v)
+    out = _linear(q, k, v, keep, feature, weight)
     return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-30))
+
+
+def _linear(q, k, v, keep, feature, weight) -> np.ndarray:
+    a = np.matmul(phi(q, feature, weight), np.swapaxes(phi(k, feature, weight), -1, -2)) * keep
+    return np.matmul(a / (a.sum(-1, keepdims=True) + 1e-6), v)
+
+
+def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None):
+    """A kernel for `op` that computes its linear-attention form instead (the interpreter's
+    overrides): the model with that one layer made linear, for measuring its sensitivity."""
+
+    def kernel(args):
+        q, k, v = (np.asarray(a, np.float32) for a in args[:3])
+        mask = _mask4(np.asarray(args[3], np.float32), q.shape[0]) if len(args) > 3 else None
+        keep = visible(AttentionData(q, k, v, mask, 0.0, op.causal is not None))
+        return (_linear(q, k, v, keep, feature, weight).astype(np.float32),)
+
+    return kernel
 
 
 # --- which layers keep softmax -----------------------------------------------------------

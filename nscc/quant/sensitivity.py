@@ -20,6 +20,21 @@ from nscc.ir.weights import WeightStore
 METRICS = ("kl", "mse")
 
 
+def metric_of(module: ModuleOp) -> str:
+    """KL when the model's first output is scores (a linear layer's, float or decoded from a
+    synapse, through reshapes, transposes and a bias), else relative MSE."""
+    from nscc.ir import nn, snn
+    from nscc.ir.signature import main_function
+
+    ret = main_function(module).body.block.last_op
+    v = ret.operands[0].owner if ret.operands else None
+    while isinstance(v, nn.ReshapeOp | nn.TransposeOp | nn.AddOp) and v.operands:
+        if isinstance(v, nn.AddOp) and not isinstance(v.operands[0].owner, nn.MatMulOp | snn.DecodeOp):
+            break
+        v = v.operands[0].owner
+    return "kl" if isinstance(v, nn.MatMulOp | nn.GemmOp | snn.DecodeOp) else "mse"
+
+
 def output_error(ref: np.ndarray, out: np.ndarray, metric: str) -> float:
     if metric == "kl":
         a = ref.astype(np.float64).reshape(-1, ref.shape[-1])
