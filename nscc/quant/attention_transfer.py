@@ -174,12 +174,9 @@ def _torch_data(torch, data: AttentionData):
 
 def phi(x: np.ndarray, feature: str, weight: np.ndarray | None = None) -> np.ndarray:
     """The feature map of `nn.linear_attention` (relu, elu1) or of `nn.feature_map` (hedgehog)."""
-    from nscc.semantics.nn import feature_map, softmax_last
+    from nscc.semantics.nn import feature_map, hedgehog
 
-    if feature != "hedgehog":
-        return feature_map(x, feature)
-    z = np.matmul(x, weight)
-    return np.concatenate([softmax_last(z), softmax_last(-z)], axis=-1)
+    return hedgehog(x, weight) if feature == "hedgehog" else feature_map(x, feature)
 
 
 def visible(data: AttentionData) -> np.ndarray:

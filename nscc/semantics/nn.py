@@ -381,8 +381,13 @@ def _linear_attention(op, args):
 def _feature_map(op, args):
     x, w = args
     ct = np.promote_types(x.dtype, np.float32)
-    z = np.matmul(x.astype(ct, copy=False), w.astype(ct, copy=False))  # [..., H, S, d] @ [H, d, f]
-    return _typed(op, np.concatenate([softmax_last(z), softmax_last(-z)], axis=-1))
+    return _typed(op, hedgehog(x.astype(ct, copy=False), w.astype(ct, copy=False)))
+
+
+def hedgehog(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """nn.feature_map's phi: [softmax(x w_h), softmax(-x w_h)] per head ([..., H, S, d] @ [H, d, f])."""
+    z = np.matmul(x, w)
+    return np.concatenate([softmax_last(z), softmax_last(-z)], axis=-1)
 
 
 def softmax_last(z: np.ndarray) -> np.ndarray:
