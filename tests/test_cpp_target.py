@@ -78,17 +78,23 @@ def test_spiking_attention_and_its_kv_cache_step_are_bit_exact(tmp_path):
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_random_synapses_of_every_width_are_bit_exact(seed, tmp_path):
     """Widths 2..8 (ternary included), odd column counts, signed and unsigned counts,
-    group scales, pruned rows and columns, counts and binary trains."""
+    group scales, pruned rows and columns, counts and binary trains. Seeds 6 and up are
+    wider, with more rows than one block of the VNNI kernel takes, groups of whole tile
+    rows, and counts past a byte (the portable kernel)."""
     rng = np.random.default_rng(100 + seed)
-    bits = [2, 3, 4, 5, 8, 2][seed]
-    ternary = seed == 5
-    m, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
-    groups, g = int(rng.integers(1, 4)), int(rng.integers(1, 24))
+    bits = [2, 3, 4, 5, 8, 2, 4, 8, 2, 6, 4, 8][seed]
+    ternary = seed in (5, 8)
+    if seed < 6:
+        m, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+        groups, g = int(rng.integers(1, 4)), int(rng.integers(1, 24))
+    else:
+        m, n = int(rng.integers(5, 19)), int(rng.integers(65, 200))
+        groups, g = int(rng.integers(1, 4)), 4 * int(rng.integers(1, 12)) + (seed == 9)
     k = groups * g
-    levels = int(rng.choice([1, 3, 7, 15, 31]))
+    levels = int(rng.choice([1, 3, 7, 15, 31, 127] if seed < 11 else [255]))
     signed = bool(seed % 2)
     sig = ", signed" if signed else ""
     tb = max(1, levels.bit_length())

@@ -436,13 +436,13 @@ def test_non_finite_weights_are_one_clear_error_naming_the_layer(tmp_path, value
 
 
 def test_simulator_threads_sleep_when_idle_and_small_loops_stay_serial(monkeypatch):
-    from nscc.targets.cpp import RUNTIME, simulator_env
+    from nscc.targets.cpp import RUNTIME, RUNTIME_HEADERS, simulator_env
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     assert simulator_env()["OMP_WAIT_POLICY"] == "passive"
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")
     assert simulator_env()["OMP_WAIT_POLICY"] == "active"  # the user's choice stands
-    src = open(os.path.join(RUNTIME, "nscc_runtime.hpp")).read()
+    src = "".join(open(os.path.join(RUNTIME, h)).read() for h in RUNTIME_HEADERS)
     pragmas = [ln for ln in src.splitlines() if ln.startswith("#pragma omp parallel")]
     assert pragmas and all("if (parallel_worth(" in ln for ln in pragmas)
 

@@ -4,7 +4,8 @@
 
     OUT/model.cpp          the model, generated from the IR (targets/cpp/codegen.py)
     OUT/model_io.hpp       its inputs and outputs
-    OUT/nscc_runtime.hpp   the kernels (event-driven synapses, exact snn semantics)
+    OUT/nscc_runtime.hpp   the kernels (exact snn semantics)
+    OUT/nscc_synapse.hpp   the synapse kernels (VNNI integer dot products)
     OUT/main.cpp           the driver: .npy in, .npy out, counters as JSON
     OUT/weights.bin        every weight in one file, low-bit synapse weights packed
     OUT/Makefile           g++ -O3 -fopenmp -ffp-contract=off
@@ -32,11 +33,12 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from nscc.decoding import StateSlot, decode_length, has_attention_state, is_step_function, position_argument, state_slots, step_function
 from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
-from nscc.ir.weights import pack
 from nscc.targets import INTEGER_HEADERS, INTEGER_PIPELINE, render, write_integer_headers
 from nscc.targets.cpp.codegen import C_TYPES, Program, c_string, check_supported, generate
 
 RUNTIME = os.path.join(os.path.dirname(__file__), "runtime")
+RUNTIME_HEADERS = ("nscc_runtime.hpp", "nscc_synapse.hpp")
+RUNTIME_FILES = (*RUNTIME_HEADERS, "main.cpp")
 DEFAULT_PIPELINE = INTEGER_PIPELINE  # the VCK190's program, run here bit for bit; -p '' keeps the float model
 
 
@@ -54,16 +56,20 @@ DTYPE_CODE = {"float32": 0, "float64": 1, "int8": 2, "int16": 3, "int32": 4, "in
 ALIGN = 64
 
 
-def blocked(w: np.ndarray, bits: int) -> bytes:
-    """2- or 4-bit weights [K, N] in 64-column blocks, block-major (layout in nscc_runtime.hpp)."""
+def tiles(w: np.ndarray, bits: int) -> bytes:
+    """Synapse weights [K, N] as tiles of 4 rows x 64 columns, offset binary at 2, 4
+    or 8 bits (the layout is described in runtime/nscc_synapse.hpp)."""
     k, n = w.shape
-    nb = (n + 63) // 64
-    u = np.zeros((k, nb * 64), np.uint8)
-    u[:, :n] = w.astype(np.int64) & ((1 << bits) - 1)
-    u = u.reshape(k, nb, 64).transpose(1, 0, 2)  # block-major: [column block, row, 64]
+    k4, nb, off = (k + 3) // 4, (n + 63) // 64, 1 << (bits - 1)
+    u = np.zeros((k4 * 4, nb * 64), np.uint8)
+    u[:k, :n] = w.astype(np.int16) + off
+    # [row, column] -> [column block, tile row, column, row in tile]: element 4c + q of a tile
+    t = u.reshape(k4, 4, nb, 64).transpose(2, 0, 3, 1).reshape(nb, k4, 256)
     if bits == 4:
-        return np.ascontiguousarray(u[..., :32] | (u[..., 32:] << 4)).astype(np.uint8).tobytes()
-    return np.ascontiguousarray(u[..., :16] | (u[..., 16:32] << 2) | (u[..., 32:48] << 4) | (u[..., 48:] << 6)).astype(np.uint8).tobytes()
+        t = t[..., :128] | (t[..., 128:] << 4)
+    elif bits == 2:
+        t = t[..., :64] | (t[..., 64:128] << 2) | (t[..., 128:192] << 4) | (t[..., 192:] << 6)
+    return np.ascontiguousarray(t).astype(np.uint8).tobytes()
 
 
 def write_weights(path: str, program: Program) -> tuple[int, list[tuple[int, int]]]:
@@ -72,10 +78,8 @@ def write_weights(path: str, program: Program) -> tuple[int, list[tuple[int, int
     blobs, header = [], bytearray(b"NSCCW1\0\0" + struct.pack("<I", len(program.weights)))
     for e in program.weights:
         a = np.ascontiguousarray(e.array)
-        if e.blocked:
-            data, code = blocked(a, e.bits), 8
-        elif e.bits:
-            data, code = pack(a, e.bits).tobytes() + b"\0", 7  # one spare byte: the unpacker reads 16 bits at a time
+        if e.bits:
+            data, code = tiles(a, e.bits), 8
         else:
             data, code = a.astype(np.uint8).tobytes() if a.dtype == np.bool_ else a.tobytes(), DTYPE_CODE[str(a.dtype)]
         blobs.append((data, code, e.bits, a.shape))
@@ -176,7 +180,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         f.write(program.source)
         if step is not None:
             f.write(step.source)
-    for name in ("nscc_runtime.hpp", "main.cpp"):
+    for name in RUNTIME_FILES:
         shutil.copy(os.path.join(RUNTIME, name), os.path.join(out_dir, name))
     write_integer_headers(out_dir)
     vocab = os.path.join(os.path.dirname(os.path.abspath(source)), "vocab.json")
@@ -187,7 +191,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         f.write(_io_header(program, step_io, specs))
     with open(os.path.join(out_dir, "Makefile"), "w") as f:
         f.write(
-            f"CXX ?= g++\nCXXFLAGS ?= {CXXFLAGS}\n\nmodel: main.cpp model.cpp model_io.hpp nscc_runtime.hpp {' '.join(INTEGER_HEADERS)}\n\t$(CXX) $(CXXFLAGS) -o $@ main.cpp\n"
+            f"CXX ?= g++\nCXXFLAGS ?= {CXXFLAGS}\n\nmodel: main.cpp model.cpp model_io.hpp {' '.join(RUNTIME_HEADERS + INTEGER_HEADERS)}\n\t$(CXX) $(CXXFLAGS) -o $@ main.cpp\n"
         )
     manifest = {
         "target": "cpp",
@@ -251,7 +255,7 @@ def build(project: str) -> str:
         )
     cxx = os.path.realpath(cxx)
     h = hashlib.sha256(CXXFLAGS.encode() + b"\0" + _compiler_identity(cxx, os.path.getmtime(cxx)).encode())
-    for name in ("main.cpp", "model.cpp", "model_io.hpp", "nscc_runtime.hpp", *INTEGER_HEADERS):
+    for name in ("main.cpp", "model.cpp", "model_io.hpp", *RUNTIME_HEADERS, *INTEGER_HEADERS):
         with open(os.path.join(project, name), "rb") as f:
             h.update(f.read())
     exe = os.path.join(cache_dir(), "cpp", h.hexdigest()[:20], "model")

@@ -124,11 +124,15 @@ def _arr(vals: Sequence[int]) -> str:
     return "{" + ", ".join(str(int(v)) for v in vals) + "}"
 
 
+def tile_bits(bits: int) -> int:
+    """The stored width of `bits`-bit synapse weights: 2, 4 or 8."""
+    return 2 if bits <= 2 else 4 if bits <= 4 else 8
+
+
 @dataclass
 class WeightEntry:
     array: np.ndarray
-    bits: int = 0  # > 0: packed signed integers of this width (synapse weights)
-    blocked: bool = False  # 2/4-bit synapse weights in 64-column blocks (nscc_runtime.hpp)
+    bits: int = 0  # > 0: synapse weights, stored as tiles at this width (2, 4 or 8; runtime/nscc_synapse.hpp)
 
 
 @dataclass
@@ -175,7 +179,7 @@ class _Gen:
         self.names[v], self.buffers[v] = name, [self.op_index, self.op_index, nbytes]
         return name
 
-    def entry(self, array: np.ndarray, bits: int, source: SSAValue, blocked: bool = False) -> int:
+    def entry(self, array: np.ndarray, bits: int, source: SSAValue) -> int:
         """The weight file index of an array; a stored weight (or an equal constant) is written once,
         however many programs of the project use it."""
         owner = source.owner
@@ -185,10 +189,10 @@ class _Gen:
             import hashlib
 
             key = ("c", hashlib.sha1(array.tobytes()).hexdigest(), array.shape, array.dtype.str)
-        key = (key, bits, blocked)
+        key = (key, bits)
         if key in self.entry_of:
             return self.entry_of[key]
-        self.entries.append(WeightEntry(np.ascontiguousarray(array), bits, blocked))
+        self.entries.append(WeightEntry(np.ascontiguousarray(array), bits))
         self.entry_of[key] = len(self.entries) - 1
         return len(self.entries) - 1
 
@@ -694,8 +698,8 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     bits = op.weight.type.element_type.width.data
     if bits > 8:
         raise _unsupported(op, "weights wider than 8 bits")
-    layout = 0 if bits == 8 else 1 if bits in (2, 4) else 2
-    idx = g.entry(w, 0 if bits == 8 else bits, op.weight, blocked=layout == 1)
+    stored = tile_bits(bits)
+    idx = g.entry(w, stored, op.weight)
     nnz = g.entry(np.count_nonzero(w, axis=1).astype(np.int32), 0, op.weight)  # per row: pruned rows are skipped, SOPs counted
     sw = g.fresh("syn")
     g.members.append(f"nscc::SynapseWeights {sw};")
@@ -706,10 +710,9 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
         gs_ptr, group = f"W.ptr<int8_t>({gi})", w.shape[0] // gs.shape[0]
     it = op.input.type
     max_count = sum(it.slot_weights()) if isinstance(it, snn.SpikesType) else it.levels.data
-    exact = w.shape[0] * max_count * (1 << (bits - 1)) < (1 << 24)
     g.init.append(
-        f"    {sw} = nscc::SynapseWeights{{W.ptr<uint8_t>({idx}), {bits}, {layout}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, "
-        f"{'true' if exact else 'false'}, W.ptr<int32_t>({nnz})}};"
+        f"    {sw} = nscc::SynapseWeights{{W.ptr<uint8_t>({idx}), {stored}, {w.shape[0]}, {w.shape[1]}, {gs_ptr}, {group}, "
+        f"{max_count}, W.ptr<int32_t>({nnz})}};"
     )
     g.init.append(f"    nscc::synapse_prepare({sw});")
     x = g.ref(op.input)

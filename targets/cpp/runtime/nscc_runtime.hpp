@@ -16,9 +16,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <omp.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 #include <type_traits>
 #include <fcntl.h>
 #include <limits>
@@ -47,7 +44,7 @@ struct Entry {
 };
 
 constexpr uint16_t MAX_DIMS = 16;
-constexpr uint8_t MAX_DTYPE = 11;  // the codes of DTYPE_CODE in targets/cpp/__init__.py, 7 packed, 8 blocked
+constexpr uint8_t MAX_DTYPE = 11;  // the codes of DTYPE_CODE in targets/cpp/__init__.py, 8 synapse tiles (nscc_synapse.hpp)
 
 class Weights {
  public:
@@ -119,23 +116,17 @@ struct LayerCounter {
 };
 
 // ---------------------------------------------------------------- helpers
-// A thread team costs a fork and a join (microseconds, far more when other work
-// shares the cores and threads spin): loops smaller than this run on one thread.
-// Set OMP_WAIT_POLICY=passive too (nscc run does) so idle threads sleep.
-constexpr i64 PAR_MIN_WORK = i64(1) << 16;
+// A thread team costs a fork and a join: tens of microseconds with sleeping threads
+// (OMP_WAIT_POLICY=passive, which nscc run sets, so that a shared machine is not
+// spun on), far more when other work holds the cores. Loops of fewer elementary
+// steps than this run on one thread: on GPT-2-small-sized models, 2^19 rather than
+// 2^16 leaves elementwise ops over [128, 768] serial and took 7-9 % off a forward
+// (benchmarks/simulator.py), while every synapse and attention stays parallel.
+constexpr i64 PAR_MIN_WORK = i64(1) << 19;
 inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_max_threads() > 1; }
 
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
-
-// Packed signed integers of `bits` bits (two's complement, little-endian in
-// bytes, row-major): element i starts at bit i * bits.
-inline int32_t unpack_at(const uint8_t* p, int bits, i64 i) {
-  i64 bit = i * bits;
-  uint32_t word = p[bit >> 3] | (uint32_t(p[(bit >> 3) + 1]) << 8);
-  uint32_t u = (word >> (bit & 7)) & ((1u << bits) - 1);
-  return (u >= (1u << (bits - 1))) ? int32_t(u) - int32_t(1u << bits) : int32_t(u);
-}
 
 // ---------------------------------------------------------------- snn kernels
 // n = clip(round_half_even(f32(x) / f32(theta)), lo, hi); theta[(i / inner) % C]
@@ -192,242 +183,6 @@ void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
   }
 }
 
-// Synaptic accumulation, event-driven: for every non-zero count of a row of
-// the input, add count x the weight row (count additions of it). Silent
-// inputs and all-zero weight rows (pruned input channels) cost nothing.
-//
-// Weight layouts in the weight file (dtype 8, "blocked"): columns in blocks
-// of 64 (the last zero-padded), block-major: all K rows of column block 0,
-// then of block 1, ..., so that a thread working on one block reads one
-// contiguous stretch, and each row of a block unpacks with vector operations:
-//   4 bits: 32 bytes per block row, byte t = column t (low nibble) | column t+32 (high)
-//   2 bits: 16 bytes per block row, byte t = columns t, t+16, t+32, t+48 (bits 0-1, 2-3, 4-5, 6-7)
-//   8 bits: int8 rows, no blocking.
-// Other widths use the plain packed layout (dtype 7: element i at bit i*bits).
-constexpr i64 BLOCK = 64;
-
-struct SynapseWeights {
-  const uint8_t* data;
-  int bits;
-  int layout;  // 0: int8 rows; 1: blocked 4/2-bit; 2: plain packed
-  i64 K, N;
-  const int8_t* group_scale;  // [K / group, N] or null
-  i64 group;
-  bool exact_f32;        // every partial sum is an integer below 2^24: float32 adds are exact in any order
-  const int32_t* nnz_row;  // non-zero weights per row (written by nscc)
-  i64 row_bytes = 0;  // blocked layout: bytes per row of a column block
-};
-
-inline void synapse_prepare(SynapseWeights& w) {
-  w.row_bytes = w.layout == 1 ? BLOCK * w.bits / 8 : 0;  // bytes of one row of one column block
-}
-
-// Weights [k, j0:j0+width) (j0 a multiple of BLOCK, width <= BLOCK) as T.
-template <class T>
-inline void unpack_block(const SynapseWeights& w, i64 k, i64 j0, i64 width, T* out) {
-  if (w.layout == 0) {
-    const int8_t* row = reinterpret_cast<const int8_t*>(w.data) + k * w.N + j0;
-    for (i64 j = 0; j < width; ++j) out[j] = (T)row[j];
-  } else if (w.layout == 1 && w.bits == 4) {
-    const uint8_t* b = w.data + ((j0 / BLOCK) * w.K + k) * 32;
-    if (width == BLOCK) {  // straight into place
-#if defined(__AVX512F__) && defined(__AVX2__)
-      if constexpr (std::is_same_v<T, float>) {  // 64 nibbles -> 64 floats in a dozen instructions
-        const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
-        const __m256i mask = _mm256_set1_epi8(15), eight = _mm256_set1_epi8(8);
-        const __m256i lo = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256(bytes, mask), eight), eight);
-        const __m256i hi = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), eight), eight);
-        _mm512_storeu_ps(out, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(lo))));
-        _mm512_storeu_ps(out + 16, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(lo, 1))));
-        _mm512_storeu_ps(out + 32, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(hi))));
-        _mm512_storeu_ps(out + 48, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(hi, 1))));
-        return;
-      }
-#endif
-      for (int t = 0; t < 32; ++t) {
-        out[t] = (T)((int32_t(b[t] & 15) ^ 8) - 8);
-        out[t + 32] = (T)((int32_t(b[t] >> 4) ^ 8) - 8);
-      }
-      return;
-    }
-    alignas(64) T tmp[BLOCK];
-    for (int t = 0; t < 32; ++t) {
-      tmp[t] = (T)((int32_t(b[t] & 15) ^ 8) - 8);
-      tmp[t + 32] = (T)((int32_t(b[t] >> 4) ^ 8) - 8);
-    }
-    for (i64 j = 0; j < width; ++j) out[j] = tmp[j];
-  } else if (w.layout == 1 && w.bits == 2) {
-    const uint8_t* b = w.data + ((j0 / BLOCK) * w.K + k) * 16;
-    alignas(64) T tmp[BLOCK];
-    for (int q = 0; q < 4; ++q)
-      for (int t = 0; t < 16; ++t) tmp[q * 16 + t] = (T)((int32_t((b[t] >> (2 * q)) & 3) ^ 2) - 2);
-    for (i64 j = 0; j < width; ++j) out[j] = tmp[j];
-  } else {
-    for (i64 j = 0; j < width; ++j) out[j] = (T)unpack_at(w.data, w.bits, k * w.N + j0 + j);
-  }
-}
-
-// The float path, for weights whose partial sums stay below 2^24 (exact in
-// float32, in any order). Output columns are split in blocks of 64 among
-// threads. With many input rows, a block's weights (K x 64) are unpacked
-// once into a panel and four input rows at a time run through it with their
-// accumulators in registers; with few rows (decoding), a weight row is
-// unpacked only when one of the rows fired at that input.
-template <class TI, class TA>
-void synapse_f32(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
-  constexpr i64 RB = 4;
-  const i64 K = w.K, N = w.N, nb = (N + BLOCK - 1) / BLOCK, rb = (rows + RB - 1) / RB;
-  std::vector<int32_t> live;
-  for (i64 k = 0; k < K; ++k)
-    if (w.nnz_row[k]) live.push_back((int32_t)k);
-  const i64 L = (i64)live.size();
-  const bool panelled = rows > RB;
-  // the counts of each block of RB rows, live inputs only, interleaved: xq[(blk * L + t) * RB + r]
-  std::vector<float> xq(rb * L * RB);
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * L))
-  for (i64 blk = 0; blk < rb; ++blk)
-    for (i64 t = 0; t < L; ++t)
-      for (i64 r = 0; r < RB; ++r) {
-        const i64 row = blk * RB + r;
-        xq[(blk * L + t) * RB + r] = row < rows ? (float)x[row * K + live[t]] : 0.f;
-      }
-#pragma omp parallel if (parallel_worth(rows * L * N))
-  {
-    std::vector<float> panel(panelled ? L * BLOCK + 16 : BLOCK + 16);
-#pragma omp for schedule(dynamic)
-    for (i64 cb = 0; cb < nb; ++cb) {
-      const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
-      float* pan = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t(63));
-      if (panelled)
-        for (i64 t = 0; t < L; ++t) {
-          float* p = pan + t * BLOCK;
-          unpack_block(w, live[t], j0, width, p);
-          std::fill(p + width, p + BLOCK, 0.f);
-        }
-      // the weights of input t in this column block: from the panel, or unpacked now (decoding)
-      auto block_row = [&](i64 t) -> const float* {
-        if (panelled) return pan + t * BLOCK;
-        unpack_block(w, live[t], j0, width, pan);
-        std::fill(pan + width, pan + BLOCK, 0.f);
-        return pan;
-      };
-      for (i64 blk = 0; blk < rb; ++blk) {
-        const float* cq = xq.data() + blk * L * RB;
-        alignas(64) float acc[RB][BLOCK];
-#if defined(__AVX512F__)
-        // 4 rows x 64 columns of accumulators in 16 registers; fused multiply-adds
-        // are exact here (integer products and sums below 2^24).
-        __m512 a[RB][4];
-        for (int r = 0; r < RB; ++r)
-          for (int v = 0; v < 4; ++v) a[r][v] = _mm512_setzero_ps();
-        for (i64 t = 0; t < L; ++t) {
-          const float* c = cq + t * RB;
-          uint64_t lo, hi;
-          std::memcpy(&lo, c, 8);
-          std::memcpy(&hi, c + 2, 8);
-          if (((lo | hi) & 0x7fffffff7fffffffull) == 0) continue;  // no spike at this input
-          const float* wp = block_row(t);
-          const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16), w2 = _mm512_load_ps(wp + 32), w3 = _mm512_load_ps(wp + 48);
-          if (rows == 1) {  // decoding one token: one row of accumulators
-            const __m512 b = _mm512_set1_ps(c[0]);
-            a[0][0] = _mm512_fmadd_ps(b, w0, a[0][0]);
-            a[0][1] = _mm512_fmadd_ps(b, w1, a[0][1]);
-            a[0][2] = _mm512_fmadd_ps(b, w2, a[0][2]);
-            a[0][3] = _mm512_fmadd_ps(b, w3, a[0][3]);
-            continue;
-          }
-          for (int r = 0; r < RB; ++r) {
-            const __m512 b = _mm512_set1_ps(c[r]);
-            a[r][0] = _mm512_fmadd_ps(b, w0, a[r][0]);
-            a[r][1] = _mm512_fmadd_ps(b, w1, a[r][1]);
-            a[r][2] = _mm512_fmadd_ps(b, w2, a[r][2]);
-            a[r][3] = _mm512_fmadd_ps(b, w3, a[r][3]);
-          }
-        }
-        for (int r = 0; r < RB; ++r)
-          for (int v = 0; v < 4; ++v) _mm512_store_ps(acc[r] + 16 * v, a[r][v]);
-#else
-        for (i64 r = 0; r < RB; ++r) std::fill(acc[r], acc[r] + BLOCK, 0.f);
-        for (i64 t = 0; t < L; ++t) {
-          const float* c = cq + t * RB;
-          if (c[0] == 0.f && c[1] == 0.f && c[2] == 0.f && c[3] == 0.f) continue;
-          const float* wp = block_row(t);
-          for (i64 r = 0; r < RB; ++r) {
-            const float cr = c[r];
-#pragma omp simd
-            for (i64 j = 0; j < BLOCK; ++j) acc[r][j] += cr * wp[j];
-          }
-        }
-#endif
-        const i64 nr = std::min(RB, rows - blk * RB);
-        for (i64 r = 0; r < nr; ++r)
-          for (i64 j = 0; j < width; ++j) out[(blk * RB + r) * N + j0 + j] = (TA)acc[r][j];
-      }
-    }
-  }
-}
-
-// The integer path (wide sums, or group scales): per input row, per group.
-template <class TI, class TA>
-void synapse_int(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
-  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
-  const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K, nb = (N + BLOCK - 1) / BLOCK;
-#pragma omp parallel if (parallel_worth(rows * K * N))
-  {
-    std::vector<Acc> acc(N), part(N);
-    alignas(64) int32_t wrow[BLOCK];
-#pragma omp for schedule(static)
-    for (i64 r = 0; r < rows; ++r) {
-      const TI* xr = x + r * K;
-      std::fill(acc.begin(), acc.end(), 0);
-      for (i64 g0 = 0; g0 < K; g0 += G) {
-        std::fill(part.begin(), part.end(), 0);
-        for (i64 k = g0; k < g0 + G; ++k) {
-          const Acc c = xr[k];
-          if (c == 0 || !w.nnz_row[k]) continue;
-          for (i64 cb = 0; cb < nb; ++cb) {
-            const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
-            unpack_block(w, k, j0, width, wrow);
-            for (i64 j = 0; j < width; ++j) part[j0 + j] += c * wrow[j];
-          }
-        }
-        if (w.group_scale) {
-          const int8_t* m = w.group_scale + (g0 / G) * N;
-          for (i64 j = 0; j < N; ++j) acc[j] += Acc(m[j]) * part[j];
-        } else {
-          for (i64 j = 0; j < N; ++j) acc[j] += part[j];
-        }
-      }
-      for (i64 j = 0; j < N; ++j) out[r * N + j] = (TA)acc[j];
-    }
-  }
-}
-
-template <class TI, class TA>
-void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
-  if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
-    const i64 K = w.K;
-    i64 events = 0, sops = 0;
-#pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_worth(rows * K))
-    for (i64 r = 0; r < rows; ++r)
-      for (i64 k = 0; k < K; ++k) {
-        int32_t c = x[r * K + k];
-        int32_t mag = c < 0 ? -c : c;
-        int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
-        events += ev;
-        sops += int64_t(ev) * w.nnz_row[k];
-      }
-    ctr->events += events;
-    ctr->sops += sops;
-    ctr->elements += rows * K;
-  }
-  if (w.exact_f32 && !w.group_scale)
-    synapse_f32(x, rows, w, out);
-  else
-    synapse_int(x, rows, w, out);
-}
-
-// Convolution over counts (NCHW, OIHW int8 weights), gathering non-zero inputs.
 template <class TI, class TA>
 void conv_synapse(const TI* x, i64 B, i64 C, i64 H, i64 W, const int8_t* w, i64 M, i64 kh, i64 kw, i64 sh, i64 sw, i64 pt, i64 pl, i64 dh, i64 dw,
                   i64 group, i64 OH, i64 OW, bool bitplane_events, TA* out, LayerCounter* ctr) {
@@ -508,15 +263,30 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
     }
 }
 
+// Loops over (row, channel, inner) with no division per element, so that the
+// 64-bit multiply, shift and clamp vectorise (vpmullq, vpsraq).
 template <class TA, class TM, class TO>
 void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi, TO* out) {
+  const i64 outer = n / (C * inner);
+  if (inner == 1) {  // channels last
 #pragma omp parallel for schedule(static) if (parallel_worth(n))
-  for (i64 i = 0; i < n; ++i) {
-    i64 c = (i / inner) % C;
-    int64_t a = (int64_t)acc[i];
-    if (bias) a += (int64_t)bias[c];
-    out[i] = (TO)requant_value(a, (int64_t)mult[c], shift, lo, hi);
+    for (i64 o = 0; o < outer; ++o) {
+      const TA* a = acc + o * C;
+      TO* y = out + o * C;
+#pragma omp simd
+      for (i64 c = 0; c < C; ++c)
+        y[c] = (TO)requant_value((int64_t)a[c] + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
+    }
+    return;
   }
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
+  for (i64 o = 0; o < outer; ++o)
+    for (i64 c = 0; c < C; ++c) {
+      const int64_t m = mult[c], b = bias ? (int64_t)bias[c] : 0;
+      const i64 base = (o * C + c) * inner;
+#pragma omp simd
+      for (i64 i = base; i < base + inner; ++i) out[i] = (TO)requant_value((int64_t)acc[i] + b, m, shift, lo, hi);
+    }
 }
 
 template <class TI>
@@ -1221,49 +991,58 @@ template <class TQ, class TK, class TV>
 void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mask, i64 mz, i64 mh, i64 mi, i64 mj, i64 outer, i64 H, i64 G, i64 S,
                        i64 T, i64 dk, i64 dv, int64_t mult, int shift, int f, i64 limit, int64_t log2e, int64_t c1, int64_t c2, int64_t* out,
                        LayerCounter* ctr) {
+  // counts of at most 8 bits: q.k in int32 (|sum| <= 2^14 dk), which vectorises
+  using Dot = std::conditional_t<(sizeof(TQ) == 1 && sizeof(TK) == 1), int32_t, int64_t>;
   i64 events = 0;
-#pragma omp parallel for collapse(3) reduction(+ : events) schedule(static) if (parallel_worth(outer * H * S * T * (dk + dv)))
-  for (i64 z = 0; z < outer; ++z)
-    for (i64 h = 0; h < H; ++h)
-      for (i64 i = 0; i < S; ++i) {
-        const i64 g = h / (H / G);
-        const TQ* qi = q + ((z * H + h) * S + i) * dk;
-        const TK* kz = k + (z * G + g) * T * dk;
-        const TV* vz = v + (z * G + g) * T * dv;
-        std::vector<int64_t> t(T), e(T);
-        std::vector<char> seen(T, 0);
-        int64_t mx = INT64_MIN;
-        for (i64 j = 0; j < T; ++j) {
-          if (j > limit + i) continue;
-          int64_t s = 0;
-          for (i64 a = 0; a < dk; ++a) s += (int64_t)qi[a] * (int64_t)kz[j * dk + a];
-          int64_t tj = round_shift(s * mult, shift);
-          if (mask) {
-            int64_t mk = mask[z * mz + h * mh + i * mi + j * mj];
-            if (mk <= -(int64_t(1) << 30)) continue;
-            tj += mk;
+#pragma omp parallel reduction(+ : events) if (parallel_worth(outer * H * S * T * (dk + dv)))
+  {
+    std::vector<int64_t> t(T), e(T);
+    std::vector<char> seen(T);
+#pragma omp for collapse(3) schedule(static)
+    for (i64 z = 0; z < outer; ++z)
+      for (i64 h = 0; h < H; ++h)
+        for (i64 i = 0; i < S; ++i) {
+          const i64 g = h / (H / G);
+          const TQ* qi = q + ((z * H + h) * S + i) * dk;
+          const TK* kz = k + (z * G + g) * T * dk;
+          const TV* vz = v + (z * G + g) * T * dv;
+          std::fill(seen.begin(), seen.end(), 0);
+          int64_t mx = INT64_MIN;
+          const i64 visible = std::min(T, limit + i + 1);
+          for (i64 j = 0; j < visible; ++j) {
+            Dot s = 0;
+#pragma omp simd reduction(+ : s)
+            for (i64 a = 0; a < dk; ++a) s += (Dot)qi[a] * (Dot)kz[j * dk + a];
+            int64_t tj = round_shift((int64_t)s * mult, shift);
+            if (mask) {
+              int64_t mk = mask[z * mz + h * mh + i * mi + j * mj];
+              if (mk <= -(int64_t(1) << 30)) continue;
+              tj += mk;
+            }
+            t[j] = tj;
+            seen[j] = 1;
+            mx = std::max(mx, tj);
+            events += dk;
           }
-          t[j] = tj;
-          seen[j] = 1;
-          mx = std::max(mx, tj);
-          events += dk;
-        }
-        int64_t total = 0;
-        for (i64 j = 0; j < T; ++j)
-          if (seen[j]) {
-            e[j] = exp_value(t[j] - mx, f, log2e, c1, c2);
-            total += e[j];
+          int64_t total = 0;
+          for (i64 j = 0; j < visible; ++j)
+            if (seen[j]) {
+              e[j] = exp_value(t[j] - mx, f, log2e, c1, c2);
+              total += e[j];
+            }
+          int64_t* o = out + ((z * H + h) * S + i) * dv;
+          for (i64 c = 0; c < dv; ++c) o[c] = 0;
+          if (total <= 0) continue;
+          for (i64 j = 0; j < visible; ++j) {
+            if (!seen[j]) continue;
+            const int64_t p = sat32(round_div(e[j] << f, total));
+            const TV* vj = vz + j * dv;
+#pragma omp simd
+            for (i64 c = 0; c < dv; ++c) o[c] += p * (int64_t)vj[c];
+            events += dv;
           }
-        int64_t* o = out + ((z * H + h) * S + i) * dv;
-        for (i64 c = 0; c < dv; ++c) o[c] = 0;
-        if (total <= 0) continue;
-        for (i64 j = 0; j < T; ++j) {
-          if (!seen[j]) continue;
-          int64_t p = sat32(round_div(e[j] << f, total));
-          for (i64 c = 0; c < dv; ++c) o[c] += p * (int64_t)vz[j * dv + c];
-          events += dv;
         }
-      }
+  }
   if (ctr) {
     ctr->events += events;
     ctr->sops += events;
@@ -1449,3 +1228,6 @@ void arange(S start, S delta, i64 n, T* out) {
 }
 
 }  // namespace nscc
+
+// snn.synapse: after the namespace closes, since it builds on LayerCounter and parallel_worth above
+#include "nscc_synapse.hpp"

@@ -1,0 +1,237 @@
+// snn.synapse on the CPU: exact integer dot products of spike counts and
+// low-bit weights (docs/semantics.md, snn.synapse). Included by nscc_runtime.hpp.
+//
+// Weight layout in the weight file (dtype 8, "tiles"). W [K, N] is cut into
+// tiles of 4 rows x 64 columns, K padded to a multiple of 4 and N to a
+// multiple of 64 with zeros. Tiles run column-block-major (the K/4 tiles of
+// columns 0-63, then those of 64-127, ...), so that the thread owning a column
+// block reads one contiguous stretch. Inside a tile, W[4g + q, 64b + c] is
+// element 4c + q: the order in which vpdpbusd multiplies the four bytes of a
+// 32-bit lane by four broadcast counts. Values are offset binary, u = w +
+// 2^(s-1) (unsigned: vpdpbusd's unsigned operand), at s = 2, 4 or 8 bits:
+//   s = 8: 256 bytes, element e at byte e;
+//   s = 4: 128 bytes, element e at byte e % 128, low nibble when e < 128;
+//   s = 2: 64 bytes, element e at byte e % 64, bits 2 (e / 64) and 2 (e / 64) + 1.
+// Unpacking a tile is then two or three vector operations per 64 weights.
+//
+// With u = w + off, sum_k c_k w_k = sum_k c_k u_k - off * sum_k c_k: the
+// correction is one number per row (and group), and a silent input adds
+// nothing to either side, so silent inputs are skipped with no bookkeeping.
+#pragma once
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+
+namespace nscc {
+
+constexpr i64 BLOCK = 64;
+
+struct SynapseWeights {
+  const uint8_t* data;
+  int bits;  // the stored width: 2, 4 or 8
+  i64 K, N;
+  const int8_t* group_scale;  // [K / group, N] or null
+  i64 group;
+  int max_count;           // |count| <= max_count for every input
+  const int32_t* nnz_row;  // non-zero weights per row (written by nscc): SOPs, and pruned rows
+  // set by synapse_prepare
+  i64 K4 = 0, NB = 0, tile_bytes = 0;
+  std::vector<uint8_t> live;  // per tile row (4 inputs): does any weight there differ from zero
+};
+
+inline void synapse_prepare(SynapseWeights& w) {
+  w.K4 = (w.K + 3) / 4;
+  w.NB = (w.N + BLOCK - 1) / BLOCK;
+  w.tile_bytes = 256 * w.bits / 8;
+  w.live.assign(w.K4, 0);
+  for (i64 k = 0; k < w.K; ++k)
+    if (w.nnz_row[k]) w.live[k / 4] = 1;
+}
+
+inline const uint8_t* tile_at(const SynapseWeights& w, i64 cb, i64 g) { return w.data + (cb * w.K4 + g) * w.tile_bytes; }
+
+// The 256 offset-binary values of a tile, one a byte.
+inline void unpack_tile(int bits, const uint8_t* p, uint8_t* u) {
+  if (bits == 8) {
+    std::memcpy(u, p, 256);
+  } else if (bits == 4) {
+    for (int b = 0; b < 128; ++b) {
+      u[b] = p[b] & 15;
+      u[128 + b] = p[b] >> 4;
+    }
+  } else {
+    for (int q = 0; q < 4; ++q)
+      for (int b = 0; b < 64; ++b) u[64 * q + b] = (p[b] >> (2 * q)) & 3;
+  }
+}
+
+// The portable path: any counts, any group size. Per column block, each tile
+// is unpacked once and every row runs through it.
+template <class TI, class TA>
+void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
+  const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K;
+  const Acc off = Acc(1) << (w.bits - 1);
+#pragma omp parallel if (parallel_worth(rows * K * N))
+  {
+    std::vector<Acc> acc(rows * BLOCK), part(rows * BLOCK);
+    alignas(64) uint8_t u[256];
+    alignas(64) Acc wk[BLOCK];
+#pragma omp for schedule(dynamic)
+    for (i64 cb = 0; cb < w.NB; ++cb) {
+      const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
+      std::fill(acc.begin(), acc.end(), 0);
+      std::fill(part.begin(), part.end(), 0);
+      i64 grp = 0;
+      auto flush = [&]() {  // acc += group scale x the group's sums
+        if (!w.group_scale) return;
+        const int8_t* m = w.group_scale + grp * N + j0;
+        for (i64 r = 0; r < rows; ++r)
+          for (i64 j = 0; j < width; ++j) {
+            acc[r * BLOCK + j] += Acc(m[j]) * part[r * BLOCK + j];
+            part[r * BLOCK + j] = 0;
+          }
+      };
+      for (i64 g = 0; g < w.K4; ++g) {
+        if (!w.live[g]) continue;
+        unpack_tile(w.bits, tile_at(w, cb, g), u);
+        for (i64 q = 0; q < 4 && 4 * g + q < K; ++q) {
+          const i64 k = 4 * g + q;
+          if (k / G != grp) {
+            flush();
+            grp = k / G;
+          }
+          for (i64 j = 0; j < BLOCK; ++j) wk[j] = Acc(u[4 * j + q]) - off;
+          Acc* sum = w.group_scale ? part.data() : acc.data();
+          for (i64 r = 0; r < rows; ++r) {
+            const Acc c = x[r * K + k];
+            if (c == 0) continue;
+            Acc* s = sum + r * BLOCK;
+#pragma omp simd
+            for (i64 j = 0; j < BLOCK; ++j) s[j] += c * wk[j];
+          }
+        }
+      }
+      flush();
+      for (i64 r = 0; r < rows; ++r)
+        for (i64 j = 0; j < width; ++j) out[r * N + j0 + j] = (TA)acc[r * BLOCK + j];
+    }
+  }
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+// The VNNI path: counts within [-127, 127] as signed bytes, weights as
+// unsigned bytes, 64 products a vpdpbusd. Four rows share each unpacked tile,
+// their 4 x 64 sums in 16 registers; a tile row where none of the four rows
+// fired is skipped. Sums stay in int32: |sum u c| <= 255 * 127 * K < 2^31
+// (the caller checks K).
+template <class TI, class TA>
+void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
+  constexpr i64 RB = 4;
+  const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 4 * K4;
+  const i64 rb = (rows + RB - 1) / RB, ngroups = (4 * K4 + G - 1) / G;
+  const int64_t off = int64_t(1) << (w.bits - 1);
+  // counts as bytes, rows padded to RB and inputs to 4 K4 with silence; and each row's count sum per group
+  std::vector<int8_t> xs(rb * RB * 4 * K4, 0);
+  std::vector<int64_t> csum(rb * RB * ngroups, 0);
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * K))
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 k = 0; k < K; ++k) {
+      xs[r * 4 * K4 + k] = (int8_t)x[r * K + k];
+      csum[r * ngroups + k / G] += x[r * K + k];
+    }
+  const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
+#pragma omp parallel if (parallel_worth(rows * K * N))
+  {
+    alignas(64) int32_t part[RB][BLOCK];
+    alignas(64) Acc acc[RB][BLOCK];
+#pragma omp for schedule(dynamic) collapse(2)
+    for (i64 cb = 0; cb < w.NB; ++cb)
+      for (i64 b = 0; b < rb; ++b) {
+        const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
+        const int8_t* xb = xs.data() + b * RB * 4 * K4;
+        for (i64 r = 0; r < RB; ++r) std::fill(acc[r], acc[r] + BLOCK, 0);
+        for (i64 grp = 0; grp < ngroups; ++grp) {
+          __m512i s[RB][4];
+          for (int r = 0; r < RB; ++r)
+            for (int v = 0; v < 4; ++v) s[r][v] = _mm512_setzero_si512();
+          const i64 g1 = std::min(K4, (grp + 1) * G / 4);
+          for (i64 g = grp * G / 4; g < g1; ++g) {
+            uint32_t c[RB];
+            for (int r = 0; r < RB; ++r) std::memcpy(&c[r], xb + r * 4 * K4 + 4 * g, 4);
+            if ((c[0] | c[1] | c[2] | c[3]) == 0 || !w.live[g]) continue;
+            const uint8_t* p = tile_at(w, cb, g);
+            __m512i u[4];
+            if (w.bits == 8) {
+              for (int v = 0; v < 4; ++v) u[v] = _mm512_loadu_si512(p + 64 * v);
+            } else if (w.bits == 4) {
+              const __m512i a = _mm512_loadu_si512(p), h = _mm512_loadu_si512(p + 64);
+              u[0] = _mm512_and_si512(a, low4);
+              u[1] = _mm512_and_si512(h, low4);
+              u[2] = _mm512_and_si512(_mm512_srli_epi16(a, 4), low4);
+              u[3] = _mm512_and_si512(_mm512_srli_epi16(h, 4), low4);
+            } else {
+              const __m512i a = _mm512_loadu_si512(p);
+              u[0] = _mm512_and_si512(a, low2);
+              u[1] = _mm512_and_si512(_mm512_srli_epi16(a, 2), low2);
+              u[2] = _mm512_and_si512(_mm512_srli_epi16(a, 4), low2);
+              u[3] = _mm512_and_si512(_mm512_srli_epi16(a, 6), low2);
+            }
+            for (int r = 0; r < RB; ++r) {
+              if (!c[r]) continue;
+              const __m512i cr = _mm512_set1_epi32((int32_t)c[r]);
+              for (int v = 0; v < 4; ++v) s[r][v] = _mm512_dpbusd_epi32(s[r][v], u[v], cr);
+            }
+          }
+          for (int r = 0; r < RB; ++r)
+            for (int v = 0; v < 4; ++v) _mm512_store_si512(part[r] + 16 * v, s[r][v]);
+          for (i64 r = 0; r < RB; ++r) {
+            const i64 row = b * RB + r;
+            const Acc corr = row < rows ? Acc(off * csum[row * ngroups + grp]) : 0;
+            if (w.group_scale) {
+              const int8_t* m = w.group_scale + grp * N + j0;
+              for (i64 j = 0; j < width; ++j) acc[r][j] += Acc(m[j]) * (Acc(part[r][j]) - corr);
+            } else {
+              for (i64 j = 0; j < BLOCK; ++j) acc[r][j] += Acc(part[r][j]) - corr;
+            }
+          }
+        }
+        const i64 nr = std::min(RB, rows - b * RB);
+        for (i64 r = 0; r < nr; ++r)
+          for (i64 j = 0; j < width; ++j) out[(b * RB + r) * N + j0 + j] = (TA)acc[r][j];
+      }
+  }
+}
+#endif
+
+template <class TI, class TA>
+void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
+    const i64 K = w.K;
+    i64 events = 0, sops = 0;
+#pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_worth(rows * K))
+    for (i64 r = 0; r < rows; ++r)
+      for (i64 k = 0; k < K; ++k) {
+        int32_t c = x[r * K + k];
+        int32_t mag = c < 0 ? -c : c;
+        int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
+        events += ev;
+        sops += int64_t(ev) * w.nnz_row[k];
+      }
+    ctr->events += events;
+    ctr->sops += sops;
+    ctr->elements += rows * K;
+  }
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  // within [-127, 127], groups of whole tile rows, and int32 sums that cannot overflow
+  if (w.max_count <= 127 && (!w.group_scale || w.group % 4 == 0) && 4 * w.K4 * 255 * 127 < (i64(1) << 31)) {
+    synapse_vnni(x, rows, w, out);
+    return;
+  }
+#endif
+  synapse_generic(x, rows, w, out);
+}
+
+}  // namespace nscc
