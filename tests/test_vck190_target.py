@@ -582,3 +582,61 @@ def test_templates_render_strictly_and_ship_in_the_wheel():
         for f in os.listdir(os.path.join(root, folder)):
             rel = os.path.basename(folder) + "/" + f
             assert any(fnmatch.fnmatch(rel, g) for g in data[pkg_name]), rel
+
+
+CSYNTH = """<?xml version="1.0" encoding="UTF-8"?>
+<profile>
+  <UserAssignments><unit>ns</unit><TargetClockPeriod>3.33</TargetClockPeriod></UserAssignments>
+  <PerformanceEstimates>
+    <SummaryOfTimingAnalysis><unit>ns</unit><EstimatedClockPeriod>2.50</EstimatedClockPeriod></SummaryOfTimingAnalysis>
+    <SummaryOfOverallLatency>
+      <Best-caseLatency>{best}</Best-caseLatency><Average-caseLatency>{worst}</Average-caseLatency><Worst-caseLatency>{worst}</Worst-caseLatency>
+      <Interval-min>{best}</Interval-min><Interval-max>{worst}</Interval-max>
+    </SummaryOfOverallLatency>
+  </PerformanceEstimates>
+  <AreaEstimates>
+    <Resources><BRAM_18K>120</BRAM_18K><DSP>40</DSP><FF>50000</FF><LUT>70000</LUT><URAM>12</URAM></Resources>
+    <AvailableResources><BRAM_18K>1934</BRAM_18K><DSP>1968</DSP><FF>1799680</FF><LUT>899840</LUT><URAM>463</URAM></AvailableResources>
+  </AreaEstimates>
+</profile>
+"""
+
+
+def test_a_csynth_report_replaces_the_estimate_and_bad_ones_change_nothing(lm_package, tmp_path):
+    """`make report` (run by `make hls`): without a report nothing changes; Vitis HLS's latency
+    and resources replace the estimate, the model's kept for comparison; a latency csynth
+    leaves undefined keeps the model's; a broken report is one line and report.json stays."""
+    pkg = str(tmp_path / "pkg")
+    shutil.copytree(lm_package, pkg)
+    before = open(os.path.join(pkg, "report.json")).read()
+    r = _make(pkg, "report")
+    assert r.returncode == 0 and "hint: make hls" in r.stdout and open(os.path.join(pkg, "report.json")).read() == before
+
+    xml_dir = os.path.join(pkg, "build", "hls", "hls", "syn", "report")
+    os.makedirs(xml_dir)
+    xml = os.path.join(xml_dir, "nscc_top_csynth.xml")
+    with open(xml, "w") as f:
+        f.write("<profile><PerformanceEstimates>")  # truncated
+    r = _make(pkg, "report")
+    assert r.returncode != 0 and "not a readable csynth report" in r.stderr and "Traceback" not in r.stderr
+    assert open(os.path.join(pkg, "report.json")).read() == before
+
+    with open(xml, "w") as f:
+        f.write(CSYNTH.format(best=400000, worst=500000))
+    r = _make(pkg, "report")
+    assert r.returncode == 0, r.stderr
+    rep = json.load(open(os.path.join(pkg, "report.json")))
+    est, old = rep["estimate"], json.loads(before)["estimate"]
+    assert est["cycles_per_call"] == 500000 and est["latency_ms"] == pytest.approx(500000 * 2.5e-6)
+    assert est["calls_per_s"] == pytest.approx(800.0) and est["tokens_per_s"] == pytest.approx(800.0 * old["tokens_per_s"] / old["calls_per_s"])
+    assert est["resources"] == {"LUT": 70000, "FF": 50000, "DSP58": 40, "BRAM36": 60, "URAM": 12}
+    assert est["utilisation"]["URAM"] == pytest.approx(12 / old["capacity"]["URAM"]) and est["fits"]
+    assert est["analytical"]["latency_ms"] == old["latency_ms"] and est["analytical"]["resources"] == old["resources"]
+    assert rep["synthesis"]["interval_cycles"] == {"min": 400000, "max": 500000}
+
+    with open(xml, "w") as f:
+        f.write(CSYNTH.format(best="undef", worst="undef"))
+    r = _make(pkg, "report")
+    est = json.load(open(os.path.join(pkg, "report.json")))["estimate"]
+    assert r.returncode == 0 and est["latency_ms"] == old["latency_ms"] and "analytical" in est["latency_source"]
+    assert est["analytical"]["latency_ms"] == old["latency_ms"]  # a second run compares with the model, not with itself

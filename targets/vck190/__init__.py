@@ -13,6 +13,7 @@
     PKG/Makefile                 csim, lint, hls, link, package, host, host-check
     PKG/report.json, README.md   what was built, resource and throughput estimates
     PKG/scripts/hls_lint.py      the synthesizability lint
+    PKG/scripts/hls_report.py    after `make hls`: Vitis HLS's latency and resources into report.json
 
 A decoder with linear attention is compiled token by token: the kernel is its
 decode-step function, one call takes one token per batch row, and the
@@ -104,6 +105,7 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
     write_integer_headers(os.path.join(out_dir, "kernel"))
     shutil.copyfile(os.path.join(TEMPLATES, "tb_main.cpp"), os.path.join(out_dir, "tb", "tb_main.cpp"))
     shutil.copyfile(os.path.join(HERE, "lint.py"), os.path.join(out_dir, "scripts", "hls_lint.py"))
+    shutil.copyfile(os.path.join(HERE, "synthesis_report.py"), os.path.join(out_dir, "scripts", "hls_report.py"))
     w("tb/tb_io.h", tb_io(kernel, len(steps)))
     # golden vectors: what the reference interpreter computed at the kernel's boundary
     for t, (ins, outs) in enumerate(steps):

