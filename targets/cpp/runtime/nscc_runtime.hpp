@@ -962,24 +962,75 @@ inline T feature_of(T x, bool elu1) {
 
 // nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
 // a^T X b in Acc (exact in int64 for the fixed form), then `finish` per element.
+// Whether b = diag(s) H with H Sylvester's Hadamard matrix of order q (H[c][c2] = -1 to the
+// popcount of c & c2), as nscc.quant.hadamard builds the power-of-two factor; s into `sign`.
+template <class B>
+bool signed_sylvester(const B* b, i64 q, std::vector<int64_t>& sign) {
+  if (q < 2 || (q & (q - 1))) return false;
+  sign.resize(q);
+  for (i64 c = 0; c < q; ++c) {
+    const int64_t s = (int64_t)b[c * q];
+    if (s != 1 && s != -1) return false;
+    sign[c] = s;
+    for (i64 c2 = 0; c2 < q; ++c2)
+      if ((int64_t)b[c * q + c2] != ((__builtin_popcountll(uint64_t(c & c2)) & 1) ? -s : s)) return false;
+  }
+  return true;
+}
+
+// In place: v H for Sylvester's H of order q (a power of two), q log2 q additions.
+template <class Acc>
+inline void walsh_hadamard(Acc* v, i64 q) {
+  for (i64 h = 1; h < q; h *= 2)
+    for (i64 i = 0; i < q; i += 2 * h)
+#pragma omp simd
+      for (i64 j = i; j < i + h; ++j) {
+        const Acc x = v[j], y = v[j + h];
+        v[j] = x + y;
+        v[j + h] = x - y;
+      }
+}
+
 template <class Acc, class T, class A, class B, class R, class Fin>
 void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * p * q * (p + q)))
-  for (i64 r = 0; r < rows; ++r) {
-    std::vector<Acc> t(p * q, Acc(0));
-    const T* xr = x + r * p * q;
-    for (i64 i = 0; i < p; ++i)
+  // Both stages run along contiguous rows (of X, then of b) so that they vectorise; each
+  // output still sums its terms in the order c = 0, 1, ..., as the interpreter does. An
+  // integer b with the structure of nscc's randomised Hadamard factor takes the fast
+  // transform instead: exact integers, so the order of the additions does not matter.
+  std::vector<int64_t> sign;
+  const bool fast = std::is_integral<Acc>::value && signed_sylvester(b, q, sign);
+#pragma omp parallel if (parallel_worth(rows * p * q * (p + (fast ? 8 : q))))
+  {
+    std::vector<Acc> t(p * q), s(q);
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < rows; ++r) {
+      std::fill(t.begin(), t.end(), Acc(0));
+      const T* xr = x + r * p * q;
+      for (i64 i = 0; i < p; ++i)
+        for (i64 k = 0; k < p; ++k) {
+          const Acc aik = (Acc)a[i * p + k];
+          if (aik == Acc(0)) continue;
+          Acc* tk = t.data() + k * q;
+#pragma omp simd
+          for (i64 c = 0; c < q; ++c) tk[c] += aik * (Acc)xr[i * q + c];
+        }
       for (i64 k = 0; k < p; ++k) {
-        const Acc aik = (Acc)a[i * p + k];
-        if (aik == Acc(0)) continue;
-        for (i64 c = 0; c < q; ++c) t[k * q + c] += aik * (Acc)xr[i * q + c];
+        if (fast) {
+          for (i64 c = 0; c < q; ++c) s[c] = t[k * q + c] * (Acc)sign[c];
+          walsh_hadamard(s.data(), q);
+          for (i64 c2 = 0; c2 < q; ++c2) out[r * p * q + k * q + c2] = finish(s[c2]);
+          continue;
+        }
+        std::fill(s.begin(), s.end(), Acc(0));
+        for (i64 c = 0; c < q; ++c) {
+          const Acc tkc = t[k * q + c];
+          const B* bc = b + c * q;
+#pragma omp simd
+          for (i64 c2 = 0; c2 < q; ++c2) s[c2] += tkc * (Acc)bc[c2];
+        }
+        for (i64 c2 = 0; c2 < q; ++c2) out[r * p * q + k * q + c2] = finish(s[c2]);
       }
-    for (i64 k = 0; k < p; ++k)
-      for (i64 c2 = 0; c2 < q; ++c2) {
-        Acc s = Acc(0);
-        for (i64 c = 0; c < q; ++c) s += t[k * q + c] * (Acc)b[c * q + c2];
-        out[r * p * q + k * q + c2] = finish(s);
-      }
+    }
   }
 }
 
