@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 import hf_models as H  # noqa: E402
 
 from nscc.driver import load, prepare  # noqa: E402
-from nscc.quant.hadamard import hadamard_matrix, rotation  # noqa: E402
+from nscc.quant.hadamard import hadamard_matrix, is_signed_sylvester, kronecker_factors, rotation  # noqa: E402
 from nscc.semantics.interpreter import run  # noqa: E402
 
 OLD_DEFAULT = "spike-conversion{rotate=false threshold=percentile granularity=per-tensor measure-batches=0}"
@@ -41,6 +41,18 @@ def test_hadamard_orders_of_transformer_widths(n):
     q = rotation(n, seed=1)
     assert np.allclose(q @ q.T, np.eye(n), atol=1e-12)
     assert np.allclose(np.abs(q), 1 / np.sqrt(n))  # a one-channel row comes out flat
+
+
+@pytest.mark.parametrize("n", [576, 1536, 768])
+def test_the_power_of_two_factor_is_signed_sylvester_and_little_else_is(n):
+    """What lets the simulator apply that factor by the fast Walsh-Hadamard transform."""
+    a, b = kronecker_factors(n, seed=2)
+    assert is_signed_sylvester(b)
+    assert is_signed_sylvester(b[:, ::-1].copy())  # reversed columns: Sylvester's again, other row signs
+    shuffled = b[:, np.random.default_rng(0).permutation(b.shape[1])]
+    assert not is_signed_sylvester(shuffled) and np.array_equal(shuffled @ shuffled.T.astype(np.int64), b.shape[1] * np.eye(b.shape[1]))
+    assert not is_signed_sylvester(2 * b) and not is_signed_sylvester(b[:, :-1])
+    assert a.shape[0] == 1 or not is_signed_sylvester(a)  # Paley blocks (12, 36) are not Sylvester's
 
 
 def test_widths_without_a_hadamard_matrix_get_a_random_rotation():

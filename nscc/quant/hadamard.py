@@ -90,6 +90,16 @@ def kronecker_factors(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | 
     rng = np.random.default_rng(seed)
     return tuple((m * rng.choice(np.array([-1, 1]), m.shape[0])[:, None]).astype(np.int8) for m in f)
 
+def is_signed_sylvester(b: np.ndarray) -> bool:
+    """Whether b = diag(s) H with H Sylvester's Hadamard matrix (the form of kronecker_factors'
+    power-of-two factor): then x b is a fast Walsh-Hadamard transform of x * s."""
+    q = b.shape[0]
+    if b.ndim != 2 or b.shape[1] != q or q < 2 or q & (q - 1):
+        return False
+    s = b[:, :1].astype(np.int64)
+    return bool(np.all(np.abs(s) == 1) and np.array_equal(b.astype(np.int64), s * sylvester(q)))
+
+
 def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-random orthogonal matrix (QR of a Gaussian one, signs fixed)."""
     a = rng.standard_normal((n, n))

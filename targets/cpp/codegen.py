@@ -25,6 +25,7 @@ from nscc.ir.constants import dense_value
 from nscc.ir.signature import LAYER_ATTR, main_function, signature
 from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
+from nscc.quant.hadamard import is_signed_sylvester
 from nscc.semantics import fixed
 from nscc.semantics.nn import prop
 from nscc.targets.layout import broadcast_strides, channel_layout, mask_strides, plan_arena, strided_views
@@ -794,13 +795,18 @@ def _emit_hadamard(g: _Gen, op: Operation) -> None:
     p, q = _shape(op.a)[0], _shape(op.b)[0]
     out = g.alloc(op.res)
     rows = math.prod(shape) // (p * q)
+    fast = False
     if isinstance(op, snn.FixedHadamardOp):
         acc, fin = "int64_t", f"[](int64_t v) {{ return (int32_t)sat32(round_shift(v * {prop(op, 'multiplier')}LL, {prop(op, 'shift')})); }}"
+        b = g.weight_array(op.b)
+        fast = b is not None and is_signed_sylvester(b)  # exact integers: the fast transform's order of sums changes nothing
     else:
         _float_only(op)
         t = _ctype(op.res)
         acc, fin = t, f"[](const {t} v) {{ return v / std::sqrt({t}({p * q})); }}"
-    g.lines.append(f"  hadamard<{acc}>({g.ref(op.input)}, {g.ref(op.a)}, {g.ref(op.b)}, {rows}, {p}, {q}, {out}, {fin});")
+    g.lines.append(
+        f"  hadamard<{acc}>({g.ref(op.input)}, {g.ref(op.a)}, {g.ref(op.b)}, {rows}, {p}, {q}, {'true' if fast else 'false'}, {out}, {fin});"
+    )
 
 
 @_emits(snn.AttentionOp, snn.AttentionStepOp)

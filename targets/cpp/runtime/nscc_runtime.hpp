@@ -962,22 +962,6 @@ inline T feature_of(T x, bool elu1) {
 
 // nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
 // a^T X b in Acc (exact in int64 for the fixed form), then `finish` per element.
-// Whether b = diag(s) H with H Sylvester's Hadamard matrix of order q (H[c][c2] = -1 to the
-// popcount of c & c2), as nscc.quant.hadamard builds the power-of-two factor; s into `sign`.
-template <class B>
-bool signed_sylvester(const B* b, i64 q, std::vector<int64_t>& sign) {
-  if (q < 2 || (q & (q - 1))) return false;
-  sign.resize(q);
-  for (i64 c = 0; c < q; ++c) {
-    const int64_t s = (int64_t)b[c * q];
-    if (s != 1 && s != -1) return false;
-    sign[c] = s;
-    for (i64 c2 = 0; c2 < q; ++c2)
-      if ((int64_t)b[c * q + c2] != ((__builtin_popcountll(uint64_t(c & c2)) & 1) ? -s : s)) return false;
-  }
-  return true;
-}
-
 // In place: v H for Sylvester's H of order q (a power of two), q log2 q additions.
 template <class Acc>
 inline void walsh_hadamard(Acc* v, i64 q) {
@@ -992,13 +976,14 @@ inline void walsh_hadamard(Acc* v, i64 q) {
 }
 
 template <class Acc, class T, class A, class B, class R, class Fin>
-void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, bool fast, R* out, Fin finish) {
   // Both stages run along contiguous rows (of X, then of b) so that they vectorise; each
-  // output still sums its terms in the order c = 0, 1, ..., as the interpreter does. An
-  // integer b with the structure of nscc's randomised Hadamard factor takes the fast
-  // transform instead: exact integers, so the order of the additions does not matter.
-  std::vector<int64_t> sign;
-  const bool fast = std::is_integral<Acc>::value && signed_sylvester(b, q, sign);
+  // output still sums its terms in the order c = 0, 1, ..., as the interpreter does.
+  // `fast`: b = diag(s) H with H Sylvester's matrix (nscc.quant.hadamard.is_signed_sylvester,
+  // checked at compile time, integer sums only): s is b's first column, and t b is the fast
+  // Walsh-Hadamard transform of t * s.
+  std::vector<Acc> sign(fast ? q : 0);
+  for (i64 c = 0; c < (i64)sign.size(); ++c) sign[c] = (Acc)b[c * q];
 #pragma omp parallel if (parallel_worth(rows * p * q * (p + (fast ? 8 : q))))
   {
     std::vector<Acc> t(p * q), s(q);
@@ -1016,7 +1001,7 @@ void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out
         }
       for (i64 k = 0; k < p; ++k) {
         if (fast) {
-          for (i64 c = 0; c < q; ++c) s[c] = t[k * q + c] * (Acc)sign[c];
+          for (i64 c = 0; c < q; ++c) s[c] = t[k * q + c] * sign[c];
           walsh_hadamard(s.data(), q);
           for (i64 c2 = 0; c2 < q; ++c2) out[r * p * q + k * q + c2] = finish(s[c2]);
           continue;
