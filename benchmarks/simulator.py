@@ -222,6 +222,29 @@ def ort_kv_step(position: int, repeat: int = 20) -> float:
     return ort_time(sess, feed, repeat)
 
 
+def whole_sequence(name: str, project: str, model: str, feed: dict, tokens: int, tmp: str, repeat: int) -> list[dict]:
+    """One forward of `feed`: the simulator with sleeping and with spinning threads against
+    onnxruntime fp32 and int8 on `model`; and the simulator's peak memory."""
+    sim_s, rss = sim_whole(project, feed, repeat)
+    spin_s, _ = sim_whole(project, feed, repeat, env=SPIN)
+    ort_s = ort_time(ort_session(model), feed, repeat)
+    int8_s = ort_time(ort_session(ort_int8(model, tmp)), feed, repeat)
+    rows = [line(name, sim_s, ort_s, tokens, int8_s), line(name + ", threads spinning", spin_s, ort_s, tokens, int8_s)]
+    wbytes = os.path.getsize(os.path.join(project, "weights.bin"))
+    rows[0].update({"peak_rss": rss, "weight_file_bytes": wbytes, "rss_over_weights": rss / wbytes})
+    print(f"  peak memory {rss / 1e6:.0f} MB against a {wbytes / 1e6:.0f} MB weight file ({rss / wbytes:.2f}x)")
+    return rows
+
+
+def kv_cache_bytes_per_position(project: str) -> int:
+    """Bytes one position adds to the step program's KV caches (manifest.json's state)."""
+    from nscc.targets.cpp import MANIFEST_FILE
+
+    state = json.load(open(os.path.join(project, MANIFEST_FILE))).get("state", [])
+    # a cache's positions are its second-to-last axis: [batch, heads, positions, head dim]
+    return sum(np.prod(x["shape"]) // x["shape"][-2] * np.dtype(x["dtype"]).itemsize for x in state)
+
+
 def gpt2(tmp: str) -> list[dict]:
     from _models import gpt2_small, token_batches
 
@@ -241,16 +264,7 @@ def gpt2(tmp: str) -> list[dict]:
     print(f"  (GPT-2-small conversion {time.perf_counter() - t:.1f} s)", file=sys.stderr)
     project = compile_project(ctx, module, path, os.path.join(tmp, "g"))
     del ctx, module
-    sim_s, rss = sim_whole(project, feed, repeat=5)
-    spin_s, _ = sim_whole(project, feed, repeat=5, env=SPIN)
-    ort_s = ort_time(ort_session(path), feed, repeat=5)
-    int8_s = ort_time(ort_session(ort_int8(path, tmp)), feed, repeat=5)
-    wbytes = os.path.getsize(os.path.join(project, "weights.bin"))
-    name = "GPT-2-small-sized, 4-bit D=15, whole sequence (128 tokens)"
-    rows = [line(name, sim_s, ort_s, seq, int8_s)]
-    rows.append(line(name + ", threads spinning", spin_s, ort_s, seq, int8_s))
-    rows[0].update({"peak_rss": rss, "weight_file_bytes": wbytes, "rss_over_weights": rss / wbytes})
-    print(f"  peak memory {rss / 1e6:.0f} MB against a {wbytes / 1e6:.0f} MB weight file ({rss / wbytes:.2f}x; goal <= 1.2x)")
+    rows = whole_sequence("GPT-2-small-sized, 4-bit D=15, whole sequence (128 tokens)", project, path, feed, seq, tmp, 5)
 
     # decoding with the KV cache: the same program's token-by-token step, after a 64-token prompt
     prompt, n = list(range(1, 65)), 32
@@ -263,7 +277,7 @@ def gpt2(tmp: str) -> list[dict]:
     rows.append(line(name + ", threads spinning", spin_token, ort_tok, 1))
     bw = copy_bandwidth()
     weight_bytes = synapse_bytes(project)
-    kv_bytes = 12 * 2 * 768 * mid  # int8 counts of keys and values, every layer, at the middle position
+    kv_bytes = kv_cache_bytes_per_position(project) * mid  # every cached key and value, at the middle position
     bound = (weight_bytes + kv_bytes) / bw
     best = min(per_token, spin_token)
     print(
@@ -291,16 +305,7 @@ def smollm2(tmp: str) -> list[dict]:
     print(f"  (SmolLM2 conversion {time.perf_counter() - t:.1f} s)", file=sys.stderr)
     project = compile_project(ctx, module, model, os.path.join(tmp, "smol"))
     del ctx, module
-    sim_s, rss = sim_whole(project, feed, repeat=3)
-    spin_s, _ = sim_whole(project, feed, repeat=3, env=SPIN)
-    ort_s = ort_time(ort_session(model), feed, repeat=3)
-    int8_s = ort_time(ort_session(ort_int8(model, tmp)), feed, repeat=3)
-    name = "SmolLM2-135M, D=15 8-bit (defaults), whole sequence (128 tokens)"
-    rows = [line(name, sim_s, ort_s, 128, int8_s), line(name + ", threads spinning", spin_s, ort_s, 128, int8_s)]
-    wbytes = os.path.getsize(os.path.join(project, "weights.bin"))
-    rows[0].update({"peak_rss": rss, "weight_file_bytes": wbytes})
-    print(f"  peak memory {rss / 1e6:.0f} MB against a {wbytes / 1e6:.0f} MB weight file ({rss / wbytes:.2f}x)")
-    return rows
+    return whole_sequence("SmolLM2-135M, D=15 8-bit (defaults), whole sequence (128 tokens)", project, model, feed, 128, tmp, 3)
 
 
 def main() -> None:
