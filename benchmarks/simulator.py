@@ -240,7 +240,8 @@ def kv_cache_bytes_per_position(project: str) -> int:
     """Bytes one position adds to the step program's KV caches (manifest.json's state)."""
     from nscc.targets.cpp import MANIFEST_FILE
 
-    state = json.load(open(os.path.join(project, MANIFEST_FILE))).get("state", [])
+    with open(os.path.join(project, MANIFEST_FILE)) as f:
+        state = json.load(f).get("state", [])
     # a cache's positions are its second-to-last axis: [batch, heads, positions, head dim]
     return sum(np.prod(x["shape"]) // x["shape"][-2] * np.dtype(x["dtype"]).itemsize for x in state)
 
