@@ -134,7 +134,9 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
     w = torch.nn.Parameter(eye.repeat(heads, 1, 1).contiguous())
     opt = torch.optim.Adam([w], lr=lr)
     keepf = keep.float()
-    best = (error(test, "hedgehog", w.detach().numpy()) if test else np.inf, w.detach().clone())
+    measured = test or train
+    ref = reference(measured)  # once: every held-out check compares with it
+    best = (error(test, "hedgehog", w.detach().numpy(), ref) if test else np.inf, w.detach().clone())
     draw = torch.Generator().manual_seed(seed)
     for step in range(1, steps + 1):
         rows = torch.randperm(q.shape[0], generator=draw)[:batch]
@@ -148,12 +150,11 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
         loss.backward()
         opt.step()
         if test and (step % 10 == 0 or step == steps):
-            e = error(test, "hedgehog", w.detach().numpy())
+            e = error(test, "hedgehog", w.detach().numpy(), ref)
             if e < best[0]:
                 best = (e, w.detach().clone())
     weight = (best[1] if test else w.detach()).numpy().astype(np.float32)
-    measured = test or train
-    return FitResult(weight, error(measured, "hedgehog", weight), error(measured, "relu"), time.perf_counter() - start)
+    return FitResult(weight, error(measured, "hedgehog", weight, ref), error(measured, "relu", None, ref), time.perf_counter() - start)
 
 
 def _rows(data: AttentionData, rows: slice) -> AttentionData:
@@ -164,11 +165,11 @@ def _rows(data: AttentionData, rows: slice) -> AttentionData:
 
 def _torch_data(torch, data: AttentionData):
     """q, k, the visible pairs and the softmax weights to fit, as torch tensors."""
+    from nscc.semantics.nn import attention_weights
+
     q, k = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (data.q, data.k))
     keep = torch.from_numpy(visible(data))
-    with torch.no_grad():
-        s = torch.einsum("bhnd,bhmd->bhnm", q, k) * data.scale
-        target = torch.softmax(s.masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)
+    target = torch.from_numpy(np.ascontiguousarray(attention_weights(data.q, data.k, data.scale, data.mask, data.causal), np.float32))
     return q, k, keep, target
 
 
@@ -190,23 +191,28 @@ def visible(data: AttentionData) -> np.ndarray:
     return keep
 
 
-def error(data: AttentionData, feature: str, weight: np.ndarray | None = None) -> float:
-    """Relative error of the layer's attention output with linear attention (feature map
-    `feature`) against its softmax attention, on the captured batches."""
-    keep = visible(data)
+def reference(data: AttentionData) -> np.ndarray:
+    """The layer's softmax attention output on the captured batches, as nn.attention computes it."""
+    from nscc.semantics.nn import attention_weights
+
     q, k, v = (x.reshape(-1, *x.shape[-3:]) for x in (data.q, data.k, data.v))
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.float32(data.scale)
-    s = np.where(keep, s, -np.inf)
-    top = s.max(-1, keepdims=True)
-    e = np.where(keep, np.exp(s - np.where(np.isfinite(top), top, 0)), 0)
-    ref = np.matmul(e / np.maximum(e.sum(-1, keepdims=True), 1e-30), v)
-    out = _linear(q, k, v, keep, feature, weight)
+    return np.matmul(attention_weights(q, k, data.scale, data.mask, data.causal), v)
+
+
+def error(data: AttentionData, feature: str, weight: np.ndarray | None = None, ref: np.ndarray | None = None) -> float:
+    """Relative error of the layer's attention output with linear attention (feature map
+    `feature`, as nn.linear_attention computes it) against its softmax attention `ref`
+    (reference(data) when not given), on the captured batches."""
+    ref = reference(data) if ref is None else ref
+    q, k, v = (x.reshape(-1, *x.shape[-3:]) for x in (data.q, data.k, data.v))
+    out = _linear(q, k, v, data.mask, data.causal, feature, weight)
     return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-30))
 
 
-def _linear(q, k, v, keep, feature, weight) -> np.ndarray:
-    a = np.matmul(phi(q, feature, weight), np.swapaxes(phi(k, feature, weight), -1, -2)) * keep
-    return np.matmul(a / (a.sum(-1, keepdims=True) + 1e-6), v)
+def _linear(q, k, v, mask, causal, feature, weight) -> np.ndarray:
+    from nscc.semantics.nn import linear_attention
+
+    return linear_attention(phi(q, feature, weight), phi(k, feature, weight), v, 1.0, causal, mask, True)
 
 
 def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None):
@@ -215,9 +221,8 @@ def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None)
 
     def kernel(args):
         q, k, v = (np.asarray(a, np.float32) for a in args[:3])
-        mask = _mask4(np.asarray(args[3], np.float32), q.shape[0]) if len(args) > 3 else None
-        keep = visible(AttentionData(q, k, v, mask, 0.0, op.causal is not None))
-        return (_linear(q, k, v, keep, feature, weight).astype(np.float32),)
+        mask = np.asarray(args[3], np.float32) if len(args) > 3 else None
+        return (_linear(q, k, v, mask, op.causal is not None, feature, weight).astype(np.float32),)
 
     return kernel
 

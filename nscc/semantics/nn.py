@@ -325,20 +325,26 @@ def _conv(op, args):
 
 @kernel(nn.AttentionOp)
 def _attention(op, args):
-    # at least float32 inside, as onnxruntime does for float16 attention
-    ct = np.promote_types(args[0].dtype, np.float32)
-    q, k, v = (a.astype(ct, copy=False) for a in args[:3])
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * np.asarray(prop(op, "scale"), ct)
-    if len(args) > 3:
-        s = s + args[3].astype(ct, copy=False)
-    if prop(op, "causal"):
+    mask = args[3] if len(args) > 3 else None
+    p = attention_weights(args[0], args[1], prop(op, "scale"), mask, bool(prop(op, "causal")))
+    return _typed(op, np.matmul(p, args[2].astype(p.dtype, copy=False)))
+
+
+def attention_weights(q: np.ndarray, k: np.ndarray, scale: float, mask: np.ndarray | None, causal: bool) -> np.ndarray:
+    """nn.attention's softmax weights [..., S, T]: softmax(q k^T scale + mask), causal
+    upper-left aligned as ONNX, a row with nothing to attend all 0; at least float32
+    inside, as onnxruntime does for float16 attention."""
+    ct = np.promote_types(q.dtype, np.float32)
+    s = np.matmul(q.astype(ct, copy=False), np.swapaxes(k.astype(ct, copy=False), -1, -2)) * np.asarray(scale, ct)
+    if mask is not None:
+        s = s + mask.astype(ct, copy=False)
+    if causal:
         n, m = s.shape[-2:]
-        s = np.where(np.triu(np.ones((n, m), bool), 1), np.asarray(-np.inf, ct), s)  # upper-left aligned, as ONNX
+        s = np.where(np.triu(np.ones((n, m), bool), 1), np.asarray(-np.inf, ct), s)
     top = s.max(axis=-1, keepdims=True)
     e = np.exp(s - np.where(np.isfinite(top), top, 0))
     total = e.sum(axis=-1, keepdims=True)
-    p = np.where(total > 0, e / np.where(total > 0, total, 1), 0)  # a row with nothing to attend gives 0
-    return _typed(op, np.matmul(p, v))
+    return np.where(total > 0, e / np.where(total > 0, total, 1), 0)
 
 
 def feature_map(x: np.ndarray, feature: str) -> np.ndarray:
@@ -359,22 +365,29 @@ def linear_attention_weights(n: int, m: int, decay: float, causal: bool, dtype) 
 
 @kernel(nn.LinearAttentionOp)
 def _linear_attention(op, args):
-    q, k, v = args[:3]
     f = prop(op, "feature")
-    pq, pk = feature_map(q, f), feature_map(k, f)
+    mask = args[3] if len(args) > 3 else None
+    out = linear_attention(
+        feature_map(args[0], f), feature_map(args[1], f), args[2], prop(op, "decay"), bool(prop(op, "causal")), mask, bool(prop(op, "normalize"))
+    )  # fmt: skip
+    return _typed(op, out)
+
+
+def linear_attention(pq, pk, v, decay: float, causal: bool, mask: np.ndarray | None, normalize: bool) -> np.ndarray:
+    """nn.linear_attention's parallel form from the feature-mapped q and k."""
     scores = np.matmul(pq, np.swapaxes(pk, -1, -2))
-    w = linear_attention_weights(scores.shape[-2], scores.shape[-1], prop(op, "decay"), bool(prop(op, "causal")), scores.dtype)
+    w = linear_attention_weights(scores.shape[-2], scores.shape[-1], decay, causal, scores.dtype)
     if w is not None:
         scores = scores * w
-    if len(args) > 3:
-        m = np.broadcast_to(args[3].astype(scores.dtype), scores.shape)
+    if mask is not None:
+        m = np.broadcast_to(mask.astype(scores.dtype), scores.shape)
         top = m.max(axis=-1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0)  # a query whose keys are all hidden gets 0, as softmax's does
         scores = scores * np.exp(m - top)  # softmax's weighing by exp(mask), up to a constant per query
     out = np.matmul(scores, v)
-    if prop(op, "normalize"):
+    if normalize:
         out = out / (scores.sum(axis=-1, keepdims=True) + np.asarray(1e-6, out.dtype))
-    return _typed(op, out)
+    return out
 
 
 @kernel(nn.FeatureMapOp)
