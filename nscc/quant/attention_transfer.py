@@ -69,7 +69,9 @@ class _Grab(Interpreter.Listener):
             self.got.setdefault(op, []).append([np.asarray(a, np.float32) for a in args])
 
 
-def capture(module: ModuleOp, weights, batches: Sequence[dict[str, np.ndarray]], ops: Sequence[nn.AttentionOp]) -> dict[Operation, AttentionData]:
+def capture(
+    module: ModuleOp, weights, batches: Sequence[dict[str, np.ndarray]], ops: Sequence[nn.AttentionOp]
+) -> dict[Operation, AttentionData]:
     """Runs the float module over the batches and keeps each attention op's operands."""
     from nscc.progress import progress_bar
     from nscc.semantics.interpreter import run

@@ -119,9 +119,10 @@ struct LayerCounter {
 // A thread team costs a fork and a join: tens of microseconds with sleeping threads
 // (OMP_WAIT_POLICY=passive, which nscc run sets, so that a shared machine is not
 // spun on), far more when other work holds the cores. Loops of fewer elementary
-// steps than this run on one thread: on GPT-2-small-sized models, 2^19 rather than
-// 2^16 leaves elementwise ops over [128, 768] serial and took 7-9 % off a forward
-// (benchmarks/simulator.py), while every synapse and attention stays parallel.
+// steps than this run on one thread: on benchmarks/simulator.py's GPT-2-small-sized
+// model, 2^19 rather than 2^16 leaves elementwise ops over [128, 768] serial and took
+// 7 % off a 128-token forward with sleeping threads (best of 4 runs each), while its
+// prefill synapses and attention stay parallel.
 constexpr i64 PAR_MIN_WORK = i64(1) << 19;
 inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_max_threads() > 1; }
 
