@@ -640,3 +640,13 @@ def test_a_csynth_report_replaces_the_estimate_and_bad_ones_change_nothing(lm_pa
     est = json.load(open(os.path.join(pkg, "report.json")))["estimate"]
     assert r.returncode == 0 and est["latency_ms"] == old["latency_ms"] and "analytical" in est["latency_source"]
     assert est["analytical"]["latency_ms"] == old["latency_ms"]  # a second run compares with the model, not with itself
+
+    # a report reached through a link out of the package is not read
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "nscc_top_csynth.xml").write_text(CSYNTH.format(best=1, worst=1))
+    shutil.rmtree(os.path.join(pkg, "build"))
+    os.symlink(outside, os.path.join(pkg, "build"))
+    before = open(os.path.join(pkg, "report.json")).read()
+    r = _make(pkg, "report")
+    assert r.returncode == 0 and "hint: make hls" in r.stdout and open(os.path.join(pkg, "report.json")).read() == before

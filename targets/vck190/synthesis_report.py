@@ -28,11 +28,13 @@ class ReportError(Exception):
 
 
 def find_report(pkg: str) -> str | None:
-    """The top function's csynth report under PKG/build, the newest if there are several."""
+    """The top function's csynth report under PKG/build, the newest if there are several;
+    only files that really lie inside the package (no link leads out of it)."""
+    root = os.path.realpath(pkg) + os.sep
     found = []
     for d, dirs, files in os.walk(os.path.join(pkg, "build")):
-        dirs[:] = [x for x in dirs if not os.path.islink(os.path.join(d, x))]  # stay inside the package
-        found += [os.path.join(d, f) for f in files if f == REPORT]
+        dirs[:] = [x for x in dirs if not os.path.islink(os.path.join(d, x))]
+        found += [os.path.join(d, f) for f in files if f == REPORT and os.path.realpath(os.path.join(d, f)).startswith(root)]
     return max(found, key=os.path.getmtime) if found else None
 
 
