@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -243,7 +244,7 @@ def kv_cache_bytes_per_position(project: str) -> int:
     with open(os.path.join(project, MANIFEST_FILE)) as f:
         state = json.load(f).get("state", [])
     # a cache's positions are its second-to-last axis: [batch, heads, positions, head dim]
-    return sum(np.prod(x["shape"]) // x["shape"][-2] * np.dtype(x["dtype"]).itemsize for x in state)
+    return sum(math.prod(x["shape"]) // x["shape"][-2] * np.dtype(x["dtype"]).itemsize for x in state)
 
 
 def gpt2(tmp: str) -> list[dict]:
