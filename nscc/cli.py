@@ -40,6 +40,9 @@ def _common(p: argparse.ArgumentParser, pipeline: bool = True) -> None:
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=VALUE", help="bind a dynamic dimension (repeatable)")
     p.add_argument("--max-elements", type=_positive, default=None, metavar="N", help="the most elements one tensor may have (default 2^31)")
     p.add_argument(
+        "--dt", type=float, default=None, metavar="SECONDS", help="time step of a .nir model's neurons (default: the graph's, else 1e-4 as snnTorch)"
+    )
+    p.add_argument(
         "--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes registered with @nscc.register_pass"
     )
     if pipeline:
@@ -133,7 +136,7 @@ def cmd_compile(a) -> int:
     from nscc.driver import compile_model
     from nscc.targets import get_target
 
-    files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report)
+    files = compile_model(a.model, a.target, a.output, a.pipeline, dict(a.dim), a.calib, a.report, dt=a.dt)
     print(printable(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})", 2000))
     for line in get_target(a.target).summary(a.output):
         print(printable("nscc: " + line, 2000))
@@ -157,7 +160,7 @@ def cmd_opt(a) -> int:
     if a.split_input_file:
         return _opt_sections(a)
     hook = ir_printer(sys.stdout, a.print_ir_after_all, a.print_ir_after, a.dump_ir_dir)
-    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, hook)
+    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, hook, dt=a.dt)
     if a.output:
         write_module(ctx, module, a.output)
     elif not (a.print_ir_after_all or a.print_ir_after):
@@ -220,9 +223,12 @@ def cmd_run(a) -> int:
         return _run_built(a, compiled_for, a.model)
     if a.model.endswith(".onnx") and a.input:
         dims = {**_dims_from_inputs(a.model, a.input), **dims}
+    if a.model.endswith(".nir") and a.input and "time" not in dims:  # as many steps as the input train has
+        first = next(iter(load_inputs(a.input[:1], ["input"]).values()))
+        dims["time"] = int(first.shape[0]) if first.ndim else 1
     if a.generate is not None and a.model.endswith(".onnx"):
         _check_positions(a, _prompt(a, _vocab(a.model)), dims)  # before calibration, which can take minutes
-    ctx, module = prepare(a.model, dims, a.calib, a.pipeline)
+    ctx, module = prepare(a.model, dims, a.calib, a.pipeline, dt=a.dt)
     if a.generate is not None:
         return _generate(a, ctx, module)
     if target != "interpreter":  # a throw-away build of that target
@@ -261,7 +267,7 @@ def cmd_analyze(a) -> int:
         )
     if a.neurons < 1:
         raise NsccError("--neurons must be at least 1", "e.g. --neurons 256")
-    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline)
+    ctx, module = prepare(a.model, dict(a.dim), a.calib, a.pipeline, dt=a.dt)
     if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp) for op in module.walk()):
         if a.pipeline:
             raise NsccError(f"{a.model}: no spiking layers after '{a.pipeline}'", "add spike-conversion to -p")

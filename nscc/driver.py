@@ -21,14 +21,17 @@ from nscc.ir.textio import module_text, read_module, umask, write_module
 from nscc.registry import available_passes
 
 
-def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext, ModuleOp]:
-    """An ONNX model, an IR dump (.mlir) or a directory compiled for the interpreter."""
+def load(path: str, dims: Mapping[str, int] | None = None, dt: float | None = None) -> tuple[NsccContext, ModuleOp]:
+    """An ONNX model, a NIR graph (.nir: spiking, over `dims['time']` steps of `dt` seconds), an IR dump
+    (.mlir) or a directory compiled for the interpreter."""
     from nscc.targets.interpreter import MODULE_FILE
 
     if dims and (path == "-" or path.endswith(".mlir") or os.path.isdir(path)):
         raise NsccError(
             f"--dim {next(iter(dims))}: {path} is IR, whose shapes are already static", "bind dimensions when importing the .onnx model"
         )
+    if dt is not None and not path.endswith(".nir"):
+        raise NsccError(f"--dt: {path} is not a NIR model", "--dt sets the time step of a .nir model's neurons")
     if path == "-":
         from nscc.ir.textio import parse_module
 
@@ -37,6 +40,10 @@ def load(path: str, dims: Mapping[str, int] | None = None) -> tuple[NsccContext,
         return read_module(os.path.join(path, MODULE_FILE))
     if path.endswith(".mlir"):
         return read_module(path)
+    if path.endswith(".nir"):
+        from nscc.frontend.nir_import import import_nir
+
+        return import_nir(path, dict(dims or {}), dt)
     from nscc.frontend.importer import import_onnx
 
     return import_onnx(path, dict(dims or {}))
@@ -260,11 +267,18 @@ def atomic_output_dir(out_dir: str, fill: Callable[[str], object], inputs: tuple
 
 
 def prepare(
-    model: str, dims: Mapping[str, int], calib: str | None, pipeline: str | None, after_pass=None, preflight=None, announce: str = ""
+    model: str,
+    dims: Mapping[str, int],
+    calib: str | None,
+    pipeline: str | None,
+    after_pass=None,
+    preflight=None,
+    announce: str = "",
+    dt: float | None = None,
 ) -> tuple[NsccContext, ModuleOp]:
     """Load, attach calibration data, run the pipeline: what every command starts with.
     `announce` is printed once the model and its data have loaded (before the passes)."""
-    ctx, module = load(model, dims)
+    ctx, module = load(model, dims, dt)
     if calib:
         from nscc.calibration import load_calibration
 
@@ -320,16 +334,21 @@ def compile_model(
     dims: Mapping[str, int],
     calib: str | None = None,
     report: str | None = None,
+    dt: float | None = None,
 ) -> list[str]:
     from nscc.targets import get_target
 
     tgt = get_target(target)
-    pipeline, announce = target_pipeline(tgt, target, pipeline)
+    if model.endswith(".nir") and pipeline is None:  # already spiking and integer: the defaults would convert an ANN
+        pipeline, announce = "", ""
+    else:
+        pipeline, announce = target_pipeline(tgt, target, pipeline)
     check_output_dir(out_dir, (model, calib) if calib else (model,))
-    ctx, module = prepare(model, dims, calib, pipeline, preflight=getattr(tgt, "preflight", None), announce=announce)
+    ctx, module = prepare(model, dims, calib, pipeline, preflight=getattr(tgt, "preflight", None), announce=announce, dt=dt)
     inputs = (model, calib) if calib else (model,)
     files = atomic_output_dir(out_dir, lambda tmp: tgt.emit(ctx, module, tmp, model), inputs)
-    spike_report(ctx, module, report)
+    if calib or report or not model.endswith(".nir"):  # a NIR model's spikes mean something on its own data only
+        spike_report(ctx, module, report)
     return files
 
 

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_snn_semantics import ATTENTION, FIXED, hadamard_factors, program  # noqa: F401  (a fixture)
+from test_snn_semantics import ATTENTION, FIXED, hadamard_factors, neuron_program, program  # noqa: F401  (a fixture)
 
 from nscc.driver import apply_pipeline, atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -56,6 +56,15 @@ def test_fixed_point_ops_are_bit_exact(permuted, tmp_path):
     x = (rng.standard_normal((3, 16)) * 2).astype(np.float32)
     x[0, 0] = np.float32(3.0000002)
     inputs = {"input0": x, "input1": rng.integers(-(2**20), 2**20, (3, 16)).astype(np.int32)}
+    ref = run(module, ctx.weights, inputs)
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+def test_stateful_neurons_are_bit_exact(tmp_path):
+    """snn.lif and snn.leaky_integrate at their edge parameters: the simulator against the interpreter."""
+    ctx, module, inputs = neuron_program()
     ref = run(module, ctx.weights, inputs)
     out, _, _ = simulate(ctx, module, inputs, tmp_path)
     for k in ref:

@@ -16,6 +16,7 @@ from nscc.semantics.interpreter import run
 SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
 FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")
 ATTENTION = os.path.join(os.path.dirname(__file__), "ir", "snn_attention_ops.mlir")
+NEURONS = os.path.join(os.path.dirname(__file__), "ir", "snn_neuron_ops.mlir")
 
 
 def load():
@@ -106,7 +107,7 @@ def test_every_snn_op_round_trips_with_weights(tmp_path, program):
     from nscc.ir.snn import SNN
 
     seen = set()
-    texts = [open(f).read() for f in (FIXED, ATTENTION)] + [FEATURE_MAP]
+    texts = [open(f).read() for f in (FIXED, ATTENTION, NEURONS)] + [FEATURE_MAP]
     for m in (module, *(parse_module(t, source='snn')[1] for t in texts)):
         text = module_text(m)
         _, again = parse_module(text)
@@ -516,3 +517,41 @@ def test_masked_and_bidirectional_linear_attention_match_the_written_semantics()
             s = {j: sum(int(q[b, i, a]) * int(k[b, j, a]) for a in range(4)) for j in keys}
             assert out[num][b, i].tolist() == [sum(s[j] * int(v[b, j, c]) for j in keys) for c in range(3)]
             assert int(out[den][b, i]) == sum(s.values())
+
+
+def neuron_program():
+    """snn_neuron_ops.mlir with parameters at the edges: decays 0 (stateless), 2^16 (IF), 1 and
+    2^16 - 1, resets below, at and above zero, and currents that saturate an integrator."""
+    ctx, module = parse_module(open(NEURONS).read(), source=NEURONS)
+    ctx.weights.add("decay", np.array([0, 65536, 58982, 32768, 1, 65535], np.int32))
+    ctx.weights.add("theta", np.array([1000], np.int32))
+    ctx.weights.add("reset", np.array([0, -500, 300, 0, 7, -2], np.int32))
+    ctx.weights.add("one", np.array([1], np.int32))
+    rng = np.random.default_rng(9)
+    i = rng.integers(-700, 1500, (40, 2, 3)).astype(np.int32)
+    i[:, 0, 1] = 2**30  # an integrator of 2^16 decay passes 2^31 on the second step: saturated output
+    i[5:9, 1, 2] = -(2**31)
+    return ctx, module, {"input0": i}
+
+
+def ref_leak(v: int, a: int) -> int:
+    return (v * a + (1 << 15)) >> 16  # Python's >> floors: the arithmetic shift of the text
+
+
+def test_stateful_neurons_match_the_written_semantics():
+    ctx, module, inputs = neuron_program()
+    out = run(module, ctx.weights, inputs)
+    i = inputs["input0"].reshape(40, 6).tolist()
+    decay, theta, reset = [0, 65536, 58982, 32768, 1, 65535], 1000, [0, -500, 300, 0, 7, -2]
+    spikes, integ = out["output0"].reshape(40, 6), out["output1"].reshape(40, 6)
+    for n in range(6):
+        v = w = 0
+        for t in range(40):
+            v = ref_leak(v, decay[n]) + i[t][n]
+            s = int(v > theta)
+            if s:
+                v = reset[n]
+            assert spikes[t, n] == s, (t, n)
+            w = ref_leak(w, decay[n]) + i[t][n]
+            assert integ[t, n] == min(max(w, -(2**31)), 2**31 - 1), (t, n)
+    assert spikes.sum() > 10 and (integ == 2**31 - 1).any() and (integ == -(2**31)).any()

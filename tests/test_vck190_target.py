@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_snn_semantics import hadamard_factors
+from test_snn_semantics import hadamard_factors, neuron_program
 
 from nscc.driver import atomic_output_dir, prepare
 from nscc.errors import NsccError
@@ -202,6 +202,12 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     pkg = package(ctx, module, tmp_path)
     n = assert_csim_passes(pkg)
     assert n == 8 * 48 + 24 + 48 + 72 + 12
+
+
+def test_stateful_neurons_are_bit_exact_in_csim(tmp_path):
+    """snn.lif and snn.leaky_integrate at their edge parameters: every output element in csim."""
+    ctx, module, inputs = neuron_program()
+    assert_program_passes_csim(ctx, module, inputs, tmp_path)
 
 
 def _random_program(seed: int):

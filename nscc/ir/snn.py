@@ -436,6 +436,71 @@ class NeuronOp(SNNOp):
             raise VerifyException("snn.neuron: threshold must be positive")
 
 
+DECAY_BITS = 16
+"""Fraction bits of the per-neuron decay of `snn.lif` and `snn.leaky_integrate`: a = round(beta * 2^16)."""
+
+
+def _check_neuron_params(op: Operation, *params: tuple[str, SSAValue]) -> None:
+    """Per-neuron parameters of a stateful op over [T, S...]: i32, a scalar or one value per neuron of S."""
+    x = _shape(op.input)
+    _check_i32(op, op.input)
+    if not x or not 1 <= x[0] <= 1 << 16:
+        raise VerifyException(f"{op.name}: the leading time axis must have 1 to 65536 steps")
+    for what, v in params:
+        if not isinstance(v.type, TensorType) or v.type.element_type != i32:
+            raise VerifyException(f"{op.name}: {what} must be an i32 tensor, got {v.type}")
+        if math.prod(_shape(v)) not in (1, math.prod(x[1:])):
+            raise VerifyException(f"{op.name}: {what} must be a scalar or have one value per neuron ({math.prod(x[1:])}), got shape {_shape(v)}")
+
+
+@irdl_op_definition
+class LifOp(SNNOp):
+    """Leaky integrate-and-fire neuron with reset to a value, over the leading time axis
+    (NIR's LIF, IF and Threshold, discretised). Per step and neuron i:
+
+    v <- round_shift(v * decay[i], 16) + I_t;  s_t = [v > threshold[i]];  v <- reset[i] where s_t
+
+    Unlike `snn.neuron` (the rate-coding converter's neuron: soft reset, fires at v >= threshold,
+    leak by a shift), this is the neuron spiking frameworks export: strict threshold, reset to
+    a value, any decay at 16 fraction bits."""
+
+    name = "snn.lif"
+    input = operand_def(TensorType)
+    decay = operand_def(TensorType)
+    threshold = operand_def(TensorType)
+    reset = operand_def(TensorType)
+    res = result_def(CountsType)
+
+    def __init__(self, input: Value, decay: Value, threshold: Value, reset: Value):
+        t = value_type(input)
+        init_op(self, [input, decay, threshold, reset], [CountsType(t.get_shape(), 1)])
+
+    def verify_(self) -> None:
+        _check_neuron_params(self, ("decay", self.decay), ("threshold", self.threshold), ("reset", self.reset))
+        if _shape(self.res) != _shape(self.input) or self.res.type.levels.data != 1 or self.res.type.signed.data:
+            raise VerifyException("snn.lif: the result is one unsigned spike per step and neuron: !snn.counts<T x S, 1>")
+
+
+@irdl_op_definition
+class LeakyIntegrateOp(SNNOp):
+    """Leaky integrator over the leading time axis (NIR's LI and Integrator, and the synaptic
+    current of CubaLIF): v <- round_shift(v * decay[i], 16) + I_t, and y_t = v saturated to i32."""
+
+    name = "snn.leaky_integrate"
+    input = operand_def(TensorType)
+    decay = operand_def(TensorType)
+    res = result_def(TensorType)
+
+    def __init__(self, input: Value, decay: Value):
+        init_op(self, [input, decay], [_i32_like(input)])
+
+    def verify_(self) -> None:
+        _check_neuron_params(self, ("decay", self.decay))
+        _check_i32(self, self.res)
+        if _shape(self.res) != _shape(self.input):
+            raise VerifyException("snn.leaky_integrate: result shape must equal input shape")
+
+
 # --- fixed point: the integer form of non-spiking islands -------------------------
 # A fixed-point value is a tensor<...xi32> v standing for v * 2^-frac_bits.
 
@@ -971,6 +1036,8 @@ SNN = Dialect(
         DecodeOp,
         RequantOp,
         NeuronOp,
+        LifOp,
+        LeakyIntegrateOp,
         LinearAttentionOp,
         LinearAttentionStepOp,
         AttentionOp,

@@ -290,6 +290,43 @@ def _neuron(op, args):
     return (out,)
 
 
+def _per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A scalar or one value per neuron, as int64 of the neurons' shape."""
+    p = param.astype(np.int64).reshape(-1)
+    return np.broadcast_to(p if p.size > 1 else p[0], (math.prod(shape),)).reshape(shape)
+
+
+def _decay(v: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return _round_shift(v * a, snn.DECAY_BITS)
+
+
+@kernel(snn.LifOp)
+def _lif(op, args):
+    current, decay, threshold, reset = args
+    shape = current.shape[1:]
+    a, theta, r = (_per_neuron(p, shape) for p in (decay, threshold, reset))
+    v = np.zeros(shape, np.int64)
+    out = np.zeros(current.shape, np.int8)
+    for t in range(current.shape[0]):  # time is sequential; neurons are vectorized
+        v = _decay(v, a) + current[t]
+        s = v > theta
+        v = np.where(s, r, v)
+        out[t] = s
+    return (out,)
+
+
+@kernel(snn.LeakyIntegrateOp)
+def _leaky_integrate(op, args):
+    current, decay = args
+    a = _per_neuron(decay, current.shape[1:])
+    v = np.zeros(current.shape[1:], np.int64)
+    out = np.zeros(current.shape, np.int32)
+    for t in range(current.shape[0]):
+        v = _decay(v, a) + current[t]
+        out[t] = np.clip(v, -(2**31), 2**31 - 1)
+    return (out,)
+
+
 def _la_scan(q, k, v, s, state, norm):
     """Sequential form: exact for every decay; returns (num, den, state, norm)."""
     q64, k64, v64 = (a.astype(np.int64) for a in (q, k, v))

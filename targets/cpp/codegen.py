@@ -385,6 +385,16 @@ def _emit_neuron(g: _Gen, op: Operation) -> None:
     )
 
 
+@_emits(snn.LifOp, snn.LeakyIntegrateOp)
+def _emit_lif(g: _Gen, op: Operation) -> None:
+    out = g.alloc(op.res)
+    shape = _shape(op.input)
+    params = [op.decay] + ([op.threshold, op.reset] if isinstance(op, snn.LifOp) else [])
+    args = "".join(f"{g.ref(p)}, {math.prod(_shape(p))}, " for p in params)
+    fn = "lif" if isinstance(op, snn.LifOp) else "leaky_integrate"
+    g.lines.append(f"  {fn}({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {args}{out});")
+
+
 @_emits(snn.FixedEncodeOp, snn.FixedDecodeOp, snn.FixedGeluOp)
 def _emit_fixed_encode(g: _Gen, op: Operation) -> None:
     L = g.lines

@@ -24,6 +24,11 @@ inline int64_t round_shift(int64_t a, int k) {
 #pragma HLS INLINE
   return k > 0 ? (a + (int64_t(1) << (k - 1))) >> k : a;
 }
+// snn.lif / snn.leaky_integrate: one step of the membrane, v * decay at 16 fraction bits plus the input
+inline int64_t leak_step(int64_t v, int64_t decay, int64_t in) {
+#pragma HLS INLINE
+  return round_shift(v * decay, 16) + in;
+}
 // floor(a / b); C++ division truncates toward zero
 inline int64_t floordiv(int64_t a, int64_t b) {
   int64_t q = a / b;

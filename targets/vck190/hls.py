@@ -945,6 +945,25 @@ def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
     }
 
 
+@_emits(snn.LifOp, snn.LeakyIntegrateOp)
+def _emit_lif(g: _Gen, op: snn.LifOp | snn.LeakyIntegrateOp) -> None:
+    shape = _shape(op.input)
+    lif = isinstance(op, snn.LifOp)
+    params = [op.decay] + ([op.threshold, op.reset] if lif else [op.decay, op.decay])
+    arrays = [_constant(g, p) for p in params]
+    if any(a is None for a in arrays):
+        raise NsccError(f"vck190 target: {where(op)} has computed neuron parameters", "decay, threshold and reset must be constants")
+    x = g.ref(op.input)
+    offsets = [g.param(a) for a in arrays]
+    out = g.alloc(op.res)
+    t, n = shape[0], math.prod(shape[1:])
+    sizes = ", ".join(str(a.size) for a in arrays)
+    g.lines.append(
+        f"  nscc::lif<{t}, {n}, {sizes}, {'true' if lif else 'false'}>({x[0]}, {x[1]}, prm, {', '.join(map(str, offsets))}, {out[0]}, {out[1]});"
+    )
+    _other(g, op, t * n, 1)
+
+
 @_emits(snn.ConvSynapseOp)
 def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
     w = _constant(g, op.weight)

@@ -306,6 +306,36 @@ void neuron(const TI* cur, i64 T, i64 n, int64_t theta, int leak, bool is_signed
   }
 }
 
+// snn.lif over [T, n]: each neuron's membrane in a register, the time axis inside.
+// A parameter array of one element applies to every neuron.
+template <class TI>
+void lif(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, const int32_t* theta, i64 nt, const int32_t* reset, i64 nr, int8_t* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
+  for (i64 i = 0; i < n; ++i) {
+    const int64_t a = decay[nd > 1 ? i : 0], th = theta[nt > 1 ? i : 0], r = reset[nr > 1 ? i : 0];
+    int64_t v = 0;
+    for (i64 t = 0; t < T; ++t) {
+      v = leak_step(v, a, (int64_t)cur[t * n + i]);
+      const bool s = v > th;
+      if (s) v = r;
+      out[t * n + i] = (int8_t)s;
+    }
+  }
+}
+
+template <class TI>
+void leaky_integrate(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, int32_t* out) {
+#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
+  for (i64 i = 0; i < n; ++i) {
+    const int64_t a = decay[nd > 1 ? i : 0];
+    int64_t v = 0;
+    for (i64 t = 0; t < T; ++t) {
+      v = leak_step(v, a, (int64_t)cur[t * n + i]);
+      out[t * n + i] = (int32_t)sat32(v);
+    }
+  }
+}
+
 // Linear attention, the sequential form of docs/semantics.md: per head h,
 // S = S - (S >> s) + k_t^T v_t, z = z - (z >> s) + k_t, num_t = q_t S, den_t = q_t . z
 template <class TQ, class TK, class TV, class TN, class TD, class TS>

@@ -151,6 +151,35 @@ gather_static_loop:
   }
 }
 
+// snn.lif (LIF = true) and snn.leaky_integrate over [T, N]: time outside, neurons pipelined
+// inside with their membranes in a local array, so that no step waits on the one before.
+// A parameter of one value (ND, NT, NR = 1) applies to every neuron.
+template <int T, int N, int ND, int NT, int NR, bool LIF, class TI, class TO>
+void lif(const TI* cur, int64_t co, const int32_t* prm, int64_t dof, int64_t tof, int64_t rof, TO* out, int64_t oo) {
+  int64_t v[N];
+lif_clear_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    v[i] = 0;
+  }
+lif_time_loop:
+  for (int t = 0; t < T; ++t) {
+  lif_neuron_loop:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+      int64_t x = leak_step(v[i], (int64_t)prm[dof + (ND > 1 ? i : 0)], (int64_t)cur[co + (int64_t)t * N + i]);
+      if (LIF) {
+        const bool s = x > (int64_t)prm[tof + (NT > 1 ? i : 0)];
+        if (s) x = (int64_t)prm[rof + (NR > 1 ? i : 0)];
+        out[oo + (int64_t)t * N + i] = (TO)(s ? 1 : 0);
+      } else {
+        out[oo + (int64_t)t * N + i] = (TO)sat32(x);
+      }
+      v[i] = x;
+    }
+  }
+}
+
 // snn.requant: out = clamp(round_shift((acc + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
 template <int N, int C, int INNER, int SHIFT, bool BIAS, class TA, class TO>
 void requant(const TA* acc, int64_t ao, const int32_t* prm, int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
