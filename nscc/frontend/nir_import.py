@@ -95,7 +95,9 @@ def read_graph(path: str):
     try:
         graph = nir.read(path)
     except Exception as e:  # h5py and nir raise many kinds for a bad file
-        raise NsccError(f"{path}: not a NIR file nscc can read ({type(e).__name__}: {printable(str(e), 200)})", "write it with nir.write") from None
+        raise NsccError(
+            f"{path}: not a NIR file nscc can read ({type(e).__name__}: {printable(str(e), 200)})", "write it with nir.write"
+        ) from None
     if not isinstance(graph, nir.NIRGraph):
         raise NsccError(f"{path}: the file holds a single {type(graph).__name__} node, not a graph", "wrap it in nir.NIRGraph")
     return graph
@@ -214,14 +216,19 @@ class _Importer:
             self.key, self.node = key, node
             kind = type(node).__name__
             if isinstance(node, nir.NIRGraph):
-                raise self.error("nested graphs (recurrent subgraphs) are not supported", "flatten the graph; recurrent networks cannot be imported yet")
+                raise self.error(
+                    "nested graphs (recurrent subgraphs) are not supported", "flatten the graph; recurrent networks cannot be imported yet"
+                )
             if kind not in NODE_KINDS:
                 raise self.error("this node kind has no integer form in nscc", f"supported: {', '.join(NODE_KINDS)}")
         preds: dict[str, list[str]] = {k: [] for k in nodes}
         for src, dst in edges:
             for end in (src, dst):
                 if end not in nodes:
-                    raise NsccError(f"{self.path}: an edge names node '{printable(str(end), 80)}', which the graph lacks", "the graph is malformed; re-export it")
+                    raise NsccError(
+                        f"{self.path}: an edge names node '{printable(str(end), 80)}', which the graph lacks",
+                        "the graph is malformed; re-export it",
+                    )
             preds[dst].append(src)
         order = self._topological(nodes, preds)
         values: dict[str, Spikes | Current] = {}
@@ -392,9 +399,7 @@ class _Importer:
         q, e, _ = dyadic_rows(w, bias)
         wq, bq = q[:, :-1].reshape(w.shape), q[:, -1]
         bits = _storage_bits(wq)
-        out_sp = [
-            (x.shape[1 + i] + pad[i] + pad[i + nd] - dilation[i] * (w.shape[2 + i] - 1) - 1) // stride[i] + 1 for i in range(nd)
-        ]
+        out_sp = [(x.shape[1 + i] + pad[i] + pad[i + nd] - dilation[i] * (w.shape[2 + i] - 1) - 1) // stride[i] + 1 for i in range(nd)]
         if any(o < 1 for o in out_sp):
             raise self.error("the kernel is larger than its padded input", "check the layer's padding")
         shape = (w.shape[0], *out_sp)
@@ -494,7 +499,8 @@ class _Importer:
     def _decay(self, beta: np.ndarray) -> np.ndarray:
         if np.any(~np.isfinite(beta)) or np.any(beta < 0) or np.any(beta > 1):
             raise self.error(
-                f"its decay per step 1 - dt/tau is {float(beta.min()):.4g}, outside [0, 1]", "tau must be at least dt: pass the exporter's dt with --dt"
+                f"its decay per step 1 - dt/tau is {float(beta.min()):.4g}, outside [0, 1]",
+                "tau must be at least dt: pass the exporter's dt with --dt",
             )
         return np.rint(beta * (1 << snn.DECAY_BITS)).astype(np.int64)
 
@@ -506,7 +512,9 @@ class _Importer:
         axis = _varying_axis(mult, shape)
         axis_b = _varying_axis(add, shape)
         if axis == -1 or axis_b == -1 or (axis is not None and axis_b is not None and axis != axis_b):
-            raise self.error("its time constants or resistances vary within a channel", "use one value per channel (per output of the layer before)")
+            raise self.error(
+                "its time constants or resistances vary within a channel", "use one value per channel (per output of the layer before)"
+            )
         ax = axis if axis is not None else (axis_b if axis_b is not None else 0)
         idx = [0] * len(shape)
 
@@ -524,7 +532,11 @@ class _Importer:
         near = np.rint(real)
         real = np.where((near != 0) & (np.abs(real - near) <= np.abs(real) * 2.0**-20), near, real)
         shift = int(np.clip(30 - np.ceil(np.log2(np.abs(real).max())), 0, 62))
-        while shift > 0 and np.all(np.ldexp(real, shift) == np.rint(np.ldexp(real, shift))) and np.all(np.ldexp(real, shift - 1) == np.rint(np.ldexp(real, shift - 1))):
+        while (
+            shift > 0
+            and np.all(np.ldexp(real, shift) == np.rint(np.ldexp(real, shift)))
+            and np.all(np.ldexp(real, shift - 1) == np.rint(np.ldexp(real, shift - 1)))
+        ):
             shift -= 1  # the smallest exact shift, so that exact scales stay exact
         mult_q = np.rint(np.ldexp(real, shift)).astype(np.int64)
         bias_q = np.rint(a / m).astype(np.int64)  # the offset in units of acc, added before the multiply
