@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
     _common(p)
 
+    p = sub.add_parser("export", help="write a spiking model in another framework's format (NIR)")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model (made to spike with -p, by default spike-conversion) or an .mlir dump")
+    p.add_argument("--format", required=True, choices=["nir"], help="nir: the Neuromorphic Intermediate Representation (docs/interop.md)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.nir", help="the file to write (replaced atomically)")
+    _common(p)
+
     p = sub.add_parser("opt", help="run passes and print the IR")
     p.add_argument("model", metavar="FILE", help="an .onnx model or an .mlir dump ('-' reads IR from stdin)")
     p.add_argument("-o", "--output", metavar="FILE.mlir", help="write the IR (and FILE.weights.npz) instead of printing")
@@ -140,6 +146,14 @@ def cmd_compile(a) -> int:
     print(printable(f"nscc: compiled {a.model} for {a.target} into {a.output}/ ({', '.join(files)})", 2000))
     for line in get_target(a.target).summary(a.output):
         print(printable("nscc: " + line, 2000))
+    return 0
+
+
+def cmd_export(a) -> int:
+    from nscc.driver import export_model
+
+    info = export_model(a.model, a.output, a.pipeline, dict(a.dim), a.calib, dt=a.dt)
+    print(printable(f"nscc: exported {a.model} to {a.output}: {info['nodes']} NIR nodes, run for {info['steps']} steps", 2000))
     return 0
 
 
@@ -497,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             from nscc.frontend import onnx_model
 
             onnx_model.MAX_ELEMENTS = args.max_elements
-        return {"compile": cmd_compile, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[
+        return {"compile": cmd_compile, "export": cmd_export, "opt": cmd_opt, "run": cmd_run, "analyze": cmd_analyze, "passes": cmd_passes, "ops": cmd_ops}[
             args.command
         ](args)
     except NsccError as e:

@@ -352,6 +352,29 @@ def compile_model(
     return files
 
 
+EXPORT_PIPELINE = "spike-conversion"
+
+
+def export_model(
+    model: str, out_file: str, pipeline: str | None, dims: Mapping[str, int], calib: str | None = None, dt: float | None = None
+) -> dict:
+    """`nscc export --format nir`: the spiking program (after `pipeline`, by default spike-conversion
+    for an ONNX model) as a NIR graph."""
+    from nscc.targets.nir import export_nir
+
+    if os.path.isdir(out_file):
+        raise NsccError(f"{out_file}: is a directory", "-o names the .nir file to write")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out_file))):
+        raise NsccError(f"{out_file}: its folder does not exist", "create it first")
+    if any(os.path.exists(p) and os.path.samefile(p, out_file) for p in (model, calib) if p and os.path.exists(out_file)):
+        raise NsccError(f"{out_file}: is one of the inputs", "write the export elsewhere")
+    if pipeline is None and model.endswith(".onnx"):
+        pipeline = EXPORT_PIPELINE
+        note(f"no -p given: exporting after -p '{EXPORT_PIPELINE}' (-p chooses another)")
+    ctx, module = prepare(model, dims, calib, pipeline, dt=dt)
+    return export_nir(ctx, module, out_file)
+
+
 def load_inputs(specs: list[str], names: list[str]) -> dict[str, np.ndarray]:
     """`NAME=FILE.npy` (or just `FILE.npy` for a one-input model; `.npz` gives several)."""
     out: dict[str, np.ndarray] = {}
