@@ -25,7 +25,7 @@ CALIB = os.path.join(EX, "calib.npz")
 SAMPLES = 200
 
 
-def test_data():
+def held_out_digits():
     from digits_mlp import train
 
     _, x, _, y = train.data()
@@ -63,7 +63,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_the_digits_mlp_exports_to_a_graph_that_reproduces_nscc_and_reads_in_norse(tmp_path):
-    x, y = test_data()
+    x, y = held_out_digits()
     ref = nscc_logits(MLP, CALIB, x, 50, {"batch": 50})
     path = str(tmp_path / "mlp.nir")
     info = export_model(MLP, path, None, {"batch": 1}, CALIB)
@@ -96,7 +96,7 @@ def test_a_digits_cnn_with_average_pooling_exports_and_reads_in_norse(tmp_path):
     xtr, _, _, _ = digits.data()
     calib = str(tmp_path / "calib.npz")
     np.savez(calib, image=xtr[:100].reshape(-1, 1, 8, 8))
-    x, y = test_data()
+    x, y = held_out_digits()
     x = x.reshape(-1, 1, 8, 8)
     ref = nscc_logits(model, calib, x, 50, {})
     path = str(tmp_path / "cnn.nir")
@@ -136,7 +136,7 @@ def test_what_nir_cannot_express_is_refused_by_name(tmp_path):
 
 
 def test_a_requantized_program_exports_with_threshold_one_neurons(tmp_path):
-    x, _ = test_data()
+    x, _ = held_out_digits()
     ref = nscc_logits(MLP, CALIB, x[:50], 50, {"batch": 50})
     path = str(tmp_path / "mlp.nir")
     export_model(MLP, path, "spike-conversion,requant-fusion", {"batch": 1}, CALIB)
