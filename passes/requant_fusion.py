@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -40,6 +41,31 @@ from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, per_channel
 from nscc.semantics.folding import constant_value
+
+
+def accumulator_bound(acc: SSAValue, store: WeightStore) -> int:
+    """The largest |acc| a synapse with constant weights can sum (fan-in x largest count x
+    largest weight, per column), else its type's range."""
+    syn = acc.owner
+    if isinstance(syn, snn.SynapseOp | snn.ConvSynapseOp):
+        w = constant_value(syn.weight, store)
+        t = syn.input.type
+        if w is not None and isinstance(t, snn.CountsType) and getattr(syn, "group_scale", None) is None:
+            w = np.abs(w.astype(np.int64))
+            per_out = w.sum(axis=0) if isinstance(syn, snn.SynapseOp) else w.reshape(w.shape[0], -1).sum(axis=1)
+            return int(per_out.max(initial=0)) * max(t.levels.data, 1)
+    return 2 ** (acc.type.element_type.width.data - 1)
+
+
+def bias_frac(in_acc: np.ndarray, bound: int, mult: int) -> int:
+    """Fraction bits for a bias in units of acc: as many as keep ((acc << f) + bias) * mult
+    inside 63 bits and the bias inside int32, at most 31. Rounding the bias to whole units of
+    acc moves every rounding boundary by up to half a unit, which for trained quantizers
+    (a few units of acc a count) changes counts far from any tie."""
+    top = max(bound, int(np.abs(in_acc).max(initial=0)) + 1, 1)
+    room = 62 - top.bit_length() - max(mult, 1).bit_length()
+    fit = 30 - (int(np.abs(in_acc).max(initial=0)) + 1).bit_length()
+    return int(max(0, min(31, room, fit)))
 
 
 @dataclass
@@ -85,12 +111,15 @@ class FuseRequant(RewritePattern):
         base = dec.scale.owner.sym.data.removesuffix(".scale") if isinstance(dec.scale.owner, nn.WeightOp) else "requant"
         m = weight(f"{base}.multiplier", mult.astype(np.int32))
         operands = [dec.input, m]
+        frac = 0
         if bias is not None:
-            b = np.rint(np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / scale_c)
+            in_acc = np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / scale_c
+            frac = bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max()))
+            b = np.rint(in_acc * 2.0**frac)
             operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
         else:
             operands.append(None)
-        req = snn.RequantOp(*operands, ct, shift=shift, axis=axis)
+        req = snn.RequantOp(*operands, ct, shift=shift + frac, axis=axis, bias_frac=frac)
         new.append(req)
         rewriter.replace(op, new)
 

@@ -57,6 +57,7 @@ from nscc.quant.plans import (
     CODING_ATTR,
     CODINGS,
     GRANULARITIES,
+    LEVELS_ATTR,
     ROUNDINGS,
     THRESHOLDS,
     Decisions,
@@ -79,6 +80,8 @@ from nscc.quant.rotation import rotate_streams
 from nscc.semantics.folding import constant_value
 
 LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
+
+DEFAULT_LEVELS = 15
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,16 @@ class ConvertLinear(RewritePattern):
         plan, code = found
         plan.name = code.name
         o = self.options
-        bits, levels, group = layer_choice(op, o.weight_bits, o.levels, o.group_size)
+        bits, levels, group = layer_choice(op, o.weight_bits, o.d, o.group_size)
         new_ops: list[Operation] = []
         trained = trained_quantizer(plan.x, self.store)
+        top = None
         if trained is not None:
-            source, theta, trained_levels, signed = trained
-            if trained_levels != levels:  # keep the trained clipping range, spend fewer (or more) levels on it
-                theta = relevelled_theta(theta, trained_levels, levels)
+            source, theta, trained_levels, signed, top = trained
+            if not o.levels and LEVELS_ATTR not in op.attributes:  # the trained D, range and threshold as they are
+                levels = trained_levels
+            elif trained_levels != levels:  # keep the trained clipping range, spend fewer (or more) levels on it
+                theta, top = relevelled_theta(theta, trained_levels, levels), None
         else:
             source, theta, signed = plan.x, code.theta, code.signed
 
@@ -138,7 +144,7 @@ class ConvertLinear(RewritePattern):
 
         x_shape = tuple(source.type.get_shape())
         theta_arr = theta.reshape((-1, 1, 1)) if plan.conv and theta.ndim == 1 else theta
-        counts_type = snn.CountsType(x_shape, levels, signed)
+        counts_type = snn.CountsType(x_shape, levels, signed, top)
         counts = self._encoder(encoder_input(source, signed), counts_type, theta_arr)
         if counts is None:
             th = weight(f"{layer_name(plan.name)}.theta", theta_arr, f32)
@@ -187,7 +193,7 @@ def _trained_attention_input(op: nn.LinearAttentionOp, i: int, store: WeightStor
     was trained to quantize: one threshold per tensor, q and k unsigned."""
     tq = trained_quantizer(op.operands[i], store)
     if tq is not None and tq[1].size == 1 and (i == 2 or not tq[3]):
-        src, theta, trained_levels, signed = tq
+        src, theta, trained_levels, signed, _ = tq
         return float(theta.reshape(-1)[0]) * trained_levels / levels, signed, src
     return None
 
@@ -321,7 +327,8 @@ class ConvertSoftmaxAttention(RewritePattern):
 class SpikeConversionPass(ModulePass):
     """Turns linear layers into integer spike counting: encode, synaptic accumulation, decode.
 
-    Options: `levels` D (counts in [0, D], or [-D, D] for inputs that go negative);
+    Options: `levels` D (counts in [0, D], or [-D, D] for inputs that go negative; 0, the
+    default: 15, and a trained quantizer's own D and range where the model has one);
     `coding` thermometer | bitplane | ternary (ternary forces signed counts; the
     binary form itself is chosen by `binary-expand`); `threshold` percentile | max |
     mse | output (per layer, the candidate that changes its output least), with
@@ -358,7 +365,7 @@ class SpikeConversionPass(ModulePass):
     """
 
     name = "spike-conversion"
-    levels: int = 15
+    levels: int = 0
     coding: str = "thermometer"
     threshold: str = "percentile"
     percentile: float = 99.99
@@ -377,7 +384,7 @@ class SpikeConversionPass(ModulePass):
 
     def __post_init__(self) -> None:
         checks = [
-            (1 <= self.levels <= 32767, "levels must be in [1, 32767]"),
+            (0 <= self.levels <= 32767, "levels must be 0 (a trained quantizer's own, else 15) or in [1, 32767]"),
             (self.coding in CODINGS, f"coding must be one of {', '.join(CODINGS)}"),
             (self.threshold in THRESHOLDS, f"threshold must be one of {', '.join(THRESHOLDS)}"),
             (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
@@ -397,7 +404,12 @@ class SpikeConversionPass(ModulePass):
 
     @property
     def attention_d(self) -> int:
-        return self.attention_levels or min(max(self.levels, 31), 127)
+        return self.attention_levels or min(max(self.d, 31), 127)
+
+    @property
+    def d(self) -> int:
+        """D where no trained quantizer fixes it."""
+        return self.levels or DEFAULT_LEVELS
 
     def accumulator_bits(self, fan_in: int, levels: int, bits: float, grouped: bool) -> int:
         """`acc-bits`, or with 0 the narrowest of 32 and 64 that no input can overflow."""
@@ -420,7 +432,7 @@ class SpikeConversionPass(ModulePass):
         before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
         patterns = [
             ConvertLinear(codes, self, store),
-            ConvertLinearAttention(attention, self.levels, store, self.attention_d),
+            ConvertLinearAttention(attention, self.d, store, self.attention_d),
             ConvertSoftmaxAttention(softmax, store, self.attention_d),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
@@ -469,7 +481,7 @@ class SpikeConversionPass(ModulePass):
             if plan is not None and not any(fnmatch(layer_name(plan.name), pat) for pat in self.keep_dense):
                 plans.append(plan)
         for p in plans:
-            group = layer_choice(p.op, self.weight_bits, self.levels, self.group_size)[2]
+            group = layer_choice(p.op, self.weight_bits, self.d, self.group_size)[2]
             if not p.conv and group and p.weight.shape[0] % group:
                 raise NsccError(
                     f"spike-conversion: group-size {group} does not divide the {p.weight.shape[0]} inputs of layer '{layer_name(p.name)}'",
@@ -484,7 +496,7 @@ class SpikeConversionPass(ModulePass):
             s = stats[p.x]
             code = InputCode(p.name, s.sample)
             if trained_quantizer(p.x, store) is None:
-                bits, levels = layer_choice(p.op, self.weight_bits, self.levels, self.group_size)[:2]
+                bits, levels = layer_choice(p.op, self.weight_bits, self.d, self.group_size)[:2]
                 signed = self.coding == "ternary" or goes_negative(s)
                 code = InputCode(
                     p.name,
@@ -501,7 +513,7 @@ class SpikeConversionPass(ModulePass):
         since per-feature thresholds of q and k would not factor out of q . k. Operands
         the model was trained to quantize keep their trained thresholds (the pattern reads them)."""
         attention = [o for o in op.walk() if isinstance(o, nn.LinearAttentionOp) and o.feature.data == "relu"]
-        calibrate = {o: [i for i in range(3) if _trained_attention_input(o, i, store, self.levels) is None] for o in attention}
+        calibrate = {o: [i for i in range(3) if _trained_attention_input(o, i, store, self.d) is None] for o in attention}
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in idx] for o, idx in calibrate.items() if idx}
         maps = [fm for o in attention for fm in _feature_maps(o)]
         targets.update({fm: [(0, len(fm.input.type.get_shape()) - 1)] for fm in maps})
@@ -513,7 +525,7 @@ class SpikeConversionPass(ModulePass):
         codes: Decisions[list] = Decisions()
         for o in attention:
             code: list = [None, None, None]
-            levels = self.attention_d if _feature_maps(o) else self.levels
+            levels = self.attention_d if _feature_maps(o) else self.d
             for i in calibrate[o]:
                 s = stats[o.operands[i]]
                 signed = i == 2 and s.min < 0

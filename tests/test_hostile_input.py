@@ -268,7 +268,7 @@ MALFORMED_PIPELINES = [
     "spike-conversion{levels=[1,2}",
     "no-such-pass",
     "spike-conversion{levels=1e999}",
-    "spike-conversion{levels=0}",
+    "spike-conversion{levels=-1}",
     "spike-conversion{weight-bits=-1}",
     "spike-conversion{{levels=3}}",
     "spike-conversion levels=3",

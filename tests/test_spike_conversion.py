@@ -132,7 +132,7 @@ def test_bad_options_are_clear_errors(trained):
     _, path, image = trained
     ctx, module = import_onnx(path)
     for spec, msg in [
-        ("spike-conversion{levels=0}", "levels"),
+        ("spike-conversion{levels=-1}", "levels"),
         ("spike-conversion{coding=morse}", "coding"),
         ("binary-expand{coding=x}", "coding"),
     ]:

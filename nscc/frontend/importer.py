@@ -198,7 +198,9 @@ class Importer:
     # -- the graph ---------------------------------------------------------------------
     def run(self) -> ModuleOp:
         from nscc.frontend.onnx_ops import LOWERINGS
+        from nscc.frontend.qonnx_ops import QONNX_DOMAINS, QONNX_OPS
 
+        self.custom = {d: QONNX_OPS for d in QONNX_DOMAINS}
         g = self.model.graph
         nodes = _toposort(g, self.path)
         self._check_supported(nodes, LOWERINGS)
@@ -270,7 +272,8 @@ class Importer:
     def _check_supported(self, nodes, lowerings) -> None:
         bad = []
         for index, node in enumerate(nodes):
-            if node.domain not in ("", "ai.onnx") or node.op_type not in lowerings:
+            custom = node.op_type in self.custom.get(node.domain, ())
+            if (node.domain not in ("", "ai.onnx") and not custom) or node.op_type not in lowerings:
                 label = node.name or f"#{index}"
                 domain = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
                 bad.append(f"{self.path}: unsupported op {domain}{node.op_type} at node '{label}' (opset {self.opset})")

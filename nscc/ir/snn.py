@@ -64,15 +64,18 @@ def _dims(shape: Sequence[int]) -> ArrayAttr[IntAttr]:
 @irdl_attr_definition
 class CountsType(ParametrizedAttribute, TypeAttribute):
     """Integer spike counts: `!snn.counts<4x8, 15>` holds values in [0, 15];
-    `!snn.counts<4x8, 15, signed>` holds values in [-15, 15]."""
+    `!snn.counts<4x8, 15, signed>` holds values in [-15, 15]. `max` lowers the top:
+    `!snn.counts<4x8, 8, signed, max 7>` holds [-8, 7], the range of a two's-complement
+    quantizer a model was trained with (Brevitas' signed activations)."""
 
     name = "snn.counts"
     shape: ArrayAttr[IntAttr]
     levels: IntAttr
     signed: IntAttr
+    top: IntAttr
 
-    def __init__(self, shape: Sequence[int], levels: int, signed: bool = False):
-        super().__init__(_dims(shape), IntAttr(levels), IntAttr(int(signed)))
+    def __init__(self, shape: Sequence[int], levels: int, signed: bool = False, top: int | None = None):
+        super().__init__(_dims(shape), IntAttr(levels), IntAttr(int(signed)), IntAttr(0 if top is None or top == levels else top))
 
     def get_shape(self) -> tuple[int, ...]:
         return tuple(d.data for d in self.shape.data)
@@ -83,13 +86,15 @@ class CountsType(ParametrizedAttribute, TypeAttribute):
 
     @property
     def hi(self) -> int:
-        return self.levels.data
+        return self.top.data or self.levels.data
 
     def verify(self) -> None:
         if not 1 <= self.levels.data <= 2**15 - 1:
             raise VerifyException("snn.counts: levels must be in [1, 32767]")
         if self.signed.data not in (0, 1):
             raise VerifyException("snn.counts: signed is 0 or 1")
+        if not 0 <= self.top.data < self.levels.data or (self.top.data and not self.signed.data):
+            raise VerifyException("snn.counts: max must be below the levels, and only signed counts have one")
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -97,6 +102,8 @@ class CountsType(ParametrizedAttribute, TypeAttribute):
             printer.print_string(f", {self.levels.data}")
             if self.signed.data:
                 printer.print_string(", signed")
+            if self.top.data:
+                printer.print_string(f", max {self.top.data}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -104,10 +111,14 @@ class CountsType(ParametrizedAttribute, TypeAttribute):
             dims = parser.parse_dimension_list()
             parser.parse_punctuation(",")
             levels = parser.parse_integer(allow_negative=False, allow_boolean=False)
-            signed = parser.parse_optional_punctuation(",") is not None
-            if signed:
-                parser.parse_keyword("signed")
-        return [_dims(dims), IntAttr(levels), IntAttr(int(signed))]
+            signed = top = 0
+            while parser.parse_optional_punctuation(",") is not None:
+                if parser.parse_optional_keyword("signed") is not None:
+                    signed = 1
+                else:
+                    parser.parse_keyword("max")
+                    top = parser.parse_integer(allow_negative=False, allow_boolean=False)
+        return [_dims(dims), IntAttr(levels), IntAttr(signed), IntAttr(top)]
 
 
 @irdl_attr_definition
@@ -379,9 +390,10 @@ class DecodeOp(SNNOp):
 @irdl_op_definition
 class RequantOp(SNNOp):
     """Accumulator (or counts) to the next layer's counts, or to a fixed-point tensor, integers only:
-    clip(((acc + bias) * multiplier + 2^(shift-1)) >> shift, lo, hi), with [lo, hi]
-    the count range, or the integer range of the result's element type. On counts,
-    multiplier 1 and bias -r take a resting count r off (`sparsity-pruning`)."""
+    clip((((acc << bias_frac) + bias) * multiplier + 2^(shift-1)) >> shift, lo, hi), with [lo, hi]
+    the count range, or the integer range of the result's element type. `bias_frac` (0 when
+    absent) gives the bias fraction bits below one unit of acc. On counts, multiplier 1 and
+    bias -r take a resting count r off (`sparsity-pruning`)."""
 
     name = "snn.requant"
     input = operand_def(TensorType | CountsType)
@@ -390,15 +402,20 @@ class RequantOp(SNNOp):
     res = result_def(CountsType | TensorType)
     shift = prop_def(IntegerAttr)
     axis = prop_def(IntegerAttr)
+    bias_frac = opt_prop_def(IntegerAttr)
 
-    def __init__(self, input: Value, multiplier: Value, bias: Value | None, result_type: Attribute, *, shift: int, axis: int):
-        init_op(self, [input, multiplier, bias], [result_type], shift=shift, axis=axis)
+    def __init__(
+        self, input: Value, multiplier: Value, bias: Value | None, result_type: Attribute, *, shift: int, axis: int, bias_frac: int = 0
+    ):
+        init_op(self, [input, multiplier, bias], [result_type], shift=shift, axis=axis, bias_frac=bias_frac or None)
 
     def verify_(self) -> None:
         if tuple(self.input.type.get_shape()) != self.res.type.get_shape():
             raise VerifyException("snn.requant: result shape must equal input shape")
         if not 0 <= self.shift.value.data <= 62:
             raise VerifyException("snn.requant: shift must be in [0, 62]")
+        if self.bias_frac is not None and not (1 <= self.bias_frac.value.data <= 31 and self.bias is not None):
+            raise VerifyException("snn.requant: bias_frac must be in [1, 31], and only with a bias")
         _check_channel(self, self.multiplier, "multiplier")
         if self.bias is not None:
             _check_channel(self, self.bias, "bias")

@@ -43,7 +43,7 @@ class Layer:
 
     def theta(self, levels: int, options: Options) -> tuple[np.ndarray, bool]:
         if self.trained is not None:
-            _, theta, trained_levels, signed = self.trained
+            _, theta, trained_levels, signed, _ = self.trained
             return relevelled_theta(theta, trained_levels, levels), signed
         s = self.stats
         signed = goes_negative(s)

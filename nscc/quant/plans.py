@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
@@ -169,16 +169,25 @@ def decision_key(op: Operation, weights: WeightStore) -> str | None:
     return None if plan is None else layer_name(plan.name)
 
 
-def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.ndarray, int, bool] | None:
+class TrainedQuantizer(NamedTuple):
+    source: SSAValue  # what the quantizer reads
+    theta: np.ndarray
+    levels: int  # D: counts lie in [0, D], or [-D, D] when signed
+    signed: bool
+    top: int  # the largest count: D, or D - 1 for a two's-complement range [-D, D - 1]
+
+
+def trained_quantizer(x: SSAValue, weights: WeightStore) -> TrainedQuantizer | None:
     """Recognises an activation quantizer the model was trained with ("integer training"):
 
-        y = mul(round(clip(div(x, theta), lo, D)), theta),  lo = 0 or -D,
+        y = mul(round(clip(div(x, theta), lo, hi)), theta),  lo = 0, -hi or -hi - 1,
 
-    the I-LIF / QCFS function in the form torch exports it. Returns (x, theta,
-    D, signed): encoding x with that theta and D gives exactly the counts the
-    trained model computes, so the spiking model needs no calibration there.
-    Asked for other levels than the model was trained with, the pass keeps
-    the trained clipping range D * theta and divides it into the new levels."""
+    the I-LIF / QCFS function in the form torch exports it, and a QONNX `Quant` with
+    zero point 0 as the frontend lowers it (lo = -hi - 1: Brevitas' signed activations).
+    Encoding x with that theta and range gives exactly the counts the trained model
+    computes, so the spiking model needs no calibration there. Asked for other levels
+    than the model was trained with, the pass keeps the trained clipping range D * theta
+    and divides it into the new levels."""
     mul = x.owner
     if not isinstance(mul, nn.MulOp):
         return None
@@ -191,7 +200,7 @@ def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.n
         if not isinstance(clip, nn.ClipOp) or clip.max is None or clip.min is None:
             continue
         hi, lo = clip.max.value.data, clip.min.value.data
-        if hi != int(hi) or hi < 1 or lo not in (0.0, -hi):
+        if hi != int(hi) or hi < 1 or lo not in (0.0, -hi, -hi - 1):
             continue
         div = clip.input.owner
         if not isinstance(div, nn.DivOp):
@@ -199,7 +208,8 @@ def trained_quantizer(x: SSAValue, weights: WeightStore) -> tuple[SSAValue, np.n
         divisor = constant_value(div.rhs, weights)
         if divisor is None or divisor.shape != theta.shape or not np.array_equal(divisor, theta):
             continue
-        return div.lhs, theta.astype(np.float32), int(hi), lo < 0
+        levels = int(max(hi, -lo))
+        return TrainedQuantizer(div.lhs, theta.astype(np.float32), levels, lo < 0, int(hi))
     return None
 
 

@@ -102,6 +102,25 @@ def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: 
     return best
 
 
+def trained_grid(w: np.ndarray, lo: int, hi: int) -> np.ndarray | None:
+    """Per column, a step s with every weight an integer multiple k s, k in [lo, hi], when there
+    is one: weights a model was trained to quantize (QONNX, QuantizeLinear) keep their integers
+    exactly, with no search. The steps tried are the tensor's smallest nonzero |w| (one scale
+    a tensor) and each column's (one a channel); a quotient within float32's error of an
+    integer counts as that integer."""
+    a = np.abs(w)
+    nonzero = np.where(a > 0, a, np.inf)
+    if not np.isfinite(nonzero).any():
+        return None
+    for step in (np.full(w.shape[1], nonzero.min()), nonzero.min(axis=0)):
+        step = np.where(np.isfinite(step), step, 1.0).astype(np.float32)
+        k = w / step
+        r = np.rint(k)
+        if np.all(np.abs(k - r) <= 1e-4) and r.min() >= lo and r.max() <= hi:
+            return step
+    return None
+
+
 def quantize(
     w: np.ndarray,
     bits: float,
@@ -135,6 +154,9 @@ def quantize(
         else:
             q = np.clip(np.rint(w / eff), lo, hi).astype(_int_dtype(bits))
         return Quantized(q, col.astype(np.float32), m.astype(np.int8), bits)
+    on_grid = trained_grid(w, lo, hi)
+    if on_grid is not None:
+        return Quantized(np.rint(w / on_grid).astype(_int_dtype(bits)), on_grid, None, bits)
     s = _clip_scale(w, bits, importance, rng)
     s = np.where(s > 0, s, 1.0).astype(np.float32)
     if gram is not None and storage_bits(bits) < 8:

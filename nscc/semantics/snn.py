@@ -169,7 +169,7 @@ def _requant(op, args):
     axis, shift = prop(op, "axis"), prop(op, "shift")
     t = op.res.type
     if len(args) > 2:
-        acc = acc + _channel(args[2].astype(np.int64), axis, acc.ndim)
+        acc = (acc << (prop(op, "bias_frac") or 0)) + _channel(args[2].astype(np.int64), axis, acc.ndim)
     y = acc * _channel(mult, axis, acc.ndim)
     y = _round_shift(y, shift)
     if isinstance(t, snn.CountsType):

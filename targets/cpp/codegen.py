@@ -369,7 +369,8 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
     c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
     bias = g.ref(op.bias) if op.bias is not None else f"({_ctype(op.multiplier)}*)nullptr"
     L.append(
-        f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {math.prod(_shape(op.input))}, {c}, {inner}, {prop(op, 'shift')}, "
+        f"  requant({g.ref(op.input)}, {g.ref(op.multiplier)}, {bias}, {prop(op, 'bias_frac') or 0}, {math.prod(_shape(op.input))}, {c}, {inner}, "
+        f"{prop(op, 'shift')}, "
         f"int64_t({lo}), int64_t({hi}), {out});"
     )
 

@@ -160,7 +160,8 @@ class _Exporter:
                 raise self.refuse(op, "it requantizes into an integer island, which NIR cannot express", "export programs without integer-islands")
             self.check_counts(op, op.res.type)
             m = self.const(op, op.multiplier, "multiplier") * 2.0 ** -prop(op, "shift")
-            return self.weights(op, op.input, m, op.bias, op.res.type)
+            # counts = ((acc << f) + B) * m: a count's worth of acc is m 2^f, of the bias m
+            return self.weights(op, op.input, m * 2.0 ** (prop(op, "bias_frac") or 0), op.bias, op.res.type, m)
         if isinstance(op, nn.ReluOp):
             x = self.value(op, op.input)
             if x.kind != "current":
@@ -221,7 +222,9 @@ class _Exporter:
         self.add(key, nir.IF(r=np.ones(n), v_threshold=theta.astype(np.float32), v_reset=np.zeros(n)), x.key)
         self.values[op.res] = _Value(key, "spikes", x.shape)
 
-    def weights(self, op: Operation, acc_v: SSAValue, scale: np.ndarray, bias_v, counts: snn.CountsType | None) -> None:
+    def weights(
+        self, op: Operation, acc_v: SSAValue, scale: np.ndarray, bias_v, counts: snn.CountsType | None, bias_scale: np.ndarray | None = None
+    ) -> None:
         """A synapse and its decode (real currents) or requant (counts: an IF of threshold 1 after it)."""
         nir = self.nir
         acc = self.value(op, acc_v)
@@ -242,14 +245,14 @@ class _Exporter:
                 w = w * np.repeat(m, w.shape[0] // m.shape[0], axis=0)
             n_out = w.shape[1]
             s = np.broadcast_to(scale.reshape(-1), (n_out,))
-            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (s if counts is not None else 1)
+            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1)
             weight = (w * s[None, :]).T
         else:
             if axis != 1:
                 raise self.refuse(op, "its scales are not per output channel", "export the program spike-conversion made")
             n_out = w.shape[0]
             s = np.broadcast_to(scale.reshape(-1), (n_out,))
-            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (s if counts is not None else 1)
+            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1)
             weight = w * s.reshape(-1, *([1] * (w.ndim - 1)))
         per_step = b / d + (0.5 / d if counts is not None else 0.0)  # a requant rounds half up: half a threshold
         key = self.key(syn, "affine" if isinstance(syn, snn.SynapseOp) else "conv")

@@ -853,7 +853,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
         rq_args = rq["args"]
     else:
         out = g.alloc(op.res)
-        fused, rq_args = "false, 1, 1, 0, false", "0, 0, 0, 0"
+        fused, rq_args = "false, 1, 1, 0, false, 0", "0, 0, 0, 0"
     layer = op.attributes.get(LAYER_ATTR)
     name = layer.data if isinstance(layer, StringAttr) else op.name
     g.layers.append(
@@ -940,7 +940,7 @@ def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
         "c": c,
         "inner": inner,
         "shift": prop(op, "shift"),
-        "bias": "true" if bias is not None else "false",
+        "bias": ("true" if bias is not None else "false") + f", {prop(op, 'bias_frac') or 0}",
         "args": f"{mo}, {bo}, {_i64(lo)}, {_i64(hi)}",
     }
 

@@ -2,12 +2,15 @@
 // RUN: nscc opt %s -p 'requant-fusion{multiplier-bits=8}' | filecheck %s --check-prefix=M8
 
 // requant-fusion rewrites decode -> (relu) -> encode between two spiking layers
-// into one integer snn.requant of the accumulator: n = clip(((acc + B) * M +
-// 2^(k-1)) >> k, lo, D), M / 2^k = scale / theta, B = round(bias / scale).
+// into one integer snn.requant of the accumulator: n = clip((((acc << f) + B) * M +
+// 2^(k+f-1)) >> (k+f), lo, D), M / 2^k = scale / theta, B = round(bias / scale * 2^f).
 // The shift k is the largest that keeps every M below 2^multiplier-bits, so it
 // follows from the constants here: max(s / theta) = 0.2 gives k = 26 (24 bits)
-// or 10 (8 bits); 0.5 gives 24 or 8. A ReLU before signed counts is not a clip
-// and is left alone, as is a decode that something else still reads.
+// or 10 (8 bits); 0.5 gives 24 or 8. The bias gets f = 24 fraction bits (the
+// synapse's largest sum, 30 x 15, and the bias leave room for them), so that the
+// rounding boundaries stay where the float form has them. A ReLU before signed
+// counts is not a clip and is left alone, as is a decode that something else
+// still reads.
 builtin.module {
   func.func @main(%x: tensor<2x4xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>) {
     %t0 = arith.constant dense<1.000000e-01> : tensor<f32>
@@ -44,7 +47,7 @@ builtin.module {
 // CHECK-NOT:  nn.relu
 // CHECK:      %[[M1:.*]] = nn.weight "requant.multiplier" : tensor<3xi32>
 // CHECK-NEXT: %[[B1:.*]] = nn.weight "requant.ibias" : tensor<3xi32>
-// CHECK-NEXT: %[[N1:.*]] = snn.requant %[[A0]], %[[M1]], %[[B1]] {shift = 26 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 15>
+// CHECK-NEXT: %[[N1:.*]] = snn.requant %[[A0]], %[[M1]], %[[B1]] {shift = 50 : i64, axis = 1 : i64, bias_frac = 24 : i64} : (tensor<2x3xi32>, tensor<3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 15>
 // CHECK:      %[[A1:.*]] = snn.synapse %[[N1]], %w1 {acc_bits = 32 : i64} : (!snn.counts<2x3, 15>, tensor<3x3xi8>) -> tensor<2x3xi32>
 // No bias: no integer bias operand. Per-channel thresholds give per-channel multipliers.
 // CHECK:      %[[M2:.*]] = nn.weight "requant.multiplier_1" : tensor<3xi32>
@@ -58,5 +61,5 @@ builtin.module {
 // CHECK-NEXT: %[[Y3:.*]] = snn.decode %[[A3]], %s1 {axis = 1 : i64}
 // CHECK-NEXT: func.return %[[Y3]], %[[Y0]]
 
-// M8: snn.requant %a0, %{{.*}}, %{{.*}} {shift = 10 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 15>
+// M8: snn.requant %a0, %{{.*}}, %{{.*}} {shift = 34 : i64, axis = 1 : i64, bias_frac = 24 : i64} : (tensor<2x3xi32>, tensor<3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 15>
 // M8: snn.requant %a1, %{{.*}} {shift = 8 : i64, axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 7, signed>

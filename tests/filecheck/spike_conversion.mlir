@@ -50,9 +50,9 @@ builtin.module {
 // CHECK-NEXT: %[[WC:.*]] = nn.weight "conv.weight.q8" : tensor<2x2x1x1xi8>
 // CHECK-NEXT: %[[AC:.*]] = snn.conv_synapse %[[NC]], %[[WC]] {{{.*}}strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64, acc_bits = 32 : i64} : (!snn.counts<1x2x3x3, 15, signed>, tensor<2x2x1x1xi8>) -> tensor<1x2x3x3xi32>
 // CHECK:      %[[C:.*]] = snn.decode %[[AC]], %{{.*}}, %{{.*}} {axis = 1 : i64} : (tensor<1x2x3x3xi32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x3x3xf32>
-// The trained quantizer: the encoder reads its input, unsigned, and the layer has no bias.
-// CHECK:      %[[NT:.*]] = snn.encode %z, %{{.*}} : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 15>
-// CHECK:      %[[AT:.*]] = snn.synapse %[[NT]], %{{.*}} : (!snn.counts<2x4, 15>, tensor<4x3xi8>) -> tensor<2x3xi32>
+// The trained quantizer: the encoder reads its input, unsigned, at its trained D = 3, and the layer has no bias.
+// CHECK:      %[[NT:.*]] = snn.encode %z, %{{.*}} : (tensor<2x4xf32>, tensor<f32>) -> !snn.counts<2x4, 3>
+// CHECK:      %[[AT:.*]] = snn.synapse %[[NT]], %{{.*}} : (!snn.counts<2x4, 3>, tensor<4x3xi8>) -> tensor<2x3xi32>
 // CHECK:      %[[TR:.*]] = snn.decode %[[AT]], %{{.*}} {axis = 1 : i64} : (tensor<2x3xi32>, tensor<3xf32>) -> tensor<2x3xf32>
 // CHECK-NEXT: func.return %[[Y]], %[[C]], %[[TR]]
 

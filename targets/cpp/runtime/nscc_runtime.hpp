@@ -267,7 +267,8 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
 // Loops over (row, channel, inner) with no division per element, so that the
 // 64-bit multiply, shift and clamp vectorise (vpmullq, vpsraq).
 template <class TA, class TM, class TO>
-void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi, TO* out) {
+void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi,
+             TO* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1) {  // channels last
 #pragma omp parallel for schedule(static) if (parallel_worth(n))
@@ -276,7 +277,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 in
       TO* y = out + o * C;
 #pragma omp simd
       for (i64 c = 0; c < C; ++c)
-        y[c] = (TO)requant_value((int64_t)a[c] + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
+        y[c] = (TO)requant_value(((int64_t)a[c] << bias_frac) + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
     }
     return;
   }
@@ -286,7 +287,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, i64 n, i64 C, i64 in
       const int64_t m = mult[c], b = bias ? (int64_t)bias[c] : 0;
       const i64 base = (o * C + c) * inner;
 #pragma omp simd
-      for (i64 i = base; i < base + inner; ++i) out[i] = (TO)requant_value((int64_t)acc[i] + b, m, shift, lo, hi);
+      for (i64 i = base; i < base + inner; ++i) out[i] = (TO)requant_value(((int64_t)acc[i] << bias_frac) + b, m, shift, lo, hi);
     }
 }
 

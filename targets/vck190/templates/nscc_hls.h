@@ -180,14 +180,14 @@ lif_time_loop:
   }
 }
 
-// snn.requant: out = clamp(round_shift((acc + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
-template <int N, int C, int INNER, int SHIFT, bool BIAS, class TA, class TO>
+// snn.requant: out = clamp(round_shift(((acc << BFRAC) + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
+template <int N, int C, int INNER, int SHIFT, bool BIAS, int BFRAC, class TA, class TO>
 void requant(const TA* acc, int64_t ao, const int32_t* prm, int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
 requant_loop:
   for (int i = 0; i < N; ++i) {
 #pragma HLS PIPELINE II=1
     int c = (i / INNER) % C;
-    int64_t a = (int64_t)acc[ao + i];
+    int64_t a = (int64_t)acc[ao + i] << BFRAC;
     if (BIAS) a += (int64_t)prm[bo + c];
     out[oo + i] = (TO)requant_value(a, (int64_t)prm[mo + c], SHIFT, lo, hi);
   }
@@ -282,7 +282,7 @@ void synapse_row(const word_t* wa, int64_t base_a, const word_t* wb, int64_t bas
 // RQ: the requantization that follows the synapse (snn.requant, channel
 // c = (i / INNER) % C of the flat output index i) is applied as the
 // accumulators are written out, saving a pass over them.
-template <int M, int K, int N, int B, int WA, int WB, int SRC, bool RQ, int C, int INNER, int SHIFT, bool BIAS, class TI, class TO>
+template <int M, int K, int N, int B, int WA, int WB, int SRC, bool RQ, int C, int INNER, int SHIFT, bool BIAS, int BFRAC, class TI, class TO>
 void synapse(const word_t* wa, int64_t base_a, const word_t* wb, int64_t base_b, const uint8_t* live, const TI* x, int64_t xo, const int32_t* prm,
              int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
   int32_t acc[2 * WA * (512 / B)];
@@ -301,6 +301,7 @@ synapse_rows_loop:
       int64_t a = acc[n];
       if (RQ) {
         const int c = (int)((((int64_t)m * N + n) / INNER) % C);
+        a <<= BFRAC;
         if (BIAS) a += (int64_t)prm[bo + c];
         a = clamp64(round_shift(a * (int64_t)prm[mo + c], SHIFT), lo, hi);
       }
