@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -41,6 +41,7 @@ from nscc.ir.context import weights_of
 from nscc.ir.weights import WeightStore
 from nscc.quant.fixed import fixed_point, per_channel
 from nscc.semantics.folding import constant_value
+from nscc.semantics.nn import prop
 
 
 def accumulator_bound(acc: SSAValue, store: WeightStore) -> int:
@@ -76,12 +77,14 @@ class FuseRequant(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: snn.EncodeOp, rewriter: PatternRewriter) -> None:
         ct: snn.CountsType = op.res.type
-        value = op.input
-        owner = value.owner
-        if isinstance(owner, nn.ReluOp):
-            if ct.signed.data:
-                return  # relu + signed counts is not a clip: leave it
-            owner = owner.input.owner
+        owner, pool, flat = op.input.owner, None, None
+        for _ in range(4):  # a relu, a max pooling and a flattening between, in that order or another
+            if isinstance(owner, nn.ReluOp) and not ct.signed.data:  # relu + signed counts is not a clip: leave it
+                owner = owner.input.owner
+            elif isinstance(owner, nn.MaxPoolOp) and pool is None and flat is None and owner.res.has_one_use():
+                pool, owner = owner, owner.input.owner
+            elif isinstance(owner, nn.ReshapeOp) and flat is None and owner.res.has_one_use():
+                flat, owner = owner, owner.input.owner
         if not isinstance(owner, snn.DecodeOp):
             return
         dec = owner
@@ -89,15 +92,27 @@ class FuseRequant(RewritePattern):
         rank = len(acc_type.get_shape())
         axis = dec.axis.value.data % rank
         channels = acc_type.get_shape()[axis]
+        if (pool is not None or flat is not None) and (axis != 1 or (pool is not None and rank != 4)):
+            return  # pooling commutes with the requantization only across positions of one channel
+        if flat is not None:
+            rows, per_sample = flat.res.type.get_shape()[0], flat.res.type.get_shape()[1:]
+            if rows != acc_type.get_shape()[0] or len(per_sample) != 1:
+                return  # only flattening each sample: channel c then owns a run of positions
         scale = constant_value(dec.scale, self.store)
         theta = constant_value(op.theta, self.store)
         bias = constant_value(dec.bias, self.store) if dec.bias is not None else None
         if scale is None or theta is None or (dec.bias is not None and bias is None):
             return
+        scale_c = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
+        bias_c = np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) if bias is not None else None
+        if flat is not None:  # a channel's constants repeat over its positions of the flattened sample
+            positions = flat.res.type.get_shape()[1] // channels
+            scale_c = np.repeat(scale_c, positions)
+            bias_c = np.repeat(bias_c, positions) if bias_c is not None else None
+            channels, axis = len(scale_c), 1
         theta_c = per_channel(theta, axis, channels, op.input.type.get_shape())
         if theta_c is None:
             return
-        scale_c = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
         if np.any(scale_c <= 0) or np.any(theta_c <= 0):
             return
         mult, shift = fixed_point(scale_c / theta_c, self.multiplier_bits)
@@ -110,10 +125,22 @@ class FuseRequant(RewritePattern):
 
         base = dec.scale.owner.sym.data.removesuffix(".scale") if isinstance(dec.scale.owner, nn.WeightOp) else "requant"
         m = weight(f"{base}.multiplier", mult.astype(np.int32))
-        operands = [dec.input, m]
+        acc = dec.input
+        if pool is not None:  # every step from acc to counts never decreases: max pool the integers
+            props = {k: prop(pool, k) for k in ("kernel", "strides", "pads", "dilations")}
+            pooled = nn.MaxPoolOp(
+                acc, TensorType(acc.type.element_type, pool.res.type.get_shape()), **props, ceil_mode=pool.ceil_mode is not None
+            )
+            new.append(pooled)
+            acc = pooled.res
+        if flat is not None:
+            reshaped = nn.ReshapeOp(acc, TensorType(acc.type.element_type, flat.res.type.get_shape()))
+            new.append(reshaped)
+            acc = reshaped.res
+        operands = [acc, m]
         frac = 0
         if bias is not None:
-            in_acc = np.broadcast_to(bias.astype(np.float64).reshape(-1), (channels,)) / scale_c
+            in_acc = bias_c / scale_c
             frac = bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max()))
             b = np.rint(in_acc * 2.0**frac)
             operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))

@@ -78,10 +78,49 @@ from nscc.quant.plans import (
 from nscc.quant.quantize import GROUP_SCALE_MAX, storage_bits, valid_width
 from nscc.quant.rotation import rotate_streams
 from nscc.semantics.folding import constant_value
+from nscc.semantics.nn import prop
 
 LINEAR = (nn.MatMulOp, nn.GemmOp, nn.ConvOp)
 
 DEFAULT_LEVELS = 15
+
+
+@dataclass
+class PoolBeforeQuantizer(RewritePattern):
+    """max_pool(quantize(y)) -> quantize(max_pool(y)), and the same for a reshape, for a trained
+    quantizer with positive thresholds (one a tensor, or for pooling one a channel, axis 1): a
+    rounding that never decreases commutes with a max, and any elementwise map with a reshape.
+    The quantizer then sits right before the next layer, which encodes with its threshold
+    (Brevitas and QONNX CNNs quantize after the ReLU, then pool and flatten)."""
+
+    store: WeightStore
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.MaxPoolOp | nn.ReshapeOp, rewriter: PatternRewriter) -> None:
+        tq = trained_quantizer(op.input, self.store)
+        mul = op.input.owner
+        if tq is None or not op.input.has_one_use() or np.any(tq.theta <= 0):
+            return
+        t = tq.theta
+        per_channel = t.ndim == len(op.input.type.get_shape()) - 1 and all(d == 1 for d in t.shape[1:])
+        if t.size > 1 and (isinstance(op, nn.ReshapeOp) or not per_channel):
+            return  # a threshold that varies inside a window, or that a reshape would move
+        scale = mul.rhs if constant_value(mul.rhs, self.store) is not None else mul.lhs
+        rnd = (mul.lhs if scale is mul.rhs else mul.rhs).owner
+        clip = rnd.input.owner
+        if isinstance(op, nn.MaxPoolOp):
+            props = {k: prop(op, k) for k in ("kernel", "strides", "pads", "dilations")}
+            moved = nn.MaxPoolOp(tq.source, op.res.type, **props, ceil_mode=op.ceil_mode is not None)
+        else:
+            moved = nn.ReshapeOp(tq.source, op.res.type)
+        div = nn.DivOp(moved.res, scale, op.res.type)
+        clipped = nn.ClipOp(div.res, op.res.type, min=clip.min.value.data, max=clip.max.value.data)
+        rounded = nn.RoundOp(clipped.res, op.res.type)
+        quantized = nn.MulOp(rounded.res, scale, op.res.type)
+        rewriter.replace_op(op, [moved, div, clipped, rounded, quantized], [quantized.res])
+        for dead in (mul, rnd, clip, clip.input.owner):
+            if not any(r.uses for r in dead.results):
+                rewriter.erase_op(dead)
 
 
 @dataclass(frozen=True)
@@ -423,6 +462,7 @@ class SpikeConversionPass(ModulePass):
         op.attributes[CODING_ATTR] = StringAttr(self.coding)
         if self.rotate:
             rotate_streams(op, store)
+        PatternRewriteWalker(PoolBeforeQuantizer(store)).rewrite_module(op)
         # every layer's and attention's inputs watched in one pass over the calibration batches
         calibrations = [self._calibrate_linear(op, store), self._calibrate_attention(op, store), self._calibrate_softmax_attention(op)]
         targets = {o: t for watched, _ in calibrations for o, t in watched.items()}

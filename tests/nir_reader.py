@@ -40,7 +40,9 @@ def simulate(graph, x: np.ndarray, steps: int, nscc_neurons: bool = False) -> np
                 val[k] = x_in @ torch.tensor(n.weight, dtype=f64).T + torch.tensor(n.bias, dtype=f64)
             elif isinstance(n, nir.Conv2d):
                 w, b = torch.tensor(n.weight, dtype=f64), torch.tensor(n.bias, dtype=f64)
-                y = F.conv2d(x_in[None], w, b, stride=tuple(n.stride), padding=tuple(n.padding), dilation=tuple(n.dilation), groups=n.groups)
+                y = F.conv2d(
+                    x_in[None], w, b, stride=tuple(n.stride), padding=tuple(n.padding), dilation=tuple(n.dilation), groups=n.groups
+                )
                 val[k] = y[0]
             elif isinstance(n, nir.SumPool2d):
                 k2 = tuple(int(v) for v in n.kernel_size)

@@ -527,6 +527,8 @@ def neuron_program():
     ctx.weights.add("theta", np.array([1000], np.int32))
     ctx.weights.add("reset", np.array([0, -500, 300, 0, 7, -2], np.int32))
     ctx.weights.add("one", np.array([1], np.int32))
+    ctx.weights.add("mq", np.array([3, 1000, 77], np.int32))
+    ctx.weights.add("bq", np.array([-5000, 123456, 2047], np.int32))
     rng = np.random.default_rng(9)
     i = rng.integers(-700, 1500, (40, 2, 3)).astype(np.int32)
     i[:, 0, 1] = 2**30  # an integrator of 2^16 decay passes 2^31 on the second step: saturated output
@@ -555,3 +557,11 @@ def test_stateful_neurons_match_the_written_semantics():
             w = ref_leak(w, decay[n]) + i[t][n]
             assert integ[t, n] == min(max(w, -(2**31)), 2**31 - 1), (t, n)
     assert spikes.sum() > 10 and (integ == 2**31 - 1).any() and (integ == -(2**31)).any()
+    # requant with bias_frac 12 into [-8, 7]: ((acc << 12) + b) * m, rounded half up at shift 22
+    q = out["output2"].reshape(40, 6)
+    m, b = [3, 1000, 77] * 2, [-5000, 123456, 2047] * 2
+    for n in range(6):
+        for t in range(40):
+            v = ((i[t][n] << 12) + b[n]) * m[n]
+            assert q[t, n] == min(max((v + (1 << 21)) >> 22, -8), 7), (t, n)
+    assert (q == 7).any() and (q == -8).any() and len(np.unique(q)) > 5

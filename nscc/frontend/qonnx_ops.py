@@ -129,7 +129,9 @@ def _trunc(n: Node):
     """Trunc (v1: scale, zero point, input and output bit widths), as Brevitas' TruncAvgPool
     exports it: round(x / scale + zp) / 2^(in - out), then the rounding mode, rescaled."""
     if n.n_inputs != 5:
-        raise n.error("only QONNX's Trunc with five inputs (x, scale, zero point, input and output bit widths) is supported", "re-export it")
+        raise n.error(
+            "only QONNX's Trunc with five inputs (x, scale, zero point, input and output bit widths) is supported", "re-export it"
+        )
     scale, zp = _f32(n, 1, "scale"), _f32(n, 2, "zero point")
     shift = _bits(n, 3) - _bits(n, 4)
     mode = _rounding(n)

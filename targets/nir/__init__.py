@@ -157,7 +157,9 @@ class _Exporter:
             return self.weights(op, op.input, self.const(op, op.scale, "scale"), op.bias, None)
         if isinstance(op, snn.RequantOp):
             if not isinstance(op.res.type, snn.CountsType):
-                raise self.refuse(op, "it requantizes into an integer island, which NIR cannot express", "export programs without integer-islands")
+                raise self.refuse(
+                    op, "it requantizes into an integer island, which NIR cannot express", "export programs without integer-islands"
+                )
             self.check_counts(op, op.res.type)
             m = self.const(op, op.multiplier, "multiplier") * 2.0 ** -prop(op, "shift")
             # counts = ((acc << f) + B) * m: a count's worth of acc is m 2^f, of the bias m
@@ -192,12 +194,16 @@ class _Exporter:
 
     def check_counts(self, op: Operation, t: snn.CountsType) -> None:
         if t.signed.data:
-            raise self.refuse(op, "its counts are signed (ternary neurons); NIR's IF neurons fire one sign", "convert with unsigned encoders")
+            raise self.refuse(
+                op, "its counts are signed (ternary neurons); NIR's IF neurons fire one sign", "convert with unsigned encoders"
+            )
         if self.window is None:
             self.window = t.levels.data
         if t.levels.data != self.window:
             raise self.refuse(
-                op, f"its window D={t.levels.data} differs from the first layer's D={self.window}; a NIR graph runs one clock", "use one level count"
+                op,
+                f"its window D={t.levels.data} differs from the first layer's D={self.window}; a NIR graph runs one clock",
+                "use one level count",
             )
 
     def encode(self, op: snn.EncodeOp) -> None:
@@ -232,7 +238,9 @@ class _Exporter:
             raise self.refuse(op, "it does not read a synapse", "export the program spike-conversion made")
         syn, x = acc.synapse
         if len(x.shape) != (1 if isinstance(syn, snn.SynapseOp) else 3):
-            raise self.refuse(syn, f"its input has per-sample shape {x.shape}; NIR's layers take vectors and images", "export MLPs and CNNs")
+            raise self.refuse(
+                syn, f"its input has per-sample shape {x.shape}; NIR's layers take vectors and images", "export MLPs and CNNs"
+            )
         d = self.window
         bias = self.const(op, bias_v, "bias") if bias_v is not None else np.zeros(1)
         axis = prop(op, "axis") % len(acc_v.type.get_shape())
@@ -245,14 +253,18 @@ class _Exporter:
                 w = w * np.repeat(m, w.shape[0] // m.shape[0], axis=0)
             n_out = w.shape[1]
             s = np.broadcast_to(scale.reshape(-1), (n_out,))
-            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1)
+            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (
+                np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1
+            )
             weight = (w * s[None, :]).T
         else:
             if axis != 1:
                 raise self.refuse(op, "its scales are not per output channel", "export the program spike-conversion made")
             n_out = w.shape[0]
             s = np.broadcast_to(scale.reshape(-1), (n_out,))
-            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1)
+            b = np.broadcast_to(bias.reshape(-1), (n_out,)) * (
+                np.broadcast_to(bias_scale.reshape(-1), (n_out,)) if counts is not None else 1
+            )
             weight = w * s.reshape(-1, *([1] * (w.ndim - 1)))
         per_step = b / d + (0.5 / d if counts is not None else 0.0)  # a requant rounds half up: half a threshold
         key = self.key(syn, "affine" if isinstance(syn, snn.SynapseOp) else "conv")

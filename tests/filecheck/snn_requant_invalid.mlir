@@ -31,3 +31,13 @@ builtin.module {
   }
 }
 // CHECK: nscc: error: {{.*}}: IR does not verify: snn.requant: multiplier must be a scalar or have 3 values (axis 1), got shape (4,)
+
+// -----
+// bias fraction bits need a bias
+builtin.module {
+  func.func @main(%acc: tensor<2x3xi32>, %m: tensor<3xi32>) -> !snn.counts<2x3, 7> {
+    %0 = snn.requant %acc, %m {shift = 20 : i64, axis = 1 : i64, bias_frac = 12 : i64} : (tensor<2x3xi32>, tensor<3xi32>) -> !snn.counts<2x3, 7>
+    func.return %0 : !snn.counts<2x3, 7>
+  }
+}
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.requant: bias_frac must be in [1, 31], and only with a bias
