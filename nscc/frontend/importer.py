@@ -145,7 +145,7 @@ class Importer:
         self.ctx: NsccContext = make_context()
         self.values: dict[str, Value] = {}
         self.const_names: dict[int, str] = {}
-        self.materialized: dict[int, SSAValue] = {}
+        self.materialized: dict[int, tuple[np.ndarray, SSAValue]] = {}
         self.builder: Builder | None = None
 
     # -- values -------------------------------------------------------------------------
@@ -153,8 +153,9 @@ class Importer:
         if not isinstance(v, np.ndarray):
             return v
         key = id(v)
-        if key in self.materialized:
-            return self.materialized[key]
+        cached = self.materialized.get(key)
+        if cached is not None and cached[0] is v:  # the array itself, not a freed one whose id was reused
+            return cached[1]
         try:
             ttype = tensor_type(v.dtype, v.shape)
         except ValueError:
@@ -168,7 +169,7 @@ class Importer:
             name = self.ctx.weights.add(self.const_names.get(key, name_hint), v)
             op = nn.WeightOp(name, ttype)
         self.builder.insert(op)
-        self.materialized[key] = op.results[0]
+        self.materialized[key] = (v, op.results[0])  # holding v keeps its id from being reused
         return op.results[0]
 
     def emit(self, op_cls, operands: Sequence[Value], outs, props: dict, label: str) -> list[Value]:
