@@ -57,6 +57,30 @@ def test_snntorch_networks_with_float_weights_stay_within_the_stated_bound(famil
     assert (out != ref).mean() <= 1e-3
 
 
+def test_a_norse_network_spikes_exactly_as_in_norse():
+    """Norse 1.1's exporter writes tau = dt / tau_mem_inv, so its own step is NIR's rule with
+    dt' = dt^2: read with --dt 1e-6, its LIFBox network (dt = 1 ms, decay 0.875 a step) spikes
+    as in Norse, spike for spike."""
+    nt = pytest.importorskip("norse.torch")
+    import torch
+
+    torch.manual_seed(0)
+    lif = nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=torch.tensor(125.0), v_th=torch.tensor(0.5)))
+    net = nt.SequentialState(torch.nn.Linear(16, 8, bias=False), lif)
+    with torch.no_grad():
+        net[0].weight.copy_(torch.round(net[0].weight * 64 * 8) / 64)
+    graph = nt.to_nir(net, torch.zeros(1, 16))
+    x = M.spikes((16,), STEPS, rate=0.4, seed=5)
+    ref, state = [], None
+    with torch.no_grad():
+        for t in range(STEPS):
+            y, state = net(torch.from_numpy(x[t : t + 1]), state)
+            ref.append(y.numpy().reshape(-1))
+    ref = np.stack(ref)
+    assert ref.sum() > 20
+    np.testing.assert_array_equal(nscc_spikes(graph, x, dt=1e-6), ref)
+
+
 def test_weights_on_a_grid_are_stored_exactly_and_others_to_16_bits():
     w = np.array([[0.5, -0.25, 0.0], [3.0, 1.0, -7.0], [0.0, 0.0, 0.0]])
     q, e, exact = dyadic_rows(w)

@@ -238,7 +238,7 @@ class _Importer:
             self.key, self.node = key, node
             kind = type(node).__name__
             if kind == "Input":
-                shape = self._shape(node.input_type)
+                shape = self._input_shape(key, node, edges)
                 arg = self.block.insert_arg(TensorType(f32, [self.steps, *shape]), len(args))
                 args.append(arg)
                 arg_names.append(str(key))
@@ -297,6 +297,18 @@ class _Importer:
                     if state.get(p) != 2:
                         stack.append((p, False))
         return order
+
+    def _input_shape(self, key: str, node, edges) -> tuple[int, ...]:
+        """The input's shape for one step. Some exporters (Norse) keep a batch axis of 1 in
+        it: that axis goes when the layers it feeds take one axis less."""
+        import nir
+
+        shape = self._shape(node.input_type)
+        ranks = {nir.Affine: 1, nir.Linear: 1, nir.Conv1d: 2, nir.Conv2d: 3, nir.SumPool2d: 3, nir.AvgPool2d: 3}
+        wanted = {ranks.get(type(self.graph.nodes[dst])) for src, dst in edges if src == key} - {None}
+        if len(shape) > 1 and shape[0] == 1 and wanted == {len(shape) - 1}:
+            return shape[1:]
+        return shape
 
     def _shape(self, types) -> tuple[int, ...]:
         if not isinstance(types, dict) or len(types) != 1:
