@@ -141,16 +141,20 @@ def _batches(samples: Mapping[str, np.ndarray], sig) -> list[dict[str, np.ndarra
     return out
 
 
-def default_calibration(module: ModuleOp, batches: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
+def default_calibration(module: ModuleOp, batches: int = 8, seed: int = 0, decides: bool = True) -> list[dict[str, np.ndarray]]:
     """Documented default when no data is given: float inputs ~ N(0, 1); integer
-    inputs (token ids) uniform over the table they index, else [0, 100)."""
+    inputs (token ids) uniform over the table they index, else [0, 100). `decides`:
+    whether thresholds will be chosen on them (a loud warning) or they only measure
+    (a note: a model whose quantizers were all trained needs no data)."""
     sig = signature(module)
-    print(
-        f"nscc: warning: no --calib data; calibrating on {batches} random batches "
-        "(float inputs ~ N(0,1), integer inputs uniform over their embedding table); "
-        "thresholds may not fit real inputs",
-        file=sys.stderr,
-    )
+    inputs = "float inputs ~ N(0,1), integer inputs uniform over their embedding table"
+    if decides:
+        print(
+            f"nscc: warning: no --calib data; calibrating on {batches} random batches ({inputs}); thresholds may not fit real inputs",
+            file=sys.stderr,
+        )
+    else:
+        print(f"nscc: note: no --calib data; measuring fidelity and the report on {batches} random batches ({inputs})", file=sys.stderr)
     rng = np.random.default_rng(seed)
     ranges = _index_ranges(module)
     out = []
@@ -167,11 +171,11 @@ def default_calibration(module: ModuleOp, batches: int = 8, seed: int = 0) -> li
     return out
 
 
-def calibration_of(ctx, module: ModuleOp, batches: int = 8) -> list[dict[str, np.ndarray]]:
+def calibration_of(ctx, module: ModuleOp, batches: int = 8, decides: bool = True) -> list[dict[str, np.ndarray]]:
     """The context's calibration batches; without --calib data, the documented random
     default (with its warning), kept on the context so later passes and the report reuse it."""
     if ctx.calibration is None:
-        ctx.calibration = default_calibration(module, batches)
+        ctx.calibration = default_calibration(module, batches, decides=decides)
     return ctx.calibration
 
 

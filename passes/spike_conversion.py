@@ -75,7 +75,7 @@ from nscc.quant.plans import (
     relevelled_theta,
     trained_quantizer,
 )
-from nscc.quant.quantize import GROUP_SCALE_MAX, storage_bits, valid_width
+from nscc.quant.quantize import GROUP_SCALE_MAX, q_range, storage_bits, trained_grid, valid_width
 from nscc.quant.rotation import rotate_streams
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import prop
@@ -466,7 +466,7 @@ class SpikeConversionPass(ModulePass):
         # every layer's and attention's inputs watched in one pass over the calibration batches
         calibrations = [self._calibrate_linear(op, store), self._calibrate_attention(op, store), self._calibrate_softmax_attention(op)]
         targets = {o: t for watched, _ in calibrations for o, t in watched.items()}
-        stats = collect(op, store, self._batches(ctx, op)[0], targets) if targets else {}
+        stats = collect(op, store, self._batches(ctx, op, self._decides(op, store, calibrations))[0], targets) if targets else {}
         codes, attention, softmax = (decide(stats) for _, decide in calibrations)
         del stats
         before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
@@ -481,19 +481,19 @@ class SpikeConversionPass(ModulePass):
         if before is not None:
             self._report_fidelity(ctx, before, op, store)
 
-    def _batches(self, ctx: Context, op: ModuleOp) -> tuple[list, list]:
+    def _batches(self, ctx: Context, op: ModuleOp, decides: bool = True) -> tuple[list, list]:
         """(calibration batches, held-out batches): with enough data the last
         `measure-batches` are kept out of calibration, so that the fidelity line
         measures text the thresholds were not fitted on (on SmolLM2 the calibration
         text can come out exact while new text loses 10%)."""
-        batches = calibration_of(ctx, op, self.calib_batches)
+        batches = calibration_of(ctx, op, self.calib_batches, decides)
         m = self.measure_batches
         if m and len(batches) >= 2 * m + 2:
             return batches[:-m], batches[-m:]
         return batches, []
 
     def _report_fidelity(self, ctx: Context, before: ModuleOp, after: ModuleOp, store: WeightStore) -> None:
-        fit, held = self._batches(ctx, after)
+        fit, held = self._batches(ctx, after, decides=False)  # only measuring: if no layer was calibrated, say so
         fid = fidelity.measure(before, after, store, held or fit[: self.measure_batches])
         fid.held_out = bool(held)
         reports = getattr(ctx, "pass_reports", None)
@@ -512,6 +512,20 @@ class SpikeConversionPass(ModulePass):
 
     # Each _calibrate_* returns (the operands to watch, by op: collect's targets; the decision
     # from their statistics), so that `apply` runs the model over the batches once for all.
+
+    def _decides(self, op: ModuleOp, store: WeightStore, calibrations: list) -> bool:
+        """Whether calibration data will choose anything: not when every layer is linear, reads a
+        trained quantizer and has weights on a trained grid (a QONNX model)."""
+        if any(watched for watched, _ in calibrations[1:]):
+            return True
+        for layer in calibrations[0][0]:
+            plan = linear_plan(layer, store)
+            if plan is None or trained_quantizer(plan.x, store) is None:
+                return True
+            w = plan.weight.reshape(plan.weight.shape[0], -1).T if plan.conv else plan.weight
+            if trained_grid(np.asarray(w, np.float32), *q_range(layer_choice(layer, self.weight_bits, self.d, self.group_size)[0])) is None:
+                return True
+        return False
 
     def _calibrate_linear(self, op: ModuleOp, store: WeightStore) -> tuple[dict, Callable[[dict], Decisions[InputCode]]]:
         """Thresholds and calibration rows of every linear layer's input, by layer name."""

@@ -69,12 +69,14 @@ def test_a_brevitas_network_spikes_exactly_as_the_qonnx_executor_computes(family
     assert (ref.argmax(1) == y).mean() >= 0.9
 
 
-def test_trained_quantizers_set_every_encoder_and_keep_the_integers(brevitas_cnn):
+def test_trained_quantizers_set_every_encoder_and_keep_the_integers(brevitas_cnn, capsys):
     """No calibration decides anything: the input encoder has Brevitas' two's-complement range,
     the ReLUs' encoders [0, 15], and the weights are the trained 4-bit integers; pooling and
     flattening run on the integer accumulators."""
     path, _ = brevitas_cnn
     ctx, module = prepare(path, {}, None, "spike-conversion,requant-fusion")
+    err = capsys.readouterr().err
+    assert "no --calib data; measuring fidelity" in err and "warning" not in err  # random data decides nothing here
     types = [op.res.type for op in module.walk() if isinstance(op, snn.EncodeOp | snn.RequantOp)]
     assert [(t.levels.data, t.lo, t.hi) for t in types] == [(8, -8, 7), (15, 0, 15), (15, 0, 15)]
     names = [op.name for op in module.walk() if op.name.startswith(("snn.", "nn.")) and op.name != "nn.weight"]
