@@ -40,7 +40,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
-from nscc.errors import NsccError, printable
+from nscc.errors import NsccError, note, printable
 from nscc.ir import nn, snn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import NsccContext, make_context
@@ -108,6 +108,8 @@ def import_nir(source, dims: dict[str, int] | None = None, dt: float | None = No
     path = source if isinstance(source, str) else name
     graph = read_graph(source) if isinstance(source, str) else source
     dims = dict(dims or {})
+    if TIME_DIM not in dims:
+        note(f"{printable(path, 200)}: no --dim {TIME_DIM}=T given: the program runs {DEFAULT_STEPS} steps")
     steps = dims.pop(TIME_DIM, DEFAULT_STEPS)
     if dims:
         raise NsccError(f"--dim {next(iter(dims))}: a NIR model has one dimension to bind, '{TIME_DIM}'", f"--dim {TIME_DIM}=T")
