@@ -66,6 +66,42 @@ def cnn(seed: int = 0, dyadic: bool = True, beta=(0.875, 0.5)):
     return net, (1, 8, 8)
 
 
+def rnn(seed: int = 0):
+    """Linear -> RLeaky (all-to-all recurrent weights with a bias) -> Linear -> Leaky, with the
+    reset NIR can express (to zero, at once): run as it is, it is the reference for its export.
+    (snnTorch's own import of the cycle steps it differently.)"""
+    import snntorch as snn
+    import torch
+
+    torch.manual_seed(seed)
+    ones = dict(reset_mechanism="zero", reset_delay=False, init_hidden=True)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(16, 8),
+        snn.RLeaky(beta=torch.full((8,), 0.875), threshold=torch.ones(8), linear_features=8, **ones),
+        torch.nn.Linear(8, 4),
+        snn.Leaky(beta=torch.full((4,), 0.5), threshold=torch.ones(4), output=True, **ones),
+    )
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(3.0)
+    _grid(net, 6)
+    return net, (16,)
+
+
+def run_network(net, x: np.ndarray) -> np.ndarray:
+    """The snnTorch network itself, stepped over the time axis of x (batch 1)."""
+    import torch
+    from snntorch import utils
+
+    utils.reset(net)
+    out = []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            y = net(torch.from_numpy(x[t : t + 1]))
+            out.append((y[0] if isinstance(y, tuple) else y).numpy().reshape(-1))
+    return np.stack(out)
+
+
 def export(net, shape):
     import torch
     from snntorch.export_nir import export_to_nir
@@ -79,10 +115,12 @@ def spikes(shape, steps: int, rate: float = 0.3, seed: int = 1) -> np.ndarray:
 
 def snntorch_run(graph, x: np.ndarray) -> np.ndarray:
     """snnTorch's import of the NIR graph, stepped over the time axis of x (batch 1)."""
+    import copy
+
     import torch
     from snntorch.import_nir import import_from_nir
 
-    net = import_from_nir(graph)
+    net = import_from_nir(copy.deepcopy(graph))  # it rewrites recurrent cycles in the graph it is given
     state, out = None, []
     with torch.no_grad():
         for t in range(x.shape[0]):

@@ -81,6 +81,21 @@ def test_a_norse_network_spikes_exactly_as_in_norse():
     np.testing.assert_array_equal(nscc_spikes(graph, x, dt=1e-6), ref)
 
 
+def test_a_recurrent_snntorch_network_spikes_exactly_as_itself():
+    """RLeaky exports as a LIF with an Affine back into itself: nscc makes it one
+    snn.recurrent_lif (the weight rows of the last step's spikes added), and it spikes as the
+    snnTorch network does, hidden layer and output."""
+    net, shape = M.rnn()
+    graph = M.export(net, shape)
+    x = M.spikes(shape, STEPS, rate=0.4)
+    ref = M.run_network(net, x)
+    ctx, module = import_nir(graph, {"time": STEPS})
+    assert any(isinstance(op, snn.RecurrentLifOp) for op in module.walk())
+    (out,) = run(module, ctx.weights, {"input": x}).values()
+    assert ref.sum() >= 5
+    np.testing.assert_array_equal(out.reshape(STEPS, -1), ref)
+
+
 def test_weights_on_a_grid_are_stored_exactly_and_others_to_16_bits():
     w = np.array([[0.5, -0.25, 0.0], [3.0, 1.0, -7.0], [0.0, 0.0, 0.0]])
     q, e, exact = dyadic_rows(w)
@@ -221,7 +236,7 @@ def mlp_file(tmp_path, steps: int = STEPS) -> tuple[str, str, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["mlp", "cnn"])
+@pytest.mark.parametrize("family", ["mlp", "cnn", "rnn"])
 def test_snntorch_networks_are_bit_exact_on_the_simulator_and_in_csim(family, tmp_path):
     """snnTorch -> NIR -> nscc for the three targets: the simulator's spikes equal snnTorch's, and
     the VCK190 kernel's C simulation equals the interpreter's golden spikes."""
@@ -231,8 +246,8 @@ def test_snntorch_networks_are_bit_exact_on_the_simulator_and_in_csim(family, tm
     graph = M.export(net, shape)
     path = str(tmp_path / f"{family}.nir")
     nir.write(path, graph)
-    x = M.spikes(shape, STEPS)
-    ref = M.snntorch_run(graph, x)
+    x = M.spikes(shape, STEPS, rate=0.4 if family == "rnn" else 0.3)
+    ref = M.run_network(net, x) if family == "rnn" else M.snntorch_run(graph, x)
     calib = str(tmp_path / "calib.npz")
     np.savez(calib, input=x)
     cpp = str(tmp_path / "cpp")
@@ -273,7 +288,7 @@ def test_bad_graphs_are_refused_in_one_line_naming_the_node():
         {"input": nir.Input(np.array([3])), "a": nir.Linear(w), "lif": lif, "back": nir.Linear(w), "output": nir.Output(np.array([3]))},
         [("input", "a"), ("a", "lif"), ("lif", "back"), ("back", "a"), ("lif", "output")],
     )
-    assert "recurrent" in _refusal(cyclic, "closes a cycle")
+    assert "recurrent" in _refusal(cyclic, "closes a cycle")  # the back edge feeds a weight layer, not the neurons
     msg = _refusal(
         _graph(
             {"input": nir.Input(np.array([3])), "a": nir.Linear(w * 0.3), "b\x1b[31m": nir.Linear(w), "output": nir.Output(np.array([3]))},
@@ -295,11 +310,12 @@ def test_bad_graphs_are_refused_in_one_line_naming_the_node():
         [("input", "d"), ("d", "output")],
     )
     _refusal(delays, r"node 'd' \(Delay\): only one non-negative delay")
-    inner = _graph({"input": nir.Input(np.array([3])), "output": nir.Output(np.array([3]))}, [("input", "output")])
+    inner = _graph({"input": nir.Input(np.array([3])), "lif": fast, "output": nir.Output(np.array([3]))}, [("input", "lif"), ("lif", "output")])
     nested = _graph(
-        {"input": nir.Input(np.array([3])), "sub": inner, "output": nir.Output(np.array([3]))}, [("input", "sub"), ("sub", "output")]
+        {"input": nir.Input(np.array([3])), "a": nir.Linear(w), "sub": inner, "output": nir.Output(np.array([3]))},
+        [("input", "a"), ("a", "sub"), ("sub", "output")],
     )
-    _refusal(nested, r"node 'sub' \(NIRGraph\): nested graphs")
+    _refusal(nested, r"node 'sub.lif' \(LIF\): its decay")  # nested graphs are inlined, their nodes named by path
 
 
 def test_bad_files_and_options_are_refused_in_one_line(tmp_path):

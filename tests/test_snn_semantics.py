@@ -529,6 +529,7 @@ def neuron_program():
     ctx.weights.add("one", np.array([1], np.int32))
     ctx.weights.add("mq", np.array([3, 1000, 77], np.int32))
     ctx.weights.add("bq", np.array([-5000, 123456, 2047], np.int32))
+    ctx.weights.add("wrec", np.random.default_rng(10).integers(-600, 600, (6, 6)).astype(np.int32))
     rng = np.random.default_rng(9)
     i = rng.integers(-700, 1500, (40, 2, 3)).astype(np.int32)
     i[:, 0, 1] = 2**30  # an integrator of 2^16 decay passes 2^31 on the second step: saturated output
@@ -565,3 +566,14 @@ def test_stateful_neurons_match_the_written_semantics():
             v = ((i[t][n] << 12) + b[n]) * m[n]
             assert q[t, n] == min(max((v + (1 << 21)) >> 22, -8), 7), (t, n)
     assert (q == 7).any() and (q == -8).any() and len(np.unique(q)) > 5
+    # the recurrent neurons: last step's spikes add their rows of W
+    w = ctx.weights["wrec"].tolist()
+    rs = out["output3"]
+    v, prev = [0] * 6, [0] * 6
+    for t in range(40):
+        for n in range(6):
+            v[n] = ref_leak(v[n], decay[n]) + i[t][n] + sum(w[j][n] for j in range(6) if prev[j])
+        prev = [int(v[n] > theta) for n in range(6)]
+        v = [reset[n] if prev[n] else v[n] for n in range(6)]
+        assert rs[t].tolist() == prev, t
+    assert 10 < rs.sum() < rs.size

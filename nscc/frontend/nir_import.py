@@ -213,14 +213,12 @@ class _Importer:
     def run(self) -> ModuleOp:
         import nir
 
-        nodes, edges = self.graph.nodes, self.graph.edges
+        self.passthrough: set[str] = set()
+        nodes, edges = self._flatten(self.graph, "")
+        self.graph_nodes = nodes
         for key, node in nodes.items():
             self.key, self.node = key, node
             kind = type(node).__name__
-            if isinstance(node, nir.NIRGraph):
-                raise self.error(
-                    "nested graphs (recurrent subgraphs) are not supported", "flatten the graph; recurrent networks cannot be imported yet"
-                )
             if kind not in NODE_KINDS:
                 raise self.error("this node kind has no integer form in nscc", f"supported: {', '.join(NODE_KINDS)}")
         preds: dict[str, list[str]] = {k: [] for k in nodes}
@@ -232,13 +230,22 @@ class _Importer:
                         "the graph is malformed; re-export it",
                     )
             preds[dst].append(src)
+        self.recurrent = self._recurrent_pairs(nodes, preds, edges)
         order = self._topological(nodes, preds)
         values: dict[str, Spikes | Current] = {}
         args, arg_names, results, result_names = [], [], [], []
+        recurrent_weights = {id(w) for w in self.recurrent.values()}
         for key in order:
             node = nodes[key]
             self.key, self.node = key, node
             kind = type(node).__name__
+            if id(node) in recurrent_weights:
+                continue  # lowered with the neurons it feeds back into
+            if key in self.passthrough:  # a nested graph's own input or output
+                if not preds[key]:
+                    raise self.error("nothing feeds this nested graph", "connect it, or remove it")
+                values[key] = self.fan_in([values[p] for p in preds[key]])
+                continue
             if kind == "Input":
                 shape = self._input_shape(key, node, edges)
                 arg = self.block.insert_arg(TensorType(f32, [self.steps, *shape]), len(args))
@@ -272,6 +279,54 @@ class _Importer:
         )
         return ModuleOp([fn])
 
+    def _flatten(self, graph, prefix: str) -> tuple[dict, list]:
+        """Nested graphs (snnTorch writes a recurrent layer as one) inlined: a subgraph's nodes
+        take its name as a prefix, and its Input and Output become pass-through nodes that
+        its outer edges end and start at."""
+        import nir
+
+        nodes, edges, ends = {}, [], {}
+        for key, node in graph.nodes.items():
+            name = f"{prefix}{key}"
+            if not isinstance(node, nir.NIRGraph):
+                nodes[name] = node
+                continue
+            sub_nodes, sub_edges = self._flatten(node, f"{name}.")
+            ins = [k for k, n in sub_nodes.items() if isinstance(n, nir.Input)]
+            outs = [k for k, n in sub_nodes.items() if isinstance(n, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                self.key, self.node = name, node
+                raise self.error("a nested graph with other than one input and one output", "flatten the graph")
+            self.passthrough.update((ins[0], outs[0]))
+            ends[name] = (ins[0], outs[0])
+            nodes.update(sub_nodes)
+            edges += sub_edges
+        for src, dst in graph.edges:
+            src, dst = f"{prefix}{src}", f"{prefix}{dst}"
+            edges.append((ends[src][1] if src in ends else src, ends[dst][0] if dst in ends else dst))
+        return nodes, edges
+
+    def _recurrent_pairs(self, nodes, preds, edges) -> dict:
+        """LIF or IF neurons with a weight layer that reads only them and feeds only them back
+        (snnTorch's RLeaky exports so): {neuron key: weight node}. Their two edges leave the
+        graph, and the neuron becomes one snn.recurrent_lif."""
+        import nir
+
+        succ: dict[str, list[str]] = {k: [] for k in nodes}
+        for src, dst in edges:
+            succ[src].append(dst)
+        pairs = {}
+        for k, node in nodes.items():
+            if not isinstance(node, nir.LIF | nir.IF):
+                continue
+            for r in preds[k]:
+                if isinstance(nodes[r], nir.Affine | nir.Linear) and preds[r] == [k] and succ[r] == [k]:
+                    pairs[k] = nodes[r]
+                    preds[k].remove(r)
+                    preds[r].remove(k)
+                    break
+        return pairs
+
     def _topological(self, nodes, preds) -> list[str]:
         order, state = [], {}
 
@@ -294,7 +349,7 @@ class _Importer:
                         self.key, self.node = key, nodes[key]
                         raise self.error(
                             f"it closes a cycle through '{printable(str(p), 80)}' (a recurrent connection)",
-                            "nscc imports feed-forward NIR graphs; recurrent ones are not supported yet",
+                            "nscc imports one recurrent form: a LIF or IF and an Affine or Linear that reads only those neurons and feeds only them back",
                         )
                     if state.get(p) != 2:
                         stack.append((p, False))
@@ -307,7 +362,7 @@ class _Importer:
 
         shape = self._shape(node.input_type)
         ranks = {nir.Affine: 1, nir.Linear: 1, nir.Conv1d: 2, nir.Conv2d: 3, nir.SumPool2d: 3, nir.AvgPool2d: 3}
-        wanted = {ranks.get(type(self.graph.nodes[dst])) for src, dst in edges if src == key} - {None}
+        wanted = {ranks.get(type(self.graph_nodes[dst])) for src, dst in edges if src == key} - {None}
         if len(shape) > 1 and shape[0] == 1 and wanted == {len(shape) - 1}:
             return shape[1:]
         return shape
@@ -565,22 +620,40 @@ class _Importer:
         op = snn.RequantOp(c.value, self.i32s("gain", mult_q, not per_channel), bias_v, t, shift=shift, axis=ax + 1)
         return self.b.insert(op).res
 
-    def _frac_bits(self, c: Current, gain: np.ndarray, offset: np.ndarray, *levels: np.ndarray) -> int:
-        """The most fraction bits (at most 24) that keep a step's current and the levels in int32."""
+    def _frac_bits(self, c: Current, gain: np.ndarray, offset: np.ndarray, *levels: np.ndarray, extra: np.ndarray | float = 0.0) -> int:
+        """The most fraction bits (at most 24) that keep a step's current (and `extra` on top of it)
+        and the levels in int32."""
         amp = max(abs(c.lo), abs(c.hi)) * np.abs(np.broadcast_to(c.scale * gain, c.shape)) + np.abs(
             np.broadcast_to(c.bias * gain + offset, c.shape)
         )
+        amp = amp + extra
         top = max([float(amp.max())] + [float(np.abs(v).max()) for v in levels] + [1e-12])
         return int(np.clip(np.floor(np.log2((2**31 - 1) / 2 / top)), 0, MAX_FRAC_BITS))
 
     def _lif(self, c: Current, beta, gain, offset, threshold, reset) -> Spikes:
         shape = c.shape
-        f = self._frac_bits(c, gain, offset, threshold, reset)
+        rec = self.recurrent.get(self.key)
+        w_rec = extra = None
+        if rec is not None:  # gain * (W s_{t-1} + b): the bias is a constant current, W a row of integers a spike
+            w_rec = _arr(rec.weight)
+            if len(shape) != 1 or w_rec.shape != (shape[0], shape[0]):
+                raise self.error(f"its recurrent weights {w_rec.shape} do not fit its {shape} neurons", "re-export the layer")
+            g = np.broadcast_to(gain, shape).astype(np.float64)
+            if getattr(rec, "bias", None) is not None:
+                offset = offset + g * _arr(rec.bias).reshape(-1)
+            extra = np.abs(w_rec).sum(axis=1) * np.abs(g)
+        f = self._frac_bits(c, gain, offset, threshold, reset, extra=0.0 if extra is None else extra)
         current = self._fixed(c, gain, offset, f)
         decay = self.i32s("decay", self._decay(np.broadcast_to(beta, shape)))
         th = self.i32s("threshold", np.rint(np.broadcast_to(threshold, shape) * (1 << f)).astype(np.int64))
         rs = self.i32s("reset", np.rint(np.broadcast_to(reset, shape) * (1 << f)).astype(np.int64))
-        op = self.b.insert(snn.LifOp(current, decay, th, rs))
+        if w_rec is not None:
+            wq = np.rint((w_rec * np.broadcast_to(gain, shape).reshape(-1, 1)).T * (1 << f)).astype(np.int64)
+            if np.abs(wq).max(initial=0) >= 2**31:
+                raise self.error("its recurrent weights do not fit 32 bits", "report this model to nscc")
+            op = self.b.insert(snn.RecurrentLifOp(current, self.const("recurrent", wq.astype(np.int32)), decay, th, rs))
+        else:
+            op = self.b.insert(snn.LifOp(current, decay, th, rs))
         self.tag(op.res)
         return Spikes(op.res, shape)
 

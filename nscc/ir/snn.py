@@ -499,6 +499,35 @@ class LifOp(SNNOp):
 
 
 @irdl_op_definition
+class RecurrentLifOp(SNNOp):
+    """`snn.lif` whose neurons also feed each other, one step later (NIR's LIF <-> Affine cycle,
+    snnTorch's RLeaky): v <- round_shift(v * decay[i], 16) + I_t + sum_j s_{t-1}[j] * W[j, i].
+    The sum adds a weight row per neuron that fired: still no multiplication of activations."""
+
+    name = "snn.recurrent_lif"
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    decay = operand_def(TensorType)
+    threshold = operand_def(TensorType)
+    reset = operand_def(TensorType)
+    res = result_def(CountsType)
+
+    def __init__(self, input: Value, weight: Value, decay: Value, threshold: Value, reset: Value):
+        t = value_type(input)
+        init_op(self, [input, weight, decay, threshold, reset], [CountsType(t.get_shape(), 1)])
+
+    def verify_(self) -> None:
+        _check_neuron_params(self, ("decay", self.decay), ("threshold", self.threshold), ("reset", self.reset))
+        x = _shape(self.input)
+        if len(x) != 2:
+            raise VerifyException("snn.recurrent_lif: the input is [T, N]: time, then one axis of neurons")
+        if _shape(self.weight) != (x[1], x[1]) or self.weight.type.element_type != i32:
+            raise VerifyException(f"snn.recurrent_lif: the recurrent weights are tensor<{x[1]}x{x[1]}xi32>, got {self.weight.type}")
+        if _shape(self.res) != x or self.res.type.levels.data != 1 or self.res.type.signed.data:
+            raise VerifyException("snn.recurrent_lif: the result is one unsigned spike per step and neuron: !snn.counts<T x N, 1>")
+
+
+@irdl_op_definition
 class LeakyIntegrateOp(SNNOp):
     """Leaky integrator over the leading time axis (NIR's LI and Integrator, and the synaptic
     current of CubaLIF): v <- round_shift(v * decay[i], 16) + I_t, and y_t = v saturated to i32."""
@@ -1054,6 +1083,7 @@ SNN = Dialect(
         RequantOp,
         NeuronOp,
         LifOp,
+        RecurrentLifOp,
         LeakyIntegrateOp,
         LinearAttentionOp,
         LinearAttentionStepOp,

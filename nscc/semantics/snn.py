@@ -315,6 +315,23 @@ def _lif(op, args):
     return (out,)
 
 
+@kernel(snn.RecurrentLifOp)
+def _recurrent_lif(op, args):
+    current, weight, decay, threshold, reset = args
+    n = current.shape[1]
+    a, theta, r = (_per_neuron(p, (n,)) for p in (decay, threshold, reset))
+    w = weight.astype(np.int64)
+    v = np.zeros(n, np.int64)
+    s = np.zeros(n, np.bool_)
+    out = np.zeros(current.shape, np.int8)
+    for t in range(current.shape[0]):
+        v = _decay(v, a) + current[t] + w[s].sum(axis=0)  # a weight row for each neuron that fired
+        s = v > theta
+        v = np.where(s, r, v)
+        out[t] = s
+    return (out,)
+
+
 @kernel(snn.LeakyIntegrateOp)
 def _leaky_integrate(op, args):
     current, decay = args

@@ -396,6 +396,14 @@ def _emit_lif(g: _Gen, op: Operation) -> None:
     g.lines.append(f"  {fn}({g.ref(op.input)}, {shape[0]}, {math.prod(shape[1:])}, {args}{out});")
 
 
+@_emits(snn.RecurrentLifOp)
+def _emit_recurrent_lif(g: _Gen, op: snn.RecurrentLifOp) -> None:
+    out = g.alloc(op.res)
+    t, n = _shape(op.input)
+    args = "".join(f"{g.ref(p)}, {math.prod(_shape(p))}, " for p in (op.decay, op.threshold, op.reset))
+    g.lines.append(f"  recurrent_lif({g.ref(op.input)}, {t}, {n}, {g.ref(op.weight)}, {args}{out});")
+
+
 @_emits(snn.FixedEncodeOp, snn.FixedDecodeOp, snn.FixedGeluOp)
 def _emit_fixed_encode(g: _Gen, op: Operation) -> None:
     L = g.lines

@@ -964,6 +964,20 @@ def _emit_lif(g: _Gen, op: snn.LifOp | snn.LeakyIntegrateOp) -> None:
     _other(g, op, t * n, 1)
 
 
+@_emits(snn.RecurrentLifOp)
+def _emit_recurrent_lif(g: _Gen, op: snn.RecurrentLifOp) -> None:
+    t, n = _shape(op.input)
+    arrays = [_constant(g, p) for p in (op.weight, op.decay, op.threshold, op.reset)]
+    if any(a is None for a in arrays):
+        raise NsccError(f"vck190 target: {where(op)} has computed weights or neuron parameters", "they must be constants")
+    x = g.ref(op.input)
+    offsets = [g.param(a) for a in arrays]
+    out = g.alloc(op.res)
+    sizes = ", ".join(str(a.size) for a in arrays[1:])
+    g.lines.append(f"  nscc::recurrent_lif<{t}, {n}, {sizes}>({x[0]}, {x[1]}, prm, {', '.join(map(str, offsets))}, {out[0]}, {out[1]});")
+    _other(g, op, t * n * (n + 1), 1)
+
+
 @_emits(snn.ConvSynapseOp)
 def _conv_synapse(g: _Gen, op: snn.ConvSynapseOp) -> None:
     w = _constant(g, op.weight)

@@ -221,7 +221,7 @@ def partition(module: ModuleOp) -> Partition:
         if not is_integer(v) or isinstance(v, BlockArgument):
             raise NsccError(f"vck190 target: output {j} is not computed by the kernel", hint(module))
         p.outputs.append((v, j, None))
-    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LifOp | snn.LeakyIntegrateOp) for op in p.ops):
+    if not any(isinstance(op, snn.SynapseOp | snn.ConvSynapseOp | snn.LifOp | snn.RecurrentLifOp | snn.LeakyIntegrateOp) for op in p.ops):
         raise NsccError(
             "vck190 target: the model has no spiking layers", "run spike-conversion first (e.g. -p spike-conversion,requant-fusion)"
         )

@@ -1,6 +1,6 @@
 // RUN: not nscc opt %s --split-input-file 2>&1 | filecheck %s
 
-// Invalid IR for snn.lif and snn.leaky_integrate, one case per `// -----` section, each with the verifier's message.
+// Invalid IR for snn.lif, snn.recurrent_lif and snn.leaky_integrate, one case per `// -----` section, each with the verifier's message.
 
 // -----
 // a parameter per neuron, or one
@@ -51,3 +51,23 @@ builtin.module {
   }
 }
 // CHECK: nscc: error: {{.*}}: IR does not verify: snn.leaky_integrate: result shape must equal input shape
+
+// -----
+// recurrent weights: one row per neuron, i32
+builtin.module {
+  func.func @main(%i: tensor<4x3xi32>, %w: tensor<3x2xi32>, %d: tensor<1xi32>) -> !snn.counts<4x3, 1> {
+    %0 = snn.recurrent_lif %i, %w, %d, %d, %d : (tensor<4x3xi32>, tensor<3x2xi32>, tensor<1xi32>, tensor<1xi32>, tensor<1xi32>) -> !snn.counts<4x3, 1>
+    func.return %0 : !snn.counts<4x3, 1>
+  }
+}
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.recurrent_lif: the recurrent weights are tensor<3x3xi32>, got tensor<3x2xi32>
+
+// -----
+// one axis of neurons
+builtin.module {
+  func.func @main(%i: tensor<4x2x3xi32>, %w: tensor<6x6xi32>, %d: tensor<1xi32>) -> !snn.counts<4x2x3, 1> {
+    %0 = snn.recurrent_lif %i, %w, %d, %d, %d : (tensor<4x2x3xi32>, tensor<6x6xi32>, tensor<1xi32>, tensor<1xi32>, tensor<1xi32>) -> !snn.counts<4x2x3, 1>
+    func.return %0 : !snn.counts<4x2x3, 1>
+  }
+}
+// CHECK: nscc: error: {{.*}}: IR does not verify: snn.recurrent_lif: the input is [T, N]: time, then one axis of neurons

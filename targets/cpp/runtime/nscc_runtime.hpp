@@ -324,6 +324,26 @@ void lif(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, const int32_
   }
 }
 
+// snn.recurrent_lif over [T, n]: time outside (a step reads the spikes of the one before),
+// a weight row added for each neuron that fired.
+template <class TI>
+void recurrent_lif(const TI* cur, i64 T, i64 n, const int32_t* w, const int32_t* decay, i64 nd, const int32_t* theta, i64 nt,
+                   const int32_t* reset, i64 nr, int8_t* out) {
+  std::vector<int64_t> v(n, 0);
+  for (i64 t = 0; t < T; ++t) {
+    for (i64 i = 0; i < n; ++i) v[i] = leak_step(v[i], decay[nd > 1 ? i : 0], (int64_t)cur[t * n + i]);
+    if (t > 0)
+      for (i64 j = 0; j < n; ++j)
+        if (out[(t - 1) * n + j])
+          for (i64 i = 0; i < n; ++i) v[i] += w[j * n + i];
+    for (i64 i = 0; i < n; ++i) {
+      const bool s = v[i] > (int64_t)theta[nt > 1 ? i : 0];
+      if (s) v[i] = reset[nr > 1 ? i : 0];
+      out[t * n + i] = (int8_t)s;
+    }
+  }
+}
+
 template <class TI>
 void leaky_integrate(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, int32_t* out) {
 #pragma omp parallel for schedule(static) if (parallel_worth(T * n))

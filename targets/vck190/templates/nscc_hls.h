@@ -180,6 +180,46 @@ lif_time_loop:
   }
 }
 
+// snn.recurrent_lif over [T, N]: per step, the spikes of the step before add their weight rows
+// (a row of N parameters for each neuron that fired), then the neurons fire as in lif above.
+template <int T, int N, int ND, int NT, int NR, class TI, class TO>
+void recurrent_lif(const TI* cur, int64_t co, const int32_t* prm, int64_t wo, int64_t dof, int64_t tof, int64_t rof, TO* out,
+                   int64_t oo) {
+  int64_t v[N];
+  bool s[N];
+recurrent_lif_clear_loop:
+  for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+    v[i] = 0;
+    s[i] = false;
+  }
+recurrent_lif_time_loop:
+  for (int t = 0; t < T; ++t) {
+  recurrent_lif_leak_loop:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+      v[i] = leak_step(v[i], (int64_t)prm[dof + (ND > 1 ? i : 0)], (int64_t)cur[co + (int64_t)t * N + i]);
+    }
+  recurrent_lif_row_loop:
+    for (int j = 0; j < N; ++j) {
+      if (!s[j]) continue;
+    recurrent_lif_add_loop:
+      for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+        v[i] += (int64_t)prm[wo + (int64_t)j * N + i];
+      }
+    }
+  recurrent_lif_fire_loop:
+    for (int i = 0; i < N; ++i) {
+#pragma HLS PIPELINE II=1
+      const bool f = v[i] > (int64_t)prm[tof + (NT > 1 ? i : 0)];
+      if (f) v[i] = (int64_t)prm[rof + (NR > 1 ? i : 0)];
+      s[i] = f;
+      out[oo + (int64_t)t * N + i] = (TO)(f ? 1 : 0);
+    }
+  }
+}
+
 // snn.requant: out = clamp(round_shift(((acc << BFRAC) + bias[c]) * mult[c], shift), lo, hi), c = (i / inner) % C
 template <int N, int C, int INNER, int SHIFT, bool BIAS, int BFRAC, class TA, class TO>
 void requant(const TA* acc, int64_t ao, const int32_t* prm, int64_t mo, int64_t bo, int64_t lo, int64_t hi, TO* out, int64_t oo) {
