@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 
+from nscc.decoding import is_step_function
 from nscc.errors import NsccError
 from nscc.ir import nn, snn
 from nscc.ir.constants import dense_value
@@ -158,6 +159,7 @@ class _Gen:
     members: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)
     buffers: dict = field(default_factory=dict)  # value -> buffer name (owned)
+    direct: dict = field(default_factory=dict)  # value -> the output parameter it is written into
     entries: list[WeightEntry] = field(default_factory=list)
     entry_of: dict = field(default_factory=dict)
     layers: list[str] = field(default_factory=list)
@@ -173,7 +175,12 @@ class _Gen:
         return self.names[v]
 
     def alloc(self, v: SSAValue) -> str:
-        """A buffer in the model's arena; its offset is planned once all lifetimes are known."""
+        """A buffer in the model's arena; its offset is planned once all lifetimes are known. A
+        value that is only returned is written straight into the caller's output instead: the
+        LM head's logits, the largest activation of a language model, are then held once."""
+        if v in self.direct:
+            self.names[v] = self.direct[v]
+            return self.direct[v]
         name = self.fresh()
         nbytes = max(1, math.prod(_shape(v))) * np.dtype(np_dtype(v.type)).itemsize
         self.lines.append(f"  {_ctype(v)}* {name} = reinterpret_cast<{_ctype(v)}*>(arena.data() + @OFFSET{name}@);")
@@ -219,6 +226,14 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         g.names[arg] = f"in{i}"
     ops = list(fn.body.block.ops)
     check_supported(ops)
+    ret = ops[-1]
+    if isinstance(ret, ReturnOp) and not is_step_function(module):  # a step's state may be updated in place by its caller
+        returned = list(ret.operands)
+        g.direct = {
+            v: f"out{j}"
+            for j, v in enumerate(returned)
+            if isinstance(v.owner, Operation) and returned.count(v) == 1 and all(u.operation is ret for u in v.uses)
+        }
     last_use: dict[SSAValue, int] = {}
     for i, op in enumerate(ops):
         for v in op.operands:
@@ -238,7 +253,8 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid"
     )
     for j, v in enumerate(outputs):
-        g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {math.prod(_shape(v))});")  # 0 for an empty one
+        if g.names.get(v) != f"out{j}":  # computed in place already otherwise
+            g.lines.append(f"  std::memcpy(out{j}, {g.ref(v)}, sizeof({_ctype(v)}) * {math.prod(_shape(v))});")  # 0 for an empty one
     ins = ", ".join(f"const {C_TYPES[np.dtype(d)]}* in{i}" for i, (_, _, d) in enumerate(sig.inputs))
     outs = ", ".join(f"{C_TYPES[np.dtype(d)]}* out{j}" for j, (_, _, d) in enumerate(sig.outputs))
     src = [
