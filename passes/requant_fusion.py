@@ -81,7 +81,7 @@ class FuseRequant(RewritePattern):
         for _ in range(4):  # a relu, a max pooling and a flattening between, in that order or another
             if isinstance(owner, nn.ReluOp) and not ct.signed.data:  # relu + signed counts is not a clip: leave it
                 owner = owner.input.owner
-            elif isinstance(owner, nn.MaxPoolOp) and pool is None and flat is None and owner.res.has_one_use():
+            elif isinstance(owner, nn.MaxPoolOp) and pool is None and owner.res.has_one_use():
                 pool, owner = owner, owner.input.owner
             elif isinstance(owner, nn.ReshapeOp) and flat is None and owner.res.has_one_use():
                 flat, owner = owner, owner.input.owner
@@ -141,7 +141,7 @@ class FuseRequant(RewritePattern):
         frac = 0
         if bias is not None:
             in_acc = bias_c / scale_c
-            frac = bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max()))
+            frac = min(bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max())), 62 - shift)
             b = np.rint(in_acc * 2.0**frac)
             operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
         else:

@@ -105,6 +105,8 @@ class PoolBeforeQuantizer(RewritePattern):
         per_channel = t.ndim == len(op.input.type.get_shape()) - 1 and all(d == 1 for d in t.shape[1:])
         if t.size > 1 and (isinstance(op, nn.ReshapeOp) or not per_channel):
             return  # a threshold that varies inside a window, or that a reshape would move
+        if isinstance(op, nn.ReshapeOp) and t.ndim > 0:
+            return  # a [1, 1, 1, 1] threshold would broadcast the reshaped value back to its old rank
         scale = mul.rhs if constant_value(mul.rhs, self.store) is not None else mul.lhs
         rnd = (mul.lhs if scale is mul.rhs else mul.rhs).owner
         clip = rnd.input.owner
@@ -599,7 +601,9 @@ class SpikeConversionPass(ModulePass):
         batches, turned into thresholds by `nscc.quant.attention.attention_code`."""
         found = []
         if self.attention == "spiking":
-            found = [o for o in op.walk() if isinstance(o, nn.AttentionOp) and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]
+            found = [
+                o for o in op.walk() if isinstance(o, nn.AttentionOp) and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)
+            ]
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in found}
         return targets, lambda stats: self._decide_softmax_attention(found, stats)
 

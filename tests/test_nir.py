@@ -187,6 +187,34 @@ def test_each_neuron_kind_follows_the_discretisation_rule(kind):
         np.testing.assert_array_equal(out, ref)
 
 
+def test_a_leak_current_below_one_weight_step_is_kept():
+    """v_leak drives the membrane with no input at all: 0.3, 0.45, 0.525 -> a spike at steps 2 and 5.
+    The offset is far below one unit of the identity weights' accumulator and must survive
+    the requantization (its fraction bits)."""
+    lif = nir.LIF(tau=np.full(2, 2e-4), r=np.full(2, 2.0), v_leak=np.full(2, 0.6), v_threshold=np.full(2, 0.5), v_reset=np.zeros(2))
+    graph = _graph(
+        {"input": nir.Input(np.array([2])), "fc": nir.Affine(np.eye(2), np.zeros(2)), "lif": lif, "output": nir.Output(np.array([2]))},
+        [("input", "fc"), ("fc", "lif"), ("lif", "output")],
+    )
+    x = np.zeros((6, 2), np.float32)
+    ref = reference("LIF", x, {f: np.asarray(getattr(lif, f), np.float64) for f in ("tau", "r", "v_leak", "v_threshold", "v_reset")}, 1e-4)
+    assert ref[:, 0].tolist() == [0, 0, 1, 0, 0, 1]
+    np.testing.assert_array_equal(nscc_spikes(graph, x, dt=1e-4), ref)
+
+
+def test_pooling_negative_counts_keeps_their_sign():
+    """Conv2d of weight -1, summed over 2x2 windows, then a weight layer: the pooled sums are
+    negative counts (-4 a window), and the output -16 a step."""
+    graph = _graph(
+        {"input": nir.Input(np.array([1, 4, 4])), "conv": nir.Conv2d(None, -np.ones((1, 1, 1, 1)), 1, 0, 1, 1, np.zeros(1)),
+         "pool": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])), "flat": nir.Flatten(np.array([1, 2, 2]), 0, -1),
+         "fc": nir.Affine(np.ones((1, 4)), np.zeros(1)), "output": nir.Output(np.array([1]))},
+        [("input", "conv"), ("conv", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "output")],
+    )  # fmt: skip
+    x = np.ones((3, 1, 4, 4), np.float32)
+    np.testing.assert_array_equal(nscc_spikes(graph, x).reshape(-1), [-16.0, -16.0, -16.0])
+
+
 def test_scale_sum_pooling_delay_and_a_1d_convolution():
     """Conv1d -> Scale -> IF, spikes pooled by SumPool2d, and a Delay of three steps."""
     rng = np.random.default_rng(8)
@@ -305,12 +333,22 @@ def test_bad_graphs_are_refused_in_one_line_naming_the_node():
         ),
         r"node 'lif' \(LIF\): its decay per step 1 - dt/tau is -9",
     )
+    stuck = nir.LIF(tau=np.zeros(3), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3))
+    _refusal(
+        _graph(
+            {"input": nir.Input(np.array([3])), "a": nir.Linear(w), "lif": stuck, "output": nir.Output(np.array([3]))},
+            [("input", "a"), ("a", "lif"), ("lif", "output")],
+        ),
+        r"node 'lif' \(LIF\): tau must be a positive number of seconds",
+    )
     delays = _graph(
         {"input": nir.Input(np.array([3])), "d": nir.Delay(np.array([1e-4, 2e-4, 1e-4])), "output": nir.Output(np.array([3]))},
         [("input", "d"), ("d", "output")],
     )
     _refusal(delays, r"node 'd' \(Delay\): only one non-negative delay")
-    inner = _graph({"input": nir.Input(np.array([3])), "lif": fast, "output": nir.Output(np.array([3]))}, [("input", "lif"), ("lif", "output")])
+    inner = _graph(
+        {"input": nir.Input(np.array([3])), "lif": fast, "output": nir.Output(np.array([3]))}, [("input", "lif"), ("lif", "output")]
+    )
     nested = _graph(
         {"input": nir.Input(np.array([3])), "a": nir.Linear(w), "sub": inner, "output": nir.Output(np.array([3]))},
         [("input", "a"), ("a", "sub"), ("sub", "output")],

@@ -425,6 +425,8 @@ class _Importer:
 
     def _affine(self, node, x, bias: np.ndarray | None) -> Current:
         w = _arr(node.weight)
+        if not np.all(np.isfinite(w)) or (bias is not None and not np.all(np.isfinite(bias))):
+            raise self.error("its weights or bias hold a NaN or an infinity", "re-export the layer")
         if w.ndim != 2:
             raise self.error(f"weight of shape {w.shape} is not [out, in]", "re-export the layer")
         n_out, n_in = w.shape
@@ -451,6 +453,8 @@ class _Importer:
 
     def _conv(self, node, x, nd: int) -> Current:
         w = _arr(node.weight)
+        if not np.all(np.isfinite(w)) or (node.bias is not None and not np.all(np.isfinite(_arr(node.bias)))):
+            raise self.error("its weights or bias hold a NaN or an infinity", "re-export the layer")
         groups = int(node.groups)
         if w.ndim != nd + 2 or len(x.shape) != nd + 1 or x.shape[0] != w.shape[1] * groups:
             raise self.error(f"weight {w.shape} (groups {groups}) does not fit its input {x.shape}", "re-export the layer")
@@ -508,7 +512,8 @@ class _Importer:
         acc = self.tag(self.b.insert(op).res)
         window = k[0] * k[1]
         s = float(np.broadcast_to(s_in, x.shape).reshape(-1)[0]) / (window if average else 1)
-        return Current(acc, shape, np.full(1, s), np.zeros(1), 0, window * spikes.levels)
+        lo = -window * spikes.levels if spikes.value.type.signed.data else 0
+        return Current(acc, shape, np.full(1, s), np.zeros(1), lo, window * spikes.levels)
 
     def lower_sumpool2d(self, node, x) -> Current:
         return self._pool(node, x, False)
@@ -521,8 +526,10 @@ class _Importer:
         c = self.as_current(x)
         rank = len(c.shape)
         start, end = int(node.start_dim), int(node.end_dim)
-        start, end = start % rank if start < rank else start, end % rank
-        if not 0 <= start <= end < rank:
+        if not (-rank <= start < rank and -rank <= end < rank):
+            raise self.error(f"dims {node.start_dim}..{node.end_dim} are not axes of its input {c.shape}", "flatten the per-step axes")
+        start, end = start % rank, end % rank
+        if not start <= end:
             raise self.error(f"dims {node.start_dim}..{node.end_dim} are not axes of its input {c.shape}", "flatten the per-step axes")
         shape = (*c.shape[:start], math.prod(c.shape[start : end + 1]), *c.shape[end + 1 :])
         op = self.b.insert(nn.ReshapeOp(c.value, TensorType(i32, [self.steps, *shape])))
@@ -560,6 +567,8 @@ class _Importer:
         if v is None:
             raise self.error(f"it has no {name}", "re-export the node")
         a = _arr(v)
+        if not np.all(np.isfinite(a)):
+            raise self.error(f"{name} holds a NaN or an infinity", "re-export the node")
         try:
             return np.broadcast_to(a.reshape(a.shape) if a.size != 1 else a.reshape(()), shape)
         except ValueError:
@@ -608,7 +617,16 @@ class _Importer:
         ):
             shift -= 1  # the smallest exact shift, so that exact scales stay exact
         mult_q = np.rint(np.ldexp(real, shift)).astype(np.int64)
-        bias_q = np.rint(a / m).astype(np.int64)  # the offset in units of acc, added before the multiply
+        # the offset (bias, v_leak, a recurrent bias) in units of acc with `frac` fraction bits below
+        # one (snn.requant's bias_frac): as many as keep ((acc << frac) + bias) * mult in 63 bits
+        in_acc = a / m
+        top = max(abs(c.lo), abs(c.hi), 1)
+        frac = 0
+        if np.any(in_acc):
+            room = 62 - top.bit_length() - int(np.abs(mult_q).max()).bit_length()
+            fit = 30 - (int(np.abs(in_acc).max()) + 1).bit_length()
+            frac = int(max(0, min(31, room, fit, 62 - shift)))
+        bias_q = np.rint(in_acc * 2.0**frac).astype(np.int64)
         if np.any(np.abs(mult_q) >= 2**31) or np.any(np.abs(bias_q) >= 2**31):
             raise self.error("its current does not fit 32 bits", "report this model to nscc")
         t = TensorType(i32, [self.steps, *shape])
@@ -617,7 +635,8 @@ class _Importer:
         if per_channel:
             mult_q, bias_q = (np.broadcast_to(v, (max(mult_q.size, bias_q.size),)) for v in (mult_q, bias_q))
         bias_v = self.i32s("offset", bias_q, not per_channel) if np.any(bias_q) else None
-        op = snn.RequantOp(c.value, self.i32s("gain", mult_q, not per_channel), bias_v, t, shift=shift, axis=ax + 1)
+        frac = frac if bias_v is not None else 0
+        op = snn.RequantOp(c.value, self.i32s("gain", mult_q, not per_channel), bias_v, t, shift=shift + frac, axis=ax + 1, bias_frac=frac)
         return self.b.insert(op).res
 
     def _frac_bits(self, c: Current, gain: np.ndarray, offset: np.ndarray, *levels: np.ndarray, extra: np.ndarray | float = 0.0) -> int:
@@ -675,6 +694,8 @@ class _Importer:
         tau = self._param(node, tau_name, shape)
         r = self._param(node, "r", shape)
         v_leak = self._param(node, "v_leak", shape)
+        if not np.all(np.isfinite(tau)) or np.any(tau <= 0):
+            raise self.error(f"{tau_name} must be a positive number of seconds", "re-export the node")
         k = self.dt / tau
         return 1 - k, k * r, k * v_leak
 

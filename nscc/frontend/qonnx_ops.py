@@ -104,8 +104,8 @@ def _quant(n: Node):
     signed, narrow = bool(n.attr("signed", 1)), bool(n.attr("narrow", 0))
     mode = _rounding(n)
     x = n.input(0)
-    if bits == 1 and signed:  # QONNX's executor reads a signed 1-bit Quant as bipolar
-        return _bipolar(n, x, scale)
+    if bits == 1 and signed:  # QONNX's executor reads a signed 1-bit Quant as bipolar: sign of x / scale + zp
+        return _bipolar_int(n, x, scale, zp)
     lo, hi = int_range(signed, narrow, bits)
     return _fake_quant(n, x, scale, zp, lo, hi, mode)
 
@@ -116,6 +116,21 @@ def _bipolar(n: Node, x, scale: np.ndarray):
     out = (np.dtype(np.float32), n.shape(0))
     (ge,) = n.emit(nn.GreaterEqualOp, [x, np.array(0, np.float32)], (np.dtype(np.bool_), n.shape(0)))
     (pm,) = n.emit(nn.WhereOp, [ge, np.array(1, np.float32), np.array(-1, np.float32)], out)
+    return n.emit(nn.MulOp, [pm, scale], out)
+
+
+def _bipolar_int(n: Node, x, scale: np.ndarray, zp: np.ndarray):
+    """(where(x / scale + zp >= 0, 1, -1) - zp) * scale, as QONNX's IntQuant at 1 signed bit."""
+    if isinstance(x, np.ndarray):
+        y = np.where(x.astype(np.float32) / scale + zp >= 0, np.float32(1), np.float32(-1))
+        return [((y - zp) * scale).astype(np.float32)]
+    out = (np.dtype(np.float32), n.shape(0))
+    (d,) = n.emit(nn.DivOp, [x, scale], out)
+    if np.any(zp):
+        (d,) = n.emit(nn.AddOp, [d, zp], out)
+    (pm,) = _bipolar(n, d, np.array(1, np.float32))
+    if np.any(zp):
+        (pm,) = n.emit(nn.SubOp, [pm, zp], out)
     return n.emit(nn.MulOp, [pm, scale], out)
 
 
@@ -165,8 +180,8 @@ def _axis_shaped(n: Node, a: np.ndarray, axis_attr: int) -> np.ndarray:
 
 @lowers("QuantizeLinear")
 def _quantize_linear(n: Node):
-    """saturate(round(x / scale) + zp) into int8 / uint8. Kept as f32 integers when it feeds a
-    DequantizeLinear (the pair is a trained quantizer), else cast to its integer type."""
+    """saturate(round(x / scale) + zp), the int8 / uint8 integers, kept as f32 (a DequantizeLinear
+    reads them as the pair's trained quantizer; other readers see f32, not the integer type)."""
     scale = _axis_shaped(n, _f32(n, 1, "scale"), n.attr("axis", 1))
     zp_arr = n.const(2, "zero point") if n.has_input(2) else np.zeros((), np.uint8)
     dtype = zp_arr.dtype

@@ -209,6 +209,8 @@ def trained_quantizer(x: SSAValue, weights: WeightStore) -> TrainedQuantizer | N
         if divisor is None or divisor.shape != theta.shape or not np.array_equal(divisor, theta):
             continue
         levels = int(max(hi, -lo))
+        if levels > 32767:  # 16-bit activations: more levels than counts hold; calibrate instead
+            return None
         return TrainedQuantizer(div.lhs, theta.astype(np.float32), levels, lo < 0, int(hi))
     return None
 

@@ -216,7 +216,8 @@ class _Exporter:
         # a model input arrives whole every step; a layer's current is 1/D of its total a step
         theta = theta * (self.window if x.kind == "input" else 1) * x.divisor
         layer = self.nodes.get(x.key)
-        if isinstance(layer, nir.Affine | nir.Conv2d) and x.divisor == 1 and _per_output(theta, x.shape) is not None:
+        only_reader = op.input.has_one_use() and (not isinstance(op.input.owner, nn.ReluOp) or op.input.owner.input.has_one_use())
+        if isinstance(layer, nir.Affine | nir.Conv2d) and only_reader and x.divisor == 1 and _per_output(theta, x.shape) is not None:
             # reset to zero scales with the membrane: threshold theta on c fires as threshold 1 on c / theta,
             # and readers that take one threshold a layer (snnTorch) can read it
             t = _per_output(theta, x.shape)
@@ -309,6 +310,8 @@ class _Exporter:
         nir = self.nir
         x = self.value(op, op.input)
         shape = tuple(op.res.type.get_shape()[1:])
+        if x.kind == "acc":
+            raise self.refuse(op, "it flattens integer accumulators (requant-fusion's form)", "export the program before requant-fusion")
         if op.input.type.get_shape()[0] != op.res.type.get_shape()[0] or len(shape) != 1 or x.kind not in ("current", "spikes"):
             raise self.refuse(op, "only flattening each sample is supported", "reshape within the ONNX model")
         key = self.key(op, "flatten")

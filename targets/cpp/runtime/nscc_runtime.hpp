@@ -277,7 +277,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n
       TO* y = out + o * C;
 #pragma omp simd
       for (i64 c = 0; c < C; ++c)
-        y[c] = (TO)requant_value(((int64_t)a[c] << bias_frac) + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
+        y[c] = (TO)requant_value(((int64_t)a[c] * (int64_t(1) << bias_frac)) + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
     }
     return;
   }
@@ -287,7 +287,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n
       const int64_t m = mult[c], b = bias ? (int64_t)bias[c] : 0;
       const i64 base = (o * C + c) * inner;
 #pragma omp simd
-      for (i64 i = base; i < base + inner; ++i) out[i] = (TO)requant_value(((int64_t)acc[i] << bias_frac) + b, m, shift, lo, hi);
+      for (i64 i = base; i < base + inner; ++i) out[i] = (TO)requant_value(((int64_t)acc[i] * (int64_t(1) << bias_frac)) + b, m, shift, lo, hi);
     }
 }
 

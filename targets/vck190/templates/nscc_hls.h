@@ -227,7 +227,7 @@ requant_loop:
   for (int i = 0; i < N; ++i) {
 #pragma HLS PIPELINE II=1
     int c = (i / INNER) % C;
-    int64_t a = (int64_t)acc[ao + i] << BFRAC;
+    int64_t a = (int64_t)acc[ao + i] * (int64_t(1) << BFRAC);
     if (BIAS) a += (int64_t)prm[bo + c];
     out[oo + i] = (TO)requant_value(a, (int64_t)prm[mo + c], SHIFT, lo, hi);
   }
@@ -341,7 +341,7 @@ synapse_rows_loop:
       int64_t a = acc[n];
       if (RQ) {
         const int c = (int)((((int64_t)m * N + n) / INNER) % C);
-        a <<= BFRAC;
+        a *= int64_t(1) << BFRAC;
         if (BIAS) a += (int64_t)prm[bo + c];
         a = clamp64(round_shift(a * (int64_t)prm[mo + c], SHIFT), lo, hi);
       }
