@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("compile", help="compile a model for a target")
-    p.add_argument("model", metavar="MODEL", help="an .onnx model or an .mlir dump")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model, a .nir spiking network, or an .mlir dump")
     p.add_argument("--target", "-t", default="interpreter", choices=list(TARGETS), help="where the program runs")
     p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output directory (replaced atomically)")
     p.add_argument("--report", metavar="FILE.json", help="write the spike report (also printed as a table)")
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("opt", help="run passes and print the IR")
-    p.add_argument("model", metavar="FILE", help="an .onnx model or an .mlir dump ('-' reads IR from stdin)")
+    p.add_argument("model", metavar="FILE", help="an .onnx model, a .nir spiking network, or an .mlir dump ('-' reads IR from stdin)")
     p.add_argument("-o", "--output", metavar="FILE.mlir", help="write the IR (and FILE.weights.npz) instead of printing")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS", help="print the IR after this pass")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("run", help="run a model (on the reference interpreter, or built for the C++ simulator)")
-    p.add_argument("model", metavar="MODEL", help="an .onnx model, an .mlir dump, or a directory `nscc compile` wrote")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model, a .nir spiking network, an .mlir dump, or a directory `nscc compile` wrote")
     p.add_argument(
         "--target",
         "-t",
