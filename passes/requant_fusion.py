@@ -58,17 +58,6 @@ def accumulator_bound(acc: SSAValue, store: WeightStore) -> int:
     return 2 ** (acc.type.element_type.width.data - 1)
 
 
-def bias_frac(in_acc: np.ndarray, bound: int, mult: int) -> int:
-    """Fraction bits for a bias in units of acc: as many as keep ((acc << f) + bias) * mult
-    inside 63 bits and the bias inside int32, at most 31. Rounding the bias to whole units of
-    acc moves every rounding boundary by up to half a unit, which for trained quantizers
-    (a few units of acc a count) changes counts far from any tie."""
-    top = max(bound, int(np.abs(in_acc).max(initial=0)) + 1, 1)
-    room = 62 - top.bit_length() - max(mult, 1).bit_length()
-    fit = 30 - (int(np.abs(in_acc).max(initial=0)) + 1).bit_length()
-    return int(max(0, min(31, room, fit)))
-
-
 @dataclass
 class FuseRequant(RewritePattern):
     store: WeightStore
@@ -141,7 +130,7 @@ class FuseRequant(RewritePattern):
         frac = 0
         if bias is not None:
             in_acc = bias_c / scale_c
-            frac = min(bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max())), 62 - shift)
+            frac = snn.requant_bias_frac(in_acc, accumulator_bound(dec.input, self.store), int(np.abs(mult).max()), shift)
             b = np.rint(in_acc * 2.0**frac)
             operands.append(weight(f"{base}.ibias", np.clip(b, -(2**31), 2**31 - 1).astype(np.int32)))
         else:

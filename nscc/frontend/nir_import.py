@@ -168,6 +168,21 @@ def _storage_bits(q: np.ndarray) -> int:
     return 8 if top <= 127 else 16
 
 
+def _channels(shape: tuple[int, ...], *arrays) -> tuple[int, list[np.ndarray]] | None:
+    """Arrays that broadcast against `shape` as one vector each along one common axis (the
+    axis, and the vectors; one value each when all are uniform), or None when one of them
+    varies along another axis too."""
+    full = [np.broadcast_to(a, shape).astype(np.float64) for a in arrays]
+    axes = {_varying_axis(a, shape) for a in full} - {None}
+    if -1 in axes or len(axes) > 1:
+        return None
+    if not axes:
+        return 0, [a.reshape(-1)[:1] for a in full]
+    (ax,) = axes
+    sel = tuple(slice(None) if d == ax else 0 for d in range(len(shape)))
+    return ax, [a[sel].reshape(-1) for a in full]
+
+
 def _varying_axis(a: np.ndarray, shape: tuple[int, ...]) -> int | None:
     """The one axis of `shape` along which broadcast(a, shape) varies: None when it is uniform,
     -1 when it varies along several."""
@@ -585,23 +600,12 @@ class _Importer:
     def _fixed(self, c: Current, gain: np.ndarray, offset: np.ndarray, f: int) -> SSAValue:
         """round((c * gain + offset) * 2^f) as i32: one snn.requant, per channel of one axis."""
         shape = c.shape
-        mult = np.broadcast_to(c.scale * gain, shape).astype(np.float64)
-        add = np.broadcast_to(c.bias * gain + offset, shape).astype(np.float64)
-        axis = _varying_axis(mult, shape)
-        axis_b = _varying_axis(add, shape)
-        if axis == -1 or axis_b == -1 or (axis is not None and axis_b is not None and axis != axis_b):
+        found = _channels(shape, c.scale * gain, c.bias * gain + offset)
+        if found is None:
             raise self.error(
                 "its time constants or resistances vary within a channel", "use one value per channel (per output of the layer before)"
             )
-        ax = axis if axis is not None else (axis_b if axis_b is not None else 0)
-        idx = [0] * len(shape)
-
-        def channel(a):
-            idx_ = list(idx)
-            idx_[ax] = slice(None)
-            return np.broadcast_to(a, shape)[tuple(idx_)].reshape(-1)
-
-        m, a = (channel(mult), channel(add)) if (axis is not None or axis_b is not None) else (mult.reshape(-1)[:1], add.reshape(-1)[:1])
+        ax, (m, a) = found
         if np.any(m == 0):
             raise self.error("a resistance or weight scale is zero", "remove the dead neurons")
         real = m * (1 << f)  # fixed-point units per unit of acc
@@ -620,12 +624,7 @@ class _Importer:
         # the offset (bias, v_leak, a recurrent bias) in units of acc with `frac` fraction bits below
         # one (snn.requant's bias_frac): as many as keep ((acc << frac) + bias) * mult in 63 bits
         in_acc = a / m
-        top = max(abs(c.lo), abs(c.hi), 1)
-        frac = 0
-        if np.any(in_acc):
-            room = 62 - top.bit_length() - int(np.abs(mult_q).max()).bit_length()
-            fit = 30 - (int(np.abs(in_acc).max()) + 1).bit_length()
-            frac = int(max(0, min(31, room, fit, 62 - shift)))
+        frac = snn.requant_bias_frac(in_acc, max(abs(c.lo), abs(c.hi)), int(np.abs(mult_q).max()), shift) if np.any(in_acc) else 0
         bias_q = np.rint(in_acc * 2.0**frac).astype(np.int64)
         if np.any(np.abs(mult_q) >= 2**31) or np.any(np.abs(bias_q) >= 2**31):
             raise self.error("its current does not fit 32 bits", "report this model to nscc")
@@ -742,17 +741,10 @@ class _Importer:
     # --- outputs -----------------------------------------------------------------------
     def output(self, x: Spikes | Current) -> SSAValue:
         c = self.as_current(x)
-        scale = np.broadcast_to(c.scale, c.shape).astype(np.float64)
-        bias = np.broadcast_to(c.bias, c.shape).astype(np.float64)
-        axis = _varying_axis(scale, c.shape)
-        axis_b = _varying_axis(bias, c.shape)
-        if axis == -1 or axis_b == -1 or (axis is not None and axis_b is not None and axis != axis_b):
+        found = _channels(c.shape, c.scale, c.bias)
+        if found is None:
             raise self.error("the value it returns has a scale per element", "return the spikes of a neuron layer")
-        ax = axis if axis is not None else (axis_b if axis_b is not None else 0)
-        sel = [0] * len(c.shape)
-        sel[ax] = slice(None)
-        s = scale[tuple(sel)].reshape(-1) if axis is not None or axis_b is not None else scale.reshape(-1)[:1]
-        b = bias[tuple(sel)].reshape(-1) if axis is not None or axis_b is not None else bias.reshape(-1)[:1]
+        ax, (s, b) = found
         t = TensorType(f32, [self.steps, *c.shape])
         bias_v = self.const("out_bias", b.astype(np.float32)) if np.any(b) else None
         op = snn.DecodeOp(c.value, self.const("out_scale", s.astype(np.float32)), bias_v, t, axis=ax + 1)

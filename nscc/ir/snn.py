@@ -387,6 +387,19 @@ class DecodeOp(SNNOp):
             _check_channel(self, self.bias, "bias")
 
 
+def requant_bias_frac(bias_in_acc, acc_bound: int, mult: int, shift: int) -> int:
+    """The `bias_frac` of an snn.requant whose bias is `bias_in_acc` units of acc (real numbers):
+    as many fraction bits as keep ((acc << f) + bias) * mult inside 63 bits, the bias inside
+    int32 and shift + f at most 62; at most 31. Rounding a bias to whole units of acc moves every
+    rounding boundary by up to half a unit, which for trained quantizers (a few units of acc a
+    count) changes counts far from any tie."""
+    import numpy as np
+
+    biggest = int(np.abs(np.asarray(bias_in_acc, np.float64)).max(initial=0)) + 1
+    room = 62 - max(acc_bound, biggest, 1).bit_length() - max(mult, 1).bit_length()
+    return int(max(0, min(31, room, 30 - biggest.bit_length(), 62 - shift)))
+
+
 @irdl_op_definition
 class RequantOp(SNNOp):
     """Accumulator (or counts) to the next layer's counts, or to a fixed-point tensor, integers only:

@@ -300,36 +300,31 @@ def _decay(v: np.ndarray, a: np.ndarray) -> np.ndarray:
     return _round_shift(v * a, snn.DECAY_BITS)
 
 
-@kernel(snn.LifOp)
-def _lif(op, args):
-    current, decay, threshold, reset = args
+def _fire(current: np.ndarray, decay, threshold, reset, weight: np.ndarray | None = None) -> np.ndarray:
+    """snn.lif over [T, *S], and with `weight` snn.recurrent_lif: last step's spikes add their rows."""
     shape = current.shape[1:]
     a, theta, r = (_per_neuron(p, shape) for p in (decay, threshold, reset))
+    w = None if weight is None else weight.astype(np.int64)
     v = np.zeros(shape, np.int64)
+    s = np.zeros(shape, np.bool_)
     out = np.zeros(current.shape, np.int8)
     for t in range(current.shape[0]):  # time is sequential; neurons are vectorized
-        v = _decay(v, a) + current[t]
+        v = _decay(v, a) + current[t] + (0 if w is None else w[s].sum(axis=0))
         s = v > theta
         v = np.where(s, r, v)
         out[t] = s
-    return (out,)
+    return out
+
+
+@kernel(snn.LifOp)
+def _lif(op, args):
+    return (_fire(*args),)
 
 
 @kernel(snn.RecurrentLifOp)
 def _recurrent_lif(op, args):
-    current, weight, decay, threshold, reset = args
-    n = current.shape[1]
-    a, theta, r = (_per_neuron(p, (n,)) for p in (decay, threshold, reset))
-    w = weight.astype(np.int64)
-    v = np.zeros(n, np.int64)
-    s = np.zeros(n, np.bool_)
-    out = np.zeros(current.shape, np.int8)
-    for t in range(current.shape[0]):
-        v = _decay(v, a) + current[t] + w[s].sum(axis=0)  # a weight row for each neuron that fired
-        s = v > theta
-        v = np.where(s, r, v)
-        out[t] = s
-    return (out,)
+    current, weight, *params = args
+    return (_fire(current, *params, weight=weight),)
 
 
 @kernel(snn.LeakyIntegrateOp)
