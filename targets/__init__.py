@@ -73,7 +73,7 @@ def render(template_path: str, **fields: object) -> str:
 
 # Without -p: attention raised and made spiking, activations and norms recognised and
 # made fixed point, the inputs no norm produced rotated before they spike
-# (online-hadamard) and the MLP outputs' scaled per token (token-scale), decode -> encode
+# (online-hadamard) and every layer's input scaled per token (token-scale), decode -> encode
 # pairs requantized: integers from the embedding to the logits, the program the VCK190
 # kernel needs and the other targets reproduce.
 INTEGER_PIPELINE = (

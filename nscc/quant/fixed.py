@@ -29,9 +29,23 @@ def saturate_i32(values: np.ndarray) -> np.ndarray:
     return np.clip(values, INT32_MIN, INT32_MAX).astype(np.int32)
 
 
+# Elements converted at a time: float64 temporaries of a whole embedding table were the
+# conversion's peak memory on an LLM (five 226 MB copies for SmolLM2's).
+_CHUNK = 1 << 20
+
+
 def to_fixed(values: np.ndarray, frac_bits: int) -> np.ndarray:
     """Real values as int32 fixed point with `frac_bits` fraction bits (round to nearest even, saturating)."""
-    return saturate_i32(np.rint(np.asarray(values).astype(np.float64) * 2.0**frac_bits))
+    a = np.asarray(values)
+    out = np.empty(a.shape, np.int32)
+    flat, dst = a.reshape(-1), out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        part = flat[start : start + _CHUNK].astype(np.float64)
+        part *= 2.0**frac_bits
+        np.rint(part, out=part)
+        np.clip(part, INT32_MIN, INT32_MAX, out=part)
+        dst[start : start + _CHUNK] = part
+    return out
 
 
 def per_channel(theta: np.ndarray, axis: int, channels: int, x_shape) -> np.ndarray | None:
