@@ -16,6 +16,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from nscc import arrays
 from nscc.errors import NsccError, note, printable
+from nscc.ir import nn
 from nscc.ir.context import NsccContext
 from nscc.ir.textio import module_text, read_module, umask, write_module
 from nscc.registry import available_passes
@@ -117,6 +118,8 @@ def apply_pipeline(
                 f"pass '{prev.name}' produced IR that does not verify: {str(e).splitlines()[0]}",
                 "the pass has a bug; --print-ir-after-all shows its input",
             ) from None
+        # the arrays the pass replaced (a weight before rotation, before quantization)
+        arrays.release_memory(ctx.weights.retain(o.sym.data for o in m.walk() if isinstance(o, nn.WeightOp)))
         if after_pass:
             after_pass(next(counter), prev, ctx, m)
 

@@ -97,6 +97,12 @@ class _Compare(Interpreter.Listener):
             self.err[layer] = float(np.linalg.norm(x - y) / max(float(np.linalg.norm(x)), 1e-30))
 
 
+def _relative(x: np.ndarray, y: np.ndarray) -> float:
+    xf = np.asarray(x).astype(np.float32, copy=False)
+    d = xf - np.asarray(y).astype(np.float32, copy=False)
+    return float(np.sqrt(np.sum(d * d, dtype=np.float64)) / max(np.sqrt(np.sum(xf * xf, dtype=np.float64)), 1e-30))
+
+
 def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Fidelity:
     from nscc.semantics.interpreter import run
 
@@ -108,8 +114,8 @@ def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, 
         cmp = _Compare(cap.got)
         b = run(after, weights, feed, listeners=(cmp,))
         for name in a:
-            x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-            errs.append(float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)))
+            x, y = a[name], b[name]  # float32 logits of an LM: no float64 copies of them
+            errs.append(_relative(x, y))
             if x.ndim >= 2 and x.shape[-1] > 1 and np.isfinite(x).all() and np.isfinite(y).all():
                 agree += int((x.argmax(-1) == y.argmax(-1)).sum())
                 total += x[..., 0].size

@@ -222,6 +222,7 @@ class ConvertLinear(RewritePattern):
             fb = weight(f"{layer_name(plan.name)}.bias", plan.full_bias, f32)
             new_ops.append(nn.AddOp(dec.res, fb, op.results[0].type))
         rewriter.replace(op, new_ops)
+        self.codes.drop(layer_name(plan.name), [plan.x])  # its calibration rows: free them as the walk goes
 
 
 def _attention_key(op: Operation) -> str:
@@ -471,6 +472,7 @@ class SpikeConversionPass(ModulePass):
         stats = collect(op, store, self._batches(ctx, op, self._decides(op, store, calibrations))[0], targets) if targets else {}
         codes, attention, softmax = (decide(stats) for _, decide in calibrations)
         del stats
+        release_memory(store.nbytes)  # the statistics only the decisions' samples are left of; those go as layers convert
         before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
         patterns = [
             ConvertLinear(codes, self, store),
@@ -479,7 +481,7 @@ class SpikeConversionPass(ModulePass):
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
-        release_memory()
+        release_memory(store.nbytes)
         if before is not None:
             self._report_fidelity(ctx, before, op, store)
 

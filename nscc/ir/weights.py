@@ -72,6 +72,23 @@ class WeightStore(Mapping[str, np.ndarray]):
         self._arrays[key] = arr
         return key
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays in memory (not those still in a file)."""
+        return sum(a.nbytes for a in self._arrays.values())
+
+    def retain(self, names: Iterable[str]) -> int:
+        """Forgets every array not named (those no op reads any more: the weights a pass
+        replaced); the bytes freed. Between passes this keeps a conversion near the size of
+        the model, instead of every rotated or quantized copy of every weight at once."""
+        keep = set(names)
+        freed = 0
+        for name in [n for n in self._arrays if n not in keep]:
+            freed += self._arrays.pop(name).nbytes
+        for name in [n for n in self._lazy if n not in keep]:
+            del self._lazy[name]
+        return freed
+
     # -- files ------------------------------------------------------------------------
     def save(self, path: str, names: Iterable[str], bits: dict[str, int] | None = None) -> None:
         """Writes the named arrays to one uncompressed `.npz`.

@@ -72,6 +72,17 @@ class Decisions(Generic[T]):
             return entries[0][1]
         return next((d for ops, d in entries if len(ops) == len(operands) and all(a is b for a, b in zip(ops, operands))), None)
 
+    def drop(self, key: str, operands: Sequence[SSAValue]) -> None:
+        """Forgets a decision once applied: calibration samples are the largest part of one."""
+        entries = self.table.get(key, [])
+        kept = [(ops, d) for ops, d in entries if not (len(ops) == len(operands) and all(a is b for a, b in zip(ops, operands)))]
+        if len(entries) == 1:
+            kept = []
+        if kept:
+            self.table[key] = kept
+        else:
+            self.table.pop(key, None)
+
     def for_linear(self, op: Operation, weights: WeightStore) -> tuple[LinearPlan, T] | None:
         """A linear op's plan and the decision filed for it, or None."""
         plan = linear_plan(op, weights)

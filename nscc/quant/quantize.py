@@ -25,6 +25,7 @@ import numpy as np
 TERNARY = 1.58
 GROUP_SCALE_MAX = 127
 _SEARCH_ROWS = 256  # rows sampled for the clip search; the quantization itself uses all
+_BLOCK = 4096  # columns handled at a time: an LM head's float temporaries are 100+ MB each
 
 
 def valid_width(bits: float) -> bool:
@@ -83,7 +84,7 @@ def _int_dtype(bits: float):
 def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Per-column scale of least (importance-weighted) squared error; w is [K, N]."""
     lo, hi = q_range(bits)
-    top = np.abs(w).max(axis=0)
+    top = np.concatenate([np.abs(w[:, j : j + _BLOCK]).max(axis=0) for j in range(0, w.shape[1], _BLOCK)])
     if storage_bits(bits) >= 8:
         return top / hi
     rows = rng.choice(len(w), _SEARCH_ROWS, replace=False) if len(w) > _SEARCH_ROWS else slice(None)
@@ -107,18 +108,27 @@ def trained_grid(w: np.ndarray, lo: int, hi: int) -> np.ndarray | None:
     is one: weights a model was trained to quantize (QONNX, QuantizeLinear) keep their integers
     exactly, with no search. The steps tried are the tensor's smallest nonzero |w| (one scale
     a tensor) and each column's (one a channel); a quotient within float32's error of an
-    integer counts as that integer."""
-    a = np.abs(w)
-    nonzero = np.where(a > 0, a, np.inf)
-    if not np.isfinite(nonzero).any():
+    integer counts as that integer. Checked a block of columns at a time, stopping at the
+    first block off the grid: a pretrained LM head is refused in its first block, with no
+    temporaries of its size (they were a conversion's peak memory)."""
+    n = w.shape[1]
+    blocks = [slice(j, j + _BLOCK) for j in range(0, n, _BLOCK)]
+    col_min = np.empty(n, np.float32)
+    for b in blocks:
+        a = np.abs(w[:, b])
+        col_min[b] = np.where(a > 0, a, np.inf).min(axis=0)
+    if not np.isfinite(col_min).any():
         return None
-    for step in (np.full(w.shape[1], nonzero.min()), nonzero.min(axis=0)):
+    for step in (np.full(n, col_min.min()), col_min):
         step = np.where(np.isfinite(step), step, 1.0).astype(np.float32)
-        k = w / step
-        r = np.rint(k)
-        if np.all(np.abs(k - r) <= 1e-4) and r.min() >= lo and r.max() <= hi:
+        if all(_on_grid(w[:, b] / step[b], lo, hi) for b in blocks):
             return step
     return None
+
+
+def _on_grid(k: np.ndarray, lo: int, hi: int) -> bool:
+    r = np.rint(k)
+    return bool(np.all(np.abs(k - r) <= 1e-4) and r.min() >= lo and r.max() <= hi)
 
 
 def quantize(
@@ -150,7 +160,7 @@ def quantize(
         m = np.clip(np.rint(gs / col), 1, GROUP_SCALE_MAX)
         eff = np.repeat(m * col, group, axis=0)
         if gram is not None and storage_bits(bits) < 8:
-            q = obs_round(w, gram, lo, hi, scale=eff).astype(_int_dtype(bits))
+            q = obs_round(w, gram, lo, hi, scale=eff, dtype=_int_dtype(bits))
         else:
             q = np.clip(np.rint(w / eff), lo, hi).astype(_int_dtype(bits))
         return Quantized(q, col.astype(np.float32), m.astype(np.int8), bits)
@@ -160,11 +170,11 @@ def quantize(
     s = _clip_scale(w, bits, importance, rng)
     s = np.where(s > 0, s, 1.0).astype(np.float32)
     if gram is not None and storage_bits(bits) < 8:
-        q = obs_round(w / s, gram, lo, hi).astype(_int_dtype(bits))
+        q = obs_round(w / s, gram, lo, hi, dtype=_int_dtype(bits), overwrite=True)
     else:  # a block of columns at a time, for the same reason as `left_product`
         q = np.empty(w.shape, _int_dtype(bits))
-        for j in range(0, n, 4096):
-            q[:, j : j + 4096] = np.clip(np.rint(w[:, j : j + 4096] / s[j : j + 4096]), lo, hi)
+        for j in range(0, n, _BLOCK):
+            q[:, j : j + _BLOCK] = np.clip(np.rint(w[:, j : j + _BLOCK] / s[j : j + _BLOCK]), lo, hi)
     return Quantized(q, s, None, bits)
 
 
@@ -207,6 +217,8 @@ def obs_round(
     keep: np.ndarray | None = None,
     block: int = 32,
     scale: np.ndarray | None = None,
+    dtype=np.int64,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """Integers q for w [K, N] (w ~ q * scale, scale [K, N] or 1) that keep the layer's output
     n @ w for inputs with second moment `gram` [K, K]: GPTQ's rounding with
@@ -219,8 +231,10 @@ def obs_round(
     w^2 / [H^-1]_kk^2, least first: a weight that quantized to zero scores
     nothing, so those go first. `keep` [K, N] bool, if given, fixes the mask
     instead (structured pruning). Loops over rows, not elements: K steps of
-    O(K N), the updates batched per `block` rows."""
-    w = np.array(w, np.float32)
+    O(K N), the updates batched per `block` rows. The integers come back as `dtype`, written
+    row by row (an LM head's int64 copy alone was 226 MB). `overwrite`: w is the caller's
+    float32 temporary, updated in place instead of copied."""
+    w = w if overwrite and w.dtype == np.float32 and w.flags.writeable and w.flags.c_contiguous else np.array(w, np.float32)
     k, n = w.shape
     sc = np.broadcast_to(np.float32(1.0) if scale is None else np.asarray(scale, np.float32), (k, n))
     hess = gram if isinstance(gram, Hessian) else Hessian(gram)
@@ -230,10 +244,8 @@ def obs_round(
         score = (w / sc) ** 2 / np.diag(u)[:, None] ** 2
         rank = np.argsort(np.argsort(score, axis=0, kind="stable"), axis=0, kind="stable")
         keep = rank >= int(round(sparsity * k))
-    elif keep is None:
-        keep = np.ones((k, n), bool)
-    keep = keep & (w != 0)  # a weight that quantized to zero stays zero
-    q = np.zeros((k, n), np.float32)
+    keep = w != 0 if keep is None else keep & (w != 0)  # a weight that quantized to zero stays zero
+    q = np.zeros((k, n), dtype)
     for b0 in range(0, k, block):
         b1 = min(b0 + block, k)
         wb, ub, mask = w[b0:b1], u[b0:b1, b0:b1], keep[b0:b1]
@@ -244,8 +256,10 @@ def obs_round(
             wb[i + 1 :] -= np.outer(ub[i, i + 1 :], e)
             err[i] = e
             q[b0 + i] = qi
-        w[b1:] -= u[b0:b1, b1:].T @ err
-    return q.astype(np.int64)
+        ut = u[b0:b1, b1:].T
+        for c in range(0, n, _BLOCK):  # the update a block of columns at a time: no [K, N] temporary
+            w[b1:, c : c + _BLOCK] -= ut @ err[:, c : c + _BLOCK]
+    return q
 
 
 def _inverse_cholesky(h: np.ndarray) -> np.ndarray:

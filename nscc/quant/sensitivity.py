@@ -35,15 +35,25 @@ def metric_of(module: ModuleOp) -> str:
     return "kl" if isinstance(v, nn.MatMulOp | nn.GemmOp | snn.DecodeOp) else "mse"
 
 
+_KL_ROWS = 16
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x.astype(np.float64)
+    z -= z.max(-1, keepdims=True)
+    z -= np.log(np.exp(z).sum(-1, keepdims=True))
+    return z
+
+
 def output_error(ref: np.ndarray, out: np.ndarray, metric: str) -> float:
-    if metric == "kl":
-        a = ref.astype(np.float64).reshape(-1, ref.shape[-1])
-        b = out.astype(np.float64).reshape(-1, ref.shape[-1])
-        la = a - a.max(-1, keepdims=True)
-        la -= np.log(np.exp(la).sum(-1, keepdims=True))
-        lb = b - b.max(-1, keepdims=True)
-        lb -= np.log(np.exp(lb).sum(-1, keepdims=True))
-        return float((np.exp(la) * (la - lb)).sum(-1).mean())
+    if metric == "kl":  # a block of rows at a time: an LM's logits are 50 MB a window in float64
+        a, b = ref.reshape(-1, ref.shape[-1]), out.reshape(-1, ref.shape[-1])
+        total = 0.0
+        for i in range(0, len(a), _KL_ROWS):
+            la = _log_softmax(a[i : i + _KL_ROWS])
+            lb = _log_softmax(b[i : i + _KL_ROWS])
+            total += float((np.exp(la) * (la - lb)).sum())
+        return total / max(len(a), 1)
     r = ref.astype(np.float64)
     return float(((out - r) ** 2).mean() / max((r**2).mean(), 1e-30))
 
