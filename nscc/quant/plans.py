@@ -494,7 +494,9 @@ def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.nda
         wd = wdq.T.reshape(plan.weight.shape)
         err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - (wd.sum(axis=(2, 3)) * mn[chan]).sum(1)
     else:
-        err = mx @ plan.weight - quant.left_product(mn)
+        # float64 a block of columns at a time: mx @ W would copy an LM head to float64 (226 MB)
+        err = np.concatenate([mx @ plan.weight[:, j : j + 4096].astype(np.float64) for j in range(0, plan.weight.shape[1], 4096)])
+        err -= quant.left_product(mn)
     base = plan.bias if plan.bias is not None else np.zeros(quant.q.shape[1], np.float32)
     return (base + err).astype(np.float32)
 
