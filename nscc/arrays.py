@@ -91,6 +91,12 @@ def release_memory(at_stake: int = RELEASE_BYTES) -> None:
     if at_stake < RELEASE_BYTES:
         return
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """glibc's `malloc_trim` alone, without the garbage collection: for a loop that frees
+    arrays of a few megabytes (a layer's float weight) as it goes. Off glibc, nothing."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -103,15 +103,38 @@ def _relative(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.sum(d * d, dtype=np.float64)) / max(np.sqrt(np.sum(xf * xf, dtype=np.float64)), 1e-30))
 
 
+@dataclass
+class Reference:
+    """The model's outputs and each layer's output on some batches, taken before a rewrite:
+    the rewrite may then free the weights that computed them."""
+
+    batches: list[dict[str, np.ndarray]]
+    outputs: list[dict[str, np.ndarray]]
+    layers: list[dict[str, np.ndarray]]
+
+
+def reference(before: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Reference:
+    from nscc.semantics.interpreter import run
+
+    outputs, layers = [], []
+    for feed in batches:
+        cap = _Capture()
+        outputs.append(run(before, weights, feed, listeners=(cap,)))
+        layers.append(cap.got)
+    return Reference(list(batches), outputs, layers)
+
+
 def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, np.ndarray]]) -> Fidelity:
+    return compare(reference(before, weights, batches), after, weights)
+
+
+def compare(ref: Reference, after: ModuleOp, weights) -> Fidelity:
     from nscc.semantics.interpreter import run
 
     errs, agree, kls, total = [], 0, [], 0
     layer_err: dict[str, list[float]] = {}
-    for feed in batches:
-        cap = _Capture()
-        a = run(before, weights, feed, listeners=(cap,))
-        cmp = _Compare(cap.got)
+    for feed, a, got in zip(ref.batches, ref.outputs, ref.layers):
+        cmp = _Compare(got)
         b = run(after, weights, feed, listeners=(cmp,))
         for name in a:
             x, y = a[name], b[name]  # float32 logits of an LM: no float64 copies of them
@@ -123,7 +146,7 @@ def measure(before: ModuleOp, after: ModuleOp, weights, batches: list[dict[str, 
         for layer, e in cmp.err.items():
             layer_err.setdefault(layer, []).append(e)
     return Fidelity(
-        len(batches),
+        len(ref.batches),
         float(np.mean(errs)) if errs else 0.0,
         agree / total if total else None,
         float(np.mean(kls)) if kls else None,

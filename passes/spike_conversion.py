@@ -23,6 +23,7 @@ functions and residual adds. The report lists them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -41,7 +42,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from nscc import fidelity
-from nscc.arrays import release_memory
+from nscc.arrays import RELEASE_BYTES, release_memory, trim_heap
 from nscc.calibration import calibration_of, collect
 from nscc.errors import NsccError, note
 from nscc.ir import nn, snn
@@ -146,6 +147,8 @@ class ConvertLinear(RewritePattern):
     codes: Decisions[InputCode]
     options: "SpikeConversionPass"
     store: WeightStore
+    readers: Counter  # weight name -> nn.weight ops that read it: a float weight goes with its last reader
+    freed: int = 0  # bytes of float weights freed since the heap was last trimmed
 
     def _encoder(self, source: SSAValue, counts: snn.CountsType, theta: np.ndarray) -> SSAValue | None:
         """The counts an earlier layer already encoded from the same value with the same theta."""
@@ -221,8 +224,19 @@ class ConvertLinear(RewritePattern):
         if plan.full_bias is not None:
             fb = weight(f"{layer_name(plan.name)}.bias", plan.full_bias, f32)
             new_ops.append(nn.AddOp(dec.res, fb, op.results[0].type))
+        old = op.operands[1].owner
         rewriter.replace(op, new_ops)
         self.codes.drop(layer_name(plan.name), [plan.x])  # its calibration rows: free them as the walk goes
+        if isinstance(old, nn.WeightOp) and not old.res.uses:  # the float weight, if nothing else reads it
+            name = old.sym.data
+            rewriter.erase(old)
+            self.readers[name] -= 1
+            if self.readers[name] <= 0:
+                self.freed += self.store.nbytes_of(name)
+                self.store.discard(name)
+                if self.freed >= RELEASE_BYTES:  # glibc keeps freed weights of this size in its heap
+                    self.freed = 0
+                    trim_heap()
 
 
 def _attention_key(op: Operation) -> str:
@@ -473,17 +487,20 @@ class SpikeConversionPass(ModulePass):
         codes, attention, softmax = (decide(stats) for _, decide in calibrations)
         del stats
         release_memory(store.nbytes)  # the statistics only the decisions' samples are left of; those go as layers convert
-        before = op.clone() if self.measure_batches and (codes or attention or softmax) else None
+        # the float model's outputs on the measuring batches, taken now: then each float weight
+        # can go as its layer converts (SmolLM2 held both sets: 3.1x the ONNX file at the peak)
+        ref = self._reference(ctx, op, store) if self.measure_batches and (codes or attention or softmax) else None
+        readers = Counter(o.sym.data for o in op.walk() if isinstance(o, nn.WeightOp))
         patterns = [
-            ConvertLinear(codes, self, store),
+            ConvertLinear(codes, self, store, readers),
             ConvertLinearAttention(attention, self.d, store, self.attention_d),
             ConvertSoftmaxAttention(softmax, store, self.attention_d),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
         release_memory(store.nbytes)
-        if before is not None:
-            self._report_fidelity(ctx, before, op, store)
+        if ref is not None:
+            self._report_fidelity(ctx, ref, op, store)
 
     def _batches(self, ctx: Context, op: ModuleOp, decides: bool = True) -> tuple[list, list]:
         """(calibration batches, held-out batches): with enough data the last
@@ -496,10 +513,14 @@ class SpikeConversionPass(ModulePass):
             return batches[:-m], batches[-m:]
         return batches, []
 
-    def _report_fidelity(self, ctx: Context, before: ModuleOp, after: ModuleOp, store: WeightStore) -> None:
-        fit, held = self._batches(ctx, after, decides=False)  # only measuring: if no layer was calibrated, say so
-        fid = fidelity.measure(before, after, store, held or fit[: self.measure_batches])
-        fid.held_out = bool(held)
+    def _reference(self, ctx: Context, op: ModuleOp, store: WeightStore) -> tuple[fidelity.Reference, bool]:
+        """The float model's outputs on the held-out batches (else the first calibration ones)."""
+        fit, held = self._batches(ctx, op, decides=False)  # only measuring: if no layer was calibrated, say so
+        return fidelity.reference(op, store, held or fit[: self.measure_batches]), bool(held)
+
+    def _report_fidelity(self, ctx: Context, ref: tuple[fidelity.Reference, bool], after: ModuleOp, store: WeightStore) -> None:
+        fid = fidelity.compare(ref[0], after, store)
+        fid.held_out = ref[1]
         reports = getattr(ctx, "pass_reports", None)
         if reports is not None:
             reports.setdefault(self.name, {})["fidelity"] = fid.as_dict()

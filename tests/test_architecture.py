@@ -162,5 +162,7 @@ def test_a_pass_applies_to_a_clone_and_leaves_the_original():
     spike = available_passes()["spike-conversion"]()()
     ctx2, module2 = spike.apply_to_clone(ctx, module)
     assert str(module) == before and set(ctx.weights) == names
-    assert "snn.synapse" in str(module2) and set(ctx2.weights) > names
-    assert all(np.shares_memory(ctx.weights[n], ctx2.weights[n]) for n in names)
+    # the clone gains the integer weights and lets go of the float ones it replaced; the
+    # arrays both still hold are one array, not copies
+    assert "snn.synapse" in str(module2) and set(ctx2.weights) - names
+    assert all(np.shares_memory(ctx.weights[n], ctx2.weights[n]) for n in names & set(ctx2.weights))

@@ -77,6 +77,15 @@ class WeightStore(Mapping[str, np.ndarray]):
         """Bytes of the arrays in memory (not those still in a file)."""
         return sum(a.nbytes for a in self._arrays.values())
 
+    def nbytes_of(self, name: str) -> int:
+        a = self._arrays.get(name)
+        return 0 if a is None else a.nbytes
+
+    def discard(self, name: str) -> None:
+        """Forgets one array no op reads any more (the caller knows)."""
+        self._arrays.pop(name, None)
+        self._lazy.pop(name, None)
+
     def retain(self, names: Iterable[str]) -> int:
         """Forgets every array not named (those no op reads any more: the weights a pass
         replaced); the bytes freed. Between passes this keeps a conversion near the size of
