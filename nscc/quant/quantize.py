@@ -88,18 +88,22 @@ def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: 
     if storage_bits(bits) >= 8:
         return top / hi
     rows = rng.choice(len(w), _SEARCH_ROWS, replace=False) if len(w) > _SEARCH_ROWS else slice(None)
-    ws = w[rows]
     imp = None if importance is None else importance[rows][:, None]
-    best_err = best = None
-    for frac in np.geomspace(0.08, 1.0, 20):
-        s = np.maximum(top * frac, 1e-30) / hi
-        e = (ws - np.clip(np.rint(ws / s), lo, hi) * s) ** 2
-        err = (e if imp is None else e * imp).sum(axis=0)
-        if best is None:
-            best_err, best = err, s
-        else:
-            better = err < best_err
-            best, best_err = np.where(better, s, best), np.where(better, err, best_err)
+    best = None
+    for j in range(0, w.shape[1], _BLOCK):  # a block of columns at a time: an LM head's search is 20 passes
+        ws, tb = w[rows, j : j + _BLOCK], top[j : j + _BLOCK]
+        best_err = bj = None
+        for frac in np.geomspace(0.08, 1.0, 20):
+            sc = np.maximum(tb * frac, 1e-30) / hi
+            e = (ws - np.clip(np.rint(ws / sc), lo, hi) * sc) ** 2
+            err = (e if imp is None else e * imp).sum(axis=0)
+            if bj is None:
+                best_err, bj = err, sc
+            else:
+                better = err < best_err
+                bj, best_err = np.where(better, sc, bj), np.where(better, err, best_err)
+        best = np.empty(w.shape[1], bj.dtype) if best is None else best
+        best[j : j + _BLOCK] = bj
     return best
 
 
