@@ -73,6 +73,16 @@ def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
 
 
+# Columns handled at a time where a whole matrix of temporaries would not do: an LM
+# head's float64 copy is 226 MB (SmolLM2), and several at once were a conversion's peak.
+COLUMN_BLOCK = 4096
+
+
+def column_blocks(n: int, block: int = COLUMN_BLOCK) -> list[slice]:
+    """Slices covering n columns, `block` at a time."""
+    return [slice(j, j + block) for j in range(0, n, block)]
+
+
 # Below this many bytes at stake a release is not worth a full garbage collection, which
 # takes a tenth of a second in a process with many objects (a test run makes hundreds).
 RELEASE_BYTES = 64 << 20

@@ -42,49 +42,32 @@ here is left as it is, and named when `layers` chose it by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.passes import ModulePass
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
+from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
+from nscc.arrays import column_blocks
 from nscc.errors import note
 from nscc.ir import nn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
-from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
 from nscc.quant.hadamard import kronecker_factors
-from nscc.quant.plans import trained_quantizer
-from nscc.semantics.folding import constant_value
+from nscc.quant.plans import non_negative, rewritable_input
 from nscc.semantics.nn import hadamard_sum
 
 DEFAULT_LAYERS = ("*",)
-# Ops whose outputs are never negative, looked through reshapes: their inputs stay unrotated.
-_NON_NEGATIVE = (nn.ReluOp, nn.SigmoidOp, nn.SoftmaxOp, nn.AbsOp, nn.HardSigmoidOp)
-# Columns folded at a time: float64 copies of an LM head were a conversion's peak memory.
-_FOLD_ELEMENTS = 1 << 21
-
-
-def non_negative(x: SSAValue) -> bool:
-    op = x.owner
-    while isinstance(op, nn.ReshapeOp):
-        op = op.input.owner
-    if isinstance(op, nn.ClipOp):
-        return op.min is not None and float(op.min.value.data) >= 0
-    return isinstance(op, _NON_NEGATIVE)
 
 
 def fold_rotation(r: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """R^T W in w's dtype, a block of columns at a time."""
+    """R^T W in w's dtype, a block of columns at a time (no float64 copy of an LM head)."""
     out = np.empty(w.shape, w.dtype)
-    step = max(1, _FOLD_ELEMENTS // max(1, w.shape[0]))
-    rt = r.T
-    for c in range(0, w.shape[1], step):
-        out[:, c : c + step] = rt @ w[:, c : c + step].astype(np.float64)
+    for b in column_blocks(w.shape[1]):
+        out[:, b] = r.T @ w[:, b].astype(np.float64)
     return out
 
 
@@ -96,37 +79,40 @@ class RotateInput(RewritePattern):
     skipped: list[str]
     # input -> its rotation: q, k and v (gate and up) read one stream and share it
     rotated: dict[SSAValue, SSAValue] = field(default_factory=dict)
+    # width -> (factors, the dense rotation): built once per width, not once per layer
+    rotations: dict[int, tuple] = field(default_factory=dict)
+
+    def _rotation(self, n: int) -> tuple | None:
+        if n not in self.rotations:
+            factors = kronecker_factors(n, self.seed)
+            # row i of the dense form: the rotation of the i-th unit vector
+            self.rotations[n] = None if factors is None else (*factors, hadamard_sum(np.eye(n), *factors) / np.sqrt(n))
+        return self.rotations[n]
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.MatMulOp, rewriter: PatternRewriter) -> None:
-        layer = op.attributes.get(LAYER_ATTR)
-        if not isinstance(layer, StringAttr) or not any(fnmatch(layer.data, g) for g in self.layers):
+        found = rewritable_input(op, self.layers, self.store)
+        if found is None or isinstance(op.lhs.owner, nn.HadamardOp):  # or rotated already
             return
-        if isinstance(op.lhs.owner, nn.HadamardOp):  # rotated already
-            return
-        x = op.lhs
-        w = constant_value(op.rhs, self.store)
-        if w is None or w.ndim != 2 or constant_value(x, self.store) is not None:
-            return
-        if non_negative(x) or trained_quantizer(x, self.store) is not None:
+        layer, x, w = found
+        if w.ndim != 2 or non_negative(x, self.store):
             return
         n = w.shape[0]
-        factors = kronecker_factors(n, self.seed)
-        if factors is None:
-            self.skipped.append(f"{layer.data} ({n} inputs)")
+        rotation = self._rotation(n)
+        if rotation is None:
+            self.skipped.append(f"{layer} ({n} inputs)")
             return
-        a, b = factors
-        r = hadamard_sum(np.eye(n), a, b) / np.sqrt(n)  # row i: the rotation of the i-th unit vector
+        a, b, r = rotation
         new: list = []
         if x not in self.rotated:
-            wa = new_weight(self.store, f"{layer.data}.hadamard_a", a)
-            wb = new_weight(self.store, f"{layer.data}.hadamard_b", b)
+            wa = new_weight(self.store, f"{layer}.hadamard_a", a)
+            wb = new_weight(self.store, f"{layer}.hadamard_b", b)
             rot = nn.HadamardOp(x, wa.res, wb.res)
             for v, hint in ((wa.res, "hadamard_a"), (wb.res, "hadamard_b"), (rot.res, "rotated")):
                 v.name_hint = hint
             new = [wa, wb, rot]
             self.rotated[x] = rot.res
-        ww = new_weight(self.store, f"{layer.data}.weight_rotated", fold_rotation(r, w))
+        ww = new_weight(self.store, f"{layer}.weight_rotated", fold_rotation(r, w))
         mm = nn.MatMulOp(self.rotated[x], ww.res, op.res.type)
         mm.attributes.update(op.attributes)
         # names for readers of the IR: the layer's output keeps its own

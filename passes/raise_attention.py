@@ -43,7 +43,7 @@ from nscc.ir import nn
 from nscc.ir.context import weights_of
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
-from nscc.quant.plans import trained_quantizer
+from nscc.quant.plans import non_negative
 from nscc.semantics.folding import constant_value
 
 MASKED = -1e4  # additive values at or below this mean "masked"
@@ -166,14 +166,6 @@ class RaiseAttention(RewritePattern):
         return t.res
 
 
-def _nonnegative(value: SSAValue, store: WeightStore) -> bool:
-    """Structurally >= 0: a relu, or a trained spike quantizer that clips at 0."""
-    if isinstance(value.owner, nn.ReluOp):
-        return True
-    q = trained_quantizer(value, store)
-    return q is not None and not q[3] and bool(np.all(q[1] > 0))
-
-
 @dataclass
 class RaiseLinearAttention(RewritePattern):
     """Linear attention written out, as a model trained for it exports it:
@@ -217,11 +209,11 @@ class RaiseLinearAttention(RewritePattern):
         if not 0 < decay <= 1 or not np.allclose(mask, linear_attention_weights(n, m, decay, True, np.float64), rtol=1e-5, atol=1e-7):
             return
         qk = scores.owner
-        if not _nonnegative(qk.lhs, self.store):
+        if not non_negative(qk.lhs, self.store):
             return
         k_value = self.keys._keys(qk.rhs, rewriter, qk)
-        if not _nonnegative(k_value, self.store) and not (
-            isinstance(qk.rhs.owner, nn.TransposeOp) and _nonnegative(qk.rhs.owner.input, self.store)
+        if not non_negative(k_value, self.store) and not (
+            isinstance(qk.rhs.owner, nn.TransposeOp) and non_negative(qk.rhs.owner.input, self.store)
         ):
             return
         la = nn.LinearAttentionOp(

@@ -30,22 +30,19 @@ linear layer with constant weights).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
-from xdsl.passes import ModulePass
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import SSAValue
+from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern
 
 from nscc.ir import nn
 from nscc.ir.constants import new_weight
 from nscc.ir.context import weights_of
-from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.weights import WeightStore
-from nscc.quant.plans import trained_quantizer
-from nscc.semantics.folding import constant_value
+from nscc.quant.plans import rewritable_input
 
 DEFAULT_LAYERS = ("*",)
 TOKEN_EPS = 2.0**-16  # one unit of integer-islands' fixed point: the divisor is never 0
@@ -61,15 +58,10 @@ class ScaleTokens(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.MatMulOp, rewriter: PatternRewriter) -> None:
-        layer = op.attributes.get(LAYER_ATTR)
-        if not isinstance(layer, StringAttr) or not any(fnmatch(layer.data, g) for g in self.layers):
+        found = rewritable_input(op, self.layers, self.store)
+        if found is None or isinstance(op.lhs.owner, nn.DivOp):  # or divided already (the pass ran before)
             return
-        x = op.lhs
-        if constant_value(op.rhs, self.store) is None or constant_value(x, self.store) is not None:
-            return
-        # already divided (this pass ran before), or counts a trained quantizer fixed
-        if isinstance(x.owner, nn.DivOp) or trained_quantizer(x, self.store) is not None:
-            return
+        layer, x, _ = found
         new: list = []
         if x in self.scaled:
             m, xn = self.scaled[x]
@@ -78,7 +70,7 @@ class ScaleTokens(RewritePattern):
             et = x.type.element_type
             mag = nn.AbsOp(x)
             peak = nn.ReduceMaxOp(mag.res, TensorType(et, [*shape[:-1], 1]), axes=[len(shape) - 1], keepdims=True)
-            eps = new_weight(self.store, f"{layer.data}.token_eps", np.array(TOKEN_EPS, np.float32))
+            eps = new_weight(self.store, f"{layer}.token_eps", np.array(TOKEN_EPS, np.float32))
             add = nn.AddOp(peak.res, eps.res, peak.res.type)
             div = nn.DivOp(x, add.res, x.type)
             for v, hint in ((mag.res, "magnitude"), (peak.res, "peak"), (eps.res, "token_eps"), (add.res, "token_scale"), (div.res, "scaled")):

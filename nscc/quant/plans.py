@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
 from xdsl.ir import Operation, SSAValue
 
+from nscc.arrays import column_blocks
 from nscc.calibration import TensorStats
 from nscc.errors import NsccError, printable
 from nscc.ir import nn
@@ -224,6 +226,37 @@ def trained_quantizer(x: SSAValue, weights: WeightStore) -> TrainedQuantizer | N
             return None
         return TrainedQuantizer(div.lhs, theta.astype(np.float32), levels, lo < 0, int(hi))
     return None
+
+
+# Ops whose outputs are never negative.
+_NON_NEGATIVE = (nn.ReluOp, nn.SigmoidOp, nn.SoftmaxOp, nn.AbsOp, nn.HardSigmoidOp)
+
+
+def non_negative(x: SSAValue, weights: WeightStore) -> bool:
+    """Structurally >= 0, looked through reshapes: a ReLU, sigmoid, softmax or abs, a clip
+    at or above 0, or a trained spike quantizer with unsigned counts and positive theta."""
+    op = x.owner
+    while isinstance(op, nn.ReshapeOp):
+        x, op = op.input, op.input.owner
+    if isinstance(op, nn.ClipOp):
+        return op.min is not None and float(op.min.value.data) >= 0
+    if isinstance(op, _NON_NEGATIVE):
+        return True
+    q = trained_quantizer(x, weights)
+    return q is not None and not q.signed and bool(np.all(q.theta > 0))
+
+
+def rewritable_input(op: nn.MatMulOp, layers: tuple[str, ...], weights: WeightStore) -> tuple[str, SSAValue, np.ndarray] | None:
+    """(layer name, activation, weight) of a linear layer an exact input rewrite may touch
+    (`online-hadamard`, `token-scale`): named by one of the `layers` globs, constant weights,
+    a computed input, and not a trained quantizer's counts (what the model was trained on)."""
+    layer = op.attributes.get(LAYER_ATTR)
+    if not isinstance(layer, StringAttr) or not any(fnmatch(layer.data, g) for g in layers):
+        return None
+    w = constant_value(op.rhs, weights)
+    if w is None or constant_value(op.lhs, weights) is not None or trained_quantizer(op.lhs, weights) is not None:
+        return None
+    return layer.data, op.lhs, w
 
 
 def encoder_input(x: SSAValue, signed: bool) -> SSAValue:
@@ -495,7 +528,7 @@ def corrected_bias(plan: LinearPlan, theta, signed: bool, levels: int, x: np.nda
         err = (plan.weight.sum(axis=(2, 3)) * mx[chan]).sum(1) - (wd.sum(axis=(2, 3)) * mn[chan]).sum(1)
     else:
         # float64 a block of columns at a time: mx @ W would copy an LM head to float64 (226 MB)
-        err = np.concatenate([mx @ plan.weight[:, j : j + 4096].astype(np.float64) for j in range(0, plan.weight.shape[1], 4096)])
+        err = np.concatenate([mx @ plan.weight[:, b].astype(np.float64) for b in column_blocks(plan.weight.shape[1])])
         err -= quant.left_product(mn)
     base = plan.bias if plan.bias is not None else np.zeros(quant.q.shape[1], np.float32)
     return (base + err).astype(np.float32)

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nscc.arrays import column_blocks
+
 TERNARY = 1.58
 GROUP_SCALE_MAX = 127
 _SEARCH_ROWS = 256  # rows sampled for the clip search; the quantization itself uses all
-_BLOCK = 4096  # columns handled at a time: an LM head's float temporaries are 100+ MB each
 
 
 def valid_width(bits: float) -> bool:
@@ -56,16 +57,16 @@ class Quantized:
     group_scale: np.ndarray | None = None  # [K / group, N] int8 in [1, 127]
     bits: float = 8
 
-    def left_product(self, v: np.ndarray, block: int = 4096) -> np.ndarray:
+    def left_product(self, v: np.ndarray) -> np.ndarray:
         """v @ dequantize() for v [K] (float64), a block of columns at a time: an LM
         head's float copy alone is hundreds of megabytes."""
         out = np.empty(self.q.shape[1], np.float64)
-        for j in range(0, self.q.shape[1], block):
-            w = self.q[:, j : j + block].astype(np.float64)
+        for b in column_blocks(self.q.shape[1]):
+            w = self.q[:, b].astype(np.float64)
             if self.group_scale is not None:
                 g = len(self.q) // len(self.group_scale)
-                w *= np.repeat(self.group_scale[:, j : j + block].astype(np.float64), g, axis=0)
-            out[j : j + block] = (v @ w) * self.scale[j : j + block]
+                w *= np.repeat(self.group_scale[:, b].astype(np.float64), g, axis=0)
+            out[b] = (v @ w) * self.scale[b]
         return out
 
     def dequantize(self) -> np.ndarray:
@@ -84,14 +85,14 @@ def _int_dtype(bits: float):
 def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Per-column scale of least (importance-weighted) squared error; w is [K, N]."""
     lo, hi = q_range(bits)
-    top = np.concatenate([np.abs(w[:, j : j + _BLOCK]).max(axis=0) for j in range(0, w.shape[1], _BLOCK)])
+    top = np.concatenate([np.abs(w[:, b]).max(axis=0) for b in column_blocks(w.shape[1])])
     if storage_bits(bits) >= 8:
         return top / hi
     rows = rng.choice(len(w), _SEARCH_ROWS, replace=False) if len(w) > _SEARCH_ROWS else slice(None)
     imp = None if importance is None else importance[rows][:, None]
     best = None
-    for j in range(0, w.shape[1], _BLOCK):  # a block of columns at a time: an LM head's search is 20 passes
-        ws, tb = w[rows, j : j + _BLOCK], top[j : j + _BLOCK]
+    for blk in column_blocks(w.shape[1]):  # an LM head's search is 20 passes over it
+        ws, tb = w[rows, blk], top[blk]
         best_err = bj = None
         for frac in np.geomspace(0.08, 1.0, 20):
             sc = np.maximum(tb * frac, 1e-30) / hi
@@ -103,7 +104,7 @@ def _clip_scale(w: np.ndarray, bits: float, importance: np.ndarray | None, rng: 
                 better = err < best_err
                 bj, best_err = np.where(better, sc, bj), np.where(better, err, best_err)
         best = np.empty(w.shape[1], bj.dtype) if best is None else best
-        best[j : j + _BLOCK] = bj
+        best[blk] = bj
     return best
 
 
@@ -116,7 +117,7 @@ def trained_grid(w: np.ndarray, lo: int, hi: int) -> np.ndarray | None:
     first block off the grid: a pretrained LM head is refused in its first block, with no
     temporaries of its size (they were a conversion's peak memory)."""
     n = w.shape[1]
-    blocks = [slice(j, j + _BLOCK) for j in range(0, n, _BLOCK)]
+    blocks = column_blocks(n)
     col_min = np.empty(n, np.float32)
     for b in blocks:
         a = np.abs(w[:, b])
@@ -177,8 +178,8 @@ def quantize(
         q = obs_round(w / s, gram, lo, hi, dtype=_int_dtype(bits), overwrite=True)
     else:  # a block of columns at a time, for the same reason as `left_product`
         q = np.empty(w.shape, _int_dtype(bits))
-        for j in range(0, n, _BLOCK):
-            q[:, j : j + _BLOCK] = np.clip(np.rint(w[:, j : j + _BLOCK] / s[j : j + _BLOCK]), lo, hi)
+        for b in column_blocks(n):
+            q[:, b] = np.clip(np.rint(w[:, b] / s[b]), lo, hi)
     return Quantized(q, s, None, bits)
 
 
@@ -261,8 +262,8 @@ def obs_round(
             err[i] = e
             q[b0 + i] = qi
         ut = u[b0:b1, b1:].T
-        for c in range(0, n, _BLOCK):  # the update a block of columns at a time: no [K, N] temporary
-            w[b1:, c : c + _BLOCK] -= ut @ err[:, c : c + _BLOCK]
+        for c in column_blocks(n):  # the update a block of columns at a time: no [K, N] temporary
+            w[b1:, c] -= ut @ err[:, c]
     return q
 
 
