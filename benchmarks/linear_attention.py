@@ -51,11 +51,15 @@ FRACTIONS = (0.0, 0.125, 0.25, 0.5)
 _STATE = re.compile(r"decoding state ([\d.]+ [KM]iB) at (\d+) positions, against ([\d.]+ [KM]iB)")
 
 
-def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "") -> list[tuple[str, str, float]]:
+KINDS = ("naive", "transfer", "distilled")
+
+
+def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "", distill_steps: int = 100) -> list[tuple[str, str, float]]:
     out = []
     for frac in fractions:
         k = round(LAYERS * frac)
-        for name, opts in (("naive", "feature=relu "), ("transfer", transfer_options)):
+        kinds = (("naive", "feature=relu "), ("transfer", transfer_options), ("distilled", f"{transfer_options}distill-steps={distill_steps} "))
+        for name, opts in kinds:
             la = f"raise-attention,linear-attention{{{opts}softmax-layers={k} measure=false}}"
             if spiking:
                 la = P._default("levels=15").replace("raise-attention,", la + ",", 1)
@@ -68,7 +72,8 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=16, help="evaluation windows")
     ap.add_argument("--calib-windows", type=int, default=64, help="calibration windows (the maps' fit improves with more text)")
     ap.add_argument("--spiking", action="store_true", help="inside the default integer pipeline at D=15")
-    ap.add_argument("--only", choices=("naive", "transfer"))
+    ap.add_argument("--only", choices=KINDS, nargs="+", help="the kinds of points to run (default: all three)")
+    ap.add_argument("--distill-steps", type=int, default=100, help="steps of the distilled points")
     ap.add_argument("--fractions", type=float, nargs="+", default=FRACTIONS, help="fractions of softmax layers")
     ap.add_argument("--transfer-options", default="", help="linear-attention options of the transfer points, e.g. 'feature-dim=128 '")
     a = ap.parse_args()
@@ -77,13 +82,13 @@ def main() -> None:
     model, calibf, evalf, reff, ref = P.held_out_files(n, calib_n=a.calib_windows)
     print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {a.calib_windows} calibration windows", flush=True)
     rows = []
-    for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options):
-        if a.only and name != a.only:
+    for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options, a.distill_steps):
+        if a.only and name not in a.only:
             continue
         out = os.path.join(P.CACHE, "linear_attention_result.json")
         cmd = [sys.executable, os.path.join(HERE, "pretrained_llm.py"), "--worker", model, calibf, pipe, evalf, reff, out]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stderr.write("".join(line + "\n" for line in proc.stderr.splitlines() if "softmax (" in line or "error" in line.lower()))
+        sys.stderr.write("".join(line + "\n" for line in proc.stderr.splitlines() if "softmax (" in line or "distillation" in line or "error" in line.lower()))
         if proc.returncode != 0:
             print(f"  {name} {frac}: FAILED\n{proc.stderr[-2000:]}", flush=True)
             continue
@@ -92,15 +97,30 @@ def main() -> None:
         m = _STATE.search(proc.stderr)
         r.update(kind=name, softmax_fraction=frac, state=m.group(1) if m else "?", kv_cache=m.group(3) if m else "?")
         rows.append(r)
-        print(f"  {name:8s} softmax {frac:5.3f}: perplexity {r['ppl']:10.2f} ({r['ppl'] / ref['ppl']:7.2f}x float), top-1 "
+        print(f"  {name:9s} softmax {frac:5.3f}: perplexity {r['ppl']:10.2f} ({r['ppl'] / ref['ppl']:7.2f}x float), top-1 "
               f"{100 * r['agreement']:5.1f}%, state {r['state']} at 2048 (KV cache {r['kv_cache']}), "
               f"conversion {r['convert_seconds']:.0f} s", flush=True)  # fmt: skip
     summary = {"model": P.MODEL, "windows": n, "calib_windows": a.calib_windows, "spiking": a.spiking, "float_ppl": ref["ppl"], "results": rows}
     os.makedirs(P.OUT, exist_ok=True)
     stem = "linear_attention_spiking" if a.spiking else "linear_attention"
+    summary["results"] = _merged(os.path.join(P.OUT, f"{stem}.json"), summary)
     with open(os.path.join(P.OUT, f"{stem}.json"), "w") as f:
         json.dump(summary, f, indent=2)
     _plot(summary, os.path.join(P.OUT, f"{stem}.png"))
+
+
+def _merged(path: str, new: dict) -> list[dict]:
+    """The new points, and the earlier run's other points when it measured the same setting
+    (so that runs of a few points with --only or --fractions add up to the whole curve)."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return new["results"]
+    if any(old.get(k) != new[k] for k in ("model", "windows", "calib_windows", "spiking")):
+        return new["results"]
+    done = {(r["kind"], r["softmax_fraction"]) for r in new["results"]}
+    return [r for r in old["results"] if (r["kind"], r["softmax_fraction"]) not in done] + new["results"]
 
 
 def _plot(s: dict, path: str) -> None:
@@ -112,7 +132,7 @@ def _plot(s: dict, path: str) -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind in ("naive", "transfer"):
+    for kind in KINDS:
         pts = sorted((r["softmax_fraction"], r["ppl"]) for r in s["results"] if r["kind"] == kind)
         if pts:
             ax.plot(*zip(*pts), marker="o", label=kind)

@@ -53,6 +53,7 @@ from nscc.ir.weights import WeightStore
 from nscc.progress import progress_bar
 from nscc.quant import attention_transfer as transfer
 from nscc.quant.attention import kv_source
+from nscc.quant.distill import distill
 from nscc.quant.sensitivity import Probe, metric_of
 from nscc.semantics.folding import constant_value
 
@@ -88,6 +89,21 @@ class ToLinear(RewritePattern):
         rewriter.replace(op, [*new, la])
 
 
+@dataclass
+class Retuned(RewritePattern):
+    """Each nn.weight that distillation tuned reads the tuned array instead (a new weight:
+    stored arrays are frozen)."""
+
+    arrays: dict[str, np.ndarray]
+    store: WeightStore
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.WeightOp, rewriter: PatternRewriter) -> None:
+        a = self.arrays.get(op.sym.data)
+        if a is not None:
+            rewriter.replace(op, new_weight(self.store, op.sym.data, a.astype(self.store[op.sym.data].dtype)))
+
+
 @dataclass(frozen=True)
 class LinearAttentionPass(ModulePass):
     """Rewrites softmax attention (nn.attention) into linear attention with a recurrent state.
@@ -106,7 +122,12 @@ class LinearAttentionPass(ModulePass):
     whose linear form alone moves the model's output most (measured on held-out calibration batches); `state-budget=B` keeps as many as fit B bytes of decoding
     state at `context` positions. Both are solved exactly (`nscc.quant.knapsack`).
     Options: `feature-dim` (f, 0 = the head size), `fit-steps`, `decay` lambda in (0, 1],
-    `normalize` (divide by phi(q) . z), `measure` (print how far the outputs moved)."""
+    `normalize` (divide by phi(q) . z), `measure` (print how far the outputs moved).
+
+    `distill-steps=N` then tunes the maps and the norms end to end for N steps against the
+    float model's outputs on the calibration batches (`nscc.quant.distill`; needs torch):
+    the layers' small errors compound, and this is what recovers it. `distill-checkpoint=PATH`
+    keeps its state there, so that a stopped run resumes."""
 
     name = "linear-attention"
     feature: str = "hedgehog"
@@ -118,6 +139,8 @@ class LinearAttentionPass(ModulePass):
     decay: float = 1.0
     normalize: bool = True
     measure: bool = True
+    distill_steps: int = 0
+    distill_checkpoint: str = ""
 
     def __post_init__(self) -> None:
         if self.feature not in ("hedgehog", "relu", "elu1"):
@@ -127,7 +150,7 @@ class LinearAttentionPass(ModulePass):
             )
         if not 0.0 < self.decay <= 1.0:
             raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
-        if self.feature_dim < 0 or self.fit_steps < 0 or self.softmax_layers < 0 or self.state_budget < 0 or self.context < 1:
+        if self.feature_dim < 0 or self.fit_steps < 0 or self.distill_steps < 0 or self.softmax_layers < 0 or self.state_budget < 0 or self.context < 1:
             raise NsccError("linear-attention: feature-dim, fit-steps, softmax-layers and state-budget must be >= 0, context >= 1",
                             "0 means the default: the head size, no fit, no softmax layers, no budget")  # fmt: skip
 
@@ -137,9 +160,15 @@ class LinearAttentionPass(ModulePass):
         found = [o for o in op.walk() if isinstance(o, nn.AttentionOp)]
         if not found:
             return
-        before = op.clone() if self.measure else None
+        before = op.clone() if self.measure or self.distill_steps else None
         maps = self._plan(ctx, op, store, found)
+        fitted = any(w is not None for w in maps.values())
         PatternRewriteWalker(GreedyRewritePatternApplier([ToLinear(self, maps, store)])).rewrite_module(op)
+        if self.distill_steps and fitted:
+            got = distill(before, op, store, calibration_of(ctx, op), self.distill_steps, checkpoint=self.distill_checkpoint)
+            PatternRewriteWalker(Retuned(got.weights, store)).rewrite_module(op)
+            note(f"linear-attention: distillation tuned {len(got.weights)} weights in {got.steps} steps ({got.seconds:.0f} s):"
+                 f" held-out {got.metric} {got.before:.4g} -> {got.after:.4g}")  # fmt: skip
         if before is not None and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
             fid = fidelity.measure(before, op, store, calibration_of(ctx, op)[:8])
             note(fid.line("linear-attention changed the model's function", "with softmax attention"))

@@ -1,6 +1,7 @@
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{fit-steps=5}' 2>&1 | filecheck %s
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=elu1 decay=0.9 normalize=false measure=false}' 2>&1 | filecheck %s --check-prefix=OPTS
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=relu softmax-layers=1 measure=false}' 2>&1 | filecheck %s --check-prefix=HYBRID
+// RUN: nscc opt %s -p 'raise-attention,linear-attention{fit-steps=5 distill-steps=4 measure=false}' 2>&1 | filecheck %s --check-prefix=DISTILL
 // RUN: not nscc opt %s -p 'raise-attention,linear-attention{feature=relu state-budget=100}' 2>&1 | filecheck %s --check-prefix=BUDGET
 // RUN: not nscc opt %s -p linear-attention 2>&1 | filecheck %s --check-prefix=UNRAISED
 
@@ -17,7 +18,9 @@
 // output most (measured with each layer alone linear; only the first output
 // counts, so enc.attn here moves nothing);
 // state-budget=B keeps as many as fit B bytes of decoding state and refuses a
-// budget nothing fits. Without raise-attention first it is an error.
+// budget nothing fits. distill-steps=N then tunes the fitted maps end to end
+// against the softmax model's outputs and replaces them by the tuned weights
+// (new names: stored arrays are frozen). Without raise-attention first it is an error.
 builtin.module {
   func.func @main(%q: tensor<1x2x3x4xf32>, %kt: tensor<1x2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %pad: tensor<1x1x1x3xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
     %s = nn.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
@@ -63,6 +66,12 @@ builtin.module {
 // HYBRID:      nn.attention %q
 // HYBRID:      nn.linear_attention %q, %{{.*}}, %v, %pad
 // HYBRID-NOT:  nn.feature_map
+
+// DISTILL:      nscc: note: linear-attention: distillation tuned 2 weights in 4 steps ({{[0-9]+}} s): held-out mse {{[0-9.e+-]+}} -> {{[0-9.e+-]+}}
+// DISTILL:      %[[W:.*]] = nn.weight "dec.attn.feature_map_1" : tensor<2x4x4xf32>
+// DISTILL-NEXT: nn.feature_map %q, %[[W]]
+// DISTILL:      nn.weight "enc.attn.feature_map_1"
+// DISTILL-NOT:  nn.weight "dec.attn.feature_map"
 
 // BUDGET: nscc: error: linear-attention: no choice of softmax layers fits a state budget of 100 bytes (hint: all-linear attention needs {{[0-9]+}} bytes; raise state-budget)
 
