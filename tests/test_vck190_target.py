@@ -656,3 +656,20 @@ def test_a_csynth_report_replaces_the_estimate_and_bad_ones_change_nothing(lm_pa
     before = open(os.path.join(pkg, "report.json")).read()
     r = _make(pkg, "report")
     assert r.returncode == 0 and "hint: make hls" in r.stdout and open(os.path.join(pkg, "report.json")).read() == before
+
+
+def test_the_estimate_counts_the_multipliers_of_every_fixed_point_and_attention_op():
+    """DSPs per op kind that multiplies wide integers, decoding's linear-attention step included."""
+    from types import SimpleNamespace
+
+    from targets.vck190.estimate import ASSUMPTIONS, estimate
+
+    def kernel(*ops):
+        others = [{"op": o, "elements": 64, "passes": 1} for o in ops]
+        return SimpleNamespace(layers=[], others=others, state_words=0, inputs=["x"], outputs=["y"], arena32=64, arena64=64)
+
+    per = ASSUMPTIONS["dsp_per_fixed_op"]
+    assert estimate(kernel("snn.abs"))["resources"]["DSP58"] == 0
+    assert estimate(kernel("snn.linear_attention_step"))["resources"]["DSP58"] == per
+    both = kernel("snn.linear_attention_step", "snn.linear_attention_step", "snn.fixed_softmax", "snn.feature_map")
+    assert estimate(both)["resources"]["DSP58"] == 3 * per

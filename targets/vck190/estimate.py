@@ -91,7 +91,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     shapes = {(s.container, s.wa) for s in kernel.layers}
     lut = sum(1024 // c * a["lut_per_lane"] for c, _ in shapes)
     dsp = a["dsp_per_fixed_op"] * len(
-        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] in ("snn.linear_attention", "snn.feature_map")}
+        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] in ("snn.linear_attention", "snn.linear_attention_step", "snn.feature_map")}
     )
     n_ports = 4 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
     lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
