@@ -102,3 +102,18 @@ def test_without_torch_distillation_says_what_to_install(monkeypatch):
     with pytest.raises(NsccError, match="needs torch, which is not installed") as e:
         D.distill(None, None, {}, [], 1)
     assert "nscc[train]" in e.value.hint
+
+
+def test_a_rate_that_overshoots_is_halved_from_the_best_weights(llama):
+    """At a rate far too high every step makes the model worse; going back to the best
+    weights at half the rate, the tuning still ends better than it started."""
+    calib = _feeds(16, 1)
+    ctx, m = _linearised(llama, calib)
+    fctx, fm = import_onnx(llama)
+    apply_pipeline(fctx, fm, "raise-attention")
+    store = weights_of(ctx)
+    for k, a in weights_of(fctx).items():
+        if k not in store:
+            store.add(k, a)
+    got = D.distill(fm, m, store, calib, 120, lr=0.5, progress=False)
+    assert got.after < got.before

@@ -3,9 +3,9 @@
 `onnx.load` parses every weight into the protobuf and `numpy_helper` copies
 it again: three copies at the peak for a single-file model. Here the file is
 walked at the protobuf wire level instead: each large initializer's bytes are
-read once, straight into an aligned numpy array, and the protobuf that is
-parsed is a skeleton holding the graph and the small tensors only. Peak
-memory is the weights plus a little.
+memory-mapped where they lie (in the .onnx file or its external data), or read
+once into a numpy array where they are not aligned for their type, and the
+protobuf that is parsed is a skeleton holding the graph and the small tensors only.
 """
 
 from __future__ import annotations
@@ -192,18 +192,38 @@ def _external_file(directory: str, t: onnx.TensorProto, info: dict[str, str]) ->
 def _array(f: BinaryIO, t: onnx.TensorProto, raw, directory: str) -> np.ndarray:
     dims = tuple(t.dims)
     if raw is not None:
-        return _read_into(f, raw[0], raw[1], t, dims)
+        mapped = _mapped(f.name, raw[0], raw[1], t, dims)
+        return mapped if mapped is not None else _read_into(f, raw[0], raw[1], t, dims)
     if t.data_location == onnx.TensorProto.EXTERNAL:
         path, offset, length = _external_file(directory, t, {e.key: e.value for e in t.external_data})
+        mapped = _mapped(path, offset, length, t, dims)
+        if mapped is not None:
+            return mapped
         with open(path, "rb") as g:
             return _read_into(g, offset, length, t, dims)
     return onnx.numpy_helper.to_array(t)
 
 
+def _dtype(t: onnx.TensorProto) -> np.dtype:
+    return np.dtype(np.bool_) if t.data_type == onnx.TensorProto.BOOL else np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+
+
+def _mapped(path: str, offset: int, length: int, t: onnx.TensorProto, dims) -> np.ndarray | None:
+    """The tensor's bytes memory-mapped from the file, read-only, when they lie aligned
+    for their type: the weights of a model larger than memory stay in the page cache,
+    which the kernel fills as a pass reads a layer and may drop again, and a weight a
+    pass has replaced leaves memory with its last reader. None where they do not."""
+    dtype = _dtype(t)
+    if length < SMALL or offset % dtype.itemsize or length != dtype.itemsize * int(np.prod(dims, dtype=np.int64)):
+        return None
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=dims)
+    except (OSError, ValueError):
+        return None
+
+
 def _read_into(f: BinaryIO, offset: int, length: int, t: onnx.TensorProto, dims) -> np.ndarray:
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
-    if t.data_type in (onnx.TensorProto.BOOL,):
-        dtype = np.dtype(np.bool_)
+    dtype = _dtype(t)
     buf = np.empty(length, np.uint8)
     f.seek(offset)
     if f.readinto(memoryview(buf)) != length:
