@@ -115,5 +115,5 @@ def test_a_rate_that_overshoots_is_halved_from_the_best_weights(llama):
     for k, a in weights_of(fctx).items():
         if k not in store:
             store.add(k, a)
-    got = D.distill(fm, m, store, calib, 120, lr=0.5, progress=False)
+    got = D.distill(fm, m, store, calib, 160, lr=0.05, progress=False)
     assert got.after < got.before

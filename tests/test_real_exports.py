@@ -86,6 +86,13 @@ def test_external_data_model(tmp_path):
     assert os.path.exists(path + ".data") and os.path.getsize(path) < os.path.getsize(path + ".data")
     got = _run_cli(tmp_path, path, {"x": x.numpy()})
     np.testing.assert_allclose(got["y"], ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-4, atol=1e-4)
+    # the weights stay in the file, mapped (a model larger than memory is paged, not loaded), and read-only
+    from nscc.frontend.onnx_file import read_onnx
+
+    _, arrays = read_onnx(path)
+    big = [a for a in arrays.values() if a.nbytes >= 4096]
+    assert big and all(isinstance(a, np.memmap) and a.filename == os.path.realpath(path + ".data") for a in big)
+    assert not any(a.flags.writeable for a in big)
     os.unlink(path + ".data")
     assert main(["run", path, "--input", f"x={tmp_path / 'x.npy'}"]) == 1
 
