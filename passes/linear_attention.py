@@ -169,6 +169,10 @@ class LinearAttentionPass(ModulePass):
             PatternRewriteWalker(Retuned(got.weights, store)).rewrite_module(op)
             note(f"linear-attention: distillation tuned {len(got.weights)} weights in {got.steps} steps ({got.seconds:.0f} s):"
                  f" held-out {got.metric} {got.before:.4g} -> {got.after:.4g}")  # fmt: skip
+            reports = getattr(ctx, "pass_reports", None)
+            if reports is not None and self.name in reports:
+                reports[self.name]["distillation"] = {"weights": len(got.weights), "steps": got.steps, "seconds": got.seconds,
+                                                      "metric": got.metric, "held_out_before": got.before, "held_out_after": got.after}  # fmt: skip
         if self.measure and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
             fid = fidelity.measure(before, op, store, calibration_of(ctx, op)[:8])
             note(fid.line("linear-attention changed the model's function", "with softmax attention"))

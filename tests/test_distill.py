@@ -71,6 +71,8 @@ def test_distillation_brings_a_linearised_model_closer_to_softmax_on_unseen_text
     ctx, m = _linearised(llama, calib, "distill-steps=60")
     tuned = error(ctx, m)
     assert tuned < 0.8 * plain, (tuned, plain)
+    rep = ctx.pass_reports["linear-attention"]["distillation"]
+    assert rep["steps"] == 60 and rep["held_out_after"] < rep["held_out_before"] and rep["metric"] == "kl"
     names = [o.sym.data for o in m.walk() if o.name == "nn.weight"]
     assert any(n.endswith(".feature_map_1") for n in names) and not any(n.endswith(".feature_map") for n in names)
 
