@@ -151,8 +151,8 @@ class LinearAttentionPass(ModulePass):
         if not 0.0 < self.decay <= 1.0:
             raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
         if self.feature_dim < 0 or self.fit_steps < 0 or self.distill_steps < 0 or self.softmax_layers < 0 or self.state_budget < 0 or self.context < 1:
-            raise NsccError("linear-attention: feature-dim, fit-steps, softmax-layers and state-budget must be >= 0, context >= 1",
-                            "0 means the default: the head size, no fit, no softmax layers, no budget")  # fmt: skip
+            raise NsccError("linear-attention: feature-dim, fit-steps, distill-steps, softmax-layers and state-budget must be >= 0, context >= 1",
+                            "0 means the default: the head size, no fit, no distillation, no softmax layers, no budget")  # fmt: skip
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = weights_of(ctx)
@@ -162,9 +162,9 @@ class LinearAttentionPass(ModulePass):
             return
         before = op.clone() if self.measure or self.distill_steps else None
         maps = self._plan(ctx, op, store, found)
-        fitted = any(w is not None for w in maps.values())
+        linear = bool(maps)
         PatternRewriteWalker(GreedyRewritePatternApplier([ToLinear(self, maps, store)])).rewrite_module(op)
-        if self.distill_steps and fitted:
+        if self.distill_steps and linear:
             got = distill(before, op, store, calibration_of(ctx, op), self.distill_steps, checkpoint=self.distill_checkpoint)
             PatternRewriteWalker(Retuned(got.weights, store)).rewrite_module(op)
             note(f"linear-attention: distillation tuned {len(got.weights)} weights in {got.steps} steps ({got.seconds:.0f} s):"

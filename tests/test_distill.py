@@ -119,3 +119,13 @@ def test_a_rate_that_overshoots_is_halved_from_the_best_weights(llama):
             store.add(k, a)
     got = D.distill(fm, m, store, calib, 160, lr=0.05, progress=False)
     assert got.after < got.before
+
+
+def test_the_untrained_rewrite_is_distilled_through_its_projections(llama):
+    """feature=relu has no maps: the norms and the low-rank updates of the projections train."""
+    ctx, m = _linearised(llama, _feeds(16, 1), "feature=relu distill-steps=20")
+    rep = ctx.pass_reports["linear-attention"]["distillation"]
+    assert rep["held_out_after"] < rep["held_out_before"]
+    names = {o.sym.data for o in m.walk() if o.name == "nn.weight"}
+    assert not any(n.endswith(".feature_map") or n.endswith(".feature_map_1") for n in names)
+    assert sum(n.endswith("_1") for n in names) >= 2 * 4  # q, k, v, o of both layers at least

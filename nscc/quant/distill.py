@@ -109,9 +109,10 @@ def distill(
     held = min(4, len(batches) // 4) if len(batches) >= 2 else 0
     train, test = list(batches[: len(batches) - held]), list(batches[len(batches) - held :]) or list(batches[:1])
     tuned = tunable(student, store)
-    if not tuned:
-        raise NsccError("distillation: the model has no feature maps or 1-D weights to tune", "it tunes attention transfer's maps")
     adapted = adaptable(student, store) if rank else []
+    if not tuned and not adapted:
+        raise NsccError("distillation: the model has no feature maps, 1-D weights or projections to tune",
+                        "it tunes attention transfer's maps, the norms and low-rank updates of the linear layers")  # fmt: skip
     t = TorchModule(teacher, store)
     s = TorchModule(student, store, trainable=tuned, adapters=adapted, rank=rank, seed=seed)
     params = list(s.params.values())

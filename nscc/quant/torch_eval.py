@@ -13,6 +13,7 @@ torch comes from the optional extra `nscc[train]`; the compiler core does not im
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -177,7 +178,6 @@ class TorchModule:
             self.params[n + "@B"] = torch.nn.Parameter(torch.zeros(rank, d_out))
         self.adapted = set(adapters)
         self._weights = weights
-        self._constants: dict[str, object] = {}
         last: dict = {}
         for o in self.block.ops:
             for v in o.operands:
@@ -206,8 +206,16 @@ class TorchModule:
         return run
 
     def _tensor(self, a: np.ndarray):
+        """The array as a tensor, sharing its memory where it can (a float32 weight stays one
+        copy however many mirrors read it); the mirrors never write into their inputs."""
         a = np.asarray(a)
-        return self.torch.from_numpy(np.array(a, np.float32 if a.dtype.kind == "f" else a.dtype))
+        if a.dtype.kind == "f" and a.dtype != np.float32:
+            a = a.astype(np.float32)
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        with warnings.catch_warnings():  # stored weights are read-only arrays; torch warns that it cannot protect them
+            warnings.simplefilter("ignore", UserWarning)
+            return self.torch.from_numpy(a)
 
     def __call__(self, inputs: list[np.ndarray]) -> list:
         env: dict = {arg: self._tensor(x) for arg, x in zip(self.block.args, inputs)}
@@ -218,9 +226,7 @@ class TorchModule:
                 if name in self.params:
                     env[o.res] = self.params[name]
                 else:
-                    if name not in self._constants:  # weights are frozen: converted once, shared by every call
-                        self._constants[name] = self._tensor(self._weights[name])
-                    env[o.res] = self._constants[name]
+                    env[o.res] = self._tensor(self._weights[name])
                 continue
             if isinstance(o, ConstantOp):
                 env[o.result] = self._tensor(dense_value(o))
