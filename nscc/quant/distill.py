@@ -95,8 +95,8 @@ def distill(
 ) -> DistillResult:
     """Tunes `tunable(student)` so that the student's first output follows the teacher's.
 
-    A quarter of the batches (at most 4, at least 1 when there are 2 or more) is held
-    out; every `steps // 8` steps (at least 10) the held-out loss is measured, and the
+    A quarter of the batches (at most 4) is held out (with fewer than 4 batches, the
+    first one is both trained on and measured); every `steps // 8` steps (at least 10) the held-out loss is measured, and the
     weights with the least are the ones returned. Where it has not fallen since the last
     measurement, the tuning goes back to the best weights and halves the rate: the one
     rate that suits SmolLM2 (2e-3) overshoots a MiniLM encoder at once. With `checkpoint`, the state is
@@ -106,7 +106,7 @@ def distill(
     start = time.perf_counter()
     names = [n for n, _, _ in signature(student).inputs]
     metric = metric_of(teacher)
-    held = min(4, len(batches) // 4) if len(batches) >= 2 else 0
+    held = min(4, len(batches) // 4)
     train, test = list(batches[: len(batches) - held]), list(batches[len(batches) - held :]) or list(batches[:1])
     tuned = tunable(student, store)
     adapted = adaptable(student, store) if rank else []
