@@ -150,7 +150,7 @@ class TorchModule:
 
     The matrices named in `adapters` (right operands of nn.matmul, [in, out]) get a
     low-rank update W + A B (LoRA): A [in, r] and B [r, out], B starting at 0, in
-    `self.params` as `name + "@A"` and `name + "@B"`; `folded()` gives W + A B."""
+    `self.params` under the keys (name, "A") and (name, "B"); `folded()` gives W + A B."""
 
     def __init__(self, module: ModuleOp, weights: Mapping[str, np.ndarray], trainable=(), adapters=(), rank: int = 8, seed: int = 0) -> None:
         torch = require_torch("distillation")
@@ -170,12 +170,12 @@ class TorchModule:
                 self.plan.append((o, self._numpy_kernel(KERNELS[type(o)])))
             else:
                 raise NsccError(f"distillation: op {o.name} has no torch mirror", "distill before spike-conversion, on a float model")
-        self.params = {n: torch.nn.Parameter(torch.from_numpy(np.array(weights[n], np.float32))) for n in trainable}
+        self.params: dict = {n: torch.nn.Parameter(torch.from_numpy(np.array(weights[n], np.float32))) for n in trainable}
         gen = torch.Generator().manual_seed(seed)
         for n in adapters:
             d_in, d_out = weights[n].shape
-            self.params[n + "@A"] = torch.nn.Parameter(torch.randn(d_in, rank, generator=gen) / d_in**0.5)
-            self.params[n + "@B"] = torch.nn.Parameter(torch.zeros(rank, d_out))
+            self.params[(n, "A")] = torch.nn.Parameter(torch.randn(d_in, rank, generator=gen) / d_in**0.5)
+            self.params[(n, "B")] = torch.nn.Parameter(torch.zeros(rank, d_out))
         self.adapted = set(adapters)
         self._weights = weights
         last: dict = {}
@@ -188,9 +188,9 @@ class TorchModule:
 
     def folded(self) -> dict[str, np.ndarray]:
         """The trained weights as arrays: each trainable one, and W + A B for each adapted W."""
-        out = {n: p.detach().numpy().copy() for n, p in self.params.items() if "@" not in n}
+        out = {n: p.detach().numpy().copy() for n, p in self.params.items() if isinstance(n, str)}
         for n in self.adapted:
-            ab = (self.params[n + "@A"] @ self.params[n + "@B"]).detach().numpy()
+            ab = (self.params[(n, "A")] @ self.params[(n, "B")]).detach().numpy()
             out[n] = (np.asarray(self._weights[n], np.float32) + ab).astype(np.float32)
         return out
 
@@ -238,7 +238,7 @@ class TorchModule:
             w = o.rhs.owner if isinstance(o, nn.MatMulOp) else None
             if isinstance(w, nn.WeightOp) and w.sym.data in self.adapted:
                 n = w.sym.data
-                y = args[0] @ args[1] + (args[0] @ self.params[n + "@A"]) @ self.params[n + "@B"]
+                y = args[0] @ args[1] + (args[0] @ self.params[(n, "A")]) @ self.params[(n, "B")]
             else:
                 y = fn(o, args)
             for r, t in zip(o.results, y if isinstance(y, tuple) else (y,)):
