@@ -25,7 +25,8 @@ conversion with the fit 323 s on 2 cores); transfer with 1/8 and 1/4 of the
 layers softmax 43.6 and 37.6 (chosen by local error; the pass now chooses by
 how far the model's output moves, which took naive relu at 1/2 from 1,902 to
 104). Distilled (100 steps, 200 s of the conversion): all-linear 40.65 (1.73x),
-a quarter softmax 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Decoding state at 2,048 positions: 17.1 MiB
+an eighth softmax 33.94 (1.45x; transfer alone 39.59 with the output probe),
+a quarter 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Decoding state at 2,048 positions: 17.1 MiB
 all-linear (int64 S and z per query head) against 22.5 MiB of spiking KV
 cache. A full run of all 12 points takes about 1.5 hours; runs of a few points
 (--only, --fractions) add up in the JSON.
