@@ -40,6 +40,18 @@ def _linearised(path: str, calib: list[dict], options: str = ""):
     return ctx, m
 
 
+def _teacher_and_student(path: str, calib: list[dict]):
+    """The float module (raised), the linearised one, and one store holding both's weights."""
+    ctx, m = _linearised(path, calib)
+    fctx, fm = import_onnx(path)
+    apply_pipeline(fctx, fm, "raise-attention")
+    store = weights_of(ctx)
+    for k, a in weights_of(fctx).items():
+        if k not in store:
+            store.add(k, a)
+    return fm, m, store
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2", "bert"])
 def test_the_torch_mirror_computes_what_the_interpreter_does(family, tmp_path):
     path = H.export(family, str(tmp_path / "m.onnx"), batch=2 if family == "bert" else 1)
@@ -79,13 +91,7 @@ def test_distillation_brings_a_linearised_model_closer_to_softmax_on_unseen_text
 
 def test_a_stopped_distillation_resumes_where_it_stopped(llama, tmp_path):
     calib = _feeds(16, 1)
-    ctx, m = _linearised(llama, calib)
-    fctx, fm = import_onnx(llama)
-    apply_pipeline(fctx, fm, "raise-attention")
-    store = weights_of(ctx)
-    for k, a in weights_of(fctx).items():
-        if k not in store:
-            store.add(k, a)
+    fm, m, store = _teacher_and_student(llama, calib)
     ck = str(tmp_path / "tune.npz")
     whole = D.distill(fm, m, store, calib, 60, progress=False)
     D.distill(fm, m, store, calib, 40, checkpoint=ck, progress=False)
@@ -110,13 +116,7 @@ def test_a_rate_that_overshoots_is_halved_from_the_best_weights(llama):
     """At a rate far too high every step makes the model worse; going back to the best
     weights at half the rate, the tuning still ends better than it started."""
     calib = _feeds(16, 1)
-    ctx, m = _linearised(llama, calib)
-    fctx, fm = import_onnx(llama)
-    apply_pipeline(fctx, fm, "raise-attention")
-    store = weights_of(ctx)
-    for k, a in weights_of(fctx).items():
-        if k not in store:
-            store.add(k, a)
+    fm, m, store = _teacher_and_student(llama, calib)
     got = D.distill(fm, m, store, calib, 160, lr=0.05, progress=False)
     assert got.after < got.before
 
