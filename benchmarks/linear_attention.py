@@ -56,14 +56,17 @@ FRACTIONS = (0.0, 0.125, 0.25, 0.5)
 _STATE = re.compile(r"decoding state ([\d.]+ [KM]iB) at (\d+) positions, against ([\d.]+ [KM]iB)")
 
 
-KINDS = ("naive", "transfer", "distilled")
+KINDS = ("naive", "transfer", "distilled", "window", "window-distilled")
 
 
-def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "", distill_steps: int = 100) -> list[tuple[str, str, float]]:
+def pipelines(spiking: bool, fractions=FRACTIONS, transfer_options: str = "", distill_steps: int = 100, window: int = 16) -> list[tuple[str, str, float]]:
     out = []
+    distill = f"distill-steps={distill_steps} "
+    hybrid = f"{transfer_options}window={window} "
     for frac in fractions:
         k = round(LAYERS * frac)
-        kinds = (("naive", "feature=relu "), ("transfer", transfer_options), ("distilled", f"{transfer_options}distill-steps={distill_steps} "))
+        kinds = (("naive", "feature=relu "), ("transfer", transfer_options), ("distilled", transfer_options + distill),
+                 ("window", hybrid), ("window-distilled", hybrid + distill))  # fmt: skip
         for name, opts in kinds:
             la = f"raise-attention,linear-attention{{{opts}softmax-layers={k} measure=false}}"
             if spiking:
@@ -77,8 +80,9 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=16, help="evaluation windows")
     ap.add_argument("--calib-windows", type=int, default=64, help="calibration windows (the maps' fit improves with more text)")
     ap.add_argument("--spiking", action="store_true", help="inside the default integer pipeline at D=15")
-    ap.add_argument("--only", choices=KINDS, nargs="+", help="the kinds of points to run (default: all three)")
+    ap.add_argument("--only", choices=KINDS, nargs="+", help="the kinds of points to run (default: all)")
     ap.add_argument("--distill-steps", type=int, default=100, help="steps of the distilled points")
+    ap.add_argument("--window", type=int, default=16, help="softmax keys beside the linear state at the window points (and 4 sinks)")
     ap.add_argument("--fractions", type=float, nargs="+", default=FRACTIONS, help="fractions of softmax layers")
     ap.add_argument("--transfer-options", default="", help="linear-attention options of the transfer points, e.g. 'feature-dim=128 '")
     a = ap.parse_args()
@@ -87,7 +91,7 @@ def main() -> None:
     model, calibf, evalf, reff, ref = P.held_out_files(n, calib_n=a.calib_windows)
     print(f"{P.MODEL}: float perplexity {ref['ppl']:.2f} on {n} evaluation windows; {a.calib_windows} calibration windows", flush=True)
     rows = []
-    for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options, a.distill_steps):
+    for name, pipe, frac in pipelines(a.spiking, a.fractions, a.transfer_options, a.distill_steps, a.window):
         if a.only and name not in a.only:
             continue
         out = os.path.join(P.CACHE, "linear_attention_result.json")
@@ -100,7 +104,7 @@ def main() -> None:
         with open(out) as f:
             r = json.load(f)
         m = _STATE.search(proc.stderr)
-        r.update(kind=name, softmax_fraction=frac, state=m.group(1) if m else "?", kv_cache=m.group(3) if m else "?")
+        r.update(kind=name, softmax_fraction=frac, window=a.window if name.startswith("window") else 0, state=m.group(1) if m else "?", kv_cache=m.group(3) if m else "?")
         rows.append(r)
         print(f"  {name:9s} softmax {frac:5.3f}: perplexity {r['ppl']:10.2f} ({r['ppl'] / ref['ppl']:7.2f}x float), top-1 "
               f"{100 * r['agreement']:5.1f}%, state {r['state']} at 2048 (KV cache {r['kv_cache']}), "

@@ -63,28 +63,33 @@ class ToLinear(RewritePattern):
     """nn.attention -> (nn.feature_map on q and k) -> nn.linear_attention, for the ops planned linear."""
 
     options: "LinearAttentionPass"
-    maps: dict[Operation, np.ndarray | None]  # the fitted map of each op made linear (None: relu or elu1)
+    maps: dict[Operation, transfer.FitResult | None]  # the fitted map of each op made linear (None: relu or elu1)
     store: WeightStore
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.AttentionOp, rewriter: PatternRewriter) -> None:
         if op not in self.maps:
             return
-        o, w = self.options, self.maps.pop(op)
+        o, fitted = self.options, self.maps.pop(op)
         q, k, new = op.q, op.k, []
-        if w is not None:
-            layer = op.attributes.get(LAYER_ATTR)
-            name = f"{layer.data}.feature_map" if isinstance(layer, StringAttr) else "attention.feature_map"
-            weight = new_weight(self.store, name, w)
+        layer = op.attributes.get(LAYER_ATTR)
+        prefix = layer.data if isinstance(layer, StringAttr) else "attention"
+        if fitted is not None:
+            weight = new_weight(self.store, f"{prefix}.feature_map", fitted.weight)
             fq, fk = nn.FeatureMapOp(q, weight.res), nn.FeatureMapOp(k, weight.res)
             if isinstance(layer, StringAttr):
                 fq.attributes[LAYER_ATTR] = fk.attributes[LAYER_ATTR] = layer
             new += [weight, fq, fk]
             q, k = fq.res, fk.res
-        la = nn.LinearAttentionOp(
-            q, k, op.v, op.res.type, mask=op.mask,
-            feature="relu" if w is not None else o.feature, decay=o.decay, normalize=o.normalize, causal=op.causal is not None,
-        )  # fmt: skip
+        if fitted is not None and fitted.factor is not None:
+            factor = new_weight(self.store, f"{prefix}.window_factor", fitted.factor)
+            la = nn.WindowAttentionOp(op.q, op.k, op.v, q, k, factor.res, op.res.type, scale=op.scale.value.data, window=o.window, sinks=o.sinks, mask=op.mask)
+            new.append(factor)
+        else:
+            la = nn.LinearAttentionOp(
+                q, k, op.v, op.res.type, mask=op.mask,
+                feature="relu" if fitted is not None else o.feature, decay=o.decay, normalize=o.normalize, causal=op.causal is not None,
+            )  # fmt: skip
         la.attributes.update(op.attributes)
         rewriter.replace(op, [*new, la])
 
@@ -121,6 +126,12 @@ class LinearAttentionPass(ModulePass):
     Hybrids: `softmax-layers=N` keeps softmax attention (and its KV cache) in the N layers
     whose linear form alone moves the model's output most (measured on held-out calibration batches); `state-budget=B` keeps as many as fit B bytes of decoding
     state at `context` positions. Both are solved exactly (`nscc.quant.knapsack`).
+    `window=W` makes the other causal layers sliding-window hybrids (LoLCATs',
+    nn.window_attention): softmax over each query's last W keys, the fitted linear
+    attention for the older ones; the map and the two parts' balance are fitted together,
+    and decoding keeps the last W keys and values beside the linear state. The first `sinks`
+    keys (4) stay softmax too: pretrained LLMs attend to them heavily (attention sinks),
+    a peak the linear map cannot follow.
     Options: `feature-dim` (f, 0 = the head size), `fit-steps`, `decay` lambda in (0, 1],
     `normalize` (divide by phi(q) . z), `measure` (print how far the outputs moved).
 
@@ -135,6 +146,8 @@ class LinearAttentionPass(ModulePass):
     fit_steps: int = 300
     softmax_layers: int = 0
     state_budget: int = 0
+    window: int = 0
+    sinks: int = 4
     context: int = 2048
     decay: float = 1.0
     normalize: bool = True
@@ -150,8 +163,10 @@ class LinearAttentionPass(ModulePass):
             )
         if not 0.0 < self.decay <= 1.0:
             raise NsccError("linear-attention: decay must be in (0, 1]", "1.0 is plain linear attention; < 1 forgets old tokens")
-        if self.feature_dim < 0 or self.fit_steps < 0 or self.distill_steps < 0 or self.softmax_layers < 0 or self.state_budget < 0 or self.context < 1:
-            raise NsccError("linear-attention: feature-dim, fit-steps, distill-steps, softmax-layers and state-budget must be >= 0, context >= 1",
+        if self.window and self.feature != "hedgehog":
+            raise NsccError("linear-attention: window needs feature=hedgehog", "the window's softmax and the fitted map's linear part are fitted together")
+        if min(self.feature_dim, self.fit_steps, self.distill_steps, self.softmax_layers, self.state_budget, self.window, self.sinks) < 0 or self.context < 1:
+            raise NsccError("linear-attention: feature-dim, fit-steps, distill-steps, softmax-layers, state-budget, window and sinks must be >= 0, context >= 1",
                             "0 means the default: the head size, no fit, no distillation, no softmax layers, no budget")  # fmt: skip
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
@@ -173,7 +188,7 @@ class LinearAttentionPass(ModulePass):
             if reports is not None and self.name in reports:
                 reports[self.name]["distillation"] = {"weights": len(got.weights), "steps": got.steps, "seconds": got.seconds,
                                                       "metric": got.metric, "held_out_before": got.before, "held_out_after": got.after}  # fmt: skip
-        if self.measure and any(isinstance(o, nn.LinearAttentionOp) for o in op.walk()):
+        if self.measure and any(isinstance(o, nn.LinearAttentionOp | nn.WindowAttentionOp) for o in op.walk()):
             fid = fidelity.measure(before, op, store, calibration_of(ctx, op)[:8])
             note(fid.line("linear-attention changed the model's function", "with softmax attention"))
 
@@ -186,23 +201,29 @@ class LinearAttentionPass(ModulePass):
         rows, maps = [], {}
         for o in progress_bar(found, "attention transfer: fitting feature maps", enabled=self.feature == "hedgehog"):
             d = data.pop(o)
+            window = self.window if d.causal else 0  # a window is causal: encoders' layers become plain linear
+            kv_heads = _kv_heads(o) or d.q.shape[-3]
             if self.feature == "hedgehog":
-                fitted = transfer.fit(d, self.feature_dim or d.q.shape[-1], self.fit_steps)
-                maps[o], err, naive = fitted.weight, fitted.error, fitted.naive_error
+                sinks = self.sinks if window else 0
+                fitted = transfer.fit(d, self.feature_dim or d.q.shape[-1], self.fit_steps, window=window, sinks=sinks)
+                maps[o], err, naive = fitted, fitted.error, fitted.naive_error
+                mapped = (fitted.weight, window, sinks, fitted.factor)
             else:
                 maps[o], err, naive = None, transfer.error(d, self.feature), None
+                mapped = (None, 0, 0, None)
             # the model with only this layer linear: how far its output moves (the hybrid's cost)
-            moved = probe({o: transfer.linear_in_place(o, self.feature, maps[o])}) if probe is not None else None
-            features = maps[o].shape[-1] * 2 if maps[o] is not None else d.q.shape[-1]
-            rows.append(_Row(_layer(o), err, naive, moved, transfer.linear_state_bytes(d.q.shape[-3], features, d.v.shape[-1]),
-                             transfer.kv_cache_bytes(d.k.shape, _kv_heads(o) or d.q.shape[-3], self.context)))  # fmt: skip
+            moved = probe({o: transfer.linear_in_place(o, self.feature, *mapped)}) if probe is not None else None
+            features = mapped[0].shape[-1] * 2 if mapped[0] is not None else d.q.shape[-1]
+            softmax_keys = min(window + mapped[2], self.context)  # the window's and the sinks' keys and values
+            linear = transfer.linear_state_bytes(d.q.shape[-3], features, d.v.shape[-1]) + transfer.kv_cache_bytes(d.k.shape, kv_heads, softmax_keys)
+            rows.append(_Row(_layer(o), err, naive, moved, linear, transfer.kv_cache_bytes(d.k.shape, kv_heads, self.context), window, mapped[2]))
         keep, how = transfer.choose_softmax(
             [r.error if r.moved is None else r.moved for r in rows], [r.linear_bytes for r in rows], [r.kv_bytes for r in rows],
             self.softmax_layers or None, self.state_budget or None,
         )  # fmt: skip
         for r, soft in zip(rows, keep):
             r.softmax = soft
-            note(f"linear-attention: {r.layer}: {'softmax, KV cache' if soft else 'linear, state'} {_bytes(r.state)} at {self.context}"
+            note(f"linear-attention: {r.layer}: {'softmax, KV cache' if soft else 'linear, state' if not r.window else f'window {r.window}, {r.sinks} sinks + linear, state'} {_bytes(r.state)} at {self.context}"
                  f" positions; linear-attention output error {r.error:.3f}" + (f" (relu {r.naive:.3f})" if r.naive is not None else "")
                  + (f"; the model's output moves {r.moved:.3g} ({probe.metric}) with this layer alone linear" if r.moved is not None else ""))  # fmt: skip
         reports = getattr(ctx, "pass_reports", None)
@@ -225,6 +246,8 @@ class _Row:
     moved: float | None  # the model's output error with this layer alone linear (hybrids)
     linear_bytes: int
     kv_bytes: int
+    window: int = 0  # softmax over this many last keys beside the linear state (0: none)
+    sinks: int = 0  # and over this many first ones
     softmax: bool = False
 
     @property
@@ -252,7 +275,7 @@ def _require_raised(module: ModuleOp, store: WeightStore) -> None:
     """Attention must be one op (`raise-attention`) for this pass to see it: a module with
     products of two activations and no attention op has it written out."""
     ops = list(module.walk())
-    if any(isinstance(o, nn.AttentionOp | nn.LinearAttentionOp) for o in ops):
+    if any(isinstance(o, nn.AttentionOp | nn.LinearAttentionOp | nn.WindowAttentionOp) for o in ops):
         return
     if any(isinstance(o, nn.MatMulOp) and constant_value(o.lhs, store) is None and constant_value(o.rhs, store) is None for o in ops):
         raise NsccError(

@@ -742,6 +742,57 @@ class LinearAttentionOp(NNOp):
 
 
 @irdl_op_definition
+class WindowAttentionOp(NNOp):
+    """Causal attention that is softmax over each query's last `window` keys and linear
+    over the older ones (LoLCATs' sliding-window hybrid). Query i (aligned at the end of
+    the keys, as nn.linear_attention's causal form), key j, gap g = i + (T - S) - j:
+
+        W_i = {j : 0 <= g < window, or 0 <= g and j < sinks}   (the keys softmax weighs)
+        s_ij = scale q_i . k_j (+ mask_ij)
+        a_ij = exp(s_ij - max_{j' in W_i} s_ij')               for j in W_i
+        a_ij = r_h (pq_i . pk_j) exp(mask_ij - max_j mask_ij)   for the other j with g >= 0
+        out_i = sum_j a_ij v_j / (sum_j a_ij + 1e-6)
+
+    pq, pk are the feature-mapped q and k (nn.feature_map), r [H] weighs the linear part
+    per head against the softmax part. The first `sinks` keys stay softmax for every query
+    (StreamingLLM's attention sinks): pretrained LLMs put much of their attention there,
+    and a linear map cannot reproduce that peak. Decoding needs the sinks' and the last
+    `window` keys and values and the linear state of the others: constant in the context."""
+
+    name = "nn.window_attention"
+    q = operand_def(TensorType)
+    k = operand_def(TensorType)
+    v = operand_def(TensorType)
+    pq = operand_def(TensorType)
+    pk = operand_def(TensorType)
+    factor = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
+    res = result_def(TensorType)
+    scale = prop_def(FloatAttr)
+    window = prop_def(IntegerAttr)
+    sinks = prop_def(IntegerAttr)
+
+    def __init__(
+        self, q: Value, k: Value, v: Value, pq: Value, pk: Value, factor: Value, result_type: Attribute | None = None,
+        *, scale: float, window: int, sinks: int = 0, mask: Value | None = None,
+    ):  # fmt: skip
+        init_op(self, [q, k, v, pq, pk, factor, mask], [result_type or value_type(q)], scale=scale, window=window, sinks=sinks)
+
+    def verify_(self) -> None:
+        q, k, v, pq, pk, r = (_shape(x) for x in (self.q, self.k, self.v, self.pq, self.pk, self.factor))
+        if self.window.value.data < 1 or self.sinks.value.data < 0:
+            raise VerifyException("nn.window_attention: window must be >= 1 and sinks >= 0")
+        if len(q) < 3 or q[-1] != k[-1] or k[-2] != v[-2] or q[-2] > k[-2]:
+            raise VerifyException(f"nn.window_attention: q {q}, k {k}, v {v} do not fit")
+        if pq[:-1] != q[:-1] or pk[:-1] != k[:-1] or pq[-1] != pk[-1]:
+            raise VerifyException(f"nn.window_attention: features {pq}, {pk} must follow q {q} and k {k} but for their last axis")
+        if r != (q[-3],):
+            raise VerifyException(f"nn.window_attention: factor must be [{q[-3]}] (one per head), got {list(r)}")
+        if _shape(self.res)[-2:] != (q[-2], v[-1]):
+            raise VerifyException("nn.window_attention: result must be [..., S_q, Dv]")
+
+
+@irdl_op_definition
 class FeatureMapOp(NNOp):
     """A learned feature map of linear attention (Hedgehog's): per head h,
 
@@ -1347,6 +1398,7 @@ NN = Dialect(
         ConvOp,
         AttentionOp,
         LinearAttentionOp,
+        WindowAttentionOp,
         FeatureMapOp,
         LinearAttentionStepOp,
         LayerNormOp,

@@ -57,6 +57,7 @@ class FitResult:
     error: float  # relative error of the attention output, linear against softmax, on the data
     naive_error: float  # the same for relu features, the untrained rewrite
     seconds: float
+    factor: np.ndarray | None = None  # [H], the linear part's weight against the window's (nn.window_attention)
 
 
 class _Grab(Interpreter.Listener):
@@ -112,9 +113,11 @@ def _torch():
     return torch
 
 
-def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0, batch: int = 12) -> FitResult:
+def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0, batch: int = 12, window: int = 0, sinks: int = 0) -> FitResult:
     """Fits W [H, d, f] so that phi(q) phi(k)^T, normalised over the visible keys,
-    reproduces softmax(scale q k^T + mask) on the captured batches.
+    reproduces softmax(scale q k^T + mask) on the captured batches. With `window`,
+    the form fitted is nn.window_attention's: softmax over the last `window` keys, and
+    phi(q) phi(k)^T weighed by a factor r per head (fitted too) for the older ones.
 
     The loss is Hedgehog's cross-entropy between the two attention weights. A quarter
     of the batches (with four or more) is held out: the fit stops where the held-out
@@ -134,29 +137,69 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
     heads, d = q.shape[-3], q.shape[-1]
     eye = torch.eye(d, feature_dim) if feature_dim <= d else torch.randn(d, feature_dim) / d**0.5
     w = torch.nn.Parameter(eye.repeat(heads, 1, 1).contiguous())
-    opt = torch.optim.Adam([w], lr=lr)
     keepf = keep.float()
-    measured = test or train
-    ref = reference(measured)  # once: every held-out check compares with it
-    best = (error(test, "hedgehog", w.detach().numpy(), ref) if test else np.inf, w.detach().clone())
-    draw = torch.Generator().manual_seed(seed)
-    for step in range(1, steps + 1):
-        rows = torch.randperm(q.shape[0], generator=draw)[:batch]
-        opt.zero_grad()
+    n, m = q.shape[-2], k.shape[-2]
+    gap = torch.arange(n)[:, None] + (m - n) - torch.arange(m)[None, :]
+    near = ((gap < window) | (torch.arange(m)[None, :] < sinks)) & keep
+    far = (~near & keep).float()
+
+    def parts(rows, pick):
+        """exp(s - the window's max) on the window, phi(q) . phi(k) on the older keys."""
         zq, zk = q[rows] @ w, k[rows] @ w
         pq = torch.cat([torch.softmax(zq, -1), torch.softmax(-zq, -1)], -1)
         pk = torch.cat([torch.softmax(zk, -1), torch.softmax(-zk, -1)], -1)
-        a = (pq @ pk.transpose(-1, -2)) * keepf[rows if keepf.shape[0] > 1 else slice(None)]
+        s = ((q[rows] @ k[rows].transpose(-1, -2)) * data.scale).masked_fill(~near[pick], -torch.inf)
+        return torch.exp(s - s.amax(-1, keepdim=True).nan_to_num(0.0, neginf=0.0)), (pq @ pk.transpose(-1, -2)) * far[pick]
+
+    # the two parts' balance starts where the older keys' products have softmax's mean there:
+    # from log r = 0 the fit spends most of its steps finding the scale
+    log_r = torch.nn.Parameter(torch.zeros(heads))
+    if window or sinks:
+        with torch.no_grad():
+            rows = torch.arange(min(q.shape[0], batch))
+            pick = rows if keepf.shape[0] > 1 else slice(None)
+            _, lin = parts(rows, pick)
+            s = (q[rows] @ k[rows].transpose(-1, -2)) * data.scale
+            top = s.masked_fill(~near[pick], -torch.inf).amax(-1, keepdim=True).nan_to_num(0.0, neginf=0.0)
+            want = (torch.exp((s - top).clamp(max=60.0)) * far[pick]).sum((0, 2, 3))
+            log_r.copy_(torch.log(want.clamp(min=1e-30) / lin.sum((0, 2, 3)).clamp(min=1e-30)))
+    opt = torch.optim.Adam([w, log_r] if window or sinks else [w], lr=lr)
+    measured = test or train
+    ref = reference(measured)  # once: every held-out check compares with it
+
+    def current():
+        return w.detach().numpy().copy(), (log_r.detach().exp().numpy().astype(np.float32) if window or sinks else None)
+
+    def held_out(cur):
+        return error(test, "hedgehog", cur[0], ref, window=window, sinks=sinks, factor=cur[1])
+
+    best = (held_out(current()) if test else np.inf, current())
+    draw = torch.Generator().manual_seed(seed)
+    for step in range(1, steps + 1):
+        rows = torch.randperm(q.shape[0], generator=draw)[:batch]
+        pick = rows if keepf.shape[0] > 1 else slice(None)
+        opt.zero_grad()
+        if window or sinks:
+            sm, lin = parts(rows, pick)
+            a = sm + lin * log_r.exp().view(-1, 1, 1)
+        else:
+            zq, zk = q[rows] @ w, k[rows] @ w
+            pq = torch.cat([torch.softmax(zq, -1), torch.softmax(-zq, -1)], -1)
+            pk = torch.cat([torch.softmax(zk, -1), torch.softmax(-zk, -1)], -1)
+            a = (pq @ pk.transpose(-1, -2)) * keepf[pick]
         a = a / (a.sum(-1, keepdim=True) + 1e-6)
         loss = -(target[rows] * torch.log(a + 1e-8)).sum(-1).mean()
         loss.backward()
         opt.step()
         if test and (step % 10 == 0 or step == steps):
-            e = error(test, "hedgehog", w.detach().numpy(), ref)
+            cur = current()
+            e = held_out(cur)
             if e < best[0]:
-                best = (e, w.detach().clone())
-    weight = (best[1] if test else w.detach()).numpy().astype(np.float32)
-    return FitResult(weight, error(measured, "hedgehog", weight, ref), error(measured, "relu", None, ref), time.perf_counter() - start)
+                best = (e, cur)
+    weight, factor = best[1] if test else current()
+    weight = weight.astype(np.float32)
+    return FitResult(weight, error(measured, "hedgehog", weight, ref, window=window, sinks=sinks, factor=factor), error(measured, "relu", None, ref),
+                     time.perf_counter() - start, factor)  # fmt: skip
 
 
 def _rows(data: AttentionData, rows: slice) -> AttentionData:
@@ -201,30 +244,35 @@ def reference(data: AttentionData) -> np.ndarray:
     return np.matmul(attention_weights(q, k, data.scale, data.mask, data.causal), v)
 
 
-def error(data: AttentionData, feature: str, weight: np.ndarray | None = None, ref: np.ndarray | None = None) -> float:
+def error(data: AttentionData, feature: str, weight: np.ndarray | None = None, ref: np.ndarray | None = None,
+          window: int = 0, sinks: int = 0, factor: np.ndarray | None = None) -> float:  # fmt: skip
     """Relative error of the layer's attention output with linear attention (feature map
-    `feature`, as nn.linear_attention computes it) against its softmax attention `ref`
-    (reference(data) when not given), on the captured batches."""
+    `feature`, as nn.linear_attention computes it; with `window`, as nn.window_attention
+    does) against its softmax attention `ref` (reference(data) when not given), on the
+    captured batches."""
     ref = reference(data) if ref is None else ref
     q, k, v = (x.reshape(-1, *x.shape[-3:]) for x in (data.q, data.k, data.v))
-    out = _linear(q, k, v, data.mask, data.causal, feature, weight)
+    out = _linear(q, k, v, data.mask, data.causal, feature, weight, data.scale, window, sinks, factor)
     return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-30))
 
 
-def _linear(q, k, v, mask, causal, feature, weight) -> np.ndarray:
-    from nscc.semantics.nn import linear_attention
+def _linear(q, k, v, mask, causal, feature, weight, scale=1.0, window=0, sinks=0, factor=None) -> np.ndarray:
+    from nscc.semantics.nn import linear_attention, window_attention
 
+    if factor is not None:
+        return window_attention(q, k, v, phi(q, feature, weight), phi(k, feature, weight), factor, scale, window, sinks, mask)
     return linear_attention(phi(q, feature, weight), phi(k, feature, weight), v, 1.0, causal, mask, True)
 
 
-def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None):
+def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None, window: int = 0, sinks: int = 0, factor: np.ndarray | None = None):
     """A kernel for `op` that computes its linear-attention form instead (the interpreter's
     overrides): the model with that one layer made linear, for measuring its sensitivity."""
 
     def kernel(args):
         q, k, v = (np.asarray(a, np.float32) for a in args[:3])
         mask = np.asarray(args[3], np.float32) if len(args) > 3 else None
-        return (_linear(q, k, v, mask, op.causal is not None, feature, weight).astype(np.float32),)
+        out = _linear(q, k, v, mask, op.causal is not None, feature, weight, op.scale.value.data, window, sinks, factor)
+        return (out.astype(np.float32),)
 
     return kernel
 

@@ -26,7 +26,7 @@ from nscc.errors import NsccError
 from nscc.ir import nn
 from nscc.ir.constants import dense_value
 from nscc.ir.shapes import slice_for
-from nscc.semantics.nn import KERNELS, out_shape, prop
+from nscc.semantics.nn import KERNELS, out_shape, prop, window_attention_parts
 
 
 def require_torch(what: str):
@@ -96,6 +96,23 @@ def _mirrors(torch) -> dict[type[Operation], Callable]:
         out = s @ a[2]
         return out / (s.sum(-1, keepdim=True) + 1e-6) if prop(op, "normalize") else out
 
+    def window_attention(op, a):
+        q, k, v, pq, pk, r = a[:6]
+        near, far = (torch.from_numpy(x) for x in window_attention_parts(q.shape[-2], k.shape[-2], prop(op, "window"), prop(op, "sinks")))
+        s = (q @ k.transpose(-1, -2)) * prop(op, "scale")
+        if len(a) > 6:
+            s = s + a[6]
+        s = s.masked_fill(~near, -math.inf)
+        top = s.amax(-1, keepdim=True)
+        e = torch.exp(s - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
+        lin = (pq @ pk.transpose(-1, -2)) * r.view(-1, 1, 1) * far.to(s.dtype)
+        if len(a) > 6:
+            mask = a[6].expand_as(lin)
+            mtop = mask.amax(-1, keepdim=True)
+            lin = lin * torch.exp(mask - torch.where(torch.isfinite(mtop), mtop, torch.zeros_like(mtop)))
+        e = e + lin
+        return (e / (e.sum(-1, keepdim=True) + 1e-6)) @ v
+
     def attention(op, a):
         s = (a[0] @ a[1].transpose(-1, -2)) * prop(op, "scale")
         if len(a) > 3:
@@ -137,6 +154,7 @@ def _mirrors(torch) -> dict[type[Operation], Callable]:
         nn.SiluOp: lambda op, a: a[0] * torch.sigmoid(a[0] * prop(op, "alpha")),
         nn.AttentionOp: attention,
         nn.LinearAttentionOp: linear_attention,
+        nn.WindowAttentionOp: window_attention,
         nn.FeatureMapOp: hedgehog,
         nn.LayerNormOp: lambda op, a: norm(op, a, False),
         nn.RMSNormOp: lambda op, a: norm(op, a, True),

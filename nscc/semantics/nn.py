@@ -390,6 +390,47 @@ def linear_attention(pq, pk, v, decay: float, causal: bool, mask: np.ndarray | N
     return out
 
 
+@kernel(nn.WindowAttentionOp)
+def _window_attention(op, args):
+    q, k, v, pq, pk, r = args[:6]
+    mask = args[6] if len(args) > 6 else None
+    return _typed(op, window_attention(q, k, v, pq, pk, r, prop(op, "scale"), prop(op, "window"), prop(op, "sinks"), mask))
+
+
+def window_attention(q, k, v, pq, pk, r, scale: float, window: int, sinks: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """nn.window_attention in the parallel form: the weights of both parts, then one product."""
+    p = window_attention_weights(q, k, pq, pk, r, scale, window, sinks, mask)
+    return np.matmul(p, v.astype(np.float32, copy=False)).astype(np.float32)
+
+
+def window_attention_weights(q, k, pq, pk, r, scale: float, window: int, sinks: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """nn.window_attention's normalised weights [..., S, T] (float32)."""
+    f32 = np.float32
+    near, far = window_attention_parts(q.shape[-2], k.shape[-2], window, sinks)
+    s = np.matmul(q.astype(f32, copy=False), np.swapaxes(k.astype(f32, copy=False), -1, -2)) * f32(scale)
+    if mask is not None:
+        s = s + mask.astype(f32, copy=False)
+    s = np.where(near, s, f32(-np.inf))
+    top = s.max(axis=-1, keepdims=True)
+    a = np.exp(s - np.where(np.isfinite(top), top, 0))
+    lin = np.matmul(pq.astype(f32, copy=False), np.swapaxes(pk.astype(f32, copy=False), -1, -2))
+    lin = lin * np.asarray(r, f32).reshape(-1, 1, 1) * far
+    if mask is not None:
+        mk = np.broadcast_to(mask.astype(f32), lin.shape)
+        mtop = mk.max(axis=-1, keepdims=True)
+        lin = lin * np.exp(mk - np.where(np.isfinite(mtop), mtop, 0))
+    a = a + lin
+    return a / (a.sum(axis=-1, keepdims=True) + f32(1e-6))
+
+
+def window_attention_parts(n: int, m: int, window: int, sinks: int) -> tuple[np.ndarray, np.ndarray]:
+    """[n, m] masks of nn.window_attention: the keys softmax weighs (the last `window`
+    before each query, and the first `sinks`), and the older ones it reads linearly."""
+    gap = np.arange(n)[:, None] + (m - n) - np.arange(m)[None, :]
+    near = (gap >= 0) & ((gap < window) | (np.arange(m)[None, :] < sinks))
+    return near, (gap >= 0) & ~near
+
+
 @kernel(nn.FeatureMapOp)
 def _feature_map(op, args):
     x, w = args
