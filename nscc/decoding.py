@@ -47,8 +47,8 @@ from nscc.ir.types import np_dtype
 from nscc.semantics.folding import constant_value
 from nscc.semantics.interpreter import KernelFunctions, StorageFunctions
 
-ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp, snn.AttentionOp)
-ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp, snn.AttentionStepOp)
+ATTENTION = (nn.LinearAttentionOp, snn.LinearAttentionOp, snn.AttentionOp, snn.WindowAttentionOp)
+ATTENTION_STEP = (nn.LinearAttentionStepOp, snn.LinearAttentionStepOp, snn.AttentionStepOp, snn.WindowAttentionStepOp)
 # the ops whose constant operands can be positional tables, broadcast against the sequence
 BROADCASTING = (nn.BinaryOp, nn.WhereOp, snn.FixedAddOp, snn.FixedMulOp, snn.FixedDivOp)
 STATE_ATTR = "nscc.state"  # on a state argument and the result that returns its next value
@@ -112,6 +112,11 @@ class _Specializer:
             raise NsccError(
                 "decoding: float softmax attention has no KV cache",
                 "convert it with spike-conversion (spiking attention keeps a KV cache), or run -p raise-attention,linear-attention",
+            )
+        if isinstance(op, nn.WindowAttentionOp):
+            raise NsccError(
+                "decoding: float window attention (nn.window_attention) has no step form",
+                "convert it with spike-conversion (snn.window_attention decodes on its caches and state)",
             )
         if isinstance(op, ATTENTION) and _whole_sequence(op):
             raise NsccError(
@@ -274,10 +279,33 @@ class AttentionToStep(RewritePattern):
         step.attributes.update(op.attributes)
         self._state(rewriter, op, "KV", step, [step.res])
 
+    def _window(self, op: snn.WindowAttentionOp, rewriter: PatternRewriter) -> None:
+        """The window's keys, values and key features at sinks + window slots, and the far sums S, z."""
+        block = self.fn.body.block
+        n = len(block.args)
+        position = next(a for a, d in zip(block.args, self.fn.arg_attrs.data) if POSITION_ATTR in d.data)
+        slots = op.sinks.value.data + op.window.value.data
+        state = []
+        for i, (x, hint) in enumerate(((op.k, "K"), (op.v, "V"), (op.pk, "P"))):
+            shape = list(x.type.get_shape())
+            shape[-2] = slots
+            state.append(rewriter.insert_block_argument(block, n + i, TensorType(cache_type(x.type.levels.data), shape)))
+            state[-1].name_hint = hint
+        qs, vs, f = tuple(op.q.type.get_shape()), tuple(op.v.type.get_shape()), op.pq.type.get_shape()[-1]
+        state.append(rewriter.insert_block_argument(block, n + 3, TensorType(i64, [*qs[:-2], f, vs[-1]])))
+        state.append(rewriter.insert_block_argument(block, n + 4, TensorType(i64, [*qs[:-2], f])))
+        state[3].name_hint, state[4].name_hint = "S", "z"
+        props = {k: getattr(op, k).value.data for k in ("multiplier", "shift", "frac_bits", "window", "sinks", "factor_shift")}
+        step = snn.WindowAttentionStepOp(op.q, op.k, op.v, op.pq, op.pk, op.factor, *state, position, **props)
+        step.attributes.update(op.attributes)
+        self._state(rewriter, op, "KVPSz", step, [step.res])
+
     @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: snn.LinearAttentionOp | nn.LinearAttentionOp | snn.AttentionOp, rewriter: PatternRewriter) -> None:
+    def match_and_rewrite(self, op: snn.LinearAttentionOp | nn.LinearAttentionOp | snn.AttentionOp | snn.WindowAttentionOp, rewriter: PatternRewriter) -> None:
         if isinstance(op, snn.AttentionOp):
             return self._kv_cache(op, rewriter)
+        if isinstance(op, snn.WindowAttentionOp):
+            return self._window(op, rewriter)
         qs, vs = tuple(op.q.type.get_shape()), tuple(op.v.type.get_shape())
         element = i64 if isinstance(op, snn.LinearAttentionOp) else f64
         block = self.fn.body.block

@@ -275,7 +275,7 @@ class ConvertLinearAttention(RewritePattern):
         levels = self.attention_levels if maps else self.levels
         for i in range(3):
             if len(code[i] or ()) == 4:
-                theta, c = self._feature_map(op.operands[i].owner, code[i], levels, new)
+                theta, c = spiking_feature_map(self.store, op.operands[i].owner, code[i], levels, new)
             else:
                 theta, signed, source = _trained_attention_input(op, i, self.store, levels) or (*code[i], op.operands[i])
                 w = new_weight(self.store, "attention.theta", np.array(theta, np.float32))
@@ -316,29 +316,43 @@ class ConvertLinearAttention(RewritePattern):
             if not fm.res.uses:
                 rewriter.erase(fm)
 
-    def _feature_map(self, fm: nn.FeatureMapOp, code: tuple, levels: int, new: list[Operation]) -> tuple[float, SSAValue]:
-        """nn.feature_map -> its input encoded per feature -> snn.feature_map (the thresholds
-        folded into the map's weights, int8 per head, the logit scale one multiplier per head)."""
-        theta_phi, _, theta_x, signed = code
-        w = constant_value(fm.weight, self.store).astype(np.float64) * np.asarray(theta_x, np.float64)[None, :, None]
-        scale = np.maximum(np.abs(w).max(axis=(1, 2)), 1e-30) / 127.0
-        wq = np.clip(np.rint(w / scale[:, None, None]), -127, 127).astype(np.int8)
-        mult, shift = fixed_point(scale * 2.0**ATTENTION_FRAC_BITS, 24)
-        divisor = max(1, round(theta_phi * 2**ATTENTION_FRAC_BITS))
-        name = _attention_key(fm) or "attention"
-        tw = new_weight(self.store, f"{name}.feature_theta", np.asarray(theta_x, np.float32))
-        x = fm.input
-        enc = snn.EncodeOp(x, tw.res, snn.CountsType(x.type.get_shape(), levels, signed))
-        wv = new_weight(self.store, f"{name}.feature_map.q8", wq, IntegerType(8))
-        mv = new_weight(self.store, f"{name}.feature_map.multiplier", mult.astype(np.int64), i64)
-        sfm = snn.FeatureMapOp(enc.res, wv.res, mv.res, levels=levels, shift=shift, frac_bits=ATTENTION_FRAC_BITS, divisor=divisor)
-        new += [tw, enc, wv, mv, sfm]
-        return divisor / 2.0**ATTENTION_FRAC_BITS, sfm.res
+
+def spiking_feature_map(store: WeightStore, fm: nn.FeatureMapOp, code: tuple, levels: int, new: list[Operation]) -> tuple[float, SSAValue]:
+    """nn.feature_map -> its input encoded per feature -> snn.feature_map (the thresholds
+    folded into the map's weights, int8 per head, the logit scale one multiplier per head)."""
+    theta_phi, _, theta_x, signed = code
+    w = constant_value(fm.weight, store).astype(np.float64) * np.asarray(theta_x, np.float64)[None, :, None]
+    scale = np.maximum(np.abs(w).max(axis=(1, 2)), 1e-30) / 127.0
+    wq = np.clip(np.rint(w / scale[:, None, None]), -127, 127).astype(np.int8)
+    mult, shift = fixed_point(scale * 2.0**ATTENTION_FRAC_BITS, 24)
+    divisor = max(1, round(theta_phi * 2**ATTENTION_FRAC_BITS))
+    name = _attention_key(fm) or "attention"
+    tw = new_weight(store, f"{name}.feature_theta", np.asarray(theta_x, np.float32))
+    x = fm.input
+    enc = snn.EncodeOp(x, tw.res, snn.CountsType(x.type.get_shape(), levels, signed))
+    wv = new_weight(store, f"{name}.feature_map.q8", wq, IntegerType(8))
+    mv = new_weight(store, f"{name}.feature_map.multiplier", mult.astype(np.int64), i64)
+    sfm = snn.FeatureMapOp(enc.res, wv.res, mv.res, levels=levels, shift=shift, frac_bits=ATTENTION_FRAC_BITS, divisor=divisor)
+    new += [tw, enc, wv, mv, sfm]
+    return divisor / 2.0**ATTENTION_FRAC_BITS, sfm.res
 
 
 def _feature_maps(op: nn.LinearAttentionOp) -> list[nn.FeatureMapOp]:
     """The fitted maps (`linear-attention{feature=hedgehog}`) that give phi(q) and phi(k)."""
     return [o.owner for o in (op.q, op.k) if isinstance(o.owner, nn.FeatureMapOp)]
+
+
+def encode_qkv(store: WeightStore, op: nn.AttentionOp | nn.WindowAttentionOp, code: AttentionCode, name: str, levels: int,
+               new: list[Operation]) -> list[SSAValue]:  # fmt: skip
+    """q, k and v encoded with softmax attention's thresholds (k and v once per key-value head)."""
+    counts = []
+    for x, theta, signed, what in zip((op.q, op.k, op.v), (code.theta_q, code.theta_k, code.theta_v), code.signed, "qkv"):
+        source = kv_source(x)[0] if what != "q" else x
+        w = new_weight(store, f"{name}.{what}_theta", theta, f32)
+        enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), levels, signed))
+        new += [w, enc]
+        counts.append(enc.res)
+    return counts
 
 
 @dataclass
@@ -358,13 +372,7 @@ class ConvertSoftmaxAttention(RewritePattern):
             return
         new: list[Operation] = []
         name = _attention_key(op) or "attention"
-        counts = []
-        for x, theta, signed, what in zip((op.q, op.k, op.v), (code.theta_q, code.theta_k, code.theta_v), code.signed, "qkv"):
-            source = kv_source(x)[0] if what != "q" else x
-            w = new_weight(self.store, f"{name}.{what}_theta", theta, f32)
-            enc = snn.EncodeOp(encoder_input(source, signed), w.res, snn.CountsType(source.type.get_shape(), self.levels, signed))
-            new += [w, enc]
-            counts.append(enc.res)
+        counts = encode_qkv(self.store, op, code, name, self.levels, new)
         mask = None
         if op.mask is not None:
             fx = snn.FixedEncodeOp(op.mask, frac_bits=ATTENTION_FRAC_BITS)
@@ -377,6 +385,54 @@ class ConvertSoftmaxAttention(RewritePattern):
         scale = new_weight(self.store, f"{name}.scale", code.theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
         dec = snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)
         rewriter.replace(op, [*new, att, scale, dec])
+
+
+@dataclass(frozen=True)
+class WindowCode:
+    """What calibration decided for one nn.window_attention: the softmax part's thresholds
+    and logit scale, and each feature map's (theta of phi, theta per feature of its input)."""
+
+    attention: AttentionCode
+    maps: tuple[tuple, tuple]  # (theta_phi, None, theta_x, signed_x) for pq and pk, as linear attention's
+
+
+@dataclass
+class ConvertWindowAttention(RewritePattern):
+    """nn.window_attention -> q, k, v encoded as snn.attention's, the feature maps as
+    snn.feature_map -> snn.window_attention (the linear part's factor one multiplier per
+    head, in units of the softmax part's exp) -> decode by the value thresholds."""
+
+    codes: Decisions[WindowCode]
+    store: WeightStore
+    levels: int
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.WindowAttentionOp, rewriter: PatternRewriter) -> None:
+        code = self.codes.get(_attention_key(op), op.operands)
+        maps = [op.pq.owner, op.pk.owner]
+        r = constant_value(op.factor, self.store)
+        if code is None or op.mask is not None or r is None or not all(isinstance(m, nn.FeatureMapOp) for m in maps):
+            return
+        c, new = code.attention, []
+        name = _attention_key(op) or "attention"
+        counts = encode_qkv(self.store, op, c, name, self.levels, new)
+        theta_phi = []
+        for fm, mc in zip(maps, code.maps):
+            theta, cnt = spiking_feature_map(self.store, fm, mc, self.levels, new)
+            theta_phi.append(theta)
+            counts.append(cnt)
+        # phi(q) . phi(k) = theta_pq theta_pk (counts' product); the softmax part's exp is 1 at 2^F
+        mult, fshift = fixed_point(np.asarray(r, np.float64) * theta_phi[0] * theta_phi[1] * 2.0**ATTENTION_FRAC_BITS, 24)
+        fw = new_weight(self.store, f"{name}.window_factor.multiplier", mult.astype(np.int64), i64)
+        att = snn.WindowAttentionOp(*counts, fw.res, multiplier=c.multiplier, shift=c.shift, frac_bits=ATTENTION_FRAC_BITS,
+                                    window=prop(op, "window"), sinks=prop(op, "sinks"), factor_shift=fshift)  # fmt: skip
+        att.attributes[LAYER_ATTR] = StringAttr(name)
+        scale = new_weight(self.store, f"{name}.scale", c.theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
+        dec = snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)
+        rewriter.replace(op, [*new, fw, att, scale, dec])
+        for fm in maps:
+            if not fm.res.uses:
+                rewriter.erase(fm)
 
 
 @dataclass(frozen=True)
@@ -481,23 +537,25 @@ class SpikeConversionPass(ModulePass):
             rotate_streams(op, store)
         PatternRewriteWalker(PoolBeforeQuantizer(store)).rewrite_module(op)
         # every layer's and attention's inputs watched in one pass over the calibration batches
-        calibrations = [self._calibrate_linear(op, store), self._calibrate_attention(op, store), self._calibrate_softmax_attention(op)]
+        calibrations = [self._calibrate_linear(op, store), self._calibrate_attention(op, store), self._calibrate_softmax_attention(op),
+                        self._calibrate_window_attention(op)]  # fmt: skip
         targets = {o: t for watched, _ in calibrations for o, t in watched.items()}
         stats = collect(op, store, self._batches(ctx, op, self._decides(op, store, calibrations))[0], targets) if targets else {}
-        codes, attention, softmax = (decide(stats) for _, decide in calibrations)
+        codes, attention, softmax, window = (decide(stats) for _, decide in calibrations)
         del stats
         release_memory(store.nbytes)  # the statistics only the decisions' samples are left of; those go as layers convert
         # the float model's outputs on the measuring batches, taken now: then each float weight
         # can go as its layer converts (SmolLM2 held both sets: 3.1x the ONNX file at the peak)
-        ref = self._reference(ctx, op, store) if self.measure_batches and (codes or attention or softmax) else None
+        ref = self._reference(ctx, op, store) if self.measure_batches and (codes or attention or softmax or window) else None
         readers = Counter(o.sym.data for o in op.walk() if isinstance(o, nn.WeightOp))
         patterns = [
             ConvertLinear(codes, self, store, readers),
             ConvertLinearAttention(attention, self.d, store, self.attention_d),
             ConvertSoftmaxAttention(softmax, store, self.attention_d),
+            ConvertWindowAttention(window, store, self.attention_d),
         ]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
-        del patterns, codes, attention, softmax  # the calibration samples: the measurement needs the memory
+        del patterns, codes, attention, softmax, window  # the calibration samples: the measurement needs the memory
         release_memory(store.nbytes)
         if ref is not None:
             self._report_fidelity(ctx, ref, op, store)
@@ -629,6 +687,29 @@ class SpikeConversionPass(ModulePass):
             ]
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(3)] for o in found}
         return targets, lambda stats: self._decide_softmax_attention(found, stats)
+
+    def _calibrate_window_attention(self, op: ModuleOp) -> tuple[dict, Callable[[dict], Decisions[WindowCode]]]:
+        """Sliding-window hybrids: q, k and v as softmax attention's, phi(q) and phi(k) one
+        threshold each (their product is what the linear part sums), the maps' inputs per feature."""
+        found = []
+        if self.attention == "spiking":
+            found = [o for o in op.walk() if isinstance(o, nn.WindowAttentionOp) and o.mask is None
+                     and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]  # fmt: skip
+        targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(5)] for o in found}
+        return targets, lambda stats: self._decide_window_attention(found, stats)
+
+    def _decide_window_attention(self, found: list, stats: dict) -> Decisions[WindowCode]:
+        codes: Decisions[WindowCode] = Decisions()
+        softmax = self._decide_softmax_attention(found, stats)
+        d = self.attention_d
+        for o in found:
+            maps = []
+            for phi, x in ((o.pq, o.q), (o.pk, o.k)):
+                clip = choose_clip(stats[phi], self.threshold if self.threshold != "output" else "percentile", self.percentile, False, d, False)
+                signed_x = goes_negative(stats[x])
+                maps.append((float(clip / d), False, choose_clip(stats[x], "percentile", self.percentile, True, d, signed_x) / d, signed_x))
+            codes.add(_attention_key(o), o.operands, WindowCode(softmax.get(_attention_key(o), o.operands), tuple(maps)))
+        return codes
 
     def _decide_softmax_attention(self, found: list, stats: dict) -> Decisions[AttentionCode]:
         codes: Decisions[AttentionCode] = Decisions()

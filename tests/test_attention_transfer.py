@@ -35,6 +35,47 @@ def test_fitted_maps_beat_relu_on_held_out_batches():
     np.testing.assert_allclose(phi[..., :8].sum(-1), 1.0, rtol=1e-5)
 
 
+def _sink_heavy_layer(batches: int = 8, heads: int = 2, n: int = 24, d: int = 8, seed: int = 1) -> T.AttentionData:
+    """Attention as pretrained LLMs have it: much of it on the first key (an attention sink),
+    the rest on the last few keys; content barely matters."""
+    rng = np.random.default_rng(seed)
+    q = (rng.standard_normal((batches, heads, n, d)) * 0.3).astype(np.float32)
+    k = (rng.standard_normal((batches, heads, n, d)) * 0.3).astype(np.float32)
+    q[..., 0] = 3.0  # every query meets the sink's and the recent keys' first coordinate
+    k[..., 0] = 0.0
+    k[:, :, 0, 0] = 3.0
+    k[..., 1:, 0] = np.linspace(-3.0, 2.0, n - 1)  # later keys a little closer: recency
+    v = rng.standard_normal((batches, heads, n, d)).astype(np.float32)
+    return T.AttentionData(q, k, v, None, 1.0, True)
+
+
+def test_a_sliding_window_with_sinks_follows_sink_heavy_attention_better():
+    """The first key and the last few are where this attention looks: softmax there, fitted
+    linear attention elsewhere (nn.window_attention) errs far less than all-linear."""
+    data = _sink_heavy_layer()
+    plain = T.fit(data, feature_dim=8, steps=60)
+    hybrid = T.fit(data, feature_dim=8, steps=60, window=4, sinks=1)
+    assert hybrid.factor is not None and hybrid.factor.shape == (2,) and (hybrid.factor > 0).all()
+    assert plain.factor is None
+    assert hybrid.error < 0.5 * plain.error
+
+
+def test_window_attention_is_softmax_attention_where_every_key_is_near():
+    """nn.window_attention's softmax part is nn.attention's: with the window (or the sinks)
+    covering every key the linear part and its factor do not matter."""
+    from nscc.semantics.nn import attention_weights, window_attention_weights
+
+    data = _softmax_layer(batches=2, n=6)
+    pq = T.phi(data.q, "relu")
+    ref = attention_weights(data.q, data.k, data.scale, None, True)
+    for window, sinks in ((6, 0), (1, 6)):
+        got = window_attention_weights(data.q, data.k, pq, pq, np.array([5.0, 9.0], np.float32), data.scale, window, sinks)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    # a key beyond the window and the sinks is weighed linearly: r (phi(q) . phi(k)) against exp(s - max)
+    got = window_attention_weights(data.q, data.k, pq, pq, np.array([0.0, 0.0], np.float32), data.scale, 2, 1)
+    assert (got[..., 5, 1:4] == 0).all() and (got[..., 5, [0, 4, 5]] > 0).all()
+
+
 def test_padding_masked_keys_are_not_fitted_or_measured():
     data = _softmax_layer(batches=4)
     mask = np.zeros((4, 1, 1, data.k.shape[-2]), np.float32)

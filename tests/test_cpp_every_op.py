@@ -153,7 +153,7 @@ HANDMADE = """builtin.module {
           tensor<4x3x12xi32>, tensor<2x3x4xi32>, tensor<2x5x8xf32>, tensor<2x3x4xi32>, tensor<3x3xf64>, tensor<5x5xf64>, tensor<2x3x4x8xf32>,
           tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<1x6x4xf32>, tensor<2x3xf32>, tensor<3x5xf64>, tensor<3x5xf64>, tensor<3x5xf64>,
           tensor<3x5xf64>, tensor<2x6xi1>, tensor<2xf32>, tensor<2x1xi64>, tensor<5xui32>, tensor<5xui16>, tensor<5xui32>,
-          tensor<2x3x4x10xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>, !snn.counts<2x3x6, 31>) {
+          tensor<2x3x4x10xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>, !snn.counts<2x3x6, 31>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>) {
     %silu = nn.silu %f {alpha = 1.000000e+00 : f64} : (tensor<2x3x4x8xf32>) -> tensor<2x3x4x8xf32>
     %quick = nn.silu %f {alpha = 1.702000e+00 : f64} : (tensor<2x3x4x8xf32>) -> tensor<2x3x4x8xf32>
     %r1 = nn.range %s0, %s0, %s1 : (tensor<f32>, tensor<f32>, tensor<f32>) -> tensor<7xf32>
@@ -211,6 +211,10 @@ HANDMADE = """builtin.module {
     %fm = nn.feature_map %f, %fw : (tensor<2x3x4x8xf32>, tensor<3x8x5xf32>) -> tensor<2x3x4x10xf32>
     %la3 = nn.linear_attention %f, %k, %v, %lm {feature = "relu", decay = 9.000000e-01 : f64, normalize, causal} : (tensor<2x3x4x8xf32>, tensor<2x3x6x8xf32>, tensor<1x3x6x5xf32>, tensor<2x1x4x6xf32>) -> tensor<2x3x4x5xf32>
     %la4 = nn.linear_attention %f, %k, %v, %lm {feature = "elu1", decay = 1.000000e+00 : f64} : (tensor<2x3x4x8xf32>, tensor<2x3x6x8xf32>, tensor<1x3x6x5xf32>, tensor<2x1x4x6xf32>) -> tensor<2x3x4x5xf32>
+    %fk = nn.feature_map %k, %fw : (tensor<2x3x6x8xf32>, tensor<3x8x5xf32>) -> tensor<2x3x6x10xf32>
+    %wr = nn.weight "wr" : tensor<3xf32>
+    %wa1 = nn.window_attention %f, %k, %v, %fm, %fk, %wr {scale = 3.500000e-01 : f64, window = 2 : i64, sinks = 1 : i64} : (tensor<2x3x4x8xf32>, tensor<2x3x6x8xf32>, tensor<1x3x6x5xf32>, tensor<2x3x4x10xf32>, tensor<2x3x6x10xf32>, tensor<3xf32>) -> tensor<2x3x4x5xf32>
+    %wa2 = nn.window_attention %f, %k, %v, %fm, %fk, %wr, %lm {scale = 3.500000e-01 : f64, window = 3 : i64, sinks = 0 : i64} : (tensor<2x3x4x8xf32>, tensor<2x3x6x8xf32>, tensor<1x3x6x5xf32>, tensor<2x3x4x10xf32>, tensor<2x3x6x10xf32>, tensor<3xf32>, tensor<2x1x4x6xf32>) -> tensor<2x3x4x5xf32>
     %rm = nn.weight "rm" : tensor<1xi32>
     %cn = snn.requant %i, %rm {shift = 2 : i64, axis = 2 : i64} : (tensor<2x3x4xi32>, tensor<1xi32>) -> !snn.counts<2x3x4, 15, signed>
     %sw = nn.weight "sw" : tensor<2x4x3xi8>
@@ -218,7 +222,7 @@ HANDMADE = """builtin.module {
     %sfm = snn.feature_map %cn, %sw, %sm {shift = 14 : i64, frac_bits = 16 : i64, divisor = 2048 : i64} : (!snn.counts<2x3x4, 15, signed>, tensor<2x4x3xi8>, tensor<2xi64>) -> !snn.counts<2x3x6, 31>
     func.return %silu, %quick, %r1, %r2, %la1, %la2, %so, %ss, %sz, %cs, %cs8, %mod, %fmod, %amax, %amin, %rsum, %rprod, %rmax, %rmin, %rmean,
                 %rl2, %rss, %att, %attd, %reflect, %wrap, %const, %tile, %ge, %gnd, %tril, %gemm, %gemm2, %rms, %ln, %bn, %conv, %bc, %elu, %hs, %sp,
-                %lsm, %isnan, %nmax, %namax, %uadd, %u16, %umod, %fm, %la3, %la4, %sfm
+                %lsm, %isnan, %nmax, %namax, %uadd, %u16, %umod, %fm, %la3, %la4, %sfm, %wa1, %wa2
         : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<7xf32>, tensor<5xi64>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>,
           tensor<2x3x2x5xf32>, tensor<2x3x8x5xf64>, tensor<2x3x8xf64>, tensor<2x3x4xi32>, tensor<2x3x4xi8>, tensor<2x3x4xi32>, tensor<2x3x4xi32>,
           tensor<2x3x1xi64>, tensor<3x4xi64>, tensor<1x3x1xi32>, tensor<1x3x1xi32>, tensor<3xi32>, tensor<1x1x1xi32>, tensor<2x3x1xi32>,
@@ -226,7 +230,7 @@ HANDMADE = """builtin.module {
           tensor<4x3x12xi32>, tensor<2x3x4xi32>, tensor<2x5x8xf32>, tensor<2x3x4xi32>, tensor<3x3xf64>, tensor<5x5xf64>, tensor<2x3x4x8xf32>,
           tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<1x6x4xf32>, tensor<2x3xf32>, tensor<3x5xf64>, tensor<3x5xf64>, tensor<3x5xf64>,
           tensor<3x5xf64>, tensor<2x6xi1>, tensor<2xf32>, tensor<2x1xi64>, tensor<5xui32>, tensor<5xui16>, tensor<5xui32>,
-          tensor<2x3x4x10xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>, !snn.counts<2x3x6, 31>
+          tensor<2x3x4x10xf32>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>, !snn.counts<2x3x6, 31>, tensor<2x3x4x5xf32>, tensor<2x3x4x5xf32>
   }
 }"""
 
@@ -245,6 +249,7 @@ def handmade():
     lm[0, 0, 2] = -np.inf  # a query whose keys are all hidden gets 0
     ctx.weights.add("lm", lm)
     ctx.weights.add("rm", np.ones(1, np.int32))
+    ctx.weights.add("wr", np.array([0.5, 2.0, 7.0], np.float32))
     ctx.weights.add("sw", rng.integers(-128, 128, (2, 4, 3)).astype(np.int8))
     ctx.weights.add("sm", rng.integers(300_000, 900_000, 2).astype(np.int64))  # logits of a few units at 16 fraction bits
     mask = np.where(rng.random((2, 1, 4, 6)) < 0.3, -np.inf, rng.standard_normal((2, 1, 4, 6))).astype(np.float32)
@@ -272,7 +277,7 @@ def test_ops_no_conformance_case_reaches_match_the_interpreter(tmp_path):
     ctx, module, feeds = handmade()
     ref = run(module, ctx.weights, feeds)
     out = simulate(ctx, module, feeds, tmp_path)[0]
-    assert len(out) == len(ref) == 52
+    assert len(out) == len(ref) == 54
     for k in ref:
         assert_close(out[k], ref[k], k)
 

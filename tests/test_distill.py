@@ -69,6 +69,17 @@ def test_the_torch_mirror_computes_what_the_interpreter_does(family, tmp_path):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
 
 
+def test_the_torch_mirror_computes_sliding_window_hybrids_as_the_interpreter_does(llama):
+    ctx, m = _linearised(llama, _feeds(4, 3), "window=5 sinks=2")
+    assert sum(o.name == "nn.window_attention" for o in m.walk()) == 2
+    ids = H.token_batches(1, 5)[0]
+    ref = next(iter(run(m, weights_of(ctx), {"ids": ids}).values()))
+    with torch.no_grad():
+        out = TorchModule(m, weights_of(ctx))([ids])[0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
+    assert any(n.endswith("window_factor") for n in D.tunable(m, weights_of(ctx)))  # distillation tunes the balance too
+
+
 def test_distillation_brings_a_linearised_model_closer_to_softmax_on_unseen_text(llama):
     """The tuned model's output is nearer the softmax model's on windows it never saw
     than attention transfer's alone, and the pass swapped the tuned weights in."""

@@ -74,22 +74,7 @@ def test_hybrid_llama_decodes_alike_on_the_interpreter_the_simulator_and_in_csim
     assert names.count("snn.feature_map") == 2 and "snn.linear_attention_step" in names and "snn.attention_step" in names
 
     project = str(tmp_path / "cpp")
-    atomic_output_dir(project, lambda d: emit(ctx, module, d, "llama.onnx"))
-    sig = signature(module)
-    slots, pos = state_slots(module), position_argument(module)
-    (tokens,) = [i for i in range(len(sig.inputs)) if i != pos and i not in {s.arg for s in slots}]
-    ids = np.load(calib)["ids"][:1]
-    state = {s.arg: np.zeros(s.shape, s.dtype) for s in slots}
-    for t in range(8):
-        feeds = {sig.inputs[tokens][0]: ids[:, t : t + 1], sig.inputs[pos][0]: np.array([t], np.int64)}
-        feeds.update({sig.inputs[a][0]: v for a, v in state.items()})
-        ref = run(module, ctx.weights, feeds)
-        out = run_project(project, feeds)[0]
-        for k in ref:
-            np.testing.assert_array_equal(out[k], ref[k], err_msg=f"step {t}: {k}")
-        state = {s.arg: ref[sig.outputs[s.result][0]] for s in slots}
-    prompt = [1, 2, 3]
-    assert generate_project(project, prompt, 8)[0] == Decoder(ctx, module).generate(prompt, 8)
+    decode_alike(ctx, module, project, np.load(calib)["ids"][:1], 8)
 
     pkg = vck190_package(ctx, module, tmp_path, "vck190")
     assert "nscc::feature_map<" in read(f"{pkg}/kernel/nscc_kernel.cpp")
@@ -98,6 +83,30 @@ def test_hybrid_llama_decodes_alike_on_the_interpreter_the_simulator_and_in_csim
     fm = json.loads(read(f"{pkg}/report.json"))["estimate"]["other_ops"]["snn.feature_map"]
     assert fm["count"] == 2 and 2 * 4 * 16 * 16 < fm["cycles"] < 2 * 4 * 16 * 16 * 2
     assert "snn.feature_map x2" in read(f"{pkg}/README.md")
+
+
+def decode_alike(ctx, module, project: str, ids: np.ndarray, steps: int) -> list[np.ndarray]:
+    """The step function emitted for the simulator into `project`, then `steps` tokens of `ids`
+    from zero state on the interpreter and the simulator: the same results (logits and state)
+    at every step, the state carried; then the same greedy tokens. Returns each step's logits."""
+    atomic_output_dir(project, lambda d: emit(ctx, module, d, "model.onnx"))
+    sig = signature(module)
+    slots, pos = state_slots(module), position_argument(module)
+    (tokens,) = [i for i in range(len(sig.inputs)) if i != pos and i not in {s.arg for s in slots}]
+    state = {s.arg: np.zeros(s.shape, s.dtype) for s in slots}
+    logits = []
+    for t in range(steps):
+        feeds = {sig.inputs[tokens][0]: ids[:, t : t + 1], sig.inputs[pos][0]: np.array([t], np.int64)}
+        feeds.update({sig.inputs[a][0]: v for a, v in state.items()})
+        ref = run(module, ctx.weights, feeds)
+        out = run_project(project, feeds)[0]
+        for k in ref:
+            np.testing.assert_array_equal(out[k], ref[k], err_msg=f"step {t}: {k}")
+        state = {s.arg: ref[sig.outputs[s.result][0]] for s in slots}
+        logits.append(ref[sig.outputs[0][0]])
+    prompt = [1, 2, 3]
+    assert generate_project(project, prompt, 6)[0] == Decoder(ctx, module).generate(prompt, 6)
+    return logits
 
 
 def feature_map_program(seed: int):

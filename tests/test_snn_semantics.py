@@ -17,6 +17,7 @@ SNIPPET = os.path.join(os.path.dirname(__file__), "ir", "snn_ops.mlir")
 FIXED = os.path.join(os.path.dirname(__file__), "ir", "snn_fixed_ops.mlir")
 ATTENTION = os.path.join(os.path.dirname(__file__), "ir", "snn_attention_ops.mlir")
 NEURONS = os.path.join(os.path.dirname(__file__), "ir", "snn_neuron_ops.mlir")
+WINDOW = os.path.join(os.path.dirname(__file__), "ir", "snn_window_attention_ops.mlir")
 
 
 def load():
@@ -107,7 +108,7 @@ def test_every_snn_op_round_trips_with_weights(tmp_path, program):
     from nscc.ir.snn import SNN
 
     seen = set()
-    texts = [open(f).read() for f in (FIXED, ATTENTION, NEURONS)] + [FEATURE_MAP]
+    texts = [open(f).read() for f in (FIXED, ATTENTION, NEURONS, WINDOW)] + [FEATURE_MAP]
     for m in (module, *(parse_module(t, source='snn')[1] for t in texts)):
         text = module_text(m)
         _, again = parse_module(text)
@@ -449,6 +450,57 @@ def test_spiking_attention_matches_the_written_semantics():
     vfull = np.concatenate([v, vc[:, :, 5:]], axis=2)
     out = run(module, ctx.weights, {"input0": q, "input1": k, "input2": v, "input3": mask, "input4": kfull, "input5": vfull, "input6": np.array([2])})
     np.testing.assert_array_equal(out["output2"][:, :, 0], a[:, :, 2])
+
+
+def ref_window_attention(q, k, v, pq, pk, r, i, n, window, sinks, mult, shift, f, fs):
+    """snn.window_attention for query i of n (aligned at the end of the T keys k, v, pk)."""
+    pos = i + len(k) - n
+    near = [j for j in range(pos + 1) if pos - j < window or j < sinks]
+    far = [j for j in range(pos + 1) if j not in near]
+    t = {j: rshift(sum(a * b for a, b in zip(q, k[j])) * mult, shift) for j in near}
+    m = max(t.values())
+    e = {j: ref_exp(t[j] - m, f) for j in near}
+    lin = {j: sum(a * b for a, b in zip(pq, pk[j])) for j in far}
+    den = sum(e.values()) + rshift(r * sum(lin.values()), fs)
+    num = [sum(e[j] * v[j][c] for j in near) + rshift(r * sum(lin[j] * v[j][c] for j in far), fs) for c in range(len(v[0]))]
+    return [rdiv(x << f, max(den, 1)) for x in num]
+
+
+def test_window_attention_and_its_step_match_the_written_semantics():
+    """The whole sequence against the reference, then 7 steps from zero state: each step's
+    output is the whole sequence's row, the state carried from step to step (keys 2..3
+    leave the window into S and z at steps 5..6; keys 0, 1 are sinks and never do)."""
+    ctx, module = parse_module(open(WINDOW).read(), source=WINDOW)
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    r = np.array([40, 3, 0, 700], np.int64)  # the linear part's weight per head, at 6 fraction bits
+    ctx.weights.add("factor", r)
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.integers(-15, 16, s).astype(np.float32) for s in ((1, 4, 7, 8), (1, 2, 7, 8), (1, 2, 7, 3)))
+    pq, pk = (rng.integers(0, 16, (1, 4, 7, 5)).astype(np.float32) for _ in range(2))
+    C = 5
+    state = [np.zeros((1, 2, C, 8), np.int8), np.zeros((1, 2, C, 3), np.int8), np.zeros((1, 4, C, 5), np.int8),
+             np.zeros((1, 4, 5, 3), np.int64), np.zeros((1, 4, 5), np.int64)]  # fmt: skip
+    whole = None
+    for p in range(7):
+        feeds = {"input0": q, "input1": k, "input2": v, "input3": pq, "input4": pk}
+        for j, x in enumerate((q, k, v, pq, pk)):
+            feeds[f"input{5 + j}"] = x[:, :, p : p + 1]
+        feeds.update({f"input{10 + j}": x for j, x in enumerate(state)})
+        feeds["input15"] = np.array([p])
+        out = run(module, ctx.weights, feeds)
+        whole = out["output0"]
+        np.testing.assert_array_equal(out["output1"][:, :, 0], whole[:, :, p], err_msg=f"step {p}")
+        state = [out[f"output{2 + j}"] for j in range(5)]
+    assert state[3].any() and state[4].any()  # keys 2 and 3 left the window
+    np.testing.assert_array_equal(state[4], pk[:, :, 2:4].sum(axis=2).astype(np.int64))
+    for h in range(4):
+        g = h // 2
+        K, V = k[0, g].astype(int).tolist(), v[0, g].astype(int).tolist()
+        PK = pk[0, h].astype(int).tolist()
+        for i in range(7):
+            ref = ref_window_attention(q[0, h, i].astype(int).tolist(), K, V, pq[0, h, i].astype(int).tolist(), PK, int(r[h]), i, 7, 3, 2,
+                                       12345678, 20, 12, 6)  # fmt: skip
+            assert whole[0, h, i].tolist() == ref, (h, i)
 
 
 def test_layer_norm_var_shift_is_checked():

@@ -997,6 +997,133 @@ class AttentionOp(SNNOp):
 
 
 @irdl_op_definition
+class WindowAttentionOp(SNNOp):
+    """`nn.window_attention` on spike counts, integers only (see docs/semantics.md): causal,
+    softmax over the near keys of query i (gap g = i + T - S - j with 0 <= g < window, or
+    g >= 0 and j < sinks), linear over the other keys j with g >= 0 (far):
+
+        t_ij = round_shift((q_i . k_j) * multiplier, shift),  e_ij = exp(t_ij - max_near t_ij) (F bits)
+        N_i = sum_near e_ij v_j + round_shift(factor[h] * sum_far (pq_i . pk_j) v_j, factor_shift)
+        D_i = sum_near e_ij + round_shift(factor[h] * sum_far pq_i . pk_j, factor_shift)
+        out_i = round_div(N_i * 2^F, D_i)   (int64: value counts, F fraction bits)
+
+    q [..., H, S, dk], k and v [..., KVH, T, d] (grouped-query as snn.attention), pq [..., H, S, f]
+    and pk [..., H, T, f] the feature maps' counts, factor [H] int64. The far sums are exact
+    integers, so decoding may keep them as a running state (sum pk v^T and sum pk)."""
+
+    name = "snn.window_attention"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    pq = operand_def(CountsType)
+    pk = operand_def(CountsType)
+    factor = operand_def(TensorType)
+    res = result_def(TensorType)
+    multiplier = prop_def(IntegerAttr)
+    shift = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    window = prop_def(IntegerAttr)
+    sinks = prop_def(IntegerAttr)
+    factor_shift = prop_def(IntegerAttr)
+
+    def __init__(
+        self, q: Value, k: Value, v: Value, pq: Value, pk: Value, factor: Value,
+        *, multiplier: int, shift: int, frac_bits: int, window: int, sinks: int, factor_shift: int,
+    ):  # fmt: skip
+        shape = (*value_type(q).get_shape()[:-1], value_type(v).get_shape()[-1])
+        init_op(self, [q, k, v, pq, pk, factor], [TensorType(i64, shape)], multiplier=multiplier, shift=shift, frac_bits=frac_bits,
+                window=window, sinks=sinks, factor_shift=factor_shift)  # fmt: skip
+
+    def verify_(self) -> None:
+        _check_window_attention(self)
+
+
+def _check_window_attention(op: Operation) -> None:
+    """snn.window_attention's operands and properties (its step's too)."""
+    out = _check_attention(op, op.q, op.k, op.v)
+    if _shape(op.res) != out or op.res.type.element_type != i64:
+        raise VerifyException(f"{op.name}: the result must be tensor<{'x'.join(map(str, out))}xi64>")
+    qs, ks, pq, pk = _shape(op.q), _shape(op.k), _shape(op.pq), _shape(op.pk)
+    if qs[-2] > ks[-2]:
+        raise VerifyException(f"{op.name}: {qs[-2]} queries but {ks[-2]} keys")
+    if pq[:-1] != qs[:-1] or pk != (*qs[:-2], ks[-2], pq[-1]):
+        raise VerifyException(f"{op.name}: features {pq} and {pk} must be [..., H, S, f] and [..., H, T, f] (q {qs}, k {ks})")
+    if op.pq.type.signed.data or op.pk.type.signed.data:
+        raise VerifyException(f"{op.name}: the feature counts are unsigned")
+    if _shape(op.factor) != (qs[-3],) or op.factor.type.element_type != i64:
+        raise VerifyException(f"{op.name}: the factor must be tensor<{qs[-3]}xi64>, one per query head")
+    if op.window.value.data < 1 or op.sinks.value.data < 0 or not 0 <= op.factor_shift.value.data <= 62:
+        raise VerifyException(f"{op.name}: window must be >= 1, sinks >= 0 and factor_shift in [0, 62]")
+
+
+@irdl_op_definition
+class WindowAttentionStepOp(SNNOp):
+    """One decoding step of `snn.window_attention` on constant-size state: caches of the keys,
+    values and key features at C = sinks + window slots (position j < sinks at slot j, any other
+    at sinks + j % window), and the far sums S = sum pk^T v [..., H, f, dv] and z = sum pk
+    [..., H, f] (int64). At `position` p the key p - window, if it is not a sink, leaves the
+    window: its slot's pk and v join S and z; then k, v and pk are written at p's slot, and q
+    attends as snn.window_attention's query p does (see docs/semantics.md)."""
+
+    name = "snn.window_attention_step"
+    q = operand_def(CountsType)
+    k = operand_def(CountsType)
+    v = operand_def(CountsType)
+    pq = operand_def(CountsType)
+    pk = operand_def(CountsType)
+    factor = operand_def(TensorType)
+    k_cache = operand_def(TensorType)
+    v_cache = operand_def(TensorType)
+    p_cache = operand_def(TensorType)
+    state = operand_def(TensorType)
+    norm = operand_def(TensorType)
+    position = operand_def(TensorType)
+    res = result_def(TensorType)
+    new_k_cache = result_def(TensorType)
+    new_v_cache = result_def(TensorType)
+    new_p_cache = result_def(TensorType)
+    new_state = result_def(TensorType)
+    new_norm = result_def(TensorType)
+    multiplier = prop_def(IntegerAttr)
+    shift = prop_def(IntegerAttr)
+    frac_bits = prop_def(IntegerAttr)
+    window = prop_def(IntegerAttr)
+    sinks = prop_def(IntegerAttr)
+    factor_shift = prop_def(IntegerAttr)
+
+    def __init__(self, q: Value, k: Value, v: Value, pq: Value, pk: Value, factor: Value, k_cache: Value, v_cache: Value, p_cache: Value,
+                 state: Value, norm: Value, position: Value, *, multiplier: int, shift: int, frac_bits: int, window: int, sinks: int,
+                 factor_shift: int):  # fmt: skip
+        shape = (*value_type(q).get_shape()[:-1], value_type(v).get_shape()[-1])
+        caches = [value_type(x) for x in (k_cache, v_cache, p_cache, state, norm)]
+        init_op(self, [q, k, v, pq, pk, factor, k_cache, v_cache, p_cache, state, norm, position], [TensorType(i64, shape), *caches],
+                multiplier=multiplier, shift=shift, frac_bits=frac_bits, window=window, sinks=sinks, factor_shift=factor_shift)  # fmt: skip
+
+    def verify_(self) -> None:
+        _check_window_attention(self)
+        qs, ks, vs, pq = _shape(self.q), _shape(self.k), _shape(self.v), _shape(self.pq)
+        if qs[-2] != 1 or ks[-2] != 1:
+            raise VerifyException("snn.window_attention_step: q, k, v, pq and pk hold one position")
+        slots = self.sinks.value.data + self.window.value.data
+        want = {"k_cache": (*ks[:-2], slots, ks[-1]), "v_cache": (*vs[:-2], slots, vs[-1]), "p_cache": (*qs[:-2], slots, pq[-1]),
+                "state": (*qs[:-2], pq[-1], vs[-1]), "norm": (*qs[:-2], pq[-1])}  # fmt: skip
+        for name, shape in want.items():
+            if _shape(getattr(self, name)) != shape:
+                raise VerifyException(f"snn.window_attention_step: {name} must be {list(shape)}, got {list(_shape(getattr(self, name)))}")
+        for c, x in ((self.k_cache, self.k), (self.v_cache, self.v), (self.p_cache, self.pk)):
+            t = c.type.element_type
+            if not isinstance(t, IntegerType) or (1 << (t.width.data - 1)) <= x.type.levels.data:
+                raise VerifyException(f"snn.window_attention_step: a cache of {t} cannot hold counts up to {x.type.levels.data}")
+        if self.state.type.element_type != i64 or self.norm.type.element_type != i64:
+            raise VerifyException("snn.window_attention_step: state and norm are int64")
+        for new, old in zip(self.results[1:], (self.k_cache, self.v_cache, self.p_cache, self.state, self.norm)):
+            if new.type != old.type:
+                raise VerifyException("snn.window_attention_step: the new state must have the state's types")
+        if _shape(self.position) != (1,) or self.position.type.element_type != i64:
+            raise VerifyException("snn.window_attention_step: position must be tensor<1xi64>")
+
+
+@irdl_op_definition
 class AttentionStepOp(SNNOp):
     """One decoding step of `snn.attention` (causal) with a KV cache: the token's k and v are
     written at `position` of the caches, and q attends to positions 0..position of them.
@@ -1102,6 +1229,8 @@ SNN = Dialect(
         LinearAttentionStepOp,
         AttentionOp,
         AttentionStepOp,
+        WindowAttentionOp,
+        WindowAttentionStepOp,
         FeatureMapOp,
         FixedEncodeOp,
         FixedDecodeOp,

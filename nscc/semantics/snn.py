@@ -17,7 +17,7 @@ from nscc.ir import snn
 from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
 from nscc.semantics import fixed
-from nscc.semantics.nn import conv_nd, hadamard_sum, prop
+from nscc.semantics.nn import conv_nd, hadamard_sum, prop, window_attention_parts
 
 SNN_KERNELS = OpTable()
 EXACT_F64 = 1 << 53
@@ -479,6 +479,63 @@ def _attention_step(op, args):
     kc[..., p, :], vc[..., p, :] = k[..., 0, :], v[..., 0, :]
     visible = (np.arange(n) <= p)[None, :]
     return (_attend(op, q, kc, vc, visible, None), kc, vc)
+
+
+@kernel(snn.WindowAttentionOp)
+def _window_attention(op, args):
+    q, k, v, pq, pk, r = (a.astype(np.int64) for a in args)
+    g = q.shape[-3] // k.shape[-3]
+    k, v = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    n, m = q.shape[-2], k.shape[-2]
+    near, far = window_attention_parts(n, m, prop(op, "window"), prop(op, "sinks"))
+    bound = pq.shape[-1] * _max_abs(op.pq.type) * _max_abs(op.pk.type)
+    lin = np.where(far, _int_matmul(pq, np.swapaxes(pk, -1, -2), bound), 0)
+    far_num = _int_matmul(lin, v, m * bound * _max_abs(op.v.type))
+    return (_window_mix(op, q, k, v, near, far_num, lin.sum(axis=-1), r, m * bound),)
+
+
+def _window_mix(op, q, k, v, near, far_num, far_den, r, far_bound: int) -> np.ndarray:
+    """snn.window_attention's output from its near keys (k, v with q's heads) and its far
+    sums (far_den bounded by far_bound): the arithmetic both the op and its step share."""
+    f, fs = prop(op, "frac_bits"), prop(op, "factor_shift")
+    rmax = max(int(np.abs(r).max()) if r.size else 0, 1)
+    if far_bound * (_max_abs(op.v.type) + 1) * rmax >= 1 << 62:
+        raise NsccError(f"{op.name}: the far sums times the factor may exceed 2^62", "fewer positions or levels")
+    t = _int_matmul(q, np.swapaxes(k, -1, -2), q.shape[-1] * _max_abs(op.q.type) * _max_abs(op.k.type))
+    t = _round_shift(t * prop(op, "multiplier"), prop(op, "shift"))
+    top = np.where(near, t, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+    e = np.where(near, _exp(np.where(near, t - top, 0), f), 0)
+    rh = r.reshape(-1, 1, 1)
+    num = _int_matmul(e, v, k.shape[-2] * (1 << f) * _max_abs(op.v.type)) + _round_shift(rh * far_num, fs)
+    den = e.sum(axis=-1) + _round_shift(rh[..., 0] * far_den, fs)
+    return _round_div(num << f, np.maximum(den, 1)[..., None])
+
+
+@kernel(snn.WindowAttentionStepOp)
+def _window_attention_step(op, args):
+    q, k, v, pq, pk, r, kc, vc, pc, state, norm, pos = args
+    p = int(pos.reshape(-1)[0])
+    window, sinks = prop(op, "window"), prop(op, "sinks")
+    kc, vc, pc = kc.copy(), vc.copy(), pc.copy()
+    state, norm = state.astype(np.int64), norm.astype(np.int64)
+    g = q.shape[-3] // k.shape[-3]
+    old = p - window
+    if old >= sinks:  # the key leaving the window joins the far sums
+        slot = sinks + old % window
+        pk_old = pc[..., slot, :].astype(np.int64)
+        state = state + pk_old[..., :, None] * np.repeat(vc[..., slot, :].astype(np.int64), g, axis=-2)[..., None, :]
+        norm = norm + pk_old
+    slot = p if p < sinks else sinks + p % window
+    kc[..., slot, :], vc[..., slot, :], pc[..., slot, :] = k[..., 0, :], v[..., 0, :], pk[..., 0, :]
+    near = [j if j < sinks else sinks + j % window for j in range(min(sinks, p + 1))]
+    near += [sinks + j % window for j in range(max(sinks, p - window + 1), p + 1)]
+    keys, values = (np.repeat(c[..., near, :].astype(np.int64), g, axis=-3) for c in (kc, vc))
+    pq64 = pq.astype(np.int64)
+    far_num = np.einsum("...sf,...fd->...sd", pq64, state)
+    far_den = np.einsum("...sf,...f->...s", pq64, norm)
+    bound = (p + 1) * pq.shape[-1] * _max_abs(op.pq.type) * _max_abs(op.pk.type)
+    out = _window_mix(op, q.astype(np.int64), keys, values, np.ones((1, len(near)), bool), far_num, far_den, r.astype(np.int64), bound)
+    return (out, kc, vc, pc, state.astype(np_dtype(op.new_state.type)), norm.astype(np_dtype(op.new_norm.type)))
 
 
 @kernel(snn.FixedSiluOp)

@@ -874,6 +874,39 @@ def _spiking_attention(g: _Gen, op) -> None:
     )
 
 
+@_emits(snn.WindowAttentionOp)
+def _spiking_window_attention(g: _Gen, op: snn.WindowAttentionOp) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)
+    outer, (h, s, dk), (gk, t, dv), f = math.prod(qs[:-3]), qs[-3:], (ks[-3], ks[-2], vs[-1]), _shape(op.pq)[-1]
+    ctr = _counter(g, op)
+    out = g.alloc(op.res)
+    fb = prop(op, "frac_bits")
+    consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(fb))
+    g.lines.append(
+        f"  spiking_window_attention({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {g.ref(op.pq)}, {g.ref(op.pk)}, {g.ref(op.factor)}, {outer}, {h}, {gk}, {s}, "
+        f"{t}, {dk}, {dv}, {f}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {fb}, {prop(op, 'window')}, {prop(op, 'sinks')}, "
+        f"{prop(op, 'factor_shift')}, {consts}, {out}, {ctr});"
+    )
+
+
+@_emits(snn.WindowAttentionStepOp)
+def _spiking_window_attention_step(g: _Gen, op: snn.WindowAttentionStepOp) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k), _shape(op.v)
+    outer, h, dk, gk, dv, f = math.prod(qs[:-3]), qs[-3], qs[-1], ks[-3], vs[-1], _shape(op.pq)[-1]
+    ctr = _counter(g, op)
+    out = g.alloc(op.res)
+    news = [g.alloc(r) for r in op.results[1:]]
+    fb = prop(op, "frac_bits")
+    consts = ", ".join(f"{c}LL" for c in fixed.softmax_constants(fb))
+    pos = f"{g.ref(op.position)}[0]"
+    g.lines.append(f"  if ({pos} < 0) throw std::runtime_error(\"window attention step: negative position\");")
+    ins = ", ".join(g.ref(x) for x in (op.q, op.k, op.v, op.pq, op.pk, op.factor, op.k_cache, op.v_cache, op.p_cache, op.state, op.norm))
+    g.lines.append(
+        f"  spiking_window_attention_step({ins}, {pos}, {outer}, {h}, {gk}, {dk}, {dv}, {f}, {prop(op, 'window')}, {prop(op, 'sinks')}, "
+        f"{prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {fb}, {prop(op, 'factor_shift')}, {consts}, {out}, {', '.join(news)}, {ctr});"
+    )
+
+
 # --- the remaining nn ops: reductions, normalisation, linear algebra, attention, data movement
 
 
@@ -1065,6 +1098,21 @@ def _emit_linear_attention_float(g: _Gen, op: Operation) -> None:
         f"  linear_attention_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {mask}, {math.prod(_shape(op.q))}, {math.prod(_shape(op.k))}, "
         f"{max(1, math.prod(batch_shape))}, "
         f"{qo}, {ko}, {vo}, {mo}, {msi}, {msj}, {n}, {m}, {dk}, {dv}, {flags}, {out});"
+    )
+
+
+@_emits(nn.WindowAttentionOp)
+def _emit_window_attention_float(g: _Gen, op: nn.WindowAttentionOp) -> None:
+    _float_only(op)
+    batch_shape, n, m, dk, dv, (qo, ko, vo) = _qkv_batches(g, op)
+    f = _shape(op.pq)[-1]
+    pqo, pko, ro = _batch_offsets(g, [(_shape(op.pq)[:-2], n * f), (_shape(op.pk)[:-2], m * f), (_shape(op.factor), 1)], batch_shape)
+    out = g.alloc(op.res)
+    mask, mo, msi, msj = _score_mask(g, op, batch_shape, n, m, qo)
+    g.lines.append(
+        f"  window_attention_float({g.ref(op.q)}, {g.ref(op.k)}, {g.ref(op.v)}, {g.ref(op.pq)}, {g.ref(op.pk)}, {g.ref(op.factor)}, {mask}, "
+        f"{max(1, math.prod(batch_shape))}, {qo}, {ko}, {vo}, {pqo}, {pko}, {ro}, {mo}, {msi}, {msj}, {n}, {m}, {dk}, {dv}, {f}, "
+        f"{_compute_type(op.q)}({_c_float(prop(op, 'scale'))}), {prop(op, 'window')}, {prop(op, 'sinks')}, {out});"
     )
 
 

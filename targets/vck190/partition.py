@@ -102,6 +102,9 @@ def preflight(module: ModuleOp) -> None:
             "they look like norms or activations written out: put fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm "
             "before spike-conversion (leaving -p out applies them)"
             if spelled & set(kinds)
+            else "sliding-window hybrids (linear-attention{window}) run on --target cpp and the interpreter but have no VCK190 form yet: "
+            "leave window out (all-linear, or softmax-layers=N) for the VCK190"
+            if "nn.window_attention" in kinds
             else "these have no integer form yet (docs/targets.md lists what the kernel runs); --target cpp runs every op"
         )
         raise NsccError(

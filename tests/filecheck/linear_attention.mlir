@@ -2,6 +2,8 @@
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=elu1 decay=0.9 normalize=false measure=false}' 2>&1 | filecheck %s --check-prefix=OPTS
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{feature=relu softmax-layers=1 measure=false}' 2>&1 | filecheck %s --check-prefix=HYBRID
 // RUN: nscc opt %s -p 'raise-attention,linear-attention{fit-steps=5 distill-steps=4 measure=false}' 2>&1 | filecheck %s --check-prefix=DISTILL
+// RUN: nscc opt %s -p 'raise-attention,linear-attention{fit-steps=5 window=1 sinks=1 measure=false}' 2>&1 | filecheck %s --check-prefix=WINDOW
+// RUN: not nscc opt %s -p 'raise-attention,linear-attention{feature=relu window=2}' 2>&1 | filecheck %s --check-prefix=WINDOW-RELU
 // RUN: not nscc opt %s -p 'raise-attention,linear-attention{feature=relu state-budget=100}' 2>&1 | filecheck %s --check-prefix=BUDGET
 // RUN: not nscc opt %s -p linear-attention 2>&1 | filecheck %s --check-prefix=UNRAISED
 
@@ -20,7 +22,10 @@
 // state-budget=B keeps as many as fit B bytes of decoding state and refuses a
 // budget nothing fits. distill-steps=N then tunes the fitted maps end to end
 // against the softmax model's outputs and replaces them by the tuned weights
-// (new names: stored arrays are frozen). Without raise-attention first it is an error.
+// (new names: stored arrays are frozen). window=W sinks=S makes causal layers
+// sliding-window hybrids (nn.window_attention: softmax over the last W keys and the
+// first S, the fitted linear attention for the others, weighed by a fitted factor per
+// head); the padded encoder layer stays plain linear. Without raise-attention first it is an error.
 builtin.module {
   func.func @main(%q: tensor<1x2x3x4xf32>, %kt: tensor<1x2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %pad: tensor<1x1x1x3xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
     %s = nn.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
@@ -76,3 +81,16 @@ builtin.module {
 // BUDGET: nscc: error: linear-attention: no choice of softmax layers fits a state budget of 100 bytes (hint: all-linear attention needs {{[0-9]+}} bytes; raise state-budget)
 
 // UNRAISED: nscc: error: linear-attention: the module's attention is not raised{{.*}}raise-attention,linear-attention
+
+// WINDOW:      nscc: note: linear-attention: dec.attn: window 1, 1 sinks + linear, state 0.7 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
+// WINDOW-NEXT: nscc: note: linear-attention: enc.attn: linear, state 0.6 KiB at 2048 positions
+// WINDOW:      %[[K:.*]] = nn.transpose %kt
+// WINDOW-NEXT: %[[W:.*]] = nn.weight "dec.attn.feature_map" : tensor<2x4x4xf32>
+// WINDOW-NEXT: %[[FQ:.*]] = nn.feature_map %q, %[[W]]
+// WINDOW-NEXT: %[[FK:.*]] = nn.feature_map %[[K]], %[[W]]
+// WINDOW-NEXT: %[[R:.*]] = nn.weight "dec.attn.window_factor" : tensor<2xf32>
+// WINDOW-NEXT: %[[O:.*]] = nn.window_attention %q, %[[K]], %v, %[[FQ]], %[[FK]], %[[R]] {{{.*}}scale = 5.000000e-01 : f64, window = 1 : i64, sinks = 1 : i64} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>, tensor<2xf32>) -> tensor<1x2x3x4xf32>
+// WINDOW:      nn.linear_attention %{{.*}}, %{{.*}}, %v, %pad
+// WINDOW-NOT:  nn.window_attention
+
+// WINDOW-RELU: nscc: error: linear-attention: window needs feature=hedgehog

@@ -1138,6 +1138,147 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   }
 }
 
+// snn.window_attention: for each of `outer` batch entries, H query heads over G key-value heads,
+// S queries aligned at the end of T keys. Near keys (the last `window` up to the query, and
+// the first `sinks`) get the integer softmax's exp; the others (far) the product of the
+// feature counts pq . pk, summed exactly and weighed by r[h] / 2^fshift once per query.
+template <class TQ, class TK, class TV, class TP>
+void spiking_window_attention(const TQ* q, const TK* k, const TV* v, const TP* pq, const TP* pk, const int64_t* r, i64 outer, i64 H, i64 G,
+                              i64 S, i64 T, i64 dk, i64 dv, i64 F, int64_t mult, int shift, int f, i64 window, i64 sinks, int fshift,
+                              int64_t log2e, int64_t c1, int64_t c2, int64_t* out, LayerCounter* ctr) {
+  i64 events = 0;
+#pragma omp parallel reduction(+ : events) if (parallel_worth(outer * H * S * T * (dk + F + dv)))
+  {
+    std::vector<int64_t> t(T), num(dv), far(dv);
+#pragma omp for collapse(3) schedule(static)
+    for (i64 z = 0; z < outer; ++z)
+      for (i64 h = 0; h < H; ++h)
+        for (i64 i = 0; i < S; ++i) {
+          const i64 g = h / (H / G), pos = i + T - S;
+          const TQ* qi = q + ((z * H + h) * S + i) * dk;
+          const TP* pi = pq + ((z * H + h) * S + i) * F;
+          const TK* kz = k + (z * G + g) * T * dk;
+          const TV* vz = v + (z * G + g) * T * dv;
+          const TP* pz = pk + (z * H + h) * T * F;
+          auto near = [&](i64 j) { return pos - j < window || j < sinks; };
+          int64_t mx = INT64_MIN;
+          for (i64 j = 0; j <= pos; ++j) {
+            if (!near(j)) continue;
+            int64_t s = 0;
+            for (i64 a = 0; a < dk; ++a) s += (int64_t)qi[a] * (int64_t)kz[j * dk + a];
+            t[j] = round_shift(s * mult, shift);
+            mx = std::max(mx, t[j]);
+            events += dk;
+          }
+          int64_t den = 0, far_den = 0;
+          std::fill(num.begin(), num.end(), 0);
+          std::fill(far.begin(), far.end(), 0);
+          for (i64 j = 0; j <= pos; ++j) {
+            const TV* vj = vz + j * dv;
+            if (near(j)) {
+              const int64_t e = exp_value(t[j] - mx, f, log2e, c1, c2);
+              den += e;
+              for (i64 c = 0; c < dv; ++c) num[c] += e * (int64_t)vj[c];
+            } else {
+              int64_t l = 0;
+              for (i64 a = 0; a < F; ++a) l += (int64_t)pi[a] * (int64_t)pz[j * F + a];
+              far_den += l;
+              for (i64 c = 0; c < dv; ++c) far[c] += l * (int64_t)vj[c];
+              events += F;
+            }
+            events += dv;
+          }
+          den += round_shift(r[h] * far_den, fshift);
+          if (den < 1) den = 1;
+          int64_t* o = out + ((z * H + h) * S + i) * dv;
+          for (i64 c = 0; c < dv; ++c) o[c] = round_div((num[c] + round_shift(r[h] * far[c], fshift)) * (int64_t(1) << f), den);
+        }
+  }
+  if (ctr) {
+    ctr->events += events;
+    ctr->sops += events;
+    ctr->elements += outer * H * S * dv;
+  }
+}
+
+// snn.window_attention_step at position p: the caches (C = sinks + window slots) and the far sums
+// S [H, F, dv], z [H, F] copied to the new ones; the key p - window, unless a sink, leaves the
+// window (its pk and v join S and z); k, v and pk are written at p's slot; then each query head
+// attends as spiking_window_attention's query p does, the far sums read from S and z.
+template <class TQ, class TK, class TV, class TP, class TKC, class TVC, class TPC>
+void spiking_window_attention_step(const TQ* q, const TK* k, const TV* v, const TP* pq, const TP* pk, const int64_t* r, const TKC* kc,
+                                   const TVC* vc, const TPC* pc, const int64_t* S, const int64_t* Z, int64_t p, i64 outer, i64 H, i64 G,
+                                   i64 dk, i64 dv, i64 F, i64 window, i64 sinks, int64_t mult, int shift, int f, int fshift, int64_t log2e,
+                                   int64_t c1, int64_t c2, int64_t* out, TKC* nkc, TVC* nvc, TPC* npc, int64_t* nS, int64_t* nZ,
+                                   LayerCounter* ctr) {
+  const i64 C = sinks + window;
+  std::memcpy(nkc, kc, sizeof(TKC) * outer * G * C * dk);
+  std::memcpy(nvc, vc, sizeof(TVC) * outer * G * C * dv);
+  std::memcpy(npc, pc, sizeof(TPC) * outer * H * C * F);
+  std::memcpy(nS, S, sizeof(int64_t) * outer * H * F * dv);
+  std::memcpy(nZ, Z, sizeof(int64_t) * outer * H * F);
+  const i64 old = p - window;
+  if (old >= sinks) {
+    const i64 slot = sinks + old % window;
+    for (i64 z = 0; z < outer; ++z)
+      for (i64 h = 0; h < H; ++h) {
+        const TPC* pj = npc + ((z * H + h) * C + slot) * F;
+        const TVC* vj = nvc + ((z * G + h / (H / G)) * C + slot) * dv;
+        for (i64 a = 0; a < F; ++a) {
+          nZ[(z * H + h) * F + a] += (int64_t)pj[a];
+          for (i64 c = 0; c < dv; ++c) nS[((z * H + h) * F + a) * dv + c] += (int64_t)pj[a] * (int64_t)vj[c];
+        }
+      }
+  }
+  const i64 at = p < sinks ? p : sinks + p % window;
+  for (i64 zg = 0; zg < outer * G; ++zg) {
+    for (i64 a = 0; a < dk; ++a) nkc[(zg * C + at) * dk + a] = (TKC)k[zg * dk + a];
+    for (i64 c = 0; c < dv; ++c) nvc[(zg * C + at) * dv + c] = (TVC)v[zg * dv + c];
+  }
+  for (i64 zh = 0; zh < outer * H; ++zh)
+    for (i64 a = 0; a < F; ++a) npc[(zh * C + at) * F + a] = (TPC)pk[zh * F + a];
+  std::vector<i64> near;
+  for (i64 j = 0; j < std::min<i64>(sinks, p + 1); ++j) near.push_back(j);
+  for (i64 j = std::max<i64>(sinks, p - window + 1); j <= p; ++j) near.push_back(sinks + j % window);
+  const i64 n = (i64)near.size();
+  std::vector<int64_t> t(n), num(dv);
+  i64 events = 0;
+  for (i64 z = 0; z < outer; ++z)
+    for (i64 h = 0; h < H; ++h) {
+      const i64 zh = z * H + h, zg = z * G + h / (H / G);
+      const TQ* qi = q + zh * dk;
+      int64_t mx = INT64_MIN;
+      for (i64 u = 0; u < n; ++u) {
+        int64_t s = 0;
+        for (i64 a = 0; a < dk; ++a) s += (int64_t)qi[a] * (int64_t)nkc[(zg * C + near[u]) * dk + a];
+        t[u] = round_shift(s * mult, shift);
+        mx = std::max(mx, t[u]);
+      }
+      int64_t den = 0, far_den = 0;
+      std::fill(num.begin(), num.end(), 0);
+      for (i64 u = 0; u < n; ++u) {
+        const int64_t e = exp_value(t[u] - mx, f, log2e, c1, c2);
+        den += e;
+        for (i64 c = 0; c < dv; ++c) num[c] += e * (int64_t)nvc[(zg * C + near[u]) * dv + c];
+      }
+      const TP* pi = pq + zh * F;
+      for (i64 a = 0; a < F; ++a) far_den += (int64_t)pi[a] * nZ[zh * F + a];
+      den += round_shift(r[h] * far_den, fshift);
+      if (den < 1) den = 1;
+      for (i64 c = 0; c < dv; ++c) {
+        int64_t far = 0;
+        for (i64 a = 0; a < F; ++a) far += (int64_t)pi[a] * nS[(zh * F + a) * dv + c];
+        out[zh * dv + c] = round_div((num[c] + round_shift(r[h] * far, fshift)) * (int64_t(1) << f), den);
+      }
+      events += n * (dk + dv) + F * (dv + 1);
+    }
+  if (ctr) {
+    ctr->events += events;
+    ctr->sops += events;
+    ctr->elements += outer * H * dv;
+  }
+}
+
 // snn.attention_step: the caches copied to the new ones, k and v written at position p
 template <class TK, class TC>
 void kv_cache_write(const TC* cache, const TK* x, i64 rows, i64 n, i64 d, i64 p, TC* next) {
@@ -1215,6 +1356,63 @@ void linear_attention_float(const T* q, const T* k, const T* v, const TM* mask, 
           for (i64 b = 0; b < dv; ++b) o[b] += sc * vs[b];
         }
         for (i64 b = 0; b < dv; ++b) out[(z * n + t) * dv + b] = normalize ? T(o[b] / T(den + T(1e-6))) : o[b];
+      }
+  }
+}
+
+// nn.window_attention over whole sequences, per batch entry z: softmax weights exp(s - max)
+// over the keys near query t (the last `window` before it and the first `sinks`), s =
+// scale q_t . k_j + mask, and r (phi(q_t) . phi(k_j)) exp(mask - max_j mask) for the older
+// ones; o_t = sum_j a_j v_j / (sum_j a_j + 1e-6), as the interpreter computes it.
+template <class T, class TM>
+void window_attention_float(const T* q, const T* k, const T* v, const T* pq, const T* pk, const T* r, const TM* mask, i64 batch,
+                            const i64* qo, const i64* ko, const i64* vo, const i64* pqo, const i64* pko, const i64* ro, const i64* mo, i64 msi,
+                            i64 msj, i64 n, i64 m, i64 dk, i64 dv, i64 f, T scale, i64 window, i64 sinks, T* out) {
+#pragma omp parallel if (parallel_worth(batch * n * m * (dk + f + dv)))
+  {
+    std::vector<T> o(dv > 0 ? dv : 1), sc(m > 0 ? m : 1);
+#pragma omp for collapse(2) schedule(static)
+    for (i64 z = 0; z < batch; ++z)
+      for (i64 t = 0; t < n; ++t) {
+        const T* qt = q + qo[z] + t * dk;
+        const T* pt = pq + pqo[z] + t * f;
+        const TM* mt = mask ? mask + mo[z] + t * msi : nullptr;
+        T mtop = T(0), top = -INFINITY;
+        if (mask) {
+          mtop = -INFINITY;
+          for (i64 j = 0; j < m; ++j) mtop = std::max(mtop, T(mt[j * msj]));
+          if (!std::isfinite(mtop)) mtop = T(0);
+        }
+        for (i64 j = 0; j < m; ++j) {
+          const i64 gap = t + m - n - j;
+          if (gap < 0 || !(gap < window || j < sinks)) continue;
+          const T* kj = k + ko[z] + j * dk;
+          T s = T(0);
+          for (i64 a = 0; a < dk; ++a) s += qt[a] * kj[a];
+          sc[j] = s * scale + (mask ? T(mt[j * msj]) : T(0));
+          top = std::max(top, sc[j]);
+        }
+        if (!std::isfinite(top)) top = T(0);
+        T den = T(0);
+        for (i64 b = 0; b < dv; ++b) o[b] = T(0);
+        for (i64 j = 0; j < m; ++j) {
+          const i64 gap = t + m - n - j;
+          if (gap < 0) continue;
+          T a;
+          if (gap < window || j < sinks) {
+            a = std::exp(sc[j] - top);
+          } else {
+            const T* kj = pk + pko[z] + j * f;
+            T s = T(0);
+            for (i64 c = 0; c < f; ++c) s += pt[c] * kj[c];
+            a = s * r[ro[z]];
+            if (mask) a = a * T(std::exp(T(T(mt[j * msj]) - mtop)));
+          }
+          den += a;
+          const T* vj = v + vo[z] + j * dv;
+          for (i64 b = 0; b < dv; ++b) o[b] += a * vj[b];
+        }
+        for (i64 b = 0; b < dv; ++b) out[(z * n + t) * dv + b] = T(o[b] / T(den + T(1e-6)));
       }
   }
 }

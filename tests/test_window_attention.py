@@ -1,0 +1,71 @@
+"""Sliding-window hybrids (`linear-attention{window sinks}`) once spiking: snn.window_attention
+over whole sequences and snn.window_attention_step on constant-size state agree bit for bit
+on the interpreter and the C++ simulator, token by token against the whole sequence, on a
+transformers Llama export; the VCK190 kernel has no form of them yet and says so in one line."""
+
+from __future__ import annotations
+
+import shutil
+
+import hf_models
+import numpy as np
+import pytest
+from test_cpp_target import simulate
+from test_feature_map_targets import decode_alike
+
+from nscc.decoding import state_slots
+from nscc.driver import prepare
+from nscc.errors import NsccError
+from nscc.semantics.interpreter import run
+from nscc.targets.vck190.partition import preflight
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make"),
+    pytest.mark.usefixtures("private_build_cache"),
+]
+pytest.importorskip("torch")
+WINDOW = ("raise-attention,linear-attention{fit-steps=30 window=3 sinks=2 measure=false},fuse-silu,fuse-rms-norm,"
+          "spike-conversion{measure-batches=0},requant-fusion,integer-islands")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    d = tmp_path_factory.mktemp("llama")
+    return hf_models.export("llama", str(d / "llama.onnx")), hf_models.write_calib(str(d / "calib.npz"), 8)
+
+
+def test_window_llama_runs_on_the_simulator_as_the_interpreter_does(llama, tmp_path):
+    model, calib = llama
+    ctx, module = prepare(model, {}, calib, WINDOW)
+    names = [o.name for o in module.walk()]
+    assert names.count("snn.window_attention") == 2 and names.count("snn.feature_map") == 4
+    assert not any(n in names for n in ("nn.window_attention", "nn.feature_map", "nn.attention"))
+    feeds = {"ids": np.load(calib)["ids"][:1]}
+    ref = run(module, ctx.weights, feeds)
+    out = simulate(ctx, module, feeds, tmp_path)[0]
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
+def test_window_llama_decodes_as_the_whole_sequence_on_the_interpreter_and_the_simulator(llama, tmp_path):
+    """16 steps with a window of 3 and 2 sinks: keys leave the window into S and z from step 5
+    on; every step's logits equal the whole sequence's at that position, on both targets, with
+    the same state. The state does not grow with the positions."""
+    model, calib = llama
+    ctx, whole = prepare(model, {}, calib, WINDOW)
+    ids = np.load(calib)["ids"][:1]
+    full = next(iter(run(whole, ctx.weights, {"ids": ids}).values()))
+    ctx, module = prepare(model, {}, calib, WINDOW + ",decode-step")
+    assert [o.name for o in module.walk()].count("snn.window_attention_step") == 2
+    slots = state_slots(module)
+    assert sorted(s.name.rsplit(".", 1)[1] for s in slots) == sorted("KVPSz" * 2)
+    steps = decode_alike(ctx, module, str(tmp_path / "cpp"), ids, ids.shape[1])
+    for t, logits in enumerate(steps):
+        np.testing.assert_array_equal(logits[:, 0], full[:, t], err_msg=f"step {t} against the whole sequence")
+
+
+def test_the_vck190_kernel_refuses_window_attention_in_one_line(llama):
+    model, calib = llama
+    with pytest.raises(NsccError, match=r"nn\.window_attention") as e:
+        prepare(model, {}, calib, WINDOW + ",decode-step", preflight=preflight)
+    assert "no VCK190 form yet" in e.value.hint and "\n" not in str(e.value)
