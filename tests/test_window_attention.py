@@ -1,10 +1,11 @@
 """Sliding-window hybrids (`linear-attention{window sinks}`) once spiking: snn.window_attention
 over whole sequences and snn.window_attention_step on constant-size state agree bit for bit
 on the interpreter and the C++ simulator, token by token against the whole sequence, on a
-transformers Llama export; the VCK190 kernel has no form of them yet and says so in one line."""
+transformers Llama export, and the step in the VCK190 kernel's C simulation."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import hf_models
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 from test_cpp_target import simulate
 from test_feature_map_targets import decode_alike
+from test_vck190_target import assert_csim_passes
+from test_vck190_target import package as vck190_package
 
 from nscc.decoding import state_slots
 from nscc.driver import prepare
-from nscc.errors import NsccError
 from nscc.semantics.interpreter import run
 from nscc.targets.vck190.partition import preflight
 
@@ -64,8 +66,14 @@ def test_window_llama_decodes_as_the_whole_sequence_on_the_interpreter_and_the_s
         np.testing.assert_array_equal(logits[:, 0], full[:, t], err_msg=f"step {t} against the whole sequence")
 
 
-def test_the_vck190_kernel_refuses_window_attention_in_one_line(llama):
+def test_window_llama_decodes_in_the_vck190_kernels_c_simulation(llama, tmp_path):
+    """The step function as the VCK190 kernel: its state (the caches of sinks + window slots and
+    S, z) in the state port, 8 steps (keys leave the window from step 5) against the
+    interpreter's golden vectors in `make csim`."""
     model, calib = llama
-    with pytest.raises(NsccError, match=r"nn\.window_attention") as e:
-        prepare(model, {}, calib, WINDOW + ",decode-step", preflight=preflight)
-    assert "no VCK190 form yet" in e.value.hint and "\n" not in str(e.value)
+    ctx, module = prepare(model, {}, calib, WINDOW + ",decode-step", preflight=preflight)
+    pkg = vck190_package(ctx, module, tmp_path, "vck190")
+    assert "nscc::window_attention_step<" in open(f"{pkg}/kernel/nscc_kernel.cpp").read()
+    assert assert_csim_passes(pkg) == 8 * hf_models.VOCAB  # the logits of 8 steps
+    state = json.load(open(f"{pkg}/weights/weights.json"))["state"]["arguments"]
+    assert [sorted(k for k in x if len(k) == 1) for x in state] == [sorted("KVPSz")] * 2

@@ -149,7 +149,9 @@ def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[
         "host_tables": host_entries,
         "state": {
             "dtype": "linear attention: int64, eight to a 512-bit word, per head S row-major then z; "
-                     "KV cache: int8 counts, per key-value head one position row of ceil(d / 64) words, keys then values",
+                     "KV cache: int8 counts, per key-value head one position row of ceil(d / 64) words, keys then values; "
+                     "window attention: its K, V caches of sinks + window slots as a KV cache's, then the key features "
+                     "per query head likewise, then S and z as linear attention's",
             "words": kernel.state_words,
             "arguments": kernel.state,  # the step function's state arguments (decode-step) that the port holds, updated in place
         },  # fmt: skip

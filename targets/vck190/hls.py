@@ -219,10 +219,14 @@ def _state_port(g: _Gen) -> list[dict]:
     kernel updates it in place: the new state the function returns is written where its
     argument was read."""
     layout = []
-    for op, s, z in g.part.state:
+    for op, *slots in g.part.state:
         if isinstance(op, snn.AttentionStepOp):
-            layout.append(_kv_cache_layout(g, op, s, z))
+            layout.append(_kv_cache_layout(g, op, *slots))
             continue
+        if isinstance(op, snn.WindowAttentionStepOp):
+            layout.append(_window_layout(g, op, slots))
+            continue
+        s, z = slots
         if s.dtype != np.int64 or z.dtype != np.int64:
             raise NsccError(f"vck190 target: the state of {where(op)} must be int64", "make the step function with the decode-step pass")
         qs, vs = _shape(op.q), _shape(op.v)
@@ -238,6 +242,30 @@ def _state_port(g: _Gen) -> list[dict]:
         )
         g.state += words
     return layout
+
+
+def _window_layout(g: _Gen, op: snn.WindowAttentionStepOp, slots) -> dict:
+    """A sliding-window hybrid's state in the port: its caches of sinks + window slots as KV
+    caches are (per head, a slot row of ceil(d / 64) words of 64 signed bytes: keys, values,
+    then key features per query head), then per query head S row-major and z, int64, 8 a word."""
+    k, v, pk, s, z = slots
+    if any(x.dtype != np.int8 for x in (k, v, pk)) or s.dtype != np.int64 or z.dtype != np.int64:
+        raise NsccError(f"vck190 target: the state of {where(op)} must be byte caches and int64 sums", "use at most 127 levels")
+    ks, vs, ps = _shape(op.k_cache), _shape(op.v_cache), _shape(op.p_cache)
+    kw, vw, pw = (math.prod(x[:-1]) * -(-x[-1] // 64) for x in (ks, vs, ps))
+    heads, f, dv = math.prod(ps[:-2]), ps[-1], vs[-1]
+    sw = heads * -(-(f * dv + f) // 8)
+    g.state_at[op] = (g.state, g.state + kw, g.state + kw + vw, g.state + kw + vw + pw)
+    entry = {
+        **{x: {"argument": t.arg, "result": t.result, "name": t.name} for x, t in zip("KVPSz", slots)},
+        "word_offset": g.state,
+        "words": kw + vw + pw + sw,
+        "window": prop(op, "window"),
+        "sinks": prop(op, "sinks"),
+        "bytes": math.prod(ks) + math.prod(vs) + math.prod(ps) + 8 * (math.prod(_shape(op.state)) + math.prod(_shape(op.norm))),
+    }
+    g.state += kw + vw + pw + sw
+    return entry
 
 
 def _kv_cache_layout(g: _Gen, op: snn.AttentionStepOp, k, v) -> dict:
@@ -533,6 +561,30 @@ def _emit_attention_step(g: _Gen, op: snn.AttentionStepOp) -> None:
     )
     # per call the keys and values of every position written so far: N at most
     _other(g, op, groups * n * (-(-dk // 64) + -(-dv // 64)), 1)
+    g.others[-1].update(dk=dk, dv=dv)
+
+
+@_emits(snn.WindowAttentionStepOp)
+def _emit_window_attention_step(g: _Gen, op: snn.WindowAttentionStepOp) -> None:
+    qs, ks, vs = _shape(op.q), _shape(op.k_cache), _shape(op.v_cache)
+    groups, slots, dk, dv, fd = math.prod(ks[:-2]), ks[-2], ks[-1], vs[-1], _shape(op.pq)[-1]
+    hg = math.prod(qs[:-2]) // groups
+    r = _constant(g, op.factor)
+    if r is None:
+        raise NsccError(f"vck190 target: {where(op)} has a computed factor", "it must be a constant (spike-conversion makes it)")
+    fb = prop(op, "frac_bits")
+    log2e, c1, c2 = fixed.softmax_constants(fb)
+    q, k, v, pq, pk, pos = (g.ref(x) for x in (op.q, op.k, op.v, op.pq, op.pk, op.position))
+    out = g.alloc(op.res)
+    kso, vso, pso, sso = g.state_at[op]
+    g.lines.append(
+        f"  nscc::window_attention_step<{groups}, {hg}, {dk}, {dv}, {fd}, {prop(op, 'window')}, {prop(op, 'sinks')}, {fb}, {prop(op, 'shift')}, "
+        f"{prop(op, 'multiplier')}LL, {prop(op, 'factor_shift')}, {log2e}LL, {c1}LL, {c2}LL>({q[0]}, {q[1]}, {k[0]}, {k[1]}, {v[0]}, {v[1]}, "
+        f"{pq[0]}, {pq[1]}, {pk[0]}, {pk[1]}, {_rom(g, r.reshape(-1).tolist())}, {pos[0]}, {pos[1]}, state, {kso}, {vso}, {pso}, {sso}, "
+        f"{out[0]}, {out[1]});"
+    )
+    # per call the near slots' keys and values, and per head the far sums S read twice (update, readout)
+    _other(g, op, groups * slots * (-(-dk // 64) + -(-dv // 64)) + math.prod(qs[:-2]) * 2 * fd, 1)
     g.others[-1].update(dk=dk, dv=dv)
 
 

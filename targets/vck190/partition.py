@@ -68,7 +68,7 @@ def refuse_float_attention(module: ModuleOp) -> None:
 # selections of a padding mask. What else is float stays float, and `preflight` names it
 # before calibration starts.
 BECOMES_INTEGER = (
-    nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp, nn.FeatureMapOp,
+    nn.MatMulOp, nn.GemmOp, nn.ConvOp, nn.AttentionOp, nn.LinearAttentionOp, nn.WindowAttentionOp, nn.FeatureMapOp,
     nn.LayerNormOp, nn.RMSNormOp, nn.SoftmaxOp, nn.GeluOp, nn.SiluOp, nn.ReluOp, nn.HadamardOp,
     nn.AddOp, nn.MulOp, nn.NegOp, nn.WhereOp, nn.DivOp,
     nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.BroadcastOp, nn.SplitOp, nn.ConcatOp, nn.MaxPoolOp, nn.AvgPoolOp,
@@ -102,9 +102,6 @@ def preflight(module: ModuleOp) -> None:
             "they look like norms or activations written out: put fuse-gelu,fuse-silu,fuse-rms-norm,fuse-layer-norm "
             "before spike-conversion (leaving -p out applies them)"
             if spelled & set(kinds)
-            else "sliding-window hybrids (linear-attention{window}) run on --target cpp and the interpreter but have no VCK190 form yet: "
-            "leave window out (all-linear, or softmax-layers=N) for the VCK190"
-            if "nn.window_attention" in kinds
             else "these have no integer form yet (docs/targets.md lists what the kernel runs); --target cpp runs every op"
         )
         raise NsccError(
@@ -153,12 +150,13 @@ class Partition:
     inputs: list[tuple[SSAValue, int, snn.EncodeOp | None]] = field(default_factory=list)  # value, model input, its encoder
     outputs: list[tuple[SSAValue, int, snn.DecodeOp | snn.FixedDecodeOp | None]] = field(default_factory=list)  # value, model output, its decoder
     # a step function's (decode-step) state: each attention step op with the slots of its S and z
-    # (linear attention) or K and V (the KV cache of softmax attention), in argument order; the
-    # kernel keeps them in its state port, updated in place
-    state: list[tuple[snn.LinearAttentionStepOp | snn.AttentionStepOp, StateSlot, StateSlot]] = field(default_factory=list)
+    # (linear attention), K and V (the KV cache of softmax attention) or K, V, P, S and z (a
+    # sliding-window hybrid), in argument order; the kernel keeps them in its state port,
+    # updated in place
+    state: list[tuple] = field(default_factory=list)
 
 
-def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionStepOp | snn.AttentionStepOp, StateSlot, StateSlot]]:
+def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple]:
     """The step ops that read the state arguments, each returning its new state at the result
     of the same slot (so the state port can be updated in place), in argument order."""
     if not is_step_function(module):
@@ -170,16 +168,18 @@ def _state(module: ModuleOp, ret: ReturnOp) -> list[tuple[snn.LinearAttentionSte
             olds, news = (op.state, op.norm), (op.new_state, op.new_norm)
         elif isinstance(op, snn.AttentionStepOp):
             olds, news = (op.k_cache, op.v_cache), (op.new_k_cache, op.new_v_cache)
+        elif isinstance(op, snn.WindowAttentionStepOp):
+            olds, news = (op.k_cache, op.v_cache, op.p_cache, op.state, op.norm), op.results[1:]
         else:
             continue
-        pair = [slots.get(v.index) if isinstance(v, BlockArgument) and v.has_one_use() else None for v in olds]
-        if None in pair or any(ret.operands[s.result] is not new or not new.has_one_use() for s, new in zip(pair, news)):
+        taken = [slots.get(v.index) if isinstance(v, BlockArgument) and v.has_one_use() else None for v in olds]
+        if None in taken or any(ret.operands[s.result] is not new or not new.has_one_use() for s, new in zip(taken, news)):
             raise NsccError(
                 f"vck190 target: {where(op)} must read its state from the step function's state arguments and return the new state",
                 "make the step function with the decode-step pass",
             )
-        out.append((op, pair[0], pair[1]))
-    if 2 * len(out) != len(slots):
+        out.append((op, *taken))
+    if sum(len(t) - 1 for t in out) != len(slots):
         raise NsccError(
             "vck190 target: a state argument of the step function is not attention state",
             "make the step function with the decode-step pass",
@@ -195,8 +195,8 @@ def partition(module: ModuleOp) -> Partition:
     ret = fn.body.block.last_op
     assert isinstance(ret, ReturnOp)
     p.state = _state(module, ret)
-    state_args = {s.arg for _, *pair in p.state for s in pair}
-    state_results = {s.result for _, *pair in p.state for s in pair}
+    state_args = {s.arg for _, *taken in p.state for s in taken}
+    state_results = {s.result for _, *taken in p.state for s in taken}
     folded: set[Operation] = set()  # ops of constants only: their values become parameters
     for op in fn.body.block.ops:
         if isinstance(op, nn.WeightOp | ConstantOp | ReturnOp):

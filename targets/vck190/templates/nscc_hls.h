@@ -577,6 +577,108 @@ kv_groups_loop:
   }
 }
 
+// snn.window_attention_step with its state in the port (docs/semantics.md): per key-value head
+// C = SK + W slot rows of keys (KW words of 64 signed bytes) and of values (VW), per query head C
+// slot rows of key features (PW), then per query head the far sums S (row-major) and z, int64
+// eight to a word. The key leaving the window joins S and z, the token's k, v and pk are written
+// at its slot, then each query head reads its near slots' keys and values once and S and z once.
+template <int GROUPS, int HG, int DK, int DV, int FD, int W, int SK, int F, int SHIFT, int64_t MULT, int FSHIFT, int64_t LOG2E, int64_t C1,
+          int64_t C2, class TQ, class TP>
+void window_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, const TP* pq, int64_t pqo, const TP* pk,
+                           int64_t pko, const int64_t* r, const int64_t* pos, int64_t po, word_t* state, int64_t kso, int64_t vso, int64_t pso,
+                           int64_t sso, int64_t* out, int64_t oo) {
+  const int C = SK + W, KW = (DK + 63) / 64, VW = (DV + 63) / 64, PW = (FD + 63) / 64, SW = (FD * DV + FD + 7) / 8;
+  const int64_t p = pos[po];
+  const bool leave = p - W >= SK;  // the key p - W leaves the window, from the slot p's key takes
+  const int at = p < SK ? (int)p : SK + (int)(p % W);
+  int near[C];
+  int n = 0;
+  for (int j = 0; j < SK && j <= p; ++j) near[n++] = j;
+  for (int64_t j = (p - W + 1 > SK ? p - W + 1 : SK); j <= p; ++j) near[n++] = SK + (int)(j % W);
+  int64_t S[FD][DV], z[FD], vold[DV], pold[FD], t[C], o[DV], qh[DK];
+wa_groups_loop:
+  for (int g = 0; g < GROUPS; ++g) {
+    for (int c = 0; c < DV; ++c)
+      vold[c] = leave ? (int64_t)lane<8>(state[vso + ((int64_t)g * C + at) * VW + c / 64], c % 64) : 0;
+  wa_write_loop:
+    for (int w = 0; w < KW + VW; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word;
+      for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+        int a = (w < KW ? w : w - KW) * 64 + l;
+        int32_t x = w < KW ? (a < DK ? (int32_t)k[ko + g * DK + a] : 0) : (a < DV ? (int32_t)v[vo + g * DV + a] : 0);
+        set_lane<8>(word, l, x);
+      }
+      if (w < KW) state[kso + ((int64_t)g * C + at) * KW + w] = word;
+      else state[vso + ((int64_t)g * C + at) * VW + (w - KW)] = word;
+    }
+  wa_heads_loop:
+    for (int hh = 0; hh < HG; ++hh) {
+      const int h = g * HG + hh;
+      const int64_t sb = sso + (int64_t)h * SW, pb = pso + (int64_t)h * C * PW;
+      for (int w = 0; w < SW; ++w) {
+#pragma HLS PIPELINE II=1
+        word_t word = state[sb + w];
+        for (int u = 0; u < 8; ++u) {
+          int i = w * 8 + u;
+          if (i < FD * DV) S[i / DV][i % DV] = get64(word, u);
+          else if (i < FD * DV + FD) z[i - FD * DV] = get64(word, u);
+        }
+      }
+      if (leave) {
+        for (int a = 0; a < FD; ++a) pold[a] = (int64_t)lane<8>(state[pb + (int64_t)at * PW + a / 64], a % 64);
+        for (int a = 0; a < FD; ++a) {
+          z[a] += pold[a];
+          for (int c = 0; c < DV; ++c) S[a][c] += pold[a] * vold[c];
+        }
+      }
+      for (int w = 0; w < PW; ++w) {
+        word_t word;
+        for (int l = 0; l < 64; ++l) set_lane<8>(word, l, w * 64 + l < FD ? (int32_t)pk[pko + (int64_t)h * FD + w * 64 + l] : 0);
+        state[pb + (int64_t)at * PW + w] = word;
+      }
+      for (int w = 0; w < SW; ++w) {
+#pragma HLS PIPELINE II=1
+        word_t word;
+        for (int u = 0; u < 8; ++u) {
+          int i = w * 8 + u;
+          set64(word, u, i < FD * DV ? S[i / DV][i % DV] : (i < FD * DV + FD ? z[i - FD * DV] : 0));
+        }
+        state[sb + w] = word;
+      }
+      for (int a = 0; a < DK; ++a) qh[a] = (int64_t)q[qo + (int64_t)h * DK + a];
+      int64_t mx = INT64_MIN;
+    wa_keys_loop:
+      for (int u = 0; u < n; ++u) {
+#pragma HLS LOOP_TRIPCOUNT max=64
+        int64_t s = 0;
+        for (int a = 0; a < DK; ++a) s += qh[a] * (int64_t)lane<8>(state[kso + ((int64_t)g * C + near[u]) * KW + a / 64], a % 64);
+        t[u] = round_shift(s * MULT, SHIFT);
+        if (t[u] > mx) mx = t[u];
+      }
+      int64_t den = 0, far_den = 0;
+      for (int c = 0; c < DV; ++c) o[c] = 0;
+    wa_values_loop:
+      for (int u = 0; u < n; ++u) {
+#pragma HLS LOOP_TRIPCOUNT max=64
+        const int64_t e = exp_value(t[u] - mx, F, LOG2E, C1, C2);
+        den += e;
+        for (int c = 0; c < DV; ++c) o[c] += e * (int64_t)lane<8>(state[vso + ((int64_t)g * C + near[u]) * VW + c / 64], c % 64);
+      }
+      for (int a = 0; a < FD; ++a) far_den += (int64_t)pq[pqo + (int64_t)h * FD + a] * z[a];
+      den += round_shift(r[h] * far_den, FSHIFT);
+      if (den < 1) den = 1;
+    wa_out_loop:
+      for (int c = 0; c < DV; ++c) {
+        int64_t far = 0;
+        for (int a = 0; a < FD; ++a) far += (int64_t)pq[pqo + (int64_t)h * FD + a] * S[a][c];
+        out[oo + (int64_t)h * DV + c] = round_div((o[c] + round_shift(r[h] * far, FSHIFT)) * (int64_t(1) << F), den);
+      }
+    }
+  }
+}
+
 // out[oo + c] = sum_j w[j] v[vz + j DV + c] for the DV columns of T value rows: a column per T
 // cycles (attention's shares, linear attention's products)
 template <int T, int DV, class TV>
