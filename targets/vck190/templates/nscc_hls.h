@@ -490,6 +490,26 @@ la_heads_loop:
 }
 
 // ------------------------------------------------------------------ spiking softmax attention
+// A token's key and value rows written into a KV cache in the state port at `row` (a key-value
+// head's position or slot): KW then VW words of 64 signed bytes, a word per cycle.
+template <int DK, int DV, class TQ>
+void write_kv_row(const TQ* k, int64_t ko, const TQ* v, int64_t vo, word_t* state, int64_t kso, int64_t vso, int64_t row) {
+  const int KW = (DK + 63) / 64, VW = (DV + 63) / 64;
+kv_write_loop:
+  for (int w = 0; w < KW + VW; ++w) {
+#pragma HLS PIPELINE II=1
+    word_t word;
+    for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+      int a = (w < KW ? w : w - KW) * 64 + l;
+      int32_t x = w < KW ? (a < DK ? (int32_t)k[ko + a] : 0) : (a < DV ? (int32_t)v[vo + a] : 0);
+      set_lane<8>(word, l, x);
+    }
+    if (w < KW) state[kso + row * KW + w] = word;
+    else state[vso + row * VW + (w - KW)] = word;
+  }
+}
+
 // snn.attention_step with the KV cache in the state port: per key-value head, N position rows of
 // KW (keys) or VW (values) words of 64 signed bytes. The token's k and v rows are written at pos;
 // the keys 0..pos are then streamed once, a word per cycle, for the HG query heads that share
@@ -504,19 +524,7 @@ void attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* 
 #pragma HLS ARRAY_PARTITION variable=o type=complete dim=1
 kv_groups_loop:
   for (int g = 0; g < GROUPS; ++g) {
-  kv_write_loop:
-    for (int w = 0; w < KW + VW; ++w) {
-#pragma HLS PIPELINE II=1
-      word_t word;
-      for (int l = 0; l < 64; ++l) {
-#pragma HLS UNROLL
-        int a = (w < KW ? w : w - KW) * 64 + l;
-        int32_t x = w < KW ? (a < DK ? (int32_t)k[ko + g * DK + a] : 0) : (a < DV ? (int32_t)v[vo + g * DV + a] : 0);
-        set_lane<8>(word, l, x);
-      }
-      if (w < KW) state[kso + ((int64_t)g * N + p) * KW + w] = word;
-      else state[vso + ((int64_t)g * N + p) * VW + (w - KW)] = word;
-    }
+    write_kv_row<DK, DV>(k, ko + g * DK, v, vo + g * DV, state, kso, vso, (int64_t)g * N + p);
     for (int h = 0; h < HG; ++h) {
       mx[h] = INT64_MIN;
       total[h] = 0;
@@ -600,19 +608,7 @@ wa_groups_loop:
   for (int g = 0; g < GROUPS; ++g) {
     for (int c = 0; c < DV; ++c)
       vold[c] = leave ? (int64_t)lane<8>(state[vso + ((int64_t)g * C + at) * VW + c / 64], c % 64) : 0;
-  wa_write_loop:
-    for (int w = 0; w < KW + VW; ++w) {
-#pragma HLS PIPELINE II=1
-      word_t word;
-      for (int l = 0; l < 64; ++l) {
-#pragma HLS UNROLL
-        int a = (w < KW ? w : w - KW) * 64 + l;
-        int32_t x = w < KW ? (a < DK ? (int32_t)k[ko + g * DK + a] : 0) : (a < DV ? (int32_t)v[vo + g * DV + a] : 0);
-        set_lane<8>(word, l, x);
-      }
-      if (w < KW) state[kso + ((int64_t)g * C + at) * KW + w] = word;
-      else state[vso + ((int64_t)g * C + at) * VW + (w - KW)] = word;
-    }
+    write_kv_row<DK, DV>(k, ko + g * DK, v, vo + g * DV, state, kso, vso, (int64_t)g * C + at);
   wa_heads_loop:
     for (int hh = 0; hh < HG; ++hh) {
       const int h = g * HG + hh;
