@@ -18,8 +18,9 @@ from test_vck190_target import package as vck190_package
 
 from nscc.decoding import state_slots
 from nscc.driver import prepare
+from nscc.errors import NsccError
 from nscc.semantics.interpreter import run
-from nscc.targets.vck190.partition import preflight
+from nscc.targets.vck190.partition import partition, preflight
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make"),
@@ -77,3 +78,12 @@ def test_window_llama_decodes_in_the_vck190_kernels_c_simulation(llama, tmp_path
     assert assert_csim_passes(pkg) == 8 * hf_models.VOCAB  # the logits of 8 steps
     state = json.load(open(f"{pkg}/weights/weights.json"))["state"]["arguments"]
     assert [sorted(k for k in x if len(k) == 1) for x in state] == [sorted("KVPSz")] * 2
+
+
+def test_a_window_hybrid_left_in_float_is_refused_for_the_vck190_in_one_line(llama):
+    model, calib = llama
+    ctx, module = prepare(model, {}, calib, WINDOW.replace("measure-batches=0", "measure-batches=0 attention=float"))
+    assert "nn.window_attention" in [o.name for o in module.walk()]
+    with pytest.raises(NsccError, match=r"nn\.window_attention.*sliding-window hybrid in float") as e:
+        partition(module)
+    assert "spike-conversion" in e.value.hint

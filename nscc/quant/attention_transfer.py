@@ -115,9 +115,10 @@ def _torch():
 
 def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0, batch: int = 12, window: int = 0, sinks: int = 0) -> FitResult:
     """Fits W [H, d, f] so that phi(q) phi(k)^T, normalised over the visible keys,
-    reproduces softmax(scale q k^T + mask) on the captured batches. With `window`,
-    the form fitted is nn.window_attention's: softmax over the last `window` keys, and
-    phi(q) phi(k)^T weighed by a factor r per head (fitted too) for the older ones.
+    reproduces softmax(scale q k^T + mask) on the captured batches. With `window` (and
+    `sinks`), the form fitted is nn.window_attention's: softmax over the last `window` keys
+    and the first `sinks`, and phi(q) phi(k)^T weighed by a factor r per head (fitted too)
+    for the others.
 
     The loss is Hedgehog's cross-entropy between the two attention weights. A quarter
     of the batches (with four or more) is held out: the fit stops where the held-out

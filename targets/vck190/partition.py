@@ -54,6 +54,11 @@ def refuse_float_attention(module: ModuleOp) -> None:
                 "spike-conversion makes it spiking attention (snn.attention, its default attention=spiking); "
                 "or rewrite it with linear-attention",
             )
+        if isinstance(op, nn.WindowAttentionOp):
+            raise NsccError(
+                f"vck190 target: {where(op)} is a sliding-window hybrid in float",
+                "spike-conversion makes it integer (snn.window_attention) when it has no padding mask and its attention is spiking",
+            )
         if isinstance(op, nn.LinearAttentionOp) and not op.causal:
             raise NsccError(
                 f"vck190 target: {where(op)} is bidirectional linear attention in float",
