@@ -461,7 +461,9 @@ class SpikeConversionPass(ModulePass):
     attention layer's name);
     `attention` spiking | float: softmax attention (`nn.attention`, from
     `raise-attention`) over spike counts of q, k and v with the integer softmax
-    (`snn.attention`; thresholds in `nscc.quant.attention`), or left in float;
+    (`snn.attention`; thresholds in `nscc.quant.attention`), or left in float; the same
+    for sliding-window hybrids (`nn.window_attention`, `snn.window_attention`: the
+    window's softmax as snn.attention's, the far keys through snn.feature_map counts);
     `attention-levels` D of q, k and v there (0: `levels` clamped to [31, 127].
     Each halving of D doubles the attention's own error, 27% of its output at 15
     on SmolLM2, 14% at 31, 3.5% at 127; at D = 15 the perplexity is the same from
