@@ -3,12 +3,15 @@
 SmolLM2-135M-Instruct (30 layers), the text and windows of `pretrained_llm.py`
 (calibration and evaluation windows from disjoint topics). For each fraction of
 layers that keep softmax attention (0, 1/8, 1/4, 1/2 of them, rounded) it
-compiles `raise-attention,linear-attention{...}` three ways:
+compiles `raise-attention,linear-attention{...}` five ways:
 
 - naive: `feature=relu`, the untrained rewrite (the layers kept softmax are
   the ones whose relu form errs most);
 - transfer: the default, Hedgehog feature maps fitted per layer on the
   calibration windows;
+- distilled: transfer, then 100 steps of end-to-end distillation;
+- window, window-distilled: the same as sliding-window hybrids
+  (`window=16`, 4 sinks; `--window`);
 
 first with everything else float, then (`--spiking`) inside the default integer
 pipeline at D=15. For each point it prints perplexity on the evaluation windows
@@ -26,9 +29,11 @@ layers softmax 43.6 and 37.6 (chosen by local error; the pass now chooses by
 how far the model's output moves, which took naive relu at 1/2 from 1,902 to
 104). Distilled (100 steps, 200 s of the conversion): all-linear 40.65 (1.73x),
 an eighth softmax 33.94 (1.45x; transfer alone 39.59 with the output probe),
-a quarter 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Decoding state at 2,048 positions: 17.1 MiB
-all-linear (int64 S and z per query head) against 22.5 MiB of spiking KV
-cache. A full run of all 12 points takes about 1.5 hours; runs of a few points
+a quarter 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Sliding-window
+hybrids (window 16, 4 sinks): no softmax layer 27.41 (1.17x; distilled 26.19), a
+quarter 24.57 (+4.9%; distilled 23.81, +1.6%). Decoding state at 2,048 positions:
+17.1 MiB all-linear (int64 S and z per query head), 17.36 MiB with windows, against
+22.5 MiB of spiking KV cache. A full run of all 12 points takes about 1.5 hours; runs of a few points
 (--only, --fractions) add up in the JSON.
 
     pip install -e '.[bench]'
