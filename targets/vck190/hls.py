@@ -583,8 +583,11 @@ def _emit_window_attention_step(g: _Gen, op: snn.WindowAttentionStepOp) -> None:
         f"{pq[0]}, {pq[1]}, {pk[0]}, {pk[1]}, {_rom(g, r.reshape(-1).tolist())}, {pos[0]}, {pos[1]}, state, {kso}, {vso}, {pso}, {sso}, "
         f"{out[0]}, {out[1]});"
     )
-    # per call the near slots' keys and values, and per head the far sums S read twice (update, readout)
-    _other(g, op, groups * slots * (-(-dk // 64) + -(-dv // 64)) + math.prod(qs[:-2]) * 2 * fd, 1)
+    # per call: the near slots' keys and values a word a cycle; per head S and z loaded and stored
+    # a word a cycle (the state traffic, most of it), its key features' rows, and the far readout
+    # a row of S a cycle
+    heads, kw, vw, pw = math.prod(qs[:-2]), -(-dk // 64), -(-dv // 64), -(-fd // 64)
+    _other(g, op, groups * slots * (kw + vw) + heads * (2 * -(-(fd * dv + fd) // 8) + 2 * pw + fd), 1)
     g.others[-1].update(dk=dk, dv=dv)
 
 

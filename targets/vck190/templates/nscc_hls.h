@@ -606,8 +606,12 @@ void window_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, con
   int64_t S[FD][DV], z[FD], vold[DV], pold[FD], t[C], o[DV], qh[DK];
 wa_groups_loop:
   for (int g = 0; g < GROUPS; ++g) {
-    for (int c = 0; c < DV; ++c)
-      vold[c] = leave ? (int64_t)lane<8>(state[vso + ((int64_t)g * C + at) * VW + c / 64], c % 64) : 0;
+    for (int w = 0; w < VW; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word = state[vso + ((int64_t)g * C + at) * VW + w];
+      for (int l = 0; l < 64; ++l)
+        if (w * 64 + l < DV) vold[w * 64 + l] = leave ? (int64_t)lane<8>(word, l) : 0;
+    }
     write_kv_row<DK, DV>(k, ko + g * DK, v, vo + g * DV, state, kso, vso, (int64_t)g * C + at);
   wa_heads_loop:
     for (int hh = 0; hh < HG; ++hh) {
@@ -623,7 +627,12 @@ wa_groups_loop:
         }
       }
       if (leave) {
-        for (int a = 0; a < FD; ++a) pold[a] = (int64_t)lane<8>(state[pb + (int64_t)at * PW + a / 64], a % 64);
+        for (int w = 0; w < PW; ++w) {
+#pragma HLS PIPELINE II=1
+          word_t word = state[pb + (int64_t)at * PW + w];
+          for (int l = 0; l < 64; ++l)
+            if (w * 64 + l < FD) pold[w * 64 + l] = (int64_t)lane<8>(word, l);
+        }
         for (int a = 0; a < FD; ++a) {
           z[a] += pold[a];
           for (int c = 0; c < DV; ++c) S[a][c] += pold[a] * vold[c];
@@ -649,7 +658,14 @@ wa_groups_loop:
       for (int u = 0; u < n; ++u) {
 #pragma HLS LOOP_TRIPCOUNT max=64
         int64_t s = 0;
-        for (int a = 0; a < DK; ++a) s += qh[a] * (int64_t)lane<8>(state[kso + ((int64_t)g * C + near[u]) * KW + a / 64], a % 64);
+        for (int w = 0; w < KW; ++w) {
+#pragma HLS PIPELINE II=1
+          word_t word = state[kso + ((int64_t)g * C + near[u]) * KW + w];
+          for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+            if (w * 64 + l < DK) s += qh[w * 64 + l] * (int64_t)lane<8>(word, l);
+          }
+        }
         t[u] = round_shift(s * MULT, SHIFT);
         if (t[u] > mx) mx = t[u];
       }
@@ -660,7 +676,14 @@ wa_groups_loop:
 #pragma HLS LOOP_TRIPCOUNT max=64
         const int64_t e = exp_value(t[u] - mx, F, LOG2E, C1, C2);
         den += e;
-        for (int c = 0; c < DV; ++c) o[c] += e * (int64_t)lane<8>(state[vso + ((int64_t)g * C + near[u]) * VW + c / 64], c % 64);
+        for (int w = 0; w < VW; ++w) {
+#pragma HLS PIPELINE II=1
+          word_t word = state[vso + ((int64_t)g * C + near[u]) * VW + w];
+          for (int l = 0; l < 64; ++l) {
+#pragma HLS UNROLL
+            if (w * 64 + l < DV) o[w * 64 + l] += e * (int64_t)lane<8>(word, l);
+          }
+        }
       }
       for (int a = 0; a < FD; ++a) far_den += (int64_t)pq[pqo + (int64_t)h * FD + a] * z[a];
       den += round_shift(r[h] * far_den, FSHIFT);
