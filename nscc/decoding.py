@@ -280,7 +280,8 @@ class AttentionToStep(RewritePattern):
         self._state(rewriter, op, "KV", step, [step.res])
 
     def _window(self, op: snn.WindowAttentionOp, rewriter: PatternRewriter) -> None:
-        """The window's keys, values and key features at sinks + window slots, and the far sums S, z."""
+        """The window's keys, values and key features at sinks + window slots, and the far sums S, z
+        (all per key-value head)."""
         block = self.fn.body.block
         n = len(block.args)
         position = next(a for a, d in zip(block.args, self.fn.arg_attrs.data) if POSITION_ATTR in d.data)
@@ -291,9 +292,9 @@ class AttentionToStep(RewritePattern):
             shape[-2] = slots
             state.append(rewriter.insert_block_argument(block, n + i, TensorType(cache_type(x.type.levels.data), shape)))
             state[-1].name_hint = hint
-        qs, vs, f = tuple(op.q.type.get_shape()), tuple(op.v.type.get_shape()), op.pq.type.get_shape()[-1]
-        state.append(rewriter.insert_block_argument(block, n + 3, TensorType(i64, [*qs[:-2], f, vs[-1]])))
-        state.append(rewriter.insert_block_argument(block, n + 4, TensorType(i64, [*qs[:-2], f])))
+        ks, vs, f = tuple(op.k.type.get_shape()), tuple(op.v.type.get_shape()), op.pq.type.get_shape()[-1]
+        state.append(rewriter.insert_block_argument(block, n + 3, TensorType(i64, [*ks[:-2], f, vs[-1]])))
+        state.append(rewriter.insert_block_argument(block, n + 4, TensorType(i64, [*ks[:-2], f])))
         state[3].name_hint, state[4].name_hint = "S", "z"
         props = {k: getattr(op, k).value.data for k in ("multiplier", "shift", "frac_bits", "window", "sinks", "factor_shift")}
         step = snn.WindowAttentionStepOp(op.q, op.k, op.v, op.pq, op.pk, op.factor, *state, position, **props)

@@ -76,10 +76,16 @@ class ToLinear(RewritePattern):
         prefix = layer.data if isinstance(layer, StringAttr) else "attention"
         if fitted is not None:
             weight = new_weight(self.store, f"{prefix}.feature_map", fitted.weight)
-            fq, fk = nn.FeatureMapOp(q, weight.res), nn.FeatureMapOp(k, weight.res)
+            new.append(weight)
+            key_weight = weight
+            if fitted.key_weight is not None:  # a window's keys have their own map, on the key-value heads
+                k = kv_source(k)[0]
+                key_weight = new_weight(self.store, f"{prefix}.key_feature_map", fitted.key_weight)
+                new.append(key_weight)
+            fq, fk = nn.FeatureMapOp(q, weight.res), nn.FeatureMapOp(k, key_weight.res)
             if isinstance(layer, StringAttr):
                 fq.attributes[LAYER_ATTR] = fk.attributes[LAYER_ATTR] = layer
-            new += [weight, fq, fk]
+            new += [fq, fk]
             q, k = fq.res, fk.res
         if fitted is not None and fitted.factor is not None:
             factor = new_weight(self.store, f"{prefix}.window_factor", fitted.factor)
@@ -205,17 +211,21 @@ class LinearAttentionPass(ModulePass):
             kv_heads = _kv_heads(o) or d.q.shape[-3]
             if self.feature == "hedgehog":
                 sinks = self.sinks if window else 0
-                fitted = transfer.fit(d, self.feature_dim or d.q.shape[-1], self.fit_steps, window=window, sinks=sinks)
+                fitted = transfer.fit(d, self.feature_dim or d.q.shape[-1], self.fit_steps, window=window, sinks=sinks, kv_heads=kv_heads)
                 maps[o], err, naive = fitted, fitted.error, fitted.naive_error
-                mapped = (fitted.weight, window, sinks, fitted.factor)
+                mapped = (fitted.weight, window, sinks, fitted.factor, fitted.key_weight)
             else:
                 maps[o], err, naive = None, transfer.error(d, self.feature), None
-                mapped = (None, 0, 0, None)
+                mapped = (None, 0, 0, None, None)
             # the model with only this layer linear: how far its output moves (the hybrid's cost)
             moved = probe({o: transfer.linear_in_place(o, self.feature, *mapped)}) if probe is not None else None
             features = mapped[0].shape[-1] * 2 if mapped[0] is not None else d.q.shape[-1]
-            softmax_keys = min(window + mapped[2], self.context)  # the window's and the sinks' keys and values
-            linear = transfer.linear_state_bytes(d.q.shape[-3], features, d.v.shape[-1]) + transfer.kv_cache_bytes(d.k.shape, kv_heads, softmax_keys)
+            if window:  # the window's and the sinks' keys, values and key features, and S and z per key-value head
+                slots = min(window + sinks, self.context)
+                linear = (transfer.linear_state_bytes(kv_heads, features, d.v.shape[-1]) + transfer.kv_cache_bytes(d.k.shape, kv_heads, slots)
+                          + kv_heads * slots * features)  # fmt: skip
+            else:
+                linear = transfer.linear_state_bytes(d.q.shape[-3], features, d.v.shape[-1])
             rows.append(_Row(_layer(o), err, naive, moved, linear, transfer.kv_cache_bytes(d.k.shape, kv_heads, self.context), window, mapped[2]))
         keep, how = transfer.choose_softmax(
             [r.error if r.moved is None else r.moved for r in rows], [r.linear_bytes for r in rows], [r.kv_bytes for r in rows],

@@ -696,8 +696,12 @@ class SpikeConversionPass(ModulePass):
         found = []
         if self.attention == "spiking":
             found = [o for o in op.walk() if isinstance(o, nn.WindowAttentionOp) and o.mask is None
+                     and all(isinstance(x.owner, nn.FeatureMapOp) for x in (o.pq, o.pk))
                      and not any(fnmatch(_attention_key(o), p) for p in self.keep_dense)]  # fmt: skip
         targets = {o: [(i, len(o.operands[i].type.get_shape()) - 1) for i in range(5)] for o in found}
+        # the key map reads k before its heads are repeated: its own input's statistics
+        targets.update({x.owner: [(0, len(x.owner.input.type.get_shape()) - 1)] for o in found for x in (o.pq, o.pk)
+                        if isinstance(x.owner, nn.FeatureMapOp)})  # fmt: skip
         return targets, lambda stats: self._decide_window_attention(found, stats)
 
     def _decide_window_attention(self, found: list, stats: dict) -> Decisions[WindowCode]:
@@ -706,7 +710,8 @@ class SpikeConversionPass(ModulePass):
         d = self.attention_d
         for o in found:
             maps = []
-            for phi, x in ((o.pq, o.q), (o.pk, o.k)):
+            for phi in (o.pq, o.pk):
+                x = phi.owner.input
                 clip = choose_clip(stats[phi], self.threshold if self.threshold != "output" else "percentile", self.percentile, False, d, False)
                 signed_x = goes_negative(stats[x])
                 maps.append((float(clip / d), False, choose_clip(stats[x], "percentile", self.percentile, True, d, signed_x) / d, signed_x))

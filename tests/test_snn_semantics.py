@@ -476,10 +476,11 @@ def test_window_attention_and_its_step_match_the_written_semantics():
     ctx.weights.add("factor", r)
     rng = np.random.default_rng(5)
     q, k, v = (rng.integers(-15, 16, s).astype(np.float32) for s in ((1, 4, 7, 8), (1, 2, 7, 8), (1, 2, 7, 3)))
-    pq, pk = (rng.integers(0, 16, (1, 4, 7, 5)).astype(np.float32) for _ in range(2))
+    pq = rng.integers(0, 16, (1, 4, 7, 5)).astype(np.float32)
+    pk = rng.integers(0, 16, (1, 2, 7, 5)).astype(np.float32)  # on the key-value heads, as k
     C = 5
-    state = [np.zeros((1, 2, C, 8), np.int8), np.zeros((1, 2, C, 3), np.int8), np.zeros((1, 4, C, 5), np.int8),
-             np.zeros((1, 4, 5, 3), np.int64), np.zeros((1, 4, 5), np.int64)]  # fmt: skip
+    state = [np.zeros((1, 2, C, 8), np.int8), np.zeros((1, 2, C, 3), np.int8), np.zeros((1, 2, C, 5), np.int8),
+             np.zeros((1, 2, 5, 3), np.int64), np.zeros((1, 2, 5), np.int64)]  # fmt: skip
     whole = None
     for p in range(7):
         feeds = {"input0": q, "input1": k, "input2": v, "input3": pq, "input4": pk}
@@ -496,7 +497,7 @@ def test_window_attention_and_its_step_match_the_written_semantics():
     for h in range(4):
         g = h // 2
         K, V = k[0, g].astype(int).tolist(), v[0, g].astype(int).tolist()
-        PK = pk[0, h].astype(int).tolist()
+        PK = pk[0, g].astype(int).tolist()
         for i in range(7):
             ref = ref_window_attention(q[0, h, i].astype(int).tolist(), K, V, pq[0, h, i].astype(int).tolist(), PK, int(r[h]), i, 7, 3, 2,
                                        12345678, 20, 12, 6)  # fmt: skip

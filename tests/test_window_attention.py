@@ -50,6 +50,19 @@ def test_window_llama_runs_on_the_simulator_as_the_interpreter_does(llama, tmp_p
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
+def test_a_float_window_llama_runs_on_the_simulator_as_the_interpreter_does(llama, tmp_path):
+    """nn.window_attention in float, the key features on the 2 key-value heads of 4 query heads."""
+    model, calib = llama
+    ctx, module = prepare(model, {}, calib, WINDOW.split(",fuse-silu")[0])
+    (wa,) = {tuple(o.pk.type.get_shape()) for o in module.walk() if o.name == "nn.window_attention"}
+    assert wa[-3] == 2
+    feeds = {"ids": np.load(calib)["ids"][:1]}
+    ref = run(module, ctx.weights, feeds)
+    out = simulate(ctx, module, feeds, tmp_path)[0]
+    for k in ref:
+        np.testing.assert_allclose(out[k], ref[k], rtol=1e-4, atol=1e-4 * float(np.abs(ref[k]).max()), err_msg=k)
+
+
 def test_window_llama_decodes_as_the_whole_sequence_on_the_interpreter_and_the_simulator(llama, tmp_path):
     """16 steps with a window of 3 and 2 sinks: keys leave the window into S and z from step 5
     on; every step's logits equal the whole sequence's at that position, on both targets, with

@@ -753,8 +753,9 @@ class WindowAttentionOp(NNOp):
         a_ij = r_h (pq_i . pk_j) exp(mask_ij - max_j mask_ij)   for the other j with g >= 0
         out_i = sum_j a_ij v_j / (sum_j a_ij + 1e-6)
 
-    pq, pk are the feature-mapped q and k (nn.feature_map), r [H] weighs the linear part
-    per head against the softmax part. The first `sinks` keys stay softmax for every query
+    pq, pk are the feature-mapped q and k (nn.feature_map); pk may have fewer heads, G dividing
+    H (the key-value heads of grouped-query attention: query head h reads pk's h // (H / G));
+    r [H] weighs the linear part per head against the softmax part. The first `sinks` keys stay softmax for every query
     (StreamingLLM's attention sinks): pretrained LLMs put much of their attention there,
     and a linear map cannot reproduce that peak. Decoding needs the sinks' and the last
     `window` keys and values and the linear state of the others: constant in the context."""
@@ -784,8 +785,8 @@ class WindowAttentionOp(NNOp):
             raise VerifyException("nn.window_attention: window must be >= 1 and sinks >= 0")
         if len(q) < 3 or q[-1] != k[-1] or k[-2] != v[-2] or q[-2] > k[-2]:
             raise VerifyException(f"nn.window_attention: q {q}, k {k}, v {v} do not fit")
-        if pq[:-1] != q[:-1] or pk[:-1] != k[:-1] or pq[-1] != pk[-1]:
-            raise VerifyException(f"nn.window_attention: features {pq}, {pk} must follow q {q} and k {k} but for their last axis")
+        if pq[:-1] != q[:-1] or len(pk) != len(k) or pk[:-3] != k[:-3] or pk[-2] != k[-2] or q[-3] % pk[-3] or pq[-1] != pk[-1]:
+            raise VerifyException(f"nn.window_attention: features {pq}, {pk} must follow q {q} and k {k} (pk on key-value heads)")
         if r != (q[-3],):
             raise VerifyException(f"nn.window_attention: factor must be [{q[-3]}] (one per head), got {list(r)}")
         if _shape(self.res)[-2:] != (q[-2], v[-1]):

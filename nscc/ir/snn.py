@@ -1008,8 +1008,9 @@ class WindowAttentionOp(SNNOp):
         out_i = round_div(N_i * 2^F, D_i)   (int64: value counts, F fraction bits)
 
     q [..., H, S, dk], k and v [..., KVH, T, d] (grouped-query as snn.attention), pq [..., H, S, f]
-    and pk [..., H, T, f] the feature maps' counts, factor [H] int64. The far sums are exact
-    integers, so decoding may keep them as a running state (sum pk v^T and sum pk)."""
+    and pk [..., KVH, T, f] the feature maps' counts (the keys' on key-value heads too), factor
+    [H] int64. The far sums are exact integers, so decoding may keep them as a running state
+    (sum pk v^T and sum pk), once per key-value head."""
 
     name = "snn.window_attention"
     q = operand_def(CountsType)
@@ -1046,8 +1047,8 @@ def _check_window_attention(op: Operation) -> None:
     qs, ks, pq, pk = _shape(op.q), _shape(op.k), _shape(op.pq), _shape(op.pk)
     if qs[-2] > ks[-2]:
         raise VerifyException(f"{op.name}: {qs[-2]} queries but {ks[-2]} keys")
-    if pq[:-1] != qs[:-1] or pk != (*qs[:-2], ks[-2], pq[-1]):
-        raise VerifyException(f"{op.name}: features {pq} and {pk} must be [..., H, S, f] and [..., H, T, f] (q {qs}, k {ks})")
+    if pq[:-1] != qs[:-1] or pk != (*ks[:-1], pq[-1]):
+        raise VerifyException(f"{op.name}: features {pq} and {pk} must be [..., H, S, f] and [..., KVH, T, f] (q {qs}, k {ks})")
     if op.pq.type.signed.data or op.pk.type.signed.data:
         raise VerifyException(f"{op.name}: the feature counts are unsigned")
     if _shape(op.factor) != (qs[-3],) or op.factor.type.element_type != i64:
@@ -1060,8 +1061,8 @@ def _check_window_attention(op: Operation) -> None:
 class WindowAttentionStepOp(SNNOp):
     """One decoding step of `snn.window_attention` on constant-size state: caches of the keys,
     values and key features at C = sinks + window slots (position j < sinks at slot j, any other
-    at sinks + j % window), and the far sums S = sum pk^T v [..., H, f, dv] and z = sum pk
-    [..., H, f] (int64). At `position` p the key p - window, if it is not a sink, leaves the
+    at sinks + j % window), and the far sums S = sum pk^T v [..., KVH, f, dv] and z = sum pk
+    [..., KVH, f] (int64), all per key-value head. At `position` p the key p - window, if it is not a sink, leaves the
     window: its slot's pk and v join S and z; then k, v and pk are written at p's slot, and q
     attends as snn.window_attention's query p does (see docs/semantics.md)."""
 
@@ -1105,8 +1106,8 @@ class WindowAttentionStepOp(SNNOp):
         if qs[-2] != 1 or ks[-2] != 1:
             raise VerifyException("snn.window_attention_step: q, k, v, pq and pk hold one position")
         slots = self.sinks.value.data + self.window.value.data
-        want = {"k_cache": (*ks[:-2], slots, ks[-1]), "v_cache": (*vs[:-2], slots, vs[-1]), "p_cache": (*qs[:-2], slots, pq[-1]),
-                "state": (*qs[:-2], pq[-1], vs[-1]), "norm": (*qs[:-2], pq[-1])}  # fmt: skip
+        want = {"k_cache": (*ks[:-2], slots, ks[-1]), "v_cache": (*vs[:-2], slots, vs[-1]), "p_cache": (*ks[:-2], slots, pq[-1]),
+                "state": (*ks[:-2], pq[-1], vs[-1]), "norm": (*ks[:-2], pq[-1])}  # fmt: skip
         for name, shape in want.items():
             if _shape(getattr(self, name)) != shape:
                 raise VerifyException(f"snn.window_attention_step: {name} must be {list(shape)}, got {list(_shape(getattr(self, name)))}")

@@ -58,6 +58,7 @@ class FitResult:
     naive_error: float  # the same for relu features, the untrained rewrite
     seconds: float
     factor: np.ndarray | None = None  # [H], the linear part's weight against the window's (nn.window_attention)
+    key_weight: np.ndarray | None = None  # [G, d, f]: with a window, the keys' own map, one per key-value head
 
 
 class _Grab(Interpreter.Listener):
@@ -113,12 +114,15 @@ def _torch():
     return torch
 
 
-def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0, batch: int = 12, window: int = 0, sinks: int = 0) -> FitResult:
+def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, seed: int = 0, batch: int = 12, window: int = 0, sinks: int = 0,
+        kv_heads: int = 0) -> FitResult:  # fmt: skip
     """Fits W [H, d, f] so that phi(q) phi(k)^T, normalised over the visible keys,
     reproduces softmax(scale q k^T + mask) on the captured batches. With `window` (and
     `sinks`), the form fitted is nn.window_attention's: softmax over the last `window` keys
     and the first `sinks`, and phi(q) phi(k)^T weighed by a factor r per head (fitted too)
-    for the others.
+    for the others. That form's keys get their own map, one per key-value head (`kv_heads`
+    of them, grouped-query attention), so that decoding keeps the far sums once per
+    key-value head rather than once per query head.
 
     The loss is Hedgehog's cross-entropy between the two attention weights. A quarter
     of the batches (with four or more) is held out: the fit stops where the held-out
@@ -138,6 +142,9 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
     heads, d = q.shape[-3], q.shape[-1]
     eye = torch.eye(d, feature_dim) if feature_dim <= d else torch.randn(d, feature_dim) / d**0.5
     w = torch.nn.Parameter(eye.repeat(heads, 1, 1).contiguous())
+    hybrid = bool(window or sinks)
+    groups = kv_heads or heads
+    wk = torch.nn.Parameter(eye.repeat(groups, 1, 1).contiguous()) if hybrid else w
     keepf = keep.float()
     n, m = q.shape[-2], k.shape[-2]
     gap = torch.arange(n)[:, None] + (m - n) - torch.arange(m)[None, :]
@@ -146,7 +153,7 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
 
     def parts(rows, pick):
         """exp(s - the window's max) on the window, phi(q) . phi(k) on the older keys."""
-        zq, zk = q[rows] @ w, k[rows] @ w
+        zq, zk = q[rows] @ w, k[rows] @ wk.repeat_interleave(heads // groups, 0)
         pq = torch.cat([torch.softmax(zq, -1), torch.softmax(-zq, -1)], -1)
         pk = torch.cat([torch.softmax(zk, -1), torch.softmax(-zk, -1)], -1)
         s = ((q[rows] @ k[rows].transpose(-1, -2)) * data.scale).masked_fill(~near[pick], -torch.inf)
@@ -155,7 +162,7 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
     # the two parts' balance starts where the older keys' products have softmax's mean there:
     # from log r = 0 the fit spends most of its steps finding the scale
     log_r = torch.nn.Parameter(torch.zeros(heads))
-    if window or sinks:
+    if hybrid:
         with torch.no_grad():
             rows = torch.arange(min(q.shape[0], batch))
             pick = rows if keepf.shape[0] > 1 else slice(None)
@@ -164,15 +171,17 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
             top = s.masked_fill(~near[pick], -torch.inf).amax(-1, keepdim=True).nan_to_num(0.0, neginf=0.0)
             want = (torch.exp((s - top).clamp(max=60.0)) * far[pick]).sum((0, 2, 3))
             log_r.copy_(torch.log(want.clamp(min=1e-30) / lin.sum((0, 2, 3)).clamp(min=1e-30)))
-    opt = torch.optim.Adam([w, log_r] if window or sinks else [w], lr=lr)
+    opt = torch.optim.Adam([w, wk, log_r] if hybrid else [w], lr=lr)
     measured = test or train
     ref = reference(measured)  # once: every held-out check compares with it
 
     def current():
-        return w.detach().numpy().copy(), (log_r.detach().exp().numpy().astype(np.float32) if window or sinks else None)
+        if not hybrid:
+            return w.detach().numpy().copy(), None, None
+        return w.detach().numpy().copy(), log_r.detach().exp().numpy().astype(np.float32), wk.detach().numpy().copy()
 
     def held_out(cur):
-        return error(test, "hedgehog", cur[0], ref, window=window, sinks=sinks, factor=cur[1])
+        return error(test, "hedgehog", cur[0], ref, window=window, sinks=sinks, factor=cur[1], key_weight=cur[2])
 
     best = (held_out(current()) if test else np.inf, current())
     draw = torch.Generator().manual_seed(seed)
@@ -180,7 +189,7 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
         rows = torch.randperm(q.shape[0], generator=draw)[:batch]
         pick = rows if keepf.shape[0] > 1 else slice(None)
         opt.zero_grad()
-        if window or sinks:
+        if hybrid:
             sm, lin = parts(rows, pick)
             a = sm + lin * log_r.exp().view(-1, 1, 1)
         else:
@@ -197,10 +206,11 @@ def fit(data: AttentionData, feature_dim: int, steps: int, lr: float = 0.01, see
             e = held_out(cur)
             if e < best[0]:
                 best = (e, cur)
-    weight, factor = best[1] if test else current()
+    weight, factor, key_weight = best[1] if test else current()
     weight = weight.astype(np.float32)
-    return FitResult(weight, error(measured, "hedgehog", weight, ref, window=window, sinks=sinks, factor=factor), error(measured, "relu", None, ref),
-                     time.perf_counter() - start, factor)  # fmt: skip
+    key_weight = None if key_weight is None else key_weight.astype(np.float32)
+    err = error(measured, "hedgehog", weight, ref, window=window, sinks=sinks, factor=factor, key_weight=key_weight)
+    return FitResult(weight, err, error(measured, "relu", None, ref), time.perf_counter() - start, factor, key_weight)
 
 
 def _rows(data: AttentionData, rows: slice) -> AttentionData:
@@ -246,33 +256,36 @@ def reference(data: AttentionData) -> np.ndarray:
 
 
 def error(data: AttentionData, feature: str, weight: np.ndarray | None = None, ref: np.ndarray | None = None,
-          window: int = 0, sinks: int = 0, factor: np.ndarray | None = None) -> float:  # fmt: skip
+          window: int = 0, sinks: int = 0, factor: np.ndarray | None = None, key_weight: np.ndarray | None = None) -> float:  # fmt: skip
     """Relative error of the layer's attention output with linear attention (feature map
     `feature`, as nn.linear_attention computes it; with `window`, as nn.window_attention
     does) against its softmax attention `ref` (reference(data) when not given), on the
     captured batches."""
     ref = reference(data) if ref is None else ref
     q, k, v = (x.reshape(-1, *x.shape[-3:]) for x in (data.q, data.k, data.v))
-    out = _linear(q, k, v, data.mask, data.causal, feature, weight, data.scale, window, sinks, factor)
+    out = _linear(q, k, v, data.mask, data.causal, feature, weight, data.scale, window, sinks, factor, key_weight)
     return float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-30))
 
 
-def _linear(q, k, v, mask, causal, feature, weight, scale=1.0, window=0, sinks=0, factor=None) -> np.ndarray:
+def _linear(q, k, v, mask, causal, feature, weight, scale=1.0, window=0, sinks=0, factor=None, key_weight=None) -> np.ndarray:
+    """k has q's heads (repeated per group): the keys' own map, on key-value heads, is repeated alike."""
     from nscc.semantics.nn import linear_attention, window_attention
 
     if factor is not None:
-        return window_attention(q, k, v, phi(q, feature, weight), phi(k, feature, weight), factor, scale, window, sinks, mask)
+        kw = np.repeat(key_weight, weight.shape[0] // key_weight.shape[0], axis=0)
+        return window_attention(q, k, v, phi(q, feature, weight), phi(k, feature, kw), factor, scale, window, sinks, mask)
     return linear_attention(phi(q, feature, weight), phi(k, feature, weight), v, 1.0, causal, mask, True)
 
 
-def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None, window: int = 0, sinks: int = 0, factor: np.ndarray | None = None):
+def linear_in_place(op: nn.AttentionOp, feature: str, weight: np.ndarray | None, window: int = 0, sinks: int = 0,
+                    factor: np.ndarray | None = None, key_weight: np.ndarray | None = None):  # fmt: skip
     """A kernel for `op` that computes its linear-attention form instead (the interpreter's
     overrides): the model with that one layer made linear, for measuring its sensitivity."""
 
     def kernel(args):
         q, k, v = (np.asarray(a, np.float32) for a in args[:3])
         mask = np.asarray(args[3], np.float32) if len(args) > 3 else None
-        out = _linear(q, k, v, mask, op.causal is not None, feature, weight, op.scale.value.data, window, sinks, factor)
+        out = _linear(q, k, v, mask, op.causal is not None, feature, weight, op.scale.value.data, window, sinks, factor, key_weight)
         return (out.astype(np.float32),)
 
     return kernel

@@ -105,6 +105,7 @@ def _mirrors(torch) -> dict[type[Operation], Callable]:
         s = s.masked_fill(~near, -math.inf)
         top = s.amax(-1, keepdim=True)
         e = torch.exp(s - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
+        pk = pk.repeat_interleave(pq.shape[-3] // pk.shape[-3], dim=-3)
         lin = (pq @ pk.transpose(-1, -2)) * r.view(-1, 1, 1) * far.to(s.dtype)
         if len(a) > 6:
             mask = a[6].expand_as(lin)

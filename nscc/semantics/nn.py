@@ -413,6 +413,7 @@ def window_attention_weights(q, k, pq, pk, r, scale: float, window: int, sinks: 
     s = np.where(near, s, f32(-np.inf))
     top = s.max(axis=-1, keepdims=True)
     a = np.exp(s - np.where(np.isfinite(top), top, 0))
+    pk = np.repeat(pk, pq.shape[-3] // pk.shape[-3], axis=-3)  # key-value heads to query heads
     lin = np.matmul(pq.astype(f32, copy=False), np.swapaxes(pk.astype(f32, copy=False), -1, -2))
     lin = lin * np.asarray(r, f32).reshape(-1, 1, 1) * far
     if mask is not None:

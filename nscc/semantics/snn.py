@@ -485,7 +485,7 @@ def _attention_step(op, args):
 def _window_attention(op, args):
     q, k, v, pq, pk, r = (a.astype(np.int64) for a in args)
     g = q.shape[-3] // k.shape[-3]
-    k, v = np.repeat(k, g, axis=-3), np.repeat(v, g, axis=-3)
+    k, v, pk = (np.repeat(x, g, axis=-3) for x in (k, v, pk))
     n, m = q.shape[-2], k.shape[-2]
     near, far = window_attention_parts(n, m, prop(op, "window"), prop(op, "sinks"))
     bound = pq.shape[-1] * _max_abs(op.pq.type) * _max_abs(op.pk.type)
@@ -520,10 +520,10 @@ def _window_attention_step(op, args):
     state, norm = state.astype(np.int64), norm.astype(np.int64)
     g = q.shape[-3] // k.shape[-3]
     old = p - window
-    if old >= sinks:  # the key leaving the window joins the far sums
+    if old >= sinks:  # the key leaving the window joins the far sums of its key-value head
         slot = sinks + old % window
         pk_old = pc[..., slot, :].astype(np.int64)
-        state = state + pk_old[..., :, None] * np.repeat(vc[..., slot, :].astype(np.int64), g, axis=-2)[..., None, :]
+        state = state + pk_old[..., :, None] * vc[..., slot, :].astype(np.int64)[..., None, :]
         norm = norm + pk_old
     slot = p if p < sinks else sinks + p % window
     kc[..., slot, :], vc[..., slot, :], pc[..., slot, :] = k[..., 0, :], v[..., 0, :], pk[..., 0, :]
@@ -531,8 +531,8 @@ def _window_attention_step(op, args):
     near += [sinks + j % window for j in range(max(sinks, p - window + 1), p + 1)]
     keys, values = (np.repeat(c[..., near, :].astype(np.int64), g, axis=-3) for c in (kc, vc))
     pq64 = pq.astype(np.int64)
-    far_num = np.einsum("...sf,...fd->...sd", pq64, state)
-    far_den = np.einsum("...sf,...f->...s", pq64, norm)
+    far_num = np.einsum("...sf,...fd->...sd", pq64, np.repeat(state, g, axis=-3))
+    far_den = np.einsum("...sf,...f->...s", pq64, np.repeat(norm, g, axis=-2))
     bound = (p + 1) * pq.shape[-1] * _max_abs(op.pq.type) * _max_abs(op.pk.type)
     out = _window_mix(op, q.astype(np.int64), keys, values, np.ones((1, len(near)), bool), far_num, far_den, r.astype(np.int64), bound)
     return (out, kc, vc, pc, state.astype(np_dtype(op.new_state.type)), norm.astype(np_dtype(op.new_norm.type)))

@@ -1105,8 +1105,14 @@ def _emit_linear_attention_float(g: _Gen, op: Operation) -> None:
 def _emit_window_attention_float(g: _Gen, op: nn.WindowAttentionOp) -> None:
     _float_only(op)
     batch_shape, n, m, dk, dv, (qo, ko, vo) = _qkv_batches(g, op)
-    f = _shape(op.pq)[-1]
-    pqo, pko, ro = _batch_offsets(g, [(_shape(op.pq)[:-2], n * f), (_shape(op.pk)[:-2], m * f), (_shape(op.factor), 1)], batch_shape)
+    f, pks = _shape(op.pq)[-1], _shape(op.pk)
+    pqo, ro = _batch_offsets(g, [(_shape(op.pq)[:-2], n * f), (_shape(op.factor), 1)], batch_shape)
+    # pk on key-value heads: batch entry (outer, h) reads pk's head h // (H / G)
+    heads, groups = batch_shape[-1], pks[-3]
+    lead = broadcast_strides(tuple(pks[:-3]) or (1,), tuple(batch_shape[:-1]) or (1,))
+    offs = [(sum(i * st for i, st in zip(z[:-1], lead)) * groups + z[-1] // (heads // groups)) * m * f for z in np.ndindex(*batch_shape)]
+    pko = g.fresh("o")
+    g.lines.append(f"  static const int64_t {pko}[] = {_arr(offs)};")
     out = g.alloc(op.res)
     mask, mo, msi, msj = _score_mask(g, op, batch_shape, n, m, qo)
     g.lines.append(

@@ -245,16 +245,16 @@ def _state_port(g: _Gen) -> list[dict]:
 
 
 def _window_layout(g: _Gen, op: snn.WindowAttentionStepOp, slots) -> dict:
-    """A sliding-window hybrid's state in the port: its caches of sinks + window slots as KV
-    caches are (per head, a slot row of ceil(d / 64) words of 64 signed bytes: keys, values,
-    then key features per query head), then per query head S row-major and z, int64, 8 a word."""
+    """A sliding-window hybrid's state in the port, all per key-value head: its caches of sinks +
+    window slots as KV caches are (a slot row of ceil(d / 64) words of 64 signed bytes: keys,
+    values, then key features), then S row-major and z, int64, 8 a word."""
     k, v, pk, s, z = slots
     if any(x.dtype != np.int8 for x in (k, v, pk)) or s.dtype != np.int64 or z.dtype != np.int64:
         raise NsccError(f"vck190 target: the state of {where(op)} must be byte caches and int64 sums", "use at most 127 levels")
     ks, vs, ps = _shape(op.k_cache), _shape(op.v_cache), _shape(op.p_cache)
     kw, vw, pw = (math.prod(x[:-1]) * -(-x[-1] // 64) for x in (ks, vs, ps))
-    heads, f, dv = math.prod(ps[:-2]), ps[-1], vs[-1]
-    sw = heads * -(-(f * dv + f) // 8)
+    groups, f, dv = math.prod(ps[:-2]), ps[-1], vs[-1]
+    sw = groups * -(-(f * dv + f) // 8)
     g.state_at[op] = (g.state, g.state + kw, g.state + kw + vw, g.state + kw + vw + pw)
     entry = {
         **{x: {"argument": t.arg, "result": t.result, "name": t.name} for x, t in zip("KVPSz", slots)},
@@ -583,11 +583,11 @@ def _emit_window_attention_step(g: _Gen, op: snn.WindowAttentionStepOp) -> None:
         f"{pq[0]}, {pq[1]}, {pk[0]}, {pk[1]}, {_rom(g, r.reshape(-1).tolist())}, {pos[0]}, {pos[1]}, state, {kso}, {vso}, {pso}, {sso}, "
         f"{out[0]}, {out[1]});"
     )
-    # per call: the near slots' keys and values a word a cycle; per head S and z loaded and stored
-    # a word a cycle (the state traffic, most of it), its key features' rows, and the far readout
-    # a row of S a cycle
+    # per call and key-value head: S and z loaded and stored a word a cycle (the state traffic,
+    # most of it), the key features' rows; per query head the near slots' keys and values a word
+    # a cycle and the far readout a row of S a cycle
     heads, kw, vw, pw = math.prod(qs[:-2]), -(-dk // 64), -(-dv // 64), -(-fd // 64)
-    _other(g, op, groups * slots * (kw + vw) + heads * (2 * -(-(fd * dv + fd) // 8) + 2 * pw + fd), 1)
+    _other(g, op, groups * (2 * -(-(fd * dv + fd) // 8) + 2 * pw + vw) + heads * (slots * (kw + vw) + fd), 1)
     g.others[-1].update(dk=dk, dv=dv)
 
 

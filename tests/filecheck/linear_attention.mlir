@@ -25,7 +25,8 @@
 // (new names: stored arrays are frozen). window=W sinks=S makes causal layers
 // sliding-window hybrids (nn.window_attention: softmax over the last W keys and the
 // first S, the fitted linear attention for the others, weighed by a fitted factor per
-// head); the padded encoder layer stays plain linear. Without raise-attention first it is an error.
+// head; the keys get their own map, one per key-value head); the padded encoder layer
+// stays plain linear. Without raise-attention first it is an error.
 builtin.module {
   func.func @main(%q: tensor<1x2x3x4xf32>, %kt: tensor<1x2x4x3xf32>, %v: tensor<1x2x3x4xf32>, %pad: tensor<1x1x1x3xf32>) -> (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>) {
     %s = nn.matmul %q, %kt : (tensor<1x2x3x4xf32>, tensor<1x2x4x3xf32>) -> tensor<1x2x3x3xf32>
@@ -86,8 +87,9 @@ builtin.module {
 // WINDOW-NEXT: nscc: note: linear-attention: enc.attn: linear, state 0.6 KiB at 2048 positions
 // WINDOW:      %[[K:.*]] = nn.transpose %kt
 // WINDOW-NEXT: %[[W:.*]] = nn.weight "dec.attn.feature_map" : tensor<2x4x4xf32>
+// WINDOW-NEXT: %[[WK:.*]] = nn.weight "dec.attn.key_feature_map" : tensor<2x4x4xf32>
 // WINDOW-NEXT: %[[FQ:.*]] = nn.feature_map %q, %[[W]]
-// WINDOW-NEXT: %[[FK:.*]] = nn.feature_map %[[K]], %[[W]]
+// WINDOW-NEXT: %[[FK:.*]] = nn.feature_map %[[K]], %[[WK]]
 // WINDOW-NEXT: %[[R:.*]] = nn.weight "dec.attn.window_factor" : tensor<2xf32>
 // WINDOW-NEXT: %[[O:.*]] = nn.window_attention %q, %[[K]], %v, %[[FQ]], %[[FK]], %[[R]] {{{.*}}scale = 5.000000e-01 : f64, window = 1 : i64, sinks = 1 : i64} : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x8xf32>, tensor<1x2x3x8xf32>, tensor<2xf32>) -> tensor<1x2x3x4xf32>
 // WINDOW:      nn.linear_attention %{{.*}}, %{{.*}}, %v, %pad

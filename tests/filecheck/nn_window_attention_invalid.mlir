@@ -20,7 +20,7 @@ builtin.module {
     func.return %0 : tensor<1x2x3x4xf32>
   }
 }
-// CHECK: nscc: error: {{.*}}: IR does not verify: nn.window_attention: features (1, 2, 2, 8), (1, 2, 2, 8) must follow q (1, 2, 3, 4) and k (1, 2, 3, 4) but for their last axis
+// CHECK: nscc: error: {{.*}}: IR does not verify: nn.window_attention: features (1, 2, 2, 8), (1, 2, 2, 8) must follow q (1, 2, 3, 4) and k (1, 2, 3, 4) (pk on key-value heads)
 
 // -----
 // one factor per head

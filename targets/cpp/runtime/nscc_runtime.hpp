@@ -1159,7 +1159,7 @@ void spiking_window_attention(const TQ* q, const TK* k, const TV* v, const TP* p
           const TP* pi = pq + ((z * H + h) * S + i) * F;
           const TK* kz = k + (z * G + g) * T * dk;
           const TV* vz = v + (z * G + g) * T * dv;
-          const TP* pz = pk + (z * H + h) * T * F;
+          const TP* pz = pk + (z * G + g) * T * F;
           auto near = [&](i64 j) { return pos - j < window || j < sinks; };
           int64_t mx = INT64_MIN;
           for (i64 j = 0; j <= pos; ++j) {
@@ -1202,9 +1202,10 @@ void spiking_window_attention(const TQ* q, const TK* k, const TV* v, const TP* p
 }
 
 // snn.window_attention_step at position p: the caches (C = sinks + window slots) and the far sums
-// S [H, F, dv], z [H, F] copied to the new ones; the key p - window, unless a sink, leaves the
-// window (its pk and v join S and z); k, v and pk are written at p's slot; then each query head
-// attends as spiking_window_attention's query p does, the far sums read from S and z.
+// S [G, F, dv], z [G, F] (per key-value head, as the caches) copied to the new ones; the key
+// p - window, unless a sink, leaves the window (its pk and v join S and z); k, v and pk are
+// written at p's slot; then each query head attends as spiking_window_attention's query p does,
+// the far sums read from its key-value head's S and z.
 template <class TQ, class TK, class TV, class TP, class TKC, class TVC, class TPC>
 void spiking_window_attention_step(const TQ* q, const TK* k, const TV* v, const TP* pq, const TP* pk, const int64_t* r, const TKC* kc,
                                    const TVC* vc, const TPC* pc, const int64_t* S, const int64_t* Z, int64_t p, i64 outer, i64 H, i64 G,
@@ -1214,29 +1215,27 @@ void spiking_window_attention_step(const TQ* q, const TK* k, const TV* v, const 
   const i64 C = sinks + window;
   std::memcpy(nkc, kc, sizeof(TKC) * outer * G * C * dk);
   std::memcpy(nvc, vc, sizeof(TVC) * outer * G * C * dv);
-  std::memcpy(npc, pc, sizeof(TPC) * outer * H * C * F);
-  std::memcpy(nS, S, sizeof(int64_t) * outer * H * F * dv);
-  std::memcpy(nZ, Z, sizeof(int64_t) * outer * H * F);
+  std::memcpy(npc, pc, sizeof(TPC) * outer * G * C * F);
+  std::memcpy(nS, S, sizeof(int64_t) * outer * G * F * dv);
+  std::memcpy(nZ, Z, sizeof(int64_t) * outer * G * F);
   const i64 old = p - window;
   if (old >= sinks) {
     const i64 slot = sinks + old % window;
-    for (i64 z = 0; z < outer; ++z)
-      for (i64 h = 0; h < H; ++h) {
-        const TPC* pj = npc + ((z * H + h) * C + slot) * F;
-        const TVC* vj = nvc + ((z * G + h / (H / G)) * C + slot) * dv;
-        for (i64 a = 0; a < F; ++a) {
-          nZ[(z * H + h) * F + a] += (int64_t)pj[a];
-          for (i64 c = 0; c < dv; ++c) nS[((z * H + h) * F + a) * dv + c] += (int64_t)pj[a] * (int64_t)vj[c];
-        }
+    for (i64 zg = 0; zg < outer * G; ++zg) {
+      const TPC* pj = npc + (zg * C + slot) * F;
+      const TVC* vj = nvc + (zg * C + slot) * dv;
+      for (i64 a = 0; a < F; ++a) {
+        nZ[zg * F + a] += (int64_t)pj[a];
+        for (i64 c = 0; c < dv; ++c) nS[(zg * F + a) * dv + c] += (int64_t)pj[a] * (int64_t)vj[c];
       }
+    }
   }
   const i64 at = p < sinks ? p : sinks + p % window;
   for (i64 zg = 0; zg < outer * G; ++zg) {
     for (i64 a = 0; a < dk; ++a) nkc[(zg * C + at) * dk + a] = (TKC)k[zg * dk + a];
     for (i64 c = 0; c < dv; ++c) nvc[(zg * C + at) * dv + c] = (TVC)v[zg * dv + c];
+    for (i64 a = 0; a < F; ++a) npc[(zg * C + at) * F + a] = (TPC)pk[zg * F + a];
   }
-  for (i64 zh = 0; zh < outer * H; ++zh)
-    for (i64 a = 0; a < F; ++a) npc[(zh * C + at) * F + a] = (TPC)pk[zh * F + a];
   std::vector<i64> near;
   for (i64 j = 0; j < std::min<i64>(sinks, p + 1); ++j) near.push_back(j);
   for (i64 j = std::max<i64>(sinks, p - window + 1); j <= p; ++j) near.push_back(sinks + j % window);
@@ -1262,12 +1261,12 @@ void spiking_window_attention_step(const TQ* q, const TK* k, const TV* v, const 
         for (i64 c = 0; c < dv; ++c) num[c] += e * (int64_t)nvc[(zg * C + near[u]) * dv + c];
       }
       const TP* pi = pq + zh * F;
-      for (i64 a = 0; a < F; ++a) far_den += (int64_t)pi[a] * nZ[zh * F + a];
+      for (i64 a = 0; a < F; ++a) far_den += (int64_t)pi[a] * nZ[zg * F + a];
       den += round_shift(r[h] * far_den, fshift);
       if (den < 1) den = 1;
       for (i64 c = 0; c < dv; ++c) {
         int64_t far = 0;
-        for (i64 a = 0; a < F; ++a) far += (int64_t)pi[a] * nS[(zh * F + a) * dv + c];
+        for (i64 a = 0; a < F; ++a) far += (int64_t)pi[a] * nS[(zg * F + a) * dv + c];
         out[zh * dv + c] = round_div((num[c] + round_shift(r[h] * far, fshift)) * (int64_t(1) << f), den);
       }
       events += n * (dk + dv) + F * (dv + 1);

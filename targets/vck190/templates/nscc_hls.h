@@ -586,10 +586,10 @@ kv_groups_loop:
 }
 
 // snn.window_attention_step with its state in the port (docs/semantics.md): per key-value head
-// C = SK + W slot rows of keys (KW words of 64 signed bytes) and of values (VW), per query head C
-// slot rows of key features (PW), then per query head the far sums S (row-major) and z, int64
-// eight to a word. The key leaving the window joins S and z, the token's k, v and pk are written
-// at its slot, then each query head reads its near slots' keys and values once and S and z once.
+// C = SK + W slot rows of keys (KW words of 64 signed bytes), of values (VW) and of key features
+// (PW), then per key-value head the far sums S (row-major) and z, int64 eight to a word. Per
+// key-value head the key leaving the window joins S and z and the token's k, v and pk are
+// written at its slot; then each of its query heads reads the near slots' keys and values once.
 template <int GROUPS, int HG, int DK, int DV, int FD, int W, int SK, int F, int SHIFT, int64_t MULT, int FSHIFT, int64_t LOG2E, int64_t C1,
           int64_t C2, class TQ, class TP>
 void window_attention_step(const TQ* q, int64_t qo, const TQ* k, int64_t ko, const TQ* v, int64_t vo, const TP* pq, int64_t pqo, const TP* pk,
@@ -613,45 +613,45 @@ wa_groups_loop:
         if (w * 64 + l < DV) vold[w * 64 + l] = leave ? (int64_t)lane<8>(word, l) : 0;
     }
     write_kv_row<DK, DV>(k, ko + g * DK, v, vo + g * DV, state, kso, vso, (int64_t)g * C + at);
+    const int64_t sb = sso + (int64_t)g * SW, pb = pso + (int64_t)g * C * PW;
+    for (int w = 0; w < SW; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word = state[sb + w];
+      for (int u = 0; u < 8; ++u) {
+        int i = w * 8 + u;
+        if (i < FD * DV) S[i / DV][i % DV] = get64(word, u);
+        else if (i < FD * DV + FD) z[i - FD * DV] = get64(word, u);
+      }
+    }
+    if (leave) {
+      for (int w = 0; w < PW; ++w) {
+#pragma HLS PIPELINE II=1
+        word_t word = state[pb + (int64_t)at * PW + w];
+        for (int l = 0; l < 64; ++l)
+          if (w * 64 + l < FD) pold[w * 64 + l] = (int64_t)lane<8>(word, l);
+      }
+      for (int a = 0; a < FD; ++a) {
+        z[a] += pold[a];
+        for (int c = 0; c < DV; ++c) S[a][c] += pold[a] * vold[c];
+      }
+    }
+    for (int w = 0; w < PW; ++w) {
+      word_t word;
+      for (int l = 0; l < 64; ++l) set_lane<8>(word, l, w * 64 + l < FD ? (int32_t)pk[pko + (int64_t)g * FD + w * 64 + l] : 0);
+      state[pb + (int64_t)at * PW + w] = word;
+    }
+    for (int w = 0; w < SW; ++w) {
+#pragma HLS PIPELINE II=1
+      word_t word;
+      for (int u = 0; u < 8; ++u) {
+        int i = w * 8 + u;
+        set64(word, u, i < FD * DV ? S[i / DV][i % DV] : (i < FD * DV + FD ? z[i - FD * DV] : 0));
+      }
+      state[sb + w] = word;
+    }
   wa_heads_loop:
     for (int hh = 0; hh < HG; ++hh) {
       const int h = g * HG + hh;
-      const int64_t sb = sso + (int64_t)h * SW, pb = pso + (int64_t)h * C * PW;
-      for (int w = 0; w < SW; ++w) {
-#pragma HLS PIPELINE II=1
-        word_t word = state[sb + w];
-        for (int u = 0; u < 8; ++u) {
-          int i = w * 8 + u;
-          if (i < FD * DV) S[i / DV][i % DV] = get64(word, u);
-          else if (i < FD * DV + FD) z[i - FD * DV] = get64(word, u);
-        }
-      }
-      if (leave) {
-        for (int w = 0; w < PW; ++w) {
-#pragma HLS PIPELINE II=1
-          word_t word = state[pb + (int64_t)at * PW + w];
-          for (int l = 0; l < 64; ++l)
-            if (w * 64 + l < FD) pold[w * 64 + l] = (int64_t)lane<8>(word, l);
-        }
-        for (int a = 0; a < FD; ++a) {
-          z[a] += pold[a];
-          for (int c = 0; c < DV; ++c) S[a][c] += pold[a] * vold[c];
-        }
-      }
-      for (int w = 0; w < PW; ++w) {
-        word_t word;
-        for (int l = 0; l < 64; ++l) set_lane<8>(word, l, w * 64 + l < FD ? (int32_t)pk[pko + (int64_t)h * FD + w * 64 + l] : 0);
-        state[pb + (int64_t)at * PW + w] = word;
-      }
-      for (int w = 0; w < SW; ++w) {
-#pragma HLS PIPELINE II=1
-        word_t word;
-        for (int u = 0; u < 8; ++u) {
-          int i = w * 8 + u;
-          set64(word, u, i < FD * DV ? S[i / DV][i % DV] : (i < FD * DV + FD ? z[i - FD * DV] : 0));
-        }
-        state[sb + w] = word;
-      }
       for (int a = 0; a < DK; ++a) qh[a] = (int64_t)q[qo + (int64_t)h * DK + a];
       int64_t mx = INT64_MIN;
     wa_keys_loop:
