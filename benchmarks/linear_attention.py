@@ -30,9 +30,10 @@ how far the model's output moves, which took naive relu at 1/2 from 1,902 to
 104). Distilled (100 steps, 200 s of the conversion): all-linear 40.65 (1.73x),
 an eighth softmax 33.94 (1.45x; transfer alone 39.59 with the output probe),
 a quarter 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Sliding-window
-hybrids (window 16, 4 sinks): no softmax layer 27.41 (1.17x; distilled 26.19), a
-quarter 24.57 (+4.9%; distilled 23.81, +1.6%). Decoding state at 2,048 positions:
-17.1 MiB all-linear (int64 S and z per query head), 17.36 MiB with windows, against
+hybrids (window 16, 4 sinks, the keys' maps per key-value head): no softmax layer
+27.47 (1.17x), a quarter 24.65 (+5.2%); distilled, with per-query-head key maps,
+26.19 and 23.81. Decoding state at 2,048 positions: 17.1 MiB all-linear (int64 S
+and z per query head), 6.15 MiB with windows (S and z per key-value head), against
 22.5 MiB of spiking KV cache. A full run of all 12 points takes about 1.5 hours; runs of a few points
 (--only, --fractions) add up in the JSON.
 
