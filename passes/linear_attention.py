@@ -204,9 +204,10 @@ class LinearAttentionPass(ModulePass):
         data = transfer.capture(module, store, batches, found)
         hybrid = self.softmax_layers > 0 or self.state_budget > 0
         probe = Probe(module, store, batches[-max(1, len(batches) // 4) :][:2], metric_of(module)) if hybrid else None
-        rows, maps = [], {}
+        rows, maps, causal = [], {}, False
         for o in progress_bar(found, "attention transfer: fitting feature maps", enabled=self.feature == "hedgehog"):
             d = data.pop(o)
+            causal = causal or d.causal
             window = self.window if d.causal else 0  # a window is causal: encoders' layers become plain linear
             kv_heads = _kv_heads(o) or d.q.shape[-3]
             if self.feature == "hedgehog":
@@ -243,6 +244,9 @@ class LinearAttentionPass(ModulePass):
         n_soft = sum(keep)
         note(f"linear-attention: {len(found) - n_soft} layer(s) linear, {n_soft} softmax ({how}); decoding state"
              f" {_bytes(total)} at {self.context} positions, against {_bytes(sum(r.kv_bytes for r in rows))} of KV cache with softmax everywhere")  # fmt: skip
+        if self.feature == "hedgehog" and not self.window and causal:
+            note("linear-attention: hint: window=16 keeps softmax over each query's last 16 keys and first 4 (sinks) beside the"
+                 " linear state, a state still constant in the context (SmolLM2-135M: 1.17x float perplexity, all-linear 2.41x)")  # fmt: skip
         return {o: maps[o] for o, soft in zip(found, keep) if not soft}
 
 

@@ -49,6 +49,7 @@ builtin.module {
 // CHECK-NEXT: nscc: note: linear-attention: dec.attn: linear, state 0.6 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
 // CHECK-NEXT: nscc: note: linear-attention: enc.attn: linear, state 0.6 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
 // CHECK-NEXT: nscc: note: linear-attention: 2 layer(s) linear, 0 softmax (all linear); decoding state 1.2 KiB at 2048 positions, against 64.0 KiB of KV cache with softmax everywhere
+// CHECK-NEXT: nscc: note: linear-attention: hint: window=16 keeps softmax over each query's last 16 keys and first 4 (sinks)
 // CHECK-NEXT: nscc: note: linear-attention changed the model's function: relative output error {{[0-9.e+-]+}}, top-1 agreement {{[0-9.]+}}%, KL {{[0-9.e+-]+}} with softmax attention (on 8 calibration batches)
 // CHECK-LABEL: func.func @main
 // CHECK:      %[[K:.*]] = nn.transpose %kt {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x4x3xf32>) -> tensor<1x2x3x4xf32>
@@ -85,6 +86,7 @@ builtin.module {
 
 // WINDOW:      nscc: note: linear-attention: dec.attn: window 1, 1 sinks + linear, state 0.7 KiB at 2048 positions; linear-attention output error {{[0-9.]+}} (relu {{[0-9.]+}})
 // WINDOW-NEXT: nscc: note: linear-attention: enc.attn: linear, state 0.6 KiB at 2048 positions
+// WINDOW-NOT:  hint: window
 // WINDOW:      %[[K:.*]] = nn.transpose %kt
 // WINDOW-NEXT: %[[W:.*]] = nn.weight "dec.attn.feature_map" : tensor<2x4x4xf32>
 // WINDOW-NEXT: %[[WK:.*]] = nn.weight "dec.attn.key_feature_map" : tensor<2x4x4xf32>
