@@ -80,17 +80,20 @@ def test_window_llama_decodes_as_the_whole_sequence_on_the_interpreter_and_the_s
         np.testing.assert_array_equal(logits[:, 0], full[:, t], err_msg=f"step {t} against the whole sequence")
 
 
-def test_window_llama_decodes_in_the_vck190_kernels_c_simulation(llama, tmp_path):
-    """The step function as the VCK190 kernel: its state (the caches of sinks + window slots and
-    S, z) in the state port, 8 steps (keys leave the window from step 5) against the
+def test_a_mixed_llama_decodes_in_the_vck190_kernels_c_simulation(llama, tmp_path):
+    """One layer keeps softmax attention and its KV cache, one is a window hybrid: the step
+    function as the VCK190 kernel, both states (the KV cache; the caches of sinks + window slots
+    and S, z) in the state port, 8 steps (keys leave the window from step 5) against the
     interpreter's golden vectors in `make csim`."""
     model, calib = llama
-    ctx, module = prepare(model, {}, calib, WINDOW + ",decode-step", preflight=preflight)
+    pipe = WINDOW.replace("sinks=2", "sinks=2 softmax-layers=1") + ",decode-step"
+    ctx, module = prepare(model, {}, calib, pipe, preflight=preflight)
     pkg = vck190_package(ctx, module, tmp_path, "vck190")
-    assert "nscc::window_attention_step<" in open(f"{pkg}/kernel/nscc_kernel.cpp").read()
+    kernel = open(f"{pkg}/kernel/nscc_kernel.cpp").read()
+    assert "nscc::window_attention_step<" in kernel and "nscc::attention_step<" in kernel
     assert assert_csim_passes(pkg) == 8 * hf_models.VOCAB  # the logits of 8 steps
     state = json.load(open(f"{pkg}/weights/weights.json"))["state"]["arguments"]
-    assert [sorted(k for k in x if len(k) == 1) for x in state] == [sorted("KVPSz")] * 2
+    assert sorted(sorted(k for k in x if len(k) == 1) for x in state) == sorted([sorted("KV"), sorted("KVPSz")])
 
 
 def test_a_window_hybrid_left_in_float_is_refused_for_the_vck190_in_one_line(llama):
