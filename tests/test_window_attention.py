@@ -25,6 +25,7 @@ from nscc.targets.vck190.partition import partition, preflight
 pytestmark = [
     pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None, reason="needs g++ and make"),
     pytest.mark.usefixtures("private_build_cache"),
+    pytest.mark.slow,  # C++ builds: the fast loop has the op's semantics in test_snn_semantics.py
 ]
 pytest.importorskip("torch")
 WINDOW = ("raise-attention,linear-attention{fit-steps=30 window=3 sinks=2 measure=false},fuse-silu,fuse-rms-norm,"
