@@ -34,7 +34,9 @@ hybrids (window 16, 4 sinks, the keys' maps per key-value head): no softmax laye
 27.47 (1.17x), a quarter 24.65 (+5.2%); distilled, with per-query-head key maps,
 26.19 and 23.81. Decoding state at 2,048 positions: 17.1 MiB all-linear (int64 S
 and z per query head), 6.15 MiB with windows (S and z per key-value head), against
-22.5 MiB of spiking KV cache. A full run of all 12 points takes about 1.5 hours; runs of a few points
+22.5 MiB of spiking KV cache. Spiking at D=15 elsewhere (--spiking): all-linear
+188.4 (8.0x) after transfer; window hybrids 30.34 (1.29x), a quarter softmax 26.88
+(1.15x). A full run of all 12 points takes about 1.5 hours; runs of a few points
 (--only, --fractions) add up in the JSON.
 
     pip install -e '.[bench]'
