@@ -31,8 +31,7 @@ how far the model's output moves, which took naive relu at 1/2 from 1,902 to
 an eighth softmax 33.94 (1.45x; transfer alone 39.59 with the output probe),
 a quarter 28.52 (1.22x), half 25.19 (1.08x; transfer alone 26.54). Sliding-window
 hybrids (window 16, 4 sinks, the keys' maps per key-value head): no softmax layer
-27.47 (1.17x), a quarter 24.65 (+5.2%); distilled, with per-query-head key maps,
-26.19 and 23.81. Decoding state at 2,048 positions: 17.1 MiB all-linear (int64 S
+27.47 (1.17x), a quarter 24.65 (+5.2%); distilled 26.49 (1.13x) and 23.78 (+1.5%). Decoding state at 2,048 positions: 17.1 MiB all-linear (int64 S
 and z per query head), 6.15 MiB with windows (S and z per key-value head), against
 22.5 MiB of spiking KV cache. Spiking at D=15 elsewhere (--spiking): all-linear
 188.4 (8.0x) after transfer; window hybrids 30.34 (1.29x), a quarter softmax 26.88
