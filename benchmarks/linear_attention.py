@@ -153,9 +153,11 @@ def _plot(s: dict, path: str) -> None:
         if pts:
             ax.plot(*zip(*pts), marker="o", label=kind)
     ax.axhline(s["float_ppl"], color="gray", ls="--", label="float")
+    ax.axhline(1.5 * s["float_ppl"], color="gray", ls=":", label="aims: 1.5x, 1.1x float")
+    ax.axhline(1.1 * s["float_ppl"], color="gray", ls=":")
     ax.set(xlabel="fraction of layers with softmax attention", ylabel="perplexity", yscale="log",
            title=f"{s['model']}: linear attention{' (spiking, D=15)' if s['spiking'] else ''}")  # fmt: skip
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")
