@@ -12,7 +12,7 @@ from nscc.ir.textio import module_text, parse_module, read_module, write_module
 # Ops the frontend only emits for large tensors (smaller ones fold at import),
 # and ops that passes raise.
 EXTRA = """builtin.module {
-  func.func @main(%a: tensor<i64>, %b: tensor<i64>, %c: tensor<i64>, %q: tensor<2x3x4xf32>, %s: tensor<2x4x4xf64>, %n: tensor<2x4xf64>) -> (tensor<70000xi64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) {
+  func.func @main(%a: tensor<i64>, %b: tensor<i64>, %c: tensor<i64>, %q: tensor<2x3x4xf32>, %s: tensor<2x4x4xf64>, %n: tensor<2x4xf64>) -> (tensor<70000xi64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) {
     %0 = nn.range %a, %b, %c : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<70000xi64>
     %1 = nn.attention %q, %q, %q {scale = 5.000000e-01 : f64, causal} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
     %2 = nn.linear_attention %q, %q, %q {feature = "elu1", decay = 9.000000e-01 : f64, normalize, causal} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
@@ -22,7 +22,9 @@ EXTRA = """builtin.module {
     %7 = nn.hadamard %q, %h, %h : (tensor<2x3x4xf32>, tensor<2x2xi8>, tensor<2x2xi8>) -> tensor<2x3x4xf32>
     %w = arith.constant dense<5.000000e-01> : tensor<2x4x2xf32>
     %8 = nn.feature_map %q, %w : (tensor<2x3x4xf32>, tensor<2x4x2xf32>) -> tensor<2x3x4xf32>
-    func.return %0, %1, %2, %3, %4, %5, %6, %7, %8 : tensor<70000xi64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>
+    %r = arith.constant dense<1.000000e+00> : tensor<2xf32>
+    %9 = nn.window_attention %q, %q, %q, %8, %8, %r {scale = 5.000000e-01 : f64, window = 2 : i64, sinks = 1 : i64} : (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2xf32>) -> tensor<2x3x4xf32>
+    func.return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9 : tensor<70000xi64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4x4xf64>, tensor<2x4xf64>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>
   }
 }"""
 
