@@ -743,8 +743,8 @@ class LinearAttentionOp(NNOp):
 
 @irdl_op_definition
 class WindowAttentionOp(NNOp):
-    """Causal attention that is softmax over each query's last `window` keys and linear
-    over the older ones (LoLCATs' sliding-window hybrid). Query i (aligned at the end of
+    """Causal attention that is softmax over each query's last `window` keys and first `sinks`
+    keys and linear over the others (LoLCATs' sliding-window hybrid). Query i (aligned at the end of
     the keys, as nn.linear_attention's causal form), key j, gap g = i + (T - S) - j:
 
         W_i = {j : 0 <= g < window, or 0 <= g and j < sinks}   (the keys softmax weighs)
@@ -755,9 +755,9 @@ class WindowAttentionOp(NNOp):
 
     pq, pk are the feature-mapped q and k (nn.feature_map); pk may have fewer heads, G dividing
     H (the key-value heads of grouped-query attention: query head h reads pk's h // (H / G));
-    r [H] weighs the linear part per head against the softmax part. The first `sinks` keys stay softmax for every query
-    (StreamingLLM's attention sinks): pretrained LLMs put much of their attention there,
-    and a linear map cannot reproduce that peak. Decoding needs the sinks' and the last
+    r [H] weighs the linear part per head against the softmax part. The first `sinks` keys
+    stay softmax for every query (StreamingLLM's attention sinks): pretrained LLMs put much of
+    their attention there, and a linear map cannot reproduce that peak. Decoding needs the sinks' and the last
     `window` keys and values and the linear state of the others: constant in the context."""
 
     name = "nn.window_attention"
