@@ -355,6 +355,14 @@ def encode_qkv(store: WeightStore, op: nn.AttentionOp | nn.WindowAttentionOp, co
     return counts
 
 
+def decoded(store: WeightStore, op: Operation, att: Operation, name: str, theta_v: np.ndarray) -> list[Operation]:
+    """`att` (an integer attention of F fraction bits in units of v's counts), named `name`,
+    then decoded by v's thresholds times 2^-F into `op`'s float result."""
+    att.attributes[LAYER_ATTR] = StringAttr(name)
+    scale = new_weight(store, f"{name}.scale", theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
+    return [att, scale, snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)]
+
+
 @dataclass
 class ConvertSoftmaxAttention(RewritePattern):
     """nn.attention -> q, k, v encoded as counts (k and v once per key-value head) ->
@@ -381,10 +389,7 @@ class ConvertSoftmaxAttention(RewritePattern):
         att = snn.AttentionOp(
             *counts, mask, multiplier=code.multiplier, shift=code.shift, frac_bits=ATTENTION_FRAC_BITS, causal=op.causal is not None
         )
-        att.attributes[LAYER_ATTR] = StringAttr(name)
-        scale = new_weight(self.store, f"{name}.scale", code.theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
-        dec = snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)
-        rewriter.replace(op, [*new, att, scale, dec])
+        rewriter.replace(op, [*new, *decoded(self.store, op, att, name, code.theta_v)])
 
 
 @dataclass(frozen=True)
@@ -426,10 +431,7 @@ class ConvertWindowAttention(RewritePattern):
         fw = new_weight(self.store, f"{name}.window_factor.multiplier", mult.astype(np.int64), i64)
         att = snn.WindowAttentionOp(*counts, fw.res, multiplier=c.multiplier, shift=c.shift, frac_bits=ATTENTION_FRAC_BITS,
                                     window=prop(op, "window"), sinks=prop(op, "sinks"), factor_shift=fshift)  # fmt: skip
-        att.attributes[LAYER_ATTR] = StringAttr(name)
-        scale = new_weight(self.store, f"{name}.scale", c.theta_v * np.float32(2.0**-ATTENTION_FRAC_BITS), f32)
-        dec = snn.DecodeOp(att.res, scale.res, None, op.res.type, axis=len(op.res.type.get_shape()) - 1)
-        rewriter.replace(op, [*new, fw, att, scale, dec])
+        rewriter.replace(op, [*new, fw, *decoded(self.store, op, att, name, c.theta_v)])
         for fm in maps:
             if not fm.res.uses:
                 rewriter.erase(fm)
