@@ -10,9 +10,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def printable(text: str, limit: int = 200) -> str:
     """`text` safe for a terminal: control characters (ESC sequences, NUL, newlines) as
     escapes, and at most `limit` characters. Names from a model go through this before
-    they are printed."""
+    they are printed. A longer text loses its middle: a layer's name differs from its
+    neighbours' at the end (`...layers.3.mlp.up_proj`), so the end is kept."""
     text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) // 3
+    return text[:head] + "..." + text[len(text) - (limit - 3 - head) :]
 
 
 def note(message: str, kind: str = "note") -> None:

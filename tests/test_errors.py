@@ -202,3 +202,14 @@ def test_existing_output_is_replaced_only_on_success(tmp_path, mlp):
     r = nscc("compile", tmp_path / "missing.onnx", "-o", out)
     assert r.returncode != 0
     assert sorted(os.listdir(out)) == before
+
+
+def test_long_names_keep_their_distinguishing_end_and_stay_escaped():
+    from nscc.errors import printable
+
+    names = [f"model.layers.slice(None, 24, None).{i}.mlp.down_proj" for i in (3, 13)]
+    shown = [printable(n, 32) for n in names]
+    assert all(len(s) == 32 for s in shown)
+    assert shown[0] != shown[1] and shown[1].endswith("13.mlp.down_proj") and shown[1].startswith("model.")
+    hostile = printable("\x1b[2J" * 50, 20)
+    assert "\x1b" not in hostile and len(hostile) == 20

@@ -8,7 +8,8 @@ The model (docs/targets.md gives it in full):
   bandwidth)) + depth cycles, with WP the words per row in each bank and
   `active` the rows holding a non-zero count (measured firing on the golden
   vectors, all rows where none was measured);
-* every other op: `passes` pipelined sweeps over its elements at II=1
+* every other op: `passes` pipelined sweeps over its elements at II=1, LANES
+  elements a cycle where the loop is lane-parallel (`vector` in its entry);
   (linear attention: one row of S per cycle, the state in and out a word
   per cycle; an encoder's over the whole sequence, as softmax attention, a
   dot product per query and key, then a value column each; a feature map: H * S * d * f count-times-weight additions, then
@@ -26,6 +27,8 @@ them with a csynth report's figures to recalibrate.
 from __future__ import annotations
 
 import math
+
+from nscc.targets.vck190.hls import LANES
 
 VC1902 = {"LUT": 899_840, "FF": 1_799_680, "DSP58": 1_968, "BRAM36": 967, "URAM": 463}
 ASSUMPTIONS = {
@@ -48,6 +51,11 @@ def bram36(width_bits: int, depth: int) -> int:
     """BRAM36 blocks for a width x depth memory: the best of the 36 Kb aspect ratios."""
     shapes = [(72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384), (1, 32768)]
     return min(math.ceil(width_bits / w) * math.ceil(depth / d) for w, d in shapes)
+
+
+def arena_bram36(width_bits: int, depth: int) -> int:
+    """BRAM36 blocks for an arena partitioned cyclically into LANES banks."""
+    return LANES * bram36(width_bits, -(-depth // LANES)) if depth else 0
 
 
 def uram(width_bits: int, depth: int) -> int:
@@ -77,7 +85,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         )  # fmt: skip
     others, by_op = 0.0, {}
     for o in kernel.others:
-        cycles = o["passes"] * o["elements"] + a["pipeline_depth"]
+        cycles = o["passes"] * math.ceil(o["elements"] / o.get("vector", 1)) + a["pipeline_depth"]
         others += cycles
         row = by_op.setdefault(o["op"], {"count": 0, "cycles": 0})
         row["count"] += 1
@@ -100,13 +108,14 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     lut += sum(q * a["lut_per_attention_lane"] for q in {o["lanes"] for o in kernel.others if "lanes" in o})  # Hadamard columns
     ff = lut * a["ff_per_lut"]
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
-    bram = n_ports * a["axi_port_bram36"] + bram36(32, kernel.arena32) + bram36(64, kernel.arena64) + len(shapes) * 2 * 2 * bram36(512, 128)
+    arenas = arena_bram36(32, kernel.arena32) + arena_bram36(64, kernel.arena64)
+    bram = n_ports * a["axi_port_bram36"] + arenas + len(shapes) * 2 * 2 * bram36(512, 128)
     bram += sum(dv * bram36(64, dk) for dk, dv in attention)  # S partitioned by column
     res = [s for s in kernel.layers if s.resident >= 0]
     uram_blocks = uram(512, sum(s.k * s.wa for s in res)) + uram(512, sum(s.k * s.wb for s in res)) if res else 0  # two banks
     if bram > 0.6 * VC1902["BRAM36"]:  # big arenas go to URAM
-        uram_blocks += uram(32, kernel.arena32) + uram(64, kernel.arena64)
-        bram -= bram36(32, kernel.arena32) + bram36(64, kernel.arena64)
+        uram_blocks += LANES * (uram(32, -(-kernel.arena32 // LANES)) + uram(64, -(-kernel.arena64 // LANES)))
+        bram -= arenas
     resources = {"LUT": round(lut), "FF": round(ff), "DSP58": dsp, "BRAM36": bram, "URAM": uram_blocks}
     # the bounds if every weight byte a call uses came from device memory at the full
     # bandwidth: of the DDR alone, and of DDR and LPDDR together (the two banks)

@@ -40,6 +40,7 @@ RANK = 6
 # two banks (even and odd words); 22 groups a bank, 352 of the VC1902's 463
 # URAMs (76%), the rest left to arenas and buffers.
 RESIDENT_WORDS = 22 * 4096  # per bank
+LANES = 16  # elements a cycle of the lane-parallel elementwise ops (nscc_hls.h's LANES)
 
 
 def container_bits(bits: int) -> int:
@@ -321,7 +322,7 @@ def generate(module: ModuleOp, store, part: Partition) -> Kernel:
     sizes = {}
     for arena_name in ("a32", "a64"):
         bufs = {life[3]: (life[0] + 1, life[1] + 1, life[2]) for v, life in g.life.items() if g.loc[v][0] == arena_name}
-        offsets, top = plan_arena(bufs, align=16)
+        offsets, top = plan_arena(bufs, align=LANES)
         sizes[arena_name] = max(top, 16)
         for name, o in offsets.items():
             g.lines = [ln.replace(f"@{name}@", str(o)) for ln in g.lines]
@@ -386,8 +387,12 @@ def _kernel_source(g: _Gen, ports, io, wgt_words: int, prm_words: int) -> str:
             *_resident_load(g),
             "  if (mode != 0) return;",
             "  static int32_t a32[NSCC_A32];  // counts and int32 values, lifetimes overlaid",
+            f"#pragma HLS ARRAY_PARTITION variable=a32 type=cyclic factor={LANES}",
             *(
-                ["  static int64_t a64[NSCC_A64];  // int64 values (linear attention, token ids)"]
+                [
+                    "  static int64_t a64[NSCC_A64];  // int64 values (linear attention, token ids)",
+                    f"#pragma HLS ARRAY_PARTITION variable=a64 type=cyclic factor={LANES}",
+                ]
                 if any("a64" in ln for ln in g.lines)
                 else []
             ),
@@ -541,8 +546,9 @@ def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
     out = g.alloc(op.res)
     log2e, c1, c2 = fixed.softmax_constants(f)
     n = math.prod(_shape(op.input))
-    g.lines.append(f"  nscc::fixed_silu<{n}, {f}, {prop(op, 'alpha')}LL, {log2e}LL, {c1}LL, {c2}LL>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
-    return _other(g, op, n, 1)
+    v = _lanes(n, [x], [1])
+    g.lines.append(f"  nscc::fixed_silu<{n}, {f}, {prop(op, 'alpha')}LL, {log2e}LL, {c1}LL, {c2}LL, {v}>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    return _other(g, op, n, 1, v)
 
 
 @_emits(snn.AttentionStepOp)
@@ -750,8 +756,9 @@ def _i64(v: int) -> str:
     return f"int64_t({v}LL)" if v > -(2**63) else "int64_t(-9223372036854775807LL - 1)"
 
 
-def _other(g: _Gen, op: Operation, elements: int, passes: int) -> None:
-    """Cost of a non-synapse op for the estimator: `passes` pipelined sweeps over its elements."""
+def _other(g: _Gen, op: Operation, elements: int, passes: int, vector: int = 1) -> None:
+    """Cost of a non-synapse op for the estimator: `passes` pipelined sweeps over its elements,
+    `vector` elements a cycle."""
     layer = op.attributes.get(LAYER_ATTR)
     g.others.append(
         {
@@ -760,6 +767,7 @@ def _other(g: _Gen, op: Operation, elements: int, passes: int) -> None:
             "layer": layer.data if isinstance(layer, StringAttr) else "",
             "elements": int(elements),
             "passes": passes,
+            "vector": vector,
         }
     )
 
@@ -799,8 +807,9 @@ def _emit_reduce_max(g: _Gen, op: nn.ReduceMaxOp) -> None:
     x = g.ref(op.input)
     out = g.alloc(op.res)
     n = shape[-1]
-    g.lines.append(f"  nscc::reduce_max_rows<{math.prod(shape) // n}, {n}>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
-    _other(g, op, math.prod(shape), 1)
+    v = _lanes(n, [x], [1])
+    g.lines.append(f"  nscc::reduce_max_rows<{math.prod(shape) // n}, {n}, {v}>({x[0]}, {x[1]}, {out[0]}, {out[1]});")
+    _other(g, op, math.prod(shape), 1, v)
 
 
 def _elementwise(g: _Gen, op: Operation, kind: int, operands: list[SSAValue]) -> None:
@@ -808,13 +817,24 @@ def _elementwise(g: _Gen, op: Operation, kind: int, operands: list[SSAValue]) ->
     res = op.results[0]
     oshape = _shape(res) or (1,)
     refs = [g.ref(v) for v in operands]
-    strides = [_rom(g, _pad(broadcast_strides(_shape(v) or (1,), oshape), 0)) for v in operands]
+    views = [_pad(broadcast_strides(_shape(v) or (1,), oshape), 0) for v in operands]
+    strides = [_rom(g, st) for st in views]
     out = g.alloc(res)
     f = prop(op, "frac_bits") if isinstance(op, snn.FixedDivOp | snn.FixedMulOp) else 0
     kn = _rom(g, _pad(list(oshape), 1), "int")
+    v = _lanes(oshape[-1], refs, [st[-1] for st in views])
     (a, ao), (b, bo) = refs
-    g.lines.append(f"  nscc::binary<{kind}, {f}>({a}, {ao}, {strides[0]}, {b}, {bo}, {strides[1]}, {out[0]}, {out[1]}, {kn});")
-    _other(g, op, math.prod(oshape), 1)
+    g.lines.append(f"  nscc::binary<{kind}, {f}, {v}>({a}, {ao}, {strides[0]}, {b}, {bo}, {strides[1]}, {out[0]}, {out[1]}, {kn});")
+    _other(g, op, math.prod(oshape), 1, v)
+
+
+def _lanes(inner: int, refs: Sequence[tuple[str, str]], inner_strides: Sequence[int]) -> int:
+    """LANES when an elementwise loop can take LANES elements a cycle, else 1: its innermost
+    axis is a multiple of LANES long, and every operand lies in an arena (partitioned by LANES,
+    each value on a multiple of LANES) and runs along that axis with stride 1 or 0. Parameters
+    come through one 32-bit device-memory port, an element a cycle."""
+    ok = inner % LANES == 0 and all(r[0] in ("a32", "a64") for r in refs) and all(st in (0, 1) for st in inner_strides)
+    return LANES if ok else 1
 
 
 @_emits(nn.WhereOp)

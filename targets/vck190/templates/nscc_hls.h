@@ -72,8 +72,32 @@ copy_view_loop:
             }
 }
 
-// Elementwise binary op OP(a, b) over a broadcast view (out contiguous).
-template <int OP, int F, class TA, class TB, class TO>
+// Elementwise ops take LANES elements a cycle where their operands allow it. The arenas are
+// partitioned cyclically by LANES and every value starts on a multiple of LANES, so LANES
+// consecutive elements of a value lie in LANES different banks.
+constexpr int LANES = 16;
+
+template <int OP, int F>
+inline int64_t binary_value(int64_t x, int64_t y) {
+#pragma HLS INLINE
+  if (OP == 0) return fixed_add_value(x, y);         // snn.fixed_add
+  if (OP == 1) return fixed_div_value(x, y, F);      // snn.fixed_div
+  if (OP == 3) return fixed_mul_value(x, y, F);      // snn.fixed_mul
+  if (OP == 4) return (x != 0) && (y != 0);          // nn.and
+  if (OP == 5) return (x != 0) || (y != 0);          // nn.or
+  if (OP == 6) return x != 0;                        // nn.cast to i1 (b unused)
+  if (OP == 7) return x == y;                        // nn.equal
+  if (OP == 8) return x + y;                         // integer nn.add, nn.sub, nn.mul: the
+  if (OP == 9) return x - y;                         // result type's wrap-around, as numpy
+  if (OP == 10) return x * y;
+  if (OP == 11) return x < 0 ? -x : x;               // nn.abs (b unused; wraps at -2^31 as numpy)
+  return x > 0 ? x : 0;                              // nn.relu (b unused)
+}
+
+// Elementwise binary op OP(a, b) over a broadcast view (out contiguous), V results a cycle:
+// V = LANES when the innermost axis is a multiple of LANES long and both operands run along it
+// with stride 1 or 0 (a broadcast), else 1.
+template <int OP, int F, int V, class TA, class TB, class TO>
 void binary(const TA* a, int64_t ao, const int64_t* as, const TB* b, int64_t bo, const int64_t* bs, TO* out, int64_t oo, const int* n) {
   int64_t o = oo;
 binary_loop:
@@ -82,25 +106,17 @@ binary_loop:
       for (int i2 = 0; i2 < n[2]; ++i2)
         for (int i3 = 0; i3 < n[3]; ++i3)
           for (int i4 = 0; i4 < n[4]; ++i4)
-            for (int i5 = 0; i5 < n[5]; ++i5) {
+            for (int i5 = 0; i5 < n[5]; i5 += V) {
 #pragma HLS LOOP_TRIPCOUNT max=4096
 #pragma HLS PIPELINE II=1
-              int64_t x = a[ao + i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4] + i5 * as[5]];
-              int64_t y = b[bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4] + i5 * bs[5]];
-              int64_t r;
-              if (OP == 0) r = fixed_add_value(x, y);         // snn.fixed_add
-              else if (OP == 1) r = fixed_div_value(x, y, F);  // snn.fixed_div
-              else if (OP == 3) r = fixed_mul_value(x, y, F);  // snn.fixed_mul
-              else if (OP == 4) r = (x != 0) && (y != 0);      // nn.and
-              else if (OP == 5) r = (x != 0) || (y != 0);      // nn.or
-              else if (OP == 6) r = x != 0;                    // nn.cast to i1 (b unused)
-              else if (OP == 7) r = x == y;                    // nn.equal
-              else if (OP == 8) r = x + y;                     // integer nn.add, nn.sub, nn.mul: the
-              else if (OP == 9) r = x - y;                     // result type's wrap-around, as numpy
-              else if (OP == 10) r = x * y;
-              else if (OP == 11) r = x < 0 ? -x : x;           // nn.abs (b unused; wraps at -2^31 as numpy)
-              else r = x > 0 ? x : 0;                                                    // nn.relu (b unused)
-              out[o++] = (TO)r;
+              const int64_t ab = ao + i0 * as[0] + i1 * as[1] + i2 * as[2] + i3 * as[3] + i4 * as[4];
+              const int64_t bb = bo + i0 * bs[0] + i1 * bs[1] + i2 * bs[2] + i3 * bs[3] + i4 * bs[4];
+            binary_lanes:
+              for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+                out[o + l] = (TO)binary_value<OP, F>(a[ab + (i5 + l) * as[5]], b[bb + (i5 + l) * bs[5]]);
+              }
+              o += V;
             }
 }
 
@@ -125,18 +141,32 @@ select_loop:
             }
 }
 
-// nn.reduce_max over the last axis (keepdims), integers: token-scale's largest magnitude
-template <int ROWS, int N, class T>
+// nn.reduce_max over the last axis (keepdims), integers: token-scale's largest magnitude.
+// V partial maxima a cycle (N a multiple of V), then a tree over them.
+template <int ROWS, int N, int V, class T>
 void reduce_max_rows(const T* x, int64_t xo, T* out, int64_t oo) {
 reduce_max_loop:
   for (int r = 0; r < ROWS; ++r) {
-    T m = x[xo + (int64_t)r * N];
-    for (int j = 1; j < N; ++j) {
-#pragma HLS PIPELINE II=1
-      T v = x[xo + (int64_t)r * N + j];
-      m = v > m ? v : m;
+    T m[V];
+#pragma HLS ARRAY_PARTITION variable=m type=complete
+    for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+      m[l] = x[xo + (int64_t)r * N + l];
     }
-    out[oo + r] = m;
+    for (int j = V; j < N; j += V) {
+#pragma HLS PIPELINE II=1
+      for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+        T v = x[xo + (int64_t)r * N + j + l];
+        m[l] = v > m[l] ? v : m[l];
+      }
+    }
+    for (int w = V / 2; w > 0; w /= 2)
+      for (int l = 0; l < w; ++l) {
+#pragma HLS UNROLL
+        m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+      }
+    out[oo + r] = m[0];
   }
 }
 
@@ -873,12 +903,15 @@ hadamard_rows_loop:
 }
 
 // x sigmoid(alpha x); LOG2E, C1, C2 as for softmax, ALPHA at ALPHA_BITS
-template <int N, int F, int64_t ALPHA, int64_t LOG2E, int64_t C1, int64_t C2>
+template <int N, int F, int64_t ALPHA, int64_t LOG2E, int64_t C1, int64_t C2, int V>
 void fixed_silu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
 silu_loop:
-  for (int i = 0; i < N; ++i) {
+  for (int i = 0; i < N; i += V) {
 #pragma HLS PIPELINE II=1
-    out[oo + i] = silu_value(x[xo + i], F, ALPHA, LOG2E, C1, C2);
+    for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+      out[oo + i + l] = silu_value(x[xo + i + l], F, ALPHA, LOG2E, C1, C2);
+    }
   }
 }
 
