@@ -149,7 +149,7 @@ def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
 
 
 FIXED_KERNEL = """builtin.module {
-  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>) {
+  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>) {
     %g = nn.weight "gamma" : tensor<16xi32>
     %ha = nn.weight "ha" : tensor<2x2xi8>
     %hb = nn.weight "hb" : tensor<8x8xi8>
@@ -175,7 +175,9 @@ FIXED_KERNEL = """builtin.module {
     %o = snn.synapse %cnt, %w {acc_bits = 32 : i64} : (!snn.counts<3x16, 15, signed>, tensor<16x4xi4>) -> tensor<3x4xi32>
     %mu = snn.fixed_mul %si, %b {frac_bits = 12 : i64} : (tensor<3x16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
     %mx = nn.reduce_max %v {axes = array<i64: 1>} : (tensor<3x16xi32>) -> tensor<3xi32>
-    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu, %hd, %mx : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>
+    %c32 = nn.concat %r, %v {axis = 1 : i64} : (tensor<3x16xi32>, tensor<3x16xi32>) -> tensor<3x32xi32>
+    %fb = snn.requant %acc, %m, %b {shift = 10 : i64, axis = 1 : i64, bias_frac = 3 : i64} : (tensor<3x16xi32>, tensor<16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
+    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu, %hd, %mx, %c32, %fb : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>
   }
 }"""
 
@@ -202,17 +204,27 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ]
     pkg = package(ctx, module, tmp_path)
     n = assert_csim_passes(pkg)
-    assert n == 8 * 48 + 24 + 48 + 72 + 12 + 3
-    # Rows of 16 in the arenas run 16 lanes a cycle (the add, the division by a broadcast
-    # column, ReLU, SiLU, the row maxima); the product with a parameter row does not.
+    assert n == 8 * 48 + 24 + 48 + 72 + 12 + 3 + 96 + 48
+    # Rows of 16 in the arenas run 16 lanes a cycle: the add, the division by a broadcast column,
+    # ReLU, SiLU, the row maxima, the concatenation of two such rows, and requantization,
+    # LayerNorm and RMSNorm with their parameters as words of the two weight banks. The
+    # product with a parameter row, the transpose and the slice with steps do not.
     src = open(os.path.join(pkg, "kernel", "nscc_kernel.cpp")).read()
-    for call in ("binary<0, 0, 16>", "binary<1, 12, 16>", "binary<2, 0, 16>", "reduce_max_rows<3, 16, 16>", ", 16>(a32"):
+    lane_calls = (
+        "binary<0, 0, 16>", "binary<1, 12, 16>", "binary<2, 0, 16>", "reduce_max_rows<3, 16, 16>", ", 16>(a32", "copy_view<16>",
+        "requant_words<48, 16, 10, false, 0>", "requant_words<48, 16, 10, true, 3>",
+        "fixed_layer_norm_words<3, 16, 12, 3, true>", "fixed_layer_norm_words<3, 16, 12, 3, false>",
+    )  # fmt: skip
+    for call in lane_calls:
         assert call in src, call
-    assert "binary<3, 12, 1>" in src and "ARRAY_PARTITION variable=a32 type=cyclic factor=16" in src
+    assert src.count("copy_view<1>") >= 3 and "binary<3, 12, 1>" in src and "ARRAY_PARTITION variable=a32 type=cyclic factor=16" in src
     e = json.load(open(os.path.join(pkg, "report.json")))["estimate"]
     depth = e["assumptions"]["pipeline_depth"]
     assert e["other_ops"]["snn.fixed_add"]["cycles"] == 48 // 16 + depth
     assert e["other_ops"]["snn.fixed_mul"]["cycles"] == 48 + depth
+    a = e["assumptions"]
+    per_cycle = min(64, a["ddr_gb_s"] * 1e9 * a["port_efficiency"] / (a["clock_mhz"] * 1e6))  # one port's bytes
+    assert e["other_ops"]["snn.requant"]["cycles"] == 3 * round(48 * 4 / per_cycle + depth)  # the fetch bounds it
 
 
 def test_stateful_neurons_are_bit_exact_in_csim(tmp_path):

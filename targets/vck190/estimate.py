@@ -85,7 +85,12 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
         )  # fmt: skip
     others, by_op = 0.0, {}
     for o in kernel.others:
-        cycles = o["passes"] * math.ceil(o["elements"] / o.get("vector", 1)) + a["pipeline_depth"]
+        # Parameters read as words from the weight banks (`bytes`, over `banks` ports) are
+        # traffic like the weights'.
+        fetch = o.get("bytes", 0) / (o.get("banks", 1) * bytes_per_cycle)
+        cycles = max(o["passes"] * math.ceil(o["elements"] / o.get("vector", 1)), fetch) + a["pipeline_depth"]
+        weight_bytes += o.get("bytes", 0)
+        fetched_bytes += o.get("bytes", 0)
         others += cycles
         row = by_op.setdefault(o["op"], {"count": 0, "cycles": 0})
         row["count"] += 1
@@ -98,11 +103,14 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     # HLS shares a function instance between calls of the same template arguments.
     shapes = {(s.container, s.wa) for s in kernel.layers}
     lut = sum(1024 // c * a["lut_per_lane"] for c, _ in shapes)
-    dsp = a["dsp_per_fixed_op"] * len(
-        {o["op"] for o in kernel.others if o["op"].startswith("snn.fixed") or o["op"] in ("snn.linear_attention", "snn.linear_attention_step", "snn.feature_map")}
-    )
+    # An op kind's hardware is one instance, replicated per lane where its loop is lane-parallel.
+    kinds: dict[str, int] = {}
+    for o in kernel.others:
+        kinds[o["op"]] = max(kinds.get(o["op"], 1), o.get("vector", 1))
+    multiplying = ("snn.linear_attention", "snn.linear_attention_step", "snn.feature_map")
+    dsp = a["dsp_per_fixed_op"] * sum(v for k, v in kinds.items() if k.startswith("snn.fixed") or k in multiplying)
     n_ports = 4 + len(kernel.inputs) + len(kernel.outputs) + (1 if kernel.state_words else 0)
-    lut += n_ports * a["axi_port_lut"] + 2000 * len({o["op"] for o in kernel.others})
+    lut += n_ports * a["axi_port_lut"] + 2000 * sum(kinds.values())
     attention = {(o["dk"], o["dv"]) for o in kernel.others if "dv" in o}
     lut += sum(dv * a["lut_per_attention_lane"] for _, dv in attention)
     lut += sum(q * a["lut_per_attention_lane"] for q in {o["lanes"] for o in kernel.others if "lanes" in o})  # Hadamard columns

@@ -483,10 +483,35 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
     rq = _requant_args(g, op)
     out = g.alloc(op.res)
     n = math.prod(_shape(op.input))
+    if rq["inner"] == 1 and rq["c"] % LANES == 0 and x[0] in ("a32", "a64"):
+        # Per-channel parameters as 512-bit words from both banks: LANES of them a cycle,
+        # where the 32-bit parameter port gives one.
+        mult = np.broadcast_to(_constant(g, op.multiplier), (rq["c"],))
+        ma = _words(g, "a", mult)
+        mb = _words(g, "b", np.broadcast_to(_constant(g, op.bias), (rq["c"],))) if op.bias is not None else 0
+        lo_hi = rq["args"].split(", ", 2)[2]
+        L.append(
+            f"  nscc::requant_words<{n}, {rq['c']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, wgt, {ma}, wgt2, {mb}, {lo_hi}, {out[0]}, {out[1]});"
+        )
+        _other(g, op, n, 1, LANES)
+        banks = 2 if op.bias is not None else 1
+        g.others[-1].update(bytes=n * 4 * banks, banks=banks)  # a word a bank for every LANES elements
+        return None
     L.append(
         f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
     )
     return _other(g, op, n, 1)
+
+
+def _words(g: _Gen, bank: str, values: np.ndarray) -> int:
+    """Word offset of int32 `values` (a multiple of 16 of them) appended to a weight bank."""
+    data = np.ascontiguousarray(values, dtype="<i4").tobytes()
+    data += b"\0" * ((-len(data)) % (ALIGN_WORDS * WORD_BYTES))  # the next layer's weights start on a page
+    blobs, counter = (g.blobs, "wgt_words") if bank == "a" else (g.blobs_b, "wgt2_words")
+    at = getattr(g, counter)
+    blobs.append(data)
+    setattr(g, counter, at + len(data) // WORD_BYTES)
+    return at
 
 
 @_emits(snn.FixedLayerNormOp, snn.FixedRmsNormOp)
@@ -500,6 +525,20 @@ def _emit_fixed_layer_norm(g: _Gen, op: Operation) -> None:
     if gamma is None or beta is None:
         raise NsccError(f"vck190 target: {where(op)} has computed gamma or beta", "they must be constants")
     x = g.ref(op.input)
+    rows = math.prod(shape) // n
+    if n % LANES == 0 and x[0] == "a32":
+        # gamma and beta as 512-bit words of the two weight banks: LANES of each a cycle
+        ga = _words(g, "a", np.broadcast_to(gamma, shape[axis:]).reshape(-1))
+        ba = _words(g, "b", np.broadcast_to(beta, shape[axis:]).reshape(-1)) if center else 0
+        out = g.alloc(op.res)
+        L.append(
+            f"  nscc::fixed_layer_norm_words<{rows}, {n}, {prop(op, 'frac_bits')}, {prop(op, 'var_shift')}, {str(center).lower()}>"
+            f"({x[0]}, {x[1]}, wgt, {ga}, wgt2, {ba}, {_i64(prop(op, 'epsilon'))}, {out[0]}, {out[1]});"
+        )
+        _other(g, op, math.prod(shape), 3, LANES)
+        banks = 2 if center else 1
+        g.others[-1].update(bytes=rows * n * 4 * banks, banks=banks)
+        return None
     go = g.param(np.broadcast_to(gamma, shape[axis:]))
     bo = g.param(np.broadcast_to(beta, shape[axis:])) if center else -1
     out = g.alloc(op.res)
@@ -742,14 +781,14 @@ def _emit_concat(g: _Gen, op: Operation) -> None:
     axis = prop(op, "axis") % len(shape)
     out = g.alloc(op.res)
     ostrides = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
-    at = 0
+    at, lanes = 0, []
     for v in op.inputs:
         vs = _shape(v)
         src = g.ref(v)
         istr = [math.prod(vs[d + 1 :]) for d in range(len(vs))]
-        _copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs))
+        lanes.append(_copy(g, src, 0, istr, out, at * ostrides[axis], ostrides, list(vs)))
         at += vs[axis]
-    return _other(g, op, math.prod(shape), 1)
+    return _other(g, op, math.prod(shape), 1, min(lanes))
 
 
 def _i64(v: int) -> str:
@@ -772,18 +811,22 @@ def _other(g: _Gen, op: Operation, elements: int, passes: int, vector: int = 1) 
     )
 
 
-def _copy(g: _Gen, src, soff: int, sstr: Sequence[int], dst, doff: int, dstr: Sequence[int], dims: Sequence[int]) -> None:
+def _copy(g: _Gen, src, soff: int, sstr: Sequence[int], dst, doff: int, dstr: Sequence[int], dims: Sequence[int]) -> int:
+    """One `nscc::copy_view` call; returns its elements a cycle."""
     n, ss, ds = _pad(list(dims), 1), _pad(list(sstr), 0), _pad(list(dstr), 0)
+    aligned = all(k == 1 or (s % LANES == 0 and t % LANES == 0) for k, s, t in zip(n[:-1], ss[:-1], ds[:-1]))
+    v = _lanes(n[-1], [src, dst], [ss[-1], ds[-1]], zero=False) if aligned and soff % LANES == 0 and doff % LANES == 0 else 1
     kn, ks, kd = _rom(g, n, "int"), _rom(g, ss), _rom(g, ds)
-    g.lines.append(f"  nscc::copy_view({src[0]}, {src[1]} + {soff}, {ks}, {dst[0]}, {dst[1]} + {doff}, {kd}, {kn});")
+    g.lines.append(f"  nscc::copy_view<{v}>({src[0]}, {src[1]} + {soff}, {ks}, {dst[0]}, {dst[1]} + {doff}, {kd}, {kn});")
+    return v
 
 
 def _view(g: _Gen, src_v: SSAValue, dst_v: SSAValue, dims: list[int], strides: list[int], offset: int) -> None:
     src = g.ref(src_v)
     out = g.alloc(dst_v)
     contiguous = [math.prod(dims[d + 1 :]) for d in range(len(dims))]
-    _copy(g, src, offset, strides, out, 0, contiguous, dims)
-    _other(g, dst_v.owner, math.prod(dims), 1)
+    v = _copy(g, src, offset, strides, out, 0, contiguous, dims)
+    _other(g, dst_v.owner, math.prod(dims), 1, v)
 
 
 BINARY_KINDS = {
@@ -828,12 +871,14 @@ def _elementwise(g: _Gen, op: Operation, kind: int, operands: list[SSAValue]) ->
     _other(g, op, math.prod(oshape), 1, v)
 
 
-def _lanes(inner: int, refs: Sequence[tuple[str, str]], inner_strides: Sequence[int]) -> int:
+def _lanes(inner: int, refs: Sequence[tuple[str, str]], inner_strides: Sequence[int], zero: bool = True) -> int:
     """LANES when an elementwise loop can take LANES elements a cycle, else 1: its innermost
     axis is a multiple of LANES long, and every operand lies in an arena (partitioned by LANES,
-    each value on a multiple of LANES) and runs along that axis with stride 1 or 0. Parameters
-    come through one 32-bit device-memory port, an element a cycle."""
-    ok = inner % LANES == 0 and all(r[0] in ("a32", "a64") for r in refs) and all(st in (0, 1) for st in inner_strides)
+    each value on a multiple of LANES) and runs along that axis with stride 1 (or 0, a
+    broadcast, where `zero`). Parameters come through one 32-bit device-memory port, an
+    element a cycle."""
+    steps = (0, 1) if zero else (1,)
+    ok = inner % LANES == 0 and all(r[0] in ("a32", "a64") for r in refs) and all(st in steps for st in inner_strides)
     return LANES if ok else 1
 
 

@@ -54,8 +54,10 @@ struct Dims {
   int n[6];
 };
 
-// out[o] = in[i] over a strided view: transposes, slices, splits, concats, reshapes.
-template <class T, class U>
+// out[o] = in[i] over a strided view: transposes, slices, splits, concats, reshapes. V elements
+// a cycle: V = LANES when both run along the innermost axis with stride 1 and every group of
+// LANES starts on a multiple of LANES, else 1.
+template <int V, class T, class U>
 void copy_view(const T* src, int64_t so, const int64_t* ss, U* dst, int64_t doff, const int64_t* ds, const int* n) {
 copy_view_loop:
   for (int a = 0; a < n[0]; ++a)
@@ -63,12 +65,16 @@ copy_view_loop:
       for (int c = 0; c < n[2]; ++c)
         for (int d = 0; d < n[3]; ++d)
           for (int e = 0; e < n[4]; ++e)
-            for (int f = 0; f < n[5]; ++f) {
+            for (int f = 0; f < n[5]; f += V) {
 #pragma HLS LOOP_TRIPCOUNT max=4096
 #pragma HLS PIPELINE II=1
-              int64_t i = so + a * ss[0] + b * ss[1] + c * ss[2] + d * ss[3] + e * ss[4] + f * ss[5];
-              int64_t o = doff + a * ds[0] + b * ds[1] + c * ds[2] + d * ds[3] + e * ds[4] + f * ds[5];
-              dst[o] = (U)src[i];
+              const int64_t i = so + a * ss[0] + b * ss[1] + c * ss[2] + d * ss[3] + e * ss[4] + f * ss[5];
+              const int64_t o = doff + a * ds[0] + b * ds[1] + c * ds[2] + d * ds[3] + e * ds[4] + f * ds[5];
+            copy_view_lanes:
+              for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+                dst[o + l * ds[5]] = (U)src[i + l * ss[5]];
+              }
             }
 }
 
@@ -260,6 +266,29 @@ requant_loop:
     int64_t a = (int64_t)acc[ao + i] * (int64_t(1) << BFRAC);
     if (BIAS) a += (int64_t)prm[bo + c];
     out[oo + i] = (TO)requant_value(a, (int64_t)prm[mo + c], SHIFT, lo, hi);
+  }
+}
+
+// snn.requant with one multiplier (and bias) per channel, channels innermost (C a multiple of
+// LANES): LANES elements a cycle, their multipliers a 512-bit word of bank a at word ma + j
+// and their biases a word of bank b at mb + j, read beside each other.
+template <int N, int C, int SHIFT, bool BIAS, int BFRAC, class TA, class TO>
+void requant_words(const TA* acc, int64_t ao, const word_t* wa, int64_t ma, const word_t* wb, int64_t mb, int64_t lo, int64_t hi, TO* out,
+                   int64_t oo) {
+requant_words_loop:
+  for (int i = 0; i < N; i += LANES) {
+#pragma HLS PIPELINE II=1
+    const int j = (i % C) / LANES;
+    const word_t m = wa[ma + j];
+    word_t b = m;  // read only with a bias
+    if (BIAS) b = wb[mb + j];
+  requant_words_lanes:
+    for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+      int64_t a = (int64_t)acc[ao + i + l] * (int64_t(1) << BFRAC);
+      if (BIAS) a += (int64_t)lane<32>(b, l);
+      out[oo + i + l] = (TO)requant_value(a, (int64_t)lane<32>(m, l), SHIFT, lo, hi);
+    }
   }
 }
 
@@ -850,6 +879,65 @@ ln_rows_loop:
     for (int j = 0; j < N; ++j) {
 #pragma HLS PIPELINE II=1
       out[oo + i * N + j] = layer_norm_value(x[xo + i * N + j] - mu, sigma, F, R, prm[go + j], CENTER ? prm[bo + j] : 0);
+    }
+  }
+}
+
+// The same, LANES elements a cycle (N a multiple of LANES): the sums as LANES partial sums
+// (exact integers, so their order does not matter), gamma and beta as 512-bit words of banks
+// a and b, a word of each for every LANES outputs.
+template <int ROWS, int N, int F, int R, bool CENTER>
+void fixed_layer_norm_words(const int32_t* x, int64_t xo, const word_t* wa, int64_t ga, const word_t* wb, int64_t ba, int64_t eps, int32_t* out,
+                            int64_t oo) {
+ln_words_rows_loop:
+  for (int i = 0; i < ROWS; ++i) {
+    int64_t part[LANES];
+#pragma HLS ARRAY_PARTITION variable=part type=complete
+    for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+      part[l] = 0;
+    }
+  ln_words_sum_loop:
+    for (int j = 0; j < N; j += LANES) {
+#pragma HLS PIPELINE II=1
+      for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+        part[l] += x[xo + i * N + j + l];
+      }
+    }
+    int64_t sum = 0;
+    for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+      sum += part[l];
+      part[l] = 0;
+    }
+    const int64_t mu = CENTER ? round_div(sum, N) : 0;
+  ln_words_var_loop:
+    for (int j = 0; j < N; j += LANES) {
+#pragma HLS PIPELINE II=1
+      for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+        const int64_t e = round_shift(x[xo + i * N + j + l] - mu, R);
+        part[l] += e * e;
+      }
+    }
+    int64_t ss = 0;
+    for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+      ss += part[l];
+    }
+    int64_t sigma = isqrt(round_div(ss, N) + eps);
+    if (sigma < 1) sigma = 1;
+  ln_words_out_loop:
+    for (int j = 0; j < N; j += LANES) {
+#pragma HLS PIPELINE II=1
+      const word_t g = wa[ga + j / LANES];
+      word_t b = g;  // read only with a beta
+      if (CENTER) b = wb[ba + j / LANES];
+      for (int l = 0; l < LANES; ++l) {
+#pragma HLS UNROLL
+        out[oo + i * N + j + l] = layer_norm_value(x[xo + i * N + j + l] - mu, sigma, F, R, lane<32>(g, l), CENTER ? lane<32>(b, l) : 0);
+      }
     }
   }
 }
