@@ -55,14 +55,15 @@ def nscc_outputs(path: str, x: np.ndarray, pipeline: str) -> np.ndarray:
 
 @pytest.mark.parametrize("family", ["brevitas_mlp", "brevitas_cnn"])
 def test_a_brevitas_network_spikes_exactly_as_the_qonnx_executor_computes(family, digits, request):
-    """Float import: the same floats. Spiking, with and without requant-fusion: every count the
-    same (a count off would move a logit by a quantizer step, ~0.01-0.1); what is left is the
-    float rounding of the last decode."""
+    """Float import: the same floats, up to the order of float32 sums (numpy's BLAS and
+    onnxruntime pick their kernels by CPU: equal on some machines, an ulp apart on others).
+    Spiking, with and without requant-fusion: every count the same (a count off would move a
+    logit by a quantizer step, ~0.01-0.1); what is left is the float rounding of the last decode."""
     path, shape = request.getfixturevalue(family)
     x, y = digits
     x = x.reshape(-1, *shape)
     ref = B.qonnx_run(path, x)
-    np.testing.assert_array_equal(nscc_outputs(path, x, ""), ref)
+    assert np.abs(nscc_outputs(path, x, "") - ref).max() <= 1e-6 * np.abs(ref).max()
     for pipe in ("spike-conversion", "spike-conversion,requant-fusion"):
         out = nscc_outputs(path, x, pipe)
         assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max(), pipe
