@@ -169,8 +169,8 @@ class _Gen:
             raise NsccError(f"vck190 target: a value of {where(self.cur)} comes from nowhere the kernel can read", "report this as a bug")
         return ("prm", str(self.param(arr)))
 
-    def param(self, arr: np.ndarray) -> int:
-        """Offset (int32 elements) of a parameter array in params.bin; equal arrays are stored once."""
+    def int32(self, arr: np.ndarray) -> np.ndarray:
+        """A parameter array as int32, flat, or one clear error if it is not integers that fit."""
         a = np.ascontiguousarray(arr).reshape(-1)
         if a.dtype.kind in "iub":
             if a.size and (a.min() < -(2**31) or a.max() >= 2**31):
@@ -179,7 +179,11 @@ class _Gen:
                 )
         else:
             raise NsccError(f"vck190 target: {where(self.cur)} reads a float parameter", "the kernel is integer-only; run integer-islands")
-        a = a.astype(np.int32)
+        return a.astype(np.int32)
+
+    def param(self, arr: np.ndarray) -> int:
+        """Offset (int32 elements) of a parameter array in params.bin; equal arrays are stored once."""
+        a = self.int32(arr)
         key = (a.size, a.tobytes())
         if key not in self.prm_at:
             self.prm_at[key] = self.prm_size
@@ -486,26 +490,27 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
     if rq["inner"] == 1 and rq["c"] % LANES == 0 and x[0] in ("a32", "a64"):
         # Per-channel parameters as 512-bit words from both banks: LANES of them a cycle,
         # where the 32-bit parameter port gives one.
-        mult = np.broadcast_to(_constant(g, op.multiplier), (rq["c"],))
-        ma = _words(g, "a", mult)
-        mb = _words(g, "b", np.broadcast_to(_constant(g, op.bias), (rq["c"],))) if op.bias is not None else 0
-        lo_hi = rq["args"].split(", ", 2)[2]
+        def per_channel(values: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(np.asarray(values).reshape(-1), (rq["c"],))
+
+        ma = _words(g, "a", per_channel(rq["mult"]))
+        mb = _words(g, "b", per_channel(rq["bias_values"])) if op.bias is not None else 0
         L.append(
-            f"  nscc::requant_words<{n}, {rq['c']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, wgt, {ma}, wgt2, {mb}, {lo_hi}, {out[0]}, {out[1]});"
+            f"  nscc::requant_words<{n}, {rq['c']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, wgt, {ma}, wgt2, {mb}, {rq['range']}, {out[0]}, {out[1]});"
         )
         _other(g, op, n, 1, LANES)
         banks = 2 if op.bias is not None else 1
         g.others[-1].update(bytes=n * 4 * banks, banks=banks)  # a word a bank for every LANES elements
         return None
     L.append(
-        f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {rq['args']}, {out[0]}, {out[1]});"
+        f"  nscc::requant<{n}, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}>({x[0]}, {x[1]}, prm, {_requant_params(g, rq)}, {out[0]}, {out[1]});"
     )
     return _other(g, op, n, 1)
 
 
 def _words(g: _Gen, bank: str, values: np.ndarray) -> int:
     """Word offset of int32 `values` (a multiple of 16 of them) appended to a weight bank."""
-    data = np.ascontiguousarray(values, dtype="<i4").tobytes()
+    data = g.int32(values).astype("<i4").tobytes()
     data += b"\0" * ((-len(data)) % (ALIGN_WORDS * WORD_BYTES))  # the next layer's weights start on a page
     blobs, counter = (g.blobs, "wgt_words") if bank == "a" else (g.blobs_b, "wgt2_words")
     at = getattr(g, counter)
@@ -970,7 +975,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
         g.fused.add(rq_op)
         out = g.alloc(rq_op.res)
         fused = f"true, {rq['c']}, {rq['inner']}, {rq['shift']}, {rq['bias']}"
-        rq_args = rq["args"]
+        rq_args = _requant_params(g, rq)
     else:
         out = g.alloc(op.res)
         fused, rq_args = "false, 1, 1, 0, false, 0", "0, 0, 0, 0"
@@ -1055,14 +1060,21 @@ def _requant_args(g: _Gen, op: snn.RequantOp) -> dict:
         else ((-(2**31), 2**31 - 1) if _dtype(op.res).itemsize == 4 else (-(2**63), 2**63 - 1))
     )
     c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
-    mo, bo = g.param(mult), (g.param(bias) if bias is not None else 0)
     return {
         "c": c,
         "inner": inner,
         "shift": prop(op, "shift"),
         "bias": ("true" if bias is not None else "false") + f", {prop(op, 'bias_frac') or 0}",
-        "args": f"{mo}, {bo}, {_i64(lo)}, {_i64(hi)}",
+        "range": f"{_i64(lo)}, {_i64(hi)}",
+        "mult": mult,
+        "bias_values": bias,
     }
+
+
+def _requant_params(g: _Gen, rq: dict) -> str:
+    """The multiplier and bias offsets in params.bin, and the clamp range: requant's arguments."""
+    bias = rq["bias_values"]
+    return f"{g.param(rq['mult'])}, {g.param(bias) if bias is not None else 0}, {rq['range']}"
 
 
 @_emits(snn.LifOp, snn.LeakyIntegrateOp)
