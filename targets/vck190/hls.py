@@ -510,11 +510,15 @@ def _emit_requant(g: _Gen, op: Operation) -> None:
 
 def _words(g: _Gen, bank: str, values: np.ndarray) -> int:
     """Word offset of int32 `values` (a multiple of 16 of them) appended to a weight bank."""
-    data = g.int32(values).astype("<i4").tobytes()
-    data += b"\0" * ((-len(data)) % (ALIGN_WORDS * WORD_BYTES))  # the next layer's weights start on a page
+    return _append(g, bank, g.int32(values).astype("<i4").tobytes(), 1)
+
+
+def _append(g: _Gen, bank: str, data: bytes, align: int) -> int:
+    """Word offset of `data` (whole words) appended to weight bank a or b at a multiple of
+    `align` words."""
     blobs, counter = (g.blobs, "wgt_words") if bank == "a" else (g.blobs_b, "wgt2_words")
-    at = getattr(g, counter)
-    blobs.append(data)
+    at = -(-getattr(g, counter) // align) * align
+    blobs.append(b"\0" * ((at - getattr(g, counter)) * WORD_BYTES) + data)
     setattr(g, counter, at + len(data) // WORD_BYTES)
     return at
 
@@ -952,13 +956,8 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     b = container_bits(bits)
     packed = pack_rows(w, bits)
     wpr = packed.shape[1] // WORD_BYTES
-    offset = g.wgt_words
     blob, blob_b, wa, wb = split_banks(packed)
-    offset_b = g.wgt2_words
-    for blobs, data, counter in ((g.blobs, blob, "wgt_words"), (g.blobs_b, blob_b, "wgt2_words")):
-        pad = (-len(data)) % (ALIGN_WORDS * WORD_BYTES)
-        blobs.append(data + b"\0" * pad)
-        setattr(g, counter, getattr(g, counter) + (len(data) + pad) // WORD_BYTES)
+    offset, offset_b = _append(g, "a", blob, ALIGN_WORDS), _append(g, "b", blob_b, ALIGN_WORDS)
     live = np.any(w != 0, axis=1)
     live_ref = "(const uint8_t*)0"
     if not live.all():
