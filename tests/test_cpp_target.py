@@ -142,6 +142,74 @@ def test_random_synapses_of_every_width_are_bit_exact(seed, tmp_path):
         np.testing.assert_array_equal(out[key], ref[key])
 
 
+@pytest.mark.parametrize("case", range(4))
+def test_synapses_of_whole_sequences_are_bit_exact_in_both_integer_kernels(case, tmp_path, monkeypatch):
+    """Batches of 16 rows or more take the AMX kernel where the CPU has it, the VNNI kernel
+    otherwise or with NSCC_NO_AMX set: both against the interpreter. Rows past a 32-row block,
+    inputs past a 64-input step, columns past a 32-column half, group scales of whole steps
+    (AMX) and of 48 inputs (VNNI even on AMX)."""
+    rng = np.random.default_rng(200 + case)
+    bits, m, k, n, g = [(4, 16, 64, 32, None), (8, 45, 200, 150, None), (2, 70, 256, 97, 128), (4, 33, 144, 70, 48)][case]
+    groups = k // g if g else 0
+    gs_decl = f'%gs = nn.weight "gs" : tensor<{groups}x{n}xi8>' if g else ""
+    gs_use, gs_ty = (", %gs", f", tensor<{groups}x{n}xi8>") if g else ("", "")
+    cnt = f"!snn.counts<{m}x{k}, 127, signed>"
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>) -> tensor<{m}x{n}xi32> {{
+    %t = nn.weight "t" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
+    %w = nn.weight "w" : tensor<{k}x{n}xi{bits}>
+    {gs_decl}
+    %0 = snn.synapse %c, %w{gs_use} {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi{bits}>{gs_ty}) -> tensor<{m}x{n}xi32>
+    func.return %0 : tensor<{m}x{n}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("t", np.array(0.25, np.float32))
+    w = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (k, n)).astype(np.int8)
+    w[rng.integers(0, k, k // 8)] = 0
+    ctx.weights.add("w", w)
+    if g:
+        ctx.weights.add("gs", rng.integers(1, 128, (groups, n)).astype(np.int8))
+    x = (rng.standard_normal((m, k)) * 20).astype(np.float32)
+    x[:, rng.random(k) < 0.2] = 0  # silent inputs
+    ref = run(module, ctx.weights, {"input0": x})["output0"]
+    assert np.abs(ref).max() > 2**12  # sums far past what a byte or sign error would leave alone
+    out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path, "amx")
+    np.testing.assert_array_equal(out["output0"], ref)
+    monkeypatch.setenv("NSCC_NO_AMX", "1")
+    out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path, "vnni")
+    np.testing.assert_array_equal(out["output0"], ref)
+
+
+@pytest.mark.parametrize("p, q", [(12, 8), (9, 16), (20, 64)])
+def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
+    """Eight blocks or more take the transposed transform, in double, on values up to
+    int32's limits."""
+    from nscc.quant.hadamard import sylvester
+
+    rng = np.random.default_rng(p * q)
+    rows, n = 3, p * q
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{rows}x{n}xi32>) -> tensor<{rows}x{n}xi32> {{
+    %a = nn.weight "a" : tensor<{p}x{p}xi8>
+    %b = nn.weight "b" : tensor<{q}x{q}xi8>
+    %0 = snn.fixed_hadamard %x, %a, %b {{multiplier = 37837 : i64, shift = 24 : i64}} : (tensor<{rows}x{n}xi32>, tensor<{p}x{p}xi8>, tensor<{q}x{q}xi8>) -> tensor<{rows}x{n}xi32>
+    func.return %0 : tensor<{rows}x{n}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("a", rng.integers(-1, 2, (p, p)).astype(np.int8))
+    ctx.weights.add("b", (rng.choice([-1, 1], (q, 1)) * sylvester(q)).astype(np.int8))
+    x = rng.integers(-(2**31), 2**31, (rows, n), dtype=np.int64).astype(np.int32)
+    x[0, :p] = -(2**31)
+    x[1] = rng.integers(-(2**12), 2**12, n)  # sums that the output's shift does not saturate
+    ref = run(module, ctx.weights, {"input0": x})["output0"]
+    assert len(np.unique(ref[1])) > n // 4
+    out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
+    np.testing.assert_array_equal(out["output0"], ref)
+
+
 @pytest.fixture(scope="module")
 def digits_inputs():
     return {"image": np.load(os.path.join(EX, "digits_mlp", "digits.npy"))}

@@ -834,7 +834,9 @@ def _emit_hadamard(g: _Gen, op: Operation) -> None:
     if isinstance(op, snn.FixedHadamardOp):
         acc, fin = "int64_t", f"[](int64_t v) {{ return (int32_t)sat32(round_shift(v * {prop(op, 'multiplier')}LL, {prop(op, 'shift')})); }}"
         b = g.weight_array(op.b)
-        fast = b is not None and is_signed_sylvester(b)  # exact integers: the fast transform's order of sums changes nothing
+        # exact integers: the fast transform's order of sums changes nothing, and its sums of at most
+        # p q terms of |x| <= 2^31 stay exact in double below 2^53
+        fast = b is not None and is_signed_sylvester(b) and p * q < 2**22
     else:
         _float_only(op)
         t = _ctype(op.res)

@@ -27,6 +27,9 @@
 #include <vector>
 
 #include "nscc_int.h"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace nscc {
 
@@ -119,11 +122,12 @@ struct LayerCounter {
 // A thread team costs a fork and a join: tens of microseconds with sleeping threads
 // (OMP_WAIT_POLICY=passive, which nscc run sets, so that a shared machine is not
 // spun on), far more when other work holds the cores. Loops of fewer elementary
-// steps than this run on one thread: on benchmarks/simulator.py's GPT-2-small-sized
-// model, 2^19 rather than 2^16 leaves elementwise ops over [128, 768] serial and took
-// 7 % off a 128-token forward with sleeping threads (best of 4 runs each), while its
-// prefill synapses and attention stay parallel.
-constexpr i64 PAR_MIN_WORK = i64(1) << 19;
+// steps than this run on one thread. On benchmarks/simulator.py's GPT-2-small-sized
+// model (128 tokens), 2^16 rather than 2^19 puts the elementwise ops over [128, 768]
+// on both cores: 0.22 s to 0.16 s a forward with sleeping threads, best of 5 runs
+// interleaved, on an Intel Xeon with 2 cores (an AMD EPYC once measured 2^19 7 %
+// faster, when the synapses took most of the time).
+constexpr i64 PAR_MIN_WORK = i64(1) << 16;
 inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_max_threads() > 1; }
 
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
@@ -1013,8 +1017,6 @@ inline T feature_of(T x, bool elu1) {
   return elu1 ? (x > T(0) ? T(x + T(1)) : T(std::exp(x))) : std::max(x, T(0));
 }
 
-// nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
-// a^T X b in Acc (exact in int64 for the fixed form), then `finish` per element.
 // In place: v H for Sylvester's H of order q (a power of two), q log2 q additions.
 template <class Acc>
 inline void walsh_hadamard(Acc* v, i64 q) {
@@ -1028,18 +1030,92 @@ inline void walsh_hadamard(Acc* v, i64 q) {
       }
 }
 
+// The fast form of snn.fixed_hadamard (below). The p blocks of a row are transformed
+// together: t is held transposed, t[c][k] = s_c sum_i a_ik X_ic for k padded to whole
+// vectors, so that every butterfly of the Walsh-Hadamard transform, at any distance h, is a
+// vector operation over k. The factors hold -1, 0 and 1, so every partial sum is within
+// p q 2^31, below 2^53 where the caller takes this path (codegen: n < 2^22): the sums are
+// exact in double, where a product costs one instruction rather than vpmullq's three.
+template <class D, class Acc, class T, class R, class Fin>
+void hadamard_fast_in(const T* x, const std::vector<D>& ap, const std::vector<D>& sign, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+  const i64 P = (p + 7) / 8 * 8;
+#pragma omp parallel if (parallel_worth(rows * p * q * (p + 8)))
+  {
+    std::vector<D> t(q * P);
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < rows; ++r) {
+      const T* xr = x + r * p * q;
+      for (i64 k0 = 0; k0 < P; k0 += 8)  // eight sums in one register through the p terms
+        for (i64 c = 0; c < q; ++c) {
+          const T* xc = xr + c;
+          const D* ai = ap.data() + k0;
+#if defined(__AVX512F__)
+          if constexpr (std::is_same<D, double>::value)
+            if (c + 4 <= q) {  // four columns at once: four independent chains of additions
+              __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+              for (i64 i = 0; i < p; ++i, xc += q, ai += P) {
+                const __m512d av = _mm512_loadu_pd(ai);
+                for (int u = 0; u < 4; ++u) acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(av, _mm512_set1_pd((double)xc[u])));
+              }
+              for (int u = 0; u < 4; ++u) _mm512_storeu_pd(t.data() + (c + u) * P + k0, _mm512_mul_pd(acc[u], _mm512_set1_pd(sign[c + u])));
+              c += 3;
+              continue;
+            }
+#endif
+          D acc[8] = {};
+          for (i64 i = 0; i < p; ++i, xc += q, ai += P)
+            for (int l = 0; l < 8; ++l) acc[l] += ai[l] * (D)*xc;
+          for (int l = 0; l < 8; ++l) t[c * P + k0 + l] = acc[l] * sign[c];
+        }
+      for (i64 h = 1; h < q; h *= 2)
+        for (i64 j0 = 0; j0 < q; j0 += 2 * h)
+          for (i64 j = j0; j < j0 + h; ++j) {
+            D* u = t.data() + j * P;
+            D* v = u + h * P;
+#pragma omp simd
+            for (i64 k = 0; k < P; ++k) {
+              const D x0 = u[k], y0 = v[k];
+              u[k] = x0 + y0;
+              v[k] = x0 - y0;
+            }
+          }
+      R* o = out + r * p * q;
+      for (i64 k = 0; k < p; ++k)
+        for (i64 c = 0; c < q; ++c) o[k * q + c] = finish((Acc)t[c * P + k]);
+    }
+  }
+}
+
+template <class Acc, class T, class A, class B, class R, class Fin>
+void hadamard_fast(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+  const i64 P = (p + 7) / 8 * 8;
+  std::vector<double> ap(p * P, 0.0), sign(q);
+  for (i64 i = 0; i < p; ++i)
+    for (i64 k = 0; k < p; ++k) ap[i * P + k] = (double)a[i * p + k];
+  for (i64 c = 0; c < q; ++c) sign[c] = (double)b[c * q];
+  hadamard_fast_in<double, Acc>(x, ap, sign, rows, p, q, out, finish);
+}
+
+// nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
+// a^T X b in Acc (exact in int64 for the fixed form), then `finish` per element.
 template <class Acc, class T, class A, class B, class R, class Fin>
 void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, bool fast, R* out, Fin finish) {
-  // Both stages run along contiguous rows (of X, then of b) so that they vectorise; each
-  // output still sums its terms in the order c = 0, 1, ..., as the interpreter does.
+  // Both stages run along contiguous rows (of X, then of b) so that they vectorise. Every
+  // term is an integer in the fixed form and the float form takes the slow path only when
+  // not `fast`, where each output sums its terms in the order c = 0, 1, ..., as the
+  // interpreter does.
   // `fast`: b = diag(s) H with H Sylvester's matrix (nscc.quant.hadamard.is_signed_sylvester,
   // checked at compile time, integer sums only): s is b's first column, and t b is the fast
   // Walsh-Hadamard transform of t * s.
-  std::vector<Acc> sign(fast ? q : 0);
-  for (i64 c = 0; c < (i64)sign.size(); ++c) sign[c] = (Acc)b[c * q];
+  if constexpr (std::is_integral<Acc>::value)
+    if (fast && p >= 8) {  // fewer blocks than a vector's lanes: the transform along each block's row is faster
+      hadamard_fast<Acc>(x, a, b, rows, p, q, out, finish);
+      return;
+    }
 #pragma omp parallel if (parallel_worth(rows * p * q * (p + (fast ? 8 : q))))
   {
-    std::vector<Acc> t(p * q), s(q);
+    std::vector<Acc> t(p * q), s(q), sign(fast ? q : 0);
+    for (i64 c = 0; c < (i64)sign.size(); ++c) sign[c] = (Acc)b[c * q];
 #pragma omp for schedule(static)
     for (i64 r = 0; r < rows; ++r) {
       std::fill(t.begin(), t.end(), Acc(0));

@@ -22,6 +22,9 @@
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #include <immintrin.h>
 #endif
+#if defined(__AMX_INT8__) && defined(__AMX_TILE__)
+#include <sys/syscall.h>
+#endif
 
 namespace nscc {
 
@@ -120,6 +123,26 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   }
 }
 
+// Counts as bytes, `ld` to a row (rows and inputs past x's stay silent), and each row's
+// count sum per group of G inputs: the offset correction's operand.
+template <class TI>
+void pack_counts(const TI* x, i64 rows, i64 K, i64 G, i64 ld, i64 ngroups, int8_t* xs, int64_t* csum) {
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * K))
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 grp = 0; grp < ngroups; ++grp) {
+      const TI* xr = x + r * K;
+      int8_t* o = xs + r * ld;
+      int64_t sum = 0;
+      const i64 k1 = std::min(K, (grp + 1) * G);
+#pragma omp simd reduction(+ : sum)
+      for (i64 k = grp * G; k < k1; ++k) {
+        o[k] = (int8_t)xr[k];
+        sum += xr[k];
+      }
+      csum[r * ngroups + grp] = sum;
+    }
+}
+
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 // The VNNI path: counts within [-127, 127] as signed bytes, weights as
 // unsigned bytes, 64 products a vpdpbusd. Six rows share each unpacked tile,
@@ -138,12 +161,7 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   // counts as bytes, rows padded to RB and inputs to 4 K4 with silence; and each row's count sum per group
   std::vector<int8_t> xs(rb * RB * 4 * K4, 0);
   std::vector<int64_t> csum(rb * RB * ngroups, 0);
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * K))
-  for (i64 r = 0; r < rows; ++r)
-    for (i64 k = 0; k < K; ++k) {
-      xs[r * 4 * K4 + k] = (int8_t)x[r * K + k];
-      csum[r * ngroups + k / G] += x[r * K + k];
-    }
+  pack_counts(x, rows, K, G, 4 * K4, ngroups, xs.data(), csum.data());
   const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
   // 64 products a vpdpbusd: a decoded token's 768 x 3072 layer is ~25 us on one core, less
   // than waking a sleeping team costs and gains
@@ -212,6 +230,101 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
 }
 #endif
 
+#if defined(__AMX_INT8__) && defined(__AMX_TILE__)
+// The AMX path, for batches of rows (a whole sequence): one tdpbsud multiplies a
+// 16 x 64 tile of signed counts by a 64 x 16 tile of unsigned weights, 16,384
+// products where vpdpbusd does 64. An unpacked tile row (4 inputs x 64 columns,
+// element 4c + q) is already AMX's B layout: the 64 bytes of columns 16v..16v+15
+// are one row of the B tile of column group v, and the next B row is 256 bytes on.
+// The same int32 sums, the same offset correction as the VNNI path.
+
+// Linux hands out the AMX register state only on request; refused (an old kernel,
+// a hypervisor that hides it) or NSCC_NO_AMX set, the VNNI path runs instead.
+inline bool amx_ready() {
+  static const bool ok = !std::getenv("NSCC_NO_AMX") && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+  return ok;
+}
+
+struct AmxConfig {  // ldtilecfg's 64-byte operand, palette 1: eight tiles of 16 rows x 64 bytes
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+  AmxConfig() {
+    for (int t = 0; t < 8; ++t) colsb[t] = 64, rows[t] = 16;
+  }
+};
+
+template <class TI, class TA>
+void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+  using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
+  constexpr i64 MB = 32, NH = 32;  // a block of 32 rows x 32 columns: tiles 0-3 sums, 4-5 counts, 6-7 weights
+  const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 64 * ((K4 + 15) / 16);
+  const i64 K64 = 64 * ((K4 + 15) / 16), rp = MB * ((rows + MB - 1) / MB), ngroups = (K64 + G - 1) / G;
+  const int64_t off = int64_t(1) << (w.bits - 1);
+  // counts as bytes, rows padded to MB and inputs to K64 with silence; each row's count sum per group
+  std::vector<int8_t> xs(rp * K64, 0);
+  std::vector<int64_t> csum(rows * ngroups, 0);
+  pack_counts(x, rows, K, G, K64, ngroups, xs.data(), csum.data());
+#pragma omp parallel if (parallel_worth(rows * K * N / 1024))
+  {
+    const AmxConfig cfg;
+    _tile_loadconfig(&cfg);
+    std::vector<uint8_t> wu(K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
+    alignas(64) int32_t part[MB][NH];
+    std::vector<Acc> acc(MB * NH);
+#pragma omp for schedule(dynamic)
+    for (i64 cb = 0; cb < w.NB; ++cb) {
+      const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
+      for (i64 g = 0; g < K4; ++g) unpack_tile(w.bits, tile_at(w, cb, g), wu.data() + g * 256);
+      for (i64 h = 0; h * NH < width; ++h)
+        for (i64 m0 = 0; m0 < rows; m0 += MB) {
+          const i64 nr = std::min(MB, rows - m0), nc = std::min(NH, width - h * NH);
+          TA* o = out + m0 * N + j0 + h * NH;
+          for (i64 grp = 0; grp < ngroups; ++grp) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (i64 k0 = grp * G; k0 < std::min((grp + 1) * G, K64); k0 += 64) {
+              const int8_t* a = xs.data() + m0 * K64 + k0;
+              const uint8_t* b = wu.data() + k0 / 4 * 256 + 2 * h * 64;
+              _tile_loadd(4, a, K64);
+              _tile_loadd(5, a + 16 * K64, K64);
+              _tile_loadd(6, b, 256);
+              _tile_loadd(7, b + 64, 256);
+              _tile_dpbsud(0, 4, 6);
+              _tile_dpbsud(1, 4, 7);
+              _tile_dpbsud(2, 5, 6);
+              _tile_dpbsud(3, 5, 7);
+            }
+            _tile_stored(0, &part[0][0], NH * 4);
+            _tile_stored(1, &part[0][16], NH * 4);
+            _tile_stored(2, &part[16][0], NH * 4);
+            _tile_stored(3, &part[16][16], NH * 4);
+            if (!w.group_scale) {  // one group: the sums less the correction are the output
+              for (i64 r = 0; r < nr; ++r) {
+                const Acc corr = Acc(off * csum[m0 + r]);
+                for (i64 j = 0; j < nc; ++j) o[r * N + j] = (TA)(Acc(part[r][j]) - corr);
+              }
+              continue;
+            }
+            const int8_t* m = w.group_scale + grp * N + j0 + h * NH;
+            for (i64 r = 0; r < nr; ++r) {
+              const Acc corr = Acc(off * csum[(m0 + r) * ngroups + grp]);
+              Acc* ar = acc.data() + r * NH;
+              for (i64 j = 0; j < nc; ++j) ar[j] = (grp ? ar[j] : Acc(0)) + Acc(m[j]) * (Acc(part[r][j]) - corr);
+            }
+          }
+          if (w.group_scale)
+            for (i64 r = 0; r < nr; ++r)
+              for (i64 j = 0; j < nc; ++j) o[r * N + j] = (TA)acc[r * NH + j];
+        }
+    }
+    _tile_release();
+  }
+}
+#endif
+
 template <class TI, class TA>
 void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
   if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
@@ -233,6 +346,13 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
   // within [-127, 127], groups of whole tile rows, and int32 sums that cannot overflow
   if (w.max_count <= 127 && (!w.group_scale || w.group % 4 == 0) && 4 * w.K4 * 255 * 127 < (i64(1) << 31)) {
+#if defined(__AMX_INT8__) && defined(__AMX_TILE__)
+    // a tile is 16 rows: fewer (a decoded token) would waste the tile and pay for unpacking every weight
+    if (rows >= 16 && (!w.group_scale || w.group % 64 == 0) && amx_ready()) {
+      synapse_amx(x, rows, w, out);
+      return;
+    }
+#endif
     synapse_vnni(x, rows, w, out);
     return;
   }
