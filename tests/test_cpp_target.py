@@ -210,6 +210,29 @@ def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
     np.testing.assert_array_equal(out["output0"], ref)
 
 
+@pytest.mark.parametrize("f", [0, 16, 20])
+def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
+    """snn.fixed_div of int32 operands at up to 20 fraction bits divides in double (exact
+    there by the bound 2 a 2^f + b < 2^53): quotients at int32's limits, ties, divisors of
+    one and of 2^31 - 1, and the zero and negative divisors that give 0."""
+    rng = np.random.default_rng(f)
+    text = f"""builtin.module {{
+  func.func @main(%a: tensor<6x64xi32>, %b: tensor<6x1xi32>) -> tensor<6x64xi32> {{
+    %0 = snn.fixed_div %a, %b {{frac_bits = {f} : i64}} : (tensor<6x64xi32>, tensor<6x1xi32>) -> tensor<6x64xi32>
+    func.return %0 : tensor<6x64xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    a = rng.integers(-(2**31), 2**31, (6, 64), dtype=np.int64).astype(np.int32)
+    a[:, :4] = [-(2**31), 2**31 - 1, 1, -1]
+    a[4] = np.arange(-32, 32)  # over 2: every other quotient a tie
+    b = np.array([[1], [2**31 - 1], [0], [-7], [2], [rng.integers(1, 2**20)]], np.int32)
+    inputs = {"input0": a, "input1": b}
+    ref = run(module, ctx.weights, inputs)["output0"]
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    np.testing.assert_array_equal(out["output0"], ref)
+
+
 @pytest.fixture(scope="module")
 def digits_inputs():
     return {"image": np.load(os.path.join(EX, "digits_mlp", "digits.npy"))}

@@ -437,7 +437,9 @@ def _emit_fixed_add(g: _Gen, op: Operation) -> None:
 
 @_emits(snn.FixedDivOp)
 def _emit_fixed_div(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, f"fixed_div_value(a, b, {prop(op, 'frac_bits')})")
+    f = prop(op, "frac_bits")
+    small = f <= 20 and all(np_dtype(v.type) == np.int32 for v in op.operands)  # runtime: the quotient is exact in double
+    return _elementwise(g, op, f"fixed_div_value{'_small' if small else ''}(a, b, {f})")
 
 
 @_emits(snn.FixedLayerNormOp, snn.FixedRmsNormOp)
@@ -675,9 +677,10 @@ def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary
     decl = " ".join(f"static const int64_t {n}[] = {_arr(s)};" for n, s in zip(sv, strides))
     getters = "; ".join(f"{t} {n} = {g.ref(v)}[o{n}]" for t, n, v in zip(types, "abc", ins))
     ptrs = ", ".join(sv + ["nullptr"] * (3 - len(sv)))
+    inner = [st[-1] if st[-1] in (0, 1) else -1 for st in strides] + [0] * (3 - len(strides))
     g.lines.append(
         f"  {{ using T = {T}; {decl} Index ix{{{len(oshape)}, {_arr(oshape)}}};\n"
-        f"    for_each_index(ix, {total}, {ptrs}, [&](int64_t i, int64_t oa, int64_t ob, int64_t oc) {{ (void)ob; (void)oc; {getters}; {out}[i] = (T)({expr}); }}); }}"
+        f"    for_each_index<{', '.join(map(str, inner))}>(ix, {total}, {ptrs}, [&](int64_t i, int64_t oa, int64_t ob, int64_t oc) {{ (void)ob; (void)oc; {getters}; {out}[i] = (T)({expr}); }}); }}"
     )
 
 

@@ -133,6 +133,17 @@ inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_ma
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
 
+// floor(n / d) for |n| < 2^53 and 0 < d < 2^53, as floordiv computes it, in a form that
+// vectorises where a 64-bit integer division does not. Both convert to double exactly, and
+// the quotient is correctly rounded: when n / d is not an integer k, it is at least 1 / d
+// below the next one, more than half an ulp of n / d (n / d 2^-53) while |n| < 2^53, so
+// rounding never carries it up to k, and floor gives floordiv's answer.
+inline int64_t floordiv_small(int64_t n, int64_t d) { return (int64_t)std::floor((double)n / (double)d); }
+// fixed_div_value for int32 operands at f <= 20 fraction bits, where 2 a 2^f + b < 2^53
+inline int32_t fixed_div_value_small(int64_t a, int64_t b, int f) {
+  return b > 0 ? (int32_t)sat32(floordiv_small(2 * a * (int64_t(1) << f) + b, 2 * b)) : 0;
+}
+
 // ---------------------------------------------------------------- snn kernels
 // n = clip(round_half_even(f32(x) / f32(theta)), lo, hi); theta[(i / inner) % C]
 template <class TO>
@@ -589,7 +600,10 @@ struct Index {
   i64 shape[8];
 };
 
-template <class F>
+// IA, IB, IC: the innermost strides when the generated code knows them to be 0 or 1 (a
+// broadcast or a contiguous row; -1: read from the stride arrays). Known, the row's loop is
+// plain loads and a broadcast, and the compiler vectorises the element's expression.
+template <int IA = -1, int IB = -1, int IC = -1, class F>
 void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, const i64* sc, F f) {
   // rows of the innermost dimension are split among threads; within a row the
   // offsets advance by the innermost strides (no division per element)
@@ -607,13 +621,22 @@ void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, co
       if (sc) oc += q * sc[d];
     }
     const i64 base = row * inner;
-    for (i64 j = 0; j < inner; ++j) f(base + j, oa + j * ia, ob + j * ib, oc + j * ic);
+    if constexpr (IA >= 0 && IB >= 0 && IC >= 0) {
+#pragma omp simd
+      for (i64 j = 0; j < inner; ++j) f(base + j, oa + j * IA, ob + j * IB, oc + j * IC);
+    } else {
+      for (i64 j = 0; j < inner; ++j) f(base + j, oa + j * ia, ob + j * ib, oc + j * ic);
+    }
   }
 }
 
 template <class T>
 void copy_strided(const T* x, const Index& ix, i64 total, const i64* sx, T* out) {
-  for_each_index(ix, total, sx, nullptr, nullptr, [&](i64 i, i64 oa, i64, i64) { out[i] = x[oa]; });
+  auto copy = [&](i64 i, i64 oa, i64, i64) { out[i] = x[oa]; };
+  if (ix.ndim > 0 && sx[ix.ndim - 1] == 1)  // rows stay rows (a split, a transpose of outer axes): row copies
+    for_each_index<1, 0, 0>(ix, total, sx, nullptr, nullptr, copy);
+  else
+    for_each_index(ix, total, sx, nullptr, nullptr, copy);
 }
 
 template <class T>
