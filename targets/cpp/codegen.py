@@ -670,7 +670,7 @@ def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary
     if all(_shape(v) == _shape(res) for v in ins):  # the common case: no index arithmetic
         args = "; ".join(f"{t} {n} = {g.ref(v)}[i]" for t, n, v in zip(types, "abc", ins))
         g.lines.append(
-            f"  {{ using T = {T};\n#pragma omp parallel for schedule(static) if (parallel_worth({total}))\n    for (int64_t i = 0; i < {total}; ++i) {{ {args}; {out}[i] = (T)({expr}); }} }}"
+            f"  {{ using T = {T};\n#pragma omp parallel for schedule(static) if (parallel_elements({total}))\n    for (int64_t i = 0; i < {total}; ++i) {{ {args}; {out}[i] = (T)({expr}); }} }}"
         )
         return
     sv = [g.fresh("s") for _ in ins]

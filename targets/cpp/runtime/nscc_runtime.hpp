@@ -122,13 +122,17 @@ struct LayerCounter {
 // A thread team costs a fork and a join: tens of microseconds with sleeping threads
 // (OMP_WAIT_POLICY=passive, which nscc run sets, so that a shared machine is not
 // spun on), far more when other work holds the cores. Loops of fewer elementary
-// steps than this run on one thread. On benchmarks/simulator.py's GPT-2-small-sized
-// model (128 tokens), 2^16 rather than 2^19 puts the elementwise ops over [128, 768]
-// on both cores: 0.22 s to 0.16 s a forward with sleeping threads, best of 5 runs
-// interleaved, on an Intel Xeon with 2 cores (an AMD EPYC once measured 2^19 7 %
-// faster, when the synapses took most of the time).
-constexpr i64 PAR_MIN_WORK = i64(1) << 16;
+// steps than this run on one thread: on benchmarks/simulator.py's GPT-2-small-sized
+// model, 2^16 rather than 2^19 made a decoded token 40 % slower with sleeping threads
+// (a team for each layer's attention step), on an Intel Xeon with 2 cores.
+constexpr i64 PAR_MIN_WORK = i64(1) << 19;
 inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_max_threads() > 1; }
+// The per-element kernels (fixed-point functions, requantization, elementwise ops, copies)
+// spend several instructions on an element where the products of the synapses and of
+// attention take a fraction of one: an element counts as 8 steps. On the same model, the
+// elementwise ops over [128, 768] then run on both cores: 0.22 s to 0.16 s a 128-token
+// forward with sleeping threads (best of 5 runs, interleaved).
+inline bool parallel_elements(i64 n) { return parallel_worth(8 * n); }
 
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
@@ -150,7 +154,7 @@ template <class TO>
 void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo, int hi, TO* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1 && C > 1) {  // per-channel thresholds, channels last
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
     for (i64 o = 0; o < outer; ++o)
       for (i64 c = 0; c < C; ++c) {
         const i64 i = o * C + c;
@@ -160,7 +164,7 @@ void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo,
       }
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(n))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const float th = theta[c];
@@ -179,7 +183,7 @@ void encode(const float* x, const float* theta, i64 n, i64 C, i64 inner, int lo,
 // Binary trains -> the counts they spell (the synapse sums them the same way).
 template <class TI>
 void slots_to_counts(const TI* s, i64 slots, i64 n, const int* slot_weight, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(n * slots))
+#pragma omp parallel for schedule(static) if (parallel_elements(n * slots))
   for (i64 i = 0; i < n; ++i) {
     int32_t c = 0;
     for (i64 t = 0; t < slots; ++t) c += slot_weight[t] * s[t * n + i];
@@ -189,7 +193,7 @@ void slots_to_counts(const TI* s, i64 slots, i64 n, const int* slot_weight, int3
 
 template <class TI>
 void expand(const TI* n, i64 size, i64 slots, bool bitplane, int8_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(size * slots))
+#pragma omp parallel for schedule(static) if (parallel_elements(size * slots))
   for (i64 i = 0; i < size; ++i) {
     int v = n[i], mag = v < 0 ? -v : v, sg = v < 0 ? -1 : (v > 0);
     for (i64 t = 0; t < slots; ++t) {
@@ -247,7 +251,7 @@ template <class TA>
 void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, i64 inner, float* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1) {  // channels last: vectorise along them
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
     for (i64 o = 0; o < outer; ++o) {
       const TA* a = acc + o * C;
       float* y = out + o * C;
@@ -264,7 +268,7 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
     }
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(n))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const float sc = scale[c], b = bias ? bias[c] : 0.f;
@@ -286,7 +290,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n
              TO* out) {
   const i64 outer = n / (C * inner);
   if (inner == 1) {  // channels last
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
     for (i64 o = 0; o < outer; ++o) {
       const TA* a = acc + o * C;
       TO* y = out + o * C;
@@ -296,7 +300,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n
     }
     return;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(n))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(n))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const int64_t m = mult[c], b = bias ? (int64_t)bias[c] : 0;
@@ -308,7 +312,7 @@ void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n
 
 template <class TI>
 void neuron(const TI* cur, i64 T, i64 n, int64_t theta, int leak, bool is_signed, int8_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(T * n))
   for (i64 i = 0; i < n; ++i) {
     int64_t v = 0;
     for (i64 t = 0; t < T; ++t) {
@@ -326,7 +330,7 @@ void neuron(const TI* cur, i64 T, i64 n, int64_t theta, int leak, bool is_signed
 // A parameter array of one element applies to every neuron.
 template <class TI>
 void lif(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, const int32_t* theta, i64 nt, const int32_t* reset, i64 nr, int8_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(T * n))
   for (i64 i = 0; i < n; ++i) {
     const int64_t a = decay[nd > 1 ? i : 0], th = theta[nt > 1 ? i : 0], r = reset[nr > 1 ? i : 0];
     int64_t v = 0;
@@ -361,7 +365,7 @@ void recurrent_lif(const TI* cur, i64 T, i64 n, const int32_t* w, const int32_t*
 
 template <class TI>
 void leaky_integrate(const TI* cur, i64 T, i64 n, const int32_t* decay, i64 nd, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(T * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(T * n))
   for (i64 i = 0; i < n; ++i) {
     const int64_t a = decay[nd > 1 ? i : 0];
     int64_t v = 0;
@@ -464,7 +468,7 @@ void linear_attention_visible(const TQ* q, const TK* k, const TV* v, const int32
 
 // ---------------------------------------------------------------- fixed point
 inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
   for (i64 i = 0; i < n; ++i) {
     double v = std::nearbyint((double)x[i] * (double)(int64_t(1) << f));
     if (std::isnan(v)) v = 0;
@@ -474,13 +478,13 @@ inline void fixed_encode(const float* x, i64 n, int f, int32_t* out) {
 
 inline void fixed_decode(const int32_t* x, i64 n, int f, float* out) {
   const double scale = std::ldexp(1.0, -f);  // a libm call: once, not per element
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
   for (i64 i = 0; i < n; ++i) out[i] = (float)((double)x[i] * scale);
 }
 
 // snn.fixed_layer_norm, and snn.fixed_rms_norm where beta is null (no mean, no beta)
 inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32_t* beta, i64 rows, i64 n, int f, int r, int64_t eps, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const int32_t* xr = x + i * n;
     int64_t sum = 0;
@@ -499,7 +503,7 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
 }
 
 inline void fixed_softmax(const int32_t* x, i64 outer, i64 n, i64 inner, int f, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       const i64 base = o * n * inner + in;
@@ -556,12 +560,12 @@ void feature_map(const TI* x, const TW* w, const TM* mult, i64 outer, i64 H, i64
 }
 
 inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
   for (i64 i = 0; i < n; ++i) out[i] = silu_value(x[i], f, alpha, log2e, c1, c2);
 }
 
 inline void fixed_gelu(const int32_t* x, i64 n, int f, int64_t inv_sqrt2, int64_t b, int64_t a, int32_t* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(n))
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
   for (i64 i = 0; i < n; ++i) out[i] = gelu_value(x[i], f, inv_sqrt2, b, a);
 }
 
@@ -610,7 +614,7 @@ void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, co
   const int last = ix.ndim - 1;
   const i64 inner = ix.shape[last], rows = inner ? total / inner : 0;
   const i64 ia = sa[last], ib = sb ? sb[last] : 0, ic = sc ? sc[last] : 0;
-#pragma omp parallel for schedule(static) if (parallel_worth(total))
+#pragma omp parallel for schedule(static) if (parallel_elements(total))
   for (i64 row = 0; row < rows; ++row) {
     i64 rem = row, oa = 0, ob = 0, oc = 0;
     for (int d = last - 1; d >= 0; --d) {
@@ -691,7 +695,7 @@ void softmax(const T* x, i64 outer, i64 n, i64 inner, T* out, bool log = false) 
 
 template <class T>
 void layer_norm(const T* x, const T* scale, const T* bias, i64 rows, i64 n, T eps, T* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const T* xr = x + i * n;
     double s = 0;
@@ -713,7 +717,7 @@ void layer_norm(const T* x, const T* scale, const T* bias, i64 rows, i64 n, T ep
 // x / sqrt(mean(x^2) + eps) * scale over rows of n
 template <class T>
 void rms_norm(const T* x, const T* scale, i64 rows, i64 n, T eps, T* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * n))
+#pragma omp parallel for schedule(static) if (parallel_elements(rows * n))
   for (i64 i = 0; i < rows; ++i) {
     const T* xr = x + i * n;
     double v = 0;
@@ -726,7 +730,7 @@ void rms_norm(const T* x, const T* scale, i64 rows, i64 n, T eps, T* out) {
 // inference batch normalisation, channels on axis 1: (x - mean) * (scale / sqrt(var + eps)) + bias
 template <class T, class TS, class TM>
 void batch_norm(const T* x, const TS* scale, const TS* bias, const TM* mean, const TM* var, i64 outer, i64 C, i64 inner, TM eps, T* out) {
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * C * inner))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(outer * C * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 c = 0; c < C; ++c) {
       const T inv = T(scale[c] / std::sqrt(var[c] + eps));
@@ -784,7 +788,7 @@ inline void check_indices(const int64_t* idx, i64 n, i64 axis_len) {
 template <class T>
 void gather(const T* table, const int64_t* idx, i64 outer, i64 axis_len, i64 inner, i64 nidx, T* out) {
   check_indices(idx, nidx, axis_len);
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * nidx * inner))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(outer * nidx * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 j = 0; j < nidx; ++j) {
       i64 r = idx[j] < 0 ? idx[j] + axis_len : idx[j];
@@ -847,7 +851,7 @@ void reduce(const TI* x, const Index& kept, const i64* sk, i64 n_out, const Inde
   using A = std::conditional_t<std::is_floating_point<TI>::value, double, int64_t>;
   const int last = red.ndim - 1;
   const i64 inner = red.shape[last], is = sr[last], rows = inner ? n_red / inner : 0;
-#pragma omp parallel for schedule(static) if (parallel_worth(n_out * n_red))
+#pragma omp parallel for schedule(static) if (parallel_elements(n_out * n_red))
   for (i64 o = 0; o < n_out; ++o) {
     const TI* base = x + offset_of(kept, sk, o, kept.ndim);
     A acc = kind == 4 ? A(1) : A(0);
@@ -875,7 +879,7 @@ void reduce(const TI* x, const Index& kept, const i64* sk, i64 n_out, const Inde
 template <class T>
 void arg_reduce(const T* x, i64 outer, i64 n, i64 inner, bool is_max, bool last, int64_t* out) {
   if (n == 0) return;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       const T* p = x + o * n * inner + in;
@@ -899,7 +903,7 @@ void arg_reduce(const T* x, i64 outer, i64 n, i64 inner, bool is_max, bool last,
 // running sums along an axis, in T (as numpy's cumsum with the input's dtype)
 template <class T>
 void cumsum(const T* x, i64 outer, i64 n, i64 inner, bool exclusive, bool reverse, T* out) {
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(outer * n * inner))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(outer * n * inner))
   for (i64 o = 0; o < outer; ++o)
     for (i64 in = 0; in < inner; ++in) {
       T acc = T(0);
@@ -914,7 +918,7 @@ void cumsum(const T* x, i64 outer, i64 n, i64 inner, bool exclusive, bool revers
 // the upper (j - i >= k) or lower (j - i <= k) triangle of each [n, m] matrix, zeros elsewhere
 template <class T>
 void trilu(const T* x, i64 batch, i64 n, i64 m, i64 k, bool upper, T* out) {
-#pragma omp parallel for collapse(2) schedule(static) if (parallel_worth(batch * n * m))
+#pragma omp parallel for collapse(2) schedule(static) if (parallel_elements(batch * n * m))
   for (i64 b = 0; b < batch; ++b)
     for (i64 i = 0; i < n; ++i)
       for (i64 j = 0; j < m; ++j) {
@@ -1552,7 +1556,7 @@ void linear_attention_step_float(const TQ* q, const TQ* k, const TV* v, const TS
 // input: mode 0 the value, 1 reflected (edge not repeated), 2 the edge, 3 wrapped around.
 template <class T>
 void pad(const T* x, const Index& in, const Index& ix, const i64* before, int mode, T value, i64 total, T* out) {
-#pragma omp parallel for schedule(static) if (parallel_worth(total))
+#pragma omp parallel for schedule(static) if (parallel_elements(total))
   for (i64 i = 0; i < total; ++i) {
     i64 rem = i, off = 0, stride = 1;
     bool inside = true;

@@ -127,7 +127,7 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
 // count sum per group of G inputs: the offset correction's operand.
 template <class TI>
 void pack_counts(const TI* x, i64 rows, i64 K, i64 G, i64 ld, i64 ngroups, int8_t* xs, int64_t* csum) {
-#pragma omp parallel for schedule(static) if (parallel_worth(rows * K))
+#pragma omp parallel for schedule(static) if (parallel_elements(rows * K))
   for (i64 r = 0; r < rows; ++r)
     for (i64 grp = 0; grp < ngroups; ++grp) {
       const TI* xr = x + r * K;
@@ -151,10 +151,11 @@ void pack_counts(const TI* x, i64 rows, i64 K, i64 G, i64 ld, i64 ngroups, int8_
 // in int32: |sum u c| <= 255 * 127 * K < 2^31 (the caller checks K). Cutting K
 // into chunks that keep a column block's weights in L1 measured no faster
 // (768 x 3072 at 4 bits: 258 against 347 GMAC/s on one core).
-template <class TI, class TA>
+// RB: rows a tile serves, 6, or 1 for a decoded token, where the other five would be
+// checked and skipped at every tile.
+template <int RB, class TI, class TA>
 void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
-  constexpr i64 RB = 6;
   const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 4 * K4;
   const i64 rb = (rows + RB - 1) / RB, ngroups = (4 * K4 + G - 1) / G;
   const int64_t off = int64_t(1) << (w.bits - 1);
@@ -163,9 +164,11 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   std::vector<int64_t> csum(rb * RB * ngroups, 0);
   pack_counts(x, rows, K, G, 4 * K4, ngroups, xs.data(), csum.data());
   const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
-  // 64 products a vpdpbusd: a decoded token's 768 x 3072 layer is ~25 us on one core, less
-  // than waking a sleeping team costs and gains
-#pragma omp parallel if (parallel_worth(rows * K * N / 64))
+  // Work: 64 products a vpdpbusd, or the bytes of weights streamed, whichever is more. A
+  // decoded token waits on its weights' loads, not on products, and two cores keep twice
+  // as many loads in flight: GPT-2-small-sized at 4 bits, 9.7 to 5.1 ms a token with sleeping
+  // threads once its 768 x 2304 and larger layers took both (benchmarks/simulator.py).
+#pragma omp parallel if (parallel_worth(std::max(rows * K * N / 64, K * N * w.bits / 8)))
   {
     alignas(64) int32_t part[RB][BLOCK];
     alignas(64) Acc acc[RB][BLOCK];
@@ -222,7 +225,7 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
             }
           }
         }
-        const i64 nr = std::min(RB, rows - b * RB);
+        const i64 nr = std::min<i64>(RB, rows - b * RB);
         for (i64 r = 0; r < nr; ++r)
           for (i64 j = 0; j < width; ++j) out[(b * RB + r) * N + j0 + j] = (TA)acc[r][j];
       }
@@ -330,7 +333,7 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
   if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
     const i64 K = w.K;
     i64 events = 0, sops = 0;
-#pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_worth(rows * K))
+#pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_elements(rows * K))
     for (i64 r = 0; r < rows; ++r)
       for (i64 k = 0; k < K; ++k) {
         int32_t c = x[r * K + k];
@@ -353,7 +356,10 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
       return;
     }
 #endif
-    synapse_vnni(x, rows, w, out);
+    if (rows == 1)
+      synapse_vnni<1>(x, rows, w, out);
+    else
+      synapse_vnni<6>(x, rows, w, out);
     return;
   }
 #endif
