@@ -68,9 +68,9 @@ inline int32_t fixed_div_value(int64_t a, int64_t b, int f) {
   return b > 0 ? (int32_t)sat32(round_div(a * (int64_t(1) << f), b)) : 0;
 }
 // snn.fixed_layer_norm of one element: d = x - mean, sigma the integer deviation
+inline int32_t layer_norm_affine(int64_t y, int64_t gamma, int64_t beta) { return (int32_t)sat32(round_shift(y * gamma, GAMMA_BITS) + beta); }
 inline int32_t layer_norm_value(int64_t d, int64_t sigma, int f, int r, int64_t gamma, int64_t beta) {
-  int64_t y = round_div(d * (int64_t(1) << (f - r)), sigma);
-  return (int32_t)sat32(round_shift(y * gamma, GAMMA_BITS) + beta);
+  return layer_norm_affine(round_div(d * (int64_t(1) << (f - r)), sigma), gamma, beta);
 }
 // snn.fixed_softmax: 2^(t log2 e) for t = x - max <= 0, at f fraction bits;
 // log2e, c1, c2 from nscc.semantics.fixed.softmax_constants(f)

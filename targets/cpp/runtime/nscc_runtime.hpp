@@ -143,9 +143,11 @@ inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long 
 // below the next one, more than half an ulp of n / d (n / d 2^-53) while |n| < 2^53, so
 // rounding never carries it up to k, and floor gives floordiv's answer.
 inline int64_t floordiv_small(int64_t n, int64_t d) { return (int64_t)std::floor((double)n / (double)d); }
+// round_div(a, b) for |2 a + b| < 2^53 and 0 < b < 2^52
+inline int64_t round_div_small(int64_t a, int64_t b) { return floordiv_small(2 * a + b, 2 * b); }
 // fixed_div_value for int32 operands at f <= 20 fraction bits, where 2 a 2^f + b < 2^53
 inline int32_t fixed_div_value_small(int64_t a, int64_t b, int f) {
-  return b > 0 ? (int32_t)sat32(floordiv_small(2 * a * (int64_t(1) << f) + b, 2 * b)) : 0;
+  return b > 0 ? (int32_t)sat32(round_div_small(a * (int64_t(1) << f), b)) : 0;
 }
 
 // ---------------------------------------------------------------- snn kernels
@@ -498,7 +500,13 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
     }
     int64_t var = round_div(ss, n) + eps;
     int64_t sigma = std::max<int64_t>(isqrt(var), 1);
-    for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta ? beta[j] : 0);
+    if (f - r <= 19) {  // |d| < 2^32: the division is exact in double (round_div_small)
+      const int64_t scale = int64_t(1) << (f - r);
+#pragma omp simd
+      for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_affine(round_div_small((xr[j] - mu) * scale, sigma), gamma[j], beta ? beta[j] : 0);
+    } else {
+      for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta ? beta[j] : 0);
+    }
   }
 }
 
@@ -1227,7 +1235,7 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           if (total <= 0) continue;
           for (i64 j = 0; j < visible; ++j) {
             if (!seen[j]) continue;
-            const int64_t p = sat32(round_div(e[j] << f, total));
+            const int64_t p = sat32(f <= 24 ? round_div_small(e[j] << f, total) : round_div(e[j] << f, total));  // e <= 2^f, total <= T 2^f
             const TV* vj = vz + j * dv;
 #pragma omp simd
             for (i64 c = 0; c < dv; ++c) o[c] += p * (int64_t)vj[c];
