@@ -3,6 +3,7 @@ on random synapses of every width, and on the example models; counters; safety; 
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,6 +232,42 @@ def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
     ref = run(module, ctx.weights, inputs)["output0"]
     out, _, _ = simulate(ctx, module, inputs, tmp_path)
     np.testing.assert_array_equal(out["output0"], ref)
+
+
+def test_per_element_ops_after_a_synapse_run_in_place(tmp_path):
+    """Requantization and a row scale after a synapse, the LM head's chain, write over the
+    synapse's sums (their last reader), so the arena holds one buffer of them rather than
+    three; the decoded result goes straight to the output. Still bit-exact."""
+    m, k, n = 8, 64, 96
+    cnt = f"!snn.counts<{m}x{k}, 15, signed>"
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{m}x{k}xf32>, %r: tensor<{m}x1xi32>) -> tensor<{m}x{n}xf32> {{
+    %t = nn.weight "t" : tensor<f32>
+    %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
+    %w = nn.weight "w" : tensor<{k}x{n}xi4>
+    %s = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> tensor<{m}x{n}xi32>
+    %mq = nn.weight "mq" : tensor<{n}xi32>
+    %q = snn.requant %s, %mq {{shift = 4 : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
+    %y = snn.fixed_mul %q, %r {{frac_bits = 12 : i64}} : (tensor<{m}x{n}xi32>, tensor<{m}x1xi32>) -> tensor<{m}x{n}xi32>
+    %o = snn.fixed_decode %y {{frac_bits = 12 : i64}} : (tensor<{m}x{n}xi32>) -> tensor<{m}x{n}xf32>
+    func.return %o : tensor<{m}x{n}xf32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    rng = np.random.default_rng(5)
+    ctx.weights.add("t", np.array(0.25, np.float32))
+    ctx.weights.add("w", rng.integers(-8, 8, (k, n)).astype(np.int8))
+    ctx.weights.add("mq", rng.integers(1000, 5000, n).astype(np.int32))
+    inputs = {"input0": rng.standard_normal((m, k)).astype(np.float32), "input1": rng.integers(1000, 9000, (m, 1)).astype(np.int32)}
+    ref = run(module, ctx.weights, inputs)["output0"]
+    out, _, project = simulate(ctx, module, inputs, tmp_path)
+    np.testing.assert_array_equal(out["output0"], ref)
+    src = open(os.path.join(project, "model.cpp")).read()
+    assert f"std::vector<uint8_t>({m * n * 4 + m * k})" in src  # the counts and one buffer of sums, not three
+    sums = re.search(r"synapse\(v\d+, {m}, syn\d+, false, (v\d+),".format(m=m), src).group(1)
+    assert re.search(rf"requant\({sums}, .*, {sums}\);", src)
+    assert re.search(rf"int32_t a = {sums}\[oa\]; int32_t b = in1\[ob\]; {sums}\[i\] =", src)
+    assert f"fixed_decode({sums}, {m * n}, 12, out0);" in src
 
 
 @pytest.fixture(scope="module")

@@ -158,7 +158,9 @@ class _Gen:
     init: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)
-    buffers: dict = field(default_factory=dict)  # value -> buffer name (owned)
+    buffers: dict = field(default_factory=dict)  # value -> [first op, last op, bytes] of the arena buffer it owns
+    root: dict = field(default_factory=dict)  # value in the arena -> the value owning its buffer (itself, or one it was computed over in place)
+    last_use: dict = field(default_factory=dict)  # value -> index of the last op that reads it
     direct: dict = field(default_factory=dict)  # value -> the output parameter it is written into
     entries: list[WeightEntry] = field(default_factory=list)
     entry_of: dict = field(default_factory=dict)
@@ -174,17 +176,32 @@ class _Gen:
     def ref(self, v: SSAValue) -> str:
         return self.names[v]
 
-    def alloc(self, v: SSAValue) -> str:
+    def alloc(self, v: SSAValue, over: SSAValue | None = None) -> str:
         """A buffer in the model's arena; its offset is planned once all lifetimes are known. A
         value that is only returned is written straight into the caller's output instead: the
-        LM head's logits, the largest activation of a language model, are then held once."""
+        LM head's logits, the largest activation of a language model, are then held once.
+
+        `over`: an operand the op reads only at the element it writes, of v's shape and C type.
+        If this op is its last reader, v is computed in place over it: a chain of per-element
+        ops after the LM head (requantization, the token scale) then holds one logits-sized
+        buffer, not one per op."""
         if v in self.direct:
             self.names[v] = self.direct[v]
             return self.direct[v]
+        if (
+            over is not None
+            and over in self.root
+            and self.last_use.get(over) == self.op_index
+            and _shape(over) == _shape(v)
+            and _ctype(over) == _ctype(v)
+        ):
+            self.root[v] = self.root[over]
+            self.names[v] = self.names[over]
+            return self.names[v]
         name = self.fresh()
         nbytes = max(1, math.prod(_shape(v))) * np.dtype(np_dtype(v.type)).itemsize
         self.lines.append(f"  {_ctype(v)}* {name} = reinterpret_cast<{_ctype(v)}*>(arena.data() + @OFFSET{name}@);")
-        self.names[v], self.buffers[v] = name, [self.op_index, self.op_index, nbytes]
+        self.names[v], self.buffers[v], self.root[v] = name, [self.op_index, self.op_index, nbytes], v
         return name
 
     def entry(self, array: np.ndarray, bits: int, source: SSAValue) -> int:
@@ -234,10 +251,9 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
             for j, v in enumerate(returned)
             if isinstance(v.owner, Operation) and returned.count(v) == 1 and all(u.operation is ret for u in v.uses)
         }
-    last_use: dict[SSAValue, int] = {}
     for i, op in enumerate(ops):
         for v in op.operands:
-            last_use[v] = i
+            g.last_use[v] = i
     outputs = []
     for i, op in enumerate(ops):
         if isinstance(op, ReturnOp):
@@ -245,8 +261,9 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
             break
         g.op_index = i
         _emit_op(g, op)
-    for v, life in g.buffers.items():
-        life[1] = max(life[0], last_use.get(v, life[0]))
+    for v, owner in g.root.items():
+        life = g.buffers[owner]
+        life[1] = max(life[1], g.last_use.get(v, life[0]))
     offsets, arena = plan_arena({g.names[v]: tuple(life) for v, life in g.buffers.items()})
     g.lines = [_fill_offsets(ln, offsets) for ln in g.lines]
     g.members.append(
@@ -379,7 +396,7 @@ def _emit_decode(g: _Gen, op: Operation) -> None:
 @_emits(snn.RequantOp)
 def _emit_requant(g: _Gen, op: Operation) -> None:
     L = g.lines
-    out = g.alloc(op.res)
+    out = g.alloc(op.res, over=op.input)
     t = op.res.type
     lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
     c, inner = channel_layout(_shape(op.input), _shape(op.multiplier), prop(op, "axis"))
@@ -659,11 +676,11 @@ def _float_only(op: Operation) -> None:
 
 def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary: bool = False) -> None:
     res = op.results[0]
-    out = g.alloc(res)
-    oshape = _shape(res) or (1,)
-    total = math.prod(oshape)
     n_in = 1 if unary else 3 if ternary else 2
     ins = list(op.operands[:n_in])
+    out = g.alloc(res, over=next((v for v in ins if _shape(v) == _shape(res)), None))  # read at the written index
+    oshape = _shape(res) or (1,)
+    total = math.prod(oshape)
     strides = [broadcast_strides(_shape(v) or (1,), oshape) for v in ins]
     T = _ctype(res)
     types = [_ctype(v) for v in ins]
