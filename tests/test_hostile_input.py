@@ -444,7 +444,7 @@ def test_simulator_threads_sleep_when_idle_and_small_loops_stay_serial(monkeypat
     assert simulator_env()["OMP_WAIT_POLICY"] == "active"  # the user's choice stands
     src = "".join(open(os.path.join(RUNTIME, h)).read() for h in RUNTIME_HEADERS)
     pragmas = [ln for ln in src.splitlines() if ln.startswith("#pragma omp parallel")]
-    assert pragmas and all("if (parallel_worth(" in ln for ln in pragmas)
+    assert pragmas and all("if (parallel_worth(" in ln or "if (parallel_elements(" in ln for ln in pragmas)
 
 
 @pytest.mark.slow
