@@ -1071,9 +1071,14 @@ inline void walsh_hadamard(Acc* v, i64 q) {
 // vector operation over k. The factors hold -1, 0 and 1, so every partial sum is within
 // p q 2^31, below 2^53 where the caller takes this path (codegen: n < 2^22): the sums are
 // exact in double, where a product costs one instruction rather than vpmullq's three.
-template <class D, class Acc, class T, class R, class Fin>
-void hadamard_fast_in(const T* x, const std::vector<D>& ap, const std::vector<D>& sign, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+template <class Acc, class T, class A, class B, class R, class Fin>
+void hadamard_fast(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
+  using D = double;
   const i64 P = (p + 7) / 8 * 8;
+  std::vector<D> ap(p * P, 0.0), sign(q);  // a's rows padded to whole vectors; s, b's first column
+  for (i64 i = 0; i < p; ++i)
+    for (i64 k = 0; k < p; ++k) ap[i * P + k] = (D)a[i * p + k];
+  for (i64 c = 0; c < q; ++c) sign[c] = (D)b[c * q];
 #pragma omp parallel if (parallel_worth(rows * p * q * (p + 8)))
   {
     std::vector<D> t(q * P);
@@ -1085,17 +1090,16 @@ void hadamard_fast_in(const T* x, const std::vector<D>& ap, const std::vector<D>
           const T* xc = xr + c;
           const D* ai = ap.data() + k0;
 #if defined(__AVX512F__)
-          if constexpr (std::is_same<D, double>::value)
-            if (c + 4 <= q) {  // four columns at once: four independent chains of additions
-              __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-              for (i64 i = 0; i < p; ++i, xc += q, ai += P) {
-                const __m512d av = _mm512_loadu_pd(ai);
-                for (int u = 0; u < 4; ++u) acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(av, _mm512_set1_pd((double)xc[u])));
-              }
-              for (int u = 0; u < 4; ++u) _mm512_storeu_pd(t.data() + (c + u) * P + k0, _mm512_mul_pd(acc[u], _mm512_set1_pd(sign[c + u])));
-              c += 3;
-              continue;
+          if (c + 4 <= q) {  // four columns at once: four independent chains of additions
+            __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+            for (i64 i = 0; i < p; ++i, xc += q, ai += P) {
+              const __m512d av = _mm512_loadu_pd(ai);
+              for (int u = 0; u < 4; ++u) acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(av, _mm512_set1_pd((double)xc[u])));
             }
+            for (int u = 0; u < 4; ++u) _mm512_storeu_pd(t.data() + (c + u) * P + k0, _mm512_mul_pd(acc[u], _mm512_set1_pd(sign[c + u])));
+            c += 3;
+            continue;
+          }
 #endif
           D acc[8] = {};
           for (i64 i = 0; i < p; ++i, xc += q, ai += P)
@@ -1119,16 +1123,6 @@ void hadamard_fast_in(const T* x, const std::vector<D>& ap, const std::vector<D>
         for (i64 c = 0; c < q; ++c) o[k * q + c] = finish((Acc)t[c * P + k]);
     }
   }
-}
-
-template <class Acc, class T, class A, class B, class R, class Fin>
-void hadamard_fast(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R* out, Fin finish) {
-  const i64 P = (p + 7) / 8 * 8;
-  std::vector<double> ap(p * P, 0.0), sign(q);
-  for (i64 i = 0; i < p; ++i)
-    for (i64 k = 0; k < p; ++k) ap[i * P + k] = (double)a[i * p + k];
-  for (i64 c = 0; c < q; ++c) sign[c] = (double)b[c * q];
-  hadamard_fast_in<double, Acc>(x, ap, sign, rows, p, q, out, finish);
 }
 
 // nn.hadamard and snn.fixed_hadamard: each row of n = p q values viewed as X (p x q), the sum
