@@ -183,10 +183,11 @@ def test_synapses_of_whole_sequences_are_bit_exact_in_both_integer_kernels(case,
     np.testing.assert_array_equal(out["output0"], ref)
 
 
-@pytest.mark.parametrize("p, q", [(12, 8), (9, 16), (20, 64)])
+@pytest.mark.parametrize("p, q", [(12, 8), (9, 16), (20, 64), (8, 4), (10, 2), (12, 32)])
 def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
     """Eight blocks or more take the transposed transform, in double, on values up to
-    int32's limits."""
+    int32's limits: columns eight, four and one at a time, and the transform's levels
+    three, two and one a sweep."""
     from nscc.quant.hadamard import sylvester
 
     rng = np.random.default_rng(p * q)
@@ -209,6 +210,78 @@ def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
     assert len(np.unique(ref[1])) > n // 4
     out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
     np.testing.assert_array_equal(out["output0"], ref)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # levels of q, k, v (negative: signed), S, H, G, dk, dv, frac_bits, causal
+        (-127, -127, -127, 37, 4, 1, 10, 7, 16, True),  # scores by vpdpbusd (offset queries), p . v in float
+        (255, -127, 255, 21, 2, 2, 12, 5, 22, False),  # unsigned queries, p . v in int64 (2^22 shares)
+        (-15, 15, -15, 5, 2, 1, 8, 3, 12, True),  # too few queries for the packed keys; unsigned keys
+    ],
+)
+def test_whole_sequence_attention_on_every_kernel_path_is_bit_exact(case, tmp_path):
+    """snn.attention over a whole sequence: the keys packed for VNNI where a key head serves
+    16 queries or more (offsets for signed queries, dk not a multiple of 4, a sequence not
+    a multiple of 16), the values' weighted sums in float where they stay below 2^24, and
+    the plain loops otherwise; counts at their types' limits."""
+    lq, lk, lv, S, H, G, dk, dv, f, causal = case
+    rng = np.random.default_rng(S * dk)
+
+    def counts(levels, shape):
+        sig = ", signed" if levels < 0 else ""
+        return f"!snn.counts<{'x'.join(map(str, shape))}, {abs(levels)}{sig}>"
+
+    shapes = {"q": (1, H, S, dk), "k": (1, G, S, dk), "v": (1, G, S, dv)}
+    levels = {"q": lq, "k": lk, "v": lv}
+    tys = {n: counts(levels[n], shapes[n]) for n in shapes}
+    ftys = {n: f"tensor<{'x'.join(map(str, shapes[n]))}xf32>" for n in shapes}
+    enc = "\n".join(f"    %{n}n = snn.encode %{n}, %t : ({ftys[n]}, tensor<f32>) -> {tys[n]}" for n in shapes)
+    out_ty = f"tensor<1x{H}x{S}x{dv}xi64>"
+    text = f"""builtin.module {{
+  func.func @main(%q: {ftys['q']}, %k: {ftys['k']}, %v: {ftys['v']}) -> {out_ty} {{
+    %t = nn.weight "one" : tensor<f32>
+{enc}
+    %a = snn.attention %qn, %kn, %vn {{multiplier = 12345678 : i64, shift = 27 : i64, frac_bits = {f} : i64{", causal" if causal else ""}}} : ({tys['q']}, {tys['k']}, {tys['v']}) -> {out_ty}
+    func.return %a : {out_ty}
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("one", np.array(1.0, np.float32))
+    inputs = {}
+    for i, n in enumerate(shapes):
+        lv_ = levels[n]
+        x = rng.integers(min(lv_, 0), abs(lv_) + 1, shapes[n]).astype(np.float32)
+        x.reshape(-1)[:4] = [min(lv_, 0), abs(lv_), abs(lv_), min(lv_, 0)]
+        inputs[f"input{i}"] = x
+    ref = run(module, ctx.weights, inputs)["output0"]
+    assert np.abs(ref).max() > 2**f  # shares of large values: not an all-zero output
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    np.testing.assert_array_equal(out["output0"], ref)
+
+
+@pytest.mark.parametrize("f", [16, 25, 26])
+def test_fixed_silu_of_int32_extremes_is_bit_exact(f, tmp_path):
+    """snn.fixed_silu divides in double up to 25 fraction bits (2 2^2f + 2^f + e < 2^53) in a
+    loop that vectorises, and in int64 past them: inputs at int32's limits and near 0."""
+    rng = np.random.default_rng(f)
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<4x64xi32>) -> (tensor<4x64xi32>, tensor<4x64xi32>) {{
+    %0 = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = 1073741824 : i64}} : (tensor<4x64xi32>) -> tensor<4x64xi32>
+    %1 = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = 1827508584 : i64}} : (tensor<4x64xi32>) -> tensor<4x64xi32>
+    func.return %0, %1 : tensor<4x64xi32>, tensor<4x64xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    x = rng.integers(-(2**31), 2**31, (4, 64), dtype=np.int64).astype(np.int32)
+    x[0, :4] = [-(2**31), 2**31 - 1, 0, -1]
+    x[1] = np.arange(-32, 32) * (2 ** (f - 4))  # around 0, at the fraction's scale
+    x[2] = rng.integers(-(2 ** min(f + 3, 31)), 2 ** min(f + 3, 31), 64)
+    ref = run(module, ctx.weights, {"input0": x})
+    out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
 @pytest.mark.parametrize("f", [0, 16, 20])

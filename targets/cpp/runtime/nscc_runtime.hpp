@@ -141,13 +141,22 @@ inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long 
 // vectorises where a 64-bit integer division does not. Both convert to double exactly, and
 // the quotient is correctly rounded: when n / d is not an integer k, it is at least 1 / d
 // below the next one, more than half an ulp of n / d (n / d 2^-53) while |n| < 2^53, so
-// rounding never carries it up to k, and floor gives floordiv's answer.
-inline int64_t floordiv_small(int64_t n, int64_t d) { return (int64_t)std::floor((double)n / (double)d); }
+// rounding never carries it up to k, and its floor is floordiv's answer. The floor is a
+// truncation less one below zero: g++ vectorises neither std::floor (it may not raise
+// "inexact") nor a float-to-int conversion after it, and this takes no branch.
+inline int64_t floordiv_small(int64_t n, int64_t d) {
+  const double q = (double)n / (double)d;
+  const int64_t t = (int64_t)q;  // |q| < 2^53: t and (double)t are exact
+  return t - ((double)t > q);
+}
 // round_div(a, b) for |2 a + b| < 2^53 and 0 < b < 2^52
 inline int64_t round_div_small(int64_t a, int64_t b) { return floordiv_small(2 * a + b, 2 * b); }
 // fixed_div_value for int32 operands at f <= 20 fraction bits, where 2 a 2^f + b < 2^53
 inline int32_t fixed_div_value_small(int64_t a, int64_t b, int f) {
-  return b > 0 ? (int32_t)sat32(round_div_small(a * (int64_t(1) << f), b)) : 0;
+  // divides by 1 where b <= 0, so that the division need not sit under a branch (g++ keeps
+  // a division that might raise an exception out of a vectorised select)
+  const int32_t q = (int32_t)sat32(round_div_small(a * (int64_t(1) << f), std::max<int64_t>(b, 1)));
+  return q & -(int32_t)(b > 0);
 }
 
 // ---------------------------------------------------------------- snn kernels
@@ -567,7 +576,22 @@ void feature_map(const TI* x, const TW* w, const TM* mult, i64 outer, i64 H, i64
   }
 }
 
+// silu_value with its one division in double: 2 2^2f + 2^f + e < 2^53 for f <= 25 (e <= 2^f),
+// so round_div_small gives round_div's quotient, and the loop has no branch or int64
+// division left to keep it from vectorising.
+inline int32_t silu_value_small(int64_t x, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2) {
+  const int64_t one = int64_t(1) << f;
+  int64_t xs = round_shift(x * alpha, ALPHA_BITS);
+  int64_t s = round_div_small(one << f, one + exp_value(xs < 0 ? xs : -xs, f, log2e, c1, c2));
+  return (int32_t)sat32(round_shift(x * (xs >= 0 ? s : one - s), f));
+}
+
 inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
+  if (f <= 25) {
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_elements(n))
+    for (i64 i = 0; i < n; ++i) out[i] = silu_value_small(x[i], f, alpha, log2e, c1, c2);
+    return;
+  }
 #pragma omp parallel for schedule(static) if (parallel_elements(n))
   for (i64 i = 0; i < n; ++i) out[i] = silu_value(x[i], f, alpha, log2e, c1, c2);
 }
@@ -1065,6 +1089,29 @@ inline void walsh_hadamard(Acc* v, i64 q) {
       }
 }
 
+#if defined(__AVX512F__)
+// log2 R levels of the Walsh-Hadamard transform along the rows of t (q rows of P doubles,
+// P a multiple of 8), from distance h: the R rows j + m h are held in registers, eight
+// columns at a time. The levels' order does not change an exact sum.
+template <int R>
+inline void walsh_hadamard_rows(double* t, i64 q, i64 P, i64 h) {
+  for (i64 j0 = 0; j0 < q; j0 += R * h)
+    for (i64 j = j0; j < j0 + h; ++j)
+      for (i64 k = 0; k < P; k += 8) {
+        __m512d v[R];
+        for (int m = 0; m < R; ++m) v[m] = _mm512_loadu_pd(t + (j + m * h) * P + k);
+        for (int d = 1; d < R; d *= 2)
+          for (int m = 0; m < R; ++m)
+            if (!(m & d)) {
+              const __m512d x = v[m], y = v[m + d];
+              v[m] = _mm512_add_pd(x, y);
+              v[m + d] = _mm512_sub_pd(x, y);
+            }
+        for (int m = 0; m < R; ++m) _mm512_storeu_pd(t + (j + m * h) * P + k, v[m]);
+      }
+}
+#endif
+
 // The fast form of snn.fixed_hadamard (below). The p blocks of a row are transformed
 // together: t is held transposed, t[c][k] = s_c sum_i a_ik X_ic for k padded to whole
 // vectors, so that every butterfly of the Walsh-Hadamard transform, at any distance h, is a
@@ -1081,45 +1128,73 @@ void hadamard_fast(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, R
   for (i64 c = 0; c < q; ++c) sign[c] = (D)b[c * q];
 #pragma omp parallel if (parallel_worth(rows * p * q * (p + 8)))
   {
-    std::vector<D> t(q * P);
+    std::vector<D> t(q * P), xd(p * q);
 #pragma omp for schedule(static)
     for (i64 r = 0; r < rows; ++r) {
       const T* xr = x + r * p * q;
+      for (i64 i = 0; i < p * q; ++i) xd[i] = (D)xr[i];  // once, not once per block of sums
       for (i64 k0 = 0; k0 < P; k0 += 8)  // eight sums in one register through the p terms
         for (i64 c = 0; c < q; ++c) {
-          const T* xc = xr + c;
+          const D* xc = xd.data() + c;
           const D* ai = ap.data() + k0;
 #if defined(__AVX512F__)
-          if (c + 4 <= q) {  // four columns at once: four independent chains of additions
-            __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+          // U columns at once: U independent chains of additions (eight fill both FMA units).
+          // A fused multiply-add is exact here too: every product and sum is an integer below 2^53.
+          auto columns = [&](auto width) {
+            constexpr int U = decltype(width)::value;
+            __m512d acc[U];
+            for (int u = 0; u < U; ++u) acc[u] = _mm512_setzero_pd();
             for (i64 i = 0; i < p; ++i, xc += q, ai += P) {
               const __m512d av = _mm512_loadu_pd(ai);
-              for (int u = 0; u < 4; ++u) acc[u] = _mm512_add_pd(acc[u], _mm512_mul_pd(av, _mm512_set1_pd((double)xc[u])));
+              for (int u = 0; u < U; ++u) acc[u] = _mm512_fmadd_pd(av, _mm512_set1_pd(xc[u]), acc[u]);
             }
-            for (int u = 0; u < 4; ++u) _mm512_storeu_pd(t.data() + (c + u) * P + k0, _mm512_mul_pd(acc[u], _mm512_set1_pd(sign[c + u])));
-            c += 3;
+            for (int u = 0; u < U; ++u) _mm512_storeu_pd(t.data() + (c + u) * P + k0, _mm512_mul_pd(acc[u], _mm512_set1_pd(sign[c + u])));
+            c += U - 1;
+          };
+          if (c + 8 <= q) {
+            columns(std::integral_constant<int, 8>());
+            continue;
+          }
+          if (c + 4 <= q) {
+            columns(std::integral_constant<int, 4>());
             continue;
           }
 #endif
           D acc[8] = {};
           for (i64 i = 0; i < p; ++i, xc += q, ai += P)
-            for (int l = 0; l < 8; ++l) acc[l] += ai[l] * (D)*xc;
+            for (int l = 0; l < 8; ++l) acc[l] += ai[l] * *xc;
           for (int l = 0; l < 8; ++l) t[c * P + k0 + l] = acc[l] * sign[c];
         }
+#if defined(__AVX512F__)
+      for (i64 h = 1; h < q;) {  // three levels a sweep over t where they remain: fewer loads and stores
+        const i64 left = q / h;
+        if (left >= 8) {
+          walsh_hadamard_rows<8>(t.data(), q, P, h);
+          h *= 8;
+        } else if (left == 4) {
+          walsh_hadamard_rows<4>(t.data(), q, P, h);
+          h *= 4;
+        } else {
+          walsh_hadamard_rows<2>(t.data(), q, P, h);
+          h *= 2;
+        }
+      }
+#else
       for (i64 h = 1; h < q; h *= 2)
         for (i64 j0 = 0; j0 < q; j0 += 2 * h)
           for (i64 j = j0; j < j0 + h; ++j) {
             D* u = t.data() + j * P;
             D* v = u + h * P;
-#pragma omp simd
             for (i64 k = 0; k < P; ++k) {
               const D x0 = u[k], y0 = v[k];
               u[k] = x0 + y0;
               v[k] = x0 - y0;
             }
           }
+#endif
       R* o = out + r * p * q;
       for (i64 k = 0; k < p; ++k)
+#pragma omp simd
         for (i64 c = 0; c < q; ++c) o[k * q + c] = finish((Acc)t[c * P + k]);
     }
   }
@@ -1177,6 +1252,45 @@ void hadamard(const T* x, const A* a, const B* b, i64 rows, i64 p, i64 q, bool f
   }
 }
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define NSCC_ATTENTION_VNNI 1
+// Keys [heads][T][dk] as vpdpbusd's signed operand: per head, blocks of 16 keys, each
+// dk4 / 4 registers of 16 keys x 4 inputs, zero past T and dk; ksum their sums, for the
+// offset that makes signed queries unsigned.
+inline void pack_keys_vnni(const int8_t* k, i64 heads, i64 T, i64 dk, i64 T16, i64 dk4, std::vector<int8_t>& kp, std::vector<int32_t>& ksum) {
+  kp.assign(heads * T16 * dk4, 0);
+  ksum.assign(heads * T16, 0);
+  for (i64 h = 0; h < heads; ++h)
+    for (i64 j = 0; j < T; ++j) {
+      const int8_t* kj = k + (h * T + j) * dk;
+      int8_t* dst = kp.data() + h * T16 * dk4 + (j / 16) * 16 * dk4 + (j % 16) * 4;
+      int32_t sum = 0;
+      for (i64 a = 0; a < dk; ++a) {
+        dst[(a / 4) * 64 + a % 4] = kj[a];
+        sum += kj[a];
+      }
+      ksum[h * T16 + j] = sum;
+    }
+}
+// s_j = sum_a q_a k_ja for nb blocks of 16 keys, with qu = q + offset as unsigned bytes:
+// sum_a qu_a k_ja - offset ksum_j. Every product and sum is an exact int32 (|sum| <= 2^15 dk).
+inline void key_scores_vnni(const uint8_t* qu, const int8_t* kp, const int32_t* ksum, i64 nb, i64 dk4, int offset, int32_t* s) {
+  for (i64 jb = 0; jb < nb; ++jb) {
+    const int8_t* kb = kp + jb * 16 * dk4;
+    __m512i acc = _mm512_setzero_si512();
+    for (i64 a = 0; a < dk4; a += 4) {
+      int32_t q4;
+      std::memcpy(&q4, qu + a, 4);
+      acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(q4), _mm512_loadu_si512(kb + a * 16));
+    }
+    if (offset) acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_loadu_si512(ksum + jb * 16), _mm512_set1_epi32(offset)));
+    _mm512_storeu_si512(s + jb * 16, acc);
+  }
+}
+#else
+#define NSCC_ATTENTION_VNNI 0
+#endif
+
 // snn.attention (and the attention of snn.attention_step): for each of `outer` batch entries,
 // H query heads over G key-value heads (head h reads h / (H / G)), S queries, T keys. Key j is
 // visible to query i when j <= limit + i (limit = 0: causal; T: all; p - S + 1 for a step at p)
@@ -1187,11 +1301,34 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
                        LayerCounter* ctr) {
   // counts of at most 8 bits: q.k in int32 (|sum| <= 2^14 dk), which vectorises
   using Dot = std::conditional_t<(sizeof(TQ) == 1 && sizeof(TK) == 1), int32_t, int64_t>;
+  // The shares p_j (at most 2^f each, their sum at most 2^f + T / 2 after rounding) weigh
+  // byte values (|v| <= 128 signed, 255 unsigned): every product and partial sum of p . v
+  // is an integer of at most 2^24 when (2^f + T) |v| <= 2^24, exact in float, which takes
+  // 16 lanes an instruction where int64 products take three instructions for 8.
+  const int64_t vmax = std::is_signed<TV>::value ? 128 : 255;
+  const bool small_sums = sizeof(TV) == 1 && f <= 24 && ((int64_t(1) << f) + T) * vmax <= (int64_t(1) << 24);
   i64 events = 0;
+#if NSCC_ATTENTION_VNNI
+  // Many queries per key head (a whole sequence): the keys are laid out once for
+  // vpdpbusd, 16 keys by 4 inputs a register, and each query's scores take dk / 4
+  // instructions per 16 keys (key_scores_vnni).
+  constexpr bool vnni_types = sizeof(TQ) == 1 && std::is_same<TK, int8_t>::value;
+  const bool packed = vnni_types && !mask && S * (H / G) >= 16 && dk < (1 << 16);
+  const int offset = std::is_signed<TQ>::value ? 128 : 0;
+  const i64 T16 = (T + 15) / 16 * 16, dk4 = (dk + 3) / 4 * 4;
+  std::vector<int8_t> kp;
+  std::vector<int32_t> ksum;
+  if (packed) pack_keys_vnni((const int8_t*)k, outer * G, T, dk, T16, dk4, kp, ksum);
+#endif
 #pragma omp parallel reduction(+ : events) if (parallel_worth(outer * H * S * T * (dk + dv)))
   {
     std::vector<int64_t> t(T), e(T);
     std::vector<char> seen(T);
+    std::vector<float> acc(small_sums ? dv : 0);
+#if NSCC_ATTENTION_VNNI
+    std::vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
+    std::vector<int32_t> sc(packed ? T16 : 0);
+#endif
 #pragma omp for collapse(3) schedule(static)
     for (i64 z = 0; z < outer; ++z)
       for (i64 h = 0; h < H; ++h)
@@ -1200,9 +1337,25 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           const TQ* qi = q + ((z * H + h) * S + i) * dk;
           const TK* kz = k + (z * G + g) * T * dk;
           const TV* vz = v + (z * G + g) * T * dv;
-          std::fill(seen.begin(), seen.end(), 0);
           int64_t mx = INT64_MIN;
           const i64 visible = std::min(T, limit + i + 1);
+#if NSCC_ATTENTION_VNNI
+          if (packed) {
+            std::fill(seen.begin(), seen.begin() + visible, 1);
+            std::fill(seen.begin() + visible, seen.end(), 0);
+            for (i64 a = 0; a < dk; ++a) qu[a] = (uint8_t)((int)qi[a] + offset);
+            const i64 zg = z * G + g;
+            key_scores_vnni(qu.data(), kp.data() + zg * T16 * dk4, ksum.data() + zg * T16, (visible + 15) / 16, dk4, offset, sc.data());
+#pragma omp simd reduction(max : mx)
+            for (i64 j = 0; j < visible; ++j) {
+              t[j] = round_shift((int64_t)sc[j] * mult, shift);
+              mx = std::max(mx, t[j]);
+            }
+            events += visible * dk;
+          } else
+#endif
+          {
+          std::fill(seen.begin(), seen.end(), 0);
           for (i64 j = 0; j < visible; ++j) {
             Dot s = 0;
 #pragma omp simd reduction(+ : s)
@@ -1218,6 +1371,7 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
             mx = std::max(mx, tj);
             events += dk;
           }
+          }
           int64_t total = 0;
           for (i64 j = 0; j < visible; ++j)
             if (seen[j]) {
@@ -1227,6 +1381,19 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           int64_t* o = out + ((z * H + h) * S + i) * dv;
           for (i64 c = 0; c < dv; ++c) o[c] = 0;
           if (total <= 0) continue;
+          if (small_sums) {
+            std::fill(acc.begin(), acc.end(), 0.f);
+            for (i64 j = 0; j < visible; ++j) {
+              if (!seen[j]) continue;
+              const float p = (float)round_div_small(e[j] << f, total);
+              const TV* vj = vz + j * dv;
+#pragma omp simd
+              for (i64 c = 0; c < dv; ++c) acc[c] += p * (float)vj[c];
+              events += dv;
+            }
+            for (i64 c = 0; c < dv; ++c) o[c] = (int64_t)acc[c];
+            continue;
+          }
           for (i64 j = 0; j < visible; ++j) {
             if (!seen[j]) continue;
             const int64_t p = sat32(f <= 24 ? round_div_small(e[j] << f, total) : round_div(e[j] << f, total));  // e <= 2^f, total <= T 2^f
