@@ -284,6 +284,40 @@ def test_fixed_silu_of_int32_extremes_is_bit_exact(f, tmp_path):
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
+@pytest.mark.parametrize("shift", [0, 18, 40])
+def test_requantization_of_int32_extremes_is_bit_exact(shift, tmp_path):
+    """snn.requant of int32 sums by int32 multipliers and biases, channels last, to int32 and
+    to counts: the simulator's vpmuldq rows (a m + b m) against the interpreter's (a + b) m,
+    at int32's limits, with a channel count that leaves a tail past the 8-lane groups."""
+    rng = np.random.default_rng(shift)
+    m, n = 5, 19
+    text = f"""builtin.module {{
+  func.func @main(%a: tensor<{m}x{n}xi32>) -> (tensor<{m}x{n}xi32>, !snn.counts<{m}x{n}, 15, signed>) {{
+    %mq = nn.weight "mq" : tensor<{n}xi32>
+    %bq = nn.weight "bq" : tensor<{n}xi32>
+    %0 = snn.requant %a, %mq, %bq {{shift = {shift} : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
+    %1 = snn.requant %a, %mq {{shift = {shift + 8} : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>) -> !snn.counts<{m}x{n}, 15, signed>
+    func.return %0, %1 : tensor<{m}x{n}xi32>, !snn.counts<{m}x{n}, 15, signed>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    lim = [-(2**31), 2**31 - 1]
+    mq = rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32)
+    bq = rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32)
+    mq[:3], bq[:3] = [lim[0], lim[1], 3], [lim[0], lim[1], -1]
+    mq[3:9], bq[3:9] = rng.integers(-(2**16), 2**16, 6), rng.integers(-(2**10), 2**10, 6)  # channels that do not saturate
+    ctx.weights.add("mq", mq)
+    ctx.weights.add("bq", bq)
+    a = rng.integers(-(2**31), 2**31, (m, n), dtype=np.int64).astype(np.int32)
+    a[0, :3], a[1, :3] = lim + [0], lim[::-1] + [1]
+    a[2] = rng.integers(-(2**12), 2**12, n)  # sums the shift does not saturate
+    ref = run(module, ctx.weights, {"input0": a})
+    assert len(np.unique(ref["output0"])) > 5
+    out, _, _ = simulate(ctx, module, {"input0": a}, tmp_path)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
+
+
 @pytest.mark.parametrize("f", [0, 16, 20])
 def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
     """snn.fixed_div of int32 operands at up to 20 fraction bits divides in double (exact

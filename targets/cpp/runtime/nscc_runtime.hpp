@@ -294,12 +294,51 @@ void decode(const TA* acc, const float* scale, const float* bias, i64 n, i64 C, 
     }
 }
 
+#if defined(__AVX512F__)
+// requant's rows for int32 sums and multipliers, channels last, no bias fraction:
+// (a + b) m = a m + b m, a m one vpmuldq (signed 32 x 32 -> 64 bits) where g++ emits
+// vpmullq's three uops, and b m once per channel. Exact: |a m|, |b m| < 2^62.
+template <class TO>
+void requant_rows_i32(const int32_t* acc, const int32_t* mult, const int32_t* bias, i64 outer, i64 C, int shift, int64_t lo, int64_t hi, TO* out) {
+  std::vector<int64_t> bm(C, 0);
+  if (bias)
+    for (i64 c = 0; c < C; ++c) bm[c] = (int64_t)bias[c] * mult[c];
+  const __m512i half = _mm512_set1_epi64(shift > 0 ? int64_t(1) << (shift - 1) : 0), vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+  const __m128i sh = _mm_cvtsi32_si128(shift);
+#pragma omp parallel for schedule(static) if (parallel_elements(outer * C))
+  for (i64 o = 0; o < outer; ++o) {
+    const int32_t* a = acc + o * C;
+    TO* y = out + o * C;  // may be acc: each group of 8 is read before it is written
+    i64 c = 0;
+    for (; c + 8 <= C; c += 8) {
+      const __m512i av = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*)(a + c)));
+      const __m512i mv = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*)(mult + c)));
+      __m512i v = _mm512_add_epi64(_mm512_mul_epi32(av, mv), _mm512_loadu_si512(bm.data() + c));
+      v = _mm512_min_epi64(_mm512_max_epi64(_mm512_sra_epi64(_mm512_add_epi64(v, half), sh), vlo), vhi);
+      if constexpr (sizeof(TO) == 4)
+        _mm256_storeu_si256((__m256i*)(y + c), _mm512_cvtepi64_epi32(v));
+      else
+        _mm_storel_epi64((__m128i*)(y + c), _mm512_cvtepi64_epi8(v));
+    }
+    for (; c < C; ++c) y[c] = (TO)requant_value((int64_t)a[c] + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
+  }
+}
+#endif
+
 // Loops over (row, channel, inner) with no division per element, so that the
 // 64-bit multiply, shift and clamp vectorise (vpmullq, vpsraq).
 template <class TA, class TM, class TO>
 void requant(const TA* acc, const TM* mult, const TM* bias, int bias_frac, i64 n, i64 C, i64 inner, int shift, int64_t lo, int64_t hi,
              TO* out) {
   const i64 outer = n / (C * inner);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<TA, int32_t>::value && std::is_same<TM, int32_t>::value &&
+                (std::is_same<TO, int32_t>::value || sizeof(TO) == 1))
+    if (inner == 1 && bias_frac == 0) {
+      requant_rows_i32(acc, mult, bias, outer, C, shift, lo, hi, out);
+      return;
+    }
+#endif
   if (inner == 1) {  // channels last
 #pragma omp parallel for schedule(static) if (parallel_elements(n))
     for (i64 o = 0; o < outer; ++o) {
@@ -1324,7 +1363,7 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   {
     std::vector<int64_t> t(T), e(T);
     std::vector<char> seen(T);
-    std::vector<float> acc(small_sums ? dv : 0);
+    std::vector<float> acc(small_sums ? dv : 0), share(small_sums ? T : 0);
 #if NSCC_ATTENTION_VNNI
     std::vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
     std::vector<int32_t> sc(packed ? T16 : 0);
@@ -1373,19 +1412,23 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           }
           }
           int64_t total = 0;
-          for (i64 j = 0; j < visible; ++j)
-            if (seen[j]) {
-              e[j] = exp_value(t[j] - mx, f, log2e, c1, c2);
-              total += e[j];
-            }
+          // without a branch, so that it vectorises: a hidden key's e is 0
+#pragma omp simd reduction(+ : total)
+          for (i64 j = 0; j < visible; ++j) {
+            const int64_t ej = exp_value(seen[j] ? t[j] - mx : 0, f, log2e, c1, c2);
+            e[j] = seen[j] ? ej : 0;
+            total += e[j];
+          }
           int64_t* o = out + ((z * H + h) * S + i) * dv;
           for (i64 c = 0; c < dv; ++c) o[c] = 0;
           if (total <= 0) continue;
           if (small_sums) {
             std::fill(acc.begin(), acc.end(), 0.f);
+#pragma omp simd
+            for (i64 j = 0; j < visible; ++j) share[j] = (float)round_div_small(e[j] << f, total);
             for (i64 j = 0; j < visible; ++j) {
               if (!seen[j]) continue;
-              const float p = (float)round_div_small(e[j] << f, total);
+              const float p = share[j];
               const TV* vj = vz + j * dv;
 #pragma omp simd
               for (i64 c = 0; c < dv; ++c) acc[c] += p * (float)vj[c];
