@@ -212,92 +212,96 @@ def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
     np.testing.assert_array_equal(out["output0"], ref)
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
+def test_whole_sequence_attention_on_every_kernel_path_is_bit_exact(tmp_path):
+    """snn.attention over a whole sequence: the keys packed for VNNI where a key head serves
+    16 queries or more (offsets for signed queries, dk not a multiple of 4, a sequence not
+    a multiple of 16), the values' weighted sums in float where they stay below 2^24, and
+    the plain loops otherwise; counts at their types' limits. One program, one build."""
+    cases = [
         # levels of q, k, v (negative: signed), S, H, G, dk, dv, frac_bits, causal
         (-127, -127, -127, 37, 4, 1, 10, 7, 16, True),  # scores by vpdpbusd (offset queries), p . v in float
         (255, -127, 255, 21, 2, 2, 12, 5, 22, False),  # unsigned queries, p . v in int64 (2^22 shares)
         (-15, 15, -15, 5, 2, 1, 8, 3, 12, True),  # too few queries for the packed keys; unsigned keys
-    ],
-)
-def test_whole_sequence_attention_on_every_kernel_path_is_bit_exact(case, tmp_path):
-    """snn.attention over a whole sequence: the keys packed for VNNI where a key head serves
-    16 queries or more (offsets for signed queries, dk not a multiple of 4, a sequence not
-    a multiple of 16), the values' weighted sums in float where they stay below 2^24, and
-    the plain loops otherwise; counts at their types' limits."""
-    lq, lk, lv, S, H, G, dk, dv, f, causal = case
-    rng = np.random.default_rng(S * dk)
-
-    def counts(levels, shape):
-        sig = ", signed" if levels < 0 else ""
-        return f"!snn.counts<{'x'.join(map(str, shape))}, {abs(levels)}{sig}>"
-
-    shapes = {"q": (1, H, S, dk), "k": (1, G, S, dk), "v": (1, G, S, dv)}
-    levels = {"q": lq, "k": lk, "v": lv}
-    tys = {n: counts(levels[n], shapes[n]) for n in shapes}
-    ftys = {n: f"tensor<{'x'.join(map(str, shapes[n]))}xf32>" for n in shapes}
-    enc = "\n".join(f"    %{n}n = snn.encode %{n}, %t : ({ftys[n]}, tensor<f32>) -> {tys[n]}" for n in shapes)
-    out_ty = f"tensor<1x{H}x{S}x{dv}xi64>"
+    ]
+    rng = np.random.default_rng(5)
+    args, body, results, inputs = [], [], [], {}
+    for c, (lq, lk, lv, S, H, G, dk, dv, f, causal) in enumerate(cases):
+        shapes = {"q": (1, H, S, dk), "k": (1, G, S, dk), "v": (1, G, S, dv)}
+        levels = {"q": lq, "k": lk, "v": lv}
+        tys = {}
+        for n, shape in shapes.items():
+            dims = "x".join(map(str, shape))
+            tys[n] = f"!snn.counts<{dims}, {abs(levels[n])}{', signed' if levels[n] < 0 else ''}>"
+            args.append(f"%{n}{c}: tensor<{dims}xf32>")
+            body.append(f"%{n}n{c} = snn.encode %{n}{c}, %t : (tensor<{dims}xf32>, tensor<f32>) -> {tys[n]}")
+            x = rng.integers(min(levels[n], 0), abs(levels[n]) + 1, shape).astype(np.float32)
+            x.reshape(-1)[:4] = [min(levels[n], 0), abs(levels[n]), abs(levels[n]), min(levels[n], 0)]
+            inputs[f"input{len(inputs)}"] = x
+        out_ty = f"tensor<1x{H}x{S}x{dv}xi64>"
+        attrs = f"multiplier = 12345678 : i64, shift = 27 : i64, frac_bits = {f} : i64{', causal' if causal else ''}"
+        body.append(f"%a{c} = snn.attention %qn{c}, %kn{c}, %vn{c} {{{attrs}}} : ({tys['q']}, {tys['k']}, {tys['v']}) -> {out_ty}")
+        results.append((f"%a{c}", out_ty, f))
     text = f"""builtin.module {{
-  func.func @main(%q: {ftys['q']}, %k: {ftys['k']}, %v: {ftys['v']}) -> {out_ty} {{
+  func.func @main({", ".join(args)}) -> ({", ".join(t for _, t, _ in results)}) {{
     %t = nn.weight "one" : tensor<f32>
-{enc}
-    %a = snn.attention %qn, %kn, %vn {{multiplier = 12345678 : i64, shift = 27 : i64, frac_bits = {f} : i64{", causal" if causal else ""}}} : ({tys['q']}, {tys['k']}, {tys['v']}) -> {out_ty}
-    func.return %a : {out_ty}
+    {chr(10).join("    " + b for b in body).strip()}
+    func.return {", ".join(r for r, _, _ in results)} : {", ".join(t for _, t, _ in results)}
   }}
 }}"""
     ctx, module = parse_module(text)
     ctx.weights.add("one", np.array(1.0, np.float32))
-    inputs = {}
-    for i, n in enumerate(shapes):
-        lv_ = levels[n]
-        x = rng.integers(min(lv_, 0), abs(lv_) + 1, shapes[n]).astype(np.float32)
-        x.reshape(-1)[:4] = [min(lv_, 0), abs(lv_), abs(lv_), min(lv_, 0)]
-        inputs[f"input{i}"] = x
-    ref = run(module, ctx.weights, inputs)["output0"]
-    assert np.abs(ref).max() > 2**f  # shares of large values: not an all-zero output
+    ref = run(module, ctx.weights, inputs)
+    for i, (_, _, f) in enumerate(results):
+        assert np.abs(ref[f"output{i}"]).max() > 2**f  # shares of large values: not an all-zero output
     out, _, _ = simulate(ctx, module, inputs, tmp_path)
-    np.testing.assert_array_equal(out["output0"], ref)
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
-@pytest.mark.parametrize("f", [16, 25, 26])
-def test_fixed_silu_of_int32_extremes_is_bit_exact(f, tmp_path):
+def test_fixed_silu_of_int32_extremes_is_bit_exact(tmp_path):
     """snn.fixed_silu divides in double up to 25 fraction bits (2 2^2f + 2^f + e < 2^53) in a
     loop that vectorises, and in int64 past them: inputs at int32's limits and near 0."""
-    rng = np.random.default_rng(f)
+    rng = np.random.default_rng(25)
+    fs, alphas = [16, 25, 26], [1073741824, 1827508584]
+    ops = [(f, a) for f in fs for a in alphas]
+    ty = "tensor<4x64xi32>"
+    lines = [f"%{i} = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = {a} : i64}} : ({ty}) -> {ty}" for i, (f, a) in enumerate(ops)]
     text = f"""builtin.module {{
-  func.func @main(%x: tensor<4x64xi32>) -> (tensor<4x64xi32>, tensor<4x64xi32>) {{
-    %0 = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = 1073741824 : i64}} : (tensor<4x64xi32>) -> tensor<4x64xi32>
-    %1 = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = 1827508584 : i64}} : (tensor<4x64xi32>) -> tensor<4x64xi32>
-    func.return %0, %1 : tensor<4x64xi32>, tensor<4x64xi32>
+  func.func @main(%x: {ty}) -> ({", ".join([ty] * len(ops))}) {{
+    {chr(10).join("    " + ln for ln in lines).strip()}
+    func.return {", ".join(f"%{i}" for i in range(len(ops)))} : {", ".join([ty] * len(ops))}
   }}
 }}"""
     ctx, module = parse_module(text)
     x = rng.integers(-(2**31), 2**31, (4, 64), dtype=np.int64).astype(np.int32)
     x[0, :4] = [-(2**31), 2**31 - 1, 0, -1]
-    x[1] = np.arange(-32, 32) * (2 ** (f - 4))  # around 0, at the fraction's scale
-    x[2] = rng.integers(-(2 ** min(f + 3, 31)), 2 ** min(f + 3, 31), 64)
+    x[1] = np.arange(-32, 32) * 2**12  # around 0, at the scale of 16 fraction bits
+    x[2] = rng.integers(-(2**28), 2**28, 64)
     ref = run(module, ctx.weights, {"input0": x})
     out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
     for k in ref:
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
 
 
-@pytest.mark.parametrize("shift", [0, 18, 40])
-def test_requantization_of_int32_extremes_is_bit_exact(shift, tmp_path):
+def test_requantization_of_int32_extremes_is_bit_exact(tmp_path):
     """snn.requant of int32 sums by int32 multipliers and biases, channels last, to int32 and
     to counts: the simulator's vpmuldq rows (a m + b m) against the interpreter's (a + b) m,
     at int32's limits, with a channel count that leaves a tail past the 8-lane groups."""
-    rng = np.random.default_rng(shift)
+    rng = np.random.default_rng(18)
     m, n = 5, 19
+    ti, tc = f"tensor<{m}x{n}xi32>", f"!snn.counts<{m}x{n}, 15, signed>"
+    lines, tys = [], []
+    for i, shift in enumerate([0, 18, 40]):
+        lines.append(f"%r{i} = snn.requant %a, %mq, %bq {{shift = {shift} : i64, axis = 1 : i64}} : ({ti}, tensor<{n}xi32>, tensor<{n}xi32>) -> {ti}")
+        lines.append(f"%c{i} = snn.requant %a, %mq {{shift = {shift + 8} : i64, axis = 1 : i64}} : ({ti}, tensor<{n}xi32>) -> {tc}")
+        tys += [ti, tc]
+    names = ", ".join(ln.split(" = ")[0] for ln in lines)
     text = f"""builtin.module {{
-  func.func @main(%a: tensor<{m}x{n}xi32>) -> (tensor<{m}x{n}xi32>, !snn.counts<{m}x{n}, 15, signed>) {{
+  func.func @main(%a: {ti}) -> ({", ".join(tys)}) {{
     %mq = nn.weight "mq" : tensor<{n}xi32>
     %bq = nn.weight "bq" : tensor<{n}xi32>
-    %0 = snn.requant %a, %mq, %bq {{shift = {shift} : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
-    %1 = snn.requant %a, %mq {{shift = {shift + 8} : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>) -> !snn.counts<{m}x{n}, 15, signed>
-    func.return %0, %1 : tensor<{m}x{n}xi32>, !snn.counts<{m}x{n}, 15, signed>
+    {chr(10).join("    " + ln for ln in lines).strip()}
+    func.return {names} : {", ".join(tys)}
   }}
 }}"""
     ctx, module = parse_module(text)
@@ -312,7 +316,7 @@ def test_requantization_of_int32_extremes_is_bit_exact(shift, tmp_path):
     a[0, :3], a[1, :3] = lim + [0], lim[::-1] + [1]
     a[2] = rng.integers(-(2**12), 2**12, n)  # sums the shift does not saturate
     ref = run(module, ctx.weights, {"input0": a})
-    assert len(np.unique(ref["output0"])) > 5
+    assert all(len(np.unique(ref[f"output{i}"])) > 5 for i in (0, 2))
     out, _, _ = simulate(ctx, module, {"input0": a}, tmp_path)
     for k in ref:
         np.testing.assert_array_equal(out[k], ref[k], err_msg=k)

@@ -1303,11 +1303,11 @@ inline void pack_keys_vnni(const int8_t* k, i64 heads, i64 T, i64 dk, i64 T16, i
     for (i64 j = 0; j < T; ++j) {
       const int8_t* kj = k + (h * T + j) * dk;
       int8_t* dst = kp.data() + h * T16 * dk4 + (j / 16) * 16 * dk4 + (j % 16) * 4;
+      for (i64 a = 0; a + 4 <= dk; a += 4) std::memcpy(dst + a * 16, kj + a, 4);  // 4 inputs of key j, 64 bytes apart
+      for (i64 a = dk / 4 * 4; a < dk; ++a) dst[(a / 4) * 64 + a % 4] = kj[a];
       int32_t sum = 0;
-      for (i64 a = 0; a < dk; ++a) {
-        dst[(a / 4) * 64 + a % 4] = kj[a];
-        sum += kj[a];
-      }
+#pragma omp simd reduction(+ : sum)
+      for (i64 a = 0; a < dk; ++a) sum += kj[a];
       ksum[h * T16 + j] = sum;
     }
 }
@@ -1346,6 +1346,8 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   // 16 lanes an instruction where int64 products take three instructions for 8.
   const int64_t vmax = std::is_signed<TV>::value ? 128 : 255;
   const bool small_sums = sizeof(TV) == 1 && f <= 24 && ((int64_t(1) << f) + T) * vmax <= (int64_t(1) << 24);
+  std::vector<float> vfloat(small_sums ? outer * G * T * dv : 0);  // converted once, not once per query
+  for (i64 i = 0; i < (i64)vfloat.size(); ++i) vfloat[i] = (float)v[i];
   i64 events = 0;
 #if NSCC_ATTENTION_VNNI
   // Many queries per key head (a whole sequence): the keys are laid out once for
@@ -1429,9 +1431,9 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
             for (i64 j = 0; j < visible; ++j) {
               if (!seen[j]) continue;
               const float p = share[j];
-              const TV* vj = vz + j * dv;
+              const float* vj = vfloat.data() + ((z * G + g) * T + j) * dv;
 #pragma omp simd
-              for (i64 c = 0; c < dv; ++c) acc[c] += p * (float)vj[c];
+              for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, vj[c], acc[c]);  // exact as the product and sum are
               events += dv;
             }
             for (i64 c = 0; c < dv; ++c) o[c] = (int64_t)acc[c];
