@@ -1346,7 +1346,9 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   // 16 lanes an instruction where int64 products take three instructions for 8.
   const int64_t vmax = std::is_signed<TV>::value ? 128 : 255;
   const bool small_sums = sizeof(TV) == 1 && f <= 24 && ((int64_t(1) << f) + T) * vmax <= (int64_t(1) << 24);
-  std::vector<float> vfloat(small_sums ? outer * G * T * dv : 0);  // converted once, not once per query
+  // converted once where several queries read each value (a whole sequence, grouped heads);
+  // a decoded token's single query reads them once, converted where it reads them
+  std::vector<float> vfloat(small_sums && S * (H / G) > 1 ? outer * G * T * dv : 0);
   for (i64 i = 0; i < (i64)vfloat.size(); ++i) vfloat[i] = (float)v[i];
   i64 events = 0;
 #if NSCC_ATTENTION_VNNI
@@ -1431,9 +1433,14 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
             for (i64 j = 0; j < visible; ++j) {
               if (!seen[j]) continue;
               const float p = share[j];
-              const float* vj = vfloat.data() + ((z * G + g) * T + j) * dv;
+              const i64 at = ((z * G + g) * T + j) * dv;
+              if (vfloat.empty()) {
 #pragma omp simd
-              for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, vj[c], acc[c]);  // exact as the product and sum are
+                for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, (float)v[at + c], acc[c]);  // exact as the product and sum are
+              } else {
+#pragma omp simd
+                for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, vfloat[at + c], acc[c]);
+              }
               events += dv;
             }
             for (i64 c = 0; c < dv; ++c) o[c] = (int64_t)acc[c];
