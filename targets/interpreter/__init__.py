@@ -16,7 +16,6 @@ from nscc.errors import NsccError
 from nscc.ir.context import NsccContext
 from nscc.ir.signature import signature
 from nscc.ir.textio import write_module
-from nscc.semantics.interpreter import run
 from nscc.targets import INTEGER_PIPELINE
 
 DEFAULT_PIPELINE = INTEGER_PIPELINE  # the program the C++ targets run; -p '' keeps the float model
@@ -25,6 +24,16 @@ MODULE_FILE = "model.mlir"
 MANIFEST_FILE = "manifest.json"
 
 __all__ = ["DEFAULT_PIPELINE", "emit", "run", "signature", "MODULE_FILE"]
+
+
+def __getattr__(name: str):
+    # `run` is the interpreter itself: loaded when asked for, so that commands which only
+    # read or write IR (`nscc opt`, a compile to another target) start half a second sooner.
+    if name == "run":
+        from nscc.semantics.interpreter import run
+
+        return run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def emit(ctx: NsccContext, module: ModuleOp, out_dir: str, source: str) -> list[str]:
