@@ -345,23 +345,36 @@ def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
     np.testing.assert_array_equal(out["output0"], ref)
 
 
-def test_per_element_ops_after_a_synapse_run_in_place(tmp_path):
-    """Requantization and a row scale after a synapse, the LM head's chain, write over the
-    synapse's sums (their last reader), so the arena holds one buffer of them rather than
-    three; the decoded result goes straight to the output. Still bit-exact."""
-    m, k, n = 8, 64, 96
+@pytest.mark.parametrize("m", [1, 8, 40])  # the kernel paths: a decoded token's VNNI, VNNI by six rows, AMX past a 32-row block
+def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
+    """The per-element ops right after a synapse (requantization, a row's or a column's scale,
+    the residual add, the decode to float: the LM head's chain and each layer's) run on the
+    sums as the kernel finishes them, in one lambda: the sums never reach the arena, the
+    residual is updated in place and the logits go straight to the output. A chain whose
+    sums are read twice is not fused. Bit-exact with the interpreter on every kernel path."""
+    k, n = 64, 96
     cnt = f"!snn.counts<{m}x{k}, 15, signed>"
+    t32 = f"tensor<{m}x{n}xi32>"
     text = f"""builtin.module {{
-  func.func @main(%x: tensor<{m}x{k}xf32>, %r: tensor<{m}x1xi32>) -> tensor<{m}x{n}xf32> {{
+  func.func @main(%x: tensor<{m}x{k}xf32>, %r: tensor<{m}x1xi32>, %res: {t32}) -> (tensor<{m}x{n}xf32>, {t32}, {t32}) {{
     %t = nn.weight "t" : tensor<f32>
     %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
     %w = nn.weight "w" : tensor<{k}x{n}xi4>
-    %s = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> tensor<{m}x{n}xi32>
+    %s = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> {t32}
     %mq = nn.weight "mq" : tensor<{n}xi32>
-    %q = snn.requant %s, %mq {{shift = 4 : i64, axis = 1 : i64}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
-    %y = snn.fixed_mul %q, %r {{frac_bits = 12 : i64}} : (tensor<{m}x{n}xi32>, tensor<{m}x1xi32>) -> tensor<{m}x{n}xi32>
-    %o = snn.fixed_decode %y {{frac_bits = 12 : i64}} : (tensor<{m}x{n}xi32>) -> tensor<{m}x{n}xf32>
-    func.return %o : tensor<{m}x{n}xf32>
+    %q = snn.requant %s, %mq {{shift = 4 : i64, axis = 1 : i64}} : ({t32}, tensor<{n}xi32>) -> {t32}
+    %y = snn.fixed_mul %q, %r {{frac_bits = 12 : i64}} : ({t32}, tensor<{m}x1xi32>) -> {t32}
+    %o = snn.fixed_decode %y {{frac_bits = 12 : i64}} : ({t32}) -> tensor<{m}x{n}xf32>
+    %s2 = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> {t32}
+    %bq = nn.weight "bq" : tensor<{n}xi32>
+    %q2 = snn.requant %s2, %mq, %bq {{shift = 6 : i64, axis = 1 : i64}} : ({t32}, tensor<{n}xi32>, tensor<{n}xi32>) -> {t32}
+    %g = nn.weight "g" : tensor<{n}xi32>
+    %y2 = snn.fixed_mul %g, %q2 {{frac_bits = 10 : i64}} : (tensor<{n}xi32>, {t32}) -> {t32}
+    %z = snn.fixed_add %res, %y2 : ({t32}, {t32}) -> {t32}
+    %s3 = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> {t32}
+    %q3 = snn.requant %s3, %mq {{shift = 4 : i64, axis = 1 : i64}} : ({t32}, tensor<{n}xi32>) -> {t32}
+    %d = snn.fixed_add %s3, %q3 : ({t32}, {t32}) -> {t32}
+    func.return %o, %z, %d : tensor<{m}x{n}xf32>, {t32}, {t32}
   }}
 }}"""
     ctx, module = parse_module(text)
@@ -369,16 +382,23 @@ def test_per_element_ops_after_a_synapse_run_in_place(tmp_path):
     ctx.weights.add("t", np.array(0.25, np.float32))
     ctx.weights.add("w", rng.integers(-8, 8, (k, n)).astype(np.int8))
     ctx.weights.add("mq", rng.integers(1000, 5000, n).astype(np.int32))
-    inputs = {"input0": rng.standard_normal((m, k)).astype(np.float32), "input1": rng.integers(1000, 9000, (m, 1)).astype(np.int32)}
-    ref = run(module, ctx.weights, inputs)["output0"]
+    ctx.weights.add("bq", rng.integers(-(2**20), 2**20, n).astype(np.int32))
+    ctx.weights.add("g", rng.integers(-3000, 3000, n).astype(np.int32))
+    inputs = {
+        "input0": rng.standard_normal((m, k)).astype(np.float32),
+        "input1": rng.integers(1000, 9000, (m, 1)).astype(np.int32),
+        "input2": rng.integers(-(2**31), 2**31 - 1, (m, n), dtype=np.int64).astype(np.int32),  # the adds saturate
+    }
+    ref = run(module, ctx.weights, inputs)
     out, _, project = simulate(ctx, module, inputs, tmp_path)
-    np.testing.assert_array_equal(out["output0"], ref)
+    for name in ref:
+        np.testing.assert_array_equal(out[name], ref[name], err_msg=name)
     src = open(os.path.join(project, "model.cpp")).read()
-    assert f"std::vector<uint8_t>({m * n * 4 + m * k})" in src  # the counts and one buffer of sums, not three
-    sums = re.search(r"synapse\(v\d+, {m}, syn\d+, false, (v\d+),".format(m=m), src).group(1)
-    assert re.search(rf"requant\({sums}, .*, {sums}\);", src)
-    assert re.search(rf"int32_t a = {sums}\[oa\]; int32_t b = in1\[ob\]; {sums}\[i\] =", src)
-    assert f"fixed_decode({sums}, {m * n}, 12, out0);" in src
+    assert src.count("synapse_with<int32_t>(") == 2 and src.count("  synapse(") == 1
+    assert src.count("requant(") == 1 and "fixed_decode(" not in src  # only the chain read twice runs on its own
+    assert f"float* o = out0 + r * {n} + j0;" in src and f"int32_t* o = out1 + r * {n} + j0;" in src
+    assert f"fixed_mul_value(x1, in1[{'0' if m == 1 else 'r * 1'}], 12)" in src  # a row's scale (one row: one value)
+    assert re.search(r"fixed_mul_value\(v\d+\[c\], x1, 10\)", src)  # a column's, as the first operand
 
 
 @pytest.fixture(scope="module")

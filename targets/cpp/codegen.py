@@ -167,6 +167,8 @@ class _Gen:
     layers: list[str] = field(default_factory=list)
     counter: int = 0
     op_index: int = 0
+    ops: list = field(default_factory=list)  # @main's ops, in order
+    done: set = field(default_factory=set)  # ops emitted ahead of their turn (fused into a synapse's epilogue)
     coding: str = "thermometer"  # the module's spike coding, for synapse event counters
 
     def fresh(self, prefix: str = "v") -> str:
@@ -241,7 +243,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
     sig = signature(module)
     for i, (arg, (name, shape, dtype)) in enumerate(zip(fn.body.block.args, sig.inputs)):
         g.names[arg] = f"in{i}"
-    ops = list(fn.body.block.ops)
+    ops = g.ops = list(fn.body.block.ops)
     check_supported(ops)
     ret = ops[-1]
     if isinstance(ret, ReturnOp) and not is_step_function(module):  # a step's state may be updated in place by its caller
@@ -259,6 +261,8 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
         if isinstance(op, ReturnOp):
             outputs = list(op.operands)
             break
+        if op in g.done:
+            continue
         g.op_index = i
         _emit_op(g, op)
     for v, owner in g.root.items():
@@ -785,8 +789,115 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     else:
         rows = math.prod(_shape(op.input)) // w.shape[0]
         bitplane = g.coding == "bitplane"
-    out = g.alloc(op.res)
-    g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
+    chain = _epilogue_chain(g, op)
+    if not chain:
+        out = g.alloc(op.res)
+        g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
+        return
+    _fused_synapse(g, op, chain, f"synapse_with<{_ctype(op.res)}>({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {ctr}, ")
+
+
+# Per-element ops a synapse's epilogue computes, on the sums of one row r and columns c.
+_EPILOGUE_OPS = (snn.RequantOp, snn.FixedMulOp, snn.FixedAddOp, snn.FixedDecodeOp)
+
+
+def _epilogue_operand(v: SSAValue, shape: Sequence[int]) -> tuple[int, int] | None:
+    """(row stride, column stride) of an operand broadcast to a [rows, N] view of `shape`, or None
+    where its broadcast is not one of: the whole array, a row's value, a column's, one value."""
+    strides = broadcast_strides(_shape(v) or (1,), shape)
+    col = strides[-1]
+    lead = [(st, n) for st, n in zip(strides[:-1], shape[:-1]) if n != 1]
+    if all(st == 0 for st, _ in lead):
+        return 0, col
+    per_row = 1 if col == 0 else shape[-1]  # a row's value, or the whole array
+    acc = per_row
+    for st, n in reversed(lead):  # contiguous over the leading dims, as a flat row index
+        if st != acc:
+            return None
+        acc *= n
+    return per_row, col
+
+
+def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
+    """The per-element ops right after a synapse that its epilogue can compute: each reads the
+    previous one's result, its only reader, at the element it writes; weights and constants
+    between them are emitted first. Empty where the synapse's sums are needed as they are."""
+    shape = _shape(syn.res)
+    if not shape:
+        return []
+    chain: list[Operation] = []
+    cur = syn.res
+    for op in g.ops[g.op_index + 1 :]:
+        if isinstance(op, (nn.WeightOp, ConstantOp)):
+            continue
+        uses = list(cur.uses)
+        if not isinstance(op, _EPILOGUE_OPS) or len(uses) != 1 or uses[0].operation is not op:
+            break
+        if _shape(op.results[0]) != shape:
+            break
+        if isinstance(op, snn.RequantOp):
+            if op.input is not cur or prop(op, "bias_frac") or channel_layout(shape, _shape(op.multiplier), prop(op, "axis"))[1] != 1:
+                break
+            if channel_layout(shape, _shape(op.multiplier), prop(op, "axis"))[0] not in (1, shape[-1]):
+                break
+        elif isinstance(op, (snn.FixedMulOp, snn.FixedAddOp)):
+            other = op.operands[1] if op.operands[0] is cur else op.operands[0]
+            if other is cur or _epilogue_operand(other, shape) is None:
+                break
+        chain.append(op)
+        cur = op.results[0]
+        if isinstance(op, snn.FixedDecodeOp):
+            break
+    return chain
+
+
+def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
+    """`call` (a synapse_with(...) up to its epilogue) with the chain's ops as that epilogue: a
+    lambda over one row's run of sums, each op's C expression on the previous one's value."""
+    shape = _shape(syn.res)
+    last = chain[-1]
+    start, end = g.op_index, g.ops.index(last)
+    for op in g.ops[start + 1 : end]:  # the weights the chain reads
+        if isinstance(op, (nn.WeightOp, ConstantOp)):
+            _emit_op(g, op)
+            g.done.add(op)
+    g.done.update(chain)
+    body, cur, prev = [f"{_ctype(syn.res)} x0 = v[j];"], syn.res, "x0"
+    over = None
+    for k, op in enumerate(chain, 1):
+        T = _ctype(op.results[0])
+        if isinstance(op, snn.RequantOp):
+            t = op.res.type
+            lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
+            c = "c" if math.prod(_shape(op.multiplier)) > 1 else "0"  # the bias shares the multiplier's layout
+            bias = f" + (int64_t){g.ref(op.bias)}[{c}]" if op.bias is not None else ""
+            expr = f"requant_value((int64_t){prev}{bias}, (int64_t){g.ref(op.multiplier)}[{c}], {prop(op, 'shift')}, int64_t({lo}), int64_t({hi}))"
+        elif isinstance(op, snn.FixedDecodeOp):
+            expr = f"(double){prev} * {math.ldexp(1.0, -prop(op, 'frac_bits'))!r}"  # a power of two: exact in decimal
+        else:
+            first = op.operands[0] is cur
+            other = op.operands[1] if first else op.operands[0]
+            rs, cs = _epilogue_operand(other, shape)
+            b = f"{g.ref(other)}[{' + '.join(t for t in (f'r * {rs}' if rs else '', 'c' if cs else '') if t) or '0'}]"
+            a_, b_ = (prev, b) if first else (b, prev)
+            if isinstance(op, snn.FixedMulOp):
+                expr = f"fixed_mul_value({a_}, {b_}, {prop(op, 'frac_bits')})"
+            else:
+                expr = f"fixed_add_value({a_}, {b_})"
+            if op is last and _shape(other) == shape:
+                over = other  # the residual: read and written at the same element, last
+        body.append(f"{T} x{k} = ({T})({expr});")
+        cur, prev = op.results[0], f"x{k}"
+    g.op_index = end  # for alloc's test that the last op is the residual's last reader
+    out = g.alloc(last.results[0], over=over)
+    g.op_index = start
+    if last.results[0] in g.buffers:
+        g.buffers[last.results[0]][0] = start  # written while the synapse runs, not at the last op
+    g.lines.append(
+        f"  {call}[&](int64_t r, int64_t j0, int64_t n, const auto* v) {{\n"
+        f"    {_ctype(last.results[0])}* o = {out} + r * {shape[-1]} + j0;\n#pragma omp simd\n"
+        f"    for (int64_t j = 0; j < n; ++j) {{ const int64_t c = j0 + j; (void)c; {' '.join(body)} o[j] = {prev}; }} }});"
+    )
 
 
 @_emits(snn.ConvSynapseOp)

@@ -54,6 +54,41 @@ inline void synapse_prepare(SynapseWeights& w) {
 
 inline const uint8_t* tile_at(const SynapseWeights& w, i64 cb, i64 g) { return w.data + (cb * w.K4 + g) * w.tile_bytes; }
 
+// What a kernel does with a finished run of sums: row r, columns j0 .. j0 + n - 1, as Acc.
+// By default it stores them; a model's generated code may instead pass the chain of
+// per-element ops that follows the synapse (requantization, the token scale, the residual
+// add, the decode to float), which then runs on sums still in L1 instead of in passes over
+// memory of their own: the LM head's logits are the largest array of a language model.
+template <class TA>
+struct StoreSums {
+  TA* out;
+  i64 N;
+  template <class Acc>
+  void operator()(i64 r, i64 j0, i64 n, const Acc* v) const {
+    TA* __restrict o = out + r * N + j0;
+#pragma omp simd
+    for (i64 j = 0; j < n; ++j) o[j] = (TA)v[j];
+  }
+};
+
+// A fused chain seen through two function pointers, one per sum type: every chain of a
+// model then shares one instantiation of each kernel, where a lambda type apiece compiled
+// them all again for each synapse (SmolLM2: 422 of them). One indirect call per run of
+// 32 or 64 sums.
+struct EpilogueRef {
+  const void* self;
+  void (*run32)(const void*, i64, i64, i64, const int32_t*);
+  void (*run64)(const void*, i64, i64, i64, const int64_t*);
+  void operator()(i64 r, i64 j0, i64 n, const int32_t* v) const { run32(self, r, j0, n, v); }
+  void operator()(i64 r, i64 j0, i64 n, const int64_t* v) const { run64(self, r, j0, n, v); }
+};
+
+template <class F>
+EpilogueRef epilogue_ref(const F& f) {
+  return {&f, [](const void* s, i64 r, i64 j0, i64 n, const int32_t* v) { (*static_cast<const F*>(s))(r, j0, n, v); },
+          [](const void* s, i64 r, i64 j0, i64 n, const int64_t* v) { (*static_cast<const F*>(s))(r, j0, n, v); }};
+}
+
 // The 256 offset-binary values of a tile, one a byte.
 inline void unpack_tile(int bits, const uint8_t* p, uint8_t* u) {
   if (bits == 8) {
@@ -71,8 +106,8 @@ inline void unpack_tile(int bits, const uint8_t* p, uint8_t* u) {
 
 // The portable path: any counts, any group size. Per column block, each tile
 // is unpacked once and every row runs through it.
-template <class TI, class TA>
-void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+template <class TI, class TA, class Epi>
+void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
   const i64 K = w.K, N = w.N, G = w.group_scale ? w.group : K;
   const Acc off = Acc(1) << (w.bits - 1);
@@ -117,8 +152,7 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
         }
       }
       flush();
-      for (i64 r = 0; r < rows; ++r)
-        for (i64 j = 0; j < width; ++j) out[r * N + j0 + j] = (TA)acc[r * BLOCK + j];
+      for (i64 r = 0; r < rows; ++r) epi(r, j0, width, acc.data() + r * BLOCK);
     }
   }
 }
@@ -153,8 +187,8 @@ void pack_counts(const TI* x, i64 rows, i64 K, i64 G, i64 ld, i64 ngroups, int8_
 // (768 x 3072 at 4 bits: 258 against 347 GMAC/s on one core).
 // RB: rows a tile serves, 6, or 1 for a decoded token, where the other five would be
 // checked and skipped at every tile.
-template <int RB, class TI, class TA>
-void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+template <int RB, class TI, class TA, class Epi>
+void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
   const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 4 * K4;
   const i64 rb = (rows + RB - 1) / RB, ngroups = (4 * K4 + G - 1) / G;
@@ -226,8 +260,7 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
           }
         }
         const i64 nr = std::min<i64>(RB, rows - b * RB);
-        for (i64 r = 0; r < nr; ++r)
-          for (i64 j = 0; j < width; ++j) out[(b * RB + r) * N + j0 + j] = (TA)acc[r][j];
+        for (i64 r = 0; r < nr; ++r) epi(b * RB + r, j0, width, acc[r]);
       }
   }
 }
@@ -257,8 +290,8 @@ struct AmxConfig {  // ldtilecfg's 64-byte operand, palette 1: eight tiles of 16
   }
 };
 
-template <class TI, class TA>
-void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
+template <class TI, class TA, class Epi>
+void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi) {
   using Acc = std::conditional_t<(sizeof(TA) > 4), int64_t, int32_t>;
   constexpr i64 MB = 32, NH = 32;  // a block of 32 rows x 32 columns: tiles 0-3 sums, 4-5 counts, 6-7 weights
   const i64 K = w.K, N = w.N, K4 = w.K4, G = w.group_scale ? w.group : 64 * ((K4 + 15) / 16);
@@ -275,17 +308,21 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
   {
     const AmxConfig cfg;
     _tile_loadconfig(&cfg);
-    std::vector<uint8_t> wu(K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
+    // 8-bit tiles are stored unpacked: where K4 fills whole 64-input steps, the weight file
+    // itself is the B operand (copying it cost an eighth of this kernel's time)
+    const bool in_place = w.bits == 8 && K4 % 16 == 0;
+    std::vector<uint8_t> unpacked(in_place ? 0 : K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
     alignas(64) int32_t part[MB][NH];
-    std::vector<Acc> acc(MB * NH);
+    alignas(64) Acc acc[MB * NH];
 #pragma omp for schedule(dynamic)
     for (i64 cb = 0; cb < w.NB; ++cb) {
       const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
-      for (i64 g = 0; g < K4; ++g) unpack_tile(w.bits, tile_at(w, cb, g), wu.data() + g * 256);
+      const uint8_t* wu = in_place ? tile_at(w, cb, 0) : unpacked.data();
+      if (!in_place)
+        for (i64 g = 0; g < K4; ++g) unpack_tile(w.bits, tile_at(w, cb, g), unpacked.data() + g * 256);
       for (i64 h = 0; h * NH < width; ++h)
         for (i64 m0 = 0; m0 < rows; m0 += MB) {
-          const i64 nr = std::min(MB, rows - m0), nc = std::min(NH, width - h * NH);
-          TA* o = out + m0 * N + j0 + h * NH;
+          const i64 nr = std::min(MB, rows - m0), nc = std::min(NH, width - h * NH), c0 = j0 + h * NH;
           for (i64 grp = 0; grp < ngroups; ++grp) {
             _tile_zero(0);
             _tile_zero(1);
@@ -293,7 +330,7 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
             _tile_zero(3);
             for (i64 k0 = grp * G; k0 < std::min((grp + 1) * G, K64); k0 += 64) {
               const int8_t* a = xs.data() + m0 * K64 + k0;
-              const uint8_t* b = wu.data() + k0 / 4 * 256 + 2 * h * 64;
+              const uint8_t* b = wu + k0 / 4 * 256 + 2 * h * 64;
               _tile_loadd(4, a, K64);
               _tile_loadd(5, a + 16 * K64, K64);
               _tile_loadd(6, b, 256);
@@ -310,20 +347,22 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
             if (!w.group_scale) {  // one group: the sums less the correction are the output
               for (i64 r = 0; r < nr; ++r) {
                 const Acc corr = Acc(off * csum[m0 + r]);
-                for (i64 j = 0; j < nc; ++j) o[r * N + j] = (TA)(Acc(part[r][j]) - corr);
+                Acc* ar = std::is_same<Acc, int32_t>::value ? (Acc*)part[r] : acc + r * NH;
+#pragma omp simd
+                for (i64 j = 0; j < NH; ++j) ar[j] = Acc(part[r][j]) - corr;  // whole vectors: columns past nc are dropped by epi
+                epi(m0 + r, c0, nc, (const Acc*)ar);
               }
               continue;
             }
-            const int8_t* m = w.group_scale + grp * N + j0 + h * NH;
+            const int8_t* m = w.group_scale + grp * N + c0;
             for (i64 r = 0; r < nr; ++r) {
               const Acc corr = Acc(off * csum[(m0 + r) * ngroups + grp]);
-              Acc* ar = acc.data() + r * NH;
+              Acc* ar = acc + r * NH;
               for (i64 j = 0; j < nc; ++j) ar[j] = (grp ? ar[j] : Acc(0)) + Acc(m[j]) * (Acc(part[r][j]) - corr);
             }
           }
           if (w.group_scale)
-            for (i64 r = 0; r < nr; ++r)
-              for (i64 j = 0; j < nc; ++j) o[r * N + j] = (TA)acc[r * NH + j];
+            for (i64 r = 0; r < nr; ++r) epi(m0 + r, c0, nc, acc + r * NH);
         }
     }
     _tile_release();
@@ -331,8 +370,9 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, TA* out) {
 }
 #endif
 
-template <class TI, class TA>
-void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+// TA: the synapse's result type (int64 sums where int32 could overflow); epi receives them.
+template <class TA, class TI, class Epi>
+void synapse_kernels(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, LayerCounter* ctr, const Epi& epi) {
   if (ctr) {  // events (spikes) and synaptic operations, as the spike report counts them
     const i64 K = w.K;
     i64 events = 0, sops = 0;
@@ -355,18 +395,29 @@ void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_event
 #if defined(__AMX_INT8__) && defined(__AMX_TILE__)
     // a tile is 16 rows: fewer (a decoded token) would waste the tile and pay for unpacking every weight
     if (rows >= 16 && (!w.group_scale || w.group % 64 == 0) && amx_ready()) {
-      synapse_amx(x, rows, w, out);
+      synapse_amx<TI, TA>(x, rows, w, epi);
       return;
     }
 #endif
     if (rows == 1)
-      synapse_vnni<1>(x, rows, w, out);
+      synapse_vnni<1, TI, TA>(x, rows, w, epi);
     else
-      synapse_vnni<6>(x, rows, w, out);
+      synapse_vnni<6, TI, TA>(x, rows, w, epi);
     return;
   }
 #endif
-  synapse_generic(x, rows, w, out);
+  synapse_generic<TI, TA>(x, rows, w, epi);
+}
+
+template <class TI, class TA>
+void synapse(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, TA* out, LayerCounter* ctr) {
+  synapse_kernels<TA>(x, rows, w, bitplane_events, ctr, StoreSums<TA>{out, w.N});
+}
+
+// A synapse whose sums go to `f(r, j0, n, sums)` (a fused chain) instead of memory.
+template <class TA, class TI, class F>
+void synapse_with(const TI* x, i64 rows, const SynapseWeights& w, bool bitplane_events, LayerCounter* ctr, const F& f) {
+  synapse_kernels<TA>(x, rows, w, bitplane_events, ctr, epilogue_ref(f));
 }
 
 }  // namespace nscc
