@@ -789,7 +789,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     else:
         rows = math.prod(_shape(op.input)) // w.shape[0]
         bitplane = g.coding == "bitplane"
-    chain = _epilogue_chain(g, op)
+    chain = _epilogue_chain(g, op.res)
     if not chain:
         out = g.alloc(op.res)
         g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
@@ -818,15 +818,15 @@ def _epilogue_operand(v: SSAValue, shape: Sequence[int]) -> tuple[int, int] | No
     return per_row, col
 
 
-def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
-    """The per-element ops right after a synapse that its epilogue can compute: each reads the
-    previous one's result, its only reader, at the element it writes; weights and constants
-    between them are emitted first. Empty where the synapse's sums are needed as they are."""
-    shape = _shape(syn.res)
+def _epilogue_chain(g: _Gen, head: SSAValue) -> list[Operation]:
+    """The per-element ops right after `head`'s op that can run as its epilogue: each reads the
+    previous one's result, its only reader, at the element it writes, over channels last;
+    weights and constants between them are emitted first. Empty where `head` is needed as it is."""
+    shape = _shape(head)
     if not shape:
         return []
     chain: list[Operation] = []
-    cur = syn.res
+    cur = head
     for op in g.ops[g.op_index + 1 :]:
         if isinstance(op, (nn.WeightOp, ConstantOp)):
             continue
@@ -836,9 +836,8 @@ def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
         if _shape(op.results[0]) != shape:
             break
         if isinstance(op, snn.RequantOp):
-            if op.input is not cur or prop(op, "bias_frac") or channel_layout(shape, _shape(op.multiplier), prop(op, "axis"))[1] != 1:
-                break
-            if channel_layout(shape, _shape(op.multiplier), prop(op, "axis"))[0] not in (1, shape[-1]):
+            c, inner = channel_layout(shape, _shape(op.multiplier), prop(op, "axis"))
+            if op.input is not cur or inner != 1 or c not in (1, shape[-1]):
                 break
         elif isinstance(op, (snn.FixedMulOp, snn.FixedAddOp)):
             other = op.operands[1] if op.operands[0] is cur else op.operands[0]
@@ -851,35 +850,39 @@ def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
     return chain
 
 
-def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
-    """`call` (a synapse_with(...) up to its epilogue) with the chain's ops as that epilogue: a
-    lambda over one row's run of sums, each op's C expression on the previous one's value."""
-    shape = _shape(syn.res)
+def _operand_at(g: _Gen, v: SSAValue, shape: Sequence[int]) -> str:
+    """v's element at row r, column c of the [rows, N] view of `shape`."""
+    rs, cs = _epilogue_operand(v, shape)
+    return f"{g.ref(v)}[{' + '.join(t for t in (f'r * {rs}' if rs else '', 'c' if cs else '') if t) or '0'}]"
+
+
+def _chain_code(g: _Gen, chain: list[Operation], head: SSAValue, body: list[str]) -> str:
+    """Appends the chain's C statements to `body`, which computes `head` as x0; emits the
+    weights the chain reads; returns the buffer the last op's result is written to."""
+    shape = _shape(head)
     last = chain[-1]
     start, end = g.op_index, g.ops.index(last)
-    for op in g.ops[start + 1 : end]:  # the weights the chain reads
+    for op in g.ops[start + 1 : end]:
         if isinstance(op, (nn.WeightOp, ConstantOp)):
             _emit_op(g, op)
             g.done.add(op)
     g.done.update(chain)
-    body, cur, prev = [f"{_ctype(syn.res)} x0 = v[j];"], syn.res, "x0"
-    over = None
+    cur, prev, over = head, "x0", None
     for k, op in enumerate(chain, 1):
         T = _ctype(op.results[0])
         if isinstance(op, snn.RequantOp):
             t = op.res.type
             lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
             c = "c" if math.prod(_shape(op.multiplier)) > 1 else "0"  # the bias shares the multiplier's layout
+            val = f"(int64_t){prev} * {1 << (prop(op, 'bias_frac') or 0)}" if prop(op, "bias_frac") else f"(int64_t){prev}"
             bias = f" + (int64_t){g.ref(op.bias)}[{c}]" if op.bias is not None else ""
-            expr = f"requant_value((int64_t){prev}{bias}, (int64_t){g.ref(op.multiplier)}[{c}], {prop(op, 'shift')}, int64_t({lo}), int64_t({hi}))"
+            expr = f"requant_value({val}{bias}, (int64_t){g.ref(op.multiplier)}[{c}], {prop(op, 'shift')}, int64_t({lo}), int64_t({hi}))"
         elif isinstance(op, snn.FixedDecodeOp):
             expr = f"(double){prev} * {math.ldexp(1.0, -prop(op, 'frac_bits'))!r}"  # a power of two: exact in decimal
         else:
             first = op.operands[0] is cur
             other = op.operands[1] if first else op.operands[0]
-            rs, cs = _epilogue_operand(other, shape)
-            b = f"{g.ref(other)}[{' + '.join(t for t in (f'r * {rs}' if rs else '', 'c' if cs else '') if t) or '0'}]"
-            a_, b_ = (prev, b) if first else (b, prev)
+            a_, b_ = (prev, _operand_at(g, other, shape)) if first else (_operand_at(g, other, shape), prev)
             if isinstance(op, snn.FixedMulOp):
                 expr = f"fixed_mul_value({a_}, {b_}, {prop(op, 'frac_bits')})"
             else:
@@ -888,15 +891,25 @@ def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: st
                 over = other  # the residual: read and written at the same element, last
         body.append(f"{T} x{k} = ({T})({expr});")
         cur, prev = op.results[0], f"x{k}"
+    body.append(f"o[c] = {prev};")
     g.op_index = end  # for alloc's test that the last op is the residual's last reader
     out = g.alloc(last.results[0], over=over)
     g.op_index = start
     if last.results[0] in g.buffers:
-        g.buffers[last.results[0]][0] = start  # written while the synapse runs, not at the last op
+        g.buffers[last.results[0]][0] = start  # written while the head op runs, not at the last op
+    return out
+
+
+def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
+    """`call` (a synapse_with(...) up to its epilogue) with the chain's ops as that epilogue: a
+    lambda over one row's run of sums, each op's C expression on the previous one's value."""
+    body = [f"const int64_t c = j0 + j; {_ctype(syn.res)} x0 = v[j];"]
+    out = _chain_code(g, chain, syn.res, body)
+    N = _shape(syn.res)[-1]
     g.lines.append(
         f"  {call}[&](int64_t r, int64_t j0, int64_t n, const auto* v) {{\n"
-        f"    {_ctype(last.results[0])}* o = {out} + r * {shape[-1]} + j0;\n#pragma omp simd\n"
-        f"    for (int64_t j = 0; j < n; ++j) {{ const int64_t c = j0 + j; (void)c; {' '.join(body)} o[j] = {prev}; }} }});"
+        f"    {_ctype(chain[-1].results[0])}* o = {out} + r * {N};\n#pragma omp simd\n"
+        f"    for (int64_t j = 0; j < n; ++j) {{ {' '.join(body)} }} }});"
     )
 
 
