@@ -453,7 +453,15 @@ def _emit_fixed_encode(g: _Gen, op: Operation) -> None:
 
 @_emits(snn.FixedAddOp)
 def _emit_fixed_add(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, "fixed_add_value(a, b)")
+    return _elementwise(g, op, _fixed_binary(op, "a", "b"))
+
+
+def _fixed_binary(op: Operation, a: str, b: str) -> str:
+    """The C expression of snn.fixed_mul or snn.fixed_add on `a` and `b`: one spelling for the
+    op's own loop and for a synapse epilogue that computes it."""
+    if isinstance(op, snn.FixedMulOp):
+        return f"fixed_mul_value({a}, {b}, {prop(op, 'frac_bits')})"
+    return f"fixed_add_value({a}, {b})"
 
 
 @_emits(snn.FixedDivOp)
@@ -487,7 +495,7 @@ def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
 
 @_emits(snn.FixedMulOp)
 def _emit_fixed_mul(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, f"fixed_mul_value(a, b, {prop(op, 'frac_bits')})")
+    return _elementwise(g, op, _fixed_binary(op, "a", "b"))
 
 
 @_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp, nn.LogSoftmaxOp)
@@ -883,10 +891,7 @@ def _chain_code(g: _Gen, chain: list[Operation], head: SSAValue, body: list[str]
             first = op.operands[0] is cur
             other = op.operands[1] if first else op.operands[0]
             a_, b_ = (prev, _operand_at(g, other, shape)) if first else (_operand_at(g, other, shape), prev)
-            if isinstance(op, snn.FixedMulOp):
-                expr = f"fixed_mul_value({a_}, {b_}, {prop(op, 'frac_bits')})"
-            else:
-                expr = f"fixed_add_value({a_}, {b_})"
+            expr = _fixed_binary(op, a_, b_)
             if op is last and _shape(other) == shape:
                 over = other  # the residual: read and written at the same element, last
         body.append(f"{T} x{k} = ({T})({expr});")
