@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import entry_points
 
 from xdsl.passes import ModulePass
@@ -51,9 +52,9 @@ def load_plugin(path: str) -> None:
 
 
 def nscc_passes() -> dict[str, type[ModulePass]]:
-    from nscc.passes import ALL_PASSES
+    from nscc.passes import PASS_NAMES, load
 
-    return {p.name: p for p in ALL_PASSES}
+    return {n: load(n) for n in PASS_NAMES}
 
 
 def _entry_point_passes() -> dict[str, Callable[[], type[ModulePass]]]:
@@ -67,9 +68,11 @@ def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Every pass `-p` accepts, by name. Later sources override earlier ones."""
     from xdsl.transforms import get_all_passes
 
+    from nscc.passes import PASS_NAMES, load
+
     passes: dict[str, Callable[[], type[ModulePass]]] = dict(get_all_passes())
     passes.update(_entry_point_passes())
-    passes.update({n: (lambda c=c: c) for n, c in nscc_passes().items()})
+    passes.update({n: partial(load, n) for n in PASS_NAMES})
     passes.update({n: (lambda c=c: c) for n, c in _PLUGINS.items()})
     return passes
 

@@ -1,41 +1,25 @@
-"""nscc's passes, one per file. Each is an xDSL ModulePass with a `name`."""
+"""nscc's passes, one per file. Each is an xDSL ModulePass whose `name` is its file's
+name with dashes (`passes/fuse_gelu.py` holds `fuse-gelu`).
+
+A pass module is imported only when its pass is asked for: `nscc opt -p fuse-gelu`
+should not pay for calibration, the interpreter and scipy that `bit-allocation` needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from xdsl.passes import ModulePass
 
-from nscc.passes.binary_expand import BinaryExpandPass
-from nscc.passes.bit_allocation import BitAllocationPass
-from nscc.passes.decode_step import DecodeStepPass
-from nscc.passes.fuse_gelu import FuseGeluPass
-from nscc.passes.fuse_layer_norm import FuseLayerNormPass
-from nscc.passes.fuse_rms_norm import FuseRmsNormPass
-from nscc.passes.fuse_silu import FuseSiluPass
-from nscc.passes.integer_islands import IntegerIslandsPass
-from nscc.passes.linear_attention import LinearAttentionPass
-from nscc.passes.online_hadamard import OnlineHadamardPass
-from nscc.passes.raise_attention import RaiseAttentionPass
-from nscc.passes.requant_fusion import RequantFusionPass
-from nscc.passes.rotate_residual import RotateResidualPass
-from nscc.passes.sparsity_pruning import SparsityPruningPass
-from nscc.passes.spike_conversion import SpikeConversionPass
-from nscc.passes.stateful_neurons import StatefulNeuronsPass
-from nscc.passes.token_scale import TokenScalePass
+PASS_NAMES = tuple(sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__)))
 
-ALL_PASSES: list[type[ModulePass]] = [
-    FuseGeluPass,
-    FuseSiluPass,
-    FuseRmsNormPass,
-    FuseLayerNormPass,
-    RaiseAttentionPass,
-    LinearAttentionPass,
-    RotateResidualPass,
-    OnlineHadamardPass,
-    TokenScalePass,
-    BitAllocationPass,
-    SpikeConversionPass,
-    SparsityPruningPass,
-    StatefulNeuronsPass,
-    RequantFusionPass,
-    IntegerIslandsPass,
-    BinaryExpandPass,
-    DecodeStepPass,
-]
+
+def load(name: str) -> type[ModulePass]:
+    """The pass class called `name` (a key of PASS_NAMES), importing its module."""
+    module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, ModulePass) and getattr(value, "name", None) == name:
+            return value
+    raise ImportError(f"{module.__name__} defines no ModulePass named {name!r}")
+

@@ -56,3 +56,13 @@ def test_linear_attention_after_raise_attention():
     apply_pipeline(ctx, module, "raise-attention,linear-attention{measure=false}")
     assert any(isinstance(op, nn.LinearAttentionOp) for op in module.walk())
     assert not any(isinstance(op, nn.AttentionOp) for op in module.walk())
+
+
+@pytest.mark.parametrize("name", PASS_FILES)
+def test_a_pass_file_holds_the_pass_named_after_it(name):
+    """`-p` finds a pass by its file's name, importing that file alone."""
+    from nscc.passes import PASS_NAMES, load
+
+    pass_name = name[:-3].replace("_", "-")
+    assert pass_name in PASS_NAMES
+    assert load(pass_name).__module__ == f"nscc.passes.{name[:-3]}"
