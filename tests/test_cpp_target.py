@@ -222,6 +222,8 @@ def test_whole_sequence_attention_on_every_kernel_path_is_bit_exact(tmp_path):
         (-127, -127, -127, 37, 4, 1, 10, 7, 16, True),  # scores by vpdpbusd (offset queries), p . v in float
         (255, -127, 255, 21, 2, 2, 12, 5, 22, False),  # unsigned queries, p . v in int64 (2^22 shares)
         (-15, 15, -15, 5, 2, 1, 8, 3, 12, True),  # too few queries for the packed keys; unsigned keys
+        (-15, -15, -15, 19, 2, 1, 8, 70, 16, False),  # values past one block of 64 columns, an odd number of keys
+        (-15, -15, 15, 1, 2, 2, 8, 70, 16, True),  # one query per key head: unsigned byte values weighed as read
     ]
     rng = np.random.default_rng(5)
     args, body, results, inputs = [], [], [], {}
@@ -404,6 +406,27 @@ def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
 @pytest.fixture(scope="module")
 def digits_inputs():
     return {"image": np.load(os.path.join(EX, "digits_mlp", "digits.npy"))}
+
+
+def test_a_reshape_is_a_view_that_no_later_op_overwrites_while_it_is_read(tmp_path):
+    """nn.reshape shares its operand's buffer, copying nothing. The second nn.neg is its
+    operand's last reader, which would let it run in place, but the view is read after it."""
+    text = """builtin.module {
+  func.func @main(%a: tensor<2x3xf32>) -> (tensor<3x2xf32>, tensor<2x3xf32>) {
+    %x = nn.neg %a : (tensor<2x3xf32>) -> tensor<2x3xf32>
+    %y = nn.reshape %x : (tensor<2x3xf32>) -> tensor<3x2xf32>
+    %z = nn.neg %x : (tensor<2x3xf32>) -> tensor<2x3xf32>
+    %w = nn.relu %y : (tensor<3x2xf32>) -> tensor<3x2xf32>
+    %u = nn.relu %z : (tensor<2x3xf32>) -> tensor<2x3xf32>
+    func.return %w, %u : tensor<3x2xf32>, tensor<2x3xf32>
+  }
+}"""
+    ctx, module = parse_module(text, source="reshape.mlir")
+    a = np.array([[1, -2, 3], [-4, 5, -6]], np.float32)
+    out, _, project = simulate(ctx, module, {"input0": a}, tmp_path)
+    np.testing.assert_array_equal(out["output0"], np.maximum(-a, 0).reshape(3, 2))
+    np.testing.assert_array_equal(out["output1"], np.maximum(a, 0))
+    assert "memcpy" not in open(os.path.join(project, "model.cpp")).read().split("void run(")[1]
 
 
 def test_integer_mlp_is_bit_exact_with_counters_equal_to_the_report(digits_inputs, tmp_path):

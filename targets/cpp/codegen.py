@@ -159,7 +159,8 @@ class _Gen:
     members: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)
     buffers: dict = field(default_factory=dict)  # value -> [first op, last op, bytes] of the arena buffer it owns
-    root: dict = field(default_factory=dict)  # value in the arena -> the value owning its buffer (itself, or one it was computed over in place)
+    root: dict = field(default_factory=dict)  # value in the arena -> the value owning its buffer (itself, one it was computed over in place, or one it views)
+    root_last: dict = field(default_factory=dict)  # buffer owner -> the last op reading any value held in that buffer
     last_use: dict = field(default_factory=dict)  # value -> index of the last op that reads it
     direct: dict = field(default_factory=dict)  # value -> the output parameter it is written into
     entries: list[WeightEntry] = field(default_factory=list)
@@ -193,18 +194,25 @@ class _Gen:
         if (
             over is not None
             and over in self.root
-            and self.last_use.get(over) == self.op_index
+            and self.root_last[self.root[over]] == self.op_index  # no value in that buffer is read later (a view of it included)
             and _shape(over) == _shape(v)
             and _ctype(over) == _ctype(v)
         ):
-            self.root[v] = self.root[over]
-            self.names[v] = self.names[over]
-            return self.names[v]
+            return self.share(v, over)
         name = self.fresh()
         nbytes = max(1, math.prod(_shape(v))) * np.dtype(np_dtype(v.type)).itemsize
         self.lines.append(f"  {_ctype(v)}* {name} = reinterpret_cast<{_ctype(v)}*>(arena.data() + @OFFSET{name}@);")
         self.names[v], self.buffers[v], self.root[v] = name, [self.op_index, self.op_index, nbytes], v
+        self.root_last[v] = self.last_use.get(v, self.op_index)
         return name
+
+    def share(self, v: SSAValue, holder: SSAValue) -> str:
+        """v is held in the arena buffer of `holder` (computed over it in place, or a view of it):
+        the buffer lives until the last reader of either."""
+        owner = self.root[v] = self.root[holder]
+        self.root_last[owner] = max(self.root_last[owner], self.last_use.get(v, self.op_index))
+        self.names[v] = self.names[holder]
+        return self.names[v]
 
     def entry(self, array: np.ndarray, bits: int, source: SSAValue) -> int:
         """The weight file index of an array; a stored weight (or an equal constant) is written once,
@@ -575,7 +583,11 @@ def _emit_cast(g: _Gen, op: Operation) -> None:
 @_emits(nn.ReshapeOp)
 def _emit_reshape(g: _Gen, op: Operation) -> None:
     L = g.lines
-    out = g.alloc(op.results[0])
+    src, res = op.operands[0], op.results[0]
+    if src in g.root and res not in g.direct:  # the same bytes: a view of its operand's arena buffer
+        g.share(res, src)
+        return
+    out = g.alloc(res)
     L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
 
 

@@ -1330,6 +1330,48 @@ inline void key_scores_vnni(const uint8_t* qu, const int8_t* kp, const int32_t* 
 #define NSCC_ATTENTION_VNNI 0
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define NSCC_WEIGH_VALUES 1
+// acc[c] = sum_j share[j] v[j][c] over n keys of dv values (float or byte values), the sums
+// held in registers: 64 columns (four vectors) at a time, keys in pairs, so that eight
+// independent chains of multiply-adds keep both units busy, where a sum kept in memory
+// waits on its own store each key. Exact in any order: every product and partial sum is an
+// integer below 2^24 (spiking_attention's small_sums).
+template <class V>
+inline void weigh_values(const float* share, const V* v, i64 n, i64 dv, float* acc) {
+  for (i64 c0 = 0; c0 < dv; c0 += 64) {
+    __mmask16 m[4];
+    for (int k = 0; k < 4; ++k) {
+      const i64 left = dv - c0 - 16 * k;
+      m[k] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+    }
+    auto load = [&](i64 j, int k) -> __m512 {
+      const V* at = v + j * dv + c0 + 16 * k;
+      if constexpr (std::is_same<V, float>::value) return _mm512_maskz_loadu_ps(m[k], at);
+      else if constexpr (std::is_signed<V>::value) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m[k], at)));
+      else return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m[k], at)));
+    };
+    __m512 a[8];
+    for (auto& x : a) x = _mm512_setzero_ps();
+    i64 j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const __m512 p0 = _mm512_set1_ps(share[j]), p1 = _mm512_set1_ps(share[j + 1]);
+      for (int k = 0; k < 4; ++k) {
+        a[k] = _mm512_fmadd_ps(p0, load(j, k), a[k]);
+        a[4 + k] = _mm512_fmadd_ps(p1, load(j + 1, k), a[4 + k]);
+      }
+    }
+    if (j < n) {
+      const __m512 p0 = _mm512_set1_ps(share[j]);
+      for (int k = 0; k < 4; ++k) a[k] = _mm512_fmadd_ps(p0, load(j, k), a[k]);
+    }
+    for (int k = 0; k < 4; ++k) _mm512_mask_storeu_ps(acc + c0 + 16 * k, m[k], _mm512_add_ps(a[k], a[4 + k]));
+  }
+}
+#else
+#define NSCC_WEIGH_VALUES 0
+#endif
+
 // snn.attention (and the attention of snn.attention_step): for each of `outer` batch entries,
 // H query heads over G key-value heads (head h reads h / (H / G)), S queries, T keys. Key j is
 // visible to query i when j <= limit + i (limit = 0: causal; T: all; p - S + 1 for a step at p)
@@ -1365,9 +1407,13 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
 #endif
 #pragma omp parallel reduction(+ : events) if (parallel_worth(outer * H * S * T * (dk + dv)))
   {
-    std::vector<int64_t> t(T), e(T);
-    std::vector<char> seen(T);
-    std::vector<float> acc(small_sums ? dv : 0), share(small_sums ? T : 0);
+    // Sized to whole blocks of 16 keys, so that the per-key loops below run over whole
+    // vectors (a scalar remainder of exp_value costs as much as the vectors before it):
+    // keys past `visible` are not seen, their e and share 0.
+    const i64 TP = (T + 15) / 16 * 16;
+    std::vector<int64_t> t(TP, 0), e(TP);
+    std::vector<char> seen(TP, 0);
+    std::vector<float> acc(small_sums ? dv : 0), share(small_sums ? TP : 0);
 #if NSCC_ATTENTION_VNNI
     std::vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
     std::vector<int32_t> sc(packed ? T16 : 0);
@@ -1382,19 +1428,21 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           const TV* vz = v + (z * G + g) * T * dv;
           int64_t mx = INT64_MIN;
           const i64 visible = std::min(T, limit + i + 1);
+          const i64 vpad = std::min(TP, (visible + 15) / 16 * 16);
+          i64 nseen = 0;
 #if NSCC_ATTENTION_VNNI
           if (packed) {
             std::fill(seen.begin(), seen.begin() + visible, 1);
             std::fill(seen.begin() + visible, seen.end(), 0);
             for (i64 a = 0; a < dk; ++a) qu[a] = (uint8_t)((int)qi[a] + offset);
             const i64 zg = z * G + g;
-            key_scores_vnni(qu.data(), kp.data() + zg * T16 * dk4, ksum.data() + zg * T16, (visible + 15) / 16, dk4, offset, sc.data());
+            key_scores_vnni(qu.data(), kp.data() + zg * T16 * dk4, ksum.data() + zg * T16, vpad / 16, dk4, offset, sc.data());
 #pragma omp simd reduction(max : mx)
-            for (i64 j = 0; j < visible; ++j) {
+            for (i64 j = 0; j < vpad; ++j) {
               t[j] = round_shift((int64_t)sc[j] * mult, shift);
-              mx = std::max(mx, t[j]);
+              mx = std::max(mx, seen[j] ? t[j] : INT64_MIN);
             }
-            events += visible * dk;
+            nseen = visible;
           } else
 #endif
           {
@@ -1412,13 +1460,14 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
             t[j] = tj;
             seen[j] = 1;
             mx = std::max(mx, tj);
-            events += dk;
+            ++nseen;
           }
           }
+          events += nseen * dk;
           int64_t total = 0;
           // without a branch, so that it vectorises: a hidden key's e is 0
 #pragma omp simd reduction(+ : total)
-          for (i64 j = 0; j < visible; ++j) {
+          for (i64 j = 0; j < vpad; ++j) {
             const int64_t ej = exp_value(seen[j] ? t[j] - mx : 0, f, log2e, c1, c2);
             e[j] = seen[j] ? ej : 0;
             total += e[j];
@@ -1426,23 +1475,23 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           int64_t* o = out + ((z * H + h) * S + i) * dv;
           for (i64 c = 0; c < dv; ++c) o[c] = 0;
           if (total <= 0) continue;
+          events += nseen * dv;
           if (small_sums) {
+#pragma omp simd
+            for (i64 j = 0; j < vpad; ++j) share[j] = (float)round_div_small(e[j] << f, total);  // 0 where e is
+            const i64 at = (z * G + g) * T * dv;
+#if NSCC_WEIGH_VALUES
+            if (vfloat.empty())
+              weigh_values(share.data(), v + at, visible, dv, acc.data());
+            else
+              weigh_values(share.data(), vfloat.data() + at, visible, dv, acc.data());
+#else
             std::fill(acc.begin(), acc.end(), 0.f);
-#pragma omp simd
-            for (i64 j = 0; j < visible; ++j) share[j] = (float)round_div_small(e[j] << f, total);
             for (i64 j = 0; j < visible; ++j) {
-              if (!seen[j]) continue;
               const float p = share[j];
-              const i64 at = ((z * G + g) * T + j) * dv;
-              if (vfloat.empty()) {
-#pragma omp simd
-                for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, (float)v[at + c], acc[c]);  // exact as the product and sum are
-              } else {
-#pragma omp simd
-                for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, vfloat[at + c], acc[c]);
-              }
-              events += dv;
+              for (i64 c = 0; c < dv; ++c) acc[c] = std::fma(p, vfloat.empty() ? (float)v[at + j * dv + c] : vfloat[at + j * dv + c], acc[c]);
             }
+#endif
             for (i64 c = 0; c < dv; ++c) o[c] = (int64_t)acc[c];
             continue;
           }
@@ -1452,7 +1501,6 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
             const TV* vj = vz + j * dv;
 #pragma omp simd
             for (i64 c = 0; c < dv; ++c) o[c] += p * (int64_t)vj[c];
-            events += dv;
           }
         }
   }
