@@ -22,4 +22,3 @@ def load(name: str) -> type[ModulePass]:
         if isinstance(value, type) and issubclass(value, ModulePass) and getattr(value, "name", None) == name:
             return value
     raise ImportError(f"{module.__name__} defines no ModulePass named {name!r}")
-

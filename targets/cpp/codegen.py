@@ -159,7 +159,8 @@ class _Gen:
     members: list[str] = field(default_factory=list)
     names: dict = field(default_factory=dict)
     buffers: dict = field(default_factory=dict)  # value -> [first op, last op, bytes] of the arena buffer it owns
-    root: dict = field(default_factory=dict)  # value in the arena -> the value owning its buffer (itself, one it was computed over in place, or one it views)
+    # value in the arena -> the value owning its buffer (itself, one it was computed over in place, or one it views)
+    root: dict = field(default_factory=dict)
     root_last: dict = field(default_factory=dict)  # buffer owner -> the last op reading any value held in that buffer
     last_use: dict = field(default_factory=dict)  # value -> index of the last op that reads it
     direct: dict = field(default_factory=dict)  # value -> the output parameter it is written into
