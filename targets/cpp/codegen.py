@@ -583,13 +583,12 @@ def _emit_cast(g: _Gen, op: Operation) -> None:
 
 @_emits(nn.ReshapeOp)
 def _emit_reshape(g: _Gen, op: Operation) -> None:
-    L = g.lines
     src, res = op.operands[0], op.results[0]
     if src in g.root and res not in g.direct:  # the same bytes: a view of its operand's arena buffer
         g.share(res, src)
         return
     out = g.alloc(res)
-    L.append(f"  std::memcpy({out}, {g.ref(op.operands[0])}, sizeof({_ctype(op.results[0])}) * {math.prod(_shape(op.results[0]))});")
+    g.lines.append(f"  std::memcpy({out}, {g.ref(src)}, sizeof({_ctype(res)}) * {math.prod(_shape(res))});")
 
 
 @_emits(nn.TransposeOp, nn.SplitOp, nn.SliceOp)
@@ -810,7 +809,7 @@ def _synapse(g: _Gen, op: snn.SynapseOp) -> None:
     else:
         rows = math.prod(_shape(op.input)) // w.shape[0]
         bitplane = g.coding == "bitplane"
-    chain = _epilogue_chain(g, op.res)
+    chain = _epilogue_chain(g, op)
     if not chain:
         out = g.alloc(op.res)
         g.lines.append(f"  synapse({x}, {rows}, {sw}, {'true' if bitplane else 'false'}, {out}, {ctr});")
@@ -839,15 +838,15 @@ def _epilogue_operand(v: SSAValue, shape: Sequence[int]) -> tuple[int, int] | No
     return per_row, col
 
 
-def _epilogue_chain(g: _Gen, head: SSAValue) -> list[Operation]:
-    """The per-element ops right after `head`'s op that can run as its epilogue: each reads the
+def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
+    """The per-element ops right after a synapse that its epilogue can compute: each reads the
     previous one's result, its only reader, at the element it writes, over channels last;
-    weights and constants between them are emitted first. Empty where `head` is needed as it is."""
-    shape = _shape(head)
+    weights and constants between them are emitted first. Empty where the sums are needed as they are."""
+    shape = _shape(syn.res)
     if not shape:
         return []
     chain: list[Operation] = []
-    cur = head
+    cur = syn.res
     for op in g.ops[g.op_index + 1 :]:
         if isinstance(op, (nn.WeightOp, ConstantOp)):
             continue
@@ -877,18 +876,19 @@ def _operand_at(g: _Gen, v: SSAValue, shape: Sequence[int]) -> str:
     return f"{g.ref(v)}[{' + '.join(t for t in (f'r * {rs}' if rs else '', 'c' if cs else '') if t) or '0'}]"
 
 
-def _chain_code(g: _Gen, chain: list[Operation], head: SSAValue, body: list[str]) -> str:
-    """Appends the chain's C statements to `body`, which computes `head` as x0; emits the
-    weights the chain reads; returns the buffer the last op's result is written to."""
-    shape = _shape(head)
+def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
+    """`call` (a synapse_with(...) up to its epilogue) with the chain's ops as that epilogue: a
+    lambda over one row's run of sums, each op's C expression on the previous one's value."""
+    shape = _shape(syn.res)
     last = chain[-1]
     start, end = g.op_index, g.ops.index(last)
-    for op in g.ops[start + 1 : end]:
+    for op in g.ops[start + 1 : end]:  # the weights the chain reads
         if isinstance(op, (nn.WeightOp, ConstantOp)):
             _emit_op(g, op)
             g.done.add(op)
     g.done.update(chain)
-    cur, prev, over = head, "x0", None
+    body = [f"const int64_t c = j0 + j; {_ctype(syn.res)} x0 = v[j];"]
+    cur, prev, over = syn.res, "x0", None
     for k, op in enumerate(chain, 1):
         T = _ctype(op.results[0])
         if isinstance(op, snn.RequantOp):
@@ -909,25 +909,15 @@ def _chain_code(g: _Gen, chain: list[Operation], head: SSAValue, body: list[str]
                 over = other  # the residual: read and written at the same element, last
         body.append(f"{T} x{k} = ({T})({expr});")
         cur, prev = op.results[0], f"x{k}"
-    body.append(f"o[c] = {prev};")
     g.op_index = end  # for alloc's test that the last op is the residual's last reader
     out = g.alloc(last.results[0], over=over)
     g.op_index = start
     if last.results[0] in g.buffers:
-        g.buffers[last.results[0]][0] = start  # written while the head op runs, not at the last op
-    return out
-
-
-def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
-    """`call` (a synapse_with(...) up to its epilogue) with the chain's ops as that epilogue: a
-    lambda over one row's run of sums, each op's C expression on the previous one's value."""
-    body = [f"const int64_t c = j0 + j; {_ctype(syn.res)} x0 = v[j];"]
-    out = _chain_code(g, chain, syn.res, body)
-    N = _shape(syn.res)[-1]
+        g.buffers[last.results[0]][0] = start  # written while the synapse runs, not at the last op
     g.lines.append(
         f"  {call}[&](int64_t r, int64_t j0, int64_t n, const auto* v) {{\n"
-        f"    {_ctype(chain[-1].results[0])}* o = {out} + r * {N};\n#pragma omp simd\n"
-        f"    for (int64_t j = 0; j < n; ++j) {{ {' '.join(body)} }} }});"
+        f"    {_ctype(last.results[0])}* o = {out} + r * {shape[-1]};\n#pragma omp simd\n"
+        f"    for (int64_t j = 0; j < n; ++j) {{ {' '.join(body)} o[c] = {prev}; }} }});"
     )
 
 
