@@ -16,8 +16,9 @@
   - the simulator's peak memory against its weight file.
 * with --smollm2, SmolLM2-135M-Instruct at the default pipeline (D = 15, 8-bit),
   whole sequence against onnxruntime fp32 and int8.
-  Each simulator figure comes twice: with sleeping idle threads (what `nscc run`
-  sets) and with threads spinning briefly (GOMP_SPINCOUNT=10000).
+  Each simulator figure comes twice: with idle threads that spin a few
+  microseconds and then sleep (what `nscc run` sets: GOMP_SPINCOUNT=300), and
+  with threads spinning longer (GOMP_SPINCOUNT=10000).
 Every ratio compares the best of four interleaved rounds of each contender (ROUNDS).
 
   python benchmarks/simulator.py [--skip-gpt2] [--smollm2]
@@ -92,8 +93,8 @@ def compile_project(ctx, module, source: str, where: str) -> str:
     return project
 
 
-# `nscc run` lets idle threads sleep (simulator_env); a user on a quiet machine may let
-# them spin a little instead, as onnxruntime's thread pool does by default
+# `nscc run` lets idle threads sleep after a few microseconds (simulator_env); a user on a
+# quiet machine may let them spin longer, as onnxruntime's thread pool does by default
 SPIN = {"GOMP_SPINCOUNT": "10000"}
 
 
@@ -241,7 +242,7 @@ def best_of_rounds(contenders: dict) -> dict:
 
 
 def whole_sequence(name: str, project: str, model: str, feed: dict, tokens: int, tmp: str, repeat: int) -> list[dict]:
-    """One forward of `feed`: the simulator with sleeping and with spinning threads against
+    """One forward of `feed`: the simulator with `nscc run`'s threads and with threads spinning longer against
     onnxruntime fp32 and int8 on `model`, in interleaved rounds; and the simulator's peak memory."""
     fp32, int8 = ort_session(model), ort_session(ort_int8(model, tmp))
     best = best_of_rounds(

@@ -440,9 +440,14 @@ def test_simulator_threads_sleep_when_idle_and_small_loops_stay_serial(monkeypat
     from nscc.targets.cpp import RUNTIME, RUNTIME_HEADERS, simulator_env
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    assert simulator_env()["OMP_WAIT_POLICY"] == "passive"
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    env = simulator_env()
+    assert env["OMP_WAIT_POLICY"] == "passive" and int(env["GOMP_SPINCOUNT"]) <= 300  # a few microseconds
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")
-    assert simulator_env()["OMP_WAIT_POLICY"] == "active"  # the user's choice stands
+    assert simulator_env()["OMP_WAIT_POLICY"] == "active" and "GOMP_SPINCOUNT" not in simulator_env()  # the user's choice stands
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
+    assert simulator_env()["GOMP_SPINCOUNT"] == "10000"
     src = "".join(open(os.path.join(RUNTIME, h)).read() for h in RUNTIME_HEADERS)
     pragmas = [ln for ln in src.splitlines() if ln.startswith("#pragma omp parallel")]
     # `parallel :` keeps a combined `parallel for simd`'s condition off its simd part

@@ -231,9 +231,16 @@ def _sha256(path: str) -> str:
 
 
 def simulator_env() -> dict[str, str]:
-    """Idle OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive), unless the
-    user chose otherwise: spinning threads made decoding 27x slower on a shared machine."""
-    return {"OMP_WAIT_POLICY": "passive", **os.environ}
+    """Idle OpenMP threads spin for a few microseconds, then sleep, unless the user chose
+    a policy. Sleeping at once (OMP_WAIT_POLICY=passive) wakes the team at each of a
+    forward's hundreds of parallel loops; spinning longer (libgomp's default) made decoding
+    27x slower on a shared machine. GOMP_SPINCOUNT=300 is where, on the 2-core Xeon of
+    docs/targets.md, a SmolLM2 forward lost nothing with a busy core beside it against
+    sleeping at once, and gained 3-7 % on a quiet machine; 1000 already lost 30 % beside
+    the busy core."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        return {"OMP_WAIT_POLICY": "passive", **os.environ}
+    return {**os.environ, "OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "300"}
 
 
 def _cached(exe: str) -> bool:
