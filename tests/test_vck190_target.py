@@ -20,6 +20,7 @@ from nscc.errors import NsccError
 from nscc.ir import snn
 from nscc.ir.signature import signature
 from nscc.ir.textio import parse_module
+from nscc.quant.hadamard import kronecker_factors
 from nscc.targets.vck190 import emit, hls
 from nscc.targets.vck190.hls import container_bits, pack_rows
 from nscc.targets.vck190.lint import lint_dir, lint_source
@@ -149,7 +150,7 @@ def test_integer_cnn_is_bit_exact_in_csim(tmp_path):
 
 
 FIXED_KERNEL = """builtin.module {
-  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>) {
+  func.func @main(%v: tensor<3x16xi32>, %acc: tensor<3x16xi32>, %num: tensor<3x16xi64>, %den: tensor<3x1xi64>) -> (tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>, tensor<3x32xi32>) {
     %g = nn.weight "gamma" : tensor<16xi32>
     %ha = nn.weight "ha" : tensor<2x2xi8>
     %hb = nn.weight "hb" : tensor<8x8xi8>
@@ -177,7 +178,9 @@ FIXED_KERNEL = """builtin.module {
     %mx = nn.reduce_max %v {axes = array<i64: 1>} : (tensor<3x16xi32>) -> tensor<3xi32>
     %c32 = nn.concat %r, %v {axis = 1 : i64} : (tensor<3x16xi32>, tensor<3x16xi32>) -> tensor<3x32xi32>
     %fb = snn.requant %acc, %m, %b {shift = 10 : i64, axis = 1 : i64, bias_frac = 3 : i64} : (tensor<3x16xi32>, tensor<16xi32>, tensor<16xi32>) -> tensor<3x16xi32>
-    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu, %hd, %mx, %c32, %fb : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>
+    %hb16 = nn.weight "hb16" : tensor<16x16xi8>
+    %hd2 = snn.fixed_hadamard %c32, %ha, %hb16 {multiplier = 11585 : i64, shift = 16 : i64} : (tensor<3x32xi32>, tensor<2x2xi8>, tensor<16x16xi8>) -> tensor<3x32xi32>
+    func.return %ln, %sm, %ge, %dv, %c8, %t, %c24, %o, %rms, %si, %mu, %hd, %mx, %c32, %fb, %hd2 : tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x8xi32>, tensor<16x3xi32>, tensor<3x24xi32>, tensor<3x4xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3x16xi32>, tensor<3xi32>, tensor<3x32xi32>, tensor<3x16xi32>, tensor<3x32xi32>
   }
 }"""
 
@@ -192,8 +195,10 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ctx.weights.add("mult", rng.integers(100, 5000, 16).astype(np.int32))
     ctx.weights.add("w", rng.integers(-8, 8, (16, 4)).astype(np.int8))
     ha, hb = hadamard_factors()
+    hb16 = kronecker_factors(16, seed=3)[1]
     ctx.weights.add("ha", ha)
     ctx.weights.add("hb", hb)
+    ctx.weights.add("hb16", hb16)
     ctx.calibration = [
         {
             "input0": rng.integers(-(2**15), 2**15, (3, 16)).astype(np.int32),
@@ -204,7 +209,7 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     ]
     pkg = package(ctx, module, tmp_path)
     n = assert_csim_passes(pkg)
-    assert n == 8 * 48 + 24 + 48 + 72 + 12 + 3 + 96 + 48
+    assert n == 8 * 48 + 24 + 48 + 72 + 12 + 3 + 96 + 48 + 96
     # Rows of 16 in the arenas run 16 lanes a cycle: the add, the division by a broadcast column,
     # ReLU, SiLU, the row maxima, the concatenation of two such rows, and requantization,
     # LayerNorm and RMSNorm with their parameters as words of the two weight banks. The
@@ -222,6 +227,10 @@ def test_every_integer_op_of_the_kernel_is_bit_exact_in_csim(tmp_path):
     depth = e["assumptions"]["pipeline_depth"]
     assert e["other_ops"]["snn.fixed_add"]["cycles"] == 48 // 16 + depth
     assert e["other_ops"]["snn.fixed_mul"]["cycles"] == 48 + depth
+    # both Hadamard rotations (2 x 8 and 2 x 16 blocks) in the fast form, their factors ROMs shared:
+    # V = min(Q, 16) elements a cycle through a^T X, as many through the transform
+    assert "fixed_hadamard_fast<3, 2, 8, 16384LL, 16, 8>" in src and "fixed_hadamard_fast<3, 2, 16, 11585LL, 16, 16>" in src
+    assert e["other_ops"]["snn.fixed_hadamard"]["cycles"] == (2 * 48 // 8 + depth) + (2 * 96 // 16 + depth)
     a = e["assumptions"]
     per_cycle = min(64, a["ddr_gb_s"] * 1e9 * a["port_efficiency"] / (a["clock_mhz"] * 1e6))  # one port's bytes
     assert e["other_ops"]["snn.requant"]["cycles"] == 3 * round(48 * 4 / per_cycle + depth)  # the fetch bounds it
@@ -570,7 +579,7 @@ def test_readme_states_the_padding_and_claims_only_what_was_checked(mlp_package,
     for name, lo, hi, shape, dtype in (("gamma", 40000, 90000, 16, np.int32), ("beta", -3000, 3000, 16, np.int32),
                                        ("mult", 100, 5000, 16, np.int32), ("w", -8, 8, (16, 4), np.int8)):  # fmt: skip
         ctx.weights.add(name, rng.integers(lo, hi, shape).astype(dtype))
-    for name, factor in zip(("ha", "hb"), hadamard_factors()):
+    for name, factor in zip(("ha", "hb", "hb16"), (*hadamard_factors(), kronecker_factors(16, seed=3)[1])):
         ctx.weights.add(name, factor)
     ctx.calibration = [{"input0": np.zeros((3, 16), np.int32), "input1": np.zeros((3, 16), np.int32),
                         "input2": np.zeros((3, 16), np.int64), "input3": np.ones((3, 1), np.int64)}]  # fmt: skip

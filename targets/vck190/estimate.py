@@ -42,6 +42,7 @@ ASSUMPTIONS = {
     "axi_port_lut": 1500,
     "axi_port_bram36": 10,
     "dsp_per_fixed_op": 8,
+    "lut_per_adder": 64,  # a 64-bit adder or subtractor (the fast Hadamard's sums and butterflies)
     "lut_per_attention_lane": 300,  # a row of S per cycle: two small x int64 products and adds per lane  # 64-bit multiplies in fixed-point LayerNorm, GELU, softmax, division
     "nsllm_tokens_per_s": 161.8,  # NSLLM's MatMul-free spiking LLM on the VCK190, 13.849 W
 }
@@ -114,6 +115,7 @@ def estimate(kernel, active: dict[int, float] | None = None, assumptions: dict |
     attention = {(o["dk"], o["dv"]) for o in kernel.others if "dv" in o}
     lut += sum(dv * a["lut_per_attention_lane"] for _, dv in attention)
     lut += sum(q * a["lut_per_attention_lane"] for q in {o["lanes"] for o in kernel.others if "lanes" in o})  # Hadamard columns
+    lut += a["lut_per_adder"] * sum({o["adders"] for o in kernel.others if "adders" in o})  # one fast Hadamard a shape
     ff = lut * a["ff_per_lut"]
     arena_bits = kernel.arena32 * 32 + kernel.arena64 * 64
     arenas = arena_bram36(32, kernel.arena32) + arena_bram36(64, kernel.arena64)

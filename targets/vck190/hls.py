@@ -25,6 +25,7 @@ from nscc.ir import nn, snn
 from nscc.ir.signature import LAYER_ATTR
 from nscc.ir.types import np_dtype
 from nscc.optable import OpTable
+from nscc.quant.hadamard import is_signed_sylvester
 from nscc.semantics import fixed
 from nscc.semantics.folding import constant_value
 from nscc.semantics.nn import KERNELS as NN_KERNELS
@@ -143,6 +144,7 @@ class _Gen:
     index: int = 0
     cur: Operation | None = None
     memo: dict = field(default_factory=dict)
+    rom_at: dict = field(default_factory=dict)  # (C type, values) -> the ROM's name
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -453,9 +455,12 @@ def _model_header(g: _Gen, ports, ins, outs, sizes, wgt_words: int, prm_words: i
 
 
 def _rom(g: _Gen, values: Sequence[int], ctype: str = "int64_t") -> str:
-    name = g.fresh("K")
-    g.roms.append(f"static const {ctype} {name}[{max(1, len(values))}] = {{{', '.join(str(int(v)) for v in values) or '0'}}};")
-    return name
+    """A constant array of the kernel; equal ones are one ROM (every layer's Hadamard factors are)."""
+    key = (ctype, tuple(int(v) for v in values))
+    if key not in g.rom_at:
+        g.rom_at[key] = name = g.fresh("K")
+        g.roms.append(f"static const {ctype} {name}[{max(1, len(values))}] = {{{', '.join(str(v) for v in key[1]) or '0'}}};")
+    return g.rom_at[key]
 
 
 # One emitter per op kind (hls4ml's per-layer templates): the table says which ops the
@@ -577,9 +582,17 @@ def _emit_fixed_hadamard(g: _Gen, op: snn.FixedHadamardOp) -> None:
         raise NsccError(f"vck190 target: {where(op)} has computed factors", "they must be constants (online-hadamard makes them)")
     p, q = a.shape[0], b.shape[0]
     x = g.ref(op.input)
-    ao, bo = g.param(a), g.param(b)
     out = g.alloc(op.res)
     n = math.prod(_shape(op.input))
+    if is_signed_sylvester(b) and x[0] == out[0] == "a32":
+        v = min(q, LANES)
+        ka, ks = _rom(g, a.ravel(), "int8_t"), _rom(g, b[:, 0], "int8_t")
+        targs = f"{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {v}"
+        g.lines.append(f"  nscc::fixed_hadamard_fast<{targs}>({x[0]}, {x[1]}, {ka}, {ks}, {out[0]}, {out[1]});")
+        _other(g, op, n, 2, v)  # a^T X, then the transform: V elements a cycle each
+        g.others[-1]["adders"] = p * v + q * (q.bit_length() - 1)  # P x V sums; log2 Q butterfly stages of Q adders
+        return
+    ao, bo = g.param(a), g.param(b)
     g.lines.append(
         f"  nscc::fixed_hadamard<{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}>({x[0]}, {x[1]}, prm, {ao}, {bo}, {out[0]}, {out[1]});"
     )

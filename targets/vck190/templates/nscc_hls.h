@@ -990,6 +990,64 @@ hadamard_rows_loop:
   }
 }
 
+// The fast form of snn.fixed_hadamard, where b = diag(s) H with H Sylvester's matrix (the
+// power-of-two factor online-hadamard makes; nscc.quant.hadamard.is_signed_sylvester): A (P x P,
+// -1, 0 or 1) and the signs s are ROMs, so every product is a select, not a multiplier. Per row,
+// V inputs a cycle go into all P sums of a^T X at once (P x V adders), then each row of t, times
+// s, goes through the log2 Q butterfly stages of the Walsh-Hadamard transform, V outputs a
+// cycle: 2 P Q / V cycles a row where the general form takes P P + P Q. x and out lie in an
+// arena (V consecutive elements in V banks). The sums are exact integers, so their order
+// changes nothing: the same values as the general form's.
+template <int ROWS, int P, int Q, int64_t MULT, int SHIFT, int V>
+void fixed_hadamard_fast(const int32_t* x, int64_t xo, const int8_t* A, const int8_t* S, int32_t* out, int64_t oo) {
+  int64_t t[P][Q];
+#pragma HLS ARRAY_PARTITION variable=t type=complete dim=1
+#pragma HLS ARRAY_PARTITION variable=t type=cyclic factor=V dim=2
+hadamard_fast_rows_loop:
+  for (int r = 0; r < ROWS; ++r) {
+    const int64_t base = (int64_t)r * P * Q;
+  hadamard_fast_left_loop:
+    for (int i = 0; i < P; ++i)
+      for (int c0 = 0; c0 < Q; c0 += V) {
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+          const int64_t v = x[xo + base + i * Q + c0 + l];
+          for (int k = 0; k < P; ++k) {
+#pragma HLS UNROLL
+            const int8_t a = A[i * P + k];
+            t[k][c0 + l] = (i ? t[k][c0 + l] : 0) + (a > 0 ? v : (a < 0 ? -v : 0));
+          }
+        }
+      }
+  hadamard_fast_right_loop:
+    for (int k = 0; k < P; ++k) {
+      int64_t w[Q];
+#pragma HLS ARRAY_PARTITION variable=w type=complete
+      for (int c = 0; c < Q; ++c) {
+#pragma HLS UNROLL
+        w[c] = S[c] > 0 ? t[k][c] : -t[k][c];
+      }
+      for (int h = 1; h < Q; h *= 2)
+        for (int j = 0; j < Q; ++j) {
+#pragma HLS UNROLL
+          if (!(j & h)) {
+            const int64_t u = w[j], d = w[j + h];
+            w[j] = u + d;
+            w[j + h] = u - d;
+          }
+        }
+      for (int c0 = 0; c0 < Q; c0 += V) {
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < V; ++l) {
+#pragma HLS UNROLL
+          out[oo + base + k * Q + c0 + l] = (int32_t)sat32(round_shift(w[c0 + l] * MULT, SHIFT));
+        }
+      }
+    }
+  }
+}
+
 // x sigmoid(alpha x); LOG2E, C1, C2 as for softmax, ALPHA at ALPHA_BITS
 template <int N, int F, int64_t ALPHA, int64_t LOG2E, int64_t C1, int64_t C2, int V>
 void fixed_silu(const int32_t* x, int64_t xo, int32_t* out, int64_t oo) {
