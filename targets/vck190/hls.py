@@ -590,7 +590,7 @@ def _emit_fixed_hadamard(g: _Gen, op: snn.FixedHadamardOp) -> None:
         targs = f"{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {v}"
         g.lines.append(f"  nscc::fixed_hadamard_fast<{targs}>({x[0]}, {x[1]}, {ka}, {ks}, {out[0]}, {out[1]});")
         _other(g, op, n, 2, v)  # a^T X, then the transform: V elements a cycle each
-        g.others[-1]["adders"] = p * v + q * (q.bit_length() - 1)  # P x V sums; log2 Q butterfly stages of Q adders
+        g.others[-1]["adders"] = (f"{p}x{q}", p * v + q * (q.bit_length() - 1))  # P x V sums; log2 Q butterfly stages of Q adders
         return
     ao, bo = g.param(a), g.param(b)
     g.lines.append(
