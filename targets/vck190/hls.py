@@ -459,8 +459,19 @@ def _rom(g: _Gen, values: Sequence[int], ctype: str = "int64_t") -> str:
     key = (ctype, tuple(int(v) for v in values))
     if key not in g.rom_at:
         g.rom_at[key] = name = g.fresh("K")
-        g.roms.append(f"static const {ctype} {name}[{max(1, len(values))}] = {{{', '.join(str(v) for v in key[1]) or '0'}}};")
+        suffix = "ULL" if ctype == "uint64_t" else ""  # a word past 2^63 is no signed literal
+        g.roms.append(f"static const {ctype} {name}[{max(1, len(values))}] = {{{', '.join(f'{v}{suffix}' for v in key[1]) or '0'}}};")
     return g.rom_at[key]
+
+
+def _bit_words(mask: np.ndarray) -> list[int]:
+    """Each row of a boolean matrix as 64-bit words (column j: bit j % 64 of the row's word
+    j // 64), rows one after another: the bit-mask ROMs of fixed_hadamard_fast."""
+    rows, cols = mask.shape
+    words = -(-cols // 64)
+    padded = np.zeros((rows, words * 64), bool)
+    padded[:, :cols] = mask
+    return [int(w) for w in np.packbits(padded.reshape(rows * words, 64), axis=1, bitorder="little").view("<u8").ravel()]
 
 
 # One emitter per op kind (hls4ml's per-layer templates): the table says which ops the
@@ -584,11 +595,11 @@ def _emit_fixed_hadamard(g: _Gen, op: snn.FixedHadamardOp) -> None:
     x = g.ref(op.input)
     out = g.alloc(op.res)
     n = math.prod(_shape(op.input))
-    if is_signed_sylvester(b) and x[0] == out[0] == "a32":
+    if is_signed_sylvester(b) and p <= 64 and x[0] == out[0] == "a32":
         v = min(q, LANES)
-        ka, ks = _rom(g, a.ravel(), "int8_t"), _rom(g, b[:, 0], "int8_t")
+        roms = [_rom(g, _bit_words(m), "uint64_t") for m in (a == 1, a == -1, b[:, :1].T < 0)]  # a's rows as masks; s's signs
         targs = f"{n // (p * q)}, {p}, {q}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {v}"
-        g.lines.append(f"  nscc::fixed_hadamard_fast<{targs}>({x[0]}, {x[1]}, {ka}, {ks}, {out[0]}, {out[1]});")
+        g.lines.append(f"  nscc::fixed_hadamard_fast<{targs}>({x[0]}, {x[1]}, {', '.join(roms)}, {out[0]}, {out[1]});")
         _other(g, op, n, 2, v)  # a^T X, then the transform: V elements a cycle each
         g.others[-1]["adders"] = (f"{p}x{q}", p * v + q * (q.bit_length() - 1))  # P x V sums; log2 Q butterfly stages of Q adders
         return

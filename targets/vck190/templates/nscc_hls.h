@@ -991,15 +991,27 @@ hadamard_rows_loop:
 }
 
 // The fast form of snn.fixed_hadamard, where b = diag(s) H with H Sylvester's matrix (the
-// power-of-two factor online-hadamard makes; nscc.quant.hadamard.is_signed_sylvester): A (P x P,
-// -1, 0 or 1) and the signs s are ROMs, so every product is a select, not a multiplier. Per row,
-// V inputs a cycle go into all P sums of a^T X at once (P x V adders), then each row of t, times
-// s, goes through the log2 Q butterfly stages of the Walsh-Hadamard transform, V outputs a
-// cycle: 2 P Q / V cycles a row where the general form takes P P + P Q. x and out lie in an
-// arena (V consecutive elements in V banks). The sums are exact integers, so their order
-// changes nothing: the same values as the general form's.
+// power-of-two factor online-hadamard makes; nscc.quant.hadamard.is_signed_sylvester) and
+// P <= 64. a (-1, 0 or 1) is two ROMs of bit masks, row i's +1 columns in AP[i] and its -1
+// columns in AN[i]; the signs s are the bits of SN (1: -1), 64 to a word. Every product is
+// then a select, not a multiplier, and an iteration reads one word of each ROM. Per row, V
+// inputs a cycle go into all P sums of a^T X at once (P x V adders); then each row of t,
+// times s, goes through the log2 Q butterfly stages of the Walsh-Hadamard transform, V
+// outputs a cycle: 2 P Q / V cycles a row where the general form takes P P + P Q, after
+// Q / 64 words of signs a call. x and out lie in an arena (V consecutive elements in V
+// banks). The sums are exact integers, so their order changes nothing: the values are the
+// general form's.
 template <int ROWS, int P, int Q, int64_t MULT, int SHIFT, int V>
-void fixed_hadamard_fast(const int32_t* x, int64_t xo, const int8_t* A, const int8_t* S, int32_t* out, int64_t oo) {
+void fixed_hadamard_fast(const int32_t* x, int64_t xo, const uint64_t* AP, const uint64_t* AN, const uint64_t* SN, int32_t* out,
+                         int64_t oo) {
+  constexpr int SW = (Q + 63) / 64;
+  uint64_t sn[SW];
+#pragma HLS ARRAY_PARTITION variable=sn type=complete
+hadamard_fast_signs_loop:
+  for (int w = 0; w < SW; ++w) {
+#pragma HLS PIPELINE II=1
+    sn[w] = SN[w];
+  }
   int64_t t[P][Q];
 #pragma HLS ARRAY_PARTITION variable=t type=complete dim=1
 #pragma HLS ARRAY_PARTITION variable=t type=cyclic factor=V dim=2
@@ -1010,13 +1022,14 @@ hadamard_fast_rows_loop:
     for (int i = 0; i < P; ++i)
       for (int c0 = 0; c0 < Q; c0 += V) {
 #pragma HLS PIPELINE II=1
+        const uint64_t ap = AP[i], an = AN[i];
         for (int l = 0; l < V; ++l) {
 #pragma HLS UNROLL
           const int64_t v = x[xo + base + i * Q + c0 + l];
           for (int k = 0; k < P; ++k) {
 #pragma HLS UNROLL
-            const int8_t a = A[i * P + k];
-            t[k][c0 + l] = (i ? t[k][c0 + l] : 0) + (a > 0 ? v : (a < 0 ? -v : 0));
+            const int64_t term = (ap >> k) & 1 ? v : ((an >> k) & 1 ? -v : 0);
+            t[k][c0 + l] = (i ? t[k][c0 + l] : 0) + term;
           }
         }
       }
@@ -1026,7 +1039,7 @@ hadamard_fast_rows_loop:
 #pragma HLS ARRAY_PARTITION variable=w type=complete
       for (int c = 0; c < Q; ++c) {
 #pragma HLS UNROLL
-        w[c] = S[c] > 0 ? t[k][c] : -t[k][c];
+        w[c] = (sn[c / 64] >> (c % 64)) & 1 ? -t[k][c] : t[k][c];
       }
       for (int h = 1; h < Q; h *= 2)
         for (int j = 0; j < Q; ++j) {
