@@ -23,23 +23,3 @@ def private_build_cache(tmp_path_factory):
         mp.setenv("NSCC_CACHE", str(tmp_path_factory.mktemp("nscc-cache")))
         yield
 
-
-# pytest-xdist (--dist loadfile) hands whole files to the workers in collection order. The
-# longest go first (longest processing time first, measured with --durations), so that no
-# worker starts a two-minute file while the other is nearly done.
-LONGEST_FIRST = (
-    "test_cpp_every_op.py",
-    "test_families.py",
-    "test_cpp_target.py",
-    "test_vck190_target.py",
-    "test_sparsity_pruning.py",
-    "test_hostile_input.py",
-    "test_filecheck.py",
-    "test_window_attention.py",
-    "test_feature_map_targets.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's tests keep their order
