@@ -143,14 +143,16 @@ def test_random_synapses_of_every_width_are_bit_exact(seed, tmp_path):
         np.testing.assert_array_equal(out[key], ref[key])
 
 
-@pytest.mark.parametrize("case", range(4))
+@pytest.mark.parametrize("case", range(5))
 def test_synapses_of_whole_sequences_are_bit_exact_in_both_integer_kernels(case, tmp_path, monkeypatch):
     """Batches of 16 rows or more take the AMX kernel where the CPU has it, the VNNI kernel
     otherwise or with NSCC_NO_AMX set: both against the interpreter. Rows past a 32-row block,
     inputs past a 64-input step, columns past a 32-column half, group scales of whole steps
-    (AMX) and of 48 inputs (VNNI even on AMX)."""
+    (AMX) and of 48 inputs (VNNI even on AMX). The last case is worth several threads and has
+    three column blocks: with two threads or more, AMX splits each block's rows, the last
+    split two rows long."""
     rng = np.random.default_rng(200 + case)
-    bits, m, k, n, g = [(4, 16, 64, 32, None), (8, 45, 200, 150, None), (2, 70, 256, 97, 128), (4, 33, 144, 70, 48)][case]
+    bits, m, k, n, g = [(4, 16, 64, 32, None), (8, 45, 200, 150, None), (2, 70, 256, 97, 128), (4, 33, 144, 70, 48), (8, 130, 2048, 192, None)][case]
     groups = k // g if g else 0
     gs_decl = f'%gs = nn.weight "gs" : tensor<{groups}x{n}xi8>' if g else ""
     gs_use, gs_ty = (", %gs", f", tensor<{groups}x{n}xi8>") if g else ("", "")
@@ -328,23 +330,32 @@ def test_requantization_of_int32_extremes_is_bit_exact(tmp_path):
 def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
     """snn.fixed_div of int32 operands at up to 20 fraction bits divides in double (exact
     there by the bound 2 a 2^f + b < 2^53): quotients at int32's limits, ties, divisors of
-    one and of 2^31 - 1, and the zero and negative divisors that give 0."""
+    one and of 2^31 - 1, and the zero and negative divisors that give 0. One divisor a row
+    (per-token scales) multiplies by its reciprocal and corrects the quotient: the rows past
+    the sixth put the dividend one below, at and one above where the quotient steps, over
+    divisors of every magnitude."""
     rng = np.random.default_rng(f)
+    rows = 6 + 3 * 24
     text = f"""builtin.module {{
-  func.func @main(%a: tensor<6x64xi32>, %b: tensor<6x1xi32>) -> tensor<6x64xi32> {{
-    %0 = snn.fixed_div %a, %b {{frac_bits = {f} : i64}} : (tensor<6x64xi32>, tensor<6x1xi32>) -> tensor<6x64xi32>
-    func.return %0 : tensor<6x64xi32>
+  func.func @main(%a: tensor<{rows}x64xi32>, %b: tensor<{rows}x1xi32>) -> tensor<{rows}x64xi32> {{
+    %0 = snn.fixed_div %a, %b {{frac_bits = {f} : i64}} : (tensor<{rows}x64xi32>, tensor<{rows}x1xi32>) -> tensor<{rows}x64xi32>
+    func.return %0 : tensor<{rows}x64xi32>
   }}
 }}"""
     ctx, module = parse_module(text)
-    a = rng.integers(-(2**31), 2**31, (6, 64), dtype=np.int64).astype(np.int32)
+    a = rng.integers(-(2**31), 2**31, (rows, 64), dtype=np.int64)
     a[:, :4] = [-(2**31), 2**31 - 1, 1, -1]
     a[4] = np.arange(-32, 32)  # over 2: every other quotient a tie
-    b = np.array([[1], [2**31 - 1], [0], [-7], [2], [rng.integers(1, 2**20)]], np.int32)
-    inputs = {"input0": a, "input1": b}
+    b = np.concatenate([[1, 2**31 - 1, 0, -7, 2, rng.integers(1, 2**20)], 2 ** rng.uniform(0, 31, 72)]).astype(np.int64)[:, None]
+    # the quotient floor((2 a 2^f + b) / 2b) steps where 2 a 2^f = (2k - 1) b: a at that point's floor, -1, +1
+    k = rng.integers(-(2**31), 2**31, (rows, 64)) // np.maximum(b, 1) * 2**-f
+    step = np.floor(((2 * k - 1) * b) / 2 ** (f + 1)).astype(np.int64)
+    a[6:] = np.clip(step[6:] + np.repeat([-1, 0, 1], 24)[:, None], -(2**31), 2**31 - 1)
+    inputs = {"input0": a.astype(np.int32), "input1": b.astype(np.int32)}
     ref = run(module, ctx.weights, inputs)["output0"]
-    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    out, _, project = simulate(ctx, module, inputs, tmp_path)
     np.testing.assert_array_equal(out["output0"], ref)
+    assert "fixed_div_rows(" in open(os.path.join(project, "model.cpp")).read()
 
 
 @pytest.mark.parametrize("m", [1, 8, 40])  # the kernel paths: a decoded token's VNNI, VNNI by six rows, AMX past a 32-row block
@@ -353,12 +364,15 @@ def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
     the residual add, the decode to float: the LM head's chain and each layer's) run on the
     sums as the kernel finishes them, in one lambda: the sums never reach the arena, the
     residual is updated in place and the logits go straight to the output. A chain whose
-    sums are read twice is not fused. Bit-exact with the interpreter on every kernel path."""
-    k, n = 64, 96
+    sums are read twice is not fused. Bit-exact with the interpreter on every kernel path,
+    eight sums at a time (AVX-512) and in the scalar loop for the last four of 100 columns,
+    with products past 32 bits that saturate and a chain that ends in counts."""
+    k, n = 64, 100
     cnt = f"!snn.counts<{m}x{k}, 15, signed>"
     t32 = f"tensor<{m}x{n}xi32>"
+    cnt2 = f"!snn.counts<{m}x{n}, 15, signed>"
     text = f"""builtin.module {{
-  func.func @main(%x: tensor<{m}x{k}xf32>, %r: tensor<{m}x1xi32>, %res: {t32}) -> (tensor<{m}x{n}xf32>, {t32}, {t32}) {{
+  func.func @main(%x: tensor<{m}x{k}xf32>, %r: tensor<{m}x1xi32>, %res: {t32}) -> (tensor<{m}x{n}xf32>, {t32}, {t32}, {cnt2}) {{
     %t = nn.weight "t" : tensor<f32>
     %c = snn.encode %x, %t : (tensor<{m}x{k}xf32>, tensor<f32>) -> {cnt}
     %w = nn.weight "w" : tensor<{k}x{n}xi4>
@@ -376,14 +390,20 @@ def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
     %s3 = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> {t32}
     %q3 = snn.requant %s3, %mq {{shift = 4 : i64, axis = 1 : i64}} : ({t32}, tensor<{n}xi32>) -> {t32}
     %d = snn.fixed_add %s3, %q3 : ({t32}, {t32}) -> {t32}
-    func.return %o, %z, %d : tensor<{m}x{n}xf32>, {t32}, {t32}
+    %s4 = snn.synapse %c, %w {{acc_bits = 32 : i64}} : ({cnt}, tensor<{k}x{n}xi4>) -> {t32}
+    %m4 = nn.weight "m4" : tensor<1xi32>
+    %q4 = snn.requant %s4, %m4 {{shift = 6 : i64, axis = 1 : i64}} : ({t32}, tensor<1xi32>) -> {cnt2}
+    func.return %o, %z, %d, %q4 : tensor<{m}x{n}xf32>, {t32}, {t32}, {cnt2}
   }}
 }}"""
     ctx, module = parse_module(text)
     rng = np.random.default_rng(5)
     ctx.weights.add("t", np.array(0.25, np.float32))
     ctx.weights.add("w", rng.integers(-8, 8, (k, n)).astype(np.int8))
-    ctx.weights.add("mq", rng.integers(1000, 5000, n).astype(np.int32))
+    mq = rng.integers(1000, 5000, n).astype(np.int32)
+    mq[::3] = rng.integers(2**28, 2**31 - 1, len(mq[::3]))  # past int32 before the shift: the requant clamps
+    ctx.weights.add("mq", mq)
+    ctx.weights.add("m4", np.array([77], np.int32))
     ctx.weights.add("bq", rng.integers(-(2**20), 2**20, n).astype(np.int32))
     ctx.weights.add("g", rng.integers(-3000, 3000, n).astype(np.int32))
     inputs = {
@@ -396,8 +416,9 @@ def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
     for name in ref:
         np.testing.assert_array_equal(out[name], ref[name], err_msg=name)
     src = open(os.path.join(project, "model.cpp")).read()
-    assert src.count("synapse_with<int32_t>(") == 2 and src.count("  synapse(") == 1
-    assert src.count("requant(") == 1 and "fixed_decode(" not in src  # only the chain read twice runs on its own
+    assert src.count("synapse_with<int32_t>(") == 3 and src.count("  synapse(") == 1
+    assert len(re.findall(r"(?<!:)requant\(", src)) == 1 and "fixed_decode(" not in src  # only the chain read twice runs on its own
+    assert src.count("v8::store(o + c, ") == 3  # every fused chain has its vector form
     assert f"float* o = out0 + r * {n};" in src and f"int32_t* o = out1 + r * {n};" in src
     assert f"fixed_mul_value(x1, in1[{'0' if m == 1 else 'r * 1'}], 12)" in src  # a row's scale (one row: one value)
     assert re.search(r"fixed_mul_value\(v\d+\[c\], x1, 10\)", src)  # a column's, as the first operand

@@ -477,6 +477,13 @@ def _fixed_binary(op: Operation, a: str, b: str) -> str:
 def _emit_fixed_div(g: _Gen, op: Operation) -> None:
     f = prop(op, "frac_bits")
     small = f <= 20 and all(np_dtype(v.type) == np.int32 for v in op.operands)  # runtime: the quotient is exact in double
+    a, b = op.operands
+    shape = _shape(op.results[0])
+    if small and shape and _shape(a) == shape and _epilogue_operand(b, shape) in ((0, 0), (1, 0)):  # a divisor a row
+        out = g.alloc(op.results[0], over=a)
+        rows = math.prod(shape[:-1])
+        g.lines.append(f"  fixed_div_rows({g.ref(a)}, {g.ref(b)}, {_epilogue_operand(b, shape)[0]}, {rows}, {shape[-1]}, {f}, {out});")
+        return
     return _elementwise(g, op, f"fixed_div_value{'_small' if small else ''}(a, b, {f})")
 
 
@@ -914,11 +921,79 @@ def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: st
     g.op_index = start
     if last.results[0] in g.buffers:
         g.buffers[last.results[0]][0] = start  # written while the synapse runs, not at the last op
+    vec = _vector_chain(g, syn, chain, shape)
     g.lines.append(
         f"  {call}[&](int64_t r, int64_t j0, int64_t n, const auto* v) {{\n"
-        f"    {_ctype(last.results[0])}* o = {out} + r * {shape[-1]};\n#pragma omp simd\n"
-        f"    for (int64_t j = 0; j < n; ++j) {{ {' '.join(body)} o[c] = {prev}; }} }});"
+        f"    {_ctype(last.results[0])}* o = {out} + r * {shape[-1]};\n    int64_t j8 = 0;\n"
+        + (f"#if NSCC_V8\n    if constexpr (sizeof(*v) == 4)\n      for (; j8 + 8 <= n; j8 += 8) {{ const int64_t j = j8; {' '.join(vec)} }}\n#endif\n" if vec else "")
+        + f"#pragma omp simd\n    for (int64_t j = j8; j < n; ++j) {{ {' '.join(body)} o[c] = {prev}; }} }});"
     )
+
+
+def _int_bits(v: SSAValue) -> int | None:
+    """The width of v's signed integer elements, None for any other element type."""
+    dt = np.dtype(np_dtype(v.type))
+    return dt.itemsize * 8 if dt.kind == "i" else None
+
+
+def _vector_chain(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], shape: Sequence[int]) -> list[str] | None:
+    """The chain's statements on eight int32 sums at a time, in nscc_runtime.hpp's v8 helpers
+    (int64 lanes), ending with the store; None where an op or operand has no vector form (the
+    scalar loop then does all). Each value carries whether it fits in 32 bits, so that its
+    products take vpmuldq."""
+
+    def operand(v: SSAValue, index: str) -> str:  # index: "c" (a column's), else a scalar's
+        return f"v8::load({g.ref(v)} + {index})" if index.endswith("c") else f"v8::set1((int64_t){g.ref(v)}[{index}])"
+
+    def cast(val: str, lo: int, hi: int, bits: int) -> str:  # a C cast of [lo, hi] to `bits` bits
+        return val if bits == 64 or (-(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1)) else f"v8::wrap({val}, {bits})"
+
+    bits0 = _int_bits(syn.res)
+    if bits0 is None:
+        return None
+    stmts = [f"const int64_t c = j0 + j; v8::V y0 = {cast('v8::load(v + j)', -(2**31), 2**31 - 1, bits0)};"]
+    cur, prev, fits = syn.res, "y0", True  # fits: the value is within int32
+    for k, op in enumerate(chain, 1):
+        if isinstance(op, snn.FixedDecodeOp):
+            if _ctype(op.results[0]) != "float":
+                return None
+            stmts.append(f"const __m512d y{k} = v8::decode({prev}, {math.ldexp(1.0, -prop(op, 'frac_bits'))!r});")
+            prev = f"y{k}"
+            break
+        bits = _int_bits(op.results[0])
+        if bits is None:
+            return None
+        if isinstance(op, snn.RequantOp):
+            t = op.res.type
+            lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
+            c = "c" if math.prod(_shape(op.multiplier)) > 1 else "0"
+            m32 = _int_bits(op.multiplier) or 64
+            if m32 > 32 or (op.bias is not None and (_int_bits(op.bias) or 64) > 32):
+                return None
+            mv = operand(op.multiplier, c)
+            am = f"v8::{'mul' if fits else 'mul64'}({prev}, m)"
+            bm = f"v8::mul({operand(op.bias, c)}, m)" if op.bias is not None else "v8::set1(0)"
+            expr = f"v8::requant({am}, {bm}, {prop(op, 'bias_frac') or 0}, {prop(op, 'shift')}, int64_t({lo}), int64_t({hi}))"
+            stmts.append(f"v8::V y{k}; {{ const v8::V m = {mv}; y{k} = {cast(expr, lo, hi, bits)}; }}")
+            fits = bits <= 32 or (-(2**31) <= lo and hi < 2**31)
+        else:
+            other = op.operands[1] if op.operands[0] is cur else op.operands[0]
+            rs, cs = _epilogue_operand(other, shape)
+            ob = _int_bits(other)
+            if ob is None or cs not in (0, 1):
+                return None
+            index = " + ".join(t for t in (f"r * {rs}" if rs else "", "c" if cs else "") if t) or "0"
+            ov = operand(other, index)
+            if isinstance(op, snn.FixedMulOp):
+                mul = "mul" if fits and ob <= 32 else "mul64"
+                expr = f"v8::fixed_mul(v8::{mul}({prev}, {ov}), {prop(op, 'frac_bits')})"  # a product: the operands' order is moot
+            else:
+                expr = f"v8::fixed_add({prev}, {ov})"
+            stmts.append(f"const v8::V y{k} = {cast(expr, -(2**31), 2**31 - 1, bits)};")
+            fits = True
+        cur, prev = op.results[0], f"y{k}"
+    stmts.append(f"v8::store(o + c, {prev});")
+    return stmts
 
 
 @_emits(snn.ConvSynapseOp)

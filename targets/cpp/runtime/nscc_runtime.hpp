@@ -151,12 +151,48 @@ inline int64_t floordiv_small(int64_t n, int64_t d) {
 }
 // round_div(a, b) for |2 a + b| < 2^53 and 0 < b < 2^52
 inline int64_t round_div_small(int64_t a, int64_t b) { return floordiv_small(2 * a + b, 2 * b); }
+// floordiv_small by one divisor d >= 2 for a whole row: a product with 1/d where vdivpd
+// took 16 cycles for eight. n (1/d) is within |n / d| 2^-52 < 1 of n / d (|n| < 2^53), so
+// its floor q is floor(n / d) or one off either side; the remainder n - q d is an integer
+// below 2^53, exact from one fused multiply-add, and says which.
+struct FloorDivBy {
+  double d, inv;
+  explicit FloorDivBy(int64_t divisor) : d((double)divisor), inv(1.0 / (double)divisor) {}
+  int64_t operator()(int64_t n) const {
+    const double x = (double)n, q = std::floor(x * inv), r = std::fma(-q, d, x);
+    return (int64_t)(q + (double)(r >= d) - (double)(r < 0.0));
+  }
+};
+// round_div_small(a, b) by one b > 0 for a whole row
+struct RoundDivBy {
+  FloorDivBy div;
+  int64_t b;
+  explicit RoundDivBy(int64_t b_) : div(2 * b_), b(b_) {}
+  int64_t operator()(int64_t a) const { return div(2 * a + b); }
+};
 // fixed_div_value for int32 operands at f <= 20 fraction bits, where 2 a 2^f + b < 2^53
 inline int32_t fixed_div_value_small(int64_t a, int64_t b, int f) {
   // divides by 1 where b <= 0, so that the division need not sit under a branch (g++ keeps
   // a division that might raise an exception out of a vectorised select)
   const int32_t q = (int32_t)sat32(round_div_small(a * (int64_t(1) << f), std::max<int64_t>(b, 1)));
   return q & -(int32_t)(b > 0);
+}
+// snn.fixed_div of rows by one divisor a row (or one for all: bs = 0), as fixed_div_value_small:
+// the per-token scales of dynamic quantization, over every activation of the model
+inline void fixed_div_rows(const int32_t* a, const int32_t* b, i64 bs, i64 rows, i64 n, int f, int32_t* out) {
+#pragma omp parallel for schedule(static) if (parallel_elements(rows * n))
+  for (i64 r = 0; r < rows; ++r) {
+    const int64_t br = b[r * bs];
+    int32_t* o = out + r * n;
+    if (br <= 0) {
+      std::fill(o, o + n, 0);
+      continue;
+    }
+    const RoundDivBy by(br);
+    const int32_t* ar = a + r * n;
+#pragma omp simd
+    for (i64 j = 0; j < n; ++j) o[j] = (int32_t)sat32(by((int64_t)ar[j] * (int64_t(1) << f)));
+  }
 }
 
 // ---------------------------------------------------------------- snn kernels
@@ -323,6 +359,44 @@ void requant_rows_i32(const int32_t* acc, const int32_t* mult, const int32_t* bi
     for (; c < C; ++c) y[c] = (TO)requant_value((int64_t)a[c] + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
   }
 }
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define NSCC_V8 1
+// A synapse epilogue's chain on eight sums at a time (the code generator's vector loop):
+// every value widened to int64 lanes, each helper the vector form of its nscc_int.h
+// namesake, bit for bit. `mul` is vpmuldq, one uop, for operands known to fit in 32 bits:
+// g++ turns the scalar int64 products into vpmullq's three.
+namespace v8 {
+using V = __m512i;
+inline V load(const int8_t* p) { return _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i*)p)); }
+inline V load(const int16_t* p) { return _mm512_cvtepi16_epi64(_mm_loadu_si128((const __m128i*)p)); }
+inline V load(const int32_t* p) { return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*)p)); }
+inline V load(const int64_t* p) { return _mm512_loadu_si512(p); }
+inline V set1(int64_t x) { return _mm512_set1_epi64(x); }
+inline V mul(V a, V b) { return _mm512_mul_epi32(a, b); }
+inline V mul64(V a, V b) { return _mm512_mullo_epi64(a, b); }
+inline V shl(V a, int k) { return _mm512_sll_epi64(a, _mm_cvtsi32_si128(k)); }
+inline V round_shift(V a, int k) { return k > 0 ? _mm512_sra_epi64(_mm512_add_epi64(a, set1(int64_t(1) << (k - 1))), _mm_cvtsi32_si128(k)) : a; }
+inline V clamp(V a, int64_t lo, int64_t hi) { return _mm512_min_epi64(_mm512_max_epi64(a, set1(lo)), set1(hi)); }
+inline V sat32(V a) { return clamp(a, INT32_MIN, INT32_MAX); }
+// a C cast to a narrower signed type: the low `bits` bits, sign-extended
+inline V wrap(V a, int bits) { return _mm512_sra_epi64(_mm512_sll_epi64(a, _mm_cvtsi32_si128(64 - bits)), _mm_cvtsi32_si128(64 - bits)); }
+// requant_value(a * 2^bf + b, m, ...) as (a m) 2^bf + b m: the same int64 arithmetic
+inline V requant(V am, V bm, int bias_frac, int shift, int64_t lo, int64_t hi) {
+  return clamp(round_shift(_mm512_add_epi64(shl(am, bias_frac), bm), shift), lo, hi);
+}
+inline V fixed_mul(V ab, int f) { return sat32(round_shift(ab, f)); }
+inline V fixed_add(V a, V b) { return sat32(_mm512_add_epi64(a, b)); }
+inline __m512d decode(V a, double scale) { return _mm512_mul_pd(_mm512_cvtepi64_pd(a), _mm512_set1_pd(scale)); }
+inline void store(int8_t* p, V a) { _mm_storel_epi64((__m128i*)p, _mm512_cvtepi64_epi8(a)); }
+inline void store(int16_t* p, V a) { _mm_storeu_si128((__m128i*)p, _mm512_cvtepi64_epi16(a)); }
+inline void store(int32_t* p, V a) { _mm256_storeu_si256((__m256i*)p, _mm512_cvtepi64_epi32(a)); }
+inline void store(int64_t* p, V a) { _mm512_storeu_si512(p, a); }
+inline void store(float* p, __m512d a) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(a)); }
+}  // namespace v8
+#else
+#define NSCC_V8 0
 #endif
 
 // Loops over (row, channel, inner) with no division per element, so that the
@@ -550,8 +624,9 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
     int64_t sigma = std::max<int64_t>(isqrt(var), 1);
     if (f - r <= 19) {  // |d| < 2^32: the division is exact in double (round_div_small)
       const int64_t scale = int64_t(1) << (f - r);
+      const RoundDivBy by_sigma(sigma);
 #pragma omp simd
-      for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_affine(round_div_small((xr[j] - mu) * scale, sigma), gamma[j], beta ? beta[j] : 0);
+      for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_affine(by_sigma((xr[j] - mu) * scale), gamma[j], beta ? beta[j] : 0);
     } else {
       for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta ? beta[j] : 0);
     }
@@ -1418,7 +1493,9 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
     std::vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
     std::vector<int32_t> sc(packed ? T16 : 0);
 #endif
-#pragma omp for collapse(3) schedule(static)
+    // queries dealt out in turn: a causal query's cost grows with its position, so that
+    // blocks of whole heads left the thread holding a head's later half a tenth behind
+#pragma omp for collapse(3) schedule(static, 1)
     for (i64 z = 0; z < outer; ++z)
       for (i64 h = 0; h < H; ++h)
         for (i64 i = 0; i < S; ++i) {

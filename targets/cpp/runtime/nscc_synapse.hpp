@@ -304,24 +304,38 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
   // A product costs 1/64 of a step: a 128-row sequence through a 768 x 768 layer (GPT-2
   // small) is worth both threads, a whole sequence's forward 20-30% faster than one thread
   // per layer (1/1024) measured on this kernel.
-#pragma omp parallel if (parallel_worth(rows * K * N / 64))
+  const bool par = parallel_worth(rows * K * N / 64);
+  // Work items are a column block's rows split `ms` ways. Column blocks alone leave a thread
+  // idle a third of the time where there are few (SmolLM2's keys and values: 3 blocks on 2
+  // threads). ms minimises the finish time of equal row blocks dealt out in turn; a row split
+  // repeats a block's unpacking, free where the weight file is the B operand.
+  const bool in_place = w.bits == 8 && K4 % 16 == 0;
+  const i64 nmb = (rows + MB - 1) / MB, T = par ? omp_get_max_threads() : 1;
+  i64 ms = 1;
+  if (in_place)
+    for (i64 s = 2, best = (w.NB + T - 1) / T * nmb; s <= nmb; ++s) {
+      const i64 finish = (w.NB * s + T - 1) / T * ((nmb + s - 1) / s);
+      if (finish < best) best = finish, ms = s;
+    }
+  const i64 span = MB * ((nmb + ms - 1) / ms);  // rows an item
+#pragma omp parallel if (par)
   {
     const AmxConfig cfg;
     _tile_loadconfig(&cfg);
     // 8-bit tiles are stored unpacked: where K4 fills whole 64-input steps, the weight file
     // itself is the B operand (copying it cost an eighth of this kernel's time)
-    const bool in_place = w.bits == 8 && K4 % 16 == 0;
     std::vector<uint8_t> unpacked(in_place ? 0 : K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
     alignas(64) int32_t part[MB][NH];
     alignas(64) Acc acc[MB * NH];
 #pragma omp for schedule(dynamic)
-    for (i64 cb = 0; cb < w.NB; ++cb) {
+    for (i64 item = 0; item < w.NB * ms; ++item) {
+      const i64 cb = item / ms, mlo = item % ms * span, mhi = std::min(rows, mlo + span);
       const i64 j0 = cb * BLOCK, width = std::min(BLOCK, N - j0);
       const uint8_t* wu = in_place ? tile_at(w, cb, 0) : unpacked.data();
       if (!in_place)
         for (i64 g = 0; g < K4; ++g) unpack_tile(w.bits, tile_at(w, cb, g), unpacked.data() + g * 256);
       for (i64 h = 0; h * NH < width; ++h)
-        for (i64 m0 = 0; m0 < rows; m0 += MB) {
+        for (i64 m0 = mlo; m0 < mhi; m0 += MB) {
           const i64 nr = std::min(MB, rows - m0), nc = std::min(NH, width - h * NH), c0 = j0 + h * NH;
           for (i64 grp = 0; grp < ngroups; ++grp) {
             _tile_zero(0);
