@@ -264,11 +264,12 @@ def test_whole_sequence_attention_on_every_kernel_path_is_bit_exact(tmp_path):
 
 def test_fixed_silu_of_int32_extremes_is_bit_exact(tmp_path):
     """snn.fixed_silu divides in double up to 25 fraction bits (2 2^2f + 2^f + e < 2^53) in a
-    loop that vectorises, and in int64 past them: inputs at int32's limits and near 0."""
+    loop that vectorises, and in int64 past them: inputs at int32's limits and near 0, the last
+    three of 67 past the eight-at-a-time loop."""
     rng = np.random.default_rng(25)
     fs, alphas = [16, 25, 26], [1073741824, 1827508584]
     ops = [(f, a) for f in fs for a in alphas]
-    ty = "tensor<4x64xi32>"
+    ty = "tensor<4x67xi32>"
     lines = [f"%{i} = snn.fixed_silu %x {{frac_bits = {f} : i64, alpha = {a} : i64}} : ({ty}) -> {ty}" for i, (f, a) in enumerate(ops)]
     text = f"""builtin.module {{
   func.func @main(%x: {ty}) -> ({", ".join([ty] * len(ops))}) {{
@@ -277,10 +278,10 @@ def test_fixed_silu_of_int32_extremes_is_bit_exact(tmp_path):
   }}
 }}"""
     ctx, module = parse_module(text)
-    x = rng.integers(-(2**31), 2**31, (4, 64), dtype=np.int64).astype(np.int32)
+    x = rng.integers(-(2**31), 2**31, (4, 67), dtype=np.int64).astype(np.int32)
     x[0, :4] = [-(2**31), 2**31 - 1, 0, -1]
-    x[1] = np.arange(-32, 32) * 2**12  # around 0, at the scale of 16 fraction bits
-    x[2] = rng.integers(-(2**28), 2**28, 64)
+    x[1] = np.arange(-33, 34) * 2**12  # around 0, at the scale of 16 fraction bits
+    x[2] = rng.integers(-(2**28), 2**28, 67)
     ref = run(module, ctx.weights, {"input0": x})
     out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)
     for k in ref:
@@ -356,6 +357,41 @@ def test_fixed_division_of_int32_extremes_is_bit_exact(f, tmp_path):
     out, _, project = simulate(ctx, module, inputs, tmp_path)
     np.testing.assert_array_equal(out["output0"], ref)
     assert "fixed_div_rows(" in open(os.path.join(project, "model.cpp")).read()
+
+
+@pytest.mark.parametrize("op, f, r", [("layer_norm", 16, 4), ("rms_norm", 23, 4), ("layer_norm", 20, 5)])
+def test_fixed_norms_of_extreme_rows_are_bit_exact(op, f, r, tmp_path):
+    """snn.fixed_layer_norm and snn.fixed_rms_norm divide each row by its one deviation
+    through its reciprocal, eight values at a time and the last five of 69 alone: rows at
+    int32's limits, constant rows (deviation from epsilon alone), rows of one outlier, ties."""
+    rng = np.random.default_rng(f + r)
+    n, rows = 69, 12
+    beta = op == "layer_norm"
+    args = "%x, %g, %b" if beta else "%x, %g"
+    types = f"tensor<{rows}x{n}xi32>, tensor<{n}xi32>" + (f", tensor<{n}xi32>" if beta else "")
+    text = f"""builtin.module {{
+  func.func @main(%x: tensor<{rows}x{n}xi32>) -> tensor<{rows}x{n}xi32> {{
+    %g = nn.weight "g" : tensor<{n}xi32>
+    %b = nn.weight "b" : tensor<{n}xi32>
+    %0 = snn.fixed_{op} {args} {{frac_bits = {f} : i64, axis = 1 : i64, var_shift = {r} : i64, epsilon = 3 : i64}} : ({types}) -> tensor<{rows}x{n}xi32>
+    func.return %0 : tensor<{rows}x{n}xi32>
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    ctx.weights.add("g", rng.integers(-(2**20), 2**20, n).astype(np.int32))
+    ctx.weights.add("b", rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32))
+    x = rng.integers(-(2**31), 2**31, (rows, n), dtype=np.int64)
+    x[1] = 2**31 - 1
+    x[2] = -(2**31)
+    x[3] = 7
+    x[4] = 0
+    x[4, 5] = 2**31 - 1  # one outlier
+    x[5] = np.arange(n) - n // 2
+    x[6:] = rng.integers(-(2**12), 2**12, (rows - 6, n))
+    inputs = {"input0": x.astype(np.int32)}
+    ref = run(module, ctx.weights, inputs)["output0"]
+    out, _, _ = simulate(ctx, module, inputs, tmp_path)
+    np.testing.assert_array_equal(out["output0"], ref)
 
 
 @pytest.mark.parametrize("m", [1, 8, 40])  # the kernel paths: a decoded token's VNNI, VNNI by six rows, AMX past a 32-row block

@@ -134,6 +134,64 @@ inline bool parallel_worth(i64 work) { return work >= PAR_MIN_WORK && omp_get_ma
 // forward with sleeping threads (best of 5 runs, interleaved).
 inline bool parallel_elements(i64 n) { return parallel_worth(8 * n); }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define NSCC_V8 1
+// A synapse epilogue's chain on eight sums at a time (the code generator's vector loop):
+// every value widened to int64 lanes, each helper the vector form of its nscc_int.h
+// namesake, bit for bit. `mul` is vpmuldq, one uop, for operands known to fit in 32 bits:
+// g++ turns the scalar int64 products into vpmullq's three.
+namespace v8 {
+using V = __m512i;
+inline V load(const int8_t* p) { return _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i*)p)); }
+inline V load(const int16_t* p) { return _mm512_cvtepi16_epi64(_mm_loadu_si128((const __m128i*)p)); }
+inline V load(const int32_t* p) { return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*)p)); }
+inline V load(const int64_t* p) { return _mm512_loadu_si512(p); }
+inline V set1(int64_t x) { return _mm512_set1_epi64(x); }
+inline V mul(V a, V b) { return _mm512_mul_epi32(a, b); }
+inline V mul64(V a, V b) { return _mm512_mullo_epi64(a, b); }
+inline V shl(V a, int k) { return _mm512_sll_epi64(a, _mm_cvtsi32_si128(k)); }
+inline V round_shift(V a, int k) { return k > 0 ? _mm512_sra_epi64(_mm512_add_epi64(a, set1(int64_t(1) << (k - 1))), _mm_cvtsi32_si128(k)) : a; }
+inline V clamp(V a, int64_t lo, int64_t hi) { return _mm512_min_epi64(_mm512_max_epi64(a, set1(lo)), set1(hi)); }
+inline V sat32(V a) { return clamp(a, INT32_MIN, INT32_MAX); }
+// a C cast to a narrower signed type: the low `bits` bits, sign-extended
+inline V wrap(V a, int bits) { return _mm512_sra_epi64(_mm512_sll_epi64(a, _mm_cvtsi32_si128(64 - bits)), _mm_cvtsi32_si128(64 - bits)); }
+// requant_value(a * 2^bf + b, m, ...) as (a m) 2^bf + b m: the same int64 arithmetic
+inline V requant(V am, V bm, int bias_frac, int shift, int64_t lo, int64_t hi) {
+  return clamp(round_shift(_mm512_add_epi64(shl(am, bias_frac), bm), shift), lo, hi);
+}
+inline V fixed_mul(V ab, int f) { return sat32(round_shift(ab, f)); }
+inline V fixed_add(V a, V b) { return sat32(_mm512_add_epi64(a, b)); }
+inline __m512d decode(V a, double scale) { return _mm512_mul_pd(_mm512_cvtepi64_pd(a), _mm512_set1_pd(scale)); }
+inline void store(int8_t* p, V a) { _mm_storel_epi64((__m128i*)p, _mm512_cvtepi64_epi8(a)); }
+inline void store(int16_t* p, V a) { _mm_storeu_si128((__m128i*)p, _mm512_cvtepi64_epi16(a)); }
+inline void store(int32_t* p, V a) { _mm256_storeu_si256((__m256i*)p, _mm512_cvtepi64_epi32(a)); }
+inline void store(int64_t* p, V a) { _mm512_storeu_si512(p, a); }
+inline void store(float* p, __m512d a) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(a)); }
+// FloorDivBy on eight integers held exactly in doubles; the quotients, also exact
+inline __m512d floordiv_by(__m512d x, __m512d d, __m512d inv) {
+  const __m512d one = _mm512_set1_pd(1.0);
+  __m512d q = _mm512_roundscale_pd(_mm512_mul_pd(x, inv), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512d r = _mm512_fnmadd_pd(q, d, x);
+  q = _mm512_mask_add_pd(q, _mm512_cmp_pd_mask(r, d, _CMP_GE_OQ), q, one);
+  return _mm512_mask_sub_pd(q, _mm512_cmp_pd_mask(r, _mm512_setzero_pd(), _CMP_LT_OQ), q, one);
+}
+// eight int32 as doubles
+inline __m512d load_pd(const int32_t* p) { return _mm512_cvtepi32_pd(_mm256_loadu_si256((const __m256i*)p)); }
+// exp_value (nscc_int.h) of eight t <= 0 at f <= 25 fraction bits: t clamped to -2^(f+5)
+// and every other factor below 2^31, so that each product is one vpmuldq
+inline V exp_value(V t, int f, int64_t log2e, int64_t c1, int64_t c2) {
+  t = _mm512_max_epi64(t, set1(-(int64_t(SOFTMAX_MIN) << f)));
+  const V nu = _mm512_sub_epi64(_mm512_setzero_si512(), round_shift(mul(t, set1(log2e)), LOG2E_BITS));
+  const V z = _mm512_sra_epi64(nu, _mm_cvtsi32_si128(f)), fr = _mm512_and_si512(nu, set1((int64_t(1) << f) - 1));
+  const V p = _mm512_add_epi64(_mm512_sub_epi64(set1(int64_t(1) << f), round_shift(mul(fr, set1(c1)), f)),
+                               round_shift(mul(round_shift(mul(fr, fr), f), set1(c2)), f));
+  return _mm512_srav_epi64(p, _mm512_min_epi64(z, set1(62)));
+}
+}  // namespace v8
+#else
+#define NSCC_V8 0
+#endif
+
 // sat32, round_shift, round_div, isqrt and the per-element fixed-point functions: nscc_int.h
 inline int popcount_abs(int64_t v) { return __builtin_popcountll((unsigned long long)(v < 0 ? -v : v)); }
 
@@ -190,8 +248,17 @@ inline void fixed_div_rows(const int32_t* a, const int32_t* b, i64 bs, i64 rows,
     }
     const RoundDivBy by(br);
     const int32_t* ar = a + r * n;
-#pragma omp simd
-    for (i64 j = 0; j < n; ++j) o[j] = (int32_t)sat32(by((int64_t)ar[j] * (int64_t(1) << f)));
+    i64 j = 0;
+#if NSCC_V8
+    // 2 a 2^f + b, exact in double (< 2^53), over 2 b; the clamp to int32 in double is sat32's
+    const __m512d scale = _mm512_set1_pd(std::ldexp(1.0, f + 1)), bv = _mm512_set1_pd((double)br), d = _mm512_set1_pd(by.div.d),
+                  inv = _mm512_set1_pd(by.div.inv), lo = _mm512_set1_pd(INT32_MIN), hi = _mm512_set1_pd(INT32_MAX);
+    for (; j + 8 <= n; j += 8) {
+      const __m512d q = v8::floordiv_by(_mm512_fmadd_pd(v8::load_pd(ar + j), scale, bv), d, inv);
+      _mm256_storeu_si256((__m256i*)(o + j), _mm512_cvtpd_epi32(_mm512_min_pd(_mm512_max_pd(q, lo), hi)));
+    }
+#endif
+    for (; j < n; ++j) o[j] = (int32_t)sat32(by((int64_t)ar[j] * (int64_t(1) << f)));
   }
 }
 
@@ -359,44 +426,6 @@ void requant_rows_i32(const int32_t* acc, const int32_t* mult, const int32_t* bi
     for (; c < C; ++c) y[c] = (TO)requant_value((int64_t)a[c] + (bias ? (int64_t)bias[c] : 0), (int64_t)mult[c], shift, lo, hi);
   }
 }
-#endif
-
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-#define NSCC_V8 1
-// A synapse epilogue's chain on eight sums at a time (the code generator's vector loop):
-// every value widened to int64 lanes, each helper the vector form of its nscc_int.h
-// namesake, bit for bit. `mul` is vpmuldq, one uop, for operands known to fit in 32 bits:
-// g++ turns the scalar int64 products into vpmullq's three.
-namespace v8 {
-using V = __m512i;
-inline V load(const int8_t* p) { return _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i*)p)); }
-inline V load(const int16_t* p) { return _mm512_cvtepi16_epi64(_mm_loadu_si128((const __m128i*)p)); }
-inline V load(const int32_t* p) { return _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i*)p)); }
-inline V load(const int64_t* p) { return _mm512_loadu_si512(p); }
-inline V set1(int64_t x) { return _mm512_set1_epi64(x); }
-inline V mul(V a, V b) { return _mm512_mul_epi32(a, b); }
-inline V mul64(V a, V b) { return _mm512_mullo_epi64(a, b); }
-inline V shl(V a, int k) { return _mm512_sll_epi64(a, _mm_cvtsi32_si128(k)); }
-inline V round_shift(V a, int k) { return k > 0 ? _mm512_sra_epi64(_mm512_add_epi64(a, set1(int64_t(1) << (k - 1))), _mm_cvtsi32_si128(k)) : a; }
-inline V clamp(V a, int64_t lo, int64_t hi) { return _mm512_min_epi64(_mm512_max_epi64(a, set1(lo)), set1(hi)); }
-inline V sat32(V a) { return clamp(a, INT32_MIN, INT32_MAX); }
-// a C cast to a narrower signed type: the low `bits` bits, sign-extended
-inline V wrap(V a, int bits) { return _mm512_sra_epi64(_mm512_sll_epi64(a, _mm_cvtsi32_si128(64 - bits)), _mm_cvtsi32_si128(64 - bits)); }
-// requant_value(a * 2^bf + b, m, ...) as (a m) 2^bf + b m: the same int64 arithmetic
-inline V requant(V am, V bm, int bias_frac, int shift, int64_t lo, int64_t hi) {
-  return clamp(round_shift(_mm512_add_epi64(shl(am, bias_frac), bm), shift), lo, hi);
-}
-inline V fixed_mul(V ab, int f) { return sat32(round_shift(ab, f)); }
-inline V fixed_add(V a, V b) { return sat32(_mm512_add_epi64(a, b)); }
-inline __m512d decode(V a, double scale) { return _mm512_mul_pd(_mm512_cvtepi64_pd(a), _mm512_set1_pd(scale)); }
-inline void store(int8_t* p, V a) { _mm_storel_epi64((__m128i*)p, _mm512_cvtepi64_epi8(a)); }
-inline void store(int16_t* p, V a) { _mm_storeu_si128((__m128i*)p, _mm512_cvtepi64_epi16(a)); }
-inline void store(int32_t* p, V a) { _mm256_storeu_si256((__m256i*)p, _mm512_cvtepi64_epi32(a)); }
-inline void store(int64_t* p, V a) { _mm512_storeu_si512(p, a); }
-inline void store(float* p, __m512d a) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(a)); }
-}  // namespace v8
-#else
-#define NSCC_V8 0
 #endif
 
 // Loops over (row, channel, inner) with no division per element, so that the
@@ -625,8 +654,20 @@ inline void fixed_layer_norm(const int32_t* x, const int32_t* gamma, const int32
     if (f - r <= 19) {  // |d| < 2^32: the division is exact in double (round_div_small)
       const int64_t scale = int64_t(1) << (f - r);
       const RoundDivBy by_sigma(sigma);
-#pragma omp simd
-      for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_affine(by_sigma((xr[j] - mu) * scale), gamma[j], beta ? beta[j] : 0);
+      int32_t* o = out + i * n;
+      i64 j = 0;
+#if NSCC_V8
+      // 2 (x - mu) 2^(f - r) + sigma, exact in double (< 2^53), over 2 sigma
+      const __m512d sc = _mm512_set1_pd(2.0 * (double)scale), mu_d = _mm512_set1_pd((double)mu), sg = _mm512_set1_pd((double)sigma),
+                    d = _mm512_set1_pd(by_sigma.div.d), inv = _mm512_set1_pd(by_sigma.div.inv);
+      for (; j + 8 <= n; j += 8) {
+        const __m512d y = v8::floordiv_by(_mm512_fmadd_pd(_mm512_sub_pd(v8::load_pd(xr + j), mu_d), sc, sg), d, inv);
+        const v8::V g = v8::mul64(_mm512_cvtpd_epi64(y), v8::load(gamma + j));
+        const v8::V b = beta ? v8::load(beta + j) : v8::set1(0);
+        v8::store(o + j, v8::sat32(_mm512_add_epi64(v8::round_shift(g, GAMMA_BITS), b)));
+      }
+#endif
+      for (; j < n; ++j) o[j] = layer_norm_affine(by_sigma((xr[j] - mu) * scale), gamma[j], beta ? beta[j] : 0);
     } else {
       for (i64 j = 0; j < n; ++j) out[i * n + j] = layer_norm_value(xr[j] - mu, sigma, f, r, gamma[j], beta ? beta[j] : 0);
     }
@@ -701,6 +742,28 @@ inline int32_t silu_value_small(int64_t x, int f, int64_t alpha, int64_t log2e, 
 }
 
 inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t log2e, int64_t c1, int64_t c2, int32_t* out) {
+#if NSCC_V8
+  // silu_value_small eight at a time, its products vpmuldq (g++ made each int64 product of
+  // the scalar form three uops)
+  if (f <= 25) {
+    const i64 n8 = n / 8 * 8;
+    const int64_t one = int64_t(1) << f;
+#pragma omp parallel for schedule(static) if (parallel_elements(n))
+    for (i64 i = 0; i < n8; i += 8) {
+      const v8::V xv = v8::load(x + i), xs = v8::round_shift(v8::mul64(xv, v8::set1(alpha)), ALPHA_BITS);
+      const v8::V e = v8::exp_value(_mm512_sub_epi64(_mm512_setzero_si512(), _mm512_abs_epi64(xs)), f, log2e, c1, c2);
+      // round_div_small(2^2f, 2^f + e): 2^(2f+1) + d over 2d, both exact in double, and the
+      // correctly rounded quotient's floor
+      const __m512d dv = _mm512_cvtepi64_pd(_mm512_add_epi64(v8::set1(one), e));
+      const __m512d num = _mm512_add_pd(_mm512_set1_pd(std::ldexp(1.0, 2 * f + 1)), dv);
+      const v8::V s = _mm512_cvtpd_epi64(_mm512_roundscale_pd(_mm512_div_pd(num, _mm512_add_pd(dv, dv)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+      const v8::V sx = _mm512_mask_sub_epi64(s, _mm512_cmplt_epi64_mask(xs, _mm512_setzero_si512()), v8::set1(one), s);
+      v8::store(out + i, v8::sat32(v8::round_shift(v8::mul(xv, sx), f)));
+    }
+    for (i64 i = n8; i < n; ++i) out[i] = silu_value_small(x[i], f, alpha, log2e, c1, c2);
+    return;
+  }
+#endif
   if (f <= 25) {
 #pragma omp parallel for simd schedule(static) if (parallel : parallel_elements(n))
     for (i64 i = 0; i < n; ++i) out[i] = silu_value_small(x[i], f, alpha, log2e, c1, c2);
@@ -1542,9 +1605,23 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           }
           events += nseen * dk;
           int64_t total = 0;
+          i64 j8 = 0;
+#if NSCC_V8
+          if (f <= 25) {  // v8::exp_value's bound
+            v8::V tot = v8::set1(0);
+            for (; j8 < vpad; j8 += 8) {  // vpad: whole blocks of 16
+              const __mmask8 m = _mm512_test_epi64_mask(_mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i*)(seen.data() + j8))), v8::set1(-1));
+              const v8::V tv = _mm512_maskz_sub_epi64(m, _mm512_loadu_si512(t.data() + j8), v8::set1(mx));
+              const v8::V ev = _mm512_maskz_mov_epi64(m, v8::exp_value(tv, f, log2e, c1, c2));
+              _mm512_storeu_si512(e.data() + j8, ev);
+              tot = _mm512_add_epi64(tot, ev);
+            }
+            total = _mm512_reduce_add_epi64(tot);
+          }
+#endif
           // without a branch, so that it vectorises: a hidden key's e is 0
 #pragma omp simd reduction(+ : total)
-          for (i64 j = 0; j < vpad; ++j) {
+          for (i64 j = j8; j < vpad; ++j) {
             const int64_t ej = exp_value(seen[j] ? t[j] - mx : 0, f, log2e, c1, c2);
             e[j] = seen[j] ? ej : 0;
             total += e[j];
@@ -1554,8 +1631,19 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
           if (total <= 0) continue;
           events += nseen * dv;
           if (small_sums) {
+            i64 s8 = 0;
+#if NSCC_V8
+            // one divisor for the query's keys: FloorDivBy on 2 e 2^f + total over 2 total, exact in
+            // double (e <= 2^f, f <= 24); the quotient, at most 2^f, exact in float
+            const FloorDivBy by(2 * total);
+            const __m512d sc = _mm512_set1_pd(std::ldexp(1.0, f + 1)), tt = _mm512_set1_pd((double)total), d = _mm512_set1_pd(by.d), inv = _mm512_set1_pd(by.inv);
+            for (; s8 < vpad; s8 += 8) {
+              const __m512d x = _mm512_fmadd_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(e.data() + s8)), sc, tt);
+              _mm256_storeu_ps(share.data() + s8, _mm512_cvtpd_ps(v8::floordiv_by(x, d, inv)));
+            }
+#endif
 #pragma omp simd
-            for (i64 j = 0; j < vpad; ++j) share[j] = (float)round_div_small(e[j] << f, total);  // 0 where e is
+            for (i64 j = s8; j < vpad; ++j) share[j] = (float)round_div_small(e[j] << f, total);  // 0 where e is
             const i64 at = (z * G + g) * T * dv;
 #if NSCC_WEIGH_VALUES
             if (vfloat.empty())
