@@ -479,10 +479,10 @@ def _emit_fixed_div(g: _Gen, op: Operation) -> None:
     small = f <= 20 and all(np_dtype(v.type) == np.int32 for v in op.operands)  # runtime: the quotient is exact in double
     a, b = op.operands
     shape = _shape(op.results[0])
-    if small and shape and _shape(a) == shape and _epilogue_operand(b, shape) in ((0, 0), (1, 0)):  # a divisor a row
+    per_row = _epilogue_operand(b, shape) if shape else None
+    if small and _shape(a) == shape and per_row in ((0, 0), (1, 0)):  # one divisor a row, or one for all
         out = g.alloc(op.results[0], over=a)
-        rows = math.prod(shape[:-1])
-        g.lines.append(f"  fixed_div_rows({g.ref(a)}, {g.ref(b)}, {_epilogue_operand(b, shape)[0]}, {rows}, {shape[-1]}, {f}, {out});")
+        g.lines.append(f"  fixed_div_rows({g.ref(a)}, {g.ref(b)}, {per_row[0]}, {math.prod(shape[:-1])}, {shape[-1]}, {f}, {out});")
         return
     return _elementwise(g, op, f"fixed_div_value{'_small' if small else ''}(a, b, {f})")
 
@@ -877,10 +877,15 @@ def _epilogue_chain(g: _Gen, syn: snn.SynapseOp) -> list[Operation]:
     return chain
 
 
+def _operand_index(v: SSAValue, shape: Sequence[int]) -> str:
+    """The index of v's element at row r, column c of the [rows, N] view of `shape`."""
+    rs, cs = _epilogue_operand(v, shape)
+    return " + ".join(t for t in (f"r * {rs}" if rs else "", "c" if cs else "") if t) or "0"
+
+
 def _operand_at(g: _Gen, v: SSAValue, shape: Sequence[int]) -> str:
     """v's element at row r, column c of the [rows, N] view of `shape`."""
-    rs, cs = _epilogue_operand(v, shape)
-    return f"{g.ref(v)}[{' + '.join(t for t in (f'r * {rs}' if rs else '', 'c' if cs else '') if t) or '0'}]"
+    return f"{g.ref(v)}[{_operand_index(v, shape)}]"
 
 
 def _fused_synapse(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], call: str) -> None:
@@ -942,8 +947,8 @@ def _vector_chain(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], shape: Se
     scalar loop then does all). Each value carries whether it fits in 32 bits, so that its
     products take vpmuldq."""
 
-    def operand(v: SSAValue, index: str) -> str:  # index: "c" (a column's), else a scalar's
-        return f"v8::load({g.ref(v)} + {index})" if index.endswith("c") else f"v8::set1((int64_t){g.ref(v)}[{index}])"
+    def operand(v: SSAValue, index: str, per_column: bool) -> str:  # eight columns' values, or one value eight times
+        return f"v8::load({g.ref(v)} + {index})" if per_column else f"v8::set1((int64_t){g.ref(v)}[{index}])"
 
     def cast(val: str, lo: int, hi: int, bits: int) -> str:  # a C cast of [lo, hi] to `bits` bits
         return val if bits == 64 or (-(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1)) else f"v8::wrap({val}, {bits})"
@@ -966,24 +971,23 @@ def _vector_chain(g: _Gen, syn: snn.SynapseOp, chain: list[Operation], shape: Se
         if isinstance(op, snn.RequantOp):
             t = op.res.type
             lo, hi = (t.lo, t.hi) if isinstance(t, snn.CountsType) else (-(2**31), 2**31 - 1)
-            c = "c" if math.prod(_shape(op.multiplier)) > 1 else "0"
-            m32 = _int_bits(op.multiplier) or 64
-            if m32 > 32 or (op.bias is not None and (_int_bits(op.bias) or 64) > 32):
+            per_column = math.prod(_shape(op.multiplier)) > 1  # the bias shares the multiplier's layout
+            c = "c" if per_column else "0"
+            if (_int_bits(op.multiplier) or 64) > 32 or (op.bias is not None and (_int_bits(op.bias) or 64) > 32):
                 return None
-            mv = operand(op.multiplier, c)
+            mv = operand(op.multiplier, c, per_column)
             am = f"v8::{'mul' if fits else 'mul64'}({prev}, m)"
-            bm = f"v8::mul({operand(op.bias, c)}, m)" if op.bias is not None else "v8::set1(0)"
+            bm = f"v8::mul({operand(op.bias, c, per_column)}, m)" if op.bias is not None else "v8::set1(0)"
             expr = f"v8::requant({am}, {bm}, {prop(op, 'bias_frac') or 0}, {prop(op, 'shift')}, int64_t({lo}), int64_t({hi}))"
             stmts.append(f"v8::V y{k}; {{ const v8::V m = {mv}; y{k} = {cast(expr, lo, hi, bits)}; }}")
             fits = bits <= 32 or (-(2**31) <= lo and hi < 2**31)
         else:
             other = op.operands[1] if op.operands[0] is cur else op.operands[0]
-            rs, cs = _epilogue_operand(other, shape)
+            cs = _epilogue_operand(other, shape)[1]
             ob = _int_bits(other)
             if ob is None or cs not in (0, 1):
                 return None
-            index = " + ".join(t for t in (f"r * {rs}" if rs else "", "c" if cs else "") if t) or "0"
-            ov = operand(other, index)
+            ov = operand(other, _operand_index(other, shape), cs == 1)
             if isinstance(op, snn.FixedMulOp):
                 mul = "mul" if fits and ob <= 32 else "mul64"
                 expr = f"v8::fixed_mul(v8::{mul}({prev}, {ov}), {prop(op, 'frac_bits')})"  # a product: the operands' order is moot

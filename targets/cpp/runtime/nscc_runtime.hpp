@@ -136,10 +136,11 @@ inline bool parallel_elements(i64 n) { return parallel_worth(8 * n); }
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #define NSCC_V8 1
-// A synapse epilogue's chain on eight sums at a time (the code generator's vector loop):
-// every value widened to int64 lanes, each helper the vector form of its nscc_int.h
-// namesake, bit for bit. `mul` is vpmuldq, one uop, for operands known to fit in 32 bits:
-// g++ turns the scalar int64 products into vpmullq's three.
+// Eight values at a time, widened to int64 lanes (or held exactly in doubles): the synapse
+// epilogues' chains (the code generator's vector loop), divisions by one divisor a row, SiLU's
+// and attention's exp. Each helper is the vector form of its nscc_int.h namesake, bit for bit.
+// `mul` is vpmuldq, one uop, for operands known to fit in 32 bits: g++ turns the scalar
+// int64 products into vpmullq's three.
 namespace v8 {
 using V = __m512i;
 inline V load(const int8_t* p) { return _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i*)p)); }
