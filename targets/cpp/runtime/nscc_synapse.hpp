@@ -304,13 +304,12 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
   // A product costs 1/64 of a step: a 128-row sequence through a 768 x 768 layer (GPT-2
   // small) is worth both threads, a whole sequence's forward 20-30% faster than one thread
   // per layer (1/1024) measured on this kernel.
-  const bool par = parallel_worth(rows * K * N / 64);
   // Work items are a column block's rows split `ms` ways. Column blocks alone leave a thread
   // idle a third of the time where there are few (SmolLM2's keys and values: 3 blocks on 2
   // threads). ms minimises the finish time of equal row blocks dealt out in turn; a row split
   // repeats a block's unpacking, free where the weight file is the B operand.
   const bool in_place = w.bits == 8 && K4 % 16 == 0;
-  const i64 nmb = (rows + MB - 1) / MB, T = par ? omp_get_max_threads() : 1;
+  const i64 nmb = (rows + MB - 1) / MB, T = parallel_worth(rows * K * N / 64) ? omp_get_max_threads() : 1;
   i64 ms = 1;
   if (in_place)
     for (i64 s = 2, best = (w.NB + T - 1) / T * nmb; s <= nmb; ++s) {
@@ -318,7 +317,7 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
       if (finish < best) best = finish, ms = s;
     }
   const i64 span = MB * ((nmb + ms - 1) / ms);  // rows an item
-#pragma omp parallel if (par)
+#pragma omp parallel if (parallel_worth(rows * K * N / 64))
   {
     const AmxConfig cfg;
     _tile_loadconfig(&cfg);
