@@ -480,7 +480,7 @@ def _emit_fixed_div(g: _Gen, op: Operation) -> None:
     a, b = op.operands
     shape = _shape(op.results[0])
     per_row = _epilogue_operand(b, shape) if shape else None
-    if small and _shape(a) == shape and per_row in ((0, 0), (1, 0)):  # one divisor a row, or one for all
+    if small and per_row in ((0, 0), (1, 0)):  # one divisor a row, or one for all (a has the result's shape: the verifier's rule)
         out = g.alloc(op.results[0], over=a)
         g.lines.append(f"  fixed_div_rows({g.ref(a)}, {g.ref(b)}, {per_row[0]}, {math.prod(shape[:-1])}, {shape[-1]}, {f}, {out});")
         return
