@@ -185,15 +185,17 @@ def test_synapses_of_whole_sequences_are_bit_exact_in_both_integer_kernels(case,
     np.testing.assert_array_equal(out["output0"], ref)
 
 
-@pytest.mark.parametrize("p, q", [(12, 8), (9, 16), (20, 64), (8, 4), (10, 2), (12, 32)])
+@pytest.mark.parametrize("p, q", [(12, 8), (9, 16), (20, 64), (8, 4), (10, 2), (12, 32), (36, 16), (12, 128), (3, 16)])
 def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
-    """Eight blocks or more take the transposed transform, in double, on values up to
-    int32's limits: columns eight, four and one at a time, and the transform's levels
-    three, two and one a sweep."""
+    """Where q is a multiple of 16 the simulator sums in wrapping int32 lanes: once for a row
+    below 2^31 / (p q), in two parts above (a row at each side of that bound, and one at
+    int32's limits), a's columns with zeros apart. Elsewhere, eight blocks or more take the
+    transposed transform in double: columns eight, four and one at a time, and the
+    transform's levels three, two and one a sweep."""
     from nscc.quant.hadamard import sylvester
 
     rng = np.random.default_rng(p * q)
-    rows, n = 3, p * q
+    rows, n = 4, p * q
     text = f"""builtin.module {{
   func.func @main(%x: tensor<{rows}x{n}xi32>) -> tensor<{rows}x{n}xi32> {{
     %a = nn.weight "a" : tensor<{p}x{p}xi8>
@@ -203,11 +205,18 @@ def test_fast_hadamard_over_many_blocks_is_bit_exact(p, q, tmp_path):
   }}
 }}"""
     ctx, module = parse_module(text)
-    ctx.weights.add("a", rng.integers(-1, 2, (p, p)).astype(np.int8))
+    a = rng.choice([-1, 1], (p, p))
+    a[:, 1] = rng.integers(-1, 2, p)  # one column with zeros
+    ctx.weights.add("a", a.astype(np.int8))
     ctx.weights.add("b", (rng.choice([-1, 1], (q, 1)) * sylvester(q)).astype(np.int8))
     x = rng.integers(-(2**31), 2**31, (rows, n), dtype=np.int64).astype(np.int32)
     x[0, :p] = -(2**31)
+    limit = 2**31 // n
     x[1] = rng.integers(-(2**12), 2**12, n)  # sums that the output's shift does not saturate
+    x[2] = rng.integers(-(limit - 1), limit, n)
+    x[2, 3] = -(limit - 1)  # the largest row summed at once
+    x[3] = x[2]
+    x[3, 5] = limit  # the smallest summed in two parts
     ref = run(module, ctx.weights, {"input0": x})["output0"]
     assert len(np.unique(ref[1])) > n // 4
     out, _, _ = simulate(ctx, module, {"input0": x}, tmp_path)

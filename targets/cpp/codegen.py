@@ -280,7 +280,7 @@ def generate(module: ModuleOp, weights, coding: str, struct: str = "Model", shar
     offsets, arena = plan_arena({g.names[v]: tuple(life) for v, life in g.buffers.items()})
     g.lines = [_fill_offsets(ln, offsets) for ln in g.lines]
     g.members.append(
-        f"std::vector<uint8_t> arena = std::vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid"
+        f"nscc::aligned_vector<uint8_t> arena = nscc::aligned_vector<uint8_t>({max(arena, 64)});  // every intermediate value, lifetimes overlaid"
     )
     for j, v in enumerate(outputs):
         if g.names.get(v) != f"out{j}":  # computed in place already otherwise
@@ -1061,20 +1061,17 @@ def _emit_hadamard(g: _Gen, op: Operation) -> None:
     p, q = _shape(op.a)[0], _shape(op.b)[0]
     out = g.alloc(op.res)
     rows = math.prod(shape) // (p * q)
-    fast = False
+    args = f"{g.ref(op.input)}, {g.ref(op.a)}, {g.ref(op.b)}, {rows}, {p}, {q}"
     if isinstance(op, snn.FixedHadamardOp):
-        acc, fin = "int64_t", f"[](int64_t v) {{ return (int32_t)sat32(round_shift(v * {prop(op, 'multiplier')}LL, {prop(op, 'shift')})); }}"
         b = g.weight_array(op.b)
         # exact integers: the fast transform's order of sums changes nothing, and its sums of at most
         # p q terms of |x| <= 2^31 stay exact in double below 2^53
         fast = b is not None and is_signed_sylvester(b) and p * q < 2**22
-    else:
-        _float_only(op)
-        t = _ctype(op.res)
-        acc, fin = t, f"[](const {t} v) {{ return v / std::sqrt({t}({p * q})); }}"
-    g.lines.append(
-        f"  hadamard<{acc}>({g.ref(op.input)}, {g.ref(op.a)}, {g.ref(op.b)}, {rows}, {p}, {q}, {'true' if fast else 'false'}, {out}, {fin});"
-    )
+        g.lines.append(f"  fixed_hadamard({args}, {'true' if fast else 'false'}, {prop(op, 'multiplier')}LL, {prop(op, 'shift')}, {out});")
+        return
+    _float_only(op)
+    t = _ctype(op.res)
+    g.lines.append(f"  hadamard<{t}>({args}, false, {out}, [](const {t} v) {{ return v / std::sqrt({t}({p * q})); }});")
 
 
 @_emits(snn.AttentionOp, snn.AttentionStepOp)

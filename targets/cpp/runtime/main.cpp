@@ -24,7 +24,7 @@ namespace {
 struct Npy {
   std::string descr;
   std::vector<int64_t> shape;
-  std::vector<char> data;
+  nscc::aligned_vector<char> data;
 };
 
 [[noreturn]] void fail(const std::string& msg) {
@@ -60,8 +60,7 @@ Npy read_npy(const std::string& path) {
   std::string item;
   while (std::getline(ss, item, ','))
     if (item.find_first_not_of(' ') != std::string::npos) out.shape.push_back(std::stoll(item));
-  std::vector<char> rest((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  out.data = std::move(rest);
+  out.data.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   return out;
 }
 
@@ -100,7 +99,7 @@ int decode(const char* weights_path, const std::string& prompt_path, int n, cons
       state_bytes += kStepStateBytes[i];
     }
     std::vector<int64_t> ids(kStepBatch), generated;
-    std::vector<float> logits(kStepBatch * kStepVocab);
+    nscc::aligned_vector<float> logits(kStepBatch * kStepVocab);
     int64_t pos = 0;
     auto t0 = std::chrono::steady_clock::now();
     auto feed = [&](int64_t tok) {
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
       if (n.data.size() < kInputs[i].nbytes) fail(ins[i] + ": truncated");
       in_data.push_back(std::move(n));
     }
-    std::vector<std::vector<char>> out_data(kNumOutputs);
+    std::vector<nscc::aligned_vector<char>> out_data(kNumOutputs);
     for (int j = 0; j < kNumOutputs; ++j) out_data[j].resize(kOutputs[j].nbytes);
     double best = 1e30;
     for (int r = 0; r < repeat; ++r) {
