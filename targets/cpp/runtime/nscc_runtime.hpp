@@ -1653,7 +1653,7 @@ void fixed_hadamard(const int32_t* x, const A* a, const B* b, i64 rows, i64 p, i
 // Keys [heads][T][dk] as vpdpbusd's signed operand: per head, blocks of 16 keys, each
 // dk4 / 4 registers of 16 keys x 4 inputs, zero past T and dk; ksum their sums, for the
 // offset that makes signed queries unsigned.
-inline void pack_keys_vnni(const int8_t* k, i64 heads, i64 T, i64 dk, i64 T16, i64 dk4, std::vector<int8_t>& kp, std::vector<int32_t>& ksum) {
+inline void pack_keys_vnni(const int8_t* k, i64 heads, i64 T, i64 dk, i64 T16, i64 dk4, aligned_vector<int8_t>& kp, aligned_vector<int32_t>& ksum) {
   kp.assign(heads * T16 * dk4, 0);
   ksum.assign(heads * T16, 0);
   for (i64 h = 0; h < heads; ++h)
@@ -1747,7 +1747,7 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   const bool small_sums = sizeof(TV) == 1 && f <= 24 && ((int64_t(1) << f) + T) * vmax <= (int64_t(1) << 24);
   // converted once where several queries read each value (a whole sequence, grouped heads);
   // a decoded token's single query reads them once, converted where it reads them
-  std::vector<float> vfloat(small_sums && S * (H / G) > 1 ? outer * G * T * dv : 0);
+  aligned_vector<float> vfloat(small_sums && S * (H / G) > 1 ? outer * G * T * dv : 0);
   for (i64 i = 0; i < (i64)vfloat.size(); ++i) vfloat[i] = (float)v[i];
   i64 events = 0;
 #if NSCC_ATTENTION_VNNI
@@ -1758,8 +1758,8 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
   const bool packed = vnni_types && !mask && S * (H / G) >= 16 && dk < (1 << 16);
   const int offset = std::is_signed<TQ>::value ? 128 : 0;
   const i64 T16 = (T + 15) / 16 * 16, dk4 = (dk + 3) / 4 * 4;
-  std::vector<int8_t> kp;
-  std::vector<int32_t> ksum;
+  aligned_vector<int8_t> kp;
+  aligned_vector<int32_t> ksum;
   if (packed) pack_keys_vnni((const int8_t*)k, outer * G, T, dk, T16, dk4, kp, ksum);
 #endif
 #pragma omp parallel reduction(+ : events) if (parallel_worth(outer * H * S * T * (dk + dv)))
@@ -1768,12 +1768,12 @@ void spiking_attention(const TQ* q, const TK* k, const TV* v, const int32_t* mas
     // vectors (a scalar remainder of exp_value costs as much as the vectors before it):
     // keys past `visible` are not seen, their e and share 0.
     const i64 TP = (T + 15) / 16 * 16;
-    std::vector<int64_t> t(TP, 0), e(TP);
+    aligned_vector<int64_t> t(TP, 0), e(TP);
     std::vector<char> seen(TP, 0);
-    std::vector<float> acc(small_sums ? dv : 0), share(small_sums ? TP : 0);
+    aligned_vector<float> acc(small_sums ? dv : 0), share(small_sums ? TP : 0);
 #if NSCC_ATTENTION_VNNI
-    std::vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
-    std::vector<int32_t> sc(packed ? T16 : 0);
+    aligned_vector<uint8_t> qu(packed ? dk4 : 0, (uint8_t)offset);  // inputs past dk meet zero keys
+    aligned_vector<int32_t> sc(packed ? T16 : 0);
 #endif
     // queries dealt out in turn: a causal query's cost grows with its position, so that
     // blocks of whole heads left the thread holding a head's later half a tenth behind

@@ -113,7 +113,7 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, const Epi& 
   const Acc off = Acc(1) << (w.bits - 1);
 #pragma omp parallel if (parallel_worth(rows * K * N / 16))  // 16 products a vector instruction
   {
-    std::vector<Acc> acc(rows * BLOCK), part(rows * BLOCK);
+    aligned_vector<Acc> acc(rows * BLOCK), part(rows * BLOCK);
     alignas(64) uint8_t u[256];
     alignas(64) Acc wk[BLOCK];
 #pragma omp for schedule(dynamic)
@@ -194,7 +194,7 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi
   const i64 rb = (rows + RB - 1) / RB, ngroups = (4 * K4 + G - 1) / G;
   const int64_t off = int64_t(1) << (w.bits - 1);
   // counts as bytes, rows padded to RB and inputs to 4 K4 with silence; and each row's count sum per group
-  std::vector<int8_t> xs(rb * RB * 4 * K4, 0);
+  aligned_vector<int8_t> xs(rb * RB * 4 * K4, 0);
   std::vector<int64_t> csum(rb * RB * ngroups, 0);
   pack_counts(x, rows, K, G, 4 * K4, ngroups, xs.data(), csum.data());
   const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
@@ -298,7 +298,7 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
   const i64 K64 = 64 * ((K4 + 15) / 16), rp = MB * ((rows + MB - 1) / MB), ngroups = (K64 + G - 1) / G;
   const int64_t off = int64_t(1) << (w.bits - 1);
   // counts as bytes, rows padded to MB and inputs to K64 with silence; each row's count sum per group
-  std::vector<int8_t> xs(rp * K64, 0);
+  aligned_vector<int8_t> xs(rp * K64, 0);  // 64-aligned: a tile row in one cache line
   std::vector<int64_t> csum(rows * ngroups, 0);
   pack_counts(x, rows, K, G, K64, ngroups, xs.data(), csum.data());
   // A product costs 1/64 of a step: a 128-row sequence through a 768 x 768 layer (GPT-2
@@ -323,7 +323,7 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
     _tile_loadconfig(&cfg);
     // 8-bit tiles are stored unpacked: where K4 fills whole 64-input steps, the weight file
     // itself is the B operand (copying it cost an eighth of this kernel's time)
-    std::vector<uint8_t> unpacked(in_place ? 0 : K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
+    aligned_vector<uint8_t> unpacked(in_place ? 0 : K64 / 4 * 256, 0);  // a column block's unpacked tile rows, zero past K4
     alignas(64) int32_t part[MB][NH];
     alignas(64) Acc acc[MB * NH];
 #pragma omp for schedule(dynamic)
