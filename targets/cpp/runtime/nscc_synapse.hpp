@@ -73,21 +73,36 @@ struct StoreSums {
 
 // A fused chain seen through two function pointers, one per sum type: every chain of a
 // model then shares one instantiation of each kernel, where a lambda type apiece compiled
-// them all again for each synapse (SmolLM2: 422 of them). One indirect call per run of
-// 32 or 64 sums.
+// them all again for each synapse (SmolLM2: 422 of them). The kernels hand over a block of
+// rows at once (epi_rows): one indirect call a block, the chain inlined in the loop over its
+// rows. A call per row of 32 sums had cost as much as the chain itself (the LM head's
+// epilogue: a fifth of its samples on the call).
 struct EpilogueRef {
   const void* self;
-  void (*run32)(const void*, i64, i64, i64, const int32_t*);
-  void (*run64)(const void*, i64, i64, i64, const int64_t*);
-  void operator()(i64 r, i64 j0, i64 n, const int32_t* v) const { run32(self, r, j0, n, v); }
-  void operator()(i64 r, i64 j0, i64 n, const int64_t* v) const { run64(self, r, j0, n, v); }
+  void (*run32)(const void*, i64, i64, i64, i64, const int32_t*, i64);
+  void (*run64)(const void*, i64, i64, i64, i64, const int64_t*, i64);
+  void operator()(i64 r, i64 j0, i64 n, const int32_t* v) const { run32(self, r, 1, j0, n, v, 0); }
+  void operator()(i64 r, i64 j0, i64 n, const int64_t* v) const { run64(self, r, 1, j0, n, v, 0); }
 };
 
 template <class F>
 EpilogueRef epilogue_ref(const F& f) {
-  return {&f, [](const void* s, i64 r, i64 j0, i64 n, const int32_t* v) { (*static_cast<const F*>(s))(r, j0, n, v); },
-          [](const void* s, i64 r, i64 j0, i64 n, const int64_t* v) { (*static_cast<const F*>(s))(r, j0, n, v); }};
+  return {&f,
+          [](const void* s, i64 r0, i64 nr, i64 j0, i64 n, const int32_t* v, i64 ld) {
+            for (i64 i = 0; i < nr; ++i) (*static_cast<const F*>(s))(r0 + i, j0, n, v + i * ld);
+          },
+          [](const void* s, i64 r0, i64 nr, i64 j0, i64 n, const int64_t* v, i64 ld) {
+            for (i64 i = 0; i < nr; ++i) (*static_cast<const F*>(s))(r0 + i, j0, n, v + i * ld);
+          }};
 }
+
+// rows r0 .. r0 + nr - 1 of a block of sums, row i's at v + i ld
+template <class Epi, class A>
+void epi_rows(const Epi& epi, i64 r0, i64 nr, i64 j0, i64 n, const A* v, i64 ld) {
+  for (i64 i = 0; i < nr; ++i) epi(r0 + i, j0, n, v + i * ld);
+}
+inline void epi_rows(const EpilogueRef& epi, i64 r0, i64 nr, i64 j0, i64 n, const int32_t* v, i64 ld) { epi.run32(epi.self, r0, nr, j0, n, v, ld); }
+inline void epi_rows(const EpilogueRef& epi, i64 r0, i64 nr, i64 j0, i64 n, const int64_t* v, i64 ld) { epi.run64(epi.self, r0, nr, j0, n, v, ld); }
 
 // The 256 offset-binary values of a tile, one a byte.
 inline void unpack_tile(int bits, const uint8_t* p, uint8_t* u) {
@@ -152,7 +167,7 @@ void synapse_generic(const TI* x, i64 rows, const SynapseWeights& w, const Epi& 
         }
       }
       flush();
-      for (i64 r = 0; r < rows; ++r) epi(r, j0, width, acc.data() + r * BLOCK);
+      epi_rows(epi, 0, rows, j0, width, acc.data(), BLOCK);
     }
   }
 }
@@ -260,7 +275,7 @@ void synapse_vnni(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi
           }
         }
         const i64 nr = std::min<i64>(RB, rows - b * RB);
-        for (i64 r = 0; r < nr; ++r) epi(b * RB + r, j0, width, acc[r]);
+        epi_rows(epi, b * RB, nr, j0, width, &acc[0][0], BLOCK);
       }
   }
 }
@@ -358,13 +373,14 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
             _tile_stored(2, &part[16][0], NH * 4);
             _tile_stored(3, &part[16][16], NH * 4);
             if (!w.group_scale) {  // one group: the sums less the correction are the output
+              Acc* a0 = std::is_same<Acc, int32_t>::value ? (Acc*)part : acc;
               for (i64 r = 0; r < nr; ++r) {
                 const Acc corr = Acc(off * csum[m0 + r]);
-                Acc* ar = std::is_same<Acc, int32_t>::value ? (Acc*)part[r] : acc + r * NH;
+                Acc* ar = a0 + r * NH;
 #pragma omp simd
                 for (i64 j = 0; j < NH; ++j) ar[j] = Acc(part[r][j]) - corr;  // whole vectors: columns past nc are dropped by epi
-                epi(m0 + r, c0, nc, (const Acc*)ar);
               }
+              epi_rows(epi, m0, nr, c0, nc, (const Acc*)a0, NH);
               continue;
             }
             const int8_t* m = w.group_scale + grp * N + c0;
@@ -375,7 +391,7 @@ void synapse_amx(const TI* x, i64 rows, const SynapseWeights& w, const Epi& epi)
             }
           }
           if (w.group_scale)
-            for (i64 r = 0; r < nr; ++r) epi(m0 + r, c0, nc, acc + r * NH);
+            epi_rows(epi, m0, nr, c0, nc, (const Acc*)acc, NH);
         }
     }
     _tile_release();
@@ -390,14 +406,35 @@ void synapse_kernels(const TI* x, i64 rows, const SynapseWeights& w, bool bitpla
     const i64 K = w.K;
     i64 events = 0, sops = 0;
 #pragma omp parallel for reduction(+ : events, sops) schedule(static) if (parallel_elements(rows * K))
-    for (i64 r = 0; r < rows; ++r)
-      for (i64 k = 0; k < K; ++k) {
+    for (i64 r = 0; r < rows; ++r) {
+      i64 k = 0;
+#if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
+      // byte counts, 16 at a time: |c| * nnz <= 255 * N stays in int32 (N < 2^23); the loop
+      // had been scalar, 3% of SmolLM2's forward
+      if constexpr (sizeof(TI) == 1)
+        if (w.N < (i64(1) << 23)) {
+        const __m512i zero = _mm512_setzero_si512();
+        __m512i ev = zero, s = zero;
+        for (; k + 16 <= K; k += 16) {
+          const __m128i b = _mm_loadu_si128((const __m128i*)(x + r * K + k));
+          __m512i m = std::is_signed<TI>::value ? _mm512_abs_epi32(_mm512_cvtepi8_epi32(b)) : _mm512_cvtepu8_epi32(b);
+          if (bitplane_events) m = _mm512_popcnt_epi32(m);
+          ev = _mm512_add_epi32(ev, m);
+          const __m512i p = _mm512_mullo_epi32(m, _mm512_loadu_si512(w.nnz_row + k));
+          s = _mm512_add_epi64(s, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(p)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(p, 1))));
+        }
+        events += _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(ev)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ev, 1))));
+        sops += _mm512_reduce_add_epi64(s);
+      }
+#endif
+      for (; k < K; ++k) {
         int32_t c = x[r * K + k];
         int32_t mag = c < 0 ? -c : c;
         int32_t ev = bitplane_events ? __builtin_popcount(mag) : mag;
         events += ev;
         sops += int64_t(ev) * w.nnz_row[k];
       }
+    }
     ctr->events += events;
     ctr->sops += sops;
     ctr->elements += rows * K;
