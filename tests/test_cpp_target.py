@@ -403,6 +403,41 @@ def test_fixed_norms_of_extreme_rows_are_bit_exact(op, f, r, tmp_path):
     np.testing.assert_array_equal(out["output0"], ref)
 
 
+def test_fixed_products_and_sums_with_broadcasts_are_bit_exact(tmp_path):
+    """snn.fixed_mul and snn.fixed_add on their own (not after a synapse), as RoPE and the
+    norms' scales use them: eight int32 at a time where both operands' innermost axis is
+    contiguous or broadcast (rows of 19: two vectors and a scalar remainder; a transposed
+    operand is copied first); products past 32 bits and sums that saturate."""
+    t = "tensor<3x5x19xi32>"
+    text = f"""builtin.module {{
+  func.func @main(%x: {t}, %y: {t}, %col: tensor<3x5x1xi32>, %row: tensor<19xi32>, %tr: tensor<3x19x5xi32>) -> ({t}, {t}, {t}, {t}, {t}) {{
+    %0 = snn.fixed_mul %x, %y {{frac_bits = 16 : i64}} : ({t}, {t}) -> {t}
+    %1 = snn.fixed_add %x, %y : ({t}, {t}) -> {t}
+    %2 = snn.fixed_mul %x, %col {{frac_bits = 12 : i64}} : ({t}, tensor<3x5x1xi32>) -> {t}
+    %3 = snn.fixed_mul %row, %x {{frac_bits = 3 : i64}} : (tensor<19xi32>, {t}) -> {t}
+    %p = nn.transpose %tr {{perm = array<i64: 0, 2, 1>}} : (tensor<3x19x5xi32>) -> {t}
+    %4 = snn.fixed_add %col, %p : (tensor<3x5x1xi32>, {t}) -> {t}
+    func.return %0, %1, %2, %3, %4 : {t}, {t}, {t}, {t}, {t}
+  }}
+}}"""
+    ctx, module = parse_module(text)
+    rng = np.random.default_rng(19)
+    def ints(bits, *shape):  # values of up to `bits` bits, a few at int32's limits
+        v = rng.integers(-(2**bits), 2**bits, shape).astype(np.int32)
+        v.flat[rng.choice(v.size, max(1, v.size // 20), replace=False)] = rng.choice([-(2**31), 2**31 - 1], max(1, v.size // 20))
+        return v
+
+    inputs = {"input0": ints(20, 3, 5, 19), "input1": ints(20, 3, 5, 19), "input2": ints(14, 3, 5, 1), "input3": ints(12, 19), "input4": ints(30, 3, 19, 5)}
+    inputs["input1"][0, 0] = inputs["input0"][0, 0] = -(2**31)  # the one product that saturates upward
+    ref = run(module, ctx.weights, inputs)
+    assert all(len(np.unique(r)) > 200 for r in ref.values())  # not all saturated
+    out, _, project = simulate(ctx, module, inputs, tmp_path)
+    for name in ref:
+        np.testing.assert_array_equal(out[name], ref[name], err_msg=name)
+    src = open(os.path.join(project, "model.cpp")).read()
+    assert src.count("for_each_index8<") == 3 and src.count("v8::fixed_add(a, b)") == 2
+
+
 @pytest.mark.parametrize("m", [1, 8, 40])  # the kernel paths: a decoded token's VNNI, VNNI by six rows, AMX past a 32-row block
 def test_per_element_ops_after_a_synapse_run_in_its_epilogue(m, tmp_path):
     """The per-element ops right after a synapse (requantization, a row's or a column's scale,

@@ -462,7 +462,7 @@ def _emit_fixed_encode(g: _Gen, op: Operation) -> None:
 
 @_emits(snn.FixedAddOp)
 def _emit_fixed_add(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, _fixed_binary(op, "a", "b"))
+    return _elementwise(g, op, _fixed_binary(op, "a", "b"), vector=_fixed_binary_v8(op))
 
 
 def _fixed_binary(op: Operation, a: str, b: str) -> str:
@@ -471,6 +471,14 @@ def _fixed_binary(op: Operation, a: str, b: str) -> str:
     if isinstance(op, snn.FixedMulOp):
         return f"fixed_mul_value({a}, {b}, {prop(op, 'frac_bits')})"
     return f"fixed_add_value({a}, {b})"
+
+
+def _fixed_binary_v8(op: Operation) -> str:
+    """The same on eight pairs `a`, `b` in v8 lanes: fixed-point values are int32 (the
+    verifier's rule), so that a product is one vpmuldq."""
+    if isinstance(op, snn.FixedMulOp):
+        return f"v8::fixed_mul(v8::mul(a, b), {prop(op, 'frac_bits')})"
+    return "v8::fixed_add(a, b)"
 
 
 @_emits(snn.FixedDivOp)
@@ -511,7 +519,7 @@ def _emit_fixed_silu(g: _Gen, op: Operation) -> None:
 
 @_emits(snn.FixedMulOp)
 def _emit_fixed_mul(g: _Gen, op: Operation) -> None:
-    return _elementwise(g, op, _fixed_binary(op, "a", "b"))
+    return _elementwise(g, op, _fixed_binary(op, "a", "b"), vector=_fixed_binary_v8(op))
 
 
 @_emits(snn.FixedSoftmaxOp, nn.SoftmaxOp, nn.LogSoftmaxOp)
@@ -705,7 +713,10 @@ def _float_only(op: Operation) -> None:
         raise _unsupported(op, "only float32 and float64 here")
 
 
-def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary: bool = False) -> None:
+def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary: bool = False, vector: str | None = None) -> None:
+    """`expr` of a, b, c per element, the operands broadcast to the result. `vector`: the
+    binary op's v8 form (eight elements as int64 lanes), taken where the innermost axis is
+    contiguous or broadcast in both operands."""
     res = op.results[0]
     n_in = 1 if unary else 3 if ternary else 2
     ins = list(op.operands[:n_in])
@@ -717,19 +728,33 @@ def _elementwise(g: _Gen, op: Operation, expr: str, unary: bool = False, ternary
     types = [_ctype(v) for v in ins]
     if all(_shape(v) == _shape(res) for v in ins):  # the common case: no index arithmetic
         args = "; ".join(f"{t} {n} = {g.ref(v)}[i]" for t, n, v in zip(types, "abc", ins))
-        g.lines.append(
-            f"  {{ using T = {T};\n#pragma omp parallel for schedule(static) if (parallel_elements({total}))\n    for (int64_t i = 0; i < {total}; ++i) {{ {args}; {out}[i] = (T)({expr}); }} }}"
-        )
+        scalar = f"for (int64_t i = {{}}; i < {total}; ++i) {{{{ {args}; {out}[i] = (T)({expr}); }}}}"
+        loop = f"#pragma omp parallel for schedule(static) if (parallel_elements({total}))\n    {scalar.format(0)}"
+        if vector is not None and total >= 8:
+            loads = " ".join(f"const v8::V {n} = v8::load({g.ref(v)} + i);" for n, v in zip("ab", ins))
+            loop = (
+                f"#if NSCC_V8\n#pragma omp parallel for schedule(static) if (parallel_elements({total}))\n"
+                f"    for (int64_t i = 0; i < {total // 8 * 8}; i += 8) {{ {loads} v8::store({out} + i, {vector}); }}\n"
+                f"    {scalar.format(total // 8 * 8)}\n#else\n{loop}\n#endif"
+            )
+        g.lines.append(f"  {{ using T = {T};\n{loop}\n  }}")
         return
     sv = [g.fresh("s") for _ in ins]
     decl = " ".join(f"static const int64_t {n}[] = {_arr(s)};" for n, s in zip(sv, strides))
     getters = "; ".join(f"{t} {n} = {g.ref(v)}[o{n}]" for t, n, v in zip(types, "abc", ins))
     ptrs = ", ".join(sv + ["nullptr"] * (3 - len(sv)))
     inner = [st[-1] if st[-1] in (0, 1) else -1 for st in strides] + [0] * (3 - len(strides))
-    g.lines.append(
-        f"  {{ using T = {T}; {decl} Index ix{{{len(oshape)}, {_arr(oshape)}}};\n"
-        f"    for_each_index<{', '.join(map(str, inner))}>(ix, {total}, {ptrs}, [&](int64_t i, int64_t oa, int64_t ob, int64_t oc) {{ (void)ob; (void)oc; {getters}; {out}[i] = (T)({expr}); }}); }}"
-    )
+    f = f"[&](int64_t i, int64_t oa, int64_t ob, int64_t oc) {{ (void)ob; (void)oc; {getters}; {out}[i] = (T)({expr}); }}"
+    call = f"for_each_index<{', '.join(map(str, inner))}>(ix, {total}, {ptrs}, {f});"
+    if vector is not None and min(inner[:2]) >= 0:
+        loads = " ".join(
+            f"const v8::V {n} = {f'v8::load({g.ref(v)} + o{n})' if st else f'v8::set1((int64_t){g.ref(v)}[o{n}])'};" for n, v, st in zip("ab", ins, inner)
+        )
+        fv = f"[&](int64_t i, int64_t oa, int64_t ob) {{ {loads} v8::store({out} + i, {vector}); }}"
+        call = f"#if NSCC_V8\n    for_each_index8<{inner[0]}, {inner[1]}>(ix, {total}, {sv[0]}, {sv[1]}, {f}, {fv});\n#else\n    {call}\n#endif"
+    else:
+        call = f"    {call}"
+    g.lines.append(f"  {{ using T = {T}; {decl} Index ix{{{len(oshape)}, {_arr(oshape)}}};\n{call}\n  }}")
 
 
 def _strided_copy(g: _Gen, src: SSAValue, dst: SSAValue, strides: Sequence[int], offset: int, shape: Sequence[int] | None = None) -> None:

@@ -867,6 +867,30 @@ void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, co
   }
 }
 
+#if NSCC_V8
+// for_each_index of a binary op whose operands' innermost strides are IA, IB (0 or 1): fv(i,
+// oa, ob) computes outputs i .. i + 7 in v8 lanes, f the rest of each row
+template <int IA, int IB, class F, class FV>
+void for_each_index8(const Index& ix, i64 total, const i64* sa, const i64* sb, F f, FV fv) {
+  const int last = ix.ndim - 1;
+  const i64 inner = ix.shape[last], rows = inner ? total / inner : 0;
+#pragma omp parallel for schedule(static) if (parallel_elements(total))
+  for (i64 row = 0; row < rows; ++row) {
+    i64 rem = row, oa = 0, ob = 0;
+    for (int d = last - 1; d >= 0; --d) {
+      const i64 q = rem % ix.shape[d];
+      rem /= ix.shape[d];
+      oa += q * sa[d];
+      ob += q * sb[d];
+    }
+    const i64 base = row * inner;
+    i64 j = 0;
+    for (; j + 8 <= inner; j += 8) fv(base + j, oa + j * IA, ob + j * IB);
+    for (; j < inner; ++j) f(base + j, oa + j * IA, ob + j * IB, 0);
+  }
+}
+#endif
+
 template <class T>
 void copy_strided(const T* x, const Index& ix, i64 total, const i64* sx, T* out) {
   auto copy = [&](i64 i, i64 oa, i64, i64) { out[i] = x[oa]; };
@@ -1555,57 +1579,35 @@ void fixed_hadamard_lanes(const int32_t* x, const A* a, const B* b, i64 rows, i6
           for (i64 i = 0; i < p; ++i) s = _mm512_add_epi32(s, _mm512_loadu_si512(wi + i * q));
           _mm512_storeu_si512(wi + SUM, s);
         }
-      // t = a^T X diag(s) for every work row, four slices (work row, 16 columns) at a time
+      // t = a^T X diag(s) for every work row, four slices (work row, 16 columns) at a time,
+      // then one at a time (a decoded token's single row of q = 16)
       const i64 slices = items * Q;
       for (i64 k = 0; k < p; ++k) {
         const i64* tk = terms.data() + k * L;
         const bool full = mixed_at[k + 1] == mixed_at[k];
-        for (i64 v0 = 0; v0 < slices; v0 += 4) {
-          const int32_t* base[4];
-          int32_t* dst[4];
-          __mmask16 sign[4];
-          for (int v = 0; v < 4; ++v) {
-            const i64 sl = std::min(v0 + v, slices - 1), it = sl / Q, u = sl % Q;  // past the end: the last again
-            base[v] = w.data() + it * W + 16 * u;
-            dst[v] = t.data() + it * n + k * q + 16 * u;
-            sign[v] = flip[u] ^ negate[k];
-          }
-          __m512i y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+        auto columns = [&](i64 v0, auto width) {
+          constexpr int V = decltype(width)::value;
+          const int32_t* base[V];
+          __m512i y[V];
+          for (int v = 0; v < V; ++v) base[v] = w.data() + (v0 + v) / Q * W + (v0 + v) % Q * 16, y[v] = zero;
           if (full) {
-            for (i64 j = 0; j < L; ++j) {
-              const i64 o = tk[j];
-              y0 = _mm512_add_epi32(y0, _mm512_loadu_si512(base[0] + o));
-              y1 = _mm512_add_epi32(y1, _mm512_loadu_si512(base[1] + o));
-              y2 = _mm512_add_epi32(y2, _mm512_loadu_si512(base[2] + o));
-              y3 = _mm512_add_epi32(y3, _mm512_loadu_si512(base[3] + o));
-            }
-            y0 = _mm512_sub_epi32(_mm512_add_epi32(y0, y0), _mm512_loadu_si512(base[0] + SUM));
-            y1 = _mm512_sub_epi32(_mm512_add_epi32(y1, y1), _mm512_loadu_si512(base[1] + SUM));
-            y2 = _mm512_sub_epi32(_mm512_add_epi32(y2, y2), _mm512_loadu_si512(base[2] + SUM));
-            y3 = _mm512_sub_epi32(_mm512_add_epi32(y3, y3), _mm512_loadu_si512(base[3] + SUM));
+            for (i64 j = 0; j < L; ++j)
+              for (int v = 0; v < V; ++v) y[v] = _mm512_add_epi32(y[v], _mm512_loadu_si512(base[v] + tk[j]));
+            for (int v = 0; v < V; ++v) y[v] = _mm512_sub_epi32(_mm512_add_epi32(y[v], y[v]), _mm512_loadu_si512(base[v] + SUM));
           } else {
-            const i64 mid = mixed_at[k] + np[k];
-            for (i64 j = mixed_at[k]; j < mixed_at[k + 1]; ++j) {
-              const i64 o = mixed[j];
-              if (j < mid) {
-                y0 = _mm512_add_epi32(y0, _mm512_loadu_si512(base[0] + o));
-                y1 = _mm512_add_epi32(y1, _mm512_loadu_si512(base[1] + o));
-                y2 = _mm512_add_epi32(y2, _mm512_loadu_si512(base[2] + o));
-                y3 = _mm512_add_epi32(y3, _mm512_loadu_si512(base[3] + o));
-              } else {
-                y0 = _mm512_sub_epi32(y0, _mm512_loadu_si512(base[0] + o));
-                y1 = _mm512_sub_epi32(y1, _mm512_loadu_si512(base[1] + o));
-                y2 = _mm512_sub_epi32(y2, _mm512_loadu_si512(base[2] + o));
-                y3 = _mm512_sub_epi32(y3, _mm512_loadu_si512(base[3] + o));
-              }
-            }
+            for (i64 j = mixed_at[k]; j < mixed_at[k] + np[k]; ++j)
+              for (int v = 0; v < V; ++v) y[v] = _mm512_add_epi32(y[v], _mm512_loadu_si512(base[v] + mixed[j]));
+            for (i64 j = mixed_at[k] + np[k]; j < mixed_at[k + 1]; ++j)
+              for (int v = 0; v < V; ++v) y[v] = _mm512_sub_epi32(y[v], _mm512_loadu_si512(base[v] + mixed[j]));
           }
-          // the last slice first: where slices ran out, the copies of it land on its own place
-          _mm512_storeu_si512(dst[3], _mm512_mask_sub_epi32(y3, sign[3], zero, y3));
-          _mm512_storeu_si512(dst[2], _mm512_mask_sub_epi32(y2, sign[2], zero, y2));
-          _mm512_storeu_si512(dst[1], _mm512_mask_sub_epi32(y1, sign[1], zero, y1));
-          _mm512_storeu_si512(dst[0], _mm512_mask_sub_epi32(y0, sign[0], zero, y0));
-        }
+          for (int v = 0; v < V; ++v) {
+            const i64 it = (v0 + v) / Q, u = (v0 + v) % Q;
+            _mm512_storeu_si512(t.data() + it * n + k * q + 16 * u, _mm512_mask_sub_epi32(y[v], flip[u] ^ negate[k], zero, y[v]));
+          }
+        };
+        i64 v0 = 0;
+        for (; v0 + 4 <= slices; v0 += 4) columns(v0, std::integral_constant<int, 4>());
+        for (; v0 < slices; ++v0) columns(v0, std::integral_constant<int, 1>());
       }
       // t H along each row of q: the levels between registers, then the four inside them
       for (i64 row = 0; row < items * p; ++row) {
