@@ -774,10 +774,13 @@ inline void fixed_silu(const int32_t* x, i64 n, int f, int64_t alpha, int64_t lo
     const __m512d two_2f1 = _mm512_set1_pd((double)(int64_t(1) << (2 * f + 1)));  // f <= 25
 #pragma omp parallel for schedule(static) if (parallel_elements(n))
     for (i64 i = 0; i < n8; i += 8) {
-      const v8::V xv = v8::load(x + i), xs = v8::round_shift(v8::mul64(xv, v8::set1(alpha)), ALPHA_BITS);
+      // x alpha: one vpmuldq, alpha below 2^31 (the verifier's rule); vpmullq's three uops
+      // had cost 8% of SiLU
+      const v8::V xv = v8::load(x + i), xs = v8::round_shift(v8::mul(xv, v8::set1(alpha)), ALPHA_BITS);
       const v8::V e = v8::exp_value(_mm512_sub_epi64(_mm512_setzero_si512(), _mm512_abs_epi64(xs)), f, log2e, c1, c2);
       // round_div_small(2^2f, 2^f + e): 2^(2f+1) + d over 2d, both exact in double, and the
-      // correctly rounded quotient's floor (vrcp14pd refined twice measured slower than vdivpd)
+      // correctly rounded quotient's floor (vrcp14pd refined twice measured slower than vdivpd,
+      // and so did vdivps on floats with the remainder's correction)
       const __m512d dv = _mm512_cvtepi64_pd(_mm512_add_epi64(v8::set1(one), e));
       const __m512d num = _mm512_add_pd(two_2f1, dv);
       const v8::V s = _mm512_cvtpd_epi64(_mm512_roundscale_pd(_mm512_div_pd(num, _mm512_add_pd(dv, dv)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
