@@ -411,20 +411,21 @@ void synapse_kernels(const TI* x, i64 rows, const SynapseWeights& w, bool bitpla
 #if defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
       // byte counts, 16 at a time: |c| * nnz <= 255 * N stays in int32 (N < 2^23); the loop
       // had been scalar, 3% of SmolLM2's forward
-      if constexpr (sizeof(TI) == 1)
+      if constexpr (sizeof(TI) == 1) {
         if (w.N < (i64(1) << 23)) {
-        const __m512i zero = _mm512_setzero_si512();
-        __m512i ev = zero, s = zero;
-        for (; k + 16 <= K; k += 16) {
-          const __m128i b = _mm_loadu_si128((const __m128i*)(x + r * K + k));
-          __m512i m = std::is_signed<TI>::value ? _mm512_abs_epi32(_mm512_cvtepi8_epi32(b)) : _mm512_cvtepu8_epi32(b);
-          if (bitplane_events) m = _mm512_popcnt_epi32(m);
-          ev = _mm512_add_epi32(ev, m);
-          const __m512i p = _mm512_mullo_epi32(m, _mm512_loadu_si512(w.nnz_row + k));
-          s = _mm512_add_epi64(s, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(p)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(p, 1))));
+          const __m512i zero = _mm512_setzero_si512();
+          __m512i ev = zero, s = zero;
+          for (; k + 16 <= K; k += 16) {
+            const __m128i b = _mm_loadu_si128((const __m128i*)(x + r * K + k));
+            __m512i m = std::is_signed<TI>::value ? _mm512_abs_epi32(_mm512_cvtepi8_epi32(b)) : _mm512_cvtepu8_epi32(b);
+            if (bitplane_events) m = _mm512_popcnt_epi32(m);
+            ev = _mm512_add_epi32(ev, m);
+            const __m512i p = _mm512_mullo_epi32(m, _mm512_loadu_si512(w.nnz_row + k));
+            s = _mm512_add_epi64(s, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(p)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(p, 1))));
+          }
+          events += _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(ev)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ev, 1))));
+          sops += _mm512_reduce_add_epi64(s);
         }
-        events += _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(ev)), _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(ev, 1))));
-        sops += _mm512_reduce_add_epi64(s);
       }
 #endif
       for (; k < K; ++k) {
