@@ -840,6 +840,19 @@ struct Index {
   i64 shape[8];
 };
 
+// The operands' offsets at the start of row `row` of ix's innermost axis (strides sa, sb, sc;
+// a null one reads 0)
+inline void row_offsets(const Index& ix, i64 row, const i64* sa, const i64* sb, const i64* sc, i64& oa, i64& ob, i64& oc) {
+  oa = ob = oc = 0;
+  for (int d = ix.ndim - 2; d >= 0; --d) {
+    const i64 q = row % ix.shape[d];
+    row /= ix.shape[d];
+    oa += q * sa[d];
+    if (sb) ob += q * sb[d];
+    if (sc) oc += q * sc[d];
+  }
+}
+
 // IA, IB, IC: the innermost strides when the generated code knows them to be 0 or 1 (a
 // broadcast or a contiguous row; -1: read from the stride arrays). Known, the row's loop is
 // plain loads and a broadcast, and the compiler vectorises the element's expression.
@@ -852,14 +865,8 @@ void for_each_index(const Index& ix, i64 total, const i64* sa, const i64* sb, co
   const i64 ia = sa[last], ib = sb ? sb[last] : 0, ic = sc ? sc[last] : 0;
 #pragma omp parallel for schedule(static) if (parallel_elements(total))
   for (i64 row = 0; row < rows; ++row) {
-    i64 rem = row, oa = 0, ob = 0, oc = 0;
-    for (int d = last - 1; d >= 0; --d) {
-      const i64 q = rem % ix.shape[d];
-      rem /= ix.shape[d];
-      oa += q * sa[d];
-      if (sb) ob += q * sb[d];
-      if (sc) oc += q * sc[d];
-    }
+    i64 oa, ob, oc;
+    row_offsets(ix, row, sa, sb, sc, oa, ob, oc);
     const i64 base = row * inner;
     if constexpr (IA >= 0 && IB >= 0 && IC >= 0) {
 #pragma omp simd
@@ -879,13 +886,8 @@ void for_each_index8(const Index& ix, i64 total, const i64* sa, const i64* sb, F
   const i64 inner = ix.shape[last], rows = inner ? total / inner : 0;
 #pragma omp parallel for schedule(static) if (parallel_elements(total))
   for (i64 row = 0; row < rows; ++row) {
-    i64 rem = row, oa = 0, ob = 0;
-    for (int d = last - 1; d >= 0; --d) {
-      const i64 q = rem % ix.shape[d];
-      rem /= ix.shape[d];
-      oa += q * sa[d];
-      ob += q * sb[d];
-    }
+    i64 oa, ob, oc;
+    row_offsets(ix, row, sa, sb, nullptr, oa, ob, oc);
     const i64 base = row * inner;
     i64 j = 0;
     for (; j + 8 <= inner; j += 8) fv(base + j, oa + j * IA, ob + j * IB);
@@ -1560,14 +1562,15 @@ void fixed_hadamard_lanes(const int32_t* x, const A* a, const B* b, i64 rows, i6
       i64 items = 0;
       for (i64 r = r0; r < r1; ++r) {
         const int32_t* xr = x + r * n;
-        __m512i big = zero;  // max |x| as unsigned: |-2^31| is 2^31
-        for (i64 i = 0; i < n; i += 16) big = _mm512_max_epu32(big, _mm512_abs_epi32(_mm512_loadu_si512(xr + i)));
-        split[r - r0] = (i64)_mm512_reduce_max_epu32(big) >= limit;
         int32_t* wh = w.data() + items++ * W;
-        if (!split[r - r0]) {
-          std::memcpy(wh, xr, n * sizeof(int32_t));
-          continue;
+        __m512i big = zero;  // max |x| as unsigned (|-2^31| is 2^31), while x is copied in
+        for (i64 i = 0; i < n; i += 16) {
+          const __m512i v = _mm512_loadu_si512(xr + i);
+          _mm512_storeu_si512(wh + i, v);
+          big = _mm512_max_epu32(big, _mm512_abs_epi32(v));
         }
+        split[r - r0] = (i64)_mm512_reduce_max_epu32(big) >= limit;
+        if (!split[r - r0]) continue;
         int32_t* wl = w.data() + items++ * W;
         for (i64 i = 0; i < n; i += 16) {
           const __m512i v = _mm512_loadu_si512(xr + i);

@@ -81,8 +81,6 @@ struct EpilogueRef {
   const void* self;
   void (*run32)(const void*, i64, i64, i64, i64, const int32_t*, i64);
   void (*run64)(const void*, i64, i64, i64, i64, const int64_t*, i64);
-  void operator()(i64 r, i64 j0, i64 n, const int32_t* v) const { run32(self, r, 1, j0, n, v, 0); }
-  void operator()(i64 r, i64 j0, i64 n, const int64_t* v) const { run64(self, r, 1, j0, n, v, 0); }
 };
 
 template <class F>
